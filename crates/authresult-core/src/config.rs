@@ -1,0 +1,355 @@
+//! Provider configuration as DataCollect writes it: `{ "type": "...", "fields": { ... } }`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::error::Error;
+use crate::secret::ClientSecret;
+
+/// Scopes asked for when the config names none.
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Fields with a meaning of their own; every other field is passed on as an
+/// extra authorization-request parameter, as DataCollect does.
+const KNOWN_FIELDS: &[&str] = &[
+    "client_id",
+    "clientId",
+    "client_secret",
+    "clientSecret",
+    "domain",
+    "issuer",
+    "authority",
+    "redirect_uri",
+    "redirectUri",
+    "post_logout_redirect_uri",
+    "postLogoutRedirectUri",
+    "scope",
+    "scopes",
+    "audience",
+    "organization",
+    "response_type",
+    "responseType",
+    "realm",
+    "host",
+    "url",
+    "base_url",
+    "api_client_id",
+    "api_client_secret",
+    "allow_insecure_http",
+    "extraQueryParams",
+];
+
+/// A parsed, validated provider configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ProviderConfig {
+    /// `type: "keycloak"`.
+    Keycloak(KeycloakConfig),
+    /// `type: "auth0"`.
+    Auth0(Auth0Config),
+    /// `type: "oidc"`: any OpenID Connect provider.
+    Oidc(OidcConfig),
+    /// `type: "default"`: the app's own sync server with password login.
+    SyncServer(SyncServerConfig),
+}
+
+/// Client settings shared by every OpenID Connect type.
+#[derive(Debug, Clone)]
+pub struct OidcClientSettings {
+    /// The issuer, exactly as discovery must report it.
+    pub issuer: Url,
+    /// The OAuth client id (`client_id` or `clientId`).
+    pub client_id: String,
+    /// The client secret of a confidential client.
+    pub client_secret: Option<ClientSecret>,
+    /// Where the provider sends the browser back (`redirect_uri`).
+    pub redirect_uri: Option<Url>,
+    /// Where the provider sends the browser after logout.
+    pub post_logout_redirect_uri: Option<Url>,
+    /// Scopes to ask for (`scope`, space separated; default [`DEFAULT_SCOPES`]).
+    pub scopes: Vec<String>,
+    /// Unknown fields, sent as extra authorization-request parameters.
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// Keycloak: `authority` (`https://kc/realms/<realm>`), or `url`/`host` + `realm`.
+#[derive(Debug, Clone)]
+pub struct KeycloakConfig {
+    /// The client settings; `issuer` is the realm URL.
+    pub client: OidcClientSettings,
+    /// The realm name, when it could be told from the config.
+    pub realm: Option<String>,
+}
+
+/// Auth0: `domain` (or `authority`), optional `audience` and `organization`.
+#[derive(Debug, Clone)]
+pub struct Auth0Config {
+    /// The client settings; `issuer` is `https://<domain>/` (trailing slash).
+    pub client: OidcClientSettings,
+    /// The API audience to ask tokens for.
+    pub audience: Option<String>,
+    /// The organization to log in to; tokens of another `org_id` are rejected.
+    pub organization: Option<String>,
+}
+
+/// A generic OpenID Connect provider: `issuer` (or `authority`).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// The client settings.
+    pub client: OidcClientSettings,
+}
+
+/// The app's own sync server (`type: "default"`): `url`.
+#[derive(Debug, Clone)]
+pub struct SyncServerConfig {
+    /// The server's base URL; the login is `POST {url}/api/users/login`.
+    pub url: Url,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(rename = "type")]
+    kind: Value,
+    #[serde(default)]
+    fields: Option<Value>,
+}
+
+impl ProviderConfig {
+    /// Parses DataCollect's JSON text.
+    pub fn from_json_str(json: &str) -> Result<Self, Error> {
+        let raw: RawConfig = serde_json::from_str(json).map_err(|e| Error::InvalidConfig {
+            field: "(document)".into(),
+            reason: format!("is not a {{type, fields}} object: {e}"),
+        })?;
+        let kind = match raw.kind {
+            Value::String(s) => s,
+            _ => return Err(config_error("type", "must be a string")),
+        };
+        let fields = match raw.fields {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(Value::Object(map)) => map.into_iter().collect(),
+            Some(_) => return Err(config_error("fields", "must be an object")),
+        };
+        Self::from_fields(&kind, &fields)
+    }
+
+    /// Builds a config from a type name and its fields.
+    pub fn from_fields(kind: &str, fields: &BTreeMap<String, Value>) -> Result<Self, Error> {
+        let f = Fields { fields };
+        match kind {
+            "keycloak" => {
+                let realm = f.string("realm")?;
+                let issuer = match f.string_any(&["authority", "issuer"])? {
+                    Some((name, authority)) => f.url(name, &authority)?,
+                    None => {
+                        let (name, base) = f
+                            .string_any(&["url", "base_url", "host"])?
+                            .ok_or_else(|| config_error("authority", "is missing (or give `url` and `realm`)"))?;
+                        let realm = realm
+                            .as_deref()
+                            .ok_or_else(|| config_error("realm", "is missing (needed with `url`)"))?;
+                        if realm.is_empty() || realm.contains('/') {
+                            return Err(config_error("realm", "must be a non-empty name without `/`"));
+                        }
+                        let base = base.trim_end_matches('/');
+                        f.url(name, &format!("{base}/realms/{realm}"))?
+                    }
+                };
+                let realm = realm.or_else(|| {
+                    let path = issuer.path();
+                    path.rsplit_once("/realms/").map(|(_, r)| r.trim_end_matches('/').to_owned())
+                });
+                Ok(ProviderConfig::Keycloak(KeycloakConfig {
+                    client: f.client(issuer)?,
+                    realm,
+                }))
+            }
+            "auth0" => {
+                let (name, domain) = f
+                    .string_any(&["domain", "authority", "issuer"])?
+                    .ok_or_else(|| config_error("domain", "is missing"))?;
+                let with_scheme = if domain.contains("://") {
+                    domain
+                } else {
+                    format!("https://{domain}")
+                };
+                let mut issuer = f.url(name, &with_scheme)?;
+                if !issuer.path().ends_with('/') {
+                    let path = format!("{}/", issuer.path());
+                    issuer.set_path(&path);
+                }
+                Ok(ProviderConfig::Auth0(Auth0Config {
+                    client: f.client(issuer)?,
+                    audience: f.string("audience")?,
+                    organization: f.string("organization")?,
+                }))
+            }
+            "oidc" | "generic" => {
+                let (name, issuer) = f
+                    .string_any(&["issuer", "authority"])?
+                    .ok_or_else(|| config_error("issuer", "is missing"))?;
+                let issuer = f.url(name, &issuer)?;
+                Ok(ProviderConfig::Oidc(OidcConfig {
+                    client: f.client(issuer)?,
+                }))
+            }
+            "default" => {
+                let (name, url) = f
+                    .string_any(&["url", "host", "base_url"])?
+                    .ok_or_else(|| config_error("url", "is missing"))?;
+                Ok(ProviderConfig::SyncServer(SyncServerConfig {
+                    url: f.url(name, &url)?,
+                }))
+            }
+            other => Err(config_error(
+                "type",
+                format!("`{other}` is not one of keycloak, auth0, oidc, default"),
+            )),
+        }
+    }
+
+    /// The OpenID Connect client settings, for the OIDC types.
+    pub fn oidc_client(&self) -> Option<&OidcClientSettings> {
+        match self {
+            ProviderConfig::Keycloak(c) => Some(&c.client),
+            ProviderConfig::Auth0(c) => Some(&c.client),
+            ProviderConfig::Oidc(c) => Some(&c.client),
+            ProviderConfig::SyncServer(_) => None,
+        }
+    }
+}
+
+fn config_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+struct Fields<'a> {
+    fields: &'a BTreeMap<String, Value>,
+}
+
+impl Fields<'_> {
+    fn string(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(_) => Err(config_error(name, "must be a string")),
+        }
+    }
+
+    fn string_any(&self, names: &[&'static str]) -> Result<Option<(&'static str, String)>, Error> {
+        for name in names {
+            if let Some(v) = self.string(name)? {
+                return Ok(Some((name, v)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn insecure_allowed(&self) -> Result<bool, Error> {
+        match self.fields.get("allow_insecure_http") {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) => match s.as_str() {
+                "true" => Ok(true),
+                "false" | "" => Ok(false),
+                _ => Err(config_error("allow_insecure_http", "must be true or false")),
+            },
+            Some(_) => Err(config_error("allow_insecure_http", "must be true or false")),
+        }
+    }
+
+    fn url(&self, field: &str, text: &str) -> Result<Url, Error> {
+        let url = Url::parse(text).map_err(|e| config_error(field, format!("is not a valid URL: {e}")))?;
+        check_transport(&url, self.insecure_allowed()?).map_err(|reason| config_error(field, reason))?;
+        Ok(url)
+    }
+
+    fn client(&self, issuer: Url) -> Result<OidcClientSettings, Error> {
+        let client_id = self
+            .string_any(&["client_id", "clientId"])?
+            .map(|(_, v)| v)
+            .ok_or_else(|| config_error("client_id", "is missing"))?;
+        let client_secret = self
+            .string_any(&["client_secret", "clientSecret"])?
+            .map(|(_, v)| ClientSecret::new(v));
+        let redirect_uri = match self.string_any(&["redirect_uri", "redirectUri"])? {
+            Some((name, v)) => Some(Url::parse(&v).map_err(|e| config_error(name, format!("is not a valid URL: {e}")))?),
+            None => None,
+        };
+        let post_logout_redirect_uri =
+            match self.string_any(&["post_logout_redirect_uri", "postLogoutRedirectUri"])? {
+                Some((name, v)) => {
+                    Some(Url::parse(&v).map_err(|e| config_error(name, format!("is not a valid URL: {e}")))?)
+                }
+                None => None,
+            };
+        let scopes = match self.string_any(&["scope", "scopes"])? {
+            Some((_, s)) => s
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let mut extra_params = BTreeMap::new();
+        if let Some(extra) = self.string("extraQueryParams")? {
+            let parsed: BTreeMap<String, Value> = serde_json::from_str(&extra)
+                .map_err(|e| config_error("extraQueryParams", format!("is not a JSON object: {e}")))?;
+            for (k, v) in parsed {
+                extra_params.insert(k, value_text(v));
+            }
+        }
+        for (name, value) in self.fields {
+            if !KNOWN_FIELDS.contains(&name.as_str()) && !value.is_null() {
+                extra_params.insert(name.clone(), value_text(value.clone()));
+            }
+        }
+        Ok(OidcClientSettings {
+            issuer,
+            client_id,
+            client_secret,
+            redirect_uri,
+            post_logout_redirect_uri,
+            scopes,
+            extra_params,
+        })
+    }
+}
+
+fn value_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// `https` anywhere; plain `http` only to a loopback host unless allowed.
+pub(crate) fn check_transport(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err("uses plain http to a non-loopback host (set `allow_insecure_http` to allow)".into()),
+        other => Err(format!("has unsupported scheme `{other}`")),
+    }
+}
+
+/// True for `localhost`, 127.0.0.0/8 and `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

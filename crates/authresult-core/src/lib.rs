@@ -1,0 +1,81 @@
+//! The pure core of authresult: the types, the ports and the session manager.
+//!
+//! `authresult-core` holds everything about authentication that does not
+//! touch a network, a disk or an async runtime:
+//!
+//! * [`AuthResult`], the JSON object ID PASS DataCollect stores and exchanges,
+//!   read and written in exactly its shape;
+//! * [`Session`], an `AuthResult` with its tenant, provider, subject and an
+//!   absolute expiry that survives a restart;
+//! * secret newtypes ([`AccessToken`], [`RefreshToken`], ...) that print
+//!   `[redacted]` and are zeroed on drop;
+//! * [`ProviderConfig`], DataCollect's `{type, fields}` provider configuration;
+//! * the ports [`AuthProvider`] and [`SessionStore`];
+//! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
+//!   refresh per expiry, and keeps an offline device's session through
+//!   transient failures.
+//!
+//! Depend on it directly when you write an adapter (a provider or a store) or
+//! want only the types; applications usually also take `authresult-oidc`
+//! (providers) and `authresult-store` (persistence).
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use authresult_core::{AuthResult, Session, SessionKey, Timestamp};
+//!
+//! let json = r#"{"access_token":"eyJ...","refresh_token":"def502...","expires_in":3600,
+//!               "profile":{"sub":"user-123","email_verified":true}}"#;
+//! let auth = AuthResult::from_json_str(json)?;
+//! assert_eq!(auth.profile.as_ref().unwrap()["email_verified"], "true");
+//! assert_eq!(format!("{:?}", auth.access_token), "AccessToken([redacted])");
+//!
+//! let issued = Timestamp::from_secs(1_700_000_000);
+//! let session = Session::new(SessionKey::new("field-app", "keycloak"), auth, issued);
+//! assert_eq!(session.expires_at, Some(Timestamp::from_secs(1_700_003_600)));
+//! assert!(session.is_fresh(issued, Duration::from_secs(30)));
+//! assert_eq!(session.subject.as_deref(), Some("user-123"));
+//! # Ok::<(), authresult_core::Error>(())
+//! ```
+//!
+//! # Crate features
+//!
+//! * `mocks` (off by default): `mockall` mocks of the ports,
+//!   [`MockAuthProvider`] and [`MockSessionStore`], for other crates' tests.
+
+mod auth_result;
+mod config;
+mod error;
+mod events;
+mod jwt;
+mod manager;
+mod provider;
+mod secret;
+mod session;
+mod sleep;
+mod store;
+mod time;
+
+pub use auth_result::AuthResult;
+pub use config::{
+    Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig, SyncServerConfig,
+    is_loopback,
+};
+pub use error::{BoxError, Error, FailureKind};
+pub use events::{AuthEvent, EventStream};
+pub use manager::{
+    AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport, User,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use provider::MockAuthProvider;
+pub use provider::{
+    AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
+};
+pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
+pub use session::{ProviderId, Session, SessionKey, TenantId};
+pub use sleep::{Sleeper, ThreadSleeper};
+#[cfg(any(test, feature = "mocks"))]
+pub use store::MockSessionStore;
+pub use store::{CasOutcome, SessionStore};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,764 @@
+//! `AuthManager`: logins, the session cache, race-free refresh and the offline policy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use url::Url;
+
+use crate::auth_result::AuthResult;
+use crate::error::{Error, FailureKind};
+use crate::events::{AuthEvent, EventHub, EventStream};
+use crate::provider::{
+    AuthProvider, Credentials, LoginFlow, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
+};
+use crate::secret::AccessToken;
+use crate::session::{ProviderId, Session, SessionKey, TenantId};
+use crate::sleep::{Sleeper, ThreadSleeper};
+use crate::store::{CasOutcome, SessionStore};
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// Default freshness margin: a token expiring sooner than this is refreshed first.
+pub const DEFAULT_MARGIN: Duration = Duration::from_secs(30);
+/// Default lifetime of the cross-process refresh lease.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// Default lifetime of a pending interactive login.
+pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
+
+/// The user behind a session.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The provider.
+    pub provider: ProviderId,
+    /// The subject (`sub`), when known.
+    pub subject: Option<String>,
+    /// The login name, when known.
+    pub username: Option<String>,
+    /// Profile claims.
+    pub profile: BTreeMap<String, String>,
+}
+
+/// What a logout did.
+#[derive(Debug)]
+pub struct LogoutReport {
+    /// The provider.
+    pub provider: ProviderId,
+    /// True when a local session was removed.
+    pub removed: bool,
+    /// `Ok` when the provider revoked the tokens; the error otherwise (the
+    /// local session is removed either way).
+    pub revocation: Result<(), Error>,
+    /// The provider's end-session URL to open in a browser, when it has one.
+    pub end_session_url: Option<Url>,
+}
+
+struct Slot {
+    provider: Arc<dyn AuthProvider>,
+    /// The last session seen; read on the fast path without touching the store.
+    cached: RwLock<Option<Arc<Session>>>,
+    /// One refresh at a time per session inside this process.
+    refresh: futures::lock::Mutex<()>,
+    /// A refreshed session the store refused to write (full disk): written
+    /// before anything else on the next call, so the rotated refresh token is
+    /// not lost and no caller sees a token that is not stored.
+    unsaved: Mutex<Option<Session>>,
+}
+
+struct Inner {
+    tenant: TenantId,
+    store: Arc<dyn SessionStore>,
+    slots: HashMap<ProviderId, Slot>,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    margin: Duration,
+    lease_ttl: Duration,
+    lease_poll: Duration,
+    pending_ttl: Duration,
+    holder: String,
+    events: EventHub,
+}
+
+/// Orchestrates providers and a session store for one tenant (app).
+///
+/// Cheap to clone; clones share state. See the crate docs for an example.
+#[derive(Clone)]
+pub struct AuthManager {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for AuthManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut providers: Vec<_> = self.inner.slots.keys().map(ProviderId::as_str).collect();
+        providers.sort_unstable();
+        f.debug_struct("AuthManager")
+            .field("tenant", &self.inner.tenant)
+            .field("providers", &providers)
+            .field("margin", &self.inner.margin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AuthManager`].
+pub struct AuthManagerBuilder {
+    tenant: TenantId,
+    store: Arc<dyn SessionStore>,
+    providers: Vec<(ProviderId, Arc<dyn AuthProvider>)>,
+    clock: Arc<dyn Clock>,
+    sleeper: Arc<dyn Sleeper>,
+    margin: Duration,
+    lease_ttl: Duration,
+    pending_ttl: Duration,
+}
+
+impl fmt::Debug for AuthManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthManagerBuilder")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+static NEXT_HOLDER: AtomicU64 = AtomicU64::new(0);
+
+impl AuthManagerBuilder {
+    /// Registers `provider` under `name` (e.g. `keycloak`, `default`).
+    pub fn provider(mut self, name: impl Into<ProviderId>, provider: Arc<dyn AuthProvider>) -> Self {
+        self.providers.push((name.into(), provider));
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How the manager waits for another process's refresh (default: a helper thread).
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = sleeper;
+        self
+    }
+
+    /// A token is refreshed when it expires within `margin` (default 30 s).
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// How long a refresh lease lasts if its holder dies (default 30 s).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// How long an interactive login may take (default 10 min).
+    pub fn pending_ttl(mut self, ttl: Duration) -> Self {
+        self.pending_ttl = ttl;
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> AuthManager {
+        let pid = std::process::id();
+        let n = NEXT_HOLDER.fetch_add(1, Ordering::Relaxed);
+        let holder = format!("{pid}-{n}-{}", Timestamp::now().as_millis());
+        let slots = self
+            .providers
+            .into_iter()
+            .map(|(name, provider)| {
+                (
+                    name,
+                    Slot {
+                        provider,
+                        cached: RwLock::new(None),
+                        refresh: futures::lock::Mutex::new(()),
+                        unsaved: Mutex::new(None),
+                    },
+                )
+            })
+            .collect();
+        AuthManager {
+            inner: Arc::new(Inner {
+                tenant: self.tenant,
+                store: self.store,
+                slots,
+                clock: self.clock,
+                sleeper: self.sleeper,
+                margin: self.margin,
+                lease_ttl: self.lease_ttl,
+                lease_poll: Duration::from_millis(50),
+                pending_ttl: self.pending_ttl,
+                holder,
+                events: EventHub::default(),
+            }),
+        }
+    }
+}
+
+enum Refresh {
+    /// Refresh only when the token is not fresh.
+    IfNeeded,
+    /// Refresh even if fresh (an explicit `refresh` call).
+    Force,
+}
+
+impl AuthManager {
+    /// Starts building a manager for `tenant` over `store`.
+    pub fn builder(tenant: impl Into<TenantId>, store: Arc<dyn SessionStore>) -> AuthManagerBuilder {
+        AuthManagerBuilder {
+            tenant: tenant.into(),
+            store,
+            providers: Vec::new(),
+            clock: Arc::new(SystemClock),
+            sleeper: Arc::new(ThreadSleeper),
+            margin: DEFAULT_MARGIN,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            pending_ttl: DEFAULT_PENDING_TTL,
+        }
+    }
+
+    /// The tenant this manager serves.
+    pub fn tenant(&self) -> &TenantId {
+        &self.inner.tenant
+    }
+
+    /// The registered provider names, sorted.
+    pub fn providers(&self) -> Vec<ProviderId> {
+        let mut names: Vec<_> = self.inner.slots.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Subscribes to session events.
+    pub fn subscribe(&self) -> EventStream {
+        self.inner.events.subscribe()
+    }
+
+    fn slot(&self, provider: &str) -> Result<(&ProviderId, &Slot), Error> {
+        self.inner
+            .slots
+            .get_key_value(provider)
+            .ok_or_else(|| Error::UnknownProvider {
+                provider: provider.to_owned(),
+            })
+    }
+
+    fn key(&self, provider: &ProviderId) -> SessionKey {
+        SessionKey {
+            tenant: self.inner.tenant.clone(),
+            provider: provider.clone(),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn set_cache(slot: &Slot, session: Option<Session>) {
+        if let Ok(mut cached) = slot.cached.write() {
+            *cached = session.map(Arc::new);
+        }
+    }
+
+    /// Stores a new session and announces it.
+    async fn adopt(&self, name: &ProviderId, slot: &Slot, mut session: Session) -> Result<Session, Error> {
+        session.version = self.inner.store.put(&session).await?;
+        if let Some(username) = &session.username {
+            self.inner
+                .store
+                .set_username(&self.inner.tenant, Some(username.clone()))
+                .await?;
+        }
+        Self::set_cache(slot, Some(session.clone()));
+        self.inner.events.emit(AuthEvent::LoggedIn {
+            provider: name.clone(),
+        });
+        Ok(session)
+    }
+
+    /// Logs in with a password or a token and stores the session.
+    pub async fn login(&self, provider: &str, credentials: &Credentials) -> Result<Session, Error> {
+        let (name, slot) = self.slot(provider)?;
+        let auth = slot.provider.login(credentials).await?;
+        let mut session = Session::new(self.key(name), auth, self.now());
+        if let Credentials::Password { username, .. } = credentials {
+            session.username = Some(username.clone());
+        }
+        self.adopt(name, slot, session).await
+    }
+
+    /// Starts an interactive login; the pending state is saved in the store so
+    /// the callback can complete after a restart.
+    pub async fn begin_login(&self, provider: &str, flow: LoginFlow) -> Result<PendingAuthorization, Error> {
+        self.begin_login_with(provider, flow, None, BTreeMap::new()).await
+    }
+
+    /// [`begin_login`](Self::begin_login) with a redirect URI (e.g. a loopback
+    /// listener's) and extra authorization parameters for this login only.
+    pub async fn begin_login_with(
+        &self,
+        provider: &str,
+        flow: LoginFlow,
+        redirect_uri: Option<Url>,
+        extra_params: BTreeMap<String, String>,
+    ) -> Result<PendingAuthorization, Error> {
+        let (name, slot) = self.slot(provider)?;
+        let now = self.now();
+        // Old abandoned logins go; failing to purge is not a reason to refuse a login.
+        let _ = self.inner.store.purge_pending(now).await;
+        let request = LoginRequest {
+            key: self.key(name),
+            flow,
+            now,
+            redirect_uri,
+            extra_params,
+        };
+        let mut pending = slot.provider.begin_login(&request).await?;
+        let cap = now.saturating_add(self.inner.pending_ttl);
+        if pending.expires_at > cap {
+            pending.expires_at = cap;
+        }
+        self.inner.store.put_pending(&pending).await?;
+        Ok(pending)
+    }
+
+    /// Completes a redirect login from the URL the browser came back to: the
+    /// `state` finds the pending login (single use), the provider exchanges the
+    /// code, and the session is stored.
+    pub async fn handle_callback(&self, callback: &Url) -> Result<Session, Error> {
+        let state = callback
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| Error::InvalidCallback {
+                reason: "the `state` parameter is missing".into(),
+            })?;
+        let pending = self
+            .inner
+            .store
+            .take_pending(&self.inner.tenant, &state, self.now())
+            .await?
+            .ok_or(Error::UnknownLoginState)?;
+        self.finish_login(pending, LoginResponse::Callback(callback.clone()))
+            .await
+    }
+
+    /// Completes an interactive login given its pending state, e.g. a device
+    /// flow (`LoginResponse::DevicePoll` polls until approved or denied).
+    pub async fn complete_login(
+        &self,
+        pending: &PendingAuthorization,
+        response: LoginResponse,
+    ) -> Result<Session, Error> {
+        let taken = self
+            .inner
+            .store
+            .take_pending(&pending.key.tenant, &pending.state, self.now())
+            .await?
+            .ok_or(Error::UnknownLoginState)?;
+        self.finish_login(taken, response).await
+    }
+
+    async fn finish_login(&self, pending: PendingAuthorization, response: LoginResponse) -> Result<Session, Error> {
+        if pending.key.tenant != self.inner.tenant {
+            return Err(Error::UnknownLoginState);
+        }
+        let (name, slot) = self.slot(pending.key.provider.as_str())?;
+        let auth = slot.provider.complete_login(&pending, &response).await?;
+        let mut session = Session::new(self.key(name), auth, self.now());
+        session.username = session
+            .auth
+            .profile
+            .as_ref()
+            .and_then(|p| p.get("preferred_username").or_else(|| p.get("email")))
+            .cloned();
+        self.adopt(name, slot, session).await
+    }
+
+    /// An access token for `provider` that stays valid for at least the
+    /// configured margin, refreshing first when needed.
+    ///
+    /// Concurrent callers share one refresh (in this process through a lock,
+    /// across processes through the store's lease). The rotated refresh token
+    /// is stored before any caller sees the new access token.
+    ///
+    /// Offline policy: a transient refresh failure keeps the session; callers
+    /// get the still-valid token, or [`Error::Offline`] once it has expired,
+    /// and the next call tries again. Only a terminal answer removes the
+    /// session ([`Error::ReauthenticationRequired`]).
+    pub async fn access_token(&self, provider: &str) -> Result<AccessToken, Error> {
+        let (name, slot) = self.slot(provider)?;
+        // Fast path: a fresh cached session, no store read, no lock but a read lock.
+        if let Ok(cached) = slot.cached.read()
+            && let Some(session) = cached.as_ref()
+            && session.is_fresh(self.now(), self.inner.margin)
+        {
+            return Ok(session.auth.access_token.clone());
+        }
+        self.refresh_slow(name, slot, Refresh::IfNeeded)
+            .await
+            .map(|s| s.auth.access_token.clone())
+    }
+
+    /// Refreshes now, even if the token is fresh; returns the new session.
+    pub async fn refresh(&self, provider: &str) -> Result<Session, Error> {
+        let (name, slot) = self.slot(provider)?;
+        self.refresh_slow(name, slot, Refresh::Force)
+            .await
+            .map(|s| (*s).clone())
+    }
+
+    async fn refresh_slow(&self, name: &ProviderId, slot: &Slot, mode: Refresh) -> Result<Arc<Session>, Error> {
+        let _guard = slot.refresh.lock().await;
+        let key = self.key(name);
+        let margin = self.inner.margin;
+        let store = &self.inner.store;
+
+        // A refreshed session the store refused earlier goes first.
+        let unsaved = slot.unsaved.lock().ok().and_then(|mut u| u.take());
+        if let Some(session) = unsaved {
+            match store.put(&session).await {
+                Ok(version) => {
+                    let mut session = session;
+                    session.version = version;
+                    Self::set_cache(slot, Some(session));
+                }
+                Err(e) => {
+                    if let Ok(mut u) = slot.unsaved.lock() {
+                        *u = Some(session);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+
+        // Another caller in this process may have refreshed while we waited.
+        if matches!(mode, Refresh::IfNeeded)
+            && let Ok(cached) = slot.cached.read()
+            && let Some(session) = cached.as_ref()
+            && session.is_fresh(self.now(), margin)
+        {
+            return Ok(Arc::clone(session));
+        }
+
+        let started = self.now();
+        let first_version = self.cached_version(slot);
+        let wait_limit = self.inner.lease_ttl.saturating_mul(2);
+        loop {
+            let now = self.now();
+            let Some(stored) = store.get(&key).await? else {
+                Self::set_cache(slot, None);
+                return Err(Error::NotAuthenticated {
+                    provider: name.to_string(),
+                });
+            };
+            // Fresh in the store: another process refreshed, or a forced
+            // refresh already happened since we were called.
+            let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version) != first_version;
+            if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, margin) {
+                let stored = Arc::new(stored);
+                if let Ok(mut cached) = slot.cached.write() {
+                    *cached = Some(Arc::clone(&stored));
+                }
+                return Ok(stored);
+            }
+            if !stored.is_refreshable() {
+                return self.without_refresh_token(name, slot, stored, now);
+            }
+            if store
+                .try_acquire_lease(&key, &self.inner.holder, now, self.inner.lease_ttl)
+                .await?
+            {
+                break;
+            }
+            if now.duration_since(started) > wait_limit {
+                // The lease holder is neither finishing nor expiring (clock skew?):
+                // do not hang; report it like any transient failure.
+                return self.transient_outcome(
+                    name,
+                    slot,
+                    stored,
+                    now,
+                    Error::store(FailureKind::Transient, LeaseBusy),
+                );
+            }
+            self.inner.sleeper.sleep(self.inner.lease_poll).await;
+        }
+
+        let result = self.refresh_under_lease(name, slot, &key, first_version, &mode).await;
+        // Release even on failure so the next caller (here or elsewhere) can
+        // refresh again; a failed release only delays others until the TTL.
+        let _ = store.release_lease(&key, &self.inner.holder).await;
+        result
+    }
+
+    fn cached_version(&self, slot: &Slot) -> Option<u64> {
+        slot.cached.read().ok().and_then(|c| c.as_ref().map(|s| s.version))
+    }
+
+    async fn refresh_under_lease(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        key: &SessionKey,
+        first_version: Option<u64>,
+        mode: &Refresh,
+    ) -> Result<Arc<Session>, Error> {
+        let store = &self.inner.store;
+        let now = self.now();
+        // Read again under the lease: another process may have just finished.
+        let Some(stored) = store.get(key).await? else {
+            Self::set_cache(slot, None);
+            return Err(Error::NotAuthenticated {
+                provider: name.to_string(),
+            });
+        };
+        let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version) != first_version;
+        if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, self.inner.margin) {
+            let stored = Arc::new(stored);
+            if let Ok(mut cached) = slot.cached.write() {
+                *cached = Some(Arc::clone(&stored));
+            }
+            return Ok(stored);
+        }
+        let Some(refresh_token) = stored.auth.refresh_token.clone() else {
+            return self.without_refresh_token(name, slot, stored, now);
+        };
+        match slot.provider.refresh(&refresh_token, &stored.auth).await {
+            Ok(auth) => {
+                let now = self.now();
+                let mut next = stored.refreshed(auth, now);
+                let outcome = match store.compare_and_swap(&next, stored.version).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => {
+                        // Keep the rotated refresh token in memory; it is written
+                        // before anything else next time.
+                        if let Ok(mut u) = slot.unsaved.lock() {
+                            *u = Some(next);
+                        }
+                        return Err(e);
+                    }
+                };
+                match outcome {
+                    CasOutcome::Stored { version } => next.version = version,
+                    CasOutcome::Conflict { current: None } => {
+                        // Logged out while we refreshed: do not bring it back.
+                        Self::set_cache(slot, None);
+                        return Err(Error::NotAuthenticated {
+                            provider: name.to_string(),
+                        });
+                    }
+                    CasOutcome::Conflict { current: Some(_) } => {
+                        // Someone wrote after our read (the lease expired under
+                        // us). Ours holds the provider's latest rotation.
+                        next.version = store.put(&next).await?;
+                    }
+                }
+                let next = Arc::new(next);
+                if let Ok(mut cached) = slot.cached.write() {
+                    *cached = Some(Arc::clone(&next));
+                }
+                self.inner.events.emit(AuthEvent::Refreshed {
+                    provider: name.clone(),
+                    expires_at: next.expires_at,
+                });
+                Ok(next)
+            }
+            Err(e) if e.is_terminal() => {
+                store.remove(key).await?;
+                Self::set_cache(slot, None);
+                self.inner.events.emit(AuthEvent::RefreshFailed {
+                    provider: name.clone(),
+                    kind: FailureKind::Terminal,
+                });
+                self.inner.events.emit(AuthEvent::LoggedOut {
+                    provider: name.clone(),
+                });
+                Err(Error::ReauthenticationRequired {
+                    provider: name.to_string(),
+                    source: Some(Box::new(e)),
+                })
+            }
+            Err(e) => {
+                self.inner.events.emit(AuthEvent::RefreshFailed {
+                    provider: name.clone(),
+                    kind: e.kind(),
+                });
+                self.transient_outcome(name, slot, stored, self.now(), e)
+            }
+        }
+    }
+
+    /// A refresh could not happen now but the session stays: the caller gets
+    /// the token while it is valid, else `Offline`.
+    fn transient_outcome(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        stored: Session,
+        now: Timestamp,
+        error: Error,
+    ) -> Result<Arc<Session>, Error> {
+        let expired = stored.is_expired(now);
+        let stored = Arc::new(stored);
+        if let Ok(mut cached) = slot.cached.write() {
+            *cached = Some(Arc::clone(&stored));
+        }
+        if expired {
+            Err(Error::Offline {
+                provider: name.to_string(),
+                source: Box::new(error),
+            })
+        } else {
+            Ok(stored)
+        }
+    }
+
+    fn without_refresh_token(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        stored: Session,
+        now: Timestamp,
+    ) -> Result<Arc<Session>, Error> {
+        if stored.is_expired(now) {
+            Self::set_cache(slot, None);
+            self.inner.events.emit(AuthEvent::Expired {
+                provider: name.clone(),
+            });
+            Err(Error::ReauthenticationRequired {
+                provider: name.to_string(),
+                source: None,
+            })
+        } else {
+            let stored = Arc::new(stored);
+            if let Ok(mut cached) = slot.cached.write() {
+                *cached = Some(Arc::clone(&stored));
+            }
+            Ok(stored)
+        }
+    }
+
+    /// The stored session for `provider`, if any.
+    pub async fn session(&self, provider: &str) -> Result<Option<Session>, Error> {
+        let (name, _) = self.slot(provider)?;
+        self.inner.store.get(&self.key(name)).await
+    }
+
+    /// All stored sessions of this tenant.
+    pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
+        self.inner.store.list(&self.inner.tenant).await
+    }
+
+    /// True when some provider has a usable session: an unexpired access token,
+    /// or a refresh token to get one.
+    pub async fn is_authenticated(&self) -> Result<bool, Error> {
+        let now = self.now();
+        Ok(self
+            .sessions()
+            .await?
+            .iter()
+            .any(|s| !s.is_expired(now) || s.is_refreshable()))
+    }
+
+    /// True when `provider` has a usable session.
+    pub async fn is_authenticated_with(&self, provider: &str) -> Result<bool, Error> {
+        let now = self.now();
+        Ok(self
+            .session(provider)
+            .await?
+            .is_some_and(|s| !s.is_expired(now) || s.is_refreshable()))
+    }
+
+    /// The user of `provider`'s session, if logged in.
+    pub async fn current_user(&self, provider: &str) -> Result<Option<User>, Error> {
+        let Some(session) = self.session(provider).await? else {
+            return Ok(None);
+        };
+        let username = match session.username.clone() {
+            Some(u) => Some(u),
+            None => self.inner.store.username(&self.inner.tenant).await?,
+        };
+        Ok(Some(User {
+            provider: session.key.provider,
+            subject: session.subject,
+            username,
+            profile: session.auth.profile.unwrap_or_default(),
+        }))
+    }
+
+    /// The tenant's last username.
+    pub async fn username(&self) -> Result<Option<String>, Error> {
+        self.inner.store.username(&self.inner.tenant).await
+    }
+
+    /// Asks `provider` whether `token` is valid.
+    pub async fn validate_token(&self, provider: &str, token: &AccessToken) -> Result<TokenInfo, Error> {
+        let (_, slot) = self.slot(provider)?;
+        slot.provider.validate(token).await
+    }
+
+    /// Logs out of `provider`: removes the local session and revokes its
+    /// tokens at the provider, awaiting both.
+    pub async fn logout(&self, provider: &str) -> Result<LogoutReport, Error> {
+        let (name, slot) = self.slot(provider)?;
+        let _guard = slot.refresh.lock().await;
+        let key = self.key(name);
+        let stored = self.inner.store.get(&key).await?;
+        let removed = self.inner.store.remove(&key).await?;
+        Self::set_cache(slot, None);
+        if let Ok(mut u) = slot.unsaved.lock() {
+            *u = None;
+        }
+        let (revocation, end_session_url) = match &stored {
+            Some(session) => {
+                let url = slot.provider.end_session_url(&session.auth).await.ok().flatten();
+                (slot.provider.logout(&session.auth).await, url)
+            }
+            None => (Ok(()), None),
+        };
+        if removed {
+            self.inner.events.emit(AuthEvent::LoggedOut {
+                provider: name.clone(),
+            });
+        }
+        Ok(LogoutReport {
+            provider: name.clone(),
+            removed,
+            revocation,
+            end_session_url,
+        })
+    }
+
+    /// Logs out of every provider with a session, then clears the tenant's
+    /// sessions and username.
+    pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
+        let mut reports = Vec::new();
+        for session in self.sessions().await? {
+            if self.inner.slots.contains_key(session.key.provider.as_str()) {
+                reports.push(self.logout(session.key.provider.as_str()).await?);
+            }
+        }
+        self.inner.store.remove_tenant(&self.inner.tenant).await?;
+        self.inner.store.set_username(&self.inner.tenant, None).await?;
+        Ok(reports)
+    }
+
+    /// Stores an `AuthResult` obtained elsewhere (e.g. imported from the
+    /// TypeScript side) as the session of `provider`.
+    pub async fn import(&self, provider: &str, auth: AuthResult) -> Result<Session, Error> {
+        let (name, slot) = self.slot(provider)?;
+        let session = Session::new(self.key(name), auth, self.now());
+        self.adopt(name, slot, session).await
+    }
+}
+
+/// The refresh lease stayed taken longer than its lifetime allows.
+#[derive(Debug, thiserror::Error)]
+#[error("the refresh lease is held by another process")]
+struct LeaseBusy;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! The provider port: what the manager needs from an identity provider.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::auth_result::AuthResult;
+use crate::error::Error;
+use crate::secret::{AccessToken, Password, PendingSecret, RefreshToken};
+use crate::session::SessionKey;
+use crate::time::Timestamp;
+
+/// What a user gives for a non-interactive login.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// Username (or email) and password: the sync server's login.
+    Password {
+        /// The username or email.
+        username: String,
+        /// The password.
+        password: Password,
+    },
+    /// An access token obtained elsewhere, to be checked and adopted.
+    Token {
+        /// The token.
+        token: AccessToken,
+    },
+}
+
+/// Which interactive login to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LoginFlow {
+    /// Authorization code + PKCE through a browser redirect.
+    AuthorizationCode,
+    /// Device authorization grant (RFC 8628): a code typed in on another device.
+    DeviceCode,
+}
+
+/// What to show the user to continue an interactive login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LoginPrompt {
+    /// Open this URL in a browser.
+    Redirect {
+        /// The provider's authorization URL with all parameters.
+        authorization_url: Url,
+    },
+    /// Ask the user to enter `user_code` at `verification_uri`.
+    DeviceCode {
+        /// The code the user types in.
+        user_code: String,
+        /// Where to type it.
+        verification_uri: Url,
+        /// A URL that already carries the code (show it as a QR code).
+        verification_uri_complete: Option<Url>,
+        /// Seconds between polls the provider asked for.
+        interval_secs: u64,
+    },
+}
+
+/// An interactive login between its start and its end. Persisted through the
+/// store port, so a callback arriving after an app restart still completes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    /// Tenant and provider the login is for.
+    pub key: SessionKey,
+    /// The `state` parameter (authorization code) or a random id (device flow);
+    /// the lookup key of the pending login.
+    pub state: String,
+    /// What to show the user.
+    pub prompt: LoginPrompt,
+    /// The redirect URI the provider will call back.
+    pub redirect_uri: Option<Url>,
+    /// When the login started.
+    pub created_at: Timestamp,
+    /// After this the pending login is dropped.
+    pub expires_at: Timestamp,
+    /// The provider's private part (PKCE verifier, nonce, device code).
+    pub secret: PendingSecret,
+}
+
+/// Parameters of an interactive login start.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// Tenant and provider.
+    pub key: SessionKey,
+    /// The flow.
+    pub flow: LoginFlow,
+    /// The current time.
+    pub now: Timestamp,
+    /// Overrides the configured redirect URI (e.g. a loopback listener's port).
+    pub redirect_uri: Option<Url>,
+    /// Extra authorization-request parameters for this login only.
+    pub extra_params: BTreeMap<String, String>,
+}
+
+/// How an interactive login comes back.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LoginResponse {
+    /// The full redirect URL the browser was sent to.
+    Callback(Url),
+    /// Device flow: poll the provider until the user approves or denies.
+    DevicePoll,
+}
+
+/// What a provider says about a valid token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenInfo {
+    /// The subject.
+    pub subject: Option<String>,
+    /// When the token expires, if said.
+    pub expires_at: Option<Timestamp>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// All claims the provider returned.
+    pub claims: Map<String, Value>,
+}
+
+/// An identity provider, seen from the session manager: stateless operations
+/// on tokens. Adapters (the `authresult-oidc` crate) implement it.
+///
+/// Errors carry a [`FailureKind`](crate::FailureKind) so the manager can tell
+/// a transient failure (keep the session) from a terminal one (end it).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AuthProvider: Send + Sync {
+    /// Non-interactive login with a password or an existing token.
+    async fn login(&self, credentials: &Credentials) -> Result<AuthResult, Error>;
+
+    /// Starts an interactive login.
+    async fn begin_login(&self, request: &LoginRequest) -> Result<PendingAuthorization, Error>;
+
+    /// Finishes an interactive login: exchanges the callback's code, or polls
+    /// the device flow to its end.
+    async fn complete_login(
+        &self,
+        pending: &PendingAuthorization,
+        response: &LoginResponse,
+    ) -> Result<AuthResult, Error>;
+
+    /// Exchanges a refresh token. `previous` is the current result, so the
+    /// adapter can check a new ID token is for the same user.
+    async fn refresh(&self, refresh_token: &RefreshToken, previous: &AuthResult) -> Result<AuthResult, Error>;
+
+    /// Checks an access token and says what it grants.
+    async fn validate(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
+
+    /// Ends the session at the provider: revokes the refresh and access tokens.
+    async fn logout(&self, auth: &AuthResult) -> Result<(), Error>;
+
+    /// The browser URL that ends the provider's own session (RP-initiated
+    /// logout), when the provider has one.
+    async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, Error>;
+}

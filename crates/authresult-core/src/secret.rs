@@ -1,0 +1,79 @@
+//! Secret newtypes: token strings that never print and are wiped on drop.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        ///
+        /// `Debug` prints `
+        #[doc = stringify!($name)]
+        /// ([redacted])`; the memory holding the text is zeroed on drop. There is
+        /// deliberately no `PartialEq`: compare with [`Self::secret`] only where
+        /// the comparison cannot leak timing to an attacker.
+        #[derive(Clone)]
+        pub struct $name(Zeroizing<String>);
+
+        impl $name {
+            /// Wraps a secret string.
+            pub fn new(secret: impl Into<String>) -> Self {
+                Self(Zeroizing::new(secret.into()))
+            }
+
+            /// The secret text.
+            ///
+            /// # Security warning
+            ///
+            /// The returned text is a credential. Do not log it, put it in an
+            /// error message, or keep copies of it longer than needed.
+            pub fn secret(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.secret())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self::new)
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// An OAuth 2.0 access token.
+    AccessToken
+);
+secret_type!(
+    /// An OAuth 2.0 refresh token.
+    RefreshToken
+);
+secret_type!(
+    /// An OpenID Connect ID token (a signed JWT).
+    IdToken
+);
+secret_type!(
+    /// A user's password, as typed into a login form.
+    Password
+);
+secret_type!(
+    /// A confidential client's secret.
+    ClientSecret
+);
+secret_type!(
+    /// Provider-specific state kept between the start and the end of an
+    /// interactive login (a PKCE verifier, a nonce, a device code).
+    PendingSecret
+);

@@ -1,0 +1,195 @@
+//! Stored sessions: an `AuthResult` with who, where and an absolute expiry.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth_result::AuthResult;
+use crate::jwt;
+use crate::time::Timestamp;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a name.
+            pub fn new(name: impl Into<String>) -> Self {
+                Self(name.into())
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A tenant (app) whose sessions are kept together; DataCollect keeps one
+    /// store per tenant/app.
+    TenantId
+);
+id_type!(
+    /// The name a provider is registered under (e.g. `keycloak`, `default`).
+    ProviderId
+);
+
+/// Where a session lives: one per tenant and provider.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionKey {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The provider.
+    pub provider: ProviderId,
+}
+
+impl SessionKey {
+    /// A key for `tenant` and `provider`.
+    pub fn new(tenant: impl Into<TenantId>, provider: impl Into<ProviderId>) -> Self {
+        SessionKey {
+            tenant: tenant.into(),
+            provider: provider.into(),
+        }
+    }
+}
+
+impl fmt::Display for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.provider)
+    }
+}
+
+/// A stored login: the [`AuthResult`] plus its owner and absolute times, so
+/// expiry survives a restart (`expires_in` alone does not).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    /// Tenant and provider.
+    pub key: SessionKey,
+    /// The user's subject (`sub`), when known.
+    pub subject: Option<String>,
+    /// The user's login name, when known.
+    pub username: Option<String>,
+    /// The tokens and profile.
+    pub auth: AuthResult,
+    /// When the current access token was issued (received).
+    pub issued_at: Timestamp,
+    /// When the current access token expires; `None` when unknown.
+    pub expires_at: Option<Timestamp>,
+    /// Store version, bumped on every write; used for compare-and-swap so a
+    /// stale writer cannot overwrite a newer rotated refresh token. 0 = never stored.
+    pub version: u64,
+}
+
+impl Session {
+    /// A new, never-stored session for `auth` received at `issued_at`.
+    ///
+    /// The expiry is `issued_at + expires_in`, saturating; when `expires_in`
+    /// is 0 and the access token is a JWT, its `exp` claim is used instead.
+    /// The subject comes from `profile.sub`, else the ID token, else the
+    /// access token.
+    pub fn new(key: SessionKey, auth: AuthResult, issued_at: Timestamp) -> Self {
+        let expires_at = expiry_of(&auth, issued_at);
+        let subject = auth
+            .subject()
+            .map(str::to_owned)
+            .or_else(|| auth.id_token.as_ref().and_then(|t| jwt::peek_sub(t.secret())))
+            .or_else(|| jwt::peek_sub(auth.access_token.secret()));
+        Session {
+            key,
+            subject,
+            username: None,
+            auth,
+            issued_at,
+            expires_at,
+            version: 0,
+        }
+    }
+
+    /// The session after a refresh answered `refreshed` at `now`: a response
+    /// without a refresh token (or ID token, or profile) keeps the old one.
+    pub fn refreshed(&self, mut refreshed: AuthResult, now: Timestamp) -> Session {
+        if refreshed.refresh_token.is_none() {
+            refreshed.refresh_token = self.auth.refresh_token.clone();
+        }
+        if refreshed.id_token.is_none() {
+            refreshed.id_token = self.auth.id_token.clone();
+        }
+        if refreshed.profile.is_none() {
+            refreshed.profile = self.auth.profile.clone();
+        }
+        if refreshed.user_metadata.is_none() {
+            refreshed.user_metadata = self.auth.user_metadata.clone();
+        }
+        Session {
+            key: self.key.clone(),
+            subject: self.subject.clone(),
+            username: self.username.clone(),
+            expires_at: expiry_of(&refreshed, now),
+            auth: refreshed,
+            issued_at: now,
+            version: self.version,
+        }
+    }
+
+    /// True when the access token is still valid at `now + margin` (or its
+    /// expiry is unknown).
+    pub fn is_fresh(&self, now: Timestamp, margin: Duration) -> bool {
+        match self.expires_at {
+            None => true,
+            Some(exp) => now.saturating_add(margin) < exp,
+        }
+    }
+
+    /// True when the access token has expired at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        matches!(self.expires_at, Some(exp) if now >= exp)
+    }
+
+    /// Time left on the access token, `None` when unknown.
+    pub fn expires_in(&self, now: Timestamp) -> Option<Duration> {
+        self.expires_at.map(|exp| exp.duration_since(now))
+    }
+
+    /// True when a refresh token is held.
+    pub fn is_refreshable(&self) -> bool {
+        self.auth.refresh_token.is_some()
+    }
+}
+
+fn expiry_of(auth: &AuthResult, issued_at: Timestamp) -> Option<Timestamp> {
+    if auth.expires_in > 0 {
+        Some(issued_at.saturating_add_secs(auth.expires_in))
+    } else {
+        jwt::peek_exp(auth.access_token.secret()).map(Timestamp::from_secs)
+    }
+}

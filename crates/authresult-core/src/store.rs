@@ -1,0 +1,90 @@
+//! The session store port: where sessions, pending logins and refresh leases live.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::Error;
+use crate::provider::PendingAuthorization;
+use crate::session::{Session, SessionKey, TenantId};
+use crate::time::Timestamp;
+
+/// The answer to a [`SessionStore::compare_and_swap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CasOutcome {
+    /// Written; the session now has this version.
+    Stored {
+        /// The new version.
+        version: u64,
+    },
+    /// Not written: the stored version was not the expected one.
+    Conflict {
+        /// The version found, `None` when there is no session.
+        current: Option<u64>,
+    },
+}
+
+/// Persistence for sessions, keyed by tenant and provider. Adapters live in
+/// `authresult-store` (SQLite, in-memory, Postgres).
+///
+/// Every write that returns `Ok` must be durable for the backend's promise
+/// (on disk for SQLite). A backend that cannot read its data (corrupt file,
+/// wrong encryption key) returns an error, never "no session".
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The session for `key`, if any.
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error>;
+
+    /// All sessions of a tenant, ordered by provider.
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error>;
+
+    /// Writes `session` whatever is stored; returns the new version (the
+    /// stored one plus one, or 1).
+    async fn put(&self, session: &Session) -> Result<u64, Error>;
+
+    /// Writes `session` only when the stored version is `expected` (0 = no
+    /// session stored), so a stale writer cannot overwrite a newer rotated
+    /// refresh token.
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error>;
+
+    /// Removes the session; true when there was one.
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error>;
+
+    /// Removes every session of a tenant (other tenants untouched); returns how many.
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error>;
+
+    /// The tenant's last username.
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error>;
+
+    /// Sets (or with `None` clears) the tenant's username.
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error>;
+
+    /// Saves a pending interactive login under its tenant and `state`.
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error>;
+
+    /// Removes and returns the pending login with this `state`, unless it has
+    /// expired at `now`. A state can be taken once.
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error>;
+
+    /// Drops pending logins expired at `now`; returns how many.
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error>;
+
+    /// Takes the refresh lease of `key` for `holder` until `now + ttl` when it
+    /// is free, expired at `now`, or already held by `holder`. True when taken.
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error>;
+
+    /// Releases the lease if `holder` holds it.
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error>;
+}
