@@ -444,7 +444,9 @@ impl AuthManager {
         }
 
         let started = self.now();
-        let first_version = self.cached_version(slot);
+        // For a forced refresh: the version first seen. If the store moves past
+        // it, someone refreshed after we were called, and that answers us.
+        let mut first_version: Option<u64> = None;
         let wait_limit = self.inner.lease_ttl.saturating_mul(2);
         loop {
             let now = self.now();
@@ -456,7 +458,8 @@ impl AuthManager {
             };
             // Fresh in the store: another process refreshed, or a forced
             // refresh already happened since we were called.
-            let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version) != first_version;
+            let baseline = *first_version.get_or_insert(stored.version);
+            let refreshed_elsewhere = matches!(mode, Refresh::Force) && stored.version != baseline;
             if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, margin) {
                 let stored = Arc::new(stored);
                 if let Ok(mut cached) = slot.cached.write() {
@@ -492,10 +495,6 @@ impl AuthManager {
         // refresh again; a failed release only delays others until the TTL.
         let _ = store.release_lease(&key, &self.inner.holder).await;
         result
-    }
-
-    fn cached_version(&self, slot: &Slot) -> Option<u64> {
-        slot.cached.read().ok().and_then(|c| c.as_ref().map(|s| s.version))
     }
 
     async fn refresh_under_lease(

@@ -1,1 +1,586 @@
-//! placeholder
+//! `AuthManager` tests over `mockall` mocks of both ports.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::{
+    AccessToken, AuthEvent, AuthManager, AuthResult, CasOutcome, Credentials, Error, FailureKind, LoginFlow,
+    LoginPrompt, ManualClock, MockAuthProvider, MockSessionStore, Password, PendingAuthorization, PendingSecret,
+    RefreshToken, Session, SessionKey, TenantId, Timestamp, TokenInfo,
+};
+
+const T0: u64 = 1_700_000_000;
+
+/// What the mocked store holds, and how it should misbehave.
+#[derive(Default)]
+struct State {
+    sessions: HashMap<SessionKey, Session>,
+    usernames: HashMap<TenantId, String>,
+    pending: HashMap<(TenantId, String), PendingAuthorization>,
+    lease: HashMap<SessionKey, (String, Timestamp)>,
+    gets: usize,
+    /// Lease attempts to refuse before granting (another process holds it).
+    refuse_leases: usize,
+    /// When set, lease refusals also store this session (the other process's refresh).
+    other_process_writes: Option<Session>,
+    fail_writes: bool,
+    writes_log: Vec<String>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn store(state: &Shared) -> MockSessionStore {
+    let mut m = MockSessionStore::new();
+    let s = state.clone();
+    m.expect_get().returning(move |k| {
+        let mut st = s.lock().unwrap();
+        st.gets += 1;
+        Ok(st.sessions.get(k).cloned())
+    });
+    let s = state.clone();
+    m.expect_list().returning(move |t| {
+        let st = s.lock().unwrap();
+        let mut v: Vec<_> = st.sessions.values().filter(|x| &x.key.tenant == t).cloned().collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(v)
+    });
+    let s = state.clone();
+    m.expect_put().returning(move |session| {
+        let mut st = s.lock().unwrap();
+        if st.fail_writes {
+            return Err(Error::store(FailureKind::Protocol, "disk full"));
+        }
+        let version = st.sessions.get(&session.key).map_or(0, |x| x.version) + 1;
+        let mut stored = session.clone();
+        stored.version = version;
+        st.writes_log.push(format!("put {}", token_of(&stored)));
+        st.sessions.insert(session.key.clone(), stored);
+        Ok(version)
+    });
+    let s = state.clone();
+    m.expect_compare_and_swap().returning(move |session, expected| {
+        let mut st = s.lock().unwrap();
+        if st.fail_writes {
+            return Err(Error::store(FailureKind::Protocol, "disk full"));
+        }
+        let current = st.sessions.get(&session.key).map(|x| x.version);
+        if current.unwrap_or(0) != expected {
+            return Ok(CasOutcome::Conflict { current });
+        }
+        let mut stored = session.clone();
+        stored.version = expected + 1;
+        st.writes_log.push(format!("cas {}", token_of(&stored)));
+        st.sessions.insert(session.key.clone(), stored);
+        Ok(CasOutcome::Stored { version: expected + 1 })
+    });
+    let s = state.clone();
+    m.expect_remove()
+        .returning(move |k| Ok(s.lock().unwrap().sessions.remove(k).is_some()));
+    let s = state.clone();
+    m.expect_remove_tenant().returning(move |t| {
+        let mut st = s.lock().unwrap();
+        let before = st.sessions.len();
+        st.sessions.retain(|k, _| &k.tenant != t);
+        Ok((before - st.sessions.len()) as u64)
+    });
+    let s = state.clone();
+    m.expect_username()
+        .returning(move |t| Ok(s.lock().unwrap().usernames.get(t).cloned()));
+    let s = state.clone();
+    m.expect_set_username().returning(move |t, u| {
+        let mut st = s.lock().unwrap();
+        match u {
+            Some(u) => st.usernames.insert(t.clone(), u),
+            None => st.usernames.remove(t),
+        };
+        Ok(())
+    });
+    let s = state.clone();
+    m.expect_put_pending().returning(move |p| {
+        let key = (p.key.tenant.clone(), p.state.clone());
+        s.lock().unwrap().pending.insert(key, p.clone());
+        Ok(())
+    });
+    let s = state.clone();
+    m.expect_take_pending().returning(move |t, state, now| {
+        let p = s.lock().unwrap().pending.remove(&(t.clone(), state.to_owned()));
+        Ok(p.filter(|p| p.expires_at > now))
+    });
+    let s = state.clone();
+    m.expect_purge_pending().returning(move |now| {
+        let mut st = s.lock().unwrap();
+        let before = st.pending.len();
+        st.pending.retain(|_, p| p.expires_at > now);
+        Ok((before - st.pending.len()) as u64)
+    });
+    let s = state.clone();
+    m.expect_try_acquire_lease().returning(move |k, holder, now, ttl| {
+        let mut st = s.lock().unwrap();
+        if st.refuse_leases > 0 {
+            st.refuse_leases -= 1;
+            if st.refuse_leases == 0
+                && let Some(mut other) = st.other_process_writes.take()
+            {
+                other.version = st.sessions.get(k).map_or(0, |x| x.version) + 1;
+                st.sessions.insert(k.clone(), other);
+            }
+            return Ok(false);
+        }
+        match st.lease.get(k) {
+            Some((h, until)) if h != holder && *until > now => Ok(false),
+            _ => {
+                st.lease.insert(k.clone(), (holder.to_owned(), now.saturating_add(ttl)));
+                Ok(true)
+            }
+        }
+    });
+    let s = state.clone();
+    m.expect_release_lease().returning(move |k, holder| {
+        let mut st = s.lock().unwrap();
+        if st.lease.get(k).is_some_and(|(h, _)| h == holder) {
+            st.lease.remove(k);
+        }
+        Ok(())
+    });
+    m
+}
+
+fn token_of(s: &Session) -> String {
+    s.auth.access_token.secret().to_owned()
+}
+
+fn auth(access: &str, refresh: Option<&str>, expires_in: u64) -> AuthResult {
+    let mut a = AuthResult::new(AccessToken::new(access), expires_in);
+    a.refresh_token = refresh.map(RefreshToken::new);
+    a
+}
+
+struct Fixture {
+    state: Shared,
+    clock: ManualClock,
+    manager: AuthManager,
+}
+
+fn fixture(provider: MockAuthProvider) -> Fixture {
+    let state: Shared = Arc::default();
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    let manager = AuthManager::builder("tenant-a", Arc::new(store(&state)))
+        .provider("kc", Arc::new(provider))
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock.clone()))
+        .margin(Duration::from_secs(30))
+        .build();
+    Fixture { state, clock, manager }
+}
+
+/// Puts a session straight into the store, as an earlier run would have left it.
+fn seed(f: &Fixture, access: &str, refresh: Option<&str>, expires_in: u64) {
+    let mut s = Session::new(
+        SessionKey::new("tenant-a", "kc"),
+        auth(access, refresh, expires_in),
+        f.clock.now_ts(),
+    );
+    s.version = 1;
+    f.state.lock().unwrap().sessions.insert(s.key.clone(), s);
+}
+
+trait NowTs {
+    fn now_ts(&self) -> Timestamp;
+}
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> Timestamp {
+        crate::Clock::now(self)
+    }
+}
+
+fn stored(f: &Fixture) -> Option<Session> {
+    f.state.lock().unwrap().sessions.get(&SessionKey::new("tenant-a", "kc")).cloned()
+}
+
+fn events(stream: &mut crate::EventStream) -> Vec<AuthEvent> {
+    std::iter::from_fn(|| stream.try_next_event()).collect()
+}
+
+#[tokio::test]
+async fn password_login_stores_the_session_and_username() {
+    let mut p = MockAuthProvider::new();
+    p.expect_login()
+        .withf(|c| matches!(c, Credentials::Password { username, .. } if username == "alice"))
+        .times(1)
+        .returning(|_| Ok(auth("a1", Some("r1"), 3600)));
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    let creds = Credentials::Password {
+        username: "alice".into(),
+        password: Password::new("pw"),
+    };
+    let session = f.manager.login("kc", &creds).await.unwrap();
+    assert_eq!(session.version, 1);
+    assert_eq!(token_of(&stored(&f).unwrap()), "a1");
+    assert_eq!(f.manager.username().await.unwrap().as_deref(), Some("alice"));
+    assert!(f.manager.is_authenticated().await.unwrap());
+    let user = f.manager.current_user("kc").await.unwrap().unwrap();
+    assert_eq!(user.username.as_deref(), Some("alice"));
+    assert_eq!(events(&mut ev), [AuthEvent::LoggedIn { provider: "kc".into() }]);
+    assert!(matches!(
+        f.manager.login("nope", &creds).await.unwrap_err(),
+        Error::UnknownProvider { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_fresh_token_is_served_from_memory_without_reading_the_store() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().never();
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 3600);
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+    let gets = f.state.lock().unwrap().gets;
+    for _ in 0..100 {
+        assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+    }
+    assert_eq!(f.state.lock().unwrap().gets, gets, "fast path read the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_callers_cause_exactly_one_refresh() {
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let mut p = MockAuthProvider::new();
+    let count = refreshes.clone();
+    p.expect_refresh().returning(move |rt, _| {
+        assert_eq!(rt.secret(), "r1");
+        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+        std::thread::sleep(Duration::from_millis(20)); // widen the race window
+        Ok(auth(&format!("a-new-{n}"), Some(&format!("r-new-{n}")), 3600))
+    });
+    let f = fixture(p);
+    seed(&f, "a-old", Some("r1"), 10); // inside the 30 s margin: must refresh
+    let mut tasks = Vec::new();
+    for _ in 0..1000 {
+        let m = f.manager.clone();
+        tasks.push(tokio::spawn(async move { m.access_token("kc").await }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().secret(), "a-new-1");
+    }
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    let s = stored(&f).unwrap();
+    assert_eq!(s.auth.refresh_token.unwrap().secret(), "r-new-1");
+    assert!(f.state.lock().unwrap().lease.is_empty(), "lease not released");
+}
+
+#[tokio::test]
+async fn the_rotated_refresh_token_is_stored_before_any_caller_sees_the_new_token() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 5);
+    f.state.lock().unwrap().fail_writes = true;
+    // The store refuses the write: the caller must not get the new token.
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    assert_eq!(token_of(&stored(&f).unwrap()), "a1");
+    // Still failing: still no token, and no second refresh (the rotated token is kept).
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::Store { .. }), "{err:?}");
+    // The store recovers: the kept session is written first, then served.
+    f.state.lock().unwrap().fail_writes = false;
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
+    let s = stored(&f).unwrap();
+    assert_eq!(s.auth.refresh_token.unwrap().secret(), "r2");
+    assert_eq!(f.state.lock().unwrap().writes_log.last().unwrap(), "put a2");
+}
+
+#[tokio::test]
+async fn a_response_without_refresh_token_keeps_the_old_one() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().times(1).returning(|_, _| Ok(auth("a2", None, 3600)));
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 5);
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
+    assert_eq!(stored(&f).unwrap().auth.refresh_token.unwrap().secret(), "r1");
+}
+
+#[tokio::test]
+async fn transient_failure_keeps_the_session_and_the_next_call_retries() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().returning(move |_, _| {
+        match c.fetch_add(1, Ordering::SeqCst) {
+            0 | 1 => Err(Error::provider(FailureKind::Transient, "connection refused")),
+            _ => Ok(auth("a2", Some("r2"), 3600)),
+        }
+    });
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    seed(&f, "a1", Some("r1"), 20); // valid for 20 s, inside the margin
+
+    // Offline but still valid: the old token, session kept.
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+    assert_eq!(token_of(&stored(&f).unwrap()), "a1");
+    assert_eq!(
+        events(&mut ev),
+        [AuthEvent::RefreshFailed {
+            provider: "kc".into(),
+            kind: FailureKind::Transient
+        }]
+    );
+
+    // Expired and still offline: a typed offline error, session still kept.
+    f.clock.advance(Duration::from_secs(60));
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::Offline { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(stored(&f).is_some());
+    assert!(f.state.lock().unwrap().lease.is_empty(), "lease kept after failure");
+
+    // Back online: the next call refreshes; the manager is not stuck.
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn terminal_failure_removes_the_session_and_requires_reauthentication() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Err(Error::provider(FailureKind::Terminal, "invalid_grant")));
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    seed(&f, "a1", Some("r1"), 10);
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::ReauthenticationRequired { .. }), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some(), "terminal cause kept");
+    assert!(stored(&f).is_none());
+    assert!(!f.manager.is_authenticated().await.unwrap());
+    assert_eq!(
+        events(&mut ev),
+        [
+            AuthEvent::RefreshFailed {
+                provider: "kc".into(),
+                kind: FailureKind::Terminal
+            },
+            AuthEvent::LoggedOut { provider: "kc".into() }
+        ]
+    );
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::NotAuthenticated { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn expired_without_refresh_token_reports_expiry() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().never();
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    seed(&f, "a1", None, 10);
+    // Within the margin but not expired: still served.
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+    f.clock.advance(Duration::from_secs(11));
+    let err = f.manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(err, Error::ReauthenticationRequired { source: None, .. }), "{err:?}");
+    assert_eq!(events(&mut ev), [AuthEvent::Expired { provider: "kc".into() }]);
+}
+
+#[tokio::test]
+async fn another_process_holding_the_lease_refreshes_for_us() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().never();
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 10);
+    {
+        let mut st = f.state.lock().unwrap();
+        st.refuse_leases = 3;
+        st.other_process_writes = Some(Session::new(
+            SessionKey::new("tenant-a", "kc"),
+            auth("a-other", Some("r-other"), 3600),
+            Timestamp::from_secs(T0),
+        ));
+    }
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a-other");
+}
+
+#[tokio::test]
+async fn a_dead_lease_holder_does_not_block_forever() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 10);
+    let key = SessionKey::new("tenant-a", "kc");
+    // A crashed process left its lease; it expires after its TTL (30 s).
+    f.state.lock().unwrap().lease.insert(
+        key,
+        ("dead-process".into(), Timestamp::from_secs(T0).saturating_add_secs(30)),
+    );
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
+    assert!(f.clock.now_ts() >= Timestamp::from_secs(T0 + 30), "waited for the TTL");
+}
+
+#[tokio::test]
+async fn forced_refresh_refreshes_a_fresh_token() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    seed(&f, "a1", Some("r1"), 3600);
+    let s = f.manager.refresh("kc").await.unwrap();
+    assert_eq!(token_of(&s), "a2");
+    assert_eq!(s.version, 2);
+    assert!(matches!(&events(&mut ev)[..], [AuthEvent::Refreshed { .. }]));
+}
+
+fn pending(state: &str, expires_at: Timestamp) -> PendingAuthorization {
+    PendingAuthorization {
+        key: SessionKey::new("tenant-a", "kc"),
+        state: state.into(),
+        prompt: LoginPrompt::Redirect {
+            authorization_url: "https://id.example.org/auth?state=s1".parse().unwrap(),
+        },
+        redirect_uri: Some("http://127.0.0.1:7777/callback".parse().unwrap()),
+        created_at: Timestamp::from_secs(T0),
+        expires_at,
+        secret: PendingSecret::new("{\"verifier\":\"v\"}"),
+    }
+}
+
+#[tokio::test]
+async fn redirect_login_completes_through_the_stored_pending_state_once() {
+    let mut p = MockAuthProvider::new();
+    p.expect_begin_login()
+        .withf(|r| r.flow == LoginFlow::AuthorizationCode && r.key.tenant.as_str() == "tenant-a")
+        .returning(|_| Ok(pending("s1", Timestamp::MAX)));
+    p.expect_complete_login()
+        .withf(|p, _| p.state == "s1" && p.secret.secret().contains("verifier"))
+        .times(1)
+        .returning(|_, _| {
+            let mut a = auth("a1", Some("r1"), 3600);
+            a.profile = Some([("sub".to_owned(), "u1".to_owned()), ("email".to_owned(), "u1@x".to_owned())].into());
+            Ok(a)
+        });
+    let f = fixture(p);
+    let started = f.manager.begin_login("kc", LoginFlow::AuthorizationCode).await.unwrap();
+    // The pending login is capped to the manager's TTL and stored.
+    assert!(started.expires_at <= Timestamp::from_secs(T0 + 600));
+    assert_eq!(f.state.lock().unwrap().pending.len(), 1);
+    let LoginPrompt::Redirect { authorization_url } = &started.prompt else { panic!() };
+    assert!(authorization_url.as_str().starts_with("https://id.example.org/auth"));
+
+    let callback = "http://127.0.0.1:7777/callback?code=c&state=s1".parse().unwrap();
+    let session = f.manager.handle_callback(&callback).await.unwrap();
+    assert_eq!(session.subject.as_deref(), Some("u1"));
+    assert_eq!(session.username.as_deref(), Some("u1@x"));
+    assert_eq!(token_of(&stored(&f).unwrap()), "a1");
+    // The same state cannot be replayed.
+    assert!(matches!(
+        f.manager.handle_callback(&callback).await.unwrap_err(),
+        Error::UnknownLoginState
+    ));
+    let no_state = "http://127.0.0.1:7777/callback?code=c".parse().unwrap();
+    assert!(matches!(
+        f.manager.handle_callback(&no_state).await.unwrap_err(),
+        Error::InvalidCallback { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_expired_pending_login_is_refused() {
+    let mut p = MockAuthProvider::new();
+    p.expect_begin_login()
+        .returning(|_| Ok(pending("s1", Timestamp::from_secs(T0 + 60))));
+    p.expect_complete_login().never();
+    let f = fixture(p);
+    f.manager.begin_login("kc", LoginFlow::AuthorizationCode).await.unwrap();
+    f.clock.advance(Duration::from_secs(61));
+    let callback = "http://127.0.0.1:7777/callback?code=c&state=s1".parse().unwrap();
+    assert!(matches!(
+        f.manager.handle_callback(&callback).await.unwrap_err(),
+        Error::UnknownLoginState
+    ));
+}
+
+#[tokio::test]
+async fn logout_revokes_and_removes_even_when_revocation_fails() {
+    let mut p = MockAuthProvider::new();
+    p.expect_logout()
+        .withf(|a| a.refresh_token.as_ref().is_some_and(|r| r.secret() == "r1"))
+        .times(1)
+        .returning(|_| Err(Error::provider(FailureKind::Transient, "timeout")));
+    p.expect_end_session_url()
+        .returning(|_| Ok(Some("https://id.example.org/logout".parse().unwrap())));
+    let f = fixture(p);
+    let mut ev = f.manager.subscribe();
+    seed(&f, "a1", Some("r1"), 3600);
+    f.manager.access_token("kc").await.unwrap(); // warm the cache
+    let report = f.manager.logout("kc").await.unwrap();
+    assert!(report.removed);
+    assert!(report.revocation.is_err());
+    assert_eq!(report.end_session_url.unwrap().as_str(), "https://id.example.org/logout");
+    assert!(stored(&f).is_none());
+    // The cached token is gone too.
+    assert!(matches!(
+        f.manager.access_token("kc").await.unwrap_err(),
+        Error::NotAuthenticated { .. }
+    ));
+    assert_eq!(events(&mut ev), [AuthEvent::LoggedOut { provider: "kc".into() }]);
+}
+
+#[tokio::test]
+async fn logout_all_clears_the_tenant_only() {
+    let mut p = MockAuthProvider::new();
+    p.expect_logout().times(1).returning(|_| Ok(()));
+    p.expect_end_session_url().returning(|_| Ok(None));
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), 3600);
+    let other = Session::new(SessionKey::new("tenant-b", "kc"), auth("b1", None, 60), Timestamp::EPOCH);
+    {
+        let mut st = f.state.lock().unwrap();
+        st.sessions.insert(other.key.clone(), other);
+        st.usernames.insert("tenant-a".into(), "alice".into());
+    }
+    let reports = f.manager.logout_all().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].revocation.is_ok());
+    let st = f.state.lock().unwrap();
+    assert_eq!(st.sessions.len(), 1);
+    assert!(st.sessions.contains_key(&SessionKey::new("tenant-b", "kc")));
+    assert!(st.usernames.is_empty());
+}
+
+#[tokio::test]
+async fn validate_token_asks_the_provider() {
+    let mut p = MockAuthProvider::new();
+    p.expect_validate().returning(|t| {
+        if t.secret() == "good" {
+            Ok(TokenInfo {
+                subject: Some("u1".into()),
+                ..TokenInfo::default()
+            })
+        } else {
+            Err(Error::provider(FailureKind::Terminal, "inactive"))
+        }
+    });
+    let f = fixture(p);
+    let info = f.manager.validate_token("kc", &AccessToken::new("good")).await.unwrap();
+    assert_eq!(info.subject.as_deref(), Some("u1"));
+    assert!(f.manager.validate_token("kc", &AccessToken::new("bad")).await.is_err());
+}
+
+#[tokio::test]
+async fn far_future_expiry_never_refreshes_or_panics() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh().never();
+    let f = fixture(p);
+    seed(&f, "a1", Some("r1"), u64::MAX);
+    f.clock.set(Timestamp::from_secs(u64::MAX / 2000));
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+}
