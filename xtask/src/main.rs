@@ -1,1 +1,176 @@
-fn main(){}
+//! Project automation: `cargo xtask ci | idp | demo | bench | fuzz`.
+//!
+//! `cargo xtask ci` is exactly what CI runs (`.ci/run` calls it) and what the
+//! README gives as the test command.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+
+mod tidy;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci              everything CI checks: tidy, fmt, clippy, tests (with the local
+                  OpenID provider and Postgres), docs
+  idp [flags]     run the local OpenID provider (oidc-provider from npm) on
+                  127.0.0.1; flags go to xtask/idp/server.mjs (see its README)
+  demo            the whole system end to end against the local provider
+  bench           benchmarks, written to docs/benchmarks.md
+  fuzz <target>   run a cargo-fuzz target (needs nightly and cargo-fuzz):
+                  token_parser, auth_result_json, provider_config
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("idp") => idp(&args[1..]),
+        Some("demo") => demo(),
+        Some("bench") => bench(),
+        Some("fuzz") => fuzz(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's folder).
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs `cmd`, failing with its description when it fails.
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("\n==> {step}");
+    let status = cmd.status().with_context(|| format!("could not start: {step}"))?;
+    if !status.success() {
+        bail!("step failed ({status}): {step}");
+    }
+    Ok(())
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Installs the local provider's npm packages (pinned by the lock file) when missing.
+fn ensure_idp_packages() -> Result<()> {
+    let dir = root().join("xtask/idp");
+    let node = Command::new("node").arg("--version").output();
+    match node {
+        Ok(out) if out.status.success() => {}
+        _ => bail!("Node.js (node) is required for the local OpenID provider; install Node.js 20 or newer"),
+    }
+    if !dir.join("node_modules/oidc-provider/package.json").exists() {
+        run(
+            "npm ci (xtask/idp: oidc-provider, pinned by package-lock.json)",
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+        )?;
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    eprintln!("==> tidy (every .rs opens with //!, no ignored tests)");
+    tidy::check(&root())?;
+    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // Tests that need the provider start it themselves; installing its packages
+    // first makes a missing Node.js fail here, loudly, rather than mid-suite.
+    ensure_idp_packages()?;
+    run(
+        "cargo clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "cargo test",
+        cargo()
+            .args(["test", "--workspace", "--all-features"])
+            .env("AUTHRESULT_REQUIRE_SERVICES", "1"),
+    )?;
+    run(
+        "cargo doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    eprintln!("\nxtask ci: all steps passed{}", if in_ci() { " (CI)" } else { "" });
+    Ok(())
+}
+
+fn idp(flags: &[String]) -> Result<()> {
+    ensure_idp_packages()?;
+    let dir = root().join("xtask/idp");
+    eprintln!("starting the local OpenID provider (Ctrl-C stops it); accounts: alice/alice-password, bob/bob-password");
+    let status = Command::new("node")
+        .arg("server.mjs")
+        .args(flags)
+        .current_dir(&dir)
+        .status()
+        .context("could not start node")?;
+    // Ctrl-C reaches node too; its clean exit is success.
+    if !status.success() && status.code().is_some() {
+        bail!("the provider exited with {status}");
+    }
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    println!("cargo xtask demo arrives with the examples (issue 6); until then run `cargo xtask idp`.");
+    Ok(())
+}
+
+fn bench() -> Result<()> {
+    println!("cargo xtask bench arrives with the benchmarks (issue 7).");
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let Some(target) = args.first() else {
+        bail!("usage: cargo xtask fuzz <token_parser|auth_result_json|provider_config> [cargo-fuzz args]");
+    };
+    run(
+        &format!("cargo +nightly fuzz run {target}"),
+        Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", target])
+            .args(&args[1..])
+            .current_dir(root().join("fuzz")),
+    )
+}
