@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod postgres;
 mod tidy;
 
 const USAGE: &str = "\
@@ -20,6 +21,9 @@ commands:
                   127.0.0.1; flags go to xtask/idp/server.mjs (see its README)
   demo            the whole system end to end against the local provider
   bench           benchmarks, written to docs/benchmarks.md
+  with-postgres <cmd...>
+                  run a command with DATABASE_URL pointing at a throwaway
+                  PostgreSQL server (or at DATABASE_URL when set)
   fuzz <target>   run a cargo-fuzz target (needs nightly and cargo-fuzz):
                   token_parser, auth_result_json, provider_config
 ";
@@ -32,6 +36,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("with-postgres") => with_postgres(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -103,7 +108,10 @@ fn ensure_idp_packages() -> Result<()> {
 fn ci() -> Result<()> {
     eprintln!("==> tidy (every .rs opens with //!, no ignored tests)");
     tidy::check(&root())?;
-    run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
     // Tests that need the provider start it themselves; installing its packages
     // first makes a missing Node.js fail here, loudly, rather than mid-suite.
     ensure_idp_packages()?;
@@ -119,26 +127,35 @@ fn ci() -> Result<()> {
             "warnings",
         ]),
     )?;
+    // Postgres tests read DATABASE_URL; the server lives until the tests end.
+    let postgres = postgres::Postgres::provide()?;
     run(
         "cargo test",
         cargo()
             .args(["test", "--workspace", "--all-features"])
-            .env("AUTHRESULT_REQUIRE_SERVICES", "1"),
+            .env("AUTHRESULT_REQUIRE_SERVICES", "1")
+            .env("DATABASE_URL", &postgres.url),
     )?;
+    drop(postgres);
     run(
         "cargo doc",
         cargo()
             .args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
-    eprintln!("\nxtask ci: all steps passed{}", if in_ci() { " (CI)" } else { "" });
+    eprintln!(
+        "\nxtask ci: all steps passed{}",
+        if in_ci() { " (CI)" } else { "" }
+    );
     Ok(())
 }
 
 fn idp(flags: &[String]) -> Result<()> {
     ensure_idp_packages()?;
     let dir = root().join("xtask/idp");
-    eprintln!("starting the local OpenID provider (Ctrl-C stops it); accounts: alice/alice-password, bob/bob-password");
+    eprintln!(
+        "starting the local OpenID provider (Ctrl-C stops it); accounts: alice/alice-password, bob/bob-password"
+    );
     let status = Command::new("node")
         .arg("server.mjs")
         .args(flags)
@@ -160,6 +177,22 @@ fn demo() -> Result<()> {
 fn bench() -> Result<()> {
     println!("cargo xtask bench arrives with the benchmarks (issue 7).");
     Ok(())
+}
+
+fn with_postgres(args: &[String]) -> Result<()> {
+    let Some((program, rest)) = args.split_first() else {
+        bail!("usage: cargo xtask with-postgres <command> [args...]");
+    };
+    let postgres = postgres::Postgres::provide()?;
+    let result = run(
+        &format!("{program} (with DATABASE_URL)"),
+        Command::new(program)
+            .args(rest)
+            .current_dir(root())
+            .env("DATABASE_URL", &postgres.url),
+    );
+    drop(postgres);
+    result
 }
 
 fn fuzz(args: &[String]) -> Result<()> {

@@ -31,7 +31,11 @@ pub(crate) fn check(root: &Path) -> Result<()> {
         }
     }
     if !problems.is_empty() {
-        bail!("tidy found {} problem(s):\n  {}", problems.len(), problems.join("\n  "));
+        bail!(
+            "tidy found {} problem(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        );
     }
     eprintln!("tidy: {} Rust files checked", files.len());
     Ok(())
