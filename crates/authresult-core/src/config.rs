@@ -146,9 +146,9 @@ impl ProviderConfig {
                 let issuer = match f.string_any(&["authority", "issuer"])? {
                     Some((name, authority)) => f.url(name, &authority)?,
                     None => {
-                        let (name, base) = f
-                            .string_any(&["url", "base_url", "host"])?
-                            .ok_or_else(|| config_error("authority", "is missing (or give `url` and `realm`)"))?;
+                        let (name, base) = f.string_any(&["url", "base_url", "host"])?.ok_or_else(|| {
+                            config_error("authority", "is missing (or give `url` and `realm`)")
+                        })?;
                         let realm = realm
                             .as_deref()
                             .ok_or_else(|| config_error("realm", "is missing (needed with `url`)"))?;
@@ -161,7 +161,8 @@ impl ProviderConfig {
                 };
                 let realm = realm.or_else(|| {
                     let path = issuer.path();
-                    path.rsplit_once("/realms/").map(|(_, r)| r.trim_end_matches('/').to_owned())
+                    path.rsplit_once("/realms/")
+                        .map(|(_, r)| r.trim_end_matches('/').to_owned())
                 });
                 Ok(ProviderConfig::Keycloak(KeycloakConfig {
                     client: f.client(issuer)?,
@@ -281,7 +282,9 @@ impl Fields<'_> {
             .string_any(&["client_secret", "clientSecret"])?
             .map(|(_, v)| ClientSecret::new(v));
         let redirect_uri = match self.string_any(&["redirect_uri", "redirectUri"])? {
-            Some((name, v)) => Some(Url::parse(&v).map_err(|e| config_error(name, format!("is not a valid URL: {e}")))?),
+            Some((name, v)) => {
+                Some(Url::parse(&v).map_err(|e| config_error(name, format!("is not a valid URL: {e}")))?)
+            }
             None => None,
         };
         let post_logout_redirect_uri =

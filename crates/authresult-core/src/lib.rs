@@ -59,18 +59,20 @@ mod time;
 
 pub use auth_result::AuthResult;
 pub use config::{
-    Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig, SyncServerConfig,
-    is_loopback,
+    Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig,
+    SyncServerConfig, is_loopback,
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
 pub use manager::{
-    AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport, User,
+    AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
+    User,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{
-    AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
+    AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization,
+    TokenInfo,
 };
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
 pub use session::{ProviderId, Session, SessionKey, TenantId};

@@ -361,7 +361,11 @@ impl AuthManager {
         self.finish_login(taken, response).await
     }
 
-    async fn finish_login(&self, pending: PendingAuthorization, response: LoginResponse) -> Result<Session, Error> {
+    async fn finish_login(
+        &self,
+        pending: PendingAuthorization,
+        response: LoginResponse,
+    ) -> Result<Session, Error> {
         if pending.key.tenant != self.inner.tenant {
             return Err(Error::UnknownLoginState);
         }
@@ -410,7 +414,12 @@ impl AuthManager {
             .map(|s| (*s).clone())
     }
 
-    async fn refresh_slow(&self, name: &ProviderId, slot: &Slot, mode: Refresh) -> Result<Arc<Session>, Error> {
+    async fn refresh_slow(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        mode: Refresh,
+    ) -> Result<Arc<Session>, Error> {
         let _guard = slot.refresh.lock().await;
         let key = self.key(name);
         let margin = self.inner.margin;
@@ -490,7 +499,9 @@ impl AuthManager {
             self.inner.sleeper.sleep(self.inner.lease_poll).await;
         }
 
-        let result = self.refresh_under_lease(name, slot, &key, first_version, &mode).await;
+        let result = self
+            .refresh_under_lease(name, slot, &key, first_version, &mode)
+            .await;
         // Release even on failure so the next caller (here or elsewhere) can
         // refresh again; a failed release only delays others until the TTL.
         let _ = store.release_lease(&key, &self.inner.holder).await;
@@ -515,7 +526,9 @@ impl AuthManager {
             });
         };
         let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version) != first_version;
-        if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, self.inner.margin) {
+        if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere)
+            && stored.is_fresh(now, self.inner.margin)
+        {
             let stored = Arc::new(stored);
             if let Ok(mut cached) = slot.cached.write() {
                 *cached = Some(Arc::clone(&stored));

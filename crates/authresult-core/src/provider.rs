@@ -146,7 +146,8 @@ pub trait AuthProvider: Send + Sync {
 
     /// Exchanges a refresh token. `previous` is the current result, so the
     /// adapter can check a new ID token is for the same user.
-    async fn refresh(&self, refresh_token: &RefreshToken, previous: &AuthResult) -> Result<AuthResult, Error>;
+    async fn refresh(&self, refresh_token: &RefreshToken, previous: &AuthResult)
+    -> Result<AuthResult, Error>;
 
     /// Checks an access token and says what it grants.
     async fn validate(&self, token: &AccessToken) -> Result<TokenInfo, Error>;

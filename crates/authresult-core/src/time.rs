@@ -100,11 +100,9 @@ impl ManualClock {
     /// Moves the clock forward by `duration` (saturating).
     pub fn advance(&self, duration: Duration) {
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
-        let _ = self
-            .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
-                Some(t.saturating_add(millis))
-            });
+        let _ = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+            Some(t.saturating_add(millis))
+        });
     }
 
     /// Sets the clock to `to`.

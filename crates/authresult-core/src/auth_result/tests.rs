@@ -52,7 +52,8 @@ fn absent_optionals_are_omitted_when_written() {
         serde_json::to_value(&auth).unwrap(),
         json!({"access_token": "tok", "expires_in": 60})
     );
-    let nulls = r#"{"access_token":"tok","expires_in":60,"id_token":null,"refresh_token":null,"profile":null}"#;
+    let nulls =
+        r#"{"access_token":"tok","expires_in":60,"id_token":null,"refresh_token":null,"profile":null}"#;
     let auth = AuthResult::from_json_str(nulls).unwrap();
     assert!(auth.id_token.is_none() && auth.refresh_token.is_none() && auth.profile.is_none());
 }
@@ -85,7 +86,10 @@ fn user_metadata_round_trips() {
 
 #[test]
 fn missing_or_non_string_access_token_is_an_error_naming_the_field() {
-    assert_eq!(field_of(AuthResult::from_json_str(&without("access_token")).unwrap_err()), "access_token");
+    assert_eq!(
+        field_of(AuthResult::from_json_str(&without("access_token")).unwrap_err()),
+        "access_token"
+    );
     for bad in [json!(42), json!(null), json!(true), json!(["x"]), json!({"a": 1})] {
         let err = AuthResult::from_json_str(&with("access_token", bad)).unwrap_err();
         assert_eq!(field_of(err), "access_token");
@@ -94,8 +98,18 @@ fn missing_or_non_string_access_token_is_an_error_naming_the_field() {
 
 #[test]
 fn bad_expires_in_is_an_error_naming_the_field() {
-    assert_eq!(field_of(AuthResult::from_json_str(&without("expires_in")).unwrap_err()), "expires_in");
-    for bad in [json!(-1), json!(1.5), json!("3600"), json!(null), json!(true), json!(-1e30)] {
+    assert_eq!(
+        field_of(AuthResult::from_json_str(&without("expires_in")).unwrap_err()),
+        "expires_in"
+    );
+    for bad in [
+        json!(-1),
+        json!(1.5),
+        json!("3600"),
+        json!(null),
+        json!(true),
+        json!(-1e30),
+    ] {
         let err = AuthResult::from_json_str(&with("expires_in", bad.clone())).unwrap_err();
         assert_eq!(field_of(err), "expires_in", "for {bad}");
     }
@@ -115,14 +129,26 @@ fn expires_in_extremes_saturate_instead_of_failing() {
 
 #[test]
 fn other_wrong_types_and_documents_are_errors() {
-    assert_eq!(field_of(AuthResult::from_json_str(&with("id_token", json!(1))).unwrap_err()), "id_token");
+    assert_eq!(
+        field_of(AuthResult::from_json_str(&with("id_token", json!(1))).unwrap_err()),
+        "id_token"
+    );
     assert_eq!(
         field_of(AuthResult::from_json_str(&with("refresh_token", json!({}))).unwrap_err()),
         "refresh_token"
     );
-    assert_eq!(field_of(AuthResult::from_json_str(&with("profile", json!("x"))).unwrap_err()), "profile");
-    assert_eq!(field_of(AuthResult::from_json_str("[1,2]").unwrap_err()), "(document)");
-    assert_eq!(field_of(AuthResult::from_json_str("{\"access_token\":").unwrap_err()), "(document)");
+    assert_eq!(
+        field_of(AuthResult::from_json_str(&with("profile", json!("x"))).unwrap_err()),
+        "profile"
+    );
+    assert_eq!(
+        field_of(AuthResult::from_json_str("[1,2]").unwrap_err()),
+        "(document)"
+    );
+    assert_eq!(
+        field_of(AuthResult::from_json_str("{\"access_token\":").unwrap_err()),
+        "(document)"
+    );
     // serde's Deserialize reports the same reason.
     let err = serde_json::from_str::<AuthResult>(&without("expires_in")).unwrap_err();
     assert!(err.to_string().contains("expires_in"), "{err}");
@@ -130,7 +156,12 @@ fn other_wrong_types_and_documents_are_errors() {
 
 #[test]
 fn token_text_never_appears_in_debug_output() {
-    let secrets = ["ACCESS-SECRET-1", "REFRESH-SECRET-2", "IDTOKEN-SECRET-3", "PASSWORD-SECRET-4"];
+    let secrets = [
+        "ACCESS-SECRET-1",
+        "REFRESH-SECRET-2",
+        "IDTOKEN-SECRET-3",
+        "PASSWORD-SECRET-4",
+    ];
     let mut auth = AuthResult::new(AccessToken::new(secrets[0]), 60);
     auth.refresh_token = Some(RefreshToken::new(secrets[1]));
     auth.id_token = Some(IdToken::new(secrets[2]));
@@ -196,7 +227,10 @@ fn session_expiry_is_absolute_and_survives_a_restart() {
     assert!(restored.is_expired(later));
     assert!(!restored.is_fresh(Timestamp::from_secs(1_003_580), Duration::from_secs(30)));
     assert!(restored.is_fresh(Timestamp::from_secs(1_003_500), Duration::from_secs(30)));
-    assert_eq!(restored.expires_in(Timestamp::from_secs(1_003_000)), Some(Duration::from_secs(600)));
+    assert_eq!(
+        restored.expires_in(Timestamp::from_secs(1_003_000)),
+        Some(Duration::from_secs(600))
+    );
 }
 
 #[test]
@@ -211,7 +245,11 @@ fn zero_expires_in_uses_the_jwt_exp_claim() {
     assert_eq!(session.subject.as_deref(), Some("jwt-user"));
 
     // Not a JWT, or a JWT with a nonsense exp: expiry unknown, never a panic.
-    for token in ["opaque".to_owned(), jwt_with(json!({"exp": "soon"})), jwt_with(json!({"exp": -1}))] {
+    for token in [
+        "opaque".to_owned(),
+        jwt_with(json!({"exp": "soon"})),
+        jwt_with(json!({"exp": -1})),
+    ] {
         let s = Session::new(
             SessionKey::new("t", "p"),
             AuthResult::new(AccessToken::new(token), 0),
@@ -230,10 +268,16 @@ fn huge_expires_in_saturates_to_far_future() {
         Timestamp::from_secs(1_700_000_000),
     );
     assert_eq!(session.expires_at, Some(Timestamp::MAX));
-    assert!(session.is_fresh(Timestamp::from_secs(4_000_000_000), Duration::from_secs(365 * 24 * 3600)));
+    assert!(session.is_fresh(
+        Timestamp::from_secs(4_000_000_000),
+        Duration::from_secs(365 * 24 * 3600)
+    ));
     assert!(!session.is_expired(Timestamp::from_secs(u64::MAX / 1000)));
     assert_eq!(Timestamp::MAX.saturating_add(Duration::MAX), Timestamp::MAX);
-    assert_eq!(Timestamp::EPOCH.saturating_sub(Duration::from_secs(5)), Timestamp::EPOCH);
+    assert_eq!(
+        Timestamp::EPOCH.saturating_sub(Duration::from_secs(5)),
+        Timestamp::EPOCH
+    );
 }
 
 #[test]
@@ -243,7 +287,10 @@ fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     auth.id_token = Some(IdToken::new("i1"));
     let session = Session::new(SessionKey::new("t", "p"), auth, Timestamp::EPOCH);
 
-    let kept = session.refreshed(AuthResult::new(AccessToken::new("a2"), 60), Timestamp::from_secs(100));
+    let kept = session.refreshed(
+        AuthResult::new(AccessToken::new("a2"), 60),
+        Timestamp::from_secs(100),
+    );
     assert_eq!(kept.auth.access_token.secret(), "a2");
     assert_eq!(kept.auth.refresh_token.as_ref().unwrap().secret(), "r1");
     assert_eq!(kept.auth.id_token.as_ref().unwrap().secret(), "i1");

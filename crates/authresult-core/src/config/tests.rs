@@ -21,23 +21,33 @@ fn keycloak_from_authority() {
         "redirect_uri":"http://127.0.0.1/callback","scope":"openid offline_access","kc_idp_hint":"google"}}"#,
     )
     .unwrap();
-    let ProviderConfig::Keycloak(kc) = c else { panic!("not keycloak") };
+    let ProviderConfig::Keycloak(kc) = c else {
+        panic!("not keycloak")
+    };
     assert_eq!(kc.client.issuer.as_str(), "https://kc.example.org/realms/field");
     assert_eq!(kc.realm.as_deref(), Some("field"));
     assert_eq!(kc.client.client_id, "app");
     assert_eq!(kc.client.scopes, ["openid", "offline_access"]);
-    assert_eq!(kc.client.extra_params.get("kc_idp_hint").map(String::as_str), Some("google"));
+    assert_eq!(
+        kc.client.extra_params.get("kc_idp_hint").map(String::as_str),
+        Some("google")
+    );
     assert!(!kc.client.extra_params.contains_key("client_id"));
 }
 
 #[test]
 fn keycloak_from_base_url_and_realm() {
-    let c = parse(r#"{"type":"keycloak","fields":{"url":"https://kc.example.org/","realm":"north","clientId":"app"}}"#)
-        .unwrap();
-    let ProviderConfig::Keycloak(kc) = c else { panic!("not keycloak") };
+    let c = parse(
+        r#"{"type":"keycloak","fields":{"url":"https://kc.example.org/","realm":"north","clientId":"app"}}"#,
+    )
+    .unwrap();
+    let ProviderConfig::Keycloak(kc) = c else {
+        panic!("not keycloak")
+    };
     assert_eq!(kc.client.issuer.as_str(), "https://kc.example.org/realms/north");
     assert_eq!(kc.client.scopes, ["openid", "profile", "email", "offline_access"]);
-    let err = parse(r#"{"type":"keycloak","fields":{"url":"https://kc.example.org","client_id":"a"}}"#).unwrap_err();
+    let err = parse(r#"{"type":"keycloak","fields":{"url":"https://kc.example.org","client_id":"a"}}"#)
+        .unwrap_err();
     assert_eq!(field_of(err), "realm");
 }
 
@@ -48,7 +58,9 @@ fn auth0_domain_becomes_an_issuer_with_a_trailing_slash() {
         "organization":"org_1"}}"#,
     )
     .unwrap();
-    let ProviderConfig::Auth0(a) = c else { panic!("not auth0") };
+    let ProviderConfig::Auth0(a) = c else {
+        panic!("not auth0")
+    };
     assert_eq!(a.client.issuer.as_str(), "https://tenant.eu.auth0.com/");
     assert_eq!(a.audience.as_deref(), Some("https://api"));
     assert_eq!(a.organization.as_deref(), Some("org_1"));
@@ -58,11 +70,18 @@ fn auth0_domain_becomes_an_issuer_with_a_trailing_slash() {
 #[test]
 fn generic_oidc_and_sync_server() {
     let c = parse(r#"{"type":"oidc","fields":{"issuer":"https://id.example.org","client_id":"c"}}"#).unwrap();
-    assert_eq!(c.oidc_client().unwrap().issuer.as_str(), "https://id.example.org/");
+    assert_eq!(
+        c.oidc_client().unwrap().issuer.as_str(),
+        "https://id.example.org/"
+    );
     let c = parse(r#"{"type":"default","fields":{"url":"http://127.0.0.1:3000"}}"#).unwrap();
-    let ProviderConfig::SyncServer(s) = c else { panic!("not sync") };
+    let ProviderConfig::SyncServer(s) = c else {
+        panic!("not sync")
+    };
     assert_eq!(s.url.as_str(), "http://127.0.0.1:3000/");
-    assert!(c_is_none_oidc(r#"{"type":"default","fields":{"url":"https://sync.example.org"}}"#));
+    assert!(c_is_none_oidc(
+        r#"{"type":"default","fields":{"url":"https://sync.example.org"}}"#
+    ));
 }
 
 fn c_is_none_oidc(json: &str) -> bool {
@@ -71,17 +90,35 @@ fn c_is_none_oidc(json: &str) -> bool {
 
 #[test]
 fn missing_required_fields_are_named() {
-    assert_eq!(field_of(parse(r#"{"type":"oidc","fields":{"client_id":"c"}}"#).unwrap_err()), "issuer");
+    assert_eq!(
+        field_of(parse(r#"{"type":"oidc","fields":{"client_id":"c"}}"#).unwrap_err()),
+        "issuer"
+    );
     assert_eq!(
         field_of(parse(r#"{"type":"oidc","fields":{"issuer":"https://id.example.org"}}"#).unwrap_err()),
         "client_id"
     );
-    assert_eq!(field_of(parse(r#"{"type":"auth0","fields":{"clientId":"c"}}"#).unwrap_err()), "domain");
-    assert_eq!(field_of(parse(r#"{"type":"default","fields":{}}"#).unwrap_err()), "url");
-    assert_eq!(field_of(parse(r#"{"type":"keycloak"}"#).unwrap_err()), "authority");
-    assert_eq!(field_of(parse(r#"{"type":"saml","fields":{}}"#).unwrap_err()), "type");
+    assert_eq!(
+        field_of(parse(r#"{"type":"auth0","fields":{"clientId":"c"}}"#).unwrap_err()),
+        "domain"
+    );
+    assert_eq!(
+        field_of(parse(r#"{"type":"default","fields":{}}"#).unwrap_err()),
+        "url"
+    );
+    assert_eq!(
+        field_of(parse(r#"{"type":"keycloak"}"#).unwrap_err()),
+        "authority"
+    );
+    assert_eq!(
+        field_of(parse(r#"{"type":"saml","fields":{}}"#).unwrap_err()),
+        "type"
+    );
     assert_eq!(field_of(parse(r#"{"type":1,"fields":{}}"#).unwrap_err()), "type");
-    assert_eq!(field_of(parse(r#"{"type":"oidc","fields":[]}"#).unwrap_err()), "fields");
+    assert_eq!(
+        field_of(parse(r#"{"type":"oidc","fields":[]}"#).unwrap_err()),
+        "fields"
+    );
     assert_eq!(field_of(parse(r#"not json"#).unwrap_err()), "(document)");
 }
 
@@ -89,12 +126,17 @@ fn missing_required_fields_are_named() {
 fn bad_urls_and_insecure_transport_are_named() {
     let err = parse(r#"{"type":"oidc","fields":{"issuer":"not a url","client_id":"c"}}"#).unwrap_err();
     assert_eq!(field_of(err), "issuer");
-    let err = parse(r#"{"type":"oidc","fields":{"issuer":"http://id.example.org","client_id":"c"}}"#).unwrap_err();
+    let err =
+        parse(r#"{"type":"oidc","fields":{"issuer":"http://id.example.org","client_id":"c"}}"#).unwrap_err();
     assert_eq!(field_of(err), "issuer");
-    assert!(err_text(r#"{"type":"default","fields":{"url":"http://sync.example.org"}}"#).contains("plain http"));
-    let err = parse(r#"{"type":"oidc","fields":{"issuer":"ftp://id.example.org","client_id":"c"}}"#).unwrap_err();
+    assert!(
+        err_text(r#"{"type":"default","fields":{"url":"http://sync.example.org"}}"#).contains("plain http")
+    );
+    let err =
+        parse(r#"{"type":"oidc","fields":{"issuer":"ftp://id.example.org","client_id":"c"}}"#).unwrap_err();
     assert_eq!(field_of(err), "issuer");
-    let err = parse(r#"{"type":"oidc","fields":{"issuer":"https://id.example.org","client_id":7}}"#).unwrap_err();
+    let err =
+        parse(r#"{"type":"oidc","fields":{"issuer":"https://id.example.org","client_id":7}}"#).unwrap_err();
     assert_eq!(field_of(err), "client_id");
     let err = parse(
         r#"{"type":"oidc","fields":{"issuer":"https://id.example.org","client_id":"c","redirect_uri":"::"}}"#,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::{
     AccessToken, AuthEvent, AuthManager, AuthResult, CasOutcome, Credentials, Error, FailureKind, LoginFlow,
-    LoginPrompt, ManualClock, MockAuthProvider, MockSessionStore, Password, PendingAuthorization, PendingSecret,
-    RefreshToken, Session, SessionKey, TenantId, Timestamp, TokenInfo,
+    LoginPrompt, ManualClock, MockAuthProvider, MockSessionStore, Password, PendingAuthorization,
+    PendingSecret, RefreshToken, Session, SessionKey, TenantId, Timestamp, TokenInfo,
 };
 
 const T0: u64 = 1_700_000_000;
@@ -43,7 +43,12 @@ fn store(state: &Shared) -> MockSessionStore {
     let s = state.clone();
     m.expect_list().returning(move |t| {
         let st = s.lock().unwrap();
-        let mut v: Vec<_> = st.sessions.values().filter(|x| &x.key.tenant == t).cloned().collect();
+        let mut v: Vec<_> = st
+            .sessions
+            .values()
+            .filter(|x| &x.key.tenant == t)
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(v)
     });
@@ -74,7 +79,9 @@ fn store(state: &Shared) -> MockSessionStore {
         stored.version = expected + 1;
         st.writes_log.push(format!("cas {}", token_of(&stored)));
         st.sessions.insert(session.key.clone(), stored);
-        Ok(CasOutcome::Stored { version: expected + 1 })
+        Ok(CasOutcome::Stored {
+            version: expected + 1,
+        })
     });
     let s = state.clone();
     m.expect_remove()
@@ -117,26 +124,28 @@ fn store(state: &Shared) -> MockSessionStore {
         Ok((before - st.pending.len()) as u64)
     });
     let s = state.clone();
-    m.expect_try_acquire_lease().returning(move |k, holder, now, ttl| {
-        let mut st = s.lock().unwrap();
-        if st.refuse_leases > 0 {
-            st.refuse_leases -= 1;
-            if st.refuse_leases == 0
-                && let Some(mut other) = st.other_process_writes.take()
-            {
-                other.version = st.sessions.get(k).map_or(0, |x| x.version) + 1;
-                st.sessions.insert(k.clone(), other);
+    m.expect_try_acquire_lease()
+        .returning(move |k, holder, now, ttl| {
+            let mut st = s.lock().unwrap();
+            if st.refuse_leases > 0 {
+                st.refuse_leases -= 1;
+                if st.refuse_leases == 0
+                    && let Some(mut other) = st.other_process_writes.take()
+                {
+                    other.version = st.sessions.get(k).map_or(0, |x| x.version) + 1;
+                    st.sessions.insert(k.clone(), other);
+                }
+                return Ok(false);
             }
-            return Ok(false);
-        }
-        match st.lease.get(k) {
-            Some((h, until)) if h != holder && *until > now => Ok(false),
-            _ => {
-                st.lease.insert(k.clone(), (holder.to_owned(), now.saturating_add(ttl)));
-                Ok(true)
+            match st.lease.get(k) {
+                Some((h, until)) if h != holder && *until > now => Ok(false),
+                _ => {
+                    st.lease
+                        .insert(k.clone(), (holder.to_owned(), now.saturating_add(ttl)));
+                    Ok(true)
+                }
             }
-        }
-    });
+        });
     let s = state.clone();
     m.expect_release_lease().returning(move |k, holder| {
         let mut st = s.lock().unwrap();
@@ -173,7 +182,11 @@ fn fixture(provider: MockAuthProvider) -> Fixture {
         .sleeper(Arc::new(clock.clone()))
         .margin(Duration::from_secs(30))
         .build();
-    Fixture { state, clock, manager }
+    Fixture {
+        state,
+        clock,
+        manager,
+    }
 }
 
 /// Puts a session straight into the store, as an earlier run would have left it.
@@ -197,7 +210,12 @@ impl NowTs for ManualClock {
 }
 
 fn stored(f: &Fixture) -> Option<Session> {
-    f.state.lock().unwrap().sessions.get(&SessionKey::new("tenant-a", "kc")).cloned()
+    f.state
+        .lock()
+        .unwrap()
+        .sessions
+        .get(&SessionKey::new("tenant-a", "kc"))
+        .cloned()
 }
 
 fn events(stream: &mut crate::EventStream) -> Vec<AuthEvent> {
@@ -224,7 +242,12 @@ async fn password_login_stores_the_session_and_username() {
     assert!(f.manager.is_authenticated().await.unwrap());
     let user = f.manager.current_user("kc").await.unwrap().unwrap();
     assert_eq!(user.username.as_deref(), Some("alice"));
-    assert_eq!(events(&mut ev), [AuthEvent::LoggedIn { provider: "kc".into() }]);
+    assert_eq!(
+        events(&mut ev),
+        [AuthEvent::LoggedIn {
+            provider: "kc".into()
+        }]
+    );
     assert!(matches!(
         f.manager.login("nope", &creds).await.unwrap_err(),
         Error::UnknownProvider { .. }
@@ -299,7 +322,9 @@ async fn the_rotated_refresh_token_is_stored_before_any_caller_sees_the_new_toke
 #[tokio::test]
 async fn a_response_without_refresh_token_keeps_the_old_one() {
     let mut p = MockAuthProvider::new();
-    p.expect_refresh().times(1).returning(|_, _| Ok(auth("a2", None, 3600)));
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", None, 3600)));
     let f = fixture(p);
     seed(&f, "a1", Some("r1"), 5);
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
@@ -311,12 +336,11 @@ async fn transient_failure_keeps_the_session_and_the_next_call_retries() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let mut p = MockAuthProvider::new();
-    p.expect_refresh().returning(move |_, _| {
-        match c.fetch_add(1, Ordering::SeqCst) {
+    p.expect_refresh()
+        .returning(move |_, _| match c.fetch_add(1, Ordering::SeqCst) {
             0 | 1 => Err(Error::provider(FailureKind::Transient, "connection refused")),
             _ => Ok(auth("a2", Some("r2"), 3600)),
-        }
-    });
+        });
     let f = fixture(p);
     let mut ev = f.manager.subscribe();
     seed(&f, "a1", Some("r1"), 20); // valid for 20 s, inside the margin
@@ -338,7 +362,10 @@ async fn transient_failure_keeps_the_session_and_the_next_call_retries() {
     assert!(matches!(err, Error::Offline { .. }), "{err:?}");
     assert!(err.is_transient());
     assert!(stored(&f).is_some());
-    assert!(f.state.lock().unwrap().lease.is_empty(), "lease kept after failure");
+    assert!(
+        f.state.lock().unwrap().lease.is_empty(),
+        "lease kept after failure"
+    );
 
     // Back online: the next call refreshes; the manager is not stuck.
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
@@ -366,7 +393,9 @@ async fn terminal_failure_removes_the_session_and_requires_reauthentication() {
                 provider: "kc".into(),
                 kind: FailureKind::Terminal
             },
-            AuthEvent::LoggedOut { provider: "kc".into() }
+            AuthEvent::LoggedOut {
+                provider: "kc".into()
+            }
         ]
     );
     let err = f.manager.access_token("kc").await.unwrap_err();
@@ -384,8 +413,16 @@ async fn expired_without_refresh_token_reports_expiry() {
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
     f.clock.advance(Duration::from_secs(11));
     let err = f.manager.access_token("kc").await.unwrap_err();
-    assert!(matches!(err, Error::ReauthenticationRequired { source: None, .. }), "{err:?}");
-    assert_eq!(events(&mut ev), [AuthEvent::Expired { provider: "kc".into() }]);
+    assert!(
+        matches!(err, Error::ReauthenticationRequired { source: None, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        events(&mut ev),
+        [AuthEvent::Expired {
+            provider: "kc".into()
+        }]
+    );
 }
 
 #[tokio::test]
@@ -418,10 +455,16 @@ async fn a_dead_lease_holder_does_not_block_forever() {
     // A crashed process left its lease; it expires after its TTL (30 s).
     f.state.lock().unwrap().lease.insert(
         key,
-        ("dead-process".into(), Timestamp::from_secs(T0).saturating_add_secs(30)),
+        (
+            "dead-process".into(),
+            Timestamp::from_secs(T0).saturating_add_secs(30),
+        ),
     );
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
-    assert!(f.clock.now_ts() >= Timestamp::from_secs(T0 + 30), "waited for the TTL");
+    assert!(
+        f.clock.now_ts() >= Timestamp::from_secs(T0 + 30),
+        "waited for the TTL"
+    );
 }
 
 #[tokio::test]
@@ -464,16 +507,32 @@ async fn redirect_login_completes_through_the_stored_pending_state_once() {
         .times(1)
         .returning(|_, _| {
             let mut a = auth("a1", Some("r1"), 3600);
-            a.profile = Some([("sub".to_owned(), "u1".to_owned()), ("email".to_owned(), "u1@x".to_owned())].into());
+            a.profile = Some(
+                [
+                    ("sub".to_owned(), "u1".to_owned()),
+                    ("email".to_owned(), "u1@x".to_owned()),
+                ]
+                .into(),
+            );
             Ok(a)
         });
     let f = fixture(p);
-    let started = f.manager.begin_login("kc", LoginFlow::AuthorizationCode).await.unwrap();
+    let started = f
+        .manager
+        .begin_login("kc", LoginFlow::AuthorizationCode)
+        .await
+        .unwrap();
     // The pending login is capped to the manager's TTL and stored.
     assert!(started.expires_at <= Timestamp::from_secs(T0 + 600));
     assert_eq!(f.state.lock().unwrap().pending.len(), 1);
-    let LoginPrompt::Redirect { authorization_url } = &started.prompt else { panic!() };
-    assert!(authorization_url.as_str().starts_with("https://id.example.org/auth"));
+    let LoginPrompt::Redirect { authorization_url } = &started.prompt else {
+        panic!()
+    };
+    assert!(
+        authorization_url
+            .as_str()
+            .starts_with("https://id.example.org/auth")
+    );
 
     let callback = "http://127.0.0.1:7777/callback?code=c&state=s1".parse().unwrap();
     let session = f.manager.handle_callback(&callback).await.unwrap();
@@ -499,7 +558,10 @@ async fn an_expired_pending_login_is_refused() {
         .returning(|_| Ok(pending("s1", Timestamp::from_secs(T0 + 60))));
     p.expect_complete_login().never();
     let f = fixture(p);
-    f.manager.begin_login("kc", LoginFlow::AuthorizationCode).await.unwrap();
+    f.manager
+        .begin_login("kc", LoginFlow::AuthorizationCode)
+        .await
+        .unwrap();
     f.clock.advance(Duration::from_secs(61));
     let callback = "http://127.0.0.1:7777/callback?code=c&state=s1".parse().unwrap();
     assert!(matches!(
@@ -524,14 +586,22 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
     let report = f.manager.logout("kc").await.unwrap();
     assert!(report.removed);
     assert!(report.revocation.is_err());
-    assert_eq!(report.end_session_url.unwrap().as_str(), "https://id.example.org/logout");
+    assert_eq!(
+        report.end_session_url.unwrap().as_str(),
+        "https://id.example.org/logout"
+    );
     assert!(stored(&f).is_none());
     // The cached token is gone too.
     assert!(matches!(
         f.manager.access_token("kc").await.unwrap_err(),
         Error::NotAuthenticated { .. }
     ));
-    assert_eq!(events(&mut ev), [AuthEvent::LoggedOut { provider: "kc".into() }]);
+    assert_eq!(
+        events(&mut ev),
+        [AuthEvent::LoggedOut {
+            provider: "kc".into()
+        }]
+    );
 }
 
 #[tokio::test]
@@ -541,7 +611,11 @@ async fn logout_all_clears_the_tenant_only() {
     p.expect_end_session_url().returning(|_| Ok(None));
     let f = fixture(p);
     seed(&f, "a1", Some("r1"), 3600);
-    let other = Session::new(SessionKey::new("tenant-b", "kc"), auth("b1", None, 60), Timestamp::EPOCH);
+    let other = Session::new(
+        SessionKey::new("tenant-b", "kc"),
+        auth("b1", None, 60),
+        Timestamp::EPOCH,
+    );
     {
         let mut st = f.state.lock().unwrap();
         st.sessions.insert(other.key.clone(), other);
@@ -570,9 +644,18 @@ async fn validate_token_asks_the_provider() {
         }
     });
     let f = fixture(p);
-    let info = f.manager.validate_token("kc", &AccessToken::new("good")).await.unwrap();
+    let info = f
+        .manager
+        .validate_token("kc", &AccessToken::new("good"))
+        .await
+        .unwrap();
     assert_eq!(info.subject.as_deref(), Some("u1"));
-    assert!(f.manager.validate_token("kc", &AccessToken::new("bad")).await.is_err());
+    assert!(
+        f.manager
+            .validate_token("kc", &AccessToken::new("bad"))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -583,4 +666,81 @@ async fn far_future_expiry_never_refreshes_or_panics() {
     seed(&f, "a1", Some("r1"), u64::MAX);
     f.clock.set(Timestamp::from_secs(u64::MAX / 2000));
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+}
+
+/// A provider whose first refresh never answers (a hung connection).
+struct HangsOnce {
+    calls: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl crate::AuthProvider for HangsOnce {
+    async fn login(&self, _: &Credentials) -> Result<AuthResult, Error> {
+        Err(unsupported())
+    }
+    async fn begin_login(&self, _: &crate::LoginRequest) -> Result<PendingAuthorization, Error> {
+        Err(unsupported())
+    }
+    async fn complete_login(
+        &self,
+        _: &PendingAuthorization,
+        _: &crate::LoginResponse,
+    ) -> Result<AuthResult, Error> {
+        Err(unsupported())
+    }
+    async fn refresh(&self, _: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            futures::future::pending::<()>().await;
+        }
+        Ok(auth("a2", Some("r2"), 3600))
+    }
+    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+        Err(unsupported())
+    }
+    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+        Err(unsupported())
+    }
+    async fn end_session_url(&self, _: &AuthResult) -> Result<Option<url::Url>, Error> {
+        Ok(None)
+    }
+}
+
+fn unsupported() -> Error {
+    Error::Unsupported {
+        provider: "hangs-once".into(),
+        operation: "this test",
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_refresh_never_leaves_the_manager_stuck() {
+    let state: Shared = Arc::default();
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    let provider = Arc::new(HangsOnce {
+        calls: AtomicUsize::new(0),
+    });
+    let manager = AuthManager::builder("tenant-a", Arc::new(store(&state)))
+        .provider("kc", provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock.clone()))
+        .build();
+    let f = Fixture {
+        state,
+        clock,
+        manager,
+    };
+    seed(&f, "a1", Some("r1"), 10);
+
+    // The caller gives up while the refresh hangs: its future is dropped.
+    let hung = tokio::time::timeout(Duration::from_millis(50), f.manager.access_token("kc")).await;
+    assert!(hung.is_err(), "the first refresh should hang");
+
+    // The next caller is neither blocked by the in-process lock nor by the
+    // lease the cancelled call left behind (same holder), and refreshes.
+    let token = tokio::time::timeout(Duration::from_secs(5), f.manager.access_token("kc"))
+        .await
+        .expect("manager stuck after a cancelled refresh")
+        .unwrap();
+    assert_eq!(token.secret(), "a2");
+    assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
 }
