@@ -1,0 +1,211 @@
+//! Rows as stored: a session or pending login as clear JSON, with its secrets
+//! split off and sealed when encryption is on.
+//!
+//! Shared by the backends that serialize (SQLite, later Postgres), so every
+//! such backend stores the same shape and seals the same fields.
+
+use authresult_core::{PendingAuthorization, Session};
+use serde_json::{Map, Value};
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::error::StoreError;
+use crate::key::{Cipher, aad};
+
+/// The token fields of a session's `auth` object.
+const SESSION_SECRETS: [&str; 3] = ["access_token", "refresh_token", "id_token"];
+/// The secret field of a pending login.
+const PENDING_SECRETS: [&str; 1] = ["secret"];
+const SESSION_AAD: &str = "authresult-store/session/v1";
+const PENDING_AAD: &str = "authresult-store/pending/v1";
+const SESSION: &str = "session";
+const PENDING: &str = "pending login";
+
+/// A value ready to store: `body` is JSON, with the secrets in clear when
+/// `sealed` is `None`, and without them otherwise.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    /// The JSON text.
+    pub(crate) body: String,
+    /// The sealed secrets, when encryption is on.
+    pub(crate) sealed: Option<Vec<u8>>,
+}
+
+/// Encodes a session stored under its own key.
+pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Result<Encoded, StoreError> {
+    let mut value = serde_json::to_value(session).map_err(|e| StoreError::decode(SESSION, &e))?;
+    let Some(cipher) = cipher else {
+        return clear(&value, SESSION);
+    };
+    let auth = value
+        .get_mut("auth")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| missing(SESSION, "auth"))?;
+    let secrets = split(auth, &SESSION_SECRETS);
+    let body = serde_json::to_string(&value).map_err(|e| StoreError::decode(SESSION, &e))?;
+    let aad = session_aad(session.key.tenant.as_str(), session.key.provider.as_str(), &body);
+    let sealed = seal(cipher, &aad, secrets, SESSION)?;
+    Ok(Encoded {
+        body,
+        sealed: Some(sealed),
+    })
+}
+
+/// Decodes a session row stored under `tenant`/`provider` at `version`.
+pub(crate) fn decode_session(
+    tenant: &str,
+    provider: &str,
+    version: u64,
+    body: &str,
+    sealed: Option<&[u8]>,
+    cipher: Option<&Cipher>,
+) -> Result<Session, StoreError> {
+    let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(SESSION, &e))?;
+    if let Some(secrets) = unseal(cipher, sealed, &session_aad(tenant, provider, body), SESSION)? {
+        value
+            .get_mut("auth")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| missing(SESSION, "auth"))?
+            .extend(secrets);
+    }
+    let mut session: Session = serde_json::from_value(value).map_err(|e| StoreError::decode(SESSION, &e))?;
+    if session.key.tenant.as_str() != tenant || session.key.provider.as_str() != provider {
+        return Err(StoreError::Corrupt {
+            reason: "a session row's key does not match its columns".into(),
+            source: None,
+        });
+    }
+    session.version = version;
+    Ok(session)
+}
+
+/// Encodes a pending login.
+pub(crate) fn encode_pending(
+    pending: &PendingAuthorization,
+    cipher: Option<&Cipher>,
+) -> Result<Encoded, StoreError> {
+    let mut value = serde_json::to_value(pending).map_err(|e| StoreError::decode(PENDING, &e))?;
+    let Some(cipher) = cipher else {
+        return clear(&value, PENDING);
+    };
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| missing(PENDING, "(document)"))?;
+    let secrets = split(object, &PENDING_SECRETS);
+    let body = serde_json::to_string(&value).map_err(|e| StoreError::decode(PENDING, &e))?;
+    let aad = pending_aad(pending.key.tenant.as_str(), &pending.state, &body);
+    let sealed = seal(cipher, &aad, secrets, PENDING)?;
+    Ok(Encoded {
+        body,
+        sealed: Some(sealed),
+    })
+}
+
+/// Decodes a pending login row stored under `tenant` and `state`.
+pub(crate) fn decode_pending(
+    tenant: &str,
+    state: &str,
+    body: &str,
+    sealed: Option<&[u8]>,
+    cipher: Option<&Cipher>,
+) -> Result<PendingAuthorization, StoreError> {
+    let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(PENDING, &e))?;
+    if let Some(secrets) = unseal(cipher, sealed, &pending_aad(tenant, state, body), PENDING)? {
+        value
+            .as_object_mut()
+            .ok_or_else(|| missing(PENDING, "(document)"))?
+            .extend(secrets);
+    }
+    let pending: PendingAuthorization =
+        serde_json::from_value(value).map_err(|e| StoreError::decode(PENDING, &e))?;
+    if pending.key.tenant.as_str() != tenant || pending.state != state {
+        return Err(StoreError::Corrupt {
+            reason: "a pending login row's key does not match its columns".into(),
+            source: None,
+        });
+    }
+    Ok(pending)
+}
+
+fn session_aad(tenant: &str, provider: &str, body: &str) -> Vec<u8> {
+    aad(
+        SESSION_AAD,
+        &[tenant.as_bytes(), provider.as_bytes(), body.as_bytes()],
+    )
+}
+
+fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {
+    aad(
+        PENDING_AAD,
+        &[tenant.as_bytes(), state.as_bytes(), body.as_bytes()],
+    )
+}
+
+fn clear(value: &Value, what: &'static str) -> Result<Encoded, StoreError> {
+    Ok(Encoded {
+        body: serde_json::to_string(value).map_err(|e| StoreError::decode(what, &e))?,
+        sealed: None,
+    })
+}
+
+fn missing(what: &'static str, field: &str) -> StoreError {
+    StoreError::Decode {
+        what,
+        reason: format!("the `{field}` object is missing"),
+    }
+}
+
+/// Moves the named fields out of `object`.
+fn split(object: &mut Map<String, Value>, names: &[&str]) -> Map<String, Value> {
+    names
+        .iter()
+        .filter_map(|name| object.remove(*name).map(|v| ((*name).to_owned(), v)))
+        .collect()
+}
+
+fn seal(
+    cipher: &Cipher,
+    aad: &[u8],
+    secrets: Map<String, Value>,
+    what: &'static str,
+) -> Result<Vec<u8>, StoreError> {
+    let secrets = Value::Object(secrets);
+    let plaintext = serde_json::to_vec(&secrets)
+        .map(Zeroizing::new)
+        .map_err(|e| StoreError::decode(what, &e));
+    wipe(secrets);
+    cipher.seal(aad, &plaintext?)
+}
+
+/// The sealed secrets, opened; `None` when the row has none and none are expected.
+fn unseal(
+    cipher: Option<&Cipher>,
+    sealed: Option<&[u8]>,
+    aad: &[u8],
+    what: &'static str,
+) -> Result<Option<Map<String, Value>>, StoreError> {
+    match (cipher, sealed) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(StoreError::KeyRequired),
+        // A clear row in an encrypted store was not written by this crate.
+        (Some(_), None) => Err(StoreError::Tampered { what }),
+        (Some(cipher), Some(sealed)) => {
+            let plaintext = cipher.open(aad, sealed).ok_or(StoreError::Tampered { what })?;
+            serde_json::from_slice(&plaintext)
+                .map(Some)
+                .map_err(|e| StoreError::decode(what, &e))
+        }
+    }
+}
+
+/// Zeroes the strings of a JSON value that held secrets.
+fn wipe(value: Value) {
+    match value {
+        Value::String(mut s) => s.zeroize(),
+        Value::Array(items) => items.into_iter().for_each(wipe),
+        Value::Object(entries) => entries.into_iter().for_each(|(_, v)| wipe(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

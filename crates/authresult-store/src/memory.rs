@@ -1,0 +1,193 @@
+//! `MemoryStore`: sessions in process memory, for tests and short-lived processes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authresult_core::{
+    CasOutcome, Error, PendingAuthorization, ProviderId, Session, SessionKey, SessionStore, TenantId,
+    Timestamp,
+};
+
+/// A [`SessionStore`] in memory: nothing survives the process, nothing is
+/// shared with other processes. Never blocks for long and never fails.
+///
+/// Tokens are held as they are in a [`Session`]: zeroed on drop, never printed.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: BTreeMap<(TenantId, ProviderId), Session>,
+    usernames: BTreeMap<TenantId, String>,
+    pending: BTreeMap<(TenantId, String), PendingAuthorization>,
+    leases: BTreeMap<(TenantId, ProviderId), Lease>,
+}
+
+struct Lease {
+    holder: String,
+    expires_at: Timestamp,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("sessions", &state.sessions.len())
+            .field("pending", &state.pending.len())
+            .field("leases", &state.leases.len())
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code path panics while holding the lock; if one ever did, the
+        // maps are still consistent (every update is a single insert/remove).
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn map_key(key: &SessionKey) -> (TenantId, ProviderId) {
+    (key.tenant.clone(), key.provider.clone())
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
+        Ok(self.lock().sessions.get(&map_key(key)).cloned())
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        Ok(self
+            .lock()
+            .sessions
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, s)| s.clone())
+            .collect())
+    }
+
+    async fn put(&self, session: &Session) -> Result<u64, Error> {
+        let mut state = self.lock();
+        let key = map_key(&session.key);
+        let version = state
+            .sessions
+            .get(&key)
+            .map_or(0, |s| s.version)
+            .saturating_add(1);
+        let mut stored = session.clone();
+        stored.version = version;
+        state.sessions.insert(key, stored);
+        Ok(version)
+    }
+
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
+        let mut state = self.lock();
+        let key = map_key(&session.key);
+        let current = state.sessions.get(&key).map(|s| s.version);
+        if current.unwrap_or(0) != expected {
+            return Ok(CasOutcome::Conflict { current });
+        }
+        let version = expected.saturating_add(1);
+        let mut stored = session.clone();
+        stored.version = version;
+        state.sessions.insert(key, stored);
+        Ok(CasOutcome::Stored { version })
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
+        Ok(self.lock().sessions.remove(&map_key(key)).is_some())
+    }
+
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
+        let mut state = self.lock();
+        let before = state.sessions.len();
+        state.sessions.retain(|(t, _), _| t != tenant);
+        Ok((before - state.sessions.len()) as u64)
+    }
+
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        Ok(self.lock().usernames.get(tenant).cloned())
+    }
+
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
+        let mut state = self.lock();
+        match username {
+            Some(name) => state.usernames.insert(tenant.clone(), name),
+            None => state.usernames.remove(tenant),
+        };
+        Ok(())
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
+        self.lock().pending.insert(
+            (pending.key.tenant.clone(), pending.state.clone()),
+            pending.clone(),
+        );
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        let taken = self.lock().pending.remove(&(tenant.clone(), state.to_owned()));
+        Ok(taken.filter(|p| p.expires_at > now))
+    }
+
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
+        let mut state = self.lock();
+        let before = state.pending.len();
+        state.pending.retain(|_, p| p.expires_at > now);
+        Ok((before - state.pending.len()) as u64)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        let mut state = self.lock();
+        let key = map_key(key);
+        let free = state
+            .leases
+            .get(&key)
+            .is_none_or(|lease| lease.holder == holder || lease.expires_at <= now);
+        if free {
+            state.leases.insert(
+                key,
+                Lease {
+                    holder: holder.to_owned(),
+                    expires_at: now.saturating_add(ttl),
+                },
+            );
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
+        let mut state = self.lock();
+        let key = map_key(key);
+        if state.leases.get(&key).is_some_and(|lease| lease.holder == holder) {
+            state.leases.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+//! The conformance suite on every backend in this crate.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use authresult_store::{MemoryStore, SqliteOptions, SqliteStore, testing};
+
+use crate::common::test_key;
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    testing::run_all(|| async { MemoryStore::new() }).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    testing::run_all(|| {
+        let path = dir
+            .path()
+            .join(format!("{}/sessions.db", n.fetch_add(1, Ordering::Relaxed)));
+        async move { SqliteStore::open(path).await.unwrap() }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn encrypted_sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    testing::run_all(|| {
+        let path = dir
+            .path()
+            .join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        async move {
+            let store = SqliteOptions::new(path)
+                .encryption_key(test_key())
+                .open()
+                .await
+                .unwrap();
+            assert!(store.is_encrypted());
+            store
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
+    use std::sync::Arc;
+
+    use authresult_core::{SessionKey, SessionStore as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path().join("shared.db")).await.unwrap());
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for n in 0..10 {
+                    let session = testing::sample_session("t", &format!("p{t}"), n);
+                    assert_eq!(store.put(&session).await.unwrap(), n + 1);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for t in 0..8 {
+        let stored = store
+            .get(&SessionKey::new("t", format!("p{t}")))
+            .await
+            .unwrap()
+            .unwrap();
+        testing::assert_same_session(&stored, &testing::sample_session("t", &format!("p{t}"), 9));
+        assert_eq!(stored.version, 10);
+    }
+}
