@@ -134,7 +134,7 @@ fn ci() -> Result<()> {
         cargo()
             .args(["test", "--workspace", "--all-features"])
             .env("AUTHRESULT_REQUIRE_SERVICES", "1")
-            .env("DATABASE_URL", &postgres.url),
+            .envs(postgres.env()),
     )?;
     drop(postgres);
     run(
@@ -189,7 +189,7 @@ fn with_postgres(args: &[String]) -> Result<()> {
         Command::new(program)
             .args(rest)
             .current_dir(root())
-            .env("DATABASE_URL", &postgres.url),
+            .envs(postgres.env()),
     );
     drop(postgres);
     result

@@ -13,7 +13,21 @@ use anyhow::{Context as _, Result, bail};
 pub(crate) struct Postgres {
     /// The connection URL for the tests.
     pub(crate) url: String,
+    /// A shell command that restarts the server (throwaway clusters only),
+    /// for tests of recovery after a restart.
+    pub(crate) restart_command: Option<String>,
     cluster: Option<Cluster>,
+}
+
+impl Postgres {
+    /// The environment tests need: `DATABASE_URL` and, when known, `AUTHRESULT_PG_RESTART`.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("DATABASE_URL", self.url.clone())];
+        if let Some(cmd) = &self.restart_command {
+            env.push(("AUTHRESULT_PG_RESTART", cmd.clone()));
+        }
+        env
+    }
 }
 
 #[derive(Debug)]
@@ -30,7 +44,11 @@ impl Postgres {
             && !url.is_empty()
         {
             eprintln!("postgres: using DATABASE_URL");
-            return Ok(Postgres { url, cluster: None });
+            return Ok(Postgres {
+                url,
+                restart_command: None,
+                cluster: None,
+            });
         }
         let bin = match find_bin() {
             Some(bin) => bin,
@@ -166,8 +184,20 @@ fn start(bin: PathBuf) -> Result<Postgres> {
         "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=on -c max_connections=200",
         dir.display()
     );
+    let pg_ctl = bin.join("pg_ctl");
+    let runner = match &run_as {
+        Some(user) => format!("runuser -u {user} -- "),
+        None => String::new(),
+    };
+    let restart_command = format!(
+        "{runner}{} restart -m fast -w -t 60 -D {} -l {} -o '{options}'",
+        pg_ctl.display(),
+        data.display(),
+        dir.join("server.log").display()
+    );
     let pg = Postgres {
         url: format!("postgres://authresult@127.0.0.1:{port}/postgres"),
+        restart_command: Some(restart_command),
         cluster: Some(cluster),
     };
     let status = as_user(&run_as, &bin.join("pg_ctl"))
