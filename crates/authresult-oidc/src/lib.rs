@@ -1,23 +1,152 @@
-//! OpenID Connect provider adapter for authresult (work in progress).
+//! OpenID Connect provider adapter for authresult.
 //!
-//! This crate will implement the `authresult_core::AuthProvider` port over
-//! `openidconnect` + `reqwest` (rustls, no redirects followed): Keycloak and
-//! Auth0 presets, generic OIDC, the sync-server password login and token
-//! validation. Until then it only re-exports the core types it builds on.
+//! This crate implements the [`authresult_core::AuthProvider`] port over
+//! `openidconnect` and `reqwest` (rustls, redirects never followed, a
+//! timeout and a response-size cap on every request):
+//!
+//! * [`OidcProvider`]: Keycloak, Auth0 and any OpenID Connect provider, with
+//!   discovery cached per issuer (issuer compared exactly), authorization
+//!   code + PKCE (S256) + `state` + `nonce` + RFC 9207 `iss`, the device
+//!   authorization grant (RFC 8628), refresh with rotation, ID token
+//!   verification on every token response, userinfo, introspection,
+//!   revocation (RFC 7009), RP-initiated logout and client credentials;
+//! * [`SyncServerProvider`]: the app's own sync server password login
+//!   (`type: "default"`);
+//! * [`LoopbackListener`]: the RFC 8252 loopback redirect listener of a
+//!   native app;
+//! * [`build_provider`]: the right provider for a DataCollect-style
+//!   `{type, fields}` [`ProviderConfig`].
+//!
+//! Applications depend on it next to `authresult-core` (the manager) and
+//! `authresult-store` (persistence). Every failure is an [`OidcError`]
+//! classified by [`OidcError::kind`] as transient, terminal, protocol or
+//! configuration, and converts into [`authresult_core::Error`].
 //!
 //! # Example
 //!
-//! ```
-//! use authresult_oidc::ProviderConfig;
+//! ```no_run
+//! use std::sync::Arc;
+//! use authresult_core::{AuthManager, LoginFlow, LoginPrompt, SessionStore};
+//! use authresult_oidc::{LoopbackListener, OidcOptions, ProviderConfig, build_provider};
+//!
+//! # async fn run(store: Arc<dyn SessionStore>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ProviderConfig::from_json_str(
-//!     r#"{"type":"oidc","fields":{"issuer":"https://id.example.org","client_id":"app"}}"#,
+//!     r#"{"type":"keycloak","fields":{"url":"https://sso.example.org","realm":"field",
+//!         "client_id":"native-app"}}"#,
 //! )?;
-//! assert!(config.oidc_client().is_some());
-//! # Ok::<(), authresult_oidc::Error>(())
+//! let provider = build_provider(&config, OidcOptions::default())?;
+//! let manager = AuthManager::builder("field-app", store).provider("keycloak", provider).build();
+//!
+//! // Authorization code + PKCE through the system browser and a loopback listener.
+//! let listener = LoopbackListener::bind("/callback").await?;
+//! let pending = manager
+//!     .begin_login_with(
+//!         "keycloak",
+//!         LoginFlow::AuthorizationCode,
+//!         Some(listener.redirect_uri().clone()),
+//!         Default::default(),
+//!     )
+//!     .await?;
+//! if let LoginPrompt::Redirect { authorization_url } = &pending.prompt {
+//!     println!("open {authorization_url}");
+//! }
+//! let callback = listener
+//!     .wait_for_callback(Some(&pending.state), std::time::Duration::from_secs(300))
+//!     .await?;
+//! let session = manager.handle_callback(&callback).await?;
+//! println!("signed in as {:?}", session.subject);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Validating tokens on a sync server
+//!
+//! [`TokenValidator`] checks bearer tokens locally: each trusted issuer's key
+//! set is fetched through discovery and cached (one refetch for an unknown
+//! `kid`, rate-limited), signatures are verified with `ring`, then `iss`,
+//! `aud`, `exp`/`nbf`/`iat`, the token type and the organization. Repeated
+//! tokens are answered from a bounded cache; opaque tokens can go to
+//! introspection or userinfo. Every refusal is a [`ValidationError`] with a
+//! [`ValidationErrorKind`] to log and map to a response. With the `tower`
+//! feature, `BearerAuthLayer` protects an axum or tower service:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tower")]
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Extension, Router, routing::get};
+//! use authresult_oidc::{BearerAuthLayer, IssuerConfig, ProviderConfig, TokenValidator, ValidatedToken};
+//!
+//! // One trusted issuer per app/tenant provider config.
+//! let keycloak = ProviderConfig::from_json_str(
+//!     r#"{"type":"keycloak","fields":{"url":"https://sso.example.org","realm":"field",
+//!         "client_id":"native-app"}}"#,
+//! )?;
+//! let validator = TokenValidator::builder()
+//!     .issuer(IssuerConfig::from_provider_config(&keycloak)?.audience("urn:datacollect:sync"))
+//!     .issuer(IssuerConfig::new("https://tenant.eu.auth0.com/").audience("urn:datacollect:sync")
+//!         .organization("org_alpha"))
+//!     .build()?;
+//!
+//! async fn submit(Extension(token): Extension<ValidatedToken>) -> String {
+//!     format!("stored for {}", token.subject().unwrap_or("?"))
+//! }
+//! let app = Router::new()
+//!     .route("/api/sync", get(submit).layer(BearerAuthLayer::new(validator.clone())))
+//!     .route("/api/submissions", get(submit)
+//!         .layer(BearerAuthLayer::new(validator).require_scope("api:write")));
+//! // 401 + `WWW-Authenticate: Bearer error="invalid_token"` for bad tokens,
+//! // 403 `insufficient_scope` for a missing scope, 503 when keys can't be fetched.
+//! axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # Crate features
 //!
-//! None yet.
+//! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
+//!   checks `Authorization: Bearer` tokens with a `TokenValidator`.
+//!
+//! TLS is always rustls with the webpki roots; there is no feature for it.
 
-pub use authresult_core::{Error, ProviderConfig};
+mod device;
+mod discovery;
+mod error;
+mod http;
+mod id_token;
+mod loopback;
+mod options;
+mod pending;
+mod provider;
+mod sync_server;
+mod validation;
+
+use std::sync::Arc;
+
+pub use authresult_core::{AuthProvider, Error, ProviderConfig};
+pub use device::{DevicePollStatus, DeviceProgress};
+pub use error::{Endpoint, OidcError};
+pub use loopback::LoopbackListener;
+pub use options::{
+    DEFAULT_CLOCK_LEEWAY, DEFAULT_DEVICE_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES, OidcOptions, SigningAlgorithm,
+    TokioSleeper,
+};
+pub use provider::{OidcProvider, Preset, ProviderEndpoints};
+pub use sync_server::SyncServerProvider;
+#[cfg(feature = "tower")]
+pub use validation::{BearerAuth, BearerAuthLayer};
+pub use validation::{
+    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenValidator,
+    TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
+    ValidationErrorKind, Verification,
+};
+
+/// The provider for a `{type, fields}` config: [`OidcProvider`] for
+/// `keycloak`, `auth0` and `oidc`, [`SyncServerProvider`] for `default`.
+pub fn build_provider(config: &ProviderConfig, options: OidcOptions) -> Result<Arc<dyn AuthProvider>, Error> {
+    match config {
+        ProviderConfig::SyncServer(server) => {
+            Ok(Arc::new(SyncServerProvider::from_config(server, &options)?))
+        }
+        other => Ok(Arc::new(OidcProvider::from_config(other, options)?)),
+    }
+}

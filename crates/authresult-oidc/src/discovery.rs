@@ -1,0 +1,207 @@
+//! OpenID Connect discovery and the key set, cached per issuer with a TTL and
+//! refetched when a token names an unknown key.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
+    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Endpoint, OidcError};
+use crate::http::{HttpClient, display_url};
+
+/// Discovery fields `openidconnect`'s core metadata does not model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct ExtraMetadata {
+    /// RFC 8628.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) device_authorization_endpoint: Option<Url>,
+    /// RFC 7009.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revocation_endpoint: Option<Url>,
+    /// RFC 7662.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) introspection_endpoint: Option<Url>,
+    /// OpenID Connect RP-Initiated Logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end_session_endpoint: Option<Url>,
+    /// RFC 9207.
+    #[serde(default)]
+    pub(crate) authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+/// The discovery document with the extra fields.
+pub(crate) type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// A discovery result with its key set.
+#[derive(Debug)]
+pub(crate) struct Discovered {
+    /// The metadata; `jwks()` holds the fetched key set.
+    pub(crate) metadata: Metadata,
+    /// The issuer exactly as the provider spells it.
+    pub(crate) issuer: String,
+    fetched_at: Instant,
+    /// When the key set was last refetched for an unknown key, if ever.
+    keys_refetched_at: Option<Instant>,
+}
+
+impl Discovered {
+    pub(crate) fn extra(&self) -> &ExtraMetadata {
+        self.metadata.additional_metadata()
+    }
+}
+
+/// The per-issuer cache.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    issuer: Url,
+    http: HttpClient,
+    ttl: Duration,
+    state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
+}
+
+/// Key sets are refetched for an unknown `kid` at most this often (the
+/// first refetch after a discovery is always allowed).
+const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
+
+impl Discovery {
+    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration) -> Self {
+        Discovery {
+            issuer,
+            http,
+            ttl,
+            state: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The discovery document's URL for the issuer (Keycloak and Auth0 alike:
+    /// `{issuer without trailing slash}/.well-known/openid-configuration`).
+    pub(crate) fn document_url(issuer: &Url) -> Result<Url, OidcError> {
+        let base = issuer.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/.well-known/openid-configuration"))
+            .map_err(|_| OidcError::config("the issuer URL cannot carry a discovery path"))
+    }
+
+    /// The cached discovery, fetched on first use and after the TTL. When a
+    /// refetch fails and an older result exists, the older result is used.
+    pub(crate) async fn get(&self) -> Result<Arc<Discovered>, OidcError> {
+        let mut state = self.state.lock().await;
+        if let Some(current) = state.as_ref()
+            && current.fetched_at.elapsed() < self.ttl
+        {
+            return Ok(Arc::clone(current));
+        }
+        match self.fetch().await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *state = Some(Arc::clone(&fresh));
+                Ok(fresh)
+            }
+            Err(e) => match state.as_ref() {
+                Some(stale) if e.kind() == authresult_core::FailureKind::Transient => Ok(Arc::clone(stale)),
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// Refetches the key set after a token named an unknown key; `seen` is
+    /// the result the failed verification used.
+    pub(crate) async fn refresh_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
+        let mut state = self.state.lock().await;
+        if let Some(current) = state.as_ref() {
+            if !Arc::ptr_eq(current, seen) {
+                // Someone else refreshed meanwhile.
+                return Ok(Arc::clone(current));
+            }
+            if current
+                .keys_refetched_at
+                .is_some_and(|at| at.elapsed() < MIN_KEY_REFETCH)
+            {
+                return Ok(Arc::clone(current));
+            }
+        }
+        let mut metadata = seen.metadata.clone();
+        let jwks = self.fetch_keys(&metadata).await?;
+        metadata = metadata.set_jwks(jwks);
+        let fresh = Arc::new(Discovered {
+            metadata,
+            issuer: seen.issuer.clone(),
+            fetched_at: seen.fetched_at,
+            keys_refetched_at: Some(Instant::now()),
+        });
+        *state = Some(Arc::clone(&fresh));
+        Ok(fresh)
+    }
+
+    async fn fetch(&self) -> Result<Discovered, OidcError> {
+        let url = Self::document_url(&self.issuer)?;
+        let metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
+        let found = metadata.issuer().as_str().to_owned();
+        if !issuer_matches(&self.issuer, &found) {
+            return Err(OidcError::IssuerMismatch {
+                expected: self.issuer.as_str().to_owned(),
+                found: found.chars().take(200).collect(),
+            });
+        }
+        let jwks = self.fetch_keys(&metadata).await?;
+        Ok(Discovered {
+            metadata: metadata.set_jwks(jwks),
+            issuer: found,
+            fetched_at: Instant::now(),
+            keys_refetched_at: None,
+        })
+    }
+
+    async fn fetch_keys(&self, metadata: &Metadata) -> Result<CoreJsonWebKeySet, OidcError> {
+        let url = metadata.jwks_uri().url();
+        check_same_scheme(&self.issuer, url, "jwks_uri")?;
+        self.http.get_json(Endpoint::Jwks, url, None).await
+    }
+}
+
+/// The discovered issuer must be the configured one, character for
+/// character. The one allowance: `Url` writes an empty path as `/`, so a
+/// configured `https://id.example.org` (read as `https://id.example.org/`)
+/// matches a provider that says `https://id.example.org`.
+pub(crate) fn issuer_matches(configured: &Url, found: &str) -> bool {
+    let expected = configured.as_str();
+    if expected == found {
+        return true;
+    }
+    configured.path() == "/" && configured.query().is_none() && expected.strip_suffix('/') == Some(found)
+}
+
+/// Endpoints must not downgrade an `https` issuer to plain `http`.
+pub(crate) fn check_same_scheme(issuer: &Url, endpoint: &Url, field: &str) -> Result<(), OidcError> {
+    if issuer.scheme() == "https" && endpoint.scheme() != "https" {
+        return Err(OidcError::malformed(
+            Endpoint::Discovery,
+            format!("`{field}` ({}) is not https", display_url(endpoint)),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,43 @@
+//! Unit tests of the HTTP helpers: safe URLs, JSON errors without values.
+
+use super::*;
+
+#[test]
+fn display_url_drops_query_and_credentials() {
+    let url = Url::parse("https://user:pw@id.example.org:8443/token?code=secret#frag").unwrap_or_else(|_| {
+        unreachable!("a valid URL");
+    });
+    assert_eq!(display_url(&url), "https://id.example.org:8443/token");
+}
+
+#[test]
+fn json_errors_never_quote_values() {
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Answer {
+        token: String,
+        count: u32,
+    }
+    let error = parse_json::<Answer>(Endpoint::Token, br#"{"token":"SECRET","count":"SECRET"}"#)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(!error.contains("SECRET"), "{error}");
+    assert!(error.contains("wrong type"), "{error}");
+    let missing = parse_json::<Answer>(Endpoint::Token, br#"{"count":1}"#)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(missing.contains("`token`"), "{missing}");
+    let truncated = parse_json::<Answer>(Endpoint::Token, br#"{"token":"SEC"#)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(truncated.contains("truncated"), "{truncated}");
+}
+
+#[test]
+fn basic_auth_form_encodes_first() {
+    // RFC 6749 §2.3.1: "a:b" is form-encoded before base64.
+    assert_eq!(basic_auth("a:b", "c d"), "Basic YSUzQWI6Yytk");
+}

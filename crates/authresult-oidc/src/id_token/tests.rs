@@ -1,0 +1,40 @@
+//! Unit tests of the ID token helpers.
+
+use super::*;
+
+#[test]
+fn profile_drops_protocol_claims_and_keeps_json_text() {
+    let claims: Map<String, Value> = serde_json::from_str(
+        r#"{"iss":"x","aud":"a","exp":1,"iat":1,"nonce":"n","sub":"alice","email_verified":true,
+            "realm_access":{"roles":["r"]}}"#,
+    )
+    .unwrap_or_default();
+    let profile = profile_of(&claims);
+    assert_eq!(profile.get("sub").map(String::as_str), Some("alice"));
+    assert_eq!(profile.get("email_verified").map(String::as_str), Some("true"));
+    assert_eq!(
+        profile.get("realm_access").map(String::as_str),
+        Some(r#"{"roles":["r"]}"#)
+    );
+    assert!(!profile.contains_key("nonce") && !profile.contains_key("iss"));
+}
+
+#[test]
+fn azp_rules() {
+    let claims = |json: &str| serde_json::from_str::<Map<String, Value>>(json).unwrap_or_default();
+    assert!(check_azp(&claims(r#"{"aud":"app"}"#), "app").is_ok());
+    assert!(check_azp(&claims(r#"{"aud":["app","api"],"azp":"app"}"#), "app").is_ok());
+    assert!(check_azp(&claims(r#"{"aud":["app","api"]}"#), "app").is_err());
+    assert!(check_azp(&claims(r#"{"aud":"app","azp":"other"}"#), "app").is_err());
+}
+
+#[test]
+fn payload_decoding_and_audiences() {
+    let raw = "eyJhbGciOiJub25lIn0.eyJhdWQiOlsiYiIsImEiXSwic3ViIjoieCJ9.";
+    let claims = decode_payload(raw).unwrap_or_default();
+    assert_eq!(audiences(&claims), vec!["a".to_owned(), "b".to_owned()]);
+    assert!(decode_payload("not-a-jwt").is_none());
+    assert!(constant_time_eq(b"abc", b"abc"));
+    assert!(!constant_time_eq(b"abc", b"abd"));
+    assert!(!constant_time_eq(b"abc", b"ab"));
+}

@@ -1,0 +1,163 @@
+//! The loopback redirect listener of a native app (RFC 8252 §7.3).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use url::Url;
+
+use crate::error::OidcError;
+
+/// Largest request head read from a browser.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// How long one connection may take to send its request line.
+const PER_CONNECTION: Duration = Duration::from_secs(5);
+
+const DONE_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head>\
+<body><p>Sign-in complete. You can close this window and return to the app.</p></body></html>";
+const STRAY_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>\
+<body><p>This is not the sign-in callback.</p></body></html>";
+
+/// Listens on `127.0.0.1` at a port the system picks, for the browser's
+/// redirect back from the provider.
+///
+/// Accepts the first valid callback (a `GET` on the right path carrying
+/// `state` and `code` or `error`, and the expected `state` when one is
+/// given); answers anything else with 404 and keeps waiting. The socket is
+/// closed when [`wait_for_callback`](Self::wait_for_callback) returns, on
+/// success or timeout.
+#[derive(Debug)]
+pub struct LoopbackListener {
+    listener: TcpListener,
+    redirect_uri: Url,
+}
+
+impl LoopbackListener {
+    /// Binds `127.0.0.1:0`; the redirect URI is `http://127.0.0.1:<port><path>`.
+    pub async fn bind(path: &str) -> Result<Self, OidcError> {
+        if !path.starts_with('/') || path.contains('?') || path.contains('#') {
+            return Err(OidcError::config(
+                "the loopback callback path must start with `/` and carry no query",
+            ));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|source| OidcError::Loopback {
+                action: "binding 127.0.0.1:0",
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| OidcError::Loopback {
+                action: "reading the bound port",
+                source,
+            })?
+            .port();
+        let redirect_uri = Url::parse(&format!("http://127.0.0.1:{port}{path}"))
+            .map_err(|_| OidcError::config("the loopback callback path is not a valid URL path"))?;
+        Ok(LoopbackListener {
+            listener,
+            redirect_uri,
+        })
+    }
+
+    /// The redirect URI to put in the authorization request.
+    pub fn redirect_uri(&self) -> &Url {
+        &self.redirect_uri
+    }
+
+    /// Waits for the first valid callback and answers the full callback URL.
+    pub async fn wait_for_callback(
+        self,
+        expected_state: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Url, OidcError> {
+        let accept_loop = async {
+            loop {
+                let (stream, _) = match self.listener.accept().await {
+                    Ok(accepted) => accepted,
+                    // A connection that failed before we saw it: wait for the next one.
+                    Err(_) => continue,
+                };
+                if let Ok(Some(url)) =
+                    tokio::time::timeout(PER_CONNECTION, self.serve(stream, expected_state)).await
+                {
+                    return url;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, accept_loop)
+            .await
+            .map_err(|_| OidcError::LoopbackTimeout { timeout })
+    }
+
+    /// Reads one request; answers `Some(url)` for a valid callback.
+    async fn serve(&self, mut stream: TcpStream, expected_state: Option<&str>) -> Option<Url> {
+        let head = read_head(&mut stream).await?;
+        let line = head.lines().next().unwrap_or("");
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let callback = self.redirect_uri.join(target).ok();
+        let valid = method == "GET"
+            && callback
+                .as_ref()
+                .is_some_and(|url| self.is_valid_callback(url, expected_state));
+        if valid {
+            respond(&mut stream, "200 OK", DONE_PAGE).await;
+            callback
+        } else {
+            respond(&mut stream, "404 Not Found", STRAY_PAGE).await;
+            None
+        }
+    }
+
+    fn is_valid_callback(&self, url: &Url, expected_state: Option<&str>) -> bool {
+        if url.origin() != self.redirect_uri.origin() || url.path() != self.redirect_uri.path() {
+            return false;
+        }
+        let mut state = None;
+        let mut has_result = false;
+        for (name, value) in url.query_pairs() {
+            match name.as_ref() {
+                "state" => state = Some(value.into_owned()),
+                "code" | "error" => has_result = true,
+                _ => {}
+            }
+        }
+        match (state, expected_state) {
+            (Some(found), Some(expected)) => has_result && found == expected,
+            (Some(_), None) => has_result,
+            (None, _) => false,
+        }
+    }
+}
+
+async fn read_head(stream: &mut TcpStream) -> Option<String> {
+    let mut buffer = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if buffer.windows(4).any(|w| w == b"\r\n\r\n") || buffer.windows(2).any(|w| w == b"\n\n") {
+            break;
+        }
+        if buffer.len() > MAX_REQUEST_HEAD {
+            return None;
+        }
+    }
+    String::from_utf8(buffer).ok()
+}
+
+async fn respond(stream: &mut TcpStream, status: &str, body: &str) {
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // The browser may already be gone; the callback (or its absence) is what matters.
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}

@@ -1,0 +1,201 @@
+//! The sync server's password login (`type: "default"`), as DataCollect's
+//! server offers it: `POST {url}/api/users/login` with `{"email","password"}`
+//! answering `{"token","userId"}`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use authresult_core::{
+    AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse,
+    PendingAuthorization, RefreshToken, SyncServerConfig, TokenInfo,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::error::{Endpoint, OidcError};
+use crate::http::{HttpClient, error_from_status, parse_json};
+use crate::id_token::decode_payload;
+use crate::options::OidcOptions;
+
+/// The provider name used in `Unsupported` errors.
+const NAME: &str = "default";
+
+/// The sync server's email + password login.
+///
+/// Plain `http` is accepted only to a loopback host unless
+/// `allow_insecure_http` is set. `Debug` shows no secret.
+#[derive(Clone)]
+pub struct SyncServerProvider {
+    login_url: Url,
+    http: HttpClient,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+impl fmt::Debug for SyncServerProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncServerProvider")
+            .field("login_url", &self.login_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginAnswer {
+    token: String,
+    #[serde(rename = "userId")]
+    user_id: Value,
+}
+
+impl SyncServerProvider {
+    /// A provider for the server at `url` (its base URL).
+    pub fn new(url: Url, options: &OidcOptions) -> Result<Self, OidcError> {
+        match url.scheme() {
+            "https" => {}
+            "http" if options.allow_insecure_http || authresult_core::is_loopback(&url) => {}
+            "http" => {
+                return Err(OidcError::config(
+                    "`url` uses plain http to a non-loopback host (set `allow_insecure_http` to allow)",
+                ));
+            }
+            other => {
+                return Err(OidcError::config(format!(
+                    "`url` has unsupported scheme `{other}`"
+                )));
+            }
+        }
+        Self::build(&url, options)
+    }
+
+    /// A provider from a parsed `default` config (already transport-checked).
+    pub fn from_config(config: &SyncServerConfig, options: &OidcOptions) -> Result<Self, OidcError> {
+        Self::build(&config.url, options)
+    }
+
+    fn build(url: &Url, options: &OidcOptions) -> Result<Self, OidcError> {
+        let base = url.as_str().trim_end_matches('/');
+        let login_url = Url::parse(&format!("{base}/api/users/login"))
+            .map_err(|_| OidcError::config("`url` cannot carry the login path"))?;
+        Ok(SyncServerProvider {
+            login_url,
+            http: HttpClient::new(options)?,
+            clock: options.clock.clone(),
+        })
+    }
+
+    /// `POST {url}/api/users/login`.
+    pub async fn password_login(&self, email: &str, password: &str) -> Result<AuthResult, OidcError> {
+        let body = json!({ "email": email, "password": password });
+        let response = self
+            .http
+            .post_json(Endpoint::SyncLogin, &self.login_url, &body)
+            .await?;
+        let status = response.status().as_u16();
+        if matches!(status, 400 | 401 | 403) {
+            return Err(OidcError::InvalidCredentials {
+                endpoint: Endpoint::SyncLogin,
+                status,
+            });
+        }
+        if status != 200 && status != 201 {
+            return Err(error_from_status(Endpoint::SyncLogin, &self.login_url, &response));
+        }
+        let answer: LoginAnswer = parse_json(Endpoint::SyncLogin, response.body())?;
+        if answer.token.is_empty() {
+            return Err(OidcError::malformed(Endpoint::SyncLogin, "`token` is empty"));
+        }
+        let user_id = match answer.user_id {
+            Value::String(s) if !s.is_empty() => s,
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(OidcError::malformed(
+                    Endpoint::SyncLogin,
+                    "`userId` is not a string or number",
+                ));
+            }
+        };
+        Ok(self.adopt(AccessToken::new(answer.token), Some(user_id), Some(email)))
+    }
+
+    fn adopt(&self, token: AccessToken, user_id: Option<String>, email: Option<&str>) -> AuthResult {
+        let now = self.clock.now().as_secs();
+        let claims = decode_payload(token.secret());
+        let expires_in = claims
+            .as_ref()
+            .and_then(|c| c.get("exp").and_then(Value::as_u64))
+            .map(|exp| exp.saturating_sub(now))
+            .unwrap_or(0);
+        let sub = user_id.or_else(|| {
+            claims
+                .as_ref()
+                .and_then(|c| c.get("sub")?.as_str().map(str::to_owned))
+        });
+        let mut profile = BTreeMap::new();
+        if let Some(sub) = sub {
+            profile.insert("sub".to_owned(), sub);
+        }
+        if let Some(email) = email {
+            profile.insert("email".to_owned(), email.to_owned());
+        }
+        let mut result = AuthResult::new(token, expires_in);
+        result.profile = (!profile.is_empty()).then_some(profile);
+        result
+    }
+}
+
+fn unsupported(operation: &'static str) -> authresult_core::Error {
+    authresult_core::Error::Unsupported {
+        provider: NAME.to_owned(),
+        operation,
+    }
+}
+
+#[async_trait]
+impl AuthProvider for SyncServerProvider {
+    async fn login(&self, credentials: &Credentials) -> Result<AuthResult, authresult_core::Error> {
+        match credentials {
+            Credentials::Password { username, password } => {
+                Ok(self.password_login(username, password.secret()).await?)
+            }
+            Credentials::Token { token } => Ok(self.adopt(token.clone(), None, None)),
+            _ => Err(unsupported("this kind of credentials")),
+        }
+    }
+
+    async fn begin_login(
+        &self,
+        _request: &LoginRequest,
+    ) -> Result<PendingAuthorization, authresult_core::Error> {
+        Err(unsupported("interactive login"))
+    }
+
+    async fn complete_login(
+        &self,
+        _pending: &PendingAuthorization,
+        _response: &LoginResponse,
+    ) -> Result<AuthResult, authresult_core::Error> {
+        Err(unsupported("interactive login"))
+    }
+
+    async fn refresh(
+        &self,
+        _refresh_token: &RefreshToken,
+        _previous: &AuthResult,
+    ) -> Result<AuthResult, authresult_core::Error> {
+        Err(unsupported("token refresh"))
+    }
+
+    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
+        Err(unsupported("token validation"))
+    }
+
+    async fn logout(&self, _auth: &AuthResult) -> Result<(), authresult_core::Error> {
+        // The sync server keeps no session to end.
+        Ok(())
+    }
+
+    async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, authresult_core::Error> {
+        Ok(None)
+    }
+}

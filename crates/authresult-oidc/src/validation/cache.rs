@@ -1,0 +1,186 @@
+//! The bounded cache of validated tokens: a repeated token costs a hash and a
+//! lookup instead of a signature check.
+//!
+//! Entries are keyed by the whole token text (hashed with a per-process
+//! random seed, then compared in full), so no other token can ever hit an
+//! entry. Each entry expires no later than its token. The cache is sharded;
+//! each shard holds a bounded number of entries and bytes and evicts the
+//! oldest entries first.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use foldhash::fast::RandomState;
+
+use super::claims::ValidatedToken;
+
+const SHARDS: usize = 16;
+/// Bytes counted for an entry on top of twice the token length (the token
+/// text and, roughly, its decoded claims).
+const ENTRY_OVERHEAD: usize = 256;
+
+#[derive(Debug)]
+pub(crate) struct TokenCache {
+    shards: Box<[Mutex<Shard>]>,
+    /// Picks the shard; independent of the maps' own hasher so that a shard's
+    /// keys still spread over all of its buckets.
+    shard_hasher: RandomState,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+#[derive(Debug)]
+struct Shard {
+    map: HashMap<Arc<str>, Entry, RandomState>,
+    /// Insertion order, oldest first; may hold keys already removed.
+    order: VecDeque<Arc<str>>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    token: ValidatedToken,
+    /// Milliseconds since the epoch.
+    expires_at: u64,
+}
+
+fn weight(token: &str) -> usize {
+    token.len().saturating_mul(2).saturating_add(ENTRY_OVERHEAD)
+}
+
+impl TokenCache {
+    /// A cache of at most `max_entries` tokens and about `max_bytes` bytes.
+    /// Zero for either disables it.
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
+        let hasher = RandomState::default();
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    map: HashMap::with_hasher(hasher.clone()),
+                    order: VecDeque::new(),
+                    bytes: 0,
+                })
+            })
+            .collect();
+        TokenCache {
+            shards,
+            shard_hasher: RandomState::default(),
+            max_entries: max_entries.div_ceil(SHARDS),
+            max_bytes: max_bytes / SHARDS,
+        }
+    }
+
+    fn shard(&self, token: &str) -> MutexGuard<'_, Shard> {
+        // The tail of a token is its signature: hashing it is enough to spread
+        // tokens, and cheaper than hashing the whole token twice.
+        let tail = &token.as_bytes()[token.len().saturating_sub(16)..];
+        let index = (self.shard_hasher.hash_one(tail) as usize) % SHARDS;
+        // A poisoned shard only means another thread panicked mid-update of
+        // plain data; the map itself is still consistent.
+        match self.shards[index].lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The validated token, when this exact token is cached and not expired at `now_ms`.
+    pub(crate) fn get(&self, token: &str, now_ms: u64) -> Option<ValidatedToken> {
+        if self.max_entries == 0 {
+            return None;
+        }
+        let mut shard = self.shard(token);
+        let entry = shard.map.get(token)?;
+        if entry.expires_at > now_ms {
+            return Some(entry.token.clone());
+        }
+        shard.remove(token);
+        None
+    }
+
+    /// Caches `validated` for `token` until `expires_at` (ms since the epoch).
+    pub(crate) fn insert(&self, token: &str, validated: ValidatedToken, expires_at: u64, now_ms: u64) {
+        let weight = weight(token);
+        if self.max_entries == 0 || expires_at <= now_ms || weight > self.max_bytes {
+            return;
+        }
+        let mut shard = self.shard(token);
+        if shard.map.contains_key(token) {
+            return;
+        }
+        while shard.map.len() >= self.max_entries || shard.bytes + weight > self.max_bytes {
+            if !shard.evict_oldest() {
+                break;
+            }
+        }
+        let key: Arc<str> = Arc::from(token);
+        shard.order.push_back(key.clone());
+        shard.map.insert(
+            key,
+            Entry {
+                token: validated,
+                expires_at,
+            },
+        );
+        shard.bytes += weight;
+        if shard.order.len() > 2 * self.max_entries.max(8) {
+            shard.compact();
+        }
+    }
+
+    /// The number of cached tokens (including expired ones not yet dropped).
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| match s.lock() {
+                Ok(g) => g.map.len(),
+                Err(p) => p.into_inner().map.len(),
+            })
+            .sum()
+    }
+
+    /// An estimate of the bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| match s.lock() {
+                Ok(g) => g.bytes,
+                Err(p) => p.into_inner().bytes,
+            })
+            .sum()
+    }
+}
+
+impl Shard {
+    fn remove(&mut self, token: &str) {
+        if self.map.remove(token).is_some() {
+            self.bytes = self.bytes.saturating_sub(weight(token));
+        }
+    }
+
+    /// Drops the oldest live entry; false when there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some(key) = self.order.pop_front() {
+            // Only the entry inserted with this very key counts; a removed and
+            // re-inserted token has a newer key further back.
+            let live = self
+                .map
+                .get_key_value(&*key)
+                .is_some_and(|(k, _)| Arc::ptr_eq(k, &key));
+            if live {
+                self.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops keys of removed entries from the insertion order.
+    fn compact(&mut self) {
+        let map = &self.map;
+        self.order.retain(|key| {
+            map.get_key_value(&**key)
+                .is_some_and(|(k, _)| Arc::ptr_eq(k, key))
+        });
+    }
+}

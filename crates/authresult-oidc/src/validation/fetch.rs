@@ -1,0 +1,301 @@
+//! The validator's HTTP client: discovery, key sets, introspection and
+//! userinfo. Redirects are never followed, every request has timeouts and
+//! every response body is capped while it streams.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::StatusCode;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::error::{UpstreamEndpoint, ValidationError};
+use super::jose::parse_object;
+use super::keys::JwkSet;
+
+/// Limits of the validator's HTTP client.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) max_body: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+/// The endpoints discovery found for an issuer.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoints {
+    pub(crate) jwks_uri: Option<Url>,
+    pub(crate) introspection: Option<Url>,
+    pub(crate) userinfo: Option<Url>,
+}
+
+/// A successful answer: status and capped body.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Http {
+    pub(crate) fn new(limits: HttpLimits) -> Result<Self, ValidationError> {
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(limits.connect_timeout)
+            .timeout(limits.timeout)
+            .build()
+            .map_err(|e| ValidationError::config(format!("cannot build the http client: {e}")))?;
+        Ok(Http {
+            client,
+            max_body: limits.max_body,
+        })
+    }
+
+    async fn send(
+        &self,
+        endpoint: UpstreamEndpoint,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Answer, ValidationError> {
+        let unavailable = |reason: String| ValidationError::Unavailable { endpoint, reason };
+        let mut response = request.send().await.map_err(|e| unavailable(describe(&e)))?;
+        let status = response.status();
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body as u64) {
+            return Err(too_large(endpoint, self.max_body));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(describe(&e)))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_large(endpoint, self.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer { status, body })
+    }
+
+    /// GETs a JSON object; anything but `200` with an object is an error
+    /// (transient for 5xx and 429).
+    async fn get_object(
+        &self,
+        endpoint: UpstreamEndpoint,
+        url: &Url,
+    ) -> Result<Map<String, Value>, ValidationError> {
+        let answer = self
+            .send(
+                endpoint,
+                self.client.get(url.clone()).header(ACCEPT, "application/json"),
+            )
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(status_error(endpoint, answer.status));
+        }
+        object(endpoint, &answer.body)
+    }
+
+    /// `{issuer}/.well-known/openid-configuration`, checked to name exactly `issuer`.
+    pub(crate) async fn discover(
+        &self,
+        issuer: &str,
+        insecure_ok: bool,
+    ) -> Result<Endpoints, ValidationError> {
+        let endpoint = UpstreamEndpoint::Discovery;
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let url =
+            Url::parse(&url).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
+        let doc = self.get_object(endpoint, &url).await?;
+        let bad = |reason: &str| ValidationError::ProviderError {
+            endpoint,
+            reason: reason.to_owned(),
+        };
+        match doc.get("issuer") {
+            Some(Value::String(found)) if found == issuer => {}
+            Some(Value::String(_)) => return Err(bad("`issuer` differs from the configured issuer")),
+            _ => return Err(bad("`issuer` is missing")),
+        }
+        let url_field = |name: &str| -> Result<Option<Url>, ValidationError> {
+            match doc.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => {
+                    let url = Url::parse(s).map_err(|_| bad(&format!("`{name}` is not a url")))?;
+                    check_transport(&url, insecure_ok)
+                        .map_err(|reason| bad(&format!("`{name}` {reason}")))?;
+                    Ok(Some(url))
+                }
+                Some(_) => Err(bad(&format!("`{name}` is not a string"))),
+            }
+        };
+        Ok(Endpoints {
+            jwks_uri: url_field("jwks_uri")?,
+            introspection: url_field("introspection_endpoint")?,
+            userinfo: url_field("userinfo_endpoint")?,
+        })
+    }
+
+    pub(crate) async fn jwks(&self, url: &Url) -> Result<JwkSet, ValidationError> {
+        let answer = self
+            .send(
+                UpstreamEndpoint::Jwks,
+                self.client
+                    .get(url.clone())
+                    .header(ACCEPT, "application/jwk-set+json, application/json"),
+            )
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(status_error(UpstreamEndpoint::Jwks, answer.status));
+        }
+        JwkSet::from_json(&answer.body)
+    }
+
+    /// RFC 7662 introspection with `client_secret_basic`. `Ok(None)` when the
+    /// token is not active.
+    pub(crate) async fn introspect(
+        &self,
+        url: &Url,
+        client_id: &str,
+        client_secret: &str,
+        token: &str,
+    ) -> Result<Option<Map<String, Value>>, ValidationError> {
+        let endpoint = UpstreamEndpoint::Introspection;
+        let form: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let basic = basic_auth(client_id, client_secret);
+        let answer = self
+            .send(
+                endpoint,
+                self.client
+                    .post(url.clone())
+                    .header(AUTHORIZATION, basic)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .header(ACCEPT, "application/json")
+                    .body(form),
+            )
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(status_error(endpoint, answer.status));
+        }
+        let doc = object(endpoint, &answer.body)?;
+        match doc.get("active") {
+            Some(Value::Bool(true)) => Ok(Some(doc)),
+            Some(Value::Bool(false)) => Ok(None),
+            _ => Err(ValidationError::ProviderError {
+                endpoint,
+                reason: "`active` is not a boolean".into(),
+            }),
+        }
+    }
+
+    /// The userinfo check: `Ok(None)` when the provider refuses the token
+    /// (401/403).
+    pub(crate) async fn userinfo(
+        &self,
+        url: &Url,
+        token: &str,
+    ) -> Result<Option<Map<String, Value>>, ValidationError> {
+        let endpoint = UpstreamEndpoint::Userinfo;
+        let answer = self
+            .send(
+                endpoint,
+                self.client
+                    .get(url.clone())
+                    .header(AUTHORIZATION, format!("Bearer {token}"))
+                    .header(ACCEPT, "application/json"),
+            )
+            .await?;
+        match answer.status {
+            StatusCode::OK => {}
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Ok(None),
+            other => return Err(status_error(endpoint, other)),
+        }
+        let doc = object(endpoint, &answer.body)?;
+        match doc.get("sub") {
+            Some(Value::String(_)) => Ok(Some(doc)),
+            _ => Err(ValidationError::ProviderError {
+                endpoint,
+                reason: "`sub` is missing".into(),
+            }),
+        }
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_auth(client_id: &str, client_secret: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(client_id), enc(client_secret)))
+    )
+}
+
+fn object(endpoint: UpstreamEndpoint, body: &[u8]) -> Result<Map<String, Value>, ValidationError> {
+    let bad = |reason: &str| ValidationError::ProviderError {
+        endpoint,
+        reason: format!("response {reason}"),
+    };
+    let text = std::str::from_utf8(body).map_err(|_| bad("is not UTF-8"))?;
+    parse_object(text).map_err(bad)
+}
+
+fn status_error(endpoint: UpstreamEndpoint, status: StatusCode) -> ValidationError {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        ValidationError::Unavailable {
+            endpoint,
+            reason: format!("http status {}", status.as_u16()),
+        }
+    } else {
+        ValidationError::ProviderError {
+            endpoint,
+            reason: format!("http status {}", status.as_u16()),
+        }
+    }
+}
+
+fn too_large(endpoint: UpstreamEndpoint, max: usize) -> ValidationError {
+    ValidationError::ProviderError {
+        endpoint,
+        reason: format!("response is larger than {max} bytes"),
+    }
+}
+
+/// A transport error, without the URL's query (there is none with a token).
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "could not connect".into()
+    } else {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}
+
+/// `https`, or plain `http` to a loopback host (or anywhere when allowed).
+pub(crate) fn check_transport(url: &Url, insecure_ok: bool) -> Result<(), &'static str> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if insecure_ok || authresult_core::is_loopback(url) => Ok(()),
+        "http" => Err("uses plain http to a non-loopback host"),
+        _ => Err("has an unsupported scheme"),
+    }
+}

@@ -1,0 +1,357 @@
+//! JSON Web Keys, parsed once into ready-to-use verification keys, the key
+//! set of an issuer, key selection and signature verification with `ring`.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use serde_json::{Map, Value};
+
+use super::error::{UpstreamEndpoint, ValidationError, sanitize};
+use super::jose::{JwsAlgorithm, KeyFamily, parse_object};
+
+/// RSA keys with a shorter modulus are refused.
+const MIN_RSA_BITS: usize = 2048;
+/// `ring` verifies RSA moduli up to this size.
+const MAX_RSA_BITS: usize = 8192;
+/// Key sets with more keys are refused as a whole.
+const MAX_KEYS: usize = 100;
+
+/// A public key ready for `ring`.
+#[derive(Clone)]
+pub(crate) enum PublicKey {
+    Rsa(RsaPublicKeyComponents<Box<[u8]>>),
+    /// Uncompressed SEC1 point `04 || x || y`.
+    EcP256(Box<[u8]>),
+    /// Uncompressed SEC1 point `04 || x || y`.
+    EcP384(Box<[u8]>),
+    Ed25519([u8; 32]),
+}
+
+impl PublicKey {
+    /// True when `sig` is a valid `alg` signature of `message` under this key.
+    pub(crate) fn verify(&self, alg: JwsAlgorithm, message: &[u8], sig: &[u8]) -> bool {
+        let ok = match (self, alg) {
+            (PublicKey::Rsa(key), JwsAlgorithm::Rs256) => {
+                key.verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
+            }
+            (PublicKey::Rsa(key), JwsAlgorithm::Rs384) => {
+                key.verify(&signature::RSA_PKCS1_2048_8192_SHA384, message, sig)
+            }
+            (PublicKey::Rsa(key), JwsAlgorithm::Rs512) => {
+                key.verify(&signature::RSA_PKCS1_2048_8192_SHA512, message, sig)
+            }
+            (PublicKey::Rsa(key), JwsAlgorithm::Ps256) => {
+                key.verify(&signature::RSA_PSS_2048_8192_SHA256, message, sig)
+            }
+            (PublicKey::Rsa(key), JwsAlgorithm::Ps384) => {
+                key.verify(&signature::RSA_PSS_2048_8192_SHA384, message, sig)
+            }
+            (PublicKey::Rsa(key), JwsAlgorithm::Ps512) => {
+                key.verify(&signature::RSA_PSS_2048_8192_SHA512, message, sig)
+            }
+            (PublicKey::EcP256(point), JwsAlgorithm::Es256) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point).verify(message, sig)
+            }
+            (PublicKey::EcP384(point), JwsAlgorithm::Es384) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point).verify(message, sig)
+            }
+            (PublicKey::Ed25519(key), JwsAlgorithm::EdDsa) => {
+                UnparsedPublicKey::new(&signature::ED25519, key).verify(message, sig)
+            }
+            _ => return false,
+        };
+        ok.is_ok()
+    }
+}
+
+/// One entry of a key set.
+#[derive(Clone)]
+struct Jwk {
+    kid: Option<Box<str>>,
+    /// `alg` of the JWK, when present; an unknown name makes the key unusable.
+    alg: Option<Result<JwsAlgorithm, ()>>,
+    /// `use` / `key_ops` allow verification.
+    for_verify: bool,
+    key: Result<PublicKey, &'static str>,
+    /// The key type as declared, so refused keys still match by family.
+    family: KeyFamily,
+}
+
+impl Jwk {
+    fn fits(&self, alg: JwsAlgorithm) -> bool {
+        self.for_verify && self.alg.is_none_or(|a| a == Ok(alg)) && self.family == alg.family()
+    }
+}
+
+/// A parsed JSON Web Key Set (RFC 7517): the public keys of one issuer.
+///
+/// Each key is decoded once, when the set is parsed. Keys this crate cannot
+/// use (unknown `kty`/`crv`, symmetric keys, malformed members) are skipped,
+/// as RFC 7517 asks; RSA keys under 2048 bits are kept only to report
+/// [`ValidationError::KeyRejected`] for tokens that name them.
+#[derive(Clone, Default)]
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+impl fmt::Debug for JwkSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self
+            .keys
+            .iter()
+            .map(|k| k.kid.as_deref().unwrap_or("(none)"))
+            .collect();
+        f.debug_struct("JwkSet").field("kids", &kids).finish()
+    }
+}
+
+/// The outcome of looking for a token's key.
+pub(crate) enum Selected<'a> {
+    Key(&'a PublicKey),
+    /// No key with this `kid` (or, without `kid`, none that fits): a refetch may help.
+    Missing,
+    Err(ValidationError),
+}
+
+impl JwkSet {
+    /// Parses `{"keys": [...]}`.
+    ///
+    /// Fails only when the document is not such an object or holds more than
+    /// 100 keys; unusable keys are skipped.
+    pub fn from_json(json: &[u8]) -> Result<Self, ValidationError> {
+        let bad = |reason: &str| ValidationError::ProviderError {
+            endpoint: UpstreamEndpoint::Jwks,
+            reason: format!("key set {reason}"),
+        };
+        let text = std::str::from_utf8(json).map_err(|_| bad("is not UTF-8"))?;
+        let mut doc = parse_object(text).map_err(bad)?;
+        let keys = match doc.remove("keys") {
+            Some(Value::Array(keys)) => keys,
+            _ => return Err(bad("has no `keys` array")),
+        };
+        if keys.len() > MAX_KEYS {
+            return Err(bad("has too many keys"));
+        }
+        let keys = keys
+            .iter()
+            .filter_map(|k| match k {
+                Value::Object(map) => parse_jwk(map),
+                _ => None,
+            })
+            .collect();
+        Ok(JwkSet { keys })
+    }
+
+    /// The number of keys kept (usable or refused).
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when no key was kept.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The `kid`s of the keys kept, in order.
+    pub fn key_ids(&self) -> impl Iterator<Item = Option<&str>> {
+        self.keys.iter().map(|k| k.kid.as_deref())
+    }
+
+    /// Picks the key for a token: by `kid` when it has one, else the single
+    /// key that fits `alg` (several are an error).
+    pub(crate) fn select(&self, kid: Option<&str>, alg: JwsAlgorithm) -> Selected<'_> {
+        let mut found: Option<&PublicKey> = None;
+        let mut refused: Option<&Jwk> = None;
+        let mut kid_seen = false;
+        for jwk in &self.keys {
+            if let Some(kid) = kid {
+                if jwk.kid.as_deref() != Some(kid) {
+                    continue;
+                }
+                kid_seen = true;
+            }
+            if !jwk.fits(alg) {
+                continue;
+            }
+            match &jwk.key {
+                Err(_) => {
+                    refused.get_or_insert(jwk);
+                }
+                Ok(_) if found.is_some() => return Selected::Err(ValidationError::AmbiguousKey),
+                Ok(key) => found = Some(key),
+            }
+        }
+        match (found, refused) {
+            (Some(key), _) => Selected::Key(key),
+            (None, Some(jwk)) => Selected::Err(ValidationError::KeyRejected {
+                kid: jwk.kid.as_deref().map(|k| sanitize(k, 64)),
+                reason: jwk.key.as_ref().err().copied().unwrap_or("unusable key"),
+            }),
+            // The kid exists, but not for this algorithm: a refetch will not help.
+            (None, None) if kid_seen => Selected::Err(ValidationError::UnknownKey {
+                kid: kid.map(|k| sanitize(k, 64)),
+            }),
+            (None, None) => Selected::Missing,
+        }
+    }
+}
+
+/// Parses one JWK; `None` for keys that can never be used here.
+fn parse_jwk(map: &Map<String, Value>) -> Option<Jwk> {
+    let text = |name: &str| -> Result<Option<&str>, ()> {
+        match map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(()),
+        }
+    };
+    let kid = text("kid").ok()?.map(Box::<str>::from);
+    let for_use = match text("use").ok()? {
+        None => true,
+        Some(u) => u == "sig",
+    };
+    let for_ops = match map.get("key_ops") {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(ops)) => ops.iter().any(|op| op.as_str() == Some("verify")),
+        Some(_) => false,
+    };
+    let alg = text("alg").ok()?.map(|a| JwsAlgorithm::from_name(a).ok_or(()));
+    let (family, key) = match text("kty").ok()?? {
+        "RSA" => (KeyFamily::Rsa, rsa_key(map)),
+        "EC" => match text("crv").ok()?? {
+            "P-256" => (KeyFamily::EcP256, ec_key(map, 32).map(PublicKey::EcP256)),
+            "P-384" => (KeyFamily::EcP384, ec_key(map, 48).map(PublicKey::EcP384)),
+            _ => return None,
+        },
+        "OKP" => match text("crv").ok()?? {
+            "Ed25519" => (KeyFamily::Ed25519, ed25519_key(map)),
+            _ => return None,
+        },
+        // Symmetric keys are never taken from a published key set.
+        _ => return None,
+    };
+    // A key whose members cannot be decoded is skipped, unless it is a
+    // recognisable refusal worth reporting (a short RSA modulus).
+    if let Err(reason) = &key
+        && *reason != WEAK_RSA
+    {
+        return None;
+    }
+    Some(Jwk {
+        kid,
+        alg,
+        for_verify: for_use && for_ops,
+        key,
+        family,
+    })
+}
+
+const WEAK_RSA: &str = "rsa modulus under 2048 bits";
+
+fn member(map: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str> {
+    match map.get(name) {
+        Some(Value::String(s)) => URL_SAFE_NO_PAD.decode(s).map_err(|_| "member is not base64url"),
+        _ => Err("member missing"),
+    }
+}
+
+fn rsa_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {
+    let n = member(map, "n")?;
+    let e = member(map, "e")?;
+    let n = strip_leading_zeros(&n);
+    let e = strip_leading_zeros(&e);
+    let bits = match n.first() {
+        None => return Err("empty modulus"),
+        Some(first) => n.len() * 8 - first.leading_zeros() as usize,
+    };
+    if bits < MIN_RSA_BITS {
+        return Err(WEAK_RSA);
+    }
+    if bits > MAX_RSA_BITS {
+        return Err("rsa modulus over 8192 bits");
+    }
+    // ring accepts odd exponents from 3 to 2^33 - 1.
+    let e_ok = !e.is_empty() && e.len() <= 5 && e.last().is_some_and(|b| b & 1 == 1) && e != [1];
+    if !e_ok {
+        return Err("unsupported rsa exponent");
+    }
+    Ok(PublicKey::Rsa(RsaPublicKeyComponents {
+        n: Box::from(n),
+        e: Box::from(e),
+    }))
+}
+
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+fn ec_key(map: &Map<String, Value>, len: usize) -> Result<Box<[u8]>, &'static str> {
+    let x = member(map, "x")?;
+    let y = member(map, "y")?;
+    if x.len() != len || y.len() != len {
+        return Err("ec coordinate of the wrong length");
+    }
+    let mut point = Vec::with_capacity(1 + 2 * len);
+    point.push(0x04);
+    point.extend_from_slice(&x);
+    point.extend_from_slice(&y);
+    Ok(point.into_boxed_slice())
+}
+
+fn ed25519_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {
+    let x = member(map, "x")?;
+    let key: [u8; 32] = x
+        .as_slice()
+        .try_into()
+        .map_err(|_| "ed25519 key of the wrong length")?;
+    Ok(PublicKey::Ed25519(key))
+}
+
+/// The HMAC keys derived from an issuer's shared secret.
+#[derive(Clone)]
+pub(crate) struct HmacKeys {
+    sha256: ring::hmac::Key,
+    sha384: ring::hmac::Key,
+    sha512: ring::hmac::Key,
+    len: usize,
+}
+
+impl HmacKeys {
+    pub(crate) fn new(secret: &[u8]) -> Self {
+        HmacKeys {
+            sha256: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+            sha384: ring::hmac::Key::new(ring::hmac::HMAC_SHA384, secret),
+            sha512: ring::hmac::Key::new(ring::hmac::HMAC_SHA512, secret),
+            len: secret.len(),
+        }
+    }
+
+    /// The secret must be at least as long as the hash output (RFC 7518 §3.2).
+    pub(crate) fn long_enough_for(&self, alg: JwsAlgorithm) -> bool {
+        match alg {
+            JwsAlgorithm::Hs256 => self.len >= 32,
+            JwsAlgorithm::Hs384 => self.len >= 48,
+            JwsAlgorithm::Hs512 => self.len >= 64,
+            _ => false,
+        }
+    }
+
+    pub(crate) fn verify(&self, alg: JwsAlgorithm, message: &[u8], sig: &[u8]) -> bool {
+        let key = match alg {
+            JwsAlgorithm::Hs256 => &self.sha256,
+            JwsAlgorithm::Hs384 => &self.sha384,
+            JwsAlgorithm::Hs512 => &self.sha512,
+            _ => return false,
+        };
+        ring::hmac::verify(key, message, sig).is_ok()
+    }
+}
+
+impl fmt::Debug for HmacKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HmacKeys([redacted])")
+    }
+}

@@ -1,0 +1,263 @@
+//! Unit tests of the validation internals: the token cache's eviction and
+//! expiry, NumericDate ranges, strict JSON objects, JWK parsing and token
+//! kinds.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
+
+use std::sync::Arc;
+
+use authresult_core::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::cache::TokenCache;
+use super::claims::{
+    ClaimSource, ClaimStore, KnownClaims, Typed, ValidatedToken, Verification, numeric_date, token_kind,
+};
+use super::error::{TokenKind, ValidationErrorKind, sanitize};
+use super::jose::{JwsAlgorithm, TypHeader, parse_object};
+use super::keys::{JwkSet, Selected};
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
+
+fn validated(sub: &str) -> ValidatedToken {
+    let mut claims = object(json!({"sub": sub}));
+    Typed::extract(&mut claims).unwrap().into_token(
+        &Arc::from("https://issuer.test"),
+        TokenKind::Access,
+        Verification::Signature,
+        ClaimStore::Parsed(claims),
+    )
+}
+
+#[test]
+fn the_cache_answers_only_the_exact_token_until_it_expires() {
+    let cache = TokenCache::new(100, 1 << 20);
+    cache.insert("token-a", validated("a"), 2_000, 1_000);
+    assert_eq!(cache.get("token-a", 1_500).unwrap().subject(), Some("a"));
+    assert!(cache.get("token-b", 1_500).is_none());
+    assert!(cache.get("token-", 1_500).is_none());
+    assert!(
+        cache.get("token-a", 2_000).is_none(),
+        "an entry lives strictly before its expiry"
+    );
+    assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
+    assert_eq!(cache.bytes(), 0);
+    // Already expired: not stored.
+    cache.insert("token-c", validated("c"), 1_000, 1_000);
+    assert_eq!(cache.len(), 0);
+}
+
+#[test]
+fn the_cache_evicts_the_oldest_entries_first() {
+    // 16 shards of one entry each.
+    let cache = TokenCache::new(16, 1 << 20);
+    for i in 0..1_000 {
+        cache.insert(&format!("token-{i}"), validated("x"), u64::MAX, 0);
+        assert!(cache.len() <= 16);
+    }
+    assert!(
+        cache.get("token-999", 0).is_some(),
+        "the newest entry was evicted"
+    );
+    assert!(cache.get("token-0", 0).is_none());
+}
+
+#[test]
+fn the_cache_respects_its_byte_budget_and_its_insertion_order_stays_bounded() {
+    let cache = TokenCache::new(10_000, 16 * 4096);
+    let long = "t".repeat(1500);
+    for i in 0..500 {
+        cache.insert(&format!("{long}{i}"), validated("x"), u64::MAX, 0);
+        assert!(cache.bytes() <= 16 * 4096);
+    }
+    // Tokens larger than a shard's budget are never stored.
+    cache.insert(&"x".repeat(5000), validated("x"), u64::MAX, 0);
+    assert!(cache.get(&"x".repeat(5000), 0).is_none());
+    // Entries removed on expiry do not pile up in the insertion order.
+    let cache = TokenCache::new(64, 1 << 20);
+    for i in 0..10_000u64 {
+        let token = format!("short-lived-{i}");
+        cache.insert(&token, validated("x"), i + 1, i);
+        assert!(cache.get(&token, i + 1).is_none());
+    }
+    assert_eq!(cache.len(), 0);
+    // A disabled cache stores nothing.
+    let cache = TokenCache::new(0, 1 << 20);
+    cache.insert("token", validated("x"), u64::MAX, 0);
+    assert!(cache.get("token", 0).is_none());
+}
+
+#[test]
+fn numeric_dates_are_range_checked() {
+    let date = |v: Value| numeric_date(&object(json!({"exp": v})), "exp");
+    assert_eq!(date(json!(0)).unwrap(), Some(Timestamp::from_secs(0)));
+    assert_eq!(date(json!(-0.0)).unwrap(), Some(Timestamp::from_secs(0)));
+    assert_eq!(date(json!(1.9)).unwrap(), Some(Timestamp::from_secs(1)));
+    assert_eq!(
+        date(json!(253_402_300_799u64)).unwrap(),
+        Some(Timestamp::from_secs(253_402_300_799))
+    );
+    for bad in [
+        json!(253_402_300_800u64),
+        json!(-1),
+        json!(-0.5),
+        json!(1e19),
+        json!(f64::MAX),
+        json!("1"),
+        json!(null),
+    ] {
+        let error = date(bad.clone()).unwrap_err();
+        assert_eq!(error.kind(), ValidationErrorKind::InvalidClaim, "{bad}");
+    }
+    assert_eq!(numeric_date(&Map::new(), "exp").unwrap(), None);
+}
+
+#[test]
+fn json_objects_are_strict() {
+    assert!(
+        parse_object(r#"{"a":1,"b":{"a":2,"a":3}}"#).is_ok(),
+        "only top-level members are checked"
+    );
+    assert_eq!(
+        parse_object(r#"{"a":1,"a":1}"#).unwrap_err(),
+        "has a duplicate member"
+    );
+    assert_eq!(parse_object("[1]").unwrap_err(), "is not a JSON object");
+    assert_eq!(parse_object("").unwrap_err(), "is not a JSON object");
+    assert_eq!(parse_object("{").unwrap_err(), "is not valid JSON");
+    assert_eq!(parse_object(r#"{"a":1e400}"#).unwrap_err(), "is not valid JSON");
+    assert!(parse_object(" \n{}").is_ok());
+}
+
+#[test]
+fn jwk_sets_skip_unusable_keys() {
+    let rsa = json!({"kty": "RSA", "kid": "r", "n": "AQAB", "e": "AQAB"});
+    let set = JwkSet::from_json(
+        json!({"keys": [
+            1, "x", null, rsa,
+            {"kty": "EC", "crv": "P-256", "kid": "short", "x": "AAAA", "y": "AAAA"},
+            {"kty": "EC", "crv": "secp256k1", "kid": "k1", "x": "AAAA", "y": "AAAA"},
+            {"kty": "OKP", "crv": "X25519", "kid": "x", "x": "AAAA"},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": "not base64!"},
+            {"kty": "oct", "kid": "h", "k": "AAAA"},
+            {"kty": 5},
+            {"kid": "no-kty"}
+        ]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    // The 24-bit "RSA" key is kept only to be reported as refused.
+    assert_eq!(set.key_ids().collect::<Vec<_>>(), [Some("r")]);
+    match set.select(Some("r"), JwsAlgorithm::Rs256) {
+        Selected::Err(e) => assert_eq!(e.kind(), ValidationErrorKind::KeyRejected),
+        _ => panic!("a weak key was selected"),
+    }
+    assert!(matches!(
+        set.select(Some("zz"), JwsAlgorithm::Rs256),
+        Selected::Missing
+    ));
+    assert!(matches!(set.select(None, JwsAlgorithm::Es256), Selected::Missing));
+
+    for bad in [r#"{"keys": {}}"#, r#"{"other": []}"#, "[]", "\u{1}"] {
+        assert_eq!(
+            JwkSet::from_json(bad.as_bytes()).unwrap_err().kind(),
+            ValidationErrorKind::ProviderError
+        );
+    }
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"kty": "oct", "kid": i.to_string()}))
+        .collect();
+    assert!(JwkSet::from_json(json!({"keys": many}).to_string().as_bytes()).is_err());
+    assert!(JwkSet::from_json(br#"{"keys": []}"#).unwrap().is_empty());
+}
+
+#[test]
+fn token_kinds_follow_typ_then_claims() {
+    let kind = |typ, claims: Value| token_kind(typ, &object(claims));
+    assert_eq!(
+        kind(TypHeader::AccessToken, json!({"nonce": "n"})),
+        TokenKind::Access
+    );
+    assert_eq!(kind(TypHeader::Other, json!({})), TokenKind::Other);
+    assert_eq!(
+        kind(TypHeader::Plain, json!({"typ": "Bearer", "nonce": "n"})),
+        TokenKind::Access
+    );
+    assert_eq!(kind(TypHeader::Plain, json!({"typ": "ID"})), TokenKind::Id);
+    assert_eq!(
+        kind(TypHeader::Plain, json!({"typ": "Offline"})),
+        TokenKind::Other
+    );
+    assert_eq!(
+        kind(TypHeader::Plain, json!({"at_hash": "x", "scope": "a"})),
+        TokenKind::Id
+    );
+    assert_eq!(kind(TypHeader::Plain, json!({"scp": ["a"]})), TokenKind::Access);
+    assert_eq!(kind(TypHeader::Plain, json!({"sub": "s"})), TokenKind::Unknown);
+}
+
+#[test]
+fn values_copied_into_errors_are_sanitized() {
+    assert_eq!(sanitize("abc", 10), "abc");
+    assert_eq!(sanitize("a\u{0}b\nc\u{7f}é", 10), "a?b?c??");
+    assert_eq!(sanitize("abcdef", 3), "abc...");
+}
+
+#[test]
+fn algorithm_names_round_trip() {
+    for alg in [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Rs384,
+        JwsAlgorithm::Rs512,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Ps384,
+        JwsAlgorithm::Ps512,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::Es384,
+        JwsAlgorithm::EdDsa,
+        JwsAlgorithm::Hs256,
+        JwsAlgorithm::Hs384,
+        JwsAlgorithm::Hs512,
+    ] {
+        assert_eq!(JwsAlgorithm::from_name(alg.name()), Some(alg));
+        assert_eq!(alg.to_string(), alg.name());
+    }
+    for name in ["none", "rs256", "EDDSA", "ES256K", ""] {
+        assert_eq!(JwsAlgorithm::from_name(name), None);
+    }
+}
+
+#[test]
+fn payloads_are_read_in_one_strict_pass() {
+    let dup = Some("has a duplicate member");
+    // Escaped member names are compared by their value.
+    assert_eq!(KnownClaims::parse(r#"{"iss":"a","\u0069ss":"b"}"#).err(), dup);
+    // Duplicates of unknown members count too, also in large objects.
+    let mut members: Vec<String> = (0..40).map(|i| format!("\"c{i}\":{i}")).collect();
+    assert!(KnownClaims::parse(&format!("{{{}}}", members.join(","))).is_ok());
+    members.push("\"c3\":[1]".into());
+    assert_eq!(
+        KnownClaims::parse(&format!("{{{}}}", members.join(","))).err(),
+        dup
+    );
+    members.insert(1, "\"c0\":0".into());
+    assert_eq!(
+        KnownClaims::parse(&format!("{{{}}}", members.join(","))).err(),
+        dup
+    );
+    // Interpreted claims are kept, the others skipped.
+    let mut known = KnownClaims::parse(r#"{"iss":"a","x":{"deep":[1,2,{"y":null}]},"exp":5}"#).unwrap();
+    assert_eq!(known.claim("iss"), Some(&json!("a")));
+    assert_eq!(known.claim("x"), None);
+    assert_eq!(known.take("exp"), Some(json!(5)));
+    assert_eq!(known.claim("exp"), None);
+    for bad in ["[]", "1", "", "{", r#"{"a":1} {}"#, r#"{"a":tru}"#] {
+        assert!(KnownClaims::parse(bad).is_err(), "{bad}");
+    }
+}

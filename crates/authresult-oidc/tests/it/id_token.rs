@@ -1,0 +1,262 @@
+//! ID token verification on the code exchange, with tokens signed by a test
+//! key and served by wiremock: audiences, `azp`, `nonce`, times and leeway,
+//! algorithms (`none`, HMAC), issuer, unknown keys, a missing ID token.
+
+use std::time::Duration;
+
+use authresult_core::{FailureKind, LoginResponse};
+use authresult_oidc::{OidcError, OidcOptions};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreHmacKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
+use openidconnect::{Audience, ClientId, IssuerUrl, Nonce};
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+use crate::support::{MockIdp, fast_options};
+
+type Edit = Box<dyn FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims>;
+
+/// Runs a code login at a fresh mock whose token endpoint returns the ID
+/// token made by `make` (given the mock and the login's nonce).
+async fn exchange(
+    options: OidcOptions,
+    make: impl FnOnce(&MockIdp, &str) -> Option<String>,
+) -> Result<authresult_core::AuthResult, OidcError> {
+    let mock = MockIdp::start().await;
+    let provider = mock.provider(options);
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = MockIdp::nonce_of(&pending);
+    let mut body = json!({"access_token": "at-1", "token_type": "Bearer", "expires_in": 60});
+    if let Some(id_token) = make(&mock, &nonce) {
+        body["id_token"] = json!(id_token);
+    }
+    mock.token_response(ResponseTemplate::new(200).set_body_json(body))
+        .await;
+    provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+}
+
+fn signed(edit: Edit) -> impl FnOnce(&MockIdp, &str) -> Option<String> {
+    move |mock, nonce| {
+        let nonce = Nonce::new(nonce.to_owned());
+        Some(mock.id_token(|c| edit(c.set_nonce(Some(nonce)))))
+    }
+}
+
+fn audiences(list: &[&str]) -> Vec<Audience> {
+    list.iter().map(|a| Audience::new((*a).to_owned())).collect()
+}
+
+async fn rejected(options: OidcOptions, edit: Edit, word: &str) {
+    let error = exchange(options, signed(edit)).await.unwrap_err();
+    assert!(
+        matches!(error, OidcError::InvalidIdToken { .. }),
+        "{word}: {error:?}"
+    );
+    assert_eq!(error.kind(), FailureKind::Protocol);
+    assert!(error.to_string().contains(word), "expected `{word}` in: {error}");
+}
+
+#[tokio::test]
+async fn a_valid_id_token_passes_and_fills_the_profile() {
+    let auth = exchange(fast_options(), signed(Box::new(|c| c))).await.unwrap();
+    assert_eq!(auth.subject(), Some("alice"));
+    assert_eq!(auth.access_token.secret(), "at-1");
+}
+
+#[tokio::test]
+async fn audiences_and_azp_are_checked() {
+    rejected(
+        fast_options(),
+        Box::new(|c| c.set_audiences(audiences(&["app", "evil"]))),
+        "evil",
+    )
+    .await;
+    rejected(
+        fast_options(),
+        Box::new(|c| c.set_audiences(audiences(&["other"]))),
+        "audience",
+    )
+    .await;
+    let mut trusting = fast_options();
+    trusting.trusted_audiences = vec!["api".into()];
+    // Several audiences: `azp` must be present and name this client.
+    rejected(
+        trusting.clone(),
+        Box::new(|c| c.set_audiences(audiences(&["app", "api"]))),
+        "azp",
+    )
+    .await;
+    rejected(
+        trusting.clone(),
+        Box::new(|c| {
+            c.set_audiences(audiences(&["app", "api"]))
+                .set_authorized_party(Some(ClientId::new("other".into())))
+        }),
+        "azp",
+    )
+    .await;
+    let ok = exchange(
+        trusting,
+        signed(Box::new(|c| {
+            c.set_audiences(audiences(&["app", "api"]))
+                .set_authorized_party(Some(ClientId::new("app".into())))
+        })),
+    )
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+#[tokio::test]
+async fn nonce_is_required_on_login() {
+    let missing = exchange(fast_options(), |mock, _| Some(mock.id_token(|c| c)))
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("nonce"), "{missing}");
+    let wrong = exchange(fast_options(), |mock, _| {
+        Some(mock.id_token(|c| c.set_nonce(Some(Nonce::new("not-the-nonce".into())))))
+    })
+    .await
+    .unwrap_err();
+    assert!(wrong.to_string().contains("nonce"), "{wrong}");
+}
+
+#[tokio::test]
+async fn expiry_and_issue_time_use_the_leeway() {
+    let now = chrono::Utc::now();
+    let expired_30s: Edit = Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(30)));
+    assert!(
+        exchange(fast_options(), signed(expired_30s)).await.is_ok(),
+        "within the 60 s leeway"
+    );
+    let mut strict = fast_options();
+    strict.clock_leeway = Duration::ZERO;
+    rejected(
+        strict,
+        Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(30))),
+        "expired",
+    )
+    .await;
+    rejected(
+        fast_options(),
+        Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(120))),
+        "expired",
+    )
+    .await;
+    rejected(
+        fast_options(),
+        Box::new(move |c| c.set_issue_time(now + chrono::Duration::seconds(600))),
+        "future",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn another_issuer_is_rejected() {
+    rejected(
+        fast_options(),
+        Box::new(|c| c.set_issuer(IssuerUrl::new("http://evil.example".into()).unwrap())),
+        "issuer",
+    )
+    .await;
+}
+
+fn unsigned_token(claims: &CoreIdTokenClaims, alg: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_string(claims).unwrap());
+    format!("{header}.{payload}.")
+}
+
+#[tokio::test]
+async fn alg_none_and_hmac_are_never_accepted() {
+    let none = exchange(fast_options(), |mock, nonce| {
+        let mut raw = None;
+        mock.id_token(|c| {
+            let c = c.set_nonce(Some(Nonce::new(nonce.to_owned())));
+            raw = Some(unsigned_token(&c, "none"));
+            c
+        });
+        raw
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(none, OidcError::InvalidIdToken { .. }), "{none:?}");
+
+    // HS256 keyed with the provider's public key material (the classic confusion attack).
+    let hmac = exchange(fast_options(), |mock, nonce| {
+        let mut raw = None;
+        mock.id_token(|c| {
+            let c = c.set_nonce(Some(Nonce::new(nonce.to_owned())));
+            let key = CoreHmacKey::new(include_bytes!("fixtures/test-rsa-key.pem").to_vec());
+            raw = Some(
+                CoreIdToken::new(c.clone(), &key, CoreJwsSigningAlgorithm::HmacSha256, None, None)
+                    .unwrap()
+                    .to_string(),
+            );
+            c
+        });
+        raw
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(hmac, OidcError::InvalidIdToken { .. }), "{hmac:?}");
+    assert!(hmac.to_string().contains("hs256"), "{hmac}");
+}
+
+#[tokio::test]
+async fn an_unknown_key_refetches_the_key_set_once() {
+    let mock = MockIdp::start().await;
+    let provider = mock.provider(fast_options());
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = MockIdp::nonce_of(&pending);
+    // Signed with the right key but naming a kid the key set does not have.
+    let other = openidconnect::core::CoreRsaPrivateSigningKey::from_pem(
+        include_str!("fixtures/test-rsa-key.pem"),
+        Some(openidconnect::JsonWebKeyId::new("rotated-away".into())),
+    )
+    .unwrap();
+    let mut id_token = String::new();
+    mock.id_token(|c| {
+        let c = c.set_nonce(Some(Nonce::new(nonce.clone())));
+        id_token = CoreIdToken::new(
+            c.clone(),
+            &other,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            None,
+            None,
+        )
+        .unwrap()
+        .to_string();
+        c
+    });
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-1", "token_type": "Bearer", "id_token": id_token,
+    })))
+    .await;
+    let error = provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
+    let jwks_fetches = mock
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/jwks")
+        .count();
+    assert_eq!(
+        jwks_fetches, 2,
+        "fetched at discovery and once more for the unknown kid"
+    );
+}
+
+#[tokio::test]
+async fn a_login_without_id_token_is_refused() {
+    let error = exchange(fast_options(), |_, _| None).await.unwrap_err();
+    assert!(matches!(error, OidcError::IdTokenMissing { .. }), "{error:?}");
+    assert!(error.to_string().contains("id_token"));
+}

@@ -1,0 +1,107 @@
+//! Revocation at logout (RFC 7009), the RP-initiated logout URL, token
+//! validation (introspection and userinfo) and client credentials against
+//! the local provider.
+
+use std::sync::Arc;
+
+use authresult_core::{AccessToken, ClientSecret, FailureKind};
+use authresult_oidc::{AuthProvider as _, OidcError};
+use authresult_store::MemoryStore;
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::support::{confidential, fast_options, issuer, login_as, manager, provider_from};
+
+fn native_with_introspection() -> authresult_oidc::OidcProvider {
+    let mut options = fast_options();
+    options.introspection_client = Some(("resource-server".into(), ClientSecret::new("resource-secret")));
+    provider_from(
+        json!({"type": "oidc", "fields": {
+            "issuer": issuer("plain").as_str(), "client_id": "native-app",
+            "post_logout_redirect_uri": "http://127.0.0.1:53999/logged-out",
+        }}),
+        options,
+    )
+}
+
+#[tokio::test]
+async fn logout_revokes_and_offers_the_end_session_url() {
+    let provider = native_with_introspection();
+    let auth = login_as(&provider, "alice").await;
+    let info = provider.validate(&auth.access_token).await.unwrap();
+    assert_eq!(info.subject.as_deref(), Some("alice"));
+    assert!(info.scopes.iter().any(|s| s == "openid"), "{:?}", info.scopes);
+
+    let store = Arc::new(MemoryStore::new());
+    let manager = manager(store, provider.clone());
+    manager.import("p", auth.clone()).await.unwrap();
+    let report = manager.logout("p").await.unwrap();
+    assert!(report.removed);
+    report.revocation.unwrap();
+    let url = report.end_session_url.unwrap();
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/session/end", issuer("plain").as_str()))
+    );
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(query.iter().any(|(k, _)| k == "id_token_hint"));
+    assert!(query.contains(&("client_id".into(), "native-app".into())));
+    assert!(query.contains(&(
+        "post_logout_redirect_uri".into(),
+        "http://127.0.0.1:53999/logged-out".into()
+    )));
+    let page = reqwest::get(url).await.unwrap();
+    assert_eq!(
+        page.status().as_u16(),
+        200,
+        "the provider accepts the logout request"
+    );
+
+    // Both tokens are dead at the provider.
+    let refreshed = provider
+        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
+    let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
+    assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");
+    assert_eq!(inactive.kind(), FailureKind::Terminal);
+}
+
+#[tokio::test]
+async fn validate_falls_back_to_userinfo() {
+    let provider = crate::support::plain("native-app");
+    let auth = login_as(&provider, "bob").await;
+    let info = provider.validate(&auth.access_token).await.unwrap();
+    assert_eq!(info.subject.as_deref(), Some("bob"));
+    assert_eq!(info.claims["email"], "bob@example.org");
+    let bogus = provider
+        .validate(&AccessToken::new("not-a-token"))
+        .await
+        .unwrap_err();
+    assert_eq!(bogus.kind(), FailureKind::Terminal, "{bogus:?}");
+}
+
+#[tokio::test]
+async fn client_credentials_for_a_service_account() {
+    let provider = confidential();
+    let auth = provider
+        .client_credentials(&["api:read", "api:write"])
+        .await
+        .unwrap();
+    assert_eq!(auth.expires_in, 300);
+    assert!(auth.refresh_token.is_none() && auth.id_token.is_none());
+    let payload = auth.access_token.secret().split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "confidential-app");
+    assert_eq!(claims["scope"], "api:read api:write");
+
+    let public = crate::support::plain("native-app");
+    let error = public.client_credentials(&["api:read"]).await.unwrap_err();
+    assert_eq!(error.kind(), FailureKind::Configuration);
+}

@@ -1,0 +1,19 @@
+//! Integration tests of `authresult-oidc`: every flow end to end against the
+//! local OpenID provider (`xtask/idp`, started once for this binary), and
+//! hostile or unusual answers against `wiremock`.
+
+// Tests report failures by panicking.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+mod code_flow;
+mod debug_output;
+mod device;
+mod discovery;
+mod hostile;
+mod id_token;
+mod logout;
+mod presets;
+mod refresh;
+mod support;
+mod sync_server;
+mod validation;

@@ -1,0 +1,172 @@
+//! Refresh with rotation against the local provider; the identity checks and
+//! responses without a refresh or ID token against wiremock.
+
+use std::sync::Arc;
+
+use authresult_core::{AuthResult, FailureKind, RefreshToken, SessionStore as _};
+use authresult_oidc::OidcError;
+use authresult_store::MemoryStore;
+use openidconnect::{Audience, ClientId, Nonce};
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+use crate::support::{MockIdp, fast_options, key, login_as, manager, plain};
+
+#[tokio::test]
+async fn refresh_rotates_and_the_old_token_dies() {
+    let provider = plain("native-app");
+    let first = login_as(&provider, "alice").await;
+    let old = first.refresh_token.clone().unwrap();
+    let second = provider.refresh_tokens(&old, &first).await.unwrap();
+    let new = second.refresh_token.clone().unwrap();
+    assert_ne!(new.secret(), old.secret(), "the refresh token rotates");
+    assert_ne!(second.access_token.secret(), first.access_token.secret());
+    assert!(second.id_token.is_some());
+    assert_eq!(second.subject(), Some("alice"));
+
+    let reused = provider.refresh_tokens(&old, &first).await.unwrap_err();
+    assert_eq!(reused.oauth_error(), Some("invalid_grant"));
+    assert_eq!(reused.kind(), FailureKind::Terminal);
+    assert!(reused.to_string().contains("token endpoint"), "{reused}");
+    assert!(!reused.to_string().contains(old.secret()));
+}
+
+#[tokio::test]
+async fn manager_refresh_stores_the_rotated_token() {
+    let provider = plain("native-app");
+    let auth = login_as(&provider, "alice").await;
+    let old = auth.refresh_token.clone().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let manager = manager(store.clone(), provider);
+    manager.import("p", auth).await.unwrap();
+    let session = manager.refresh("p").await.unwrap();
+    let stored = store.get(&key("p")).await.unwrap().unwrap();
+    let stored_refresh = stored.auth.refresh_token.unwrap();
+    assert_ne!(stored_refresh.secret(), old.secret());
+    assert_eq!(
+        stored_refresh.secret(),
+        session.auth.refresh_token.unwrap().secret()
+    );
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_for_another_user_is_rejected_and_nothing_is_stored() {
+    let provider = plain("native-app");
+    let alice = login_as(&provider, "alice").await;
+    let bob = login_as(&provider, "bob").await;
+    // Alice's session holding (by mistake or attack) Bob's refresh token.
+    let mut mixed = alice.clone();
+    mixed.refresh_token = bob.refresh_token.clone();
+    let error = provider
+        .refresh_tokens(mixed.refresh_token.as_ref().unwrap(), &mixed)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OidcError::IdentityChanged { claim: "sub" }),
+        "{error:?}"
+    );
+
+    let store = Arc::new(MemoryStore::new());
+    let manager = manager(store.clone(), plain("native-app"));
+    let mut mixed = alice.clone();
+    let bob2 = login_as(&provider, "bob").await;
+    mixed.refresh_token = bob2.refresh_token.clone();
+    manager.import("p", mixed).await.unwrap();
+    let before = store.get(&key("p")).await.unwrap().unwrap();
+    // The manager keeps the session through a protocol failure; nothing new is written.
+    let _ = manager.refresh("p").await;
+    let after = store.get(&key("p")).await.unwrap().unwrap();
+    assert_eq!(after.version, before.version, "nothing was stored");
+    assert_eq!(after.auth.access_token.secret(), alice.access_token.secret());
+}
+
+/// A previous result issued by `mock` for `alice` with `nonce`.
+fn previous(mock: &MockIdp, nonce: Option<&str>) -> AuthResult {
+    let id_token = mock.id_token(|c| match nonce {
+        Some(n) => c.set_nonce(Some(Nonce::new(n.to_owned()))),
+        None => c,
+    });
+    AuthResult::from_json_value(json!({
+        "access_token": "old-at", "refresh_token": "old-rt", "id_token": id_token, "expires_in": 60,
+        "profile": {"sub": "alice", "name": "Alice"},
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn refresh_without_new_tokens_keeps_the_old_ones() {
+    let mock = MockIdp::start().await;
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "new-at", "token_type": "Bearer", "expires_in": 120,
+    })))
+    .await;
+    let provider = mock.provider(fast_options());
+    let before = previous(&mock, Some("n1"));
+    let after = provider
+        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .await
+        .unwrap();
+    assert_eq!(after.access_token.secret(), "new-at");
+    assert_eq!(after.refresh_token.unwrap().secret(), "old-rt");
+    assert_eq!(
+        after.id_token.unwrap().secret(),
+        before.id_token.unwrap().secret()
+    );
+    assert_eq!(after.profile, before.profile);
+    assert_eq!(after.expires_in, 120);
+}
+
+#[tokio::test]
+async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not() {
+    // Keycloak 25+ drops `nonce` on refresh (openidconnect-rs #186).
+    let mock = MockIdp::start().await;
+    let fresh = mock.id_token(|c| c);
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "new-at", "refresh_token": "new-rt", "token_type": "Bearer", "expires_in": 60,
+        "id_token": fresh,
+    })))
+    .await;
+    let provider = mock.provider(fast_options());
+    let after = provider
+        .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
+        .await
+        .unwrap();
+    assert_eq!(after.refresh_token.unwrap().secret(), "new-rt");
+
+    for (what, edit) in [
+        (
+            "aud",
+            Box::new(|c: openidconnect::core::CoreIdTokenClaims| {
+                c.set_audiences(vec![Audience::new("app".into()), Audience::new("other".into())])
+                    .set_authorized_party(Some(ClientId::new("app".into())))
+            }) as Box<dyn Fn(_) -> _>,
+        ),
+        (
+            "nonce",
+            Box::new(|c: openidconnect::core::CoreIdTokenClaims| c.set_nonce(Some(Nonce::new("n2".into())))),
+        ),
+    ] {
+        let mock = MockIdp::start().await;
+        let fresh = mock.id_token(edit);
+        mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "new-at", "token_type": "Bearer", "id_token": fresh,
+        })))
+        .await;
+        let mut options = fast_options();
+        options.trusted_audiences = vec!["other".into()];
+        let provider = mock.provider(options);
+        let error = provider
+            .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
+            .await
+            .unwrap_err();
+        match what {
+            "aud" => assert!(
+                matches!(error, OidcError::IdentityChanged { claim: "aud" }),
+                "{error:?}"
+            ),
+            _ => assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}"),
+        }
+        assert!(error.to_string().contains(what), "{what}: {error}");
+        assert_eq!(error.kind(), FailureKind::Protocol);
+    }
+}

@@ -1,0 +1,142 @@
+//! The sync server password login (`type: "default"`) against a small HTTP
+//! test server (wiremock), as DataCollect's server answers it.
+
+use std::sync::Arc;
+
+use authresult_core::{Credentials, FailureKind, Password, Timestamp};
+use authresult_oidc::{
+    AuthProvider as _, OidcError, OidcOptions, ProviderConfig, SyncServerProvider, build_provider,
+};
+use authresult_store::MemoryStore;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use url::Url;
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn jwt(exp: u64) -> String {
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(json!({"sub": "u-1", "exp": exp}).to_string());
+    format!("{header}.{payload}.c2lnbmF0dXJl")
+}
+
+async fn server(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/users/login"))
+        .and(body_json(json!({"email": "ana@example.org", "password": "pw"})))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn provider(server: &MockServer) -> SyncServerProvider {
+    let config = ProviderConfig::from_json_str(
+        &json!({"type": "default", "fields": {"url": server.uri()}}).to_string(),
+    )
+    .unwrap();
+    let ProviderConfig::SyncServer(config) = config else {
+        panic!("not a sync server config")
+    };
+    SyncServerProvider::from_config(&config, &OidcOptions::default()).unwrap()
+}
+
+fn password() -> Credentials {
+    Credentials::Password {
+        username: "ana@example.org".into(),
+        password: Password::new("pw"),
+    }
+}
+
+#[tokio::test]
+async fn password_login_through_the_manager() {
+    let exp = Timestamp::now().as_secs() + 3600;
+    let server =
+        server(ResponseTemplate::new(200).set_body_json(json!({"token": jwt(exp), "userId": "u-1"}))).await;
+    let config = ProviderConfig::from_json_str(
+        &json!({"type": "default", "fields": {"url": server.uri()}}).to_string(),
+    )
+    .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let manager = authresult_core::AuthManager::builder("field-app", store)
+        .provider(
+            "default",
+            build_provider(&config, OidcOptions::default()).unwrap(),
+        )
+        .build();
+    let session = manager.login("default", &password()).await.unwrap();
+    assert_eq!(session.subject.as_deref(), Some("u-1"));
+    assert_eq!(session.username.as_deref(), Some("ana@example.org"));
+    let expires_in = session.auth.expires_in;
+    assert!((3590..=3600).contains(&expires_in), "{expires_in}");
+    let profile = session.auth.profile.unwrap();
+    assert_eq!(profile["email"], "ana@example.org");
+}
+
+#[tokio::test]
+async fn opaque_tokens_and_numeric_user_ids() {
+    let server =
+        server(ResponseTemplate::new(200).set_body_json(json!({"token": "opaque", "userId": 42}))).await;
+    let auth = provider(&server).login(&password()).await.unwrap();
+    assert_eq!(auth.expires_in, 0);
+    assert_eq!(auth.subject(), Some("42"));
+}
+
+#[tokio::test]
+async fn sync_login_failures_are_classified() {
+    let cases = [
+        (
+            ResponseTemplate::new(401).set_body_json(json!({"message": "bad"})),
+            FailureKind::Terminal,
+            "refused",
+        ),
+        (ResponseTemplate::new(500), FailureKind::Transient, "http 500"),
+        (
+            ResponseTemplate::new(200).set_body_raw(b"<html>".to_vec(), "text/html"),
+            FailureKind::Protocol,
+            "not valid json",
+        ),
+        (
+            ResponseTemplate::new(200).set_body_json(json!({"userId": "u-1"})),
+            FailureKind::Protocol,
+            "`token`",
+        ),
+    ];
+    for (response, kind, words) in cases {
+        let server = server(response).await;
+        let error = provider(&server)
+            .password_login("ana@example.org", "pw")
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), kind, "{error:?}");
+        let text = error.to_string().to_lowercase();
+        assert!(text.contains(words), "`{words}` not in `{text}`");
+        assert!(text.contains("sync server login endpoint"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn plain_http_only_to_loopback() {
+    let remote = Url::parse("http://sync.example.org").unwrap();
+    let error = SyncServerProvider::new(remote.clone(), &OidcOptions::default()).unwrap_err();
+    assert!(matches!(error, OidcError::Configuration { .. }), "{error:?}");
+    let mut options = OidcOptions::default();
+    options.allow_insecure_http = true;
+    assert!(SyncServerProvider::new(remote, &options).is_ok());
+    assert!(
+        SyncServerProvider::new(
+            Url::parse("http://127.0.0.1:8080").unwrap(),
+            &OidcOptions::default()
+        )
+        .is_ok()
+    );
+    assert!(
+        SyncServerProvider::new(
+            Url::parse("https://sync.example.org").unwrap(),
+            &OidcOptions::default()
+        )
+        .is_ok()
+    );
+}

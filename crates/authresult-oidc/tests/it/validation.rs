@@ -1,0 +1,15 @@
+//! Local token validation (`TokenValidator`) and its tower layer: hostile
+//! tokens signed in the tests, key sets and opaque tokens against `wiremock`,
+//! the token cache, property tests, and the local OpenID provider's real
+//! tokens, including key rotation.
+
+mod cache;
+mod claims;
+mod hostile;
+mod jwks;
+#[cfg(feature = "tower")]
+mod layer;
+mod opaque;
+mod properties;
+mod provider;
+mod support;

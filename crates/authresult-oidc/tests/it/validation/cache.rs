@@ -1,0 +1,112 @@
+//! The cache of validated tokens: hits for repeated tokens, expiry with the
+//! token, bounded memory under a flood of distinct tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authresult_core::{ManualClock, Timestamp};
+use authresult_oidc::ValidationErrorKind as K;
+use serde_json::json;
+
+use super::support::*;
+
+const SECRET: [u8; 32] = [42; 32];
+
+#[tokio::test]
+async fn a_repeated_token_is_answered_from_the_cache() {
+    let v = validator();
+    let token = good_token();
+    assert!(v.validate_cached(&token).is_none());
+    let first = v.validate(&token).await.unwrap();
+    let cached = v.validate_cached(&token).unwrap();
+    assert_eq!(cached.subject(), first.subject());
+    assert_eq!(v.cached_tokens(), 1);
+    let again = v.validate(&token).await.unwrap();
+    assert_eq!(again.claims(), first.claims());
+    // Clones share the cache.
+    assert!(v.clone().validate_cached(&token).is_some());
+    // A token differing in one character is no hit.
+    let mut other = token.clone().into_bytes();
+    let last = other.len() - 2;
+    other[last] = if other[last] == b'A' { b'B' } else { b'A' };
+    let other = String::from_utf8(other).unwrap();
+    assert!(v.validate_cached(&other).is_none());
+    assert!(v.validate(&other).await.is_err());
+}
+
+#[tokio::test]
+async fn cache_entries_expire_with_the_token() {
+    let start = now();
+    let clock = ManualClock::new(Timestamp::from_secs(start));
+    let v = builder(issuer_config(&jwks()).leeway(Duration::ZERO))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let mut c = claims();
+    c["exp"] = json!(start + 100);
+    let token = sign(rsa_a(), header("RS256", "rsa-a"), c);
+    v.validate(&token).await.unwrap();
+    clock.advance(Duration::from_secs(99));
+    assert!(v.validate_cached(&token).is_some());
+    clock.advance(Duration::from_secs(1));
+    assert!(v.validate_cached(&token).is_none());
+    assert_rejected(v.validate(&token).await, K::Expired, &token);
+}
+
+#[tokio::test]
+async fn memory_stays_bounded_under_a_flood_of_distinct_tokens() {
+    let v = builder(issuer_config(&jwks()).shared_secret(SECRET))
+        .cache_capacity(160)
+        .build()
+        .unwrap();
+    let mut last = String::new();
+    for i in 0..3000 {
+        let mut c = claims();
+        c["jti"] = json!(format!("flood-{i}"));
+        last = sign_hmac(&SECRET, json!({"alg": "HS256"}), c);
+        v.validate(&last).await.unwrap();
+        assert!(
+            v.cached_tokens() <= 160,
+            "{} entries after {i} tokens",
+            v.cached_tokens()
+        );
+    }
+    // The newest token is still cached: eviction drops the oldest.
+    assert!(v.validate_cached(&last).is_some());
+
+    // A byte budget bounds memory as well.
+    let v = builder(issuer_config(&jwks()).shared_secret(SECRET))
+        .cache_max_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    for i in 0..2000 {
+        let mut c = claims();
+        c["jti"] = json!(format!("bytes-{i}"));
+        c["pad"] = json!("p".repeat(1000));
+        v.validate(&sign_hmac(&SECRET, json!({"alg": "HS256"}), c))
+            .await
+            .unwrap();
+    }
+    assert!(v.cache_bytes() <= 64 * 1024, "{} bytes", v.cache_bytes());
+    assert!(v.cached_tokens() > 0);
+}
+
+#[tokio::test]
+async fn a_disabled_cache_still_validates() {
+    let v = builder(issuer_config(&jwks())).cache_capacity(0).build().unwrap();
+    let token = good_token();
+    v.validate(&token).await.unwrap();
+    v.validate(&token).await.unwrap();
+    assert_eq!(v.cached_tokens(), 0);
+    assert!(v.validate_cached(&token).is_none());
+}
+
+#[tokio::test]
+async fn refused_tokens_are_never_cached() {
+    let v = validator();
+    let forged = sign(rsa_b(), header("RS256", "rsa-a"), claims());
+    for _ in 0..3 {
+        assert_rejected(v.validate(&forged).await, K::InvalidSignature, &forged);
+    }
+    assert_eq!(v.cached_tokens(), 0);
+}
