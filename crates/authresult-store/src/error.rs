@@ -128,9 +128,65 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    /// The store's worker thread has stopped; the store cannot be used any more.
+    /// The store's worker thread has stopped (or its connection pool was
+    /// closed); the store cannot be used any more.
     #[error("the session store has stopped")]
     Stopped,
+    /// The PostgreSQL server cannot be reached or dropped the connection:
+    /// connection refused or closed, server shutting down or restarting, or
+    /// connecting took longer than the connect timeout. Trying again later
+    /// may work; the pool reconnects by itself.
+    #[error("the postgres session database is unavailable")]
+    PostgresUnavailable {
+        /// The driver's or the pool's answer (server messages without their
+        /// detail, which may quote row values).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The PostgreSQL server is reachable but did not complete the operation:
+    /// statement or lock timeout, too many connections, no pooled connection
+    /// free in time, or serialization failures and deadlocks that persisted
+    /// through the store's own retries. Trying again later may work.
+    #[error("the postgres session database is busy")]
+    PostgresBusy {
+        /// The driver's or the pool's answer (server messages without their detail).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The PostgreSQL server refused the operation for a reason the operator
+    /// must fix: failed authentication, missing privileges, unknown database,
+    /// read-only server (a standby), full disk, TLS handshake refused.
+    #[error("the postgres server refused access to the session database")]
+    PostgresRefused {
+        /// The driver's answer (server messages without their detail).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The PostgreSQL settings are unusable: an unparsable connection URL, an
+    /// invalid schema name, a pool that cannot be built.
+    #[error("invalid postgres settings: {reason}")]
+    PostgresConfig {
+        /// What is wrong (never the URL itself, which may hold a password).
+        reason: String,
+        /// The driver's answer, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
+    /// The PostgreSQL schema holds tables named like the store's that the
+    /// store did not create. They are left untouched.
+    #[error("the postgres schema `{schema}` holds tables of another application")]
+    ForeignSchema {
+        /// The schema name.
+        schema: String,
+    },
+    /// Any other PostgreSQL failure (an unexpected answer, a constraint or
+    /// type error).
+    #[error("postgres failure on the session database")]
+    Postgres {
+        /// The driver's answer (server messages without their detail).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl StoreError {
@@ -139,7 +195,11 @@ impl StoreError {
     /// read-only, full disk, newer schema); protocol ones are damaged data.
     pub fn kind(&self) -> FailureKind {
         match self {
-            StoreError::Busy { .. } | StoreError::Io { .. } | StoreError::Random => FailureKind::Transient,
+            StoreError::Busy { .. }
+            | StoreError::Io { .. }
+            | StoreError::Random
+            | StoreError::PostgresUnavailable { .. }
+            | StoreError::PostgresBusy { .. } => FailureKind::Transient,
             StoreError::CannotOpen { .. }
             | StoreError::IsADirectory { .. }
             | StoreError::ForeignDatabase { .. }
@@ -148,14 +208,31 @@ impl StoreError {
             | StoreError::DiskFull { .. }
             | StoreError::WrongKey
             | StoreError::KeyRequired
-            | StoreError::InvalidKey { .. } => FailureKind::Configuration,
+            | StoreError::InvalidKey { .. }
+            | StoreError::PostgresRefused { .. }
+            | StoreError::PostgresConfig { .. }
+            | StoreError::ForeignSchema { .. } => FailureKind::Configuration,
             StoreError::NotADatabase { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Tampered { .. }
             | StoreError::Decode { .. }
             | StoreError::Sqlite { .. }
-            | StoreError::Stopped => FailureKind::Protocol,
+            | StoreError::Stopped
+            | StoreError::Postgres { .. } => FailureKind::Protocol,
         }
+    }
+
+    /// The SQLSTATE code the PostgreSQL server answered with (`40001`,
+    /// `57P01`, ...), when this error is a server's answer.
+    pub fn sqlstate(&self) -> Option<&str> {
+        let source = match self {
+            StoreError::PostgresUnavailable { source }
+            | StoreError::PostgresBusy { source }
+            | StoreError::PostgresRefused { source }
+            | StoreError::Postgres { source } => source,
+            _ => return None,
+        };
+        source.downcast_ref::<ServerError>().map(|e| e.code.as_str())
     }
 
     /// Sorts an SQLite error into a variant; `path` names the database.
@@ -213,6 +290,147 @@ impl StoreError {
     /// True for the errors a retry inside the store may get past.
     pub(crate) fn is_busy(&self) -> bool {
         matches!(self, StoreError::Busy { .. })
+    }
+}
+
+/// A PostgreSQL server's error answer, as kept in a [`StoreError`]: the
+/// SQLSTATE code, severity and primary message. The server's `DETAIL` is
+/// dropped on purpose: for constraint violations it quotes the failing row,
+/// which may hold tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) struct ServerError {
+    /// The SQLSTATE code.
+    pub(crate) code: String,
+    /// `ERROR`, `FATAL`, ...
+    pub(crate) severity: String,
+    /// The primary message.
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.severity, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// How a SQLSTATE code is treated.
+#[cfg(feature = "postgres")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqlStateClass {
+    /// The connection is gone or the server is going away or starting.
+    Unavailable,
+    /// Timeouts, contention and resource exhaustion that may pass.
+    Busy,
+    /// Needs the operator: authorization, privileges, read-only, disk full.
+    Refused,
+    /// Anything else.
+    Other,
+}
+
+/// Sorts a SQLSTATE code (see the PostgreSQL manual, appendix A).
+#[cfg(feature = "postgres")]
+pub(crate) fn classify_sqlstate(code: &str) -> SqlStateClass {
+    match code {
+        // serialization_failure, deadlock_detected (after the store's own
+        // retries), query_canceled (statement timeout), lock_not_available,
+        // too_many_connections, out_of_memory, insufficient_resources.
+        "40001" | "40P01" | "57014" | "55P03" | "53300" | "53200" | "53000" => SqlStateClass::Busy,
+        // admin_shutdown, crash_shutdown, cannot_connect_now, idle_session_timeout.
+        "57P01" | "57P02" | "57P03" | "57P05" => SqlStateClass::Unavailable,
+        // insufficient_privilege, invalid_catalog_name (no such database),
+        // read_only_sql_transaction (a standby), disk_full,
+        // configuration_limit_exceeded, database_dropped.
+        "42501" | "3D000" | "25006" | "53100" | "53400" | "57P04" => SqlStateClass::Refused,
+        // connection_exception and its subclasses.
+        c if c.starts_with("08") => SqlStateClass::Unavailable,
+        // invalid_authorization_specification, invalid_password.
+        c if c.starts_with("28") => SqlStateClass::Refused,
+        _ => SqlStateClass::Other,
+    }
+}
+
+/// True for SQLSTATE codes after which the whole transaction can simply run again.
+#[cfg(feature = "postgres")]
+pub(crate) fn is_retryable_sqlstate(code: &str) -> bool {
+    matches!(code, "40001" | "40P01")
+}
+
+#[cfg(feature = "postgres")]
+impl StoreError {
+    /// Sorts a tokio-postgres error into a variant.
+    pub(crate) fn from_postgres(error: tokio_postgres::Error) -> Self {
+        if let Some(db) = error.as_db_error() {
+            let cause = Box::new(ServerError {
+                code: db.code().code().to_owned(),
+                severity: db.severity().to_owned(),
+                message: db.message().to_owned(),
+            });
+            return match classify_sqlstate(db.code().code()) {
+                SqlStateClass::Unavailable => StoreError::PostgresUnavailable { source: cause },
+                SqlStateClass::Busy => StoreError::PostgresBusy { source: cause },
+                SqlStateClass::Refused => StoreError::PostgresRefused { source: cause },
+                SqlStateClass::Other => StoreError::Postgres { source: cause },
+            };
+        }
+        let mut io = false;
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&error);
+        while let Some(e) = cause {
+            io |= e.is::<std::io::Error>();
+            cause = e.source();
+        }
+        // The driver's kinds are private; its messages for them are fixed.
+        let text = error.to_string();
+        if text.starts_with("error performing TLS") || text.starts_with("authentication") {
+            // An untrusted certificate or a server without TLS under
+            // `sslmode=require` (an I/O error inside, but no transient one).
+            StoreError::PostgresRefused {
+                source: Box::new(error),
+            }
+        } else if error.is_closed() || io || text.starts_with("timeout") {
+            StoreError::PostgresUnavailable {
+                source: Box::new(error),
+            }
+        } else if text.starts_with("invalid configuration") || text.starts_with("invalid connection string") {
+            StoreError::PostgresConfig {
+                reason: text,
+                source: Some(Box::new(error)),
+            }
+        } else {
+            StoreError::Postgres {
+                source: Box::new(error),
+            }
+        }
+    }
+
+    /// Sorts a connection pool error into a variant.
+    pub(crate) fn from_pool(error: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::{PoolError, TimeoutType};
+        match error {
+            PoolError::Backend(e) => Self::from_postgres(e),
+            PoolError::Timeout(TimeoutType::Wait) => StoreError::PostgresBusy {
+                source: Box::new(error),
+            },
+            PoolError::Timeout(_) => StoreError::PostgresUnavailable {
+                source: Box::new(error),
+            },
+            PoolError::Closed => StoreError::Stopped,
+            PoolError::NoRuntimeSpecified => StoreError::PostgresConfig {
+                reason: "the connection pool has no async runtime".into(),
+                source: Some(Box::new(error)),
+            },
+            PoolError::PostCreateHook(_) => StoreError::Postgres {
+                source: Box::new(error),
+            },
+        }
+    }
+
+    /// True for a serialization failure or deadlock: the transaction was
+    /// rolled back and may simply run again.
+    pub(crate) fn is_retryable_conflict(&self) -> bool {
+        matches!(self, StoreError::PostgresBusy { .. }) && self.sqlstate().is_some_and(is_retryable_sqlstate)
     }
 }
 

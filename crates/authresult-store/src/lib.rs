@@ -7,19 +7,23 @@
 //!   IMMEDIATE` writes, versioned schema, mode 0600), safe for several
 //!   processes at once and durable through crashes;
 //! * [`MemoryStore`], for tests and short-lived processes;
+//! * `PostgresStore` (feature `postgres`), for several instances of an
+//!   application sharing sessions through a PostgreSQL server; see
+//!   [PostgreSQL](#postgresql) below;
 //! * encryption at rest, one line to turn on: [`SqliteOptions::encryption_key`]
-//!   with an [`EncryptionKey`] (256 bits of yours, or a passphrase through
-//!   Argon2id). Tokens are sealed with XChaCha20-Poly1305 and bound to their
-//!   row; a wrong key or a modified row is a [`StoreError`], never garbage.
+//!   (or `PostgresOptions::encryption_key`) with an [`EncryptionKey`] (256
+//!   bits of yours, or a passphrase through Argon2id). Tokens are sealed with
+//!   XChaCha20-Poly1305 and bound to their row; a wrong key or a modified row
+//!   is a [`StoreError`], never garbage.
 //!
 //! Applications depend on it next to `authresult-core` (and usually
 //! `authresult-oidc`); a new backend depends on it for the conformance suite
 //! (feature `testing`).
 //!
 //! Failures are [`StoreError`]s; through the port they arrive as
-//! `authresult_core::Error::Store` with the failure kind set (busy is
-//! transient; corrupt, full, read-only, wrong key are not) and the
-//! `StoreError` as `source()`.
+//! `authresult_core::Error::Store` with the failure kind set (busy, server
+//! unavailable are transient; corrupt, full, read-only, wrong key are not)
+//! and the `StoreError` as `source()`.
 //!
 //! # Example
 //!
@@ -51,16 +55,99 @@
 //! # }
 //! ```
 //!
+//! # PostgreSQL
+//!
+//! With the `postgres` feature, `PostgresStore` keeps the sessions on a
+//! PostgreSQL server (11 or newer), so every instance of an application (on
+//! one machine or many) shares them, and one refresh per expiry happens across
+//! all of them. It behaves like the SQLite store (same conformance suite, same
+//! encryption at rest) and needs a Tokio runtime.
+//!
+//! ## Pointing the store at an existing server
+//!
+//! ```text
+//! let store = PostgresStore::connect("postgres://app:secret@db.internal:5432/app").await?;
+//! // or, with options:
+//! let store = PostgresOptions::new(std::env::var("DATABASE_URL")?)
+//!     .schema("authresult")                 // default "authresult"
+//!     .max_connections(20)                  // pool size, default 10
+//!     .connect_timeout(Duration::from_secs(5))    // default 10 s
+//!     .statement_timeout(Duration::from_secs(5))  // default 30 s
+//!     .encryption_key(EncryptionKey::from_passphrase(passphrase))
+//!     .connect()
+//!     .await?;
+//! let manager = AuthManager::builder("field-app", Arc::new(store)) /* ... */;
+//! ```
+//!
+//! * The URL is a libpq-style `postgres://user:password@host:port/dbname`
+//!   URL or `key=value` string; its `options` (`-c name=value`) are kept and
+//!   the statement timeout is added to them.
+//! * The role needs `CONNECT` on the database and, the first time, `CREATE`
+//!   on it (to create the schema) or an existing schema it owns. On connect
+//!   the store creates the schema and tables when missing and migrates them
+//!   forward, under a transaction-scoped advisory lock, so instances may
+//!   start at the same time. A schema written by a newer version of this
+//!   crate is refused (`StoreError::NewerSchema`), as is a schema holding
+//!   same-named tables that the store did not create (`StoreError::ForeignSchema`).
+//! * Separate schemas are separate stores (that is how the tests isolate
+//!   themselves). Tenants are separated by key inside one schema.
+//! * TLS: without it the connection is in clear, which is fine on loopback
+//!   or a private socket. For a remote server, pass a rustls 0.23
+//!   `ClientConfig` to `PostgresOptions::tls` and add `sslmode=require` to
+//!   the URL.
+//! * Failures: connection refused, dropped or timed out, and a server
+//!   shutting down or restarting, are `StoreError::PostgresUnavailable`;
+//!   timeouts and contention are `StoreError::PostgresBusy`: both transient.
+//!   The pool replaces dead connections by itself, so the store keeps working
+//!   once the server is back. Serialization failures and deadlocks
+//!   (SQLSTATE `40001`, `40P01`) are retried inside the store, so it also
+//!   works under `default_transaction_isolation = serializable`.
+//!   Authorization, privilege, read-only and disk-full refusals are
+//!   `StoreError::PostgresRefused` (configuration).
+//!
+//! ## Tables
+//!
+//! All in the configured schema. Times are `BIGINT` Unix milliseconds; names
+//! are `TEXT COLLATE "C"` (bytewise, independent of the database locale).
+//!
+//! | table | key | columns |
+//! |---|---|---|
+//! | `authresult_meta` | one row | `schema_version`; `key_check`, `kdf_salt` (encryption) |
+//! | `sessions` | `(tenant, provider)` | `subject`, `expires_at`, `issued_at`, `version`, `updated_at`, `body`, `sealed` |
+//! | `usernames` | `tenant` | `username` |
+//! | `pending` | `(tenant, state)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
+//! | `leases` | `(tenant, provider)` | `holder`, `expires_at` |
+//!
+//! * `sessions.body` is the session as JSON `TEXT` (not `JSONB`: sealed
+//!   secrets are bound to its exact bytes). Without encryption the tokens are
+//!   in it; with encryption they are taken out and sealed into `sealed`
+//!   (`BYTEA`), so tenant, provider, subject and expiry stay queryable while
+//!   access, refresh and ID tokens are not readable. `version` increases by
+//!   one per write (compare-and-swap for refresh-token rotation).
+//! * The lookup of a session uses the primary key, so it costs the same with
+//!   a thousand or a million sessions; `sessions_by_expiry` and
+//!   `pending_by_expiry` index the expiries.
+//! * `leases` holds the refresh lease of each session: taken with one atomic
+//!   `INSERT ... ON CONFLICT DO UPDATE ... WHERE holder = $me OR expires_at <= $now`,
+//!   so a crashed holder blocks others only until its lease expires.
+//! * Do not write these tables by hand while instances run; removing rows of
+//!   `sessions` (a logout) or `leases` is harmless.
+//!
 //! # Crate features
 //!
+//! * `postgres` (off by default): `PostgresStore` and `PostgresOptions`,
+//!   with tokio-postgres, a deadpool connection pool and optional rustls TLS.
 //! * `testing` (off by default): the backend conformance suite, the module
 //!   `testing` with `run_all` and its single checks, which every backend's
-//!   tests run.
+//!   tests run; with `postgres` also bulk seeding (`testing::seed_postgres`)
+//!   and query plans for benchmarks.
 
 mod codec;
 mod error;
 mod key;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -69,4 +156,9 @@ pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::StoreError;
 pub use key::{EncryptionKey, KEY_LEN};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
+    PostgresOptions, PostgresStore,
+};
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteOptions, SqliteStore};

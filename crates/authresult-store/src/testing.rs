@@ -18,6 +18,11 @@ use authresult_core::{
 };
 use futures::future::join_all;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{SEED_PROVIDER, explain_postgres_get, seed_postgres, seeded_key};
+
 /// The time the sample data is issued at.
 pub const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
@@ -65,6 +70,14 @@ pub fn sample_session(tenant: &str, provider: &str, n: u64) -> Session {
     let mut session = Session::new(SessionKey::new(tenant, provider), auth, T0);
     session.username = Some(format!("user{n}@example.org"));
     session
+}
+
+/// The small session bulk seeding writes for `tenant` (provider
+/// `SEED_PROVIDER`, an access token only).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn seed_session(tenant: &str) -> Session {
+    let auth = AuthResult::new(AccessToken::new("seed-access-token"), 3600);
+    Session::new(SessionKey::new(tenant, "seed"), auth, T0)
 }
 
 /// A pending login for `tenant`/`provider` under `state`, expiring at `expires_at`.

@@ -139,3 +139,43 @@ fn decode_errors_never_quote_the_value() {
         "{message}"
     );
 }
+
+#[test]
+fn postgres_variants_are_classified_and_worded_like_the_others() {
+    let cause = || -> Box<dyn std::error::Error + Send + Sync> { "cause".into() };
+    let cases = [
+        (
+            StoreError::PostgresUnavailable { source: cause() },
+            FailureKind::Transient,
+        ),
+        (
+            StoreError::PostgresBusy { source: cause() },
+            FailureKind::Transient,
+        ),
+        (
+            StoreError::PostgresRefused { source: cause() },
+            FailureKind::Configuration,
+        ),
+        (
+            StoreError::PostgresConfig {
+                reason: "the connection url or string is invalid".into(),
+                source: None,
+            },
+            FailureKind::Configuration,
+        ),
+        (
+            StoreError::ForeignSchema {
+                schema: "public".into(),
+            },
+            FailureKind::Configuration,
+        ),
+        (StoreError::Postgres { source: cause() }, FailureKind::Protocol),
+    ];
+    for (error, kind) in cases {
+        assert_eq!(error.kind(), kind, "{error:?}");
+        let message = error.to_string();
+        assert!(!message.chars().next().unwrap().is_uppercase(), "{message}");
+        assert!(!message.ends_with('.'), "{message}");
+        assert_eq!(error.sqlstate(), None, "a plain cause has no sqlstate");
+    }
+}

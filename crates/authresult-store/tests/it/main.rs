@@ -1,6 +1,7 @@
 //! Integration tests of `authresult-store`: the conformance suite on every
 //! backend, and the proofs that acknowledged sessions survive crashes,
-//! concurrent processes and bad files.
+//! concurrent processes, bad files and (with feature `postgres`, against the
+//! server in `DATABASE_URL`) dropped connections and server restarts.
 //!
 //! Some tests re-run this binary as a child process (see `common::spawn_child`);
 //! the child's work is a test function that does nothing unless the child
@@ -15,4 +16,6 @@ mod conformance;
 mod crash;
 mod encryption;
 mod manager;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod two_processes;
