@@ -8,6 +8,8 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod demo;
+mod invariants;
 mod postgres;
 mod tidy;
 
@@ -87,7 +89,7 @@ fn in_ci() -> bool {
 }
 
 /// Installs the local provider's npm packages (pinned by the lock file) when missing.
-fn ensure_idp_packages() -> Result<()> {
+pub(crate) fn ensure_idp_packages() -> Result<()> {
     let dir = root().join("xtask/idp");
     let node = Command::new("node").arg("--version").output();
     match node {
@@ -112,6 +114,8 @@ fn ci() -> Result<()> {
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
     )?;
+    eprintln!("\n==> architecture invariants (cargo tree)");
+    invariants::check()?;
     // Tests that need the provider start it themselves; installing its packages
     // first makes a missing Node.js fail here, loudly, rather than mid-suite.
     ensure_idp_packages()?;
@@ -170,8 +174,7 @@ fn idp(flags: &[String]) -> Result<()> {
 }
 
 fn demo() -> Result<()> {
-    println!("cargo xtask demo arrives with the examples (issue 6); until then run `cargo xtask idp`.");
-    Ok(())
+    demo::demo()
 }
 
 fn bench() -> Result<()> {

@@ -1,0 +1,137 @@
+//! Run with: `cargo run -p example-session -- status` (or `token`, `refresh`, `logout`
+//! with the provider settings, e.g. `--issuer ... --client-id ...`)
+//!
+//! Shows the stored sessions, prints a fresh access token for scripts
+//! (refreshing first when needed), forces a refresh, or logs out (revokes at
+//! the provider and removes the session).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use authresult_core::{Session, SessionStore as _, TenantId, Timestamp};
+use clap::{Parser, Subcommand};
+use example_common::{Settings, exit, human_duration};
+
+/// Show, use, refresh and end stored sessions.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    settings: Settings,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A table of the tenant's stored sessions (needs no provider settings).
+    Status,
+    /// Print a fresh access token on stdout, refreshing first when needed.
+    Token,
+    /// Refresh now, even if the token is still fresh.
+    Refresh,
+    /// Revoke the tokens at the provider and remove the session.
+    Logout {
+        /// Also print the provider's end-session URL, to end its browser
+        /// session (the URL carries the ID token as a hint).
+        #[arg(long)]
+        end_session_url: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    exit(run(Args::parse()).await)
+}
+
+async fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Status => status(&args.settings).await,
+        Command::Token => {
+            let (manager, provider) = args.settings.manager().await?;
+            let token = manager.access_token(&provider).await?;
+            // The one place a token is printed: this command exists to hand it to a script.
+            println!("{}", token.secret());
+            Ok(())
+        }
+        Command::Refresh => {
+            let (manager, provider) = args.settings.manager().await?;
+            let before = manager.session(&provider).await?;
+            let after = manager.refresh(&provider).await?;
+            let now = Timestamp::now();
+            println!(
+                "Refreshed {provider}: expiry {} -> {}; refresh token {}.",
+                expiry(before.as_ref(), now),
+                expiry(Some(&after), now),
+                match (
+                    before.as_ref().and_then(|b| b.auth.refresh_token.as_ref()),
+                    &after.auth.refresh_token
+                ) {
+                    (Some(old), Some(new)) if old.secret() != new.secret() => "rotated",
+                    (_, Some(_)) => "kept",
+                    _ => "none",
+                }
+            );
+            Ok(())
+        }
+        Command::Logout { end_session_url } => {
+            let (manager, provider) = args.settings.manager().await?;
+            let report = manager.logout(&provider).await?;
+            println!(
+                "Logged out of {provider}: local session {}; revocation at the provider {}.",
+                if report.removed {
+                    "removed"
+                } else {
+                    "was not there"
+                },
+                match &report.revocation {
+                    Ok(()) => "done".to_owned(),
+                    Err(e) => format!("failed ({e})"),
+                }
+            );
+            match report.end_session_url {
+                Some(url) if end_session_url => {
+                    println!("To end the provider's browser session too, open: {url}")
+                }
+                Some(_) => println!(
+                    "The provider also has a browser session; --end-session-url prints its logout URL."
+                ),
+                None => {}
+            }
+            Ok(())
+        }
+    }
+}
+
+/// "in 4m 10s", "expired 30s ago" or "unknown".
+fn expiry(session: Option<&Session>, now: Timestamp) -> String {
+    match session.and_then(|s| s.expires_at) {
+        None => "unknown".to_owned(),
+        Some(at) if at <= now => human_duration(-(now.duration_since(at).as_secs().max(1) as i64)),
+        Some(at) => human_duration(at.duration_since(now).as_secs() as i64),
+    }
+}
+
+async fn status(settings: &Settings) -> Result<()> {
+    let store = settings.open_store().await?;
+    let sessions = store.list(&TenantId::new(settings.tenant.as_str())).await?;
+    if sessions.is_empty() {
+        println!("No stored sessions for tenant {}.", settings.tenant);
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    println!("TENANT       PROVIDER     SUBJECT                  EXPIRES              REFRESHABLE");
+    for s in &sessions {
+        let expires = expiry(Some(s), now);
+        println!(
+            "{:<12} {:<12} {:<24} {:<20} {}",
+            s.key.tenant.as_str(),
+            s.key.provider.as_str(),
+            s.subject.as_deref().unwrap_or("-"),
+            expires,
+            if s.is_refreshable() { "yes" } else { "no" }
+        );
+    }
+    Ok(())
+}

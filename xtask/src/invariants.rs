@@ -1,0 +1,89 @@
+//! The Architecture Invariants of ARCHITECTURE.md, checked on the real
+//! dependency graph (`cargo tree`, normal dependencies, all features).
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+/// Crates the pure core must never depend on, directly or not.
+const CORE_FORBIDDEN: &[&str] = &[
+    "reqwest",
+    "hyper",
+    "openidconnect",
+    "oauth2",
+    "tokio",
+    "mio",
+    "async-std",
+    "rusqlite",
+    "libsqlite3-sys",
+    "sqlx",
+    "tokio-postgres",
+    "postgres",
+    "ring",
+    "rustls",
+];
+
+fn dependencies(package: &str) -> Result<BTreeSet<String>> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(crate::root())
+        .args([
+            "tree",
+            "-p",
+            package,
+            "-e",
+            "normal",
+            "--all-features",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}"])
+        .output()
+        .context("could not run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != package)
+        .map(str::to_owned)
+        .collect())
+}
+
+pub(crate) fn check() -> Result<()> {
+    let mut problems = Vec::new();
+    let core = dependencies("authresult-core")?;
+    for name in CORE_FORBIDDEN {
+        if core.contains(*name) {
+            problems.push(format!(
+                "authresult-core depends on `{name}` (no network, disk or runtime in the core)"
+            ));
+        }
+    }
+    for (package, forbidden) in [
+        ("authresult-oidc", "authresult-store"),
+        ("authresult-store", "authresult-oidc"),
+    ] {
+        let deps = dependencies(package)?;
+        if !deps.contains("authresult-core") {
+            problems.push(format!("{package} no longer depends on authresult-core"));
+        }
+        if deps.contains(forbidden) {
+            problems.push(format!(
+                "{package} depends on {forbidden} (adapters never depend on each other)"
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        bail!("architecture invariants broken:\n  {}", problems.join("\n  "));
+    }
+    eprintln!(
+        "invariants: core has {} dependencies, none of them network, disk or runtime",
+        core.len()
+    );
+    Ok(())
+}
