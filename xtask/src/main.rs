@@ -147,6 +147,9 @@ fn ci() -> Result<()> {
             .args(["doc", "--workspace", "--no-deps", "--all-features"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    // The demo runs too, so it cannot rot.
+    eprintln!("\n==> cargo xtask demo");
+    demo::demo()?;
     eprintln!(
         "\nxtask ci: all steps passed{}",
         if in_ci() { " (CI)" } else { "" }
