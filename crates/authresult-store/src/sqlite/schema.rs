@@ -91,7 +91,15 @@ pub(super) fn open(
         });
     }
     // The first read of the file: random bytes fail here as `NotADatabase`.
-    let state = retry(|| read_state(&conn, path))?;
+    // One read transaction, so the three values come from one snapshot: read
+    // one by one, another process creating the same file could commit its
+    // schema in between, and a half-seen new file looks foreign.
+    let state = retry(|| {
+        let tx = conn.unchecked_transaction().map_err(sqlite)?;
+        let state = read_state(&tx, path)?;
+        tx.commit().map_err(sqlite)?;
+        Ok(state)
+    })?;
     let version = current_version(&state, path)?;
     retry(|| check(&conn, path, "quick_check"))?;
     retry(|| {
