@@ -99,7 +99,12 @@ pub(crate) fn verify(
         issuer,
         discovered.metadata.jwks().clone(),
     )
-    .set_allowed_algs(options.allowed_algorithms.iter().map(|a| a.to_core()))
+    .set_allowed_algs(
+        options
+            .allowed_algorithms
+            .iter()
+            .filter_map(|a| crate::options::id_token_algorithm(*a)),
+    )
     .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t.as_str() == aud.as_str()))
     .set_time_fn(move || checked_now)
     .set_issue_time_verifier_fn(move |iat| {

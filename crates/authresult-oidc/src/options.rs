@@ -8,6 +8,8 @@ use authresult_core::{ClientSecret, Clock, Sleeper, SystemClock};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
+use crate::validation::JwsAlgorithm;
+
 /// Default response-size cap: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Default clock leeway for `exp`/`iat`: 60 s.
@@ -15,47 +17,23 @@ pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(60);
 /// Device-flow poll interval when the provider names none (RFC 8628 §3.2).
 pub const DEFAULT_DEVICE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// An ID token signature algorithm this crate can accept. HMAC and `none`
-/// are deliberately absent: an ID token signed with a shared secret or not at
-/// all is always rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SigningAlgorithm {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    Rs384,
-    /// RSASSA-PKCS1-v1_5 with SHA-512.
-    Rs512,
-    /// RSASSA-PSS with SHA-256.
-    Ps256,
-    /// RSASSA-PSS with SHA-384.
-    Ps384,
-    /// RSASSA-PSS with SHA-512.
-    Ps512,
-    /// ECDSA P-256 with SHA-256.
-    Es256,
-    /// ECDSA P-384 with SHA-384.
-    Es384,
-    /// EdDSA (Ed25519).
-    EdDsa,
-}
-
-impl SigningAlgorithm {
-    pub(crate) fn to_core(self) -> openidconnect::core::CoreJwsSigningAlgorithm {
-        use openidconnect::core::CoreJwsSigningAlgorithm as A;
-        match self {
-            SigningAlgorithm::Rs256 => A::RsaSsaPkcs1V15Sha256,
-            SigningAlgorithm::Rs384 => A::RsaSsaPkcs1V15Sha384,
-            SigningAlgorithm::Rs512 => A::RsaSsaPkcs1V15Sha512,
-            SigningAlgorithm::Ps256 => A::RsaSsaPssSha256,
-            SigningAlgorithm::Ps384 => A::RsaSsaPssSha384,
-            SigningAlgorithm::Ps512 => A::RsaSsaPssSha512,
-            SigningAlgorithm::Es256 => A::EcdsaP256Sha256,
-            SigningAlgorithm::Es384 => A::EcdsaP384Sha384,
-            SigningAlgorithm::EdDsa => A::EdDsa,
-        }
-    }
+/// The `openidconnect` name of an algorithm an ID token may be signed with;
+/// `None` for HMAC, which an ID token never uses here (a shared-secret ID
+/// token is always rejected, whatever the allow-list says).
+pub(crate) fn id_token_algorithm(alg: JwsAlgorithm) -> Option<openidconnect::core::CoreJwsSigningAlgorithm> {
+    use openidconnect::core::CoreJwsSigningAlgorithm as A;
+    Some(match alg {
+        JwsAlgorithm::Rs256 => A::RsaSsaPkcs1V15Sha256,
+        JwsAlgorithm::Rs384 => A::RsaSsaPkcs1V15Sha384,
+        JwsAlgorithm::Rs512 => A::RsaSsaPkcs1V15Sha512,
+        JwsAlgorithm::Ps256 => A::RsaSsaPssSha256,
+        JwsAlgorithm::Ps384 => A::RsaSsaPssSha384,
+        JwsAlgorithm::Ps512 => A::RsaSsaPssSha512,
+        JwsAlgorithm::Es256 => A::EcdsaP256Sha256,
+        JwsAlgorithm::Es384 => A::EcdsaP384Sha384,
+        JwsAlgorithm::EdDsa => A::EdDsa,
+        _ => return None,
+    })
 }
 
 /// Waits with `tokio::time::sleep`: the default [`Sleeper`] of the device flow.
@@ -82,8 +60,10 @@ pub struct OidcOptions {
     pub max_response_bytes: usize,
     /// Leeway for the ID token's `exp` and `iat` (default 60 s).
     pub clock_leeway: Duration,
-    /// Accepted ID token algorithms (default RS256, PS256, ES256, EdDSA).
-    pub allowed_algorithms: Vec<SigningAlgorithm>,
+    /// Accepted ID token algorithms (default RS256, PS256, ES256, EdDSA);
+    /// HMAC entries are ignored: an ID token signed with a shared secret is
+    /// always rejected.
+    pub allowed_algorithms: Vec<JwsAlgorithm>,
     /// Audiences besides the client id an ID token may name (default none:
     /// any extra audience is rejected).
     pub trusted_audiences: Vec<String>,
@@ -114,12 +94,7 @@ impl Default for OidcOptions {
             request_timeout: Duration::from_secs(30),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
-            allowed_algorithms: vec![
-                SigningAlgorithm::Rs256,
-                SigningAlgorithm::Ps256,
-                SigningAlgorithm::Es256,
-                SigningAlgorithm::EdDsa,
-            ],
+            allowed_algorithms: JwsAlgorithm::DEFAULT.to_vec(),
             trusted_audiences: Vec::new(),
             discovery_ttl: Duration::from_secs(3600),
             introspection_client: None,

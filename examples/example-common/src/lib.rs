@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use authresult_core::{AuthManager, ProviderConfig};
-use authresult_oidc::{OidcOptions, build_provider};
+use authresult_oidc::{IssuerConfig, OidcOptions, TokenValidator, build_provider};
 use authresult_store::SqliteStore;
 use serde_json::Value;
 
@@ -224,4 +224,20 @@ pub fn human_duration(secs: i64) -> String {
     } else {
         format!("in {text}")
     }
+}
+
+/// A validator trusting each of `issuers` for each of `audiences` (any
+/// audience when none is given), with `leeway` for the time claims.
+pub fn validator(issuers: &[String], audiences: &[String], leeway: Duration) -> Result<TokenValidator> {
+    let mut builder = TokenValidator::builder();
+    for issuer in issuers {
+        let config = IssuerConfig::new(issuer.as_str()).leeway(leeway);
+        let config = if audiences.is_empty() {
+            config.any_audience()
+        } else {
+            audiences.iter().fold(config, |c, a| c.audience(a.as_str()))
+        };
+        builder = builder.issuer(config);
+    }
+    Ok(builder.build()?)
 }

@@ -8,13 +8,14 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use authresult_oidc::{BearerAuthLayer, IssuerConfig, TokenValidator, ValidatedToken};
+use authresult_oidc::{BearerAuthLayer, ValidatedToken};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use clap::Parser;
-use example_common::exit;
+use example_common::{exit, validator};
 use serde_json::{Value, json};
 
 /// Serve /api/sync behind bearer-token validation.
@@ -54,17 +55,7 @@ async fn sync(Extension(token): Extension<ValidatedToken>) -> Json<Value> {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let mut builder = TokenValidator::builder();
-    for issuer in &args.issuer {
-        let config = IssuerConfig::new(issuer.as_str());
-        let config = if args.audience.is_empty() {
-            config.any_audience()
-        } else {
-            args.audience.iter().fold(config, |c, a| c.audience(a.as_str()))
-        };
-        builder = builder.issuer(config);
-    }
-    let validator = builder.build()?;
+    let validator = validator(&args.issuer, &args.audience, Duration::from_secs(60))?;
     // Fetch the key sets now, so the first request does not wait and a wrong
     // issuer shows at start-up.
     validator

@@ -7,11 +7,11 @@
 //! The token itself is never printed.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Result, bail};
-use authresult_oidc::{IssuerConfig, TokenValidator};
 use clap::Parser;
-use example_common::print_error;
+use example_common::{print_error, validator};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 /// Validate access tokens read from stdin.
@@ -44,18 +44,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<bool> {
-    let mut builder = TokenValidator::builder();
-    for issuer in &args.issuer {
-        let mut config =
-            IssuerConfig::new(issuer.as_str()).leeway(std::time::Duration::from_secs(args.leeway));
-        config = if args.audience.is_empty() {
-            config.any_audience()
-        } else {
-            args.audience.iter().fold(config, |c, a| c.audience(a.as_str()))
-        };
-        builder = builder.issuer(config);
-    }
-    let validator = builder.build()?;
+    let validator = validator(&args.issuer, &args.audience, Duration::from_secs(args.leeway))?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let (mut seen, mut all_ok) = (0usize, true);
     while let Some(line) = lines.next_line().await? {

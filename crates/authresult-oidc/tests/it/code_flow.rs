@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{Error, FailureKind, LoginFlow, LoginResponse};
-use authresult_oidc::{LoopbackListener, OidcError, SigningAlgorithm};
+use authresult_oidc::{JwsAlgorithm, LoopbackListener, OidcError};
 use authresult_store::MemoryStore;
 use base64::Engine as _;
 use serde_json::json;
@@ -261,7 +261,7 @@ async fn es256_id_tokens_verify_and_the_allow_list_applies() {
     assert!(String::from_utf8(header).unwrap().contains("ES256"));
 
     let mut options = fast_options();
-    options.allowed_algorithms = vec![SigningAlgorithm::Rs256];
+    options.allowed_algorithms = vec![JwsAlgorithm::Rs256];
     let strict = provider_from(
         json!({"type": "oidc", "fields": {"issuer": issuer("plain").as_str(), "client_id": "native-app-es256"}}),
         options,
