@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod bench;
 mod demo;
 mod invariants;
 mod postgres;
@@ -181,8 +182,7 @@ fn demo() -> Result<()> {
 }
 
 fn bench() -> Result<()> {
-    println!("cargo xtask bench arrives with the benchmarks (issue 7).");
-    Ok(())
+    bench::bench()
 }
 
 fn with_postgres(args: &[String]) -> Result<()> {

@@ -1,0 +1,306 @@
+//! A provider that counts refreshes, stores that count reads or keep
+//! nothing, realistic sessions, and a poll-once executor.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authresult_core::{
+    AccessToken, AuthProvider, AuthResult, CasOutcome, Credentials, Error, IdToken, LoginRequest,
+    LoginResponse, PendingAuthorization, RefreshToken, Session, SessionKey, SessionStore, TenantId,
+    Timestamp, TokenInfo,
+};
+use url::Url;
+
+/// Polls `future` once and answers its output: for code paths that never
+/// wait (a cache hit, keys already cached), measured without any executor
+/// overhead, the way a server's task would see them. Panics when the future
+/// is not ready at once.
+pub fn poll_once<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("poll_once: the future waited; this path was expected not to"),
+    }
+}
+
+/// A provider whose refresh takes `delay` and returns a fresh one-hour
+/// token; it counts the refreshes. The other operations are not used.
+#[derive(Debug, Default)]
+pub struct BenchProvider {
+    delay: Duration,
+    refreshes: AtomicU64,
+}
+
+impl BenchProvider {
+    /// A provider whose refresh takes `delay` (a Tokio sleep).
+    pub fn new(delay: Duration) -> Self {
+        BenchProvider {
+            delay,
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    /// How many refreshes happened.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::SeqCst)
+    }
+}
+
+fn unused(operation: &'static str) -> Error {
+    Error::Unsupported {
+        provider: "bench".into(),
+        operation,
+    }
+}
+
+#[async_trait]
+impl AuthProvider for BenchProvider {
+    async fn login(&self, _credentials: &Credentials) -> Result<AuthResult, Error> {
+        Err(unused("login"))
+    }
+
+    async fn begin_login(&self, _request: &LoginRequest) -> Result<PendingAuthorization, Error> {
+        Err(unused("interactive login"))
+    }
+
+    async fn complete_login(
+        &self,
+        _pending: &PendingAuthorization,
+        _response: &LoginResponse,
+    ) -> Result<AuthResult, Error> {
+        Err(unused("interactive login"))
+    }
+
+    async fn refresh(
+        &self,
+        _refresh_token: &RefreshToken,
+        _previous: &AuthResult,
+    ) -> Result<AuthResult, Error> {
+        let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let mut auth = AuthResult::new(AccessToken::new(format!("refreshed-access-token-{n}")), 3600);
+        auth.refresh_token = Some(RefreshToken::new(format!("rotated-refresh-token-{n}")));
+        Ok(auth)
+    }
+
+    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
+        Ok(TokenInfo::default())
+    }
+
+    async fn logout(&self, _auth: &AuthResult) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, Error> {
+        Ok(None)
+    }
+}
+
+/// A store that forwards to another and counts the session reads (`get`,
+/// `list`), to show a path does not read the store.
+#[derive(Debug)]
+pub struct CountingStore<S> {
+    inner: S,
+    reads: AtomicU64,
+}
+
+impl<S> CountingStore<S> {
+    /// Counts the reads of `inner`.
+    pub fn new(inner: S) -> Self {
+        CountingStore {
+            inner,
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    /// Session reads so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting again from zero.
+    pub fn reset(&self) {
+        self.reads.store(0, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for CountingStore<S> {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.list(tenant).await
+    }
+
+    async fn put(&self, session: &Session) -> Result<u64, Error> {
+        self.inner.put(session).await
+    }
+
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
+        self.inner.compare_and_swap(session, expected).await
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.inner.remove(key).await
+    }
+
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
+        self.inner.remove_tenant(tenant).await
+    }
+
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        self.inner.username(tenant).await
+    }
+
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
+        self.inner.set_username(tenant, username).await
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
+        self.inner.put_pending(pending).await
+    }
+
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        self.inner.take_pending(tenant, state, now).await
+    }
+
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
+        self.inner.purge_pending(now).await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        self.inner.try_acquire_lease(key, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
+        self.inner.release_lease(key, holder).await
+    }
+}
+
+/// A store that keeps nothing (writes succeed, reads find nothing): what
+/// the manager itself holds can be measured apart from the store.
+#[derive(Debug, Default)]
+pub struct NullStore;
+
+#[async_trait]
+impl SessionStore for NullStore {
+    async fn get(&self, _key: &SessionKey) -> Result<Option<Session>, Error> {
+        Ok(None)
+    }
+
+    async fn list(&self, _tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        Ok(Vec::new())
+    }
+
+    async fn put(&self, _session: &Session) -> Result<u64, Error> {
+        Ok(1)
+    }
+
+    async fn compare_and_swap(&self, _session: &Session, _expected: u64) -> Result<CasOutcome, Error> {
+        Ok(CasOutcome::Stored { version: 1 })
+    }
+
+    async fn remove(&self, _key: &SessionKey) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    async fn remove_tenant(&self, _tenant: &TenantId) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    async fn username(&self, _tenant: &TenantId) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+
+    async fn set_username(&self, _tenant: &TenantId, _username: Option<String>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn put_pending(&self, _pending: &PendingAuthorization) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        _tenant: &TenantId,
+        _state: &str,
+        _now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        Ok(None)
+    }
+
+    async fn purge_pending(&self, _now: Timestamp) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        _key: &SessionKey,
+        _holder: &str,
+        _now: Timestamp,
+        _ttl: Duration,
+    ) -> Result<bool, Error> {
+        Ok(true)
+    }
+
+    async fn release_lease(&self, _key: &SessionKey, _holder: &str) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Sizes of the tokens in [`realistic_auth`], in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSizes {
+    /// The access token (the JWT given).
+    pub access: usize,
+    /// The refresh token.
+    pub refresh: usize,
+    /// The ID token.
+    pub id: usize,
+}
+
+/// A login result as a Keycloak-like provider returns it: `access_token`
+/// (the JWT given), an opaque 43-character refresh token, an ID token of
+/// the access token's size, four profile claims, one hour of validity.
+pub fn realistic_auth(access_token: &str, n: u64) -> (AuthResult, TokenSizes) {
+    let refresh = format!("rt-{n:040}");
+    // An ID token is about as long as the access token.
+    let id_token = access_token.to_owned();
+    let sizes = TokenSizes {
+        access: access_token.len(),
+        refresh: refresh.len(),
+        id: id_token.len(),
+    };
+    let mut auth = AuthResult::new(AccessToken::new(access_token), 3600);
+    auth.refresh_token = Some(RefreshToken::new(refresh));
+    auth.id_token = Some(IdToken::new(id_token));
+    auth.profile = Some(BTreeMap::from([
+        ("sub".to_owned(), format!("f3b9c2a0-5d1e-4c7a-9e42-{n:012x}")),
+        ("name".to_owned(), "Amina Diallo".to_owned()),
+        ("email".to_owned(), format!("user{n}@example.org")),
+        ("preferred_username".to_owned(), format!("user{n}")),
+    ]));
+    (auth, sizes)
+}
