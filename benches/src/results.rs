@@ -15,7 +15,7 @@ use serde_json::Value;
 /// Warm-up per benchmark.
 pub const WARM_UP: Duration = Duration::from_secs(1);
 /// Measurement per benchmark.
-pub const MEASUREMENT: Duration = Duration::from_secs(3);
+pub const MEASUREMENT: Duration = Duration::from_secs(2);
 /// Samples per benchmark.
 pub const SAMPLES: usize = 30;
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 /// Folders whose Rust files are checked.
-const CHECKED: &[&str] = &["crates", "examples", "xtask", "fuzz"];
+const CHECKED: &[&str] = &["crates", "examples", "xtask", "fuzz", "benches"];
 
 pub(crate) fn check(root: &Path) -> Result<()> {
     let mut files = Vec::new();
