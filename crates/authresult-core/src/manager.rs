@@ -41,7 +41,9 @@ pub struct User {
 }
 
 /// What a logout did.
-#[derive(Debug)]
+///
+/// `Debug` leaves out the end-session URL's query: it carries the ID token
+/// as `id_token_hint`.
 pub struct LogoutReport {
     /// The provider.
     pub provider: ProviderId,
@@ -52,6 +54,24 @@ pub struct LogoutReport {
     pub revocation: Result<(), Error>,
     /// The provider's end-session URL to open in a browser, when it has one.
     pub end_session_url: Option<Url>,
+}
+
+impl fmt::Debug for LogoutReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.end_session_url.as_ref().map(|u| {
+            let mut shown = u.clone();
+            if shown.query().is_some() {
+                shown.set_query(Some("[redacted]"));
+            }
+            shown.to_string()
+        });
+        f.debug_struct("LogoutReport")
+            .field("provider", &self.provider)
+            .field("removed", &self.removed)
+            .field("revocation", &self.revocation)
+            .field("end_session_url", &url)
+            .finish()
+    }
 }
 
 struct Slot {

@@ -577,8 +577,13 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
         .withf(|a| a.refresh_token.as_ref().is_some_and(|r| r.secret() == "r1"))
         .times(1)
         .returning(|_| Err(Error::provider(FailureKind::Transient, "timeout")));
-    p.expect_end_session_url()
-        .returning(|_| Ok(Some("https://id.example.org/logout".parse().unwrap())));
+    p.expect_end_session_url().returning(|_| {
+        Ok(Some(
+            "https://id.example.org/logout?id_token_hint=IDTOKEN-SECRET"
+                .parse()
+                .unwrap(),
+        ))
+    });
     let f = fixture(p);
     let mut ev = f.manager.subscribe();
     seed(&f, "a1", Some("r1"), 3600);
@@ -586,9 +591,18 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
     let report = f.manager.logout("kc").await.unwrap();
     assert!(report.removed);
     assert!(report.revocation.is_err());
+    let shown = format!("{report:?}");
+    assert!(
+        !shown.contains("IDTOKEN-SECRET"),
+        "the ID token leaked in {shown}"
+    );
+    assert!(
+        shown.contains("https://id.example.org/logout?[redacted]"),
+        "{shown}"
+    );
     assert_eq!(
         report.end_session_url.unwrap().as_str(),
-        "https://id.example.org/logout"
+        "https://id.example.org/logout?id_token_hint=IDTOKEN-SECRET"
     );
     assert!(stored(&f).is_none());
     // The cached token is gone too.
