@@ -77,6 +77,15 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// Another login replaced the session while it was being refreshed: the
+    /// refresh result was discarded (it belongs to the replaced login) and
+    /// the new login's session kept. The caller's session has ended; asking
+    /// again returns the new login's token, knowingly.
+    #[error("the session for provider `{provider}` was replaced by another login during its refresh")]
+    SessionReplaced {
+        /// The provider name.
+        provider: String,
+    },
     /// The access token has expired and refreshing failed transiently (no
     /// network, timeout, 5xx). The session is kept; the next call retries.
     #[error("offline: the session for provider `{provider}` expired and could not be refreshed yet")]
@@ -146,7 +155,7 @@ impl Error {
         match self {
             Error::Provider { kind, .. } | Error::Store { kind, .. } => *kind,
             Error::Offline { .. } => FailureKind::Transient,
-            Error::ReauthenticationRequired { .. } => FailureKind::Terminal,
+            Error::ReauthenticationRequired { .. } | Error::SessionReplaced { .. } => FailureKind::Terminal,
             Error::InvalidAuthResult { .. } | Error::InvalidCallback { .. } => FailureKind::Protocol,
             Error::UnknownLoginState => FailureKind::Protocol,
             Error::InvalidConfig { .. }

@@ -34,6 +34,13 @@ pub enum AuthEvent {
         /// Transient, protocol or terminal.
         kind: FailureKind,
     },
+    /// A refresh result was discarded because another login replaced the
+    /// session meanwhile; the new login's session is kept and the caller got
+    /// [`Error::SessionReplaced`](crate::Error::SessionReplaced).
+    RefreshDiscarded {
+        /// The provider.
+        provider: ProviderId,
+    },
     /// The access token expired and cannot be refreshed (no refresh token).
     Expired {
         /// The provider.

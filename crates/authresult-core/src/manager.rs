@@ -2,10 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::Either;
 use url::Url;
 
 use crate::auth_result::AuthResult;
@@ -22,8 +26,15 @@ use crate::time::{Clock, SystemClock, Timestamp};
 
 /// Default freshness margin: a token expiring sooner than this is refreshed first.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(30);
-/// Default lifetime of the cross-process refresh lease.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// Default lifetime of the cross-process refresh lease: 150 s.
+///
+/// The holder renews its lease every third of this while its refresh runs,
+/// so the lifetime mostly bounds how long a crashed holder blocks the
+/// others. It still covers the longest refresh with the OIDC provider's
+/// default timeouts (`request_timeout` 30 s per request: discovery, the token
+/// request and up to two key-set fetches for the ID token, 120 s), so even a
+/// holder that cannot renew (store unreachable) keeps it for its whole refresh.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(150);
 /// Default lifetime of a pending interactive login.
 pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
 
@@ -80,6 +91,10 @@ struct Slot {
     cached: RwLock<Option<Arc<Session>>>,
     /// One refresh at a time per session inside this process.
     refresh: futures::lock::Mutex<()>,
+    /// Bumped by every login (login, import, interactive login) before it
+    /// writes: a refresh that sees it change was overtaken by a login and
+    /// neither caches nor returns its result.
+    logins: AtomicU64,
     /// A refreshed session the store refused to write (full disk): written
     /// before anything else on the next call, so the rotated refresh token is
     /// not lost and no caller sees a token that is not stored.
@@ -167,7 +182,9 @@ impl AuthManagerBuilder {
         self
     }
 
-    /// How long a refresh lease lasts if its holder dies (default 30 s).
+    /// How long a refresh lease lasts if its holder dies (default 150 s,
+    /// see [`DEFAULT_LEASE_TTL`]); the holder renews it every third of this
+    /// while it refreshes.
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
@@ -194,6 +211,7 @@ impl AuthManagerBuilder {
                         provider,
                         cached: RwLock::new(None),
                         refresh: futures::lock::Mutex::new(()),
+                        logins: AtomicU64::new(0),
                         unsaved: Mutex::new(None),
                     },
                 )
@@ -282,8 +300,16 @@ impl AuthManager {
         }
     }
 
-    /// Stores a new session and announces it.
+    /// Stores a new session and announces it. A login always wins: it
+    /// replaces whatever is stored, and a refresh running meanwhile (here or
+    /// in another process) discards its result.
     async fn adopt(&self, name: &ProviderId, slot: &Slot, mut session: Session) -> Result<Session, Error> {
+        // Announce the login to a refresh in flight before writing, so it
+        // cannot cache or return the replaced login's tokens after this write.
+        slot.logins.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut u) = slot.unsaved.lock() {
+            *u = None;
+        }
         session.version = self.inner.store.put(&session).await?;
         if let Some(username) = &session.username {
             self.inner
@@ -291,7 +317,12 @@ impl AuthManager {
                 .set_username(&self.inner.tenant, Some(username.clone()))
                 .await?;
         }
-        Self::set_cache(slot, Some(session.clone()));
+        if let Ok(mut cached) = slot.cached.write() {
+            // Under the cache lock: a refresh that cached after this would
+            // see the new generation and leave the login's session cached.
+            slot.logins.fetch_add(1, Ordering::SeqCst);
+            *cached = Some(Arc::new(session.clone()));
+        }
         self.inner.events.emit(AuthEvent::LoggedIn {
             provider: name.clone(),
         });
@@ -441,19 +472,63 @@ impl AuthManager {
         mode: Refresh,
     ) -> Result<Arc<Session>, Error> {
         let _guard = slot.refresh.lock().await;
+        let logins = slot.logins.load(Ordering::SeqCst);
+        let result = self.refresh_locked(name, slot, mode, logins).await;
+        if slot.logins.load(Ordering::SeqCst) == logins {
+            return result;
+        }
+        // A login in this process overtook this call: its session wins, and
+        // this call's answer (of the replaced login) is not handed out.
+        let current = slot.cached.read().ok().and_then(|c| c.clone());
+        match (result, current) {
+            (Ok(session), Some(current)) if current.same_login(&session) => Ok(session),
+            _ => Err(self.discarded(name)),
+        }
+    }
+
+    /// Announces a refresh result discarded for another login's session.
+    fn discarded(&self, name: &ProviderId) -> Error {
+        self.inner.events.emit(AuthEvent::RefreshDiscarded {
+            provider: name.clone(),
+        });
+        Error::SessionReplaced {
+            provider: name.to_string(),
+        }
+    }
+
+    /// Caches what a refresh found or wrote, unless a login (generation
+    /// `logins`) came meanwhile; the login's session stays cached then.
+    fn cache_refreshed(slot: &Slot, logins: u64, session: Option<Arc<Session>>) {
+        if let Ok(mut cached) = slot.cached.write()
+            && slot.logins.load(Ordering::SeqCst) == logins
+        {
+            *cached = session;
+        }
+    }
+
+    async fn refresh_locked(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        mode: Refresh,
+        logins: u64,
+    ) -> Result<Arc<Session>, Error> {
         let key = self.key(name);
         let margin = self.inner.margin;
         let store = &self.inner.store;
 
-        // A refreshed session the store refused earlier goes first.
+        // A refreshed session the store refused earlier goes first, over the
+        // version it was refreshed from only: if the store moved on (another
+        // refresh, a new login), that write owns the session now.
         let unsaved = slot.unsaved.lock().ok().and_then(|mut u| u.take());
         if let Some(session) = unsaved {
-            match store.put(&session).await {
-                Ok(version) => {
+            match store.compare_and_swap(&session, session.version).await {
+                Ok(CasOutcome::Stored { version }) => {
                     let mut session = session;
                     session.version = version;
-                    Self::set_cache(slot, Some(session));
+                    Self::cache_refreshed(slot, logins, Some(Arc::new(session)));
                 }
+                Ok(CasOutcome::Conflict { .. }) => {}
                 Err(e) => {
                     if let Ok(mut u) = slot.unsaved.lock() {
                         *u = Some(session);
@@ -480,7 +555,7 @@ impl AuthManager {
         loop {
             let now = self.now();
             let Some(stored) = store.get(&key).await? else {
-                Self::set_cache(slot, None);
+                Self::cache_refreshed(slot, logins, None);
                 return Err(Error::NotAuthenticated {
                     provider: name.to_string(),
                 });
@@ -491,13 +566,11 @@ impl AuthManager {
             let refreshed_elsewhere = matches!(mode, Refresh::Force) && stored.version != baseline;
             if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, margin) {
                 let stored = Arc::new(stored);
-                if let Ok(mut cached) = slot.cached.write() {
-                    *cached = Some(Arc::clone(&stored));
-                }
+                Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
                 return Ok(stored);
             }
             if !stored.is_refreshable() {
-                return self.without_refresh_token(name, slot, stored, now);
+                return self.without_refresh_token(name, slot, logins, stored, now);
             }
             if store
                 .try_acquire_lease(&key, &self.inner.holder, now, self.inner.lease_ttl)
@@ -511,6 +584,7 @@ impl AuthManager {
                 return self.transient_outcome(
                     name,
                     slot,
+                    logins,
                     stored,
                     now,
                     Error::store(FailureKind::Transient, LeaseBusy),
@@ -520,7 +594,7 @@ impl AuthManager {
         }
 
         let result = self
-            .refresh_under_lease(name, slot, &key, first_version, &mode)
+            .refresh_under_lease(name, slot, logins, &key, first_version, &mode)
             .await;
         // Release even on failure so the next caller (here or elsewhere) can
         // refresh again; a failed release only delays others until the TTL.
@@ -528,10 +602,47 @@ impl AuthManager {
         result
     }
 
+    /// Runs `work` (the provider's refresh) while renewing this holder's
+    /// lease every third of its lifetime, so the lease lasts as long as the
+    /// refresh. A refused renewal (the lease expired and another holder took
+    /// it) stops the renewals; the refresh goes on, and its write stays fenced:
+    /// it is a compare-and-swap on the version and login it read, so it never
+    /// replaces what the new holder wrote.
+    async fn renewing_lease<T>(&self, key: &SessionKey, work: impl Future<Output = T>) -> T {
+        let inner = &self.inner;
+        let period = (inner.lease_ttl / 3).max(Duration::from_millis(1));
+        let renew = async {
+            loop {
+                inner.sleeper.sleep(period).await;
+                match inner
+                    .store
+                    .try_acquire_lease(key, &inner.holder, inner.clock.now(), inner.lease_ttl)
+                    .await
+                {
+                    // Renewed, or a store error: try again next period.
+                    Ok(true) | Err(_) => {}
+                    // Lost: never renew again (that could take it back from
+                    // the new holder once it releases it).
+                    Ok(false) => futures::future::pending::<()>().await,
+                }
+                // Let other tasks run even if the sleeper answers at once
+                // (a manual clock in tests).
+                YieldNow(false).await;
+            }
+        };
+        let work = std::pin::pin!(work);
+        let renew = std::pin::pin!(renew);
+        match futures::future::select(work, renew).await {
+            Either::Left((done, _)) => done,
+            Either::Right(((), work)) => work.await,
+        }
+    }
+
     async fn refresh_under_lease(
         &self,
         name: &ProviderId,
         slot: &Slot,
+        logins: u64,
         key: &SessionKey,
         first_version: Option<u64>,
         mode: &Refresh,
@@ -540,7 +651,7 @@ impl AuthManager {
         let now = self.now();
         // Read again under the lease: another process may have just finished.
         let Some(stored) = store.get(key).await? else {
-            Self::set_cache(slot, None);
+            Self::cache_refreshed(slot, logins, None);
             return Err(Error::NotAuthenticated {
                 provider: name.to_string(),
             });
@@ -550,15 +661,16 @@ impl AuthManager {
             && stored.is_fresh(now, self.inner.margin)
         {
             let stored = Arc::new(stored);
-            if let Ok(mut cached) = slot.cached.write() {
-                *cached = Some(Arc::clone(&stored));
-            }
+            Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
             return Ok(stored);
         }
         let Some(refresh_token) = stored.auth.refresh_token.clone() else {
-            return self.without_refresh_token(name, slot, stored, now);
+            return self.without_refresh_token(name, slot, logins, stored, now);
         };
-        match slot.provider.refresh(&refresh_token, &stored.auth).await {
+        let answer = self
+            .renewing_lease(key, slot.provider.refresh(&refresh_token, &stored.auth))
+            .await;
+        match answer {
             Ok(auth) => {
                 let now = self.now();
                 let mut next = stored.refreshed(auth, now);
@@ -566,7 +678,8 @@ impl AuthManager {
                     Ok(outcome) => outcome,
                     Err(e) => {
                         // Keep the rotated refresh token in memory; it is written
-                        // before anything else next time.
+                        // (over the version it was refreshed from) before
+                        // anything else next time.
                         if let Ok(mut u) = slot.unsaved.lock() {
                             *u = Some(next);
                         }
@@ -575,23 +688,13 @@ impl AuthManager {
                 };
                 match outcome {
                     CasOutcome::Stored { version } => next.version = version,
-                    CasOutcome::Conflict { current: None } => {
-                        // Logged out while we refreshed: do not bring it back.
-                        Self::set_cache(slot, None);
-                        return Err(Error::NotAuthenticated {
-                            provider: name.to_string(),
-                        });
-                    }
-                    CasOutcome::Conflict { current: Some(_) } => {
-                        // Someone wrote after our read (the lease expired under
-                        // us). Ours holds the provider's latest rotation.
-                        next.version = store.put(&next).await?;
-                    }
+                    // Someone wrote after our read: never write over it. It is
+                    // a logout, a new login, or (our lease expired) another
+                    // refresh of this login, which then answers us.
+                    CasOutcome::Conflict { .. } => return self.overtaken(name, slot, logins, &stored).await,
                 }
                 let next = Arc::new(next);
-                if let Ok(mut cached) = slot.cached.write() {
-                    *cached = Some(Arc::clone(&next));
-                }
+                Self::cache_refreshed(slot, logins, Some(Arc::clone(&next)));
                 self.inner.events.emit(AuthEvent::Refreshed {
                     provider: name.clone(),
                     expires_at: next.expires_at,
@@ -599,8 +702,13 @@ impl AuthManager {
                 Ok(next)
             }
             Err(e) if e.is_terminal() => {
-                store.remove(key).await?;
-                Self::set_cache(slot, None);
+                // End only the version this answer is about: if the store
+                // moved on (another holder's rotation, a new login), that
+                // session stays.
+                if !store.remove_if_current(&stored).await? {
+                    return self.overtaken(name, slot, logins, &stored).await;
+                }
+                Self::cache_refreshed(slot, logins, None);
                 self.inner.events.emit(AuthEvent::RefreshFailed {
                     provider: name.clone(),
                     kind: FailureKind::Terminal,
@@ -618,7 +726,39 @@ impl AuthManager {
                     provider: name.clone(),
                     kind: e.kind(),
                 });
-                self.transient_outcome(name, slot, stored, self.now(), e)
+                self.transient_outcome(name, slot, logins, stored, self.now(), e)
+            }
+        }
+    }
+
+    /// The store moved on from `read` while we refreshed it: our answer
+    /// (rotation or terminal failure) is discarded and the stored session
+    /// decides. The same login refreshed elsewhere: its session answers us.
+    /// Removed: not authenticated. Another login: [`Error::SessionReplaced`].
+    async fn overtaken(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        logins: u64,
+        read: &Session,
+    ) -> Result<Arc<Session>, Error> {
+        match self.inner.store.get(&read.key).await? {
+            None => {
+                Self::cache_refreshed(slot, logins, None);
+                Err(Error::NotAuthenticated {
+                    provider: name.to_string(),
+                })
+            }
+            Some(current) if current.same_login(read) => {
+                // Not expected to be expired (it was just written), but if
+                // so, say offline like any refresh that did not happen.
+                let now = self.now();
+                let error = Error::store(FailureKind::Transient, LeaseBusy);
+                self.transient_outcome(name, slot, logins, current, now, error)
+            }
+            Some(current) => {
+                Self::cache_refreshed(slot, logins, Some(Arc::new(current)));
+                Err(self.discarded(name))
             }
         }
     }
@@ -629,15 +769,14 @@ impl AuthManager {
         &self,
         name: &ProviderId,
         slot: &Slot,
+        logins: u64,
         stored: Session,
         now: Timestamp,
         error: Error,
     ) -> Result<Arc<Session>, Error> {
         let expired = stored.is_expired(now);
         let stored = Arc::new(stored);
-        if let Ok(mut cached) = slot.cached.write() {
-            *cached = Some(Arc::clone(&stored));
-        }
+        Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
         if expired {
             Err(Error::Offline {
                 provider: name.to_string(),
@@ -652,11 +791,12 @@ impl AuthManager {
         &self,
         name: &ProviderId,
         slot: &Slot,
+        logins: u64,
         stored: Session,
         now: Timestamp,
     ) -> Result<Arc<Session>, Error> {
         if stored.is_expired(now) {
-            Self::set_cache(slot, None);
+            Self::cache_refreshed(slot, logins, None);
             self.inner.events.emit(AuthEvent::Expired {
                 provider: name.clone(),
             });
@@ -666,9 +806,7 @@ impl AuthManager {
             })
         } else {
             let stored = Arc::new(stored);
-            if let Ok(mut cached) = slot.cached.write() {
-                *cached = Some(Arc::clone(&stored));
-            }
+            Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
             Ok(stored)
         }
     }
@@ -784,6 +922,22 @@ impl AuthManager {
         let (name, slot) = self.slot(provider)?;
         let session = Session::new(self.key(name), auth, self.now());
         self.adopt(name, slot, session).await
+    }
+}
+
+/// Yields to the executor once (wakes itself and returns `Pending` once).
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

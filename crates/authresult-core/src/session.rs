@@ -108,6 +108,12 @@ pub struct Session {
     /// Store version, bumped on every write; used for compare-and-swap so a
     /// stale writer cannot overwrite a newer rotated refresh token. 0 = never stored.
     pub version: u64,
+    /// Which login this session comes from: a unique id made by
+    /// [`Session::new`] (at login or import) and kept by
+    /// [`Session::refreshed`]. A refresh result is written only over the same
+    /// login ([`Session::same_login`]). Empty for rows stored before it existed.
+    #[serde(default)]
+    pub login_id: String,
 }
 
 impl Session {
@@ -132,7 +138,15 @@ impl Session {
             issued_at,
             expires_at,
             version: 0,
+            login_id: new_login_id(),
         }
+    }
+
+    /// True when `other` belongs to the same login as `self` (same
+    /// [`login_id`](Self::login_id) and subject): a refresh of one may
+    /// replace the other; a session of another login never is.
+    pub fn same_login(&self, other: &Session) -> bool {
+        self.key == other.key && self.login_id == other.login_id && self.subject == other.subject
     }
 
     /// The session after a refresh answered `refreshed` at `now`: a response
@@ -158,6 +172,7 @@ impl Session {
             auth: refreshed,
             issued_at: now,
             version: self.version,
+            login_id: self.login_id.clone(),
         }
     }
 
@@ -184,6 +199,27 @@ impl Session {
     pub fn is_refreshable(&self) -> bool {
         self.auth.refresh_token.is_some()
     }
+}
+
+/// A unique login id: 128 bits from the standard library's per-process
+/// random hash keys, mixed with the time, the process and a counter. It
+/// needs to be unique, not secret.
+fn new_login_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let half = || {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(nanos);
+        h.write_u32(std::process::id());
+        h.write_u64(n);
+        h.finish()
+    };
+    format!("{:016x}{:016x}", half(), half())
 }
 
 fn expiry_of(auth: &AuthResult, issued_at: Timestamp) -> Option<Timestamp> {

@@ -44,12 +44,23 @@ pub trait SessionStore: Send + Sync {
     async fn put(&self, session: &Session) -> Result<u64, Error>;
 
     /// Writes `session` only when the stored version is `expected` (0 = no
-    /// session stored), so a stale writer cannot overwrite a newer rotated
-    /// refresh token.
+    /// session stored) and, when one is stored, it is of the same login
+    /// ([`Session::login_id`]), so a stale writer cannot overwrite a newer
+    /// rotated refresh token, nor a session of a login that replaced it
+    /// (versions restart at 1 after a removal). Otherwise `Conflict`, with
+    /// the stored version.
     async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error>;
 
     /// Removes the session; true when there was one.
     async fn remove(&self, key: &SessionKey) -> Result<bool, Error>;
+
+    /// Removes the session of `session.key` only when the stored one is
+    /// still this version (`session.version`) of this login
+    /// ([`Session::login_id`]), in one atomic step; true when removed. A
+    /// terminal refresh answer uses it, so it ends only the session version
+    /// it was about to refresh, never a session written meanwhile (another
+    /// refresh's rotation, a new login).
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error>;
 
     /// Removes every session of a tenant (other tenants untouched); returns how many.
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error>;
@@ -76,7 +87,13 @@ pub trait SessionStore: Send + Sync {
     async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error>;
 
     /// Takes the refresh lease of `key` for `holder` until `now + ttl` when it
-    /// is free, expired at `now`, or already held by `holder`. True when taken.
+    /// is free, expired at `now`, or already held by `holder` (then it is
+    /// renewed: the holder calls it again while its refresh runs). True when
+    /// taken.
+    ///
+    /// A backend shared by several machines (Postgres) measures the lease
+    /// with its own clock and ignores `now`, so an instance whose clock is
+    /// ahead cannot take a live lease.
     async fn try_acquire_lease(
         &self,
         key: &SessionKey,

@@ -72,7 +72,11 @@ fn store(state: &Shared) -> MockSessionStore {
             return Err(Error::store(FailureKind::Protocol, "disk full"));
         }
         let current = st.sessions.get(&session.key).map(|x| x.version);
-        if current.unwrap_or(0) != expected {
+        let other_login = st
+            .sessions
+            .get(&session.key)
+            .is_some_and(|x| x.login_id != session.login_id);
+        if current.unwrap_or(0) != expected || other_login {
             return Ok(CasOutcome::Conflict { current });
         }
         let mut stored = session.clone();
@@ -86,6 +90,18 @@ fn store(state: &Shared) -> MockSessionStore {
     let s = state.clone();
     m.expect_remove()
         .returning(move |k| Ok(s.lock().unwrap().sessions.remove(k).is_some()));
+    let s = state.clone();
+    m.expect_remove_if_current().returning(move |session| {
+        let mut st = s.lock().unwrap();
+        let current = st
+            .sessions
+            .get(&session.key)
+            .is_some_and(|x| x.version == session.version && x.login_id == session.login_id);
+        if current {
+            st.sessions.remove(&session.key);
+        }
+        Ok(current)
+    });
     let s = state.clone();
     m.expect_remove_tenant().returning(move |t| {
         let mut st = s.lock().unwrap();
@@ -316,7 +332,8 @@ async fn the_rotated_refresh_token_is_stored_before_any_caller_sees_the_new_toke
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
     let s = stored(&f).unwrap();
     assert_eq!(s.auth.refresh_token.unwrap().secret(), "r2");
-    assert_eq!(f.state.lock().unwrap().writes_log.last().unwrap(), "put a2");
+    // Written over the version it was refreshed from, never blindly.
+    assert_eq!(f.state.lock().unwrap().writes_log.last().unwrap(), "cas a2");
 }
 
 #[tokio::test]
