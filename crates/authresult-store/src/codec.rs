@@ -78,6 +78,17 @@ pub(crate) fn decode_session(
     Ok(session)
 }
 
+/// The login id of a stored session body ([`Session::login_id`]; empty for
+/// rows written before it existed). It is never sealed, so this needs no key.
+pub(crate) fn login_id_of(body: &str) -> Result<String, StoreError> {
+    let value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(SESSION, &e))?;
+    match value.get("login_id") {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(id)) => Ok(id.clone()),
+        Some(_) => Err(missing(SESSION, "login_id")),
+    }
+}
+
 /// Encodes a pending login.
 pub(crate) fn encode_pending(
     pending: &PendingAuthorization,

@@ -94,9 +94,14 @@ impl SessionStore for MemoryStore {
     async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
         let mut state = self.lock();
         let key = map_key(&session.key);
-        let current = state.sessions.get(&key).map(|s| s.version);
-        if current.unwrap_or(0) != expected {
-            return Ok(CasOutcome::Conflict { current });
+        let stored = state.sessions.get(&key);
+        let same = stored.map_or(expected == 0, |s| {
+            s.version == expected && s.login_id == session.login_id
+        });
+        if !same {
+            return Ok(CasOutcome::Conflict {
+                current: stored.map(|s| s.version),
+            });
         }
         let version = expected.saturating_add(1);
         let mut stored = session.clone();
@@ -107,6 +112,19 @@ impl SessionStore for MemoryStore {
 
     async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
         Ok(self.lock().sessions.remove(&map_key(key)).is_some())
+    }
+
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        let mut state = self.lock();
+        let key = map_key(&session.key);
+        let current = state
+            .sessions
+            .get(&key)
+            .is_some_and(|s| s.version == session.version && s.login_id == session.login_id);
+        if current {
+            state.sessions.remove(&key);
+        }
+        Ok(current)
     }
 
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {

@@ -422,7 +422,11 @@ impl PostgresStore {
             .query_opt(&lock, &key)
             .await
             .map_err(pg)?
-            .map(|row| column::<i64>(&row, 0).and_then(version_of))
+            .map(|row| {
+                let version = column::<i64>(&row, 0).and_then(version_of)?;
+                let login = codec::login_id_of(&column::<String>(&row, 1)?)?;
+                Ok::<_, StoreError>((version, login))
+            })
             .transpose()?;
         if self.cipher.is_none() {
             // Run after the row lock, so it sees an encryption that committed meanwhile.
@@ -432,9 +436,15 @@ impl PostgresStore {
                 return Err(StoreError::KeyRequired);
             }
         }
-        if current.unwrap_or(0) != expected {
+        let same = match &current {
+            None => expected == 0,
+            Some((version, login)) => *version == expected && *login == session.login_id,
+        };
+        if !same {
             tx.rollback().await.map_err(pg)?;
-            return Ok(CasOutcome::Conflict { current });
+            return Ok(CasOutcome::Conflict {
+                current: current.map(|(version, _)| version),
+            });
         }
         let version = expected.checked_add(1).ok_or_else(version_overflow)?;
         let version_param = to_i64(version)?;
@@ -602,6 +612,20 @@ impl SessionStore for PostgresStore {
         Ok(removed > 0)
     }
 
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        let version = to_i64(session.version)?;
+        let params: [Param<'_>; 4] = [
+            &session.key.tenant.as_str(),
+            &session.key.provider.as_str(),
+            &version,
+            &session.login_id.as_str(),
+        ];
+        let removed = self
+            .retry(false, || self.execute_once(&self.sql.remove_if_current, &params))
+            .await?;
+        Ok(removed > 0)
+    }
+
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         let params: [Param<'_>; 1] = [&tenant.as_str()];
         Ok(self
@@ -653,18 +677,13 @@ impl SessionStore for PostgresStore {
         &self,
         key: &SessionKey,
         holder: &str,
-        now: Timestamp,
+        _now: Timestamp,
         ttl: Duration,
     ) -> Result<bool, Error> {
-        let until = ts(now.saturating_add(ttl));
-        let now = ts(now);
-        let params: [Param<'_>; 5] = [
-            &key.tenant.as_str(),
-            &key.provider.as_str(),
-            &holder,
-            &until,
-            &now,
-        ];
+        // The database's clock, not `now`: instances whose clocks disagree
+        // must agree on whether a lease has expired.
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let params: [Param<'_>; 4] = [&key.tenant.as_str(), &key.provider.as_str(), &holder, &ttl];
         // Repeatable: a second attempt by the same holder renews its own lease.
         let taken = self
             .retry(true, || self.execute_once(&self.sql.acquire_lease, &params))
@@ -691,6 +710,7 @@ struct Sql {
     cas_insert: String,
     cas_update: String,
     remove: String,
+    remove_if_current: String,
     remove_tenant: String,
     username: String,
     set_username: String,
@@ -713,6 +733,9 @@ impl Sql {
         } else {
             format!("WHERE NOT {sealed}")
         };
+        // The database's clock in Unix milliseconds, for lease expiry.
+        let db_now = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+        let i64_max = i64::MAX;
         let session_values =
             "$1::text, $2::text, $3::text, $4::bigint, $5::bigint, 1, $6::bigint, $7::text, $8::bytea";
         let session_columns =
@@ -732,7 +755,7 @@ impl Sql {
                  RETURNING version"
             ),
             lock_version: format!(
-                "SELECT version FROM {s}.sessions WHERE tenant = $1 AND provider = $2 FOR UPDATE"
+                "SELECT version, body FROM {s}.sessions WHERE tenant = $1 AND provider = $2 FOR UPDATE"
             ),
             schema_is_sealed: format!("SELECT {sealed}"),
             cas_insert: format!(
@@ -747,6 +770,10 @@ impl Sql {
                  RETURNING version"
             ),
             remove: format!("DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2"),
+            remove_if_current: format!(
+                "DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2 AND version = $3
+                    AND COALESCE(body::json ->> 'login_id', '') = $4::text"
+            ),
             remove_tenant: format!("DELETE FROM {s}.sessions WHERE tenant = $1"),
             username: format!("SELECT username FROM {s}.usernames WHERE tenant = $1"),
             set_username: format!(
@@ -766,10 +793,11 @@ impl Sql {
             ),
             purge_pending: format!("DELETE FROM {s}.pending WHERE expires_at <= $1"),
             acquire_lease: format!(
-                "INSERT INTO {s}.leases AS cur (tenant, provider, holder, expires_at) VALUES ($1, $2, $3, $4)
+                "INSERT INTO {s}.leases AS cur (tenant, provider, holder, expires_at)
+                 VALUES ($1, $2, $3, LEAST({db_now}::numeric + $4::bigint, {i64_max})::bigint)
                  ON CONFLICT (tenant, provider) DO UPDATE
                     SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-                    WHERE cur.holder = EXCLUDED.holder OR cur.expires_at <= $5"
+                    WHERE cur.holder = EXCLUDED.holder OR cur.expires_at <= {db_now}"
             ),
             release_lease: format!(
                 "DELETE FROM {s}.leases WHERE tenant = $1 AND provider = $2 AND holder = $3"

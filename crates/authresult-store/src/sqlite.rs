@@ -231,6 +231,11 @@ impl SessionStore for SqliteStore {
         Ok(self.run(move |w| w.remove(&key)).await?)
     }
 
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        let session = session.clone();
+        Ok(self.run(move |w| w.remove_if_current(&session)).await?)
+    }
+
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         let tenant = tenant.clone();
         Ok(self.run(move |w| w.remove_tenant(&tenant)).await?)
@@ -514,9 +519,15 @@ impl Worker {
         let path = self.path.clone();
         self.write(|tx, cipher| {
             ensure_writable_in_mode(tx, cipher, &path)?;
-            let current = current_version(tx, &session.key, &path)?;
-            if current.unwrap_or(0) != expected {
-                return Ok(CasOutcome::Conflict { current });
+            let current = current_login(tx, &session.key, &path)?;
+            let same = match &current {
+                None => expected == 0,
+                Some((version, login)) => *version == expected && *login == session.login_id,
+            };
+            if !same {
+                return Ok(CasOutcome::Conflict {
+                    current: current.map(|(version, _)| version),
+                });
             }
             let version = expected.saturating_add(1);
             write_session(tx, session, &encoded, version, &path)?;
@@ -530,6 +541,22 @@ impl Worker {
             tx.execute(
                 "DELETE FROM sessions WHERE tenant = ?1 AND provider = ?2",
                 params![key.tenant.as_str(), key.provider.as_str()],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| StoreError::from_sqlite(e, &path))
+        })
+    }
+
+    fn remove_if_current(&mut self, session: &Session) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        self.write(|tx, _| {
+            let current = current_login(tx, &session.key, &path)?;
+            if current.is_none_or(|(version, login)| version != session.version || login != session.login_id) {
+                return Ok(false);
+            }
+            tx.execute(
+                "DELETE FROM sessions WHERE tenant = ?1 AND provider = ?2",
+                params![session.key.tenant.as_str(), session.key.provider.as_str()],
             )
             .map(|n| n > 0)
             .map_err(|e| StoreError::from_sqlite(e, &path))
@@ -725,6 +752,23 @@ fn current_version(tx: &Transaction<'_>, key: &SessionKey, path: &Path) -> Resul
     .optional()
     .map_err(|e| StoreError::from_sqlite(e, path))?
     .map(version_of)
+    .transpose()
+}
+
+/// The stored version and login id of `key`'s session, if any.
+fn current_login(
+    tx: &Transaction<'_>,
+    key: &SessionKey,
+    path: &Path,
+) -> Result<Option<(u64, String)>, StoreError> {
+    tx.query_row(
+        "SELECT version, body FROM sessions WHERE tenant = ?1 AND provider = ?2",
+        params![key.tenant.as_str(), key.provider.as_str()],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+    )
+    .optional()
+    .map_err(|e| StoreError::from_sqlite(e, path))?
+    .map(|(version, body)| Ok((version_of(version)?, codec::login_id_of(&body)?)))
     .transpose()
 }
 

@@ -37,6 +37,8 @@ where
     put_then_get(&make().await).await;
     put_overwrites(&make().await).await;
     remove_session(&make().await).await;
+    remove_if_current_spares_newer_versions(&make().await).await;
+    remove_if_current_spares_another_login(&make().await).await;
     remove_tenant_keeps_other_tenants(&make().await).await;
     list_is_per_tenant_and_sorted(&make().await).await;
     username_per_tenant(&make().await).await;
@@ -50,6 +52,7 @@ where
     lease_is_per_session(&make().await).await;
     compare_and_swap_versions(&make().await).await;
     stale_writer_cannot_overwrite_rotation(&make().await).await;
+    swap_never_replaces_another_login(&make().await).await;
     concurrent_swaps_have_one_winner(&make().await).await;
     concurrent_puts_are_all_counted(&make().await).await;
     unusual_names(&make().await).await;
@@ -69,6 +72,16 @@ pub fn sample_session(tenant: &str, provider: &str, n: u64) -> Session {
     auth.user_metadata = Some(BTreeMap::from([("team".to_owned(), format!("team-{n}"))]));
     let mut session = Session::new(SessionKey::new(tenant, provider), auth, T0);
     session.username = Some(format!("user{n}@example.org"));
+    // One login per key: samples of a key stand for its successive refreshes.
+    session.login_id = format!("login-{tenant}-{provider}");
+    session
+}
+
+/// A session of another login than [`sample_session`]'s for the same key.
+pub fn sample_session_of_another_login(tenant: &str, provider: &str, n: u64) -> Session {
+    let mut session = sample_session(tenant, provider, n);
+    session.login_id = format!("another-login-{tenant}-{provider}");
+    session.subject = Some(format!("another-user-{n}"));
     session
 }
 
@@ -474,8 +487,30 @@ pub async fn lease_has_one_holder<S: SessionStore + ?Sized>(store: &S) {
     );
 }
 
-/// The lease of a holder that died (never released) expires after its TTL.
+/// The lease of a holder that died (never released) expires after its TTL
+/// (here zero, so the check holds whichever clock the backend measures it by).
 pub async fn lease_of_dead_holder_expires<S: SessionStore + ?Sized>(store: &S) {
+    let k = key("t", "p");
+    let ttl = Duration::from_secs(30);
+    assert!(
+        store
+            .try_acquire_lease(&k, "dead", T0, Duration::ZERO)
+            .await
+            .expect("lease")
+    );
+    assert!(
+        store.try_acquire_lease(&k, "next", T0, ttl).await.expect("lease"),
+        "expired at its end"
+    );
+    assert!(
+        !store.try_acquire_lease(&k, "dead", T0, ttl).await.expect("lease"),
+        "old holder lost it"
+    );
+}
+
+/// For backends that measure leases with the caller's `now` (memory,
+/// SQLite: one machine): a lease expires exactly at `now + ttl`.
+pub async fn lease_expires_on_the_callers_clock<S: SessionStore + ?Sized>(store: &S) {
     let k = key("t", "p");
     let ttl = Duration::from_secs(30);
     assert!(store.try_acquire_lease(&k, "dead", T0, ttl).await.expect("lease"));
@@ -495,6 +530,41 @@ pub async fn lease_of_dead_holder_expires<S: SessionStore + ?Sized>(store: &S) {
     assert!(
         !store.try_acquire_lease(&k, "dead", at, ttl).await.expect("lease"),
         "old holder lost it"
+    );
+}
+
+/// For backends shared by machines (Postgres), which measure leases with
+/// their own clock: an instance whose clock is far ahead (or behind) cannot
+/// take a live lease, and a live lease is not made to expire by a holder's
+/// clock being behind. Assumes the check runs in much less than an hour.
+pub async fn lease_ignores_the_callers_clock<S: SessionStore + ?Sized>(store: &S) {
+    let k = key("t", "p");
+    let hour = Duration::from_secs(3600);
+    let now = Timestamp::now();
+    assert!(store.try_acquire_lease(&k, "one", now, hour).await.expect("lease"));
+    let far_ahead = now.saturating_add(Duration::from_secs(365 * 24 * 3600));
+    assert!(
+        !store
+            .try_acquire_lease(&k, "fast", far_ahead, hour)
+            .await
+            .expect("lease"),
+        "an instance with a fast clock took a live lease"
+    );
+    // A holder whose clock is far behind renews for a real hour, not one
+    // that ended long ago.
+    assert!(
+        store
+            .try_acquire_lease(&k, "one", Timestamp::EPOCH, hour)
+            .await
+            .expect("lease"),
+        "holder renews"
+    );
+    assert!(
+        !store
+            .try_acquire_lease(&k, "fast", far_ahead, hour)
+            .await
+            .expect("lease"),
+        "a lease renewed by a slow clock expired for a fast one"
     );
 }
 
@@ -543,6 +613,68 @@ pub async fn lease_is_per_session<S: SessionStore + ?Sized>(store: &S) {
             .await
             .expect("lease")
     );
+}
+
+/// `remove_if_current` removes only the version it names: not a newer one.
+pub async fn remove_if_current_spares_newer_versions<S: SessionStore + ?Sized>(store: &S) {
+    let read = sample_session("t", "p", 1);
+    assert!(
+        !store.remove_if_current(&read).await.expect("remove_if_current"),
+        "nothing to remove"
+    );
+    let mut read = read;
+    read.version = store.put(&read).await.expect("put");
+    let rotated = sample_session("t", "p", 2);
+    assert_eq!(
+        store.compare_and_swap(&rotated, read.version).await.expect("cas"),
+        CasOutcome::Stored { version: 2 }
+    );
+    assert!(
+        !store.remove_if_current(&read).await.expect("remove_if_current"),
+        "a stale version removed the rotated session"
+    );
+    let stored = store.get(&read.key).await.expect("get").expect("session kept");
+    assert_same_session(&stored, &rotated);
+    assert!(
+        store.remove_if_current(&stored).await.expect("remove_if_current"),
+        "the current version is removed"
+    );
+    assert!(store.get(&read.key).await.expect("get").is_none());
+}
+
+/// `remove_if_current` spares another login's session, even at the same
+/// version (versions restart after a removal).
+pub async fn remove_if_current_spares_another_login<S: SessionStore + ?Sized>(store: &S) {
+    let mut alice = sample_session("t", "p", 1);
+    alice.version = store.put(&alice).await.expect("put");
+    assert!(store.remove(&alice.key).await.expect("remove"));
+    let bob = sample_session_of_another_login("t", "p", 2);
+    assert_eq!(store.put(&bob).await.expect("put"), alice.version);
+    assert!(
+        !store.remove_if_current(&alice).await.expect("remove_if_current"),
+        "another login's session was removed"
+    );
+    let stored = store.get(&bob.key).await.expect("get").expect("bob kept");
+    assert_same_session(&stored, &bob);
+}
+
+/// Compare-and-swap never replaces a session of another login, even when
+/// its version is the expected one (the old login was removed and a new one
+/// stored, so versions restarted).
+pub async fn swap_never_replaces_another_login<S: SessionStore + ?Sized>(store: &S) {
+    let alice = sample_session("t", "p", 1);
+    let read = store.put(&alice).await.expect("put");
+    assert!(store.remove(&alice.key).await.expect("remove"));
+    let bob = sample_session_of_another_login("t", "p", 2);
+    assert_eq!(store.put(&bob).await.expect("put"), read);
+    let rotated = sample_session("t", "p", 3);
+    assert_eq!(
+        store.compare_and_swap(&rotated, read).await.expect("cas"),
+        CasOutcome::Conflict { current: Some(read) },
+        "a refresh of alice replaced bob"
+    );
+    let stored = store.get(&bob.key).await.expect("get").expect("bob kept");
+    assert_same_session(&stored, &bob);
 }
 
 /// Compare-and-swap: 0 means "no session"; versions go up by one.

@@ -9,6 +9,7 @@ use crate::common::test_key;
 #[tokio::test]
 async fn memory_store_conforms() {
     testing::run_all(|| async { MemoryStore::new() }).await;
+    testing::lease_expires_on_the_callers_clock(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -22,6 +23,8 @@ async fn sqlite_store_conforms() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
+    let store = SqliteStore::open(dir.path().join("callers-clock.db")).await.unwrap();
+    testing::lease_expires_on_the_callers_clock(&store).await;
 }
 
 #[tokio::test]

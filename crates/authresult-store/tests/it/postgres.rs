@@ -184,6 +184,14 @@ async fn postgres_store_conforms() {
 }
 
 #[tokio::test]
+async fn an_instance_with_a_fast_clock_cannot_take_a_live_lease() {
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let store = schemas.options("lease_clock").connect().await.unwrap();
+    testing::lease_ignores_the_callers_clock(&store).await;
+}
+
+#[tokio::test]
 async fn encrypted_postgres_store_conforms() {
     let _server = SERVER.read().await;
     let schemas = Schemas::new();
