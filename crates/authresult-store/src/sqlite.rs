@@ -551,7 +551,8 @@ impl Worker {
         let path = self.path.clone();
         self.write(|tx, _| {
             let current = current_login(tx, &session.key, &path)?;
-            if current.is_none_or(|(version, login)| version != session.version || login != session.login_id) {
+            if current.is_none_or(|(version, login)| version != session.version || login != session.login_id)
+            {
                 return Ok(false);
             }
             tx.execute(

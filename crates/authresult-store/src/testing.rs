@@ -541,7 +541,12 @@ pub async fn lease_ignores_the_callers_clock<S: SessionStore + ?Sized>(store: &S
     let k = key("t", "p");
     let hour = Duration::from_secs(3600);
     let now = Timestamp::now();
-    assert!(store.try_acquire_lease(&k, "one", now, hour).await.expect("lease"));
+    assert!(
+        store
+            .try_acquire_lease(&k, "one", now, hour)
+            .await
+            .expect("lease")
+    );
     let far_ahead = now.saturating_add(Duration::from_secs(365 * 24 * 3600));
     assert!(
         !store

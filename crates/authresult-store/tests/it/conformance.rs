@@ -23,7 +23,9 @@ async fn sqlite_store_conforms() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    let store = SqliteStore::open(dir.path().join("callers-clock.db")).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("callers-clock.db"))
+        .await
+        .unwrap();
     testing::lease_expires_on_the_callers_clock(&store).await;
 }
 

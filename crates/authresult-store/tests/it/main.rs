@@ -18,4 +18,6 @@ mod encryption;
 mod manager;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod process_races;
+mod races;
 mod two_processes;

@@ -24,6 +24,7 @@ use tokio::sync::RwLock;
 use tokio_postgres::{Client, NoTls};
 
 use crate::common::{store_error, test_key};
+use crate::process_races::{self, Backend};
 
 /// Held shared by every test here, exclusively by the one restarting the server.
 static SERVER: RwLock<()> = RwLock::const_new(());
@@ -189,6 +190,28 @@ async fn an_instance_with_a_fast_clock_cannot_take_a_live_lease() {
     let schemas = Schemas::new();
     let store = schemas.options("lease_clock").connect().await.unwrap();
     testing::lease_ignores_the_callers_clock(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_a_refresh_outliving_its_lease_in_another_process_survives_invalid_grant() {
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let backend = Backend::Postgres {
+        url: schemas.url.clone(),
+        schema: schemas.fresh("race_lease"),
+    };
+    process_races::lease_expiry_across_processes(backend).await;
+}
+
+#[tokio::test]
+async fn postgres_a_login_wins_over_a_refresh_in_another_process() {
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let backend = Backend::Postgres {
+        url: schemas.url.clone(),
+        schema: schemas.fresh("race_login"),
+    };
+    process_races::login_during_refresh_across_processes(backend).await;
 }
 
 #[tokio::test]
