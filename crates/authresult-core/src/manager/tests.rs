@@ -775,3 +775,53 @@ async fn a_cancelled_refresh_never_leaves_the_manager_stuck() {
     assert_eq!(token.secret(), "a2");
     assert_eq!(provider.calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes() {
+    let mut p = MockAuthProvider::new();
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+    let f = fixture(p);
+    let mut old = serde_json::to_value(Session::new(
+        SessionKey::new("tenant-a", "kc"),
+        auth("a1", Some("r1"), 10),
+        f.clock.now_ts(),
+    ))
+    .unwrap();
+    old.as_object_mut().unwrap().remove("login_id");
+    let mut legacy: Session = serde_json::from_value(old).unwrap();
+    assert_eq!(legacy.login_id, "");
+    legacy.version = 1;
+    f.state
+        .lock()
+        .unwrap()
+        .sessions
+        .insert(legacy.key.clone(), legacy);
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
+    let s = stored(&f).unwrap();
+    assert_eq!(s.auth.refresh_token.unwrap().secret(), "r2");
+    assert_eq!(s.login_id, "", "a refresh keeps the login it refreshed");
+}
+
+#[tokio::test]
+async fn every_login_gets_its_own_login_id_and_refreshes_keep_it() {
+    let mut p = MockAuthProvider::new();
+    p.expect_login().returning(|_| Ok(auth("a1", Some("r1"), 10)));
+    p.expect_refresh()
+        .times(1)
+        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+    let f = fixture(p);
+    let creds = Credentials::Password {
+        username: "alice".into(),
+        password: Password::new("pw"),
+    };
+    let first = f.manager.login("kc", &creds).await.unwrap();
+    let second = f.manager.login("kc", &creds).await.unwrap();
+    assert!(!first.login_id.is_empty());
+    assert_ne!(first.login_id, second.login_id, "two logins, one id");
+    assert!(!first.same_login(&second));
+    let refreshed = f.manager.refresh("kc").await.unwrap();
+    assert_eq!(refreshed.login_id, second.login_id);
+    assert!(refreshed.same_login(&second));
+}
