@@ -155,6 +155,10 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         self.inner.remove(key).await
     }
 
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        self.inner.remove_if_current(session).await
+    }
+
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         self.inner.remove_tenant(tenant).await
     }
@@ -223,6 +227,10 @@ impl SessionStore for NullStore {
     }
 
     async fn remove(&self, _key: &SessionKey) -> Result<bool, Error> {
+        Ok(false)
+    }
+
+    async fn remove_if_current(&self, _session: &Session) -> Result<bool, Error> {
         Ok(false)
     }
 
