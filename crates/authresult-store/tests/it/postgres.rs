@@ -214,6 +214,41 @@ async fn postgres_a_login_wins_over_a_refresh_in_another_process() {
     process_races::login_during_refresh_across_processes(backend).await;
 }
 
+/// A manager whose clock is a year ahead does not take the live lease of
+/// another instance: it waits, then reports the session offline, and never
+/// refreshes behind the holder's back.
+#[tokio::test]
+async fn a_manager_with_a_fast_clock_does_not_refresh_under_a_live_lease() {
+    use authresult_core::ManualClock;
+
+    use crate::races::{self, PROVIDER, Scripted};
+
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let store: Arc<dyn SessionStore> = Arc::new(schemas.options("lease_fast").connect().await.unwrap());
+    store.put(&races::expired_alice()).await.unwrap();
+    let live = store
+        .try_acquire_lease(
+            &races::key(),
+            "other-instance",
+            Timestamp::now(),
+            races::LEASE_TTL,
+        )
+        .await
+        .unwrap();
+    assert!(live);
+
+    let clock = ManualClock::new(Timestamp::now().saturating_add(Duration::from_secs(365 * 24 * 3600)));
+    let (provider, mut calls) = Scripted::new();
+    let fast = races::manager(store.clone(), provider, &clock, Arc::new(clock.clone()));
+    let answer = tokio::time::timeout(races::HANG, fast.access_token(PROVIDER))
+        .await
+        .expect("the fast instance took the lease and refreshed");
+    let error = answer.expect_err("an expired session was served");
+    assert!(matches!(error, Error::Offline { .. }), "{error:?}");
+    assert!(calls.none(), "the fast instance refreshed under a live lease");
+}
+
 #[tokio::test]
 async fn encrypted_postgres_store_conforms() {
     let _server = SERVER.read().await;

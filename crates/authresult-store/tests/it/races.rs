@@ -88,6 +88,11 @@ impl Scripted {
 pub(crate) struct Calls(mpsc::UnboundedReceiver<Call>);
 
 impl Calls {
+    /// True when no refresh was asked for so far.
+    pub(crate) fn none(&mut self) -> bool {
+        self.0.try_recv().is_err()
+    }
+
     pub(crate) async fn next(&mut self) -> Call {
         tokio::time::timeout(HANG, self.0.recv())
             .await
