@@ -43,6 +43,8 @@ impl AuthManager {
         let current = slot.cached.read().ok().and_then(|c| c.clone());
         match (result, current) {
             (Ok(session), Some(current)) if current.same_login(&session) => Ok(session),
+            // Already announced.
+            (Err(replaced @ Error::SessionReplaced { .. }), _) => Err(replaced),
             _ => Err(self.discarded(name)),
         }
     }

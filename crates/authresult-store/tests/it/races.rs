@@ -345,6 +345,7 @@ async fn a_login_wins_over_a_refresh_in_flight_in_the_same_manager() {
     store.put(&expired_alice()).await.unwrap();
     let (provider, mut calls) = Scripted::new();
     let a = manager(store.clone(), provider, &clock, Arc::new(Parked));
+    let mut events = a.subscribe();
 
     let task = tokio::spawn({
         let a = a.clone();
@@ -364,6 +365,18 @@ async fn a_login_wins_over_a_refresh_in_flight_in_the_same_manager() {
         Some("bob")
     );
     assert_eq!(a.access_token(PROVIDER).await.unwrap().secret(), "at-bob-0");
+    let events: Vec<_> = std::iter::from_fn(|| events.try_next_event()).collect();
+    assert_eq!(
+        events,
+        [
+            AuthEvent::LoggedIn {
+                provider: PROVIDER.into()
+            },
+            AuthEvent::RefreshDiscarded {
+                provider: PROVIDER.into()
+            }
+        ]
+    );
 }
 
 /// The holder renews its lease while its refresh runs, so no one else can
