@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, Session, SessionKey, SessionStore, TenantId, Timestamp,
+    CasOutcome, Error, MAX_PENDING_REVOCATIONS, PendingAuthorization, PendingRevocation, Session, SessionKey,
+    SessionStore, TenantId, Timestamp,
 };
 use futures::channel::oneshot;
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
@@ -286,6 +287,28 @@ impl SessionStore for SqliteStore {
         let key = key.clone();
         let holder = holder.to_owned();
         Ok(self.run(move |w| w.release_lease(&key, &holder)).await?)
+    }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        let revocation = revocation.clone();
+        Ok(self.run(move |w| w.put_pending_revocation(&revocation)).await?)
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.pending_revocations(&tenant, now)).await?)
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        let tenant = tenant.clone();
+        let id = id.to_owned();
+        Ok(self
+            .run(move |w| w.remove_pending_revocation(&tenant, &id))
+            .await?)
     }
 }
 
@@ -680,6 +703,99 @@ impl Worker {
             .map_err(|e| StoreError::from_sqlite(e, &path))
         })
     }
+
+    fn put_pending_revocation(&mut self, revocation: &PendingRevocation) -> Result<(), StoreError> {
+        let Encoded { body, sealed } = codec::encode_revocation(revocation, self.cipher.as_ref())?;
+        let path = self.path.clone();
+        let tenant = revocation.key.tenant.as_str();
+        let cap = i64::try_from(MAX_PENDING_REVOCATIONS).unwrap_or(i64::MAX);
+        self.write(|tx, cipher| {
+            let sqlite = |e| StoreError::from_sqlite(e, &path);
+            ensure_writable_in_mode(tx, cipher, &path)?;
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND expires_at <= ?2",
+                params![tenant, ts(revocation.created_at)],
+            )
+            .map_err(sqlite)?;
+            tx.execute(
+                "INSERT INTO revocations (tenant, id, provider, created_at, expires_at, body, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tenant, id) DO UPDATE SET provider = excluded.provider,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at,
+                    body = excluded.body, sealed = excluded.sealed",
+                params![
+                    tenant,
+                    revocation.id,
+                    revocation.key.provider.as_str(),
+                    ts(revocation.created_at),
+                    ts(revocation.expires_at),
+                    body,
+                    sealed,
+                ],
+            )
+            .map_err(sqlite)?;
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND id IN (
+                    SELECT id FROM revocations WHERE tenant = ?1
+                    ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+                params![tenant, cap],
+            )
+            .map(drop)
+            .map_err(sqlite)
+        })
+    }
+
+    fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, StoreError> {
+        let sqlite = self.sqlite();
+        self.read(|conn, cipher| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT provider, id, body, sealed FROM revocations
+                     WHERE tenant = ?1 AND expires_at > ?2 ORDER BY created_at, id",
+                )
+                .map_err(&sqlite)?;
+            let rows = statement
+                .query_map(params![tenant.as_str(), ts(now)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                })
+                .map_err(&sqlite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&sqlite)?;
+            rows.into_iter()
+                .map(|(provider, id, body, sealed)| {
+                    codec::decode_revocation(
+                        tenant.as_str(),
+                        &provider,
+                        &id,
+                        &body,
+                        sealed.as_deref(),
+                        cipher,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    fn remove_pending_revocation(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        self.write(|tx, _| {
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND id = ?2",
+                params![tenant.as_str(), id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| StoreError::from_sqlite(e, &path))
+        })
+    }
 }
 
 /// Retries `f` while it fails with a busy error SQLite's own wait gave up on
@@ -823,6 +939,33 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         tx.execute(
             "UPDATE pending SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND state = ?2",
             params![tenant, state, encoded.body, encoded.sealed],
+        )
+        .map_err(sqlite)?;
+    }
+    let revocations = {
+        let mut statement = tx
+            .prepare("SELECT tenant, provider, id, body, sealed FROM revocations")
+            .map_err(sqlite)?;
+        statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(sqlite)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sqlite)?
+    };
+    for (tenant, provider, id, body, sealed) in revocations {
+        let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
+        let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
+        tx.execute(
+            "UPDATE revocations SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND id = ?2",
+            params![tenant, id, encoded.body, encoded.sealed],
         )
         .map_err(sqlite)?;
     }

@@ -13,7 +13,7 @@ use crate::error::StoreError;
 pub(crate) const APPLICATION_ID: i64 = 0x4152_5354;
 
 /// Migration `i` takes a file from schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -61,6 +61,23 @@ CREATE TABLE leases (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (tenant, provider)
 );
+";
+
+/// Tokens a logout could not revoke yet, keyed by tenant + id, oldest first
+/// by `created_at` (the store keeps a bounded number per tenant); the token
+/// is in `body`, or sealed in `sealed` when encrypted.
+const V2: &str = "
+CREATE TABLE revocations (
+    tenant     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    sealed     BLOB,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX revocations_by_age ON revocations (tenant, created_at, id);
 ";
 
 /// What the file's header and catalogue say.

@@ -1,0 +1,1 @@
+//! Tests of revocation at logout and of pending revocations.
