@@ -18,4 +18,5 @@ mod encryption;
 mod manager;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod revocation;
 mod two_processes;
