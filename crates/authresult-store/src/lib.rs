@@ -153,7 +153,7 @@ mod sqlite;
 pub mod testing;
 
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
-pub use error::StoreError;
+pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -2,7 +2,6 @@
 //! a dedicated worker thread so no async runtime worker ever blocks on it.
 
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,6 +18,7 @@ use crate::codec::{self, Encoded};
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
+mod file;
 mod schema;
 
 /// How long a write waits for another connection's lock by default.
@@ -82,7 +82,8 @@ impl SqliteOptions {
     /// Opens (or creates) the database.
     ///
     /// Fails with a typed error, without modifying the file, when it is a
-    /// directory, not a database, another application's database, corrupt,
+    /// directory, a symbolic link, not a regular file, another user's or
+    /// open to group or others ([`StoreError::UnsafeFile`]), not a database, another application's database, corrupt,
     /// from a newer schema, read-only, encrypted with another key, or
     /// encrypted while no key was given.
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
@@ -134,7 +135,10 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 ///   processes are waited for up to the busy timeout.
 /// * The schema is versioned (`PRAGMA user_version`, with an application id)
 ///   and migrated forward; a file from a newer version is refused.
-/// * A new file is created with mode 0600, its folder (0700) if missing.
+/// * A new file is created with mode 0600, its folder (0700) if missing. An
+///   existing file (or `-wal`/`-shm`/`-journal` sidecar) must be a regular
+///   file of this user with no group or other permission; a symbolic link
+///   is never followed.
 /// * Sessions are keyed by tenant and provider; the store also holds each
 ///   tenant's username, pending logins and refresh leases.
 /// * With an [`EncryptionKey`], tokens are sealed (XChaCha20-Poly1305), bound
@@ -345,8 +349,9 @@ impl Worker {
             busy_timeout,
             max_size,
         } = options;
-        prepare_file(&path)?;
+        let checked = file::prepare(&path)?;
         let conn = schema::open(&path, busy_timeout, max_size)?;
+        file::verify(&path, checked)?;
         let mut worker = Worker {
             conn,
             path,
@@ -970,41 +975,6 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         .map_err(sqlite)?;
     }
     Ok(())
-}
-
-/// Refuses a directory; creates the folder (0700) and an empty file (0600)
-/// when missing. An existing file is never modified here.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    let cannot_open = |e: std::io::Error| StoreError::CannotOpen {
-        path: path.to_owned(),
-        source: Box::new(e),
-    };
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(StoreError::IsADirectory {
-                path: path.to_owned(),
-            });
-        }
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(cannot_open(e)),
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut folder = fs::DirBuilder::new();
-        folder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder.create(parent).map_err(cannot_open)?;
-    }
-    let mut file = fs::OpenOptions::new();
-    file.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    match file.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(cannot_open(e)),
-    }
 }
 
 #[cfg(test)]

@@ -98,7 +98,9 @@ pub(super) fn open(
     max_size: Option<u64>,
 ) -> Result<Connection, StoreError> {
     let sqlite = |e| StoreError::from_sqlite(e, path);
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // NOFOLLOW: SQLite refuses a symbolic link swapped in after our checks.
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(busy_timeout).map_err(sqlite)?;
     // SQLite silently falls back to read-only for a file it may not write.

@@ -970,7 +970,7 @@ async fn newer_and_foreign_schemas_are_refused_untouched() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{error:?}"
@@ -1030,7 +1030,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]

@@ -368,3 +368,26 @@ async fn a_restarted_manager_on_the_same_sqlite_file_still_revokes() {
     assert_eq!(provider.revoked(), ["rt-1", "at-1"]);
     assert!(stored_tokens(&*store, T0).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_version_1_sqlite_file_migrates_without_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let session = authresult_store::testing::sample_session("field-app", "keycloak", 1);
+    store.put(&session).await.unwrap();
+    store.close().await;
+    // Back to what version 1 wrote: no revocations table.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE revocations; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let stored = store.get(&session.key).await.unwrap().unwrap();
+    authresult_store::testing::assert_same_session(&stored, &session);
+    let revocation = authresult_store::testing::sample_revocation("field-app", "keycloak", "1", false, T0);
+    store.put_pending_revocation(&revocation).await.unwrap();
+    assert_eq!(stored_tokens(&store, T0).await.len(), 1);
+    store.check_integrity().await.unwrap();
+}
