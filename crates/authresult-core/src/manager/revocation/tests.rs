@@ -78,3 +78,20 @@ async fn a_logout_that_cannot_remember_the_revocation_keeps_the_session() {
     let error = manager(store, provider).logout("kc").await.unwrap_err();
     assert_eq!(error.kind(), FailureKind::Configuration);
 }
+
+#[test]
+fn revocations_never_print_their_token() {
+    let revocation = crate::PendingRevocation {
+        key: SessionKey::new("tenant-a", "kc"),
+        id: "id-1".into(),
+        token: crate::RevocableToken::Refresh(RefreshToken::new("SECRET-REFRESH")),
+        created_at: T0,
+        expires_at: T0,
+    };
+    let shown = format!(
+        "{revocation:?} {:?}",
+        crate::RevocableToken::Access(AccessToken::new("SECRET-ACCESS"))
+    );
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("Refresh(RefreshToken([redacted]))"), "{shown}");
+}
