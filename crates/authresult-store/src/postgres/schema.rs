@@ -18,7 +18,14 @@ pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 5] = ["authresult_meta", "sessions", "usernames", "pending", "leases"];
+const OUR_TABLES: [&str; 6] = [
+    "authresult_meta",
+    "sessions",
+    "usernames",
+    "pending",
+    "leases",
+    "revocations",
+];
 
 /// Version 0: just the version, in a table every version can read.
 const BOOTSTRAP: &str = "
