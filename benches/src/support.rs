@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, CasOutcome, Credentials, Error, IdToken, LoginRequest,
-    LoginResponse, PendingAuthorization, RefreshToken, Session, SessionKey, SessionStore, TenantId,
-    Timestamp, TokenInfo,
+    LoginResponse, PendingAuthorization, PendingRevocation, RefreshToken, Session, SessionKey, SessionStore,
+    TenantId, Timestamp, TokenInfo,
 };
 use url::Url;
 
@@ -94,7 +94,7 @@ impl AuthProvider for BenchProvider {
         Ok(TokenInfo::default())
     }
 
-    async fn logout(&self, _auth: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
         Ok(())
     }
 
@@ -201,6 +201,23 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
     async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
         self.inner.release_lease(key, holder).await
     }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        self.inner.put_pending_revocation(revocation).await
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.pending_revocations(tenant, now).await
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        self.inner.remove_pending_revocation(tenant, id).await
+    }
 }
 
 /// A store that keeps nothing (writes succeed, reads find nothing): what
@@ -275,6 +292,22 @@ impl SessionStore for NullStore {
 
     async fn release_lease(&self, _key: &SessionKey, _holder: &str) -> Result<(), Error> {
         Ok(())
+    }
+
+    async fn put_pending_revocation(&self, _revocation: &PendingRevocation) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn pending_revocations(
+        &self,
+        _tenant: &TenantId,
+        _now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        Ok(Vec::new())
+    }
+
+    async fn remove_pending_revocation(&self, _tenant: &TenantId, _id: &str) -> Result<bool, Error> {
+        Ok(false)
     }
 }
 

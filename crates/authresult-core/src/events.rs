@@ -8,6 +8,7 @@ use futures::Stream;
 use futures::channel::mpsc;
 
 use crate::error::FailureKind;
+use crate::provider::TokenKind;
 use crate::session::ProviderId;
 use crate::time::Timestamp;
 
@@ -50,6 +51,22 @@ pub enum AuthEvent {
     LoggedOut {
         /// The provider.
         provider: ProviderId,
+    },
+    /// Revoking these tokens failed transiently (offline, timeout, 5xx): they
+    /// are kept in the store and revoked on the next call that reaches the
+    /// provider, or by `retry_pending_revocations`.
+    RevocationPending {
+        /// The provider.
+        provider: ProviderId,
+        /// The tokens still to revoke.
+        tokens: Vec<TokenKind>,
+    },
+    /// The provider revoked these tokens (at logout, or later from the store).
+    Revoked {
+        /// The provider.
+        provider: ProviderId,
+        /// The tokens revoked.
+        tokens: Vec<TokenKind>,
     },
 }
 

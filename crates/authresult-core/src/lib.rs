@@ -66,18 +66,20 @@ pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
 pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
-    User,
+    RevocationReport, User,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{
     AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization,
-    TokenInfo,
+    RevocableToken, TokenInfo, TokenKind,
 };
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
 pub use session::{ProviderId, Session, SessionKey, TenantId};
 pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockSessionStore;
-pub use store::{CasOutcome, SessionStore};
+pub use store::{
+    CasOutcome, MAX_PENDING_REVOCATIONS, PENDING_REVOCATION_MAX_AGE, PendingRevocation, SessionStore,
+};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::events::{AuthEvent, EventHub, EventStream};
 use crate::provider::{
     AuthProvider, Credentials, LoginFlow, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
+    TokenKind,
 };
 use crate::secret::AccessToken;
 use crate::session::{ProviderId, Session, SessionKey, TenantId};
@@ -21,6 +22,10 @@ use crate::store::SessionStore;
 use crate::time::{Clock, SystemClock, Timestamp};
 
 use refresh::Refresh;
+
+mod revocation;
+
+pub use revocation::RevocationReport;
 
 /// Default freshness margin: a token expiring sooner than this is refreshed first.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(30);
@@ -58,9 +63,14 @@ pub struct LogoutReport {
     pub provider: ProviderId,
     /// True when a local session was removed.
     pub removed: bool,
-    /// `Ok` when the provider revoked the tokens; the error otherwise (the
-    /// local session is removed either way).
+    /// `Ok` when the provider revoked the tokens; the first error otherwise
+    /// (the local session is removed either way).
     pub revocation: Result<(), Error>,
+    /// The tokens whose revocation failed transiently: they are kept (sealed)
+    /// in the store and revoked on the next call that reaches the provider,
+    /// or by [`AuthManager::retry_pending_revocations`]. Empty when nothing
+    /// is left to revoke.
+    pub pending_revocations: Vec<TokenKind>,
     /// The provider's end-session URL to open in a browser, when it has one.
     pub end_session_url: Option<Url>,
 }
@@ -78,6 +88,7 @@ impl fmt::Debug for LogoutReport {
             .field("provider", &self.provider)
             .field("removed", &self.removed)
             .field("revocation", &self.revocation)
+            .field("pending_revocations", &self.pending_revocations)
             .field("end_session_url", &url)
             .finish()
     }
@@ -97,6 +108,10 @@ struct Slot {
     /// before anything else on the next call, so the rotated refresh token is
     /// not lost and no caller sees a token that is not stored.
     unsaved: Mutex<Option<Session>>,
+    /// True when the store may hold revocations of this provider to retry
+    /// (set at start, so a restart retries what an earlier run left): checked
+    /// after a call reached the provider, without a store read.
+    revocations_pending: AtomicBool,
 }
 
 struct Inner {
@@ -111,6 +126,10 @@ struct Inner {
     pending_ttl: Duration,
     holder: String,
     events: EventHub,
+    /// One pass over the pending revocations at a time.
+    revoking: futures::lock::Mutex<()>,
+    /// Numbers the pending revocations this manager writes.
+    revocation_seq: AtomicU64,
 }
 
 /// Orchestrates providers and a session store for one tenant (app).
@@ -211,6 +230,7 @@ impl AuthManagerBuilder {
                         refresh: futures::lock::Mutex::new(()),
                         logins: AtomicU64::new(0),
                         unsaved: Mutex::new(None),
+                        revocations_pending: AtomicBool::new(true),
                     },
                 )
             })
@@ -228,6 +248,8 @@ impl AuthManagerBuilder {
                 pending_ttl: self.pending_ttl,
                 holder,
                 events: EventHub::default(),
+                revoking: futures::lock::Mutex::new(()),
+                revocation_seq: AtomicU64::new(0),
             }),
         }
     }
@@ -328,7 +350,9 @@ impl AuthManager {
         if let Credentials::Password { username, .. } = credentials {
             session.username = Some(username.clone());
         }
-        self.adopt(name, slot, session).await
+        let session = self.adopt(name, slot, session).await?;
+        self.provider_answered(name, slot).await;
+        Ok(session)
     }
 
     /// Starts an interactive login; the pending state is saved in the store so
@@ -420,7 +444,9 @@ impl AuthManager {
             .as_ref()
             .and_then(|p| p.get("preferred_username").or_else(|| p.get("email")))
             .cloned();
-        self.adopt(name, slot, session).await
+        let session = self.adopt(name, slot, session).await?;
+        self.provider_answered(name, slot).await;
+        Ok(session)
     }
 
     /// An access token for `provider` that stays valid for at least the
@@ -443,17 +469,19 @@ impl AuthManager {
         {
             return Ok(session.auth.access_token.clone());
         }
-        self.refresh_slow(name, slot, Refresh::IfNeeded)
-            .await
-            .map(|s| s.auth.access_token.clone())
+        let started = self.now();
+        let session = self.refresh_slow(name, slot, Refresh::IfNeeded).await?;
+        self.after_refresh(name, slot, &session, started).await;
+        Ok(session.auth.access_token.clone())
     }
 
     /// Refreshes now, even if the token is fresh; returns the new session.
     pub async fn refresh(&self, provider: &str) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
-        self.refresh_slow(name, slot, Refresh::Force)
-            .await
-            .map(|s| (*s).clone())
+        let started = self.now();
+        let session = self.refresh_slow(name, slot, Refresh::Force).await?;
+        self.after_refresh(name, slot, &session, started).await;
+        Ok((*session).clone())
     }
 
     /// The stored session for `provider`, if any.
@@ -511,38 +539,54 @@ impl AuthManager {
 
     /// Asks `provider` whether `token` is valid.
     pub async fn validate_token(&self, provider: &str, token: &AccessToken) -> Result<TokenInfo, Error> {
-        let (_, slot) = self.slot(provider)?;
-        slot.provider.validate(token).await
+        let (name, slot) = self.slot(provider)?;
+        let info = slot.provider.validate(token).await?;
+        self.provider_answered(name, slot).await;
+        Ok(info)
     }
 
     /// Logs out of `provider`: removes the local session and revokes its
-    /// tokens at the provider, awaiting both.
+    /// refresh and access tokens at the provider (each on its own, so the
+    /// access token is revoked even when the refresh token could not be).
+    ///
+    /// The tokens to revoke are written to the store (sealed like a session)
+    /// before the session is removed, so a crash in between loses nothing.
+    /// A revocation that fails transiently (offline, timeout, 5xx) stays
+    /// there and is retried on the next call that reaches the provider, or by
+    /// [`retry_pending_revocations`](Self::retry_pending_revocations); the
+    /// report and an [`AuthEvent::RevocationPending`] say so. A final answer
+    /// (revoked, or refused for good) forgets it.
     pub async fn logout(&self, provider: &str) -> Result<LogoutReport, Error> {
         let (name, slot) = self.slot(provider)?;
         let _guard = slot.refresh.lock().await;
         let key = self.key(name);
         let stored = self.inner.store.get(&key).await?;
+        // A refreshed session the store refused holds the live refresh token.
+        let unsaved = slot.unsaved.lock().ok().and_then(|u| u.clone());
+        let revocations = self.revocations_of(name, stored.iter().chain(unsaved.iter()));
+        for revocation in &revocations {
+            self.inner.store.put_pending_revocation(revocation).await?;
+        }
         let removed = self.inner.store.remove(&key).await?;
         Self::set_cache(slot, None);
         if let Ok(mut u) = slot.unsaved.lock() {
             *u = None;
         }
-        let (revocation, end_session_url) = match &stored {
-            Some(session) => {
-                let url = slot.provider.end_session_url(&session.auth).await.ok().flatten();
-                (slot.provider.logout(&session.auth).await, url)
-            }
-            None => (Ok(()), None),
+        let end_session_url = match stored.as_ref().or(unsaved.as_ref()) {
+            Some(session) => slot.provider.end_session_url(&session.auth).await.ok().flatten(),
+            None => None,
         };
         if removed {
             self.inner.events.emit(AuthEvent::LoggedOut {
                 provider: name.clone(),
             });
         }
+        let (revocation, pending_revocations) = self.revoke_now(name, slot, revocations).await;
         Ok(LogoutReport {
             provider: name.clone(),
             removed,
             revocation,
+            pending_revocations,
             end_session_url,
         })
     }

@@ -122,6 +122,50 @@ pub struct TokenInfo {
     pub claims: Map<String, Value>,
 }
 
+/// Which kind of token a revocation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// A refresh token.
+    Refresh,
+    /// An access token.
+    Access,
+}
+
+/// A token to revoke at its provider. `Debug` prints the kind only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "secret", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RevocableToken {
+    /// A refresh token (revoked first: it outlives the access token).
+    Refresh(RefreshToken),
+    /// An access token.
+    Access(AccessToken),
+}
+
+impl RevocableToken {
+    /// The kind of token.
+    pub fn kind(&self) -> TokenKind {
+        match self {
+            RevocableToken::Refresh(_) => TokenKind::Refresh,
+            RevocableToken::Access(_) => TokenKind::Access,
+        }
+    }
+
+    /// The token text.
+    ///
+    /// # Security warning
+    ///
+    /// The returned text is a credential; see [`AccessToken::secret`].
+    pub fn secret(&self) -> &str {
+        match self {
+            RevocableToken::Refresh(token) => token.secret(),
+            RevocableToken::Access(token) => token.secret(),
+        }
+    }
+}
+
 /// An identity provider, seen from the session manager: stateless operations
 /// on tokens. Adapters (the `authresult-oidc` crate) implement it.
 ///
@@ -152,8 +196,12 @@ pub trait AuthProvider: Send + Sync {
     /// Checks an access token and says what it grants.
     async fn validate(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
 
-    /// Ends the session at the provider: revokes the refresh and access tokens.
-    async fn logout(&self, auth: &AuthResult) -> Result<(), Error>;
+    /// Revokes one token at the provider (RFC 7009). `Ok` when revoked, or
+    /// when the provider has nothing to revoke (no sessions of its own, or a
+    /// token type it cannot revoke). A transient error (offline, timeout,
+    /// 5xx) makes the manager keep the token and try again later; any other
+    /// error is final and the token is forgotten.
+    async fn revoke(&self, token: &RevocableToken) -> Result<(), Error>;
 
     /// The browser URL that ends the provider's own session (RP-initiated
     /// logout), when the provider has one.

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::provider::PendingAuthorization;
+use crate::provider::{PendingAuthorization, RevocableToken};
 use crate::session::{Session, SessionKey, TenantId};
 use crate::time::Timestamp;
 
@@ -22,6 +23,35 @@ pub enum CasOutcome {
         /// The version found, `None` when there is no session.
         current: Option<u64>,
     },
+}
+
+/// How many pending revocations a store keeps per tenant: writing one more
+/// drops the oldest. A device logged out offline 16 times (two tokens each)
+/// still retries them all.
+pub const MAX_PENDING_REVOCATIONS: usize = 32;
+
+/// How long a failed revocation is retried: after this its refresh token is
+/// taken as expired at the provider (30 days, the longest default idle
+/// lifetime of Keycloak offline and Auth0 refresh tokens). An access token is
+/// retried only until it expires.
+pub const PENDING_REVOCATION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// A token that must still be revoked at its provider: written before a
+/// logout removes the session, and kept while revoking fails transiently.
+///
+/// Stores seal `token` like a session's tokens. `Debug` prints no token text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingRevocation {
+    /// The tenant and the provider that issued the token.
+    pub key: SessionKey,
+    /// Unique within the tenant (the manager makes it from its holder id and a counter).
+    pub id: String,
+    /// The token.
+    pub token: RevocableToken,
+    /// When the logout that left it happened.
+    pub created_at: Timestamp,
+    /// After this there is nothing left to revoke and it is dropped.
+    pub expires_at: Timestamp,
 }
 
 /// Persistence for sessions, keyed by tenant and provider. Adapters live in
@@ -104,4 +134,20 @@ pub trait SessionStore: Send + Sync {
 
     /// Releases the lease if `holder` holds it.
     async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error>;
+
+    /// Remembers a token still to be revoked, replacing one with the same
+    /// tenant and `id`. In the same write, drops the tenant's revocations
+    /// expired at `revocation.created_at`, then the oldest (by `created_at`,
+    /// then `id`) beyond [`MAX_PENDING_REVOCATIONS`].
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error>;
+
+    /// The tenant's pending revocations not expired at `now`, oldest first.
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error>;
+
+    /// Forgets a pending revocation (revoked, or refused for good); true when there was one.
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error>;
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Credentials, IdToken, LoginFlow, LoginPrompt, LoginRequest,
-    LoginResponse, OidcClientSettings, PendingAuthorization, ProviderConfig, RefreshToken, TokenInfo,
+    LoginResponse, OidcClientSettings, PendingAuthorization, ProviderConfig, RefreshToken, RevocableToken,
+    TokenInfo,
 };
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreDeviceAuthorizationResponse, CoreTokenResponse,
@@ -755,10 +756,9 @@ impl OidcProvider {
         Ok(token_info(claims))
     }
 
-    /// Revokes the refresh token, then the access token (RFC 7009). An
-    /// access token the provider cannot revoke (`unsupported_token_type`) is
-    /// not an error.
-    pub async fn revoke(&self, auth: &AuthResult) -> Result<(), OidcError> {
+    /// Revokes one token (RFC 7009). An access token the provider cannot
+    /// revoke (`unsupported_token_type`) is not an error: there is nothing to do.
+    pub async fn revoke_token(&self, token: &RevocableToken) -> Result<(), OidcError> {
         let d = self.inner.discovery.get().await?;
         let url = d
             .extra()
@@ -767,15 +767,17 @@ impl OidcProvider {
             .ok_or(OidcError::EndpointMissing {
                 endpoint: Endpoint::Revocation,
             })?;
-        if let Some(refresh) = &auth.refresh_token {
-            self.revoke_one(&url, refresh.secret(), "refresh_token").await?;
-        }
-        match self
-            .revoke_one(&url, auth.access_token.secret(), "access_token")
-            .await
-        {
-            Err(e) if e.oauth_error() == Some("unsupported_token_type") => Ok(()),
-            other => other,
+        match token {
+            RevocableToken::Refresh(refresh) => {
+                self.revoke_one(&url, refresh.secret(), "refresh_token").await
+            }
+            RevocableToken::Access(access) => {
+                match self.revoke_one(&url, access.secret(), "access_token").await {
+                    Err(e) if e.oauth_error() == Some("unsupported_token_type") => Ok(()),
+                    other => other,
+                }
+            }
+            _ => Ok(()),
         }
     }
 
@@ -1112,8 +1114,8 @@ impl AuthProvider for OidcProvider {
         Ok(token_info(claims))
     }
 
-    async fn logout(&self, auth: &AuthResult) -> Result<(), authresult_core::Error> {
-        Ok(self.revoke(auth).await?)
+    async fn revoke(&self, token: &RevocableToken) -> Result<(), authresult_core::Error> {
+        Ok(self.revoke_token(token).await?)
     }
 
     async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, authresult_core::Error> {

@@ -8,7 +8,7 @@ use std::fmt;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse,
-    PendingAuthorization, RefreshToken, SyncServerConfig, TokenInfo,
+    PendingAuthorization, RefreshToken, RevocableToken, SyncServerConfig, TokenInfo,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -190,7 +190,7 @@ impl AuthProvider for SyncServerProvider {
         Err(unsupported("token validation"))
     }
 
-    async fn logout(&self, _auth: &AuthResult) -> Result<(), authresult_core::Error> {
+    async fn revoke(&self, _token: &RevocableToken) -> Result<(), authresult_core::Error> {
         // The sync server keeps no session to end.
         Ok(())
     }

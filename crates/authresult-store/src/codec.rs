@@ -4,7 +4,7 @@
 //! Shared by the backends that serialize (SQLite, later Postgres), so every
 //! such backend stores the same shape and seals the same fields.
 
-use authresult_core::{PendingAuthorization, Session};
+use authresult_core::{PendingAuthorization, PendingRevocation, Session};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -19,6 +19,10 @@ const SESSION_AAD: &str = "authresult-store/session/v1";
 const PENDING_AAD: &str = "authresult-store/pending/v1";
 const SESSION: &str = "session";
 const PENDING: &str = "pending login";
+/// The secret field of a pending revocation's `token` object.
+const REVOCATION_SECRETS: [&str; 1] = ["secret"];
+const REVOCATION_AAD: &str = "authresult-store/revocation/v1";
+const REVOCATION: &str = "pending revocation";
 
 /// A value ready to store: `body` is JSON, with the secrets in clear when
 /// `sealed` is `None`, and without them otherwise.
@@ -135,6 +139,75 @@ pub(crate) fn decode_pending(
         });
     }
     Ok(pending)
+}
+
+/// Encodes a pending revocation; sealed, it is bound to its tenant,
+/// provider and id.
+pub(crate) fn encode_revocation(
+    revocation: &PendingRevocation,
+    cipher: Option<&Cipher>,
+) -> Result<Encoded, StoreError> {
+    let mut value = serde_json::to_value(revocation).map_err(|e| StoreError::decode(REVOCATION, &e))?;
+    let Some(cipher) = cipher else {
+        return clear(&value, REVOCATION);
+    };
+    let token = value
+        .get_mut("token")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| missing(REVOCATION, "token"))?;
+    let secrets = split(token, &REVOCATION_SECRETS);
+    let body = serde_json::to_string(&value).map_err(|e| StoreError::decode(REVOCATION, &e))?;
+    let key = &revocation.key;
+    let aad = revocation_aad(key.tenant.as_str(), key.provider.as_str(), &revocation.id, &body);
+    let sealed = seal(cipher, &aad, secrets, REVOCATION)?;
+    Ok(Encoded {
+        body,
+        sealed: Some(sealed),
+    })
+}
+
+/// Decodes a pending revocation row stored under `tenant`, `provider` and `id`.
+pub(crate) fn decode_revocation(
+    tenant: &str,
+    provider: &str,
+    id: &str,
+    body: &str,
+    sealed: Option<&[u8]>,
+    cipher: Option<&Cipher>,
+) -> Result<PendingRevocation, StoreError> {
+    let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(REVOCATION, &e))?;
+    let aad = revocation_aad(tenant, provider, id, body);
+    if let Some(secrets) = unseal(cipher, sealed, &aad, REVOCATION)? {
+        value
+            .get_mut("token")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| missing(REVOCATION, "token"))?
+            .extend(secrets);
+    }
+    let revocation: PendingRevocation =
+        serde_json::from_value(value).map_err(|e| StoreError::decode(REVOCATION, &e))?;
+    if revocation.key.tenant.as_str() != tenant
+        || revocation.key.provider.as_str() != provider
+        || revocation.id != id
+    {
+        return Err(StoreError::Corrupt {
+            reason: "a pending revocation row's key does not match its columns".into(),
+            source: None,
+        });
+    }
+    Ok(revocation)
+}
+
+fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8> {
+    aad(
+        REVOCATION_AAD,
+        &[
+            tenant.as_bytes(),
+            provider.as_bytes(),
+            id.as_bytes(),
+            body.as_bytes(),
+        ],
+    )
 }
 
 fn session_aad(tenant: &str, provider: &str, body: &str) -> Vec<u8> {

@@ -44,6 +44,18 @@ pub enum StoreError {
         /// The database path.
         path: PathBuf,
     },
+    /// The database file, or one of its `-wal`, `-shm`, `-journal` sidecars,
+    /// is not one this user alone controls: a symbolic link, not a regular
+    /// file, another user's, or open to other users. Tokens written there
+    /// could reach someone else, so it is refused and left untouched; the
+    /// message names the fix.
+    #[error("refusing `{}` as a session database file: {problem}", path.display())]
+    UnsafeFile {
+        /// The refused path.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        problem: UnsafeFileProblem,
+    },
     /// The file exists but is not an SQLite database (random bytes, a
     /// truncated header). It is left untouched.
     #[error("`{}` is not a session database", path.display())]
@@ -189,6 +201,33 @@ pub enum StoreError {
     },
 }
 
+/// Why [`StoreError::UnsafeFile`] refused a file; `Display` says how to fix it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnsafeFileProblem {
+    /// A symbolic link: the store never follows one to its target.
+    #[error("it is a symbolic link; point the store at the real file, or remove the link")]
+    Symlink,
+    /// A FIFO, socket or device.
+    #[error("it is not a regular file; remove it")]
+    NotRegularFile,
+    /// Owned by another user, who could read every token written to it.
+    #[error("it belongs to user {owner}, not to this user; remove it (or let its owner move it away)")]
+    NotOwned {
+        /// The owner's user id.
+        owner: u32,
+    },
+    /// Group or other users may read or write it.
+    #[error("other users may access it (mode {mode:o}); run `chmod 600` on it if it is yours, or remove it")]
+    OpenToOthers {
+        /// The file's permission bits.
+        mode: u32,
+    },
+    /// The path was replaced by another file while the store opened it.
+    #[error("it was replaced while being opened; check who writes to its folder")]
+    Replaced,
+}
+
 impl StoreError {
     /// How the session manager should treat this failure: transient ones
     /// (busy, I/O) may pass; configuration ones need the operator (wrong key,
@@ -202,6 +241,7 @@ impl StoreError {
             | StoreError::PostgresBusy { .. } => FailureKind::Transient,
             StoreError::CannotOpen { .. }
             | StoreError::IsADirectory { .. }
+            | StoreError::UnsafeFile { .. }
             | StoreError::ForeignDatabase { .. }
             | StoreError::NewerSchema { .. }
             | StoreError::ReadOnly { .. }

@@ -117,6 +117,7 @@
 //! | `usernames` | `tenant` | `username` |
 //! | `pending` | `(tenant, state)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
 //! | `leases` | `(tenant, provider)` | `holder`, `expires_at` |
+//! | `revocations` | `(tenant, id)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
 //!
 //! * `sessions.body` is the session as JSON `TEXT` (not `JSONB`: sealed
 //!   secrets are bound to its exact bytes). Without encryption the tokens are
@@ -130,6 +131,9 @@
 //! * `leases` holds the refresh lease of each session: taken with one atomic
 //!   `INSERT ... ON CONFLICT DO UPDATE ... WHERE holder = $me OR expires_at <= $now`,
 //!   so a crashed holder blocks others only until its lease expires.
+//! * `revocations` holds the tokens a logout could not revoke yet (sealed
+//!   like sessions when encrypted), at most `MAX_PENDING_REVOCATIONS` per
+//!   tenant; the manager retries and removes them.
 //! * Do not write these tables by hand while instances run; removing rows of
 //!   `sessions` (a logout) or `leases` is harmless.
 //!
@@ -153,7 +157,7 @@ mod sqlite;
 pub mod testing;
 
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
-pub use error::StoreError;
+pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, ProviderId, Session, SessionKey, SessionStore, TenantId,
-    Timestamp,
+    CasOutcome, Error, MAX_PENDING_REVOCATIONS, PendingAuthorization, PendingRevocation, ProviderId, Session,
+    SessionKey, SessionStore, TenantId, Timestamp,
 };
 
 /// A [`SessionStore`] in memory: nothing survives the process, nothing is
@@ -26,6 +26,7 @@ struct State {
     usernames: BTreeMap<TenantId, String>,
     pending: BTreeMap<(TenantId, String), PendingAuthorization>,
     leases: BTreeMap<(TenantId, ProviderId), Lease>,
+    revocations: BTreeMap<(TenantId, String), PendingRevocation>,
 }
 
 struct Lease {
@@ -40,6 +41,7 @@ impl fmt::Debug for MemoryStore {
             .field("sessions", &state.sessions.len())
             .field("pending", &state.pending.len())
             .field("leases", &state.leases.len())
+            .field("revocations", &state.revocations.len())
             .finish()
     }
 }
@@ -204,6 +206,55 @@ impl SessionStore for MemoryStore {
             state.leases.remove(&key);
         }
         Ok(())
+    }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        let mut state = self.lock();
+        let tenant = &revocation.key.tenant;
+        state
+            .revocations
+            .retain(|(t, _), r| t != tenant || r.expires_at > revocation.created_at);
+        state
+            .revocations
+            .insert((tenant.clone(), revocation.id.clone()), revocation.clone());
+        let mut kept: Vec<(Timestamp, String)> = state
+            .revocations
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|((_, id), r)| (r.created_at, id.clone()))
+            .collect();
+        if kept.len() > MAX_PENDING_REVOCATIONS {
+            kept.sort();
+            let excess = kept.len() - MAX_PENDING_REVOCATIONS;
+            for (_, id) in kept.into_iter().take(excess) {
+                state.revocations.remove(&(tenant.clone(), id));
+            }
+        }
+        Ok(())
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        let mut found: Vec<PendingRevocation> = self
+            .lock()
+            .revocations
+            .iter()
+            .filter(|((t, _), r)| t == tenant && r.expires_at > now)
+            .map(|(_, r)| r.clone())
+            .collect();
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(found)
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        Ok(self
+            .lock()
+            .revocations
+            .remove(&(tenant.clone(), id.to_owned()))
+            .is_some())
     }
 }
 

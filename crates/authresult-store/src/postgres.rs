@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, Session, SessionKey, SessionStore, TenantId, Timestamp,
+    CasOutcome, Error, PendingAuthorization, PendingRevocation, Session, SessionKey, SessionStore, TenantId,
+    Timestamp,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
@@ -17,6 +18,7 @@ use crate::codec::{self, Encoded};
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, fill_random};
 
+mod revocation;
 mod schema;
 
 /// The PostgreSQL schema the tables live in unless told otherwise.
@@ -696,6 +698,28 @@ impl SessionStore for PostgresStore {
         self.retry(true, || self.execute_once(&self.sql.release_lease, &params))
             .await?;
         Ok(())
+    }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        let encoded = codec::encode_revocation(revocation, self.cipher.as_ref())?;
+        // Repeatable: the same id is written again with the same content.
+        Ok(self
+            .retry(true, || self.put_revocation_once(revocation, &encoded))
+            .await?)
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        Ok(self.retry(true, || self.revocations_once(tenant, now)).await?)
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        Ok(self
+            .retry(false, || self.remove_revocation_once(tenant, id))
+            .await?)
     }
 }
 

@@ -2,14 +2,14 @@
 //! a dedicated worker thread so no async runtime worker ever blocks on it.
 
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, Session, SessionKey, SessionStore, TenantId, Timestamp,
+    CasOutcome, Error, PendingAuthorization, PendingRevocation, Session, SessionKey, SessionStore, TenantId,
+    Timestamp,
 };
 use futures::channel::oneshot;
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
@@ -18,6 +18,8 @@ use crate::codec::{self, Encoded};
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
+mod file;
+mod revocation;
 mod schema;
 
 /// How long a write waits for another connection's lock by default.
@@ -81,7 +83,8 @@ impl SqliteOptions {
     /// Opens (or creates) the database.
     ///
     /// Fails with a typed error, without modifying the file, when it is a
-    /// directory, not a database, another application's database, corrupt,
+    /// directory, a symbolic link, not a regular file, another user's or
+    /// open to group or others ([`StoreError::UnsafeFile`]), not a database, another application's database, corrupt,
     /// from a newer schema, read-only, encrypted with another key, or
     /// encrypted while no key was given.
     pub async fn open(self) -> Result<SqliteStore, StoreError> {
@@ -133,7 +136,10 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 ///   processes are waited for up to the busy timeout.
 /// * The schema is versioned (`PRAGMA user_version`, with an application id)
 ///   and migrated forward; a file from a newer version is refused.
-/// * A new file is created with mode 0600, its folder (0700) if missing.
+/// * A new file is created with mode 0600, its folder (0700) if missing. An
+///   existing file (or `-wal`/`-shm`/`-journal` sidecar) must be a regular
+///   file of this user with no group or other permission; a symbolic link
+///   is never followed.
 /// * Sessions are keyed by tenant and provider; the store also holds each
 ///   tenant's username, pending logins and refresh leases.
 /// * With an [`EncryptionKey`], tokens are sealed (XChaCha20-Poly1305), bound
@@ -292,6 +298,28 @@ impl SessionStore for SqliteStore {
         let holder = holder.to_owned();
         Ok(self.run(move |w| w.release_lease(&key, &holder)).await?)
     }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        let revocation = revocation.clone();
+        Ok(self.run(move |w| w.put_pending_revocation(&revocation)).await?)
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.pending_revocations(&tenant, now)).await?)
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        let tenant = tenant.clone();
+        let id = id.to_owned();
+        Ok(self
+            .run(move |w| w.remove_pending_revocation(&tenant, &id))
+            .await?)
+    }
 }
 
 /// The connection and everything needed to use it; lives on the worker thread.
@@ -327,8 +355,9 @@ impl Worker {
             busy_timeout,
             max_size,
         } = options;
-        prepare_file(&path)?;
+        let checked = file::prepare(&path)?;
         let conn = schema::open(&path, busy_timeout, max_size)?;
+        file::verify(&path, checked)?;
         let mut worker = Worker {
             conn,
             path,
@@ -871,42 +900,34 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         )
         .map_err(sqlite)?;
     }
-    Ok(())
-}
-
-/// Refuses a directory; creates the folder (0700) and an empty file (0600)
-/// when missing. An existing file is never modified here.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    let cannot_open = |e: std::io::Error| StoreError::CannotOpen {
-        path: path.to_owned(),
-        source: Box::new(e),
+    let revocations = {
+        let mut statement = tx
+            .prepare("SELECT tenant, provider, id, body, sealed FROM revocations")
+            .map_err(sqlite)?;
+        statement
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .map_err(sqlite)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sqlite)?
     };
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(StoreError::IsADirectory {
-                path: path.to_owned(),
-            });
-        }
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(cannot_open(e)),
+    for (tenant, provider, id, body, sealed) in revocations {
+        let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
+        let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
+        tx.execute(
+            "UPDATE revocations SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND id = ?2",
+            params![tenant, id, encoded.body, encoded.sealed],
+        )
+        .map_err(sqlite)?;
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut folder = fs::DirBuilder::new();
-        folder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
-        folder.create(parent).map_err(cannot_open)?;
-    }
-    let mut file = fs::OpenOptions::new();
-    file.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    match file.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(cannot_open(e)),
-    }
+    Ok(())
 }
 
 #[cfg(test)]

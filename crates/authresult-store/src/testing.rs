@@ -13,8 +13,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use authresult_core::{
-    AccessToken, AuthResult, CasOutcome, IdToken, LoginPrompt, PendingAuthorization, PendingSecret,
-    RefreshToken, Session, SessionKey, SessionStore, TenantId, Timestamp,
+    AccessToken, AuthResult, CasOutcome, IdToken, LoginPrompt, MAX_PENDING_REVOCATIONS, PendingAuthorization,
+    PendingRevocation, PendingSecret, RefreshToken, RevocableToken, Session, SessionKey, SessionStore,
+    TenantId, Timestamp,
 };
 use futures::future::join_all;
 
@@ -57,6 +58,8 @@ where
     concurrent_puts_are_all_counted(&make().await).await;
     unusual_names(&make().await).await;
     extreme_times(&make().await).await;
+    revocations_round_trip(&make().await).await;
+    revocations_are_bounded(&make().await).await;
 }
 
 /// A session with every field set: tokens derived from `n`, profile,
@@ -849,5 +852,151 @@ pub async fn extreme_times<S: SessionStore + ?Sized>(store: &S) {
             .await
             .expect("take")
             .is_some()
+    );
+}
+
+/// A pending revocation of a refresh token (`access` false) or an access
+/// token, written at `created_at`, to revoke until an hour later.
+pub fn sample_revocation(
+    tenant: &str,
+    provider: &str,
+    id: &str,
+    access: bool,
+    created_at: Timestamp,
+) -> PendingRevocation {
+    let text = format!("revoke-me-{tenant}-{provider}-{id}");
+    PendingRevocation {
+        key: SessionKey::new(tenant, provider),
+        id: id.to_owned(),
+        token: if access {
+            RevocableToken::Access(AccessToken::new(text))
+        } else {
+            RevocableToken::Refresh(RefreshToken::new(text))
+        },
+        created_at,
+        expires_at: created_at.saturating_add(Duration::from_secs(3600)),
+    }
+}
+
+fn revocation_json(revocation: &PendingRevocation) -> serde_json::Value {
+    serde_json::to_value(revocation).expect("a pending revocation serializes")
+}
+
+fn ids(revocations: &[PendingRevocation]) -> Vec<&str> {
+    revocations.iter().map(|r| r.id.as_str()).collect()
+}
+
+/// Pending revocations come back whole (token included), oldest first and
+/// per tenant; writing the same id replaces; removing is once.
+pub async fn revocations_round_trip<S: SessionStore + ?Sized>(store: &S) {
+    let tenant: TenantId = "t".into();
+    let later = T0.saturating_add(Duration::from_secs(1));
+    let refresh = sample_revocation("t", "p", "b", false, T0);
+    let access = sample_revocation("t", "q", "a", true, later);
+    store.put_pending_revocation(&access).await.expect("put");
+    store.put_pending_revocation(&refresh).await.expect("put");
+    store
+        .put_pending_revocation(&sample_revocation("other", "p", "c", false, T0))
+        .await
+        .expect("put");
+    let found = store.pending_revocations(&tenant, T0).await.expect("list");
+    assert_eq!(ids(&found), ["b", "a"], "oldest first, this tenant only");
+    assert!(
+        revocation_json(&found[0]) == revocation_json(&refresh)
+            && revocation_json(&found[1]) == revocation_json(&access),
+        "a pending revocation differs from what was written"
+    );
+    // The same id again replaces it.
+    let mut replaced = sample_revocation("t", "p", "b", true, T0);
+    replaced.token = RevocableToken::Access(AccessToken::new("replacement"));
+    store.put_pending_revocation(&replaced).await.expect("put");
+    let found = store.pending_revocations(&tenant, T0).await.expect("list");
+    assert_eq!(found.len(), 2, "replaced, not added");
+    assert_eq!(found[0].token.secret(), "replacement");
+    // Expired ones are not listed.
+    let after_refresh = refresh.expires_at;
+    assert_eq!(
+        ids(&store
+            .pending_revocations(&tenant, after_refresh)
+            .await
+            .expect("list")),
+        ["a"]
+    );
+    assert!(
+        store
+            .remove_pending_revocation(&tenant, "b")
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_pending_revocation(&tenant, "b")
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_pending_revocation(&"other".into(), "a")
+            .await
+            .expect("remove")
+    );
+    assert_eq!(
+        ids(&store.pending_revocations(&tenant, T0).await.expect("list")),
+        ["a"]
+    );
+    assert_eq!(
+        ids(&store
+            .pending_revocations(&"other".into(), T0)
+            .await
+            .expect("list")),
+        ["c"]
+    );
+}
+
+/// A tenant keeps at most `MAX_PENDING_REVOCATIONS`: a write drops the
+/// expired ones, then the oldest; other tenants are untouched.
+pub async fn revocations_are_bounded<S: SessionStore + ?Sized>(store: &S) {
+    let tenant: TenantId = "t".into();
+    store
+        .put_pending_revocation(&sample_revocation("other", "p", "keep", false, T0))
+        .await
+        .expect("put");
+    let total = MAX_PENDING_REVOCATIONS + 3;
+    for n in 0..total {
+        let at = T0.saturating_add(Duration::from_secs(n as u64));
+        store
+            .put_pending_revocation(&sample_revocation("t", "p", &format!("{n:03}"), n % 2 == 0, at))
+            .await
+            .expect("put");
+    }
+    let found = store.pending_revocations(&tenant, T0).await.expect("list");
+    assert_eq!(found.len(), MAX_PENDING_REVOCATIONS, "capped");
+    assert_eq!(found[0].id, "003", "the oldest went first");
+    assert_eq!(
+        found.last().map(|r| r.id.as_str()),
+        Some(format!("{:03}", total - 1).as_str())
+    );
+    // Written two hours later: the ones expired by then are dropped from the store.
+    let late = T0.saturating_add(Duration::from_secs(7200));
+    store
+        .put_pending_revocation(&sample_revocation("t", "p", "late", false, late))
+        .await
+        .expect("put");
+    assert_eq!(
+        ids(&store
+            .pending_revocations(&tenant, Timestamp::EPOCH)
+            .await
+            .expect("list")),
+        ["late"],
+        "expired ones are dropped by the next write"
+    );
+    assert_eq!(
+        store
+            .pending_revocations(&"other".into(), Timestamp::EPOCH)
+            .await
+            .expect("list")
+            .len(),
+        1,
+        "other tenants untouched"
     );
 }

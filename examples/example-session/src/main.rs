@@ -87,6 +87,10 @@ async fn run(args: Args) -> Result<()> {
                 },
                 match &report.revocation {
                     Ok(()) => "done".to_owned(),
+                    Err(e) if !report.pending_revocations.is_empty() => format!(
+                        "failed ({e}); {:?} kept in the store, revoked on the next call that reaches the provider",
+                        report.pending_revocations
+                    ),
                     Err(e) => format!("failed ({e})"),
                 }
             );

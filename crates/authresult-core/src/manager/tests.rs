@@ -28,6 +28,7 @@ struct State {
     other_process_writes: Option<Session>,
     fail_writes: bool,
     writes_log: Vec<String>,
+    revocations: Vec<crate::PendingRevocation>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -170,7 +171,37 @@ fn store(state: &Shared) -> MockSessionStore {
         }
         Ok(())
     });
+    expect_revocations(&mut m, state);
     m
+}
+
+/// The pending revocations of the mocked store (no cap: the backends' own
+/// conformance checks cover it).
+fn expect_revocations(m: &mut MockSessionStore, state: &Shared) {
+    let s = state.clone();
+    m.expect_put_pending_revocation().returning(move |r| {
+        let mut st = s.lock().unwrap();
+        st.revocations.retain(|x| x.id != r.id);
+        st.revocations.push(r.clone());
+        Ok(())
+    });
+    let s = state.clone();
+    m.expect_pending_revocations().returning(move |t, now| {
+        let st = s.lock().unwrap();
+        Ok(st
+            .revocations
+            .iter()
+            .filter(|r| &r.key.tenant == t && r.expires_at > now)
+            .cloned()
+            .collect())
+    });
+    let s = state.clone();
+    m.expect_remove_pending_revocation().returning(move |t, id| {
+        let mut st = s.lock().unwrap();
+        let before = st.revocations.len();
+        st.revocations.retain(|r| !(&r.key.tenant == t && r.id == id));
+        Ok(st.revocations.len() < before)
+    });
 }
 
 fn token_of(s: &Session) -> String {
@@ -590,9 +621,8 @@ async fn an_expired_pending_login_is_refused() {
 #[tokio::test]
 async fn logout_revokes_and_removes_even_when_revocation_fails() {
     let mut p = MockAuthProvider::new();
-    p.expect_logout()
-        .withf(|a| a.refresh_token.as_ref().is_some_and(|r| r.secret() == "r1"))
-        .times(1)
+    p.expect_revoke()
+        .times(2)
         .returning(|_| Err(Error::provider(FailureKind::Transient, "timeout")));
     p.expect_end_session_url().returning(|_| {
         Ok(Some(
@@ -629,16 +659,22 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
     ));
     assert_eq!(
         events(&mut ev),
-        [AuthEvent::LoggedOut {
-            provider: "kc".into()
-        }]
+        [
+            AuthEvent::LoggedOut {
+                provider: "kc".into()
+            },
+            AuthEvent::RevocationPending {
+                provider: "kc".into(),
+                tokens: vec![crate::TokenKind::Refresh, crate::TokenKind::Access],
+            }
+        ]
     );
 }
 
 #[tokio::test]
 async fn logout_all_clears_the_tenant_only() {
     let mut p = MockAuthProvider::new();
-    p.expect_logout().times(1).returning(|_| Ok(()));
+    p.expect_revoke().times(2).returning(|_| Ok(()));
     p.expect_end_session_url().returning(|_| Ok(None));
     let f = fixture(p);
     seed(&f, "a1", Some("r1"), 3600);
@@ -728,7 +764,7 @@ impl crate::AuthProvider for HangsOnce {
     async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported())
     }
-    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &crate::RevocableToken) -> Result<(), Error> {
         Err(unsupported())
     }
     async fn end_session_url(&self, _: &AuthResult) -> Result<Option<url::Url>, Error> {

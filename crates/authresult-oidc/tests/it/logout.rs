@@ -105,3 +105,46 @@ async fn client_credentials_for_a_service_account() {
     let error = public.client_credentials(&["api:read"]).await.unwrap_err();
     assert_eq!(error.kind(), FailureKind::Configuration);
 }
+
+#[tokio::test]
+async fn tokens_an_offline_logout_left_pending_are_revoked_at_the_provider_on_retry() {
+    use authresult_core::{PendingRevocation, RevocableToken, SessionKey, SessionStore as _, Timestamp};
+
+    let provider = native_with_introspection();
+    let auth = login_as(&provider, "alice").await;
+    // What a logout while the provider was unreachable leaves in the store.
+    let store = Arc::new(MemoryStore::new());
+    let now = Timestamp::now();
+    let tokens = [
+        RevocableToken::Refresh(auth.refresh_token.clone().unwrap()),
+        RevocableToken::Access(auth.access_token.clone()),
+    ];
+    for (n, token) in tokens.into_iter().enumerate() {
+        let revocation = PendingRevocation {
+            key: SessionKey::new("field-app", "p"),
+            id: format!("left-{n}"),
+            token,
+            created_at: now,
+            expires_at: now.saturating_add_secs(3600),
+        };
+        store.put_pending_revocation(&revocation).await.unwrap();
+    }
+    let manager = manager(store.clone(), provider.clone());
+    let report = manager.retry_pending_revocations().await.unwrap();
+    assert_eq!(report.revoked.len(), 2, "{report:?}");
+    assert!(report.pending.is_empty() && report.dropped.is_empty());
+    assert!(
+        store
+            .pending_revocations(&"field-app".into(), now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let refreshed = provider
+        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
+    let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
+    assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");
+}

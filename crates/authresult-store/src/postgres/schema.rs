@@ -11,14 +11,21 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 5] = ["authresult_meta", "sessions", "usernames", "pending", "leases"];
+const OUR_TABLES: [&str; 6] = [
+    "authresult_meta",
+    "sessions",
+    "usernames",
+    "pending",
+    "leases",
+    "revocations",
+];
 
 /// Version 0: just the version, in a table every version can read.
 const BOOTSTRAP: &str = "
@@ -73,6 +80,23 @@ CREATE TABLE {s}.leases (
     expires_at BIGINT NOT NULL,
     PRIMARY KEY (tenant, provider)
 );
+"#;
+
+/// Tokens a logout could not revoke yet, keyed by tenant + id, oldest first
+/// by `created_at` (the store keeps a bounded number per tenant); the token
+/// is in `body`, or sealed in `sealed` when encrypted.
+const V2: &str = r#"
+CREATE TABLE {s}.revocations (
+    tenant     TEXT COLLATE "C" NOT NULL,
+    id         TEXT COLLATE "C" NOT NULL,
+    provider   TEXT COLLATE "C" NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    body       TEXT NOT NULL,
+    sealed     BYTEA,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX revocations_by_age ON {s}.revocations (tenant, created_at, id);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up
@@ -242,9 +266,11 @@ async fn setup_encryption(
         };
     }
     // Keyless instances' writes wait here, then see the key check and refuse.
-    tx.batch_execute(&format!("LOCK TABLE {s}.sessions, {s}.pending IN EXCLUSIVE MODE"))
-        .await
-        .map_err(pg)?;
+    tx.batch_execute(&format!(
+        "LOCK TABLE {s}.sessions, {s}.pending, {s}.revocations IN EXCLUSIVE MODE"
+    ))
+    .await
+    .map_err(pg)?;
     seal_existing(tx, s, &cipher).await?;
     tx.execute(
         &format!("UPDATE {s}.authresult_meta SET key_check = $1"),
@@ -310,6 +336,31 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         let pending = codec::decode_pending(&tenant, &state, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_pending(&pending, Some(cipher))?;
         tx.execute(&update, &[&tenant, &state, &encoded.body, &encoded.sealed])
+            .await
+            .map_err(pg)?;
+    }
+    let revocations = tx
+        .query(
+            &format!("SELECT tenant, provider, id, body, sealed FROM {s}.revocations"),
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let update = tx
+        .prepare(&format!(
+            "UPDATE {s}.revocations SET body = $3, sealed = $4 WHERE tenant = $1 AND id = $2"
+        ))
+        .await
+        .map_err(pg)?;
+    for row in revocations {
+        let tenant: String = super::column(&row, 0)?;
+        let provider: String = super::column(&row, 1)?;
+        let id: String = super::column(&row, 2)?;
+        let body: String = super::column(&row, 3)?;
+        let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
+        let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
+        let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
+        tx.execute(&update, &[&tenant, &id, &encoded.body, &encoded.sealed])
             .await
             .map_err(pg)?;
     }

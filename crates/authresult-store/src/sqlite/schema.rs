@@ -13,7 +13,7 @@ use crate::error::StoreError;
 pub(crate) const APPLICATION_ID: i64 = 0x4152_5354;
 
 /// Migration `i` takes a file from schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -63,6 +63,23 @@ CREATE TABLE leases (
 );
 ";
 
+/// Tokens a logout could not revoke yet, keyed by tenant + id, oldest first
+/// by `created_at` (the store keeps a bounded number per tenant); the token
+/// is in `body`, or sealed in `sealed` when encrypted.
+const V2: &str = "
+CREATE TABLE revocations (
+    tenant     TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    provider   TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    sealed     BLOB,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX revocations_by_age ON revocations (tenant, created_at, id);
+";
+
 /// What the file's header and catalogue say.
 struct FileState {
     application_id: i64,
@@ -81,7 +98,9 @@ pub(super) fn open(
     max_size: Option<u64>,
 ) -> Result<Connection, StoreError> {
     let sqlite = |e| StoreError::from_sqlite(e, path);
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // NOFOLLOW: SQLite refuses a symbolic link swapped in after our checks.
+    let flags =
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
     conn.busy_timeout(busy_timeout).map_err(sqlite)?;
     // SQLite silently falls back to read-only for a file it may not write.

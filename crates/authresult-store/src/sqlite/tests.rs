@@ -77,6 +77,9 @@ async fn an_empty_file_of_ours_at_version_zero_is_migrated() {
         .unwrap()
         .pragma_update(None, "application_id", APPLICATION_ID)
         .unwrap();
+    // As the store creates its files: private.
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&path, private).unwrap();
     let store = SqliteStore::open(&path).await.unwrap();
     store.put(&session(1)).await.unwrap();
     store.close().await;

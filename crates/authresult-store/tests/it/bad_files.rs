@@ -1,12 +1,12 @@
 //! Bad files: each gives a typed error, and a file that is not a healthy
 //! store of ours is never treated as empty nor rewritten.
 
-use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::time::Duration;
 
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};
-use authresult_store::{SqliteOptions, SqliteStore, StoreError, testing};
+use authresult_store::{SqliteOptions, SqliteStore, StoreError, UnsafeFileProblem, testing};
 
 use crate::common::{Rng, child_command, child_role, ignores_file_permissions, store_error};
 
@@ -25,6 +25,11 @@ async fn populated(path: &Path, sessions: u64) {
 
 async fn open_error(path: &Path) -> StoreError {
     SqliteStore::open(path).await.unwrap_err()
+}
+
+/// Mode 0600, as the store creates its files.
+fn private(path: &Path) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 #[tokio::test]
@@ -59,6 +64,7 @@ async fn random_bytes_are_not_a_database_and_left_alone() {
     let path = dir.path().join("sessions.db");
     let bytes = Rng::seeded(7).bytes(64 * 1024);
     std::fs::write(&path, &bytes).unwrap();
+    private(&path);
     let error = open_error(&path).await;
     assert!(matches!(error, StoreError::NotADatabase { .. }), "{error:?}");
     assert!(error.to_string().contains("is not a session database"));
@@ -100,7 +106,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{error:?}"
@@ -116,6 +122,7 @@ async fn another_applications_database_is_refused() {
     conn.execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep me');")
         .unwrap();
     drop(conn);
+    private(&path);
     let before = std::fs::read(&path).unwrap();
     let error = open_error(&path).await;
     assert!(matches!(error, StoreError::ForeignDatabase { .. }), "{error:?}");
@@ -162,11 +169,13 @@ async fn a_read_only_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
     populated(&path, 2).await;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
     let before = std::fs::read(&path).unwrap();
     if ignores_file_permissions(dir.path()) {
-        // Root writes anything: open as an unprivileged user instead.
+        // Root writes anything: open as an unprivileged user instead, who
+        // owns the file (another user's file is refused before anything else).
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
         let output = child_command("bad_files::child_read_only_open", READ_ONLY_ROLE)
             .env("AUTHRESULT_STORE_DB", &path)
             .uid(65534)
@@ -301,4 +310,133 @@ async fn a_new_file_and_its_folder_are_private() {
     // Reopening an existing file works and keeps the data.
     let store = SqliteStore::open(&path).await.unwrap();
     assert!(store.get(&SessionKey::new("t", "p")).await.unwrap().is_some());
+}
+
+fn unsafe_problem(error: &StoreError, expected: &Path) -> UnsafeFileProblem {
+    match error {
+        StoreError::UnsafeFile { path, problem } => {
+            assert_eq!(path, expected, "{error}");
+            assert_eq!(error.kind(), FailureKind::Configuration);
+            *problem
+        }
+        other => panic!("not UnsafeFile: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_symlink_to_another_file_is_refused_and_the_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("someone-elses.txt");
+    std::fs::write(&target, b"not for tokens").unwrap();
+    private(&target);
+    let path = dir.path().join("sessions.db");
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(unsafe_problem(&error, &path), UnsafeFileProblem::Symlink);
+    assert!(error.to_string().contains("remove the link"), "{error}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"not for tokens");
+
+    // A dangling link is not created through either.
+    let missing = dir.path().join("would-be-created.db");
+    let path = dir.path().join("dangling.db");
+    std::os::unix::fs::symlink(&missing, &path).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(unsafe_problem(&error, &path), UnsafeFileProblem::Symlink);
+    assert!(!missing.exists(), "nothing was created at the link's target");
+}
+
+#[tokio::test]
+async fn a_pre_created_file_open_to_others_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(
+        unsafe_problem(&error, &path),
+        UnsafeFileProblem::OpenToOthers { mode: 0o666 }
+    );
+    assert!(error.to_string().contains("chmod 600"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"");
+    assert!(!dir.path().join("sessions.db-wal").exists());
+    // A store file of ours later opened up to the group is refused too.
+    let ours = dir.path().join("ours.db");
+    populated(&ours, 1).await;
+    std::fs::set_permissions(&ours, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let error = open_error(&ours).await;
+    assert_eq!(
+        unsafe_problem(&error, &ours),
+        UnsafeFileProblem::OpenToOthers { mode: 0o640 }
+    );
+    // Fixed as the message says, it opens again with its data.
+    private(&ours);
+    let store = SqliteStore::open(&ours).await.unwrap();
+    assert!(store.get(&SessionKey::new("t", "p0")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_file_owned_by_another_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    std::fs::write(&path, b"").unwrap();
+    private(&path);
+    let me = std::fs::metadata(&path).unwrap().uid();
+    let (path, owner) = if me == 0 {
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        (path, 65534)
+    } else {
+        // Not root: a file root owns (only looked at, refused before any write).
+        (std::path::PathBuf::from("/etc/passwd"), 0)
+    };
+    let before = std::fs::read(&path).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(
+        unsafe_problem(&error, &path),
+        UnsafeFileProblem::NotOwned { owner }
+    );
+    assert!(error.to_string().contains("remove it"), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let error = tokio::time::timeout(Duration::from_secs(30), open_error(&path))
+        .await
+        .expect("opening a fifo must not block");
+    assert_eq!(unsafe_problem(&error, &path), UnsafeFileProblem::NotRegularFile);
+}
+
+#[tokio::test]
+async fn a_symlinked_wal_file_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    populated(&path, 1).await;
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, b"keep").unwrap();
+    private(&target);
+    let wal = dir.path().join("sessions.db-wal");
+    std::os::unix::fs::symlink(&target, &wal).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(unsafe_problem(&error, &wal), UnsafeFileProblem::Symlink);
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    // A `-shm` open to others is refused the same way.
+    std::fs::remove_file(&wal).unwrap();
+    let shm = dir.path().join("sessions.db-shm");
+    std::fs::write(&shm, b"").unwrap();
+    std::fs::set_permissions(&shm, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = open_error(&path).await;
+    assert_eq!(
+        unsafe_problem(&error, &shm),
+        UnsafeFileProblem::OpenToOthers { mode: 0o644 }
+    );
 }

@@ -158,7 +158,7 @@ impl AuthProvider for CountingProvider {
         Err(unsupported("validation"))
     }
 
-    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
         Ok(())
     }
 

@@ -22,10 +22,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
-const SECRETS: [&str; 4] = [
+const SECRETS: [&str; 5] = [
     "access-field-app-keycloak-42",
     "refresh-field-app-keycloak-42",
     "idtoken-field-app-keycloak-42",
+    "revoke-me-field-app-keycloak-r42",
     "pkce-verifier-state-42",
 ];
 
@@ -41,6 +42,8 @@ async fn write_secrets(store: &SqliteStore) {
         authresult_core::Timestamp::MAX,
     );
     store.put_pending(&pending).await.unwrap();
+    let revocation = testing::sample_revocation("field-app", "keycloak", "r42", false, testing::T0);
+    store.put_pending_revocation(&revocation).await.unwrap();
 }
 
 #[tokio::test]
@@ -316,9 +319,15 @@ async fn turning_encryption_on_seals_existing_rows() {
         .unwrap()
         .unwrap();
     assert_eq!(taken.secret.secret(), "pkce-verifier-state-42");
+    let revocations = sealed
+        .pending_revocations(&"field-app".into(), testing::T0)
+        .await
+        .unwrap();
+    assert_eq!(revocations.len(), 1);
+    assert_eq!(revocations[0].token.secret(), "revoke-me-field-app-keycloak-r42");
     sealed.close().await;
     let bytes = raw_bytes(&path);
-    for secret in &SECRETS[..3] {
+    for secret in &SECRETS[..4] {
         assert!(!contains(&bytes, secret), "{secret} left in clear after sealing");
     }
 }
@@ -342,5 +351,40 @@ fn keys_never_print() {
     assert_ne!(
         generated.secret_bytes(),
         EncryptionKey::generate().unwrap().secret_bytes()
+    );
+}
+
+#[tokio::test]
+async fn a_sealed_revocation_moved_to_another_provider_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let store = SqliteOptions::new(&path)
+        .encryption_key(test_key())
+        .open()
+        .await
+        .unwrap();
+    for (provider, id) in [("a", "1"), ("b", "2")] {
+        let revocation = testing::sample_revocation("field-app", provider, id, false, testing::T0);
+        store.put_pending_revocation(&revocation).await.unwrap();
+    }
+    store.close().await;
+    tamper(&path, "UPDATE revocations SET provider = 'b' WHERE id = '1';");
+    let store = SqliteOptions::new(&path)
+        .encryption_key(test_key())
+        .open()
+        .await
+        .unwrap();
+    let error = store
+        .pending_revocations(&"field-app".into(), testing::T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            store_error(&error),
+            StoreError::Tampered {
+                what: "pending revocation"
+            }
+        ),
+        "{error:?}"
     );
 }

@@ -20,4 +20,5 @@ mod manager;
 mod postgres;
 mod process_races;
 mod races;
+mod revocation;
 mod two_processes;

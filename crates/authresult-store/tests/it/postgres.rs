@@ -330,7 +330,7 @@ impl AuthProvider for SlowCountingProvider {
         Err(unsupported("validation"))
     }
 
-    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
         Ok(())
     }
 
@@ -1036,7 +1036,7 @@ async fn newer_and_foreign_schemas_are_refused_untouched() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{error:?}"
@@ -1096,7 +1096,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]
@@ -1171,4 +1171,61 @@ async fn tls_is_negotiated_and_required_when_the_url_says_so() {
         .await
         .unwrap();
     store.put(&testing::sample_session("t", "p", 1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let url = database_url();
+    let schema = schemas.fresh("v1");
+    let connect = |key: Option<EncryptionKey>| {
+        let mut options = PostgresOptions::new(&url).schema(&schema);
+        if let Some(key) = key {
+            options = options.encryption_key(key);
+        }
+        options.connect()
+    };
+    let store = connect(None).await.unwrap();
+    let session = testing::sample_session("t", "p", 1);
+    store.put(&session).await.unwrap();
+    store.close();
+    // Back to what version 1 wrote: no revocations table.
+    let admin = connect_raw(&url).await;
+    let s = quote(&schema);
+    admin
+        .batch_execute(&format!(
+            "DROP TABLE {s}.revocations; UPDATE {s}.authresult_meta SET schema_version = 1;"
+        ))
+        .await
+        .unwrap();
+
+    let store = connect(None).await.unwrap();
+    let stored = store.get(&session.key).await.unwrap().unwrap();
+    testing::assert_same_session(&stored, &session);
+    let revocation = testing::sample_revocation("t", "p", "r1", false, testing::T0);
+    store.put_pending_revocation(&revocation).await.unwrap();
+    store.close();
+    let version: i64 = admin
+        .query_one(&format!("SELECT schema_version FROM {s}.authresult_meta"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 2);
+
+    // The first connect with a key seals the clear revocation too.
+    let store = connect(Some(test_key())).await.unwrap();
+    let found = store.pending_revocations(&"t".into(), testing::T0).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].token.secret(), revocation.token.secret());
+    let row = admin
+        .query_one(
+            &format!("SELECT body, sealed IS NOT NULL FROM {s}.revocations"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let body: String = row.get(0);
+    let sealed: bool = row.get(1);
+    assert!(sealed && !body.contains(revocation.token.secret()), "{body}");
 }

@@ -154,7 +154,7 @@ impl AuthProvider for StdioProvider {
         Err(unsupported("validation"))
     }
 
-    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
         Ok(())
     }
 

@@ -141,7 +141,7 @@ impl AuthProvider for Scripted {
         Err(unsupported("validation"))
     }
 
-    async fn logout(&self, _: &AuthResult) -> Result<(), Error> {
+    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
         Ok(())
     }
 

@@ -1,0 +1,97 @@
+//! Revocation at logout, over `mockall` mocks of both ports: the order of the
+//! store writes (the behaviour over real stores is tested in `authresult-store`).
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
+use std::sync::Arc;
+
+use mockall::Sequence;
+
+use crate::{
+    AccessToken, AuthManager, AuthResult, Error, FailureKind, ManualClock, MockAuthProvider,
+    MockSessionStore, RefreshToken, Session, SessionKey, Timestamp,
+};
+
+const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
+
+fn session() -> Session {
+    let mut auth = AuthResult::new(AccessToken::new("a1"), 3600);
+    auth.refresh_token = Some(RefreshToken::new("r1"));
+    let mut session = Session::new(SessionKey::new("tenant-a", "kc"), auth, T0);
+    session.version = 1;
+    session
+}
+
+fn manager(store: MockSessionStore, provider: MockAuthProvider) -> AuthManager {
+    let clock = ManualClock::new(T0);
+    AuthManager::builder("tenant-a", Arc::new(store))
+        .provider("kc", Arc::new(provider))
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock))
+        .build()
+}
+
+#[tokio::test]
+async fn logout_writes_the_revocations_before_it_removes_the_session() {
+    let mut seq = Sequence::new();
+    let mut store = MockSessionStore::new();
+    store.expect_get().returning(|_| Ok(Some(session())));
+    store
+        .expect_put_pending_revocation()
+        .withf(|r| r.token.secret() == "r1" && r.key == SessionKey::new("tenant-a", "kc"))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    store
+        .expect_put_pending_revocation()
+        .withf(|r| r.token.secret() == "a1" && r.expires_at == T0.saturating_add_secs(3600))
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    store
+        .expect_remove()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(true));
+    store
+        .expect_remove_pending_revocation()
+        .times(2)
+        .returning(|_, _| Ok(true));
+    let mut provider = MockAuthProvider::new();
+    provider.expect_end_session_url().returning(|_| Ok(None));
+    provider.expect_revoke().times(2).returning(|_| Ok(()));
+    let report = manager(store, provider).logout("kc").await.unwrap();
+    assert!(report.removed);
+    assert!(report.revocation.is_ok());
+    assert!(report.pending_revocations.is_empty());
+}
+
+#[tokio::test]
+async fn a_logout_that_cannot_remember_the_revocation_keeps_the_session() {
+    let mut store = MockSessionStore::new();
+    store.expect_get().returning(|_| Ok(Some(session())));
+    store
+        .expect_put_pending_revocation()
+        .returning(|_| Err(Error::store(FailureKind::Configuration, "disk full")));
+    store.expect_remove().never();
+    let mut provider = MockAuthProvider::new();
+    provider.expect_revoke().never();
+    let error = manager(store, provider).logout("kc").await.unwrap_err();
+    assert_eq!(error.kind(), FailureKind::Configuration);
+}
+
+#[test]
+fn revocations_never_print_their_token() {
+    let revocation = crate::PendingRevocation {
+        key: SessionKey::new("tenant-a", "kc"),
+        id: "id-1".into(),
+        token: crate::RevocableToken::Refresh(RefreshToken::new("SECRET-REFRESH")),
+        created_at: T0,
+        expires_at: T0,
+    };
+    let shown = format!(
+        "{revocation:?} {:?}",
+        crate::RevocableToken::Access(AccessToken::new("SECRET-ACCESS"))
+    );
+    assert!(!shown.contains("SECRET"), "{shown}");
+    assert!(shown.contains("Refresh(RefreshToken([redacted]))"), "{shown}");
+}

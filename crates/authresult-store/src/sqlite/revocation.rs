@@ -1,0 +1,111 @@
+//! Pending revocations in the SQLite file: tokens a logout could not revoke
+//! yet, sealed like sessions and bounded per tenant.
+
+use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
+use rusqlite::params;
+
+use super::{Worker, ensure_writable_in_mode, ts};
+use crate::codec::{self, Encoded};
+use crate::error::StoreError;
+
+impl Worker {
+    pub(super) fn put_pending_revocation(
+        &mut self,
+        revocation: &PendingRevocation,
+    ) -> Result<(), StoreError> {
+        let Encoded { body, sealed } = codec::encode_revocation(revocation, self.cipher.as_ref())?;
+        let path = self.path.clone();
+        let tenant = revocation.key.tenant.as_str();
+        let cap = i64::try_from(MAX_PENDING_REVOCATIONS).unwrap_or(i64::MAX);
+        self.write(|tx, cipher| {
+            let sqlite = |e| StoreError::from_sqlite(e, &path);
+            ensure_writable_in_mode(tx, cipher, &path)?;
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND expires_at <= ?2",
+                params![tenant, ts(revocation.created_at)],
+            )
+            .map_err(sqlite)?;
+            tx.execute(
+                "INSERT INTO revocations (tenant, id, provider, created_at, expires_at, body, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (tenant, id) DO UPDATE SET provider = excluded.provider,
+                    created_at = excluded.created_at, expires_at = excluded.expires_at,
+                    body = excluded.body, sealed = excluded.sealed",
+                params![
+                    tenant,
+                    revocation.id,
+                    revocation.key.provider.as_str(),
+                    ts(revocation.created_at),
+                    ts(revocation.expires_at),
+                    body,
+                    sealed,
+                ],
+            )
+            .map_err(sqlite)?;
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND id IN (
+                    SELECT id FROM revocations WHERE tenant = ?1
+                    ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)",
+                params![tenant, cap],
+            )
+            .map(drop)
+            .map_err(sqlite)
+        })
+    }
+
+    pub(super) fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, StoreError> {
+        let sqlite = self.sqlite();
+        self.read(|conn, cipher| {
+            let mut statement = conn
+                .prepare_cached(
+                    "SELECT provider, id, body, sealed FROM revocations
+                     WHERE tenant = ?1 AND expires_at > ?2 ORDER BY created_at, id",
+                )
+                .map_err(&sqlite)?;
+            let rows = statement
+                .query_map(params![tenant.as_str(), ts(now)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<Vec<u8>>>(3)?,
+                    ))
+                })
+                .map_err(&sqlite)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&sqlite)?;
+            rows.into_iter()
+                .map(|(provider, id, body, sealed)| {
+                    codec::decode_revocation(
+                        tenant.as_str(),
+                        &provider,
+                        &id,
+                        &body,
+                        sealed.as_deref(),
+                        cipher,
+                    )
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn remove_pending_revocation(
+        &mut self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        self.write(|tx, _| {
+            tx.execute(
+                "DELETE FROM revocations WHERE tenant = ?1 AND id = ?2",
+                params![tenant.as_str(), id],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| StoreError::from_sqlite(e, &path))
+        })
+    }
+}
