@@ -144,17 +144,10 @@ impl fmt::Debug for OidcProvider {
     }
 }
 
-fn check_transport(url: &Url, allow_insecure_http: bool, field: &str) -> Result<(), OidcError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_insecure_http || authresult_core::is_loopback(url) => Ok(()),
-        "http" => Err(OidcError::config(format!(
-            "`{field}` uses plain http to a non-loopback host (set `allow_insecure_http` to allow)"
-        ))),
-        other => Err(OidcError::config(format!(
-            "`{field}` has unsupported scheme `{other}`"
-        ))),
-    }
+/// [`authresult_core::check_transport`] for `field`, as this crate's error.
+pub(crate) fn check_transport(url: &Url, allow_insecure_http: bool, field: &str) -> Result<(), OidcError> {
+    authresult_core::check_transport(url, allow_insecure_http)
+        .map_err(|reason| OidcError::config(format!("`{field}` {reason}")))
 }
 
 /// Maps an `openidconnect` request error, naming `endpoint`.
@@ -193,7 +186,12 @@ impl OidcProvider {
             return Err(OidcError::config("`client_id` is empty"));
         }
         let http = HttpClient::new(&options)?;
-        let discovery = Discovery::new(settings.issuer.clone(), http.clone(), options.discovery_ttl);
+        let discovery = Discovery::new(
+            settings.issuer.clone(),
+            http.clone(),
+            options.discovery_ttl,
+            options.allow_insecure_http,
+        );
         Ok(OidcProvider {
             inner: Arc::new(Inner {
                 settings,
