@@ -165,10 +165,11 @@ pub enum OidcError {
         /// The endpoint.
         endpoint: Endpoint,
     },
-    /// A refreshed ID token is for another issuer, user or audience.
+    /// A refreshed ID token is for another issuer, user, audience or client,
+    /// or names another authentication time.
     #[error("the refreshed ID token's `{claim}` differs from the original one")]
     IdentityChanged {
-        /// `iss`, `sub` or `aud`.
+        /// `iss`, `sub`, `aud`, `azp` or `auth_time`.
         claim: &'static str,
     },
     /// The ID token belongs to another Auth0 organization than configured.

@@ -127,7 +127,8 @@ pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};
 pub use loopback::LoopbackListener;
 pub use options::{
-    DEFAULT_CLOCK_LEEWAY, DEFAULT_DEVICE_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES, OidcOptions, TokioSleeper,
+    DEFAULT_CLOCK_LEEWAY, DEFAULT_DEVICE_INTERVAL, DEFAULT_MAX_ID_TOKEN_AGE, DEFAULT_MAX_RESPONSE_BYTES,
+    OidcOptions, TokioSleeper,
 };
 pub use provider::{OidcProvider, Preset, ProviderEndpoints};
 pub use sync_server::SyncServerProvider;

@@ -319,6 +319,10 @@ impl OidcProvider {
         }
         params.extend(request.extra_params.clone());
         params.retain(|k, _| !RESERVED_PARAMS.contains(&k.as_str()));
+        if let Some(max_age) = self.inner.options.max_auth_age {
+            // The configured `max_age` is the one the ID token is checked against.
+            params.insert("max_age".into(), max_age.as_secs().to_string());
+        }
         params
     }
 
@@ -827,9 +831,11 @@ impl OidcProvider {
         d: &Arc<Discovered>,
         raw: &str,
         nonce: &NonceCheck,
+        max_auth_age: Option<Duration>,
     ) -> Result<VerifiedIdToken, OidcError> {
         let client_id = &self.inner.settings.client_id;
-        match id_token::verify(raw, d, client_id, &self.inner.options, nonce) {
+        let options = &self.inner.options;
+        match id_token::verify(raw, d, client_id, options, nonce, max_auth_age) {
             Ok(verified) => Ok(verified),
             Err(VerifyFailure::Invalid(e)) => Err(e),
             Err(VerifyFailure::UnknownKey(first)) => {
@@ -837,7 +843,7 @@ impl OidcProvider {
                 if Arc::ptr_eq(&fresh, d) {
                     return Err(first);
                 }
-                match id_token::verify(raw, &fresh, client_id, &self.inner.options, nonce) {
+                match id_token::verify(raw, &fresh, client_id, options, nonce, max_auth_age) {
                     Ok(verified) => Ok(verified),
                     Err(VerifyFailure::Invalid(e) | VerifyFailure::UnknownKey(e)) => Err(e),
                 }
@@ -888,7 +894,19 @@ impl OidcProvider {
         if access.is_empty() {
             return Err(OidcError::malformed(Endpoint::Token, "`access_token` is empty"));
         }
-        let raw_id_token = response.id_token().map(|t| t.to_string());
+        let mut raw_id_token = response.id_token().map(|t| t.to_string());
+        if let TokenCheck::Refresh { previous } = &check
+            && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
+            && raw == stored.secret()
+        {
+            // The stored ID token repeated: nothing new to verify (its `iat`
+            // is as old as the login); it is kept as it is.
+            raw_id_token = None;
+        }
+        let max_auth_age = match &check {
+            TokenCheck::Login(_) => self.inner.options.max_auth_age,
+            TokenCheck::Refresh { .. } | TokenCheck::ClientCredentials => None,
+        };
         let nonce = match &check {
             TokenCheck::Login(nonce) => nonce.clone(),
             // Checked after the identity, below: a token for another user
@@ -897,7 +915,7 @@ impl OidcProvider {
             TokenCheck::ClientCredentials => NonceCheck::IfPresent(None),
         };
         let verified = match &raw_id_token {
-            Some(raw) => Some(self.verify_id_token(d, raw, &nonce).await?),
+            Some(raw) => Some(self.verify_id_token(d, raw, &nonce, max_auth_age).await?),
             None if matches!(check, TokenCheck::Login(_)) => {
                 return Err(OidcError::IdTokenMissing {
                     endpoint: Endpoint::Token,
@@ -961,7 +979,9 @@ enum TokenCheck<'a> {
     ClientCredentials,
 }
 
-/// `iss`, `sub` and `aud` of a refreshed ID token must equal the original's.
+/// `iss`, `sub`, `aud` and `azp` of a refreshed ID token must equal the
+/// original's, and its `auth_time`, when both carry one (OpenID Connect Core
+/// §12.2: the time of the original authentication).
 fn check_same_identity(previous: &AuthResult, fresh: &Map<String, Value>) -> Result<(), OidcError> {
     let original = previous
         .id_token
@@ -976,6 +996,14 @@ fn check_same_identity(previous: &AuthResult, fresh: &Map<String, Value>) -> Res
             }
             if id_token::audiences(&original) != id_token::audiences(fresh) {
                 return Err(OidcError::IdentityChanged { claim: "aud" });
+            }
+            if original.get("azp") != fresh.get("azp") {
+                return Err(OidcError::IdentityChanged { claim: "azp" });
+            }
+            if let (Some(before), Some(now)) = (original.get("auth_time"), fresh.get("auth_time"))
+                && before != now
+            {
+                return Err(OidcError::IdentityChanged { claim: "auth_time" });
             }
             Ok(())
         }

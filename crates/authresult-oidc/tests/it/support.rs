@@ -250,6 +250,15 @@ impl MockIdp {
 
     /// An ID token for this issuer, `sub`, audience `app`, signed with the test key.
     pub fn id_token(&self, edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims) -> String {
+        self.id_token_signed_with(&signing_key(), edit)
+    }
+
+    /// [`MockIdp::id_token`] signed with `key`.
+    pub fn id_token_signed_with(
+        &self,
+        key: &CoreRsaPrivateSigningKey,
+        edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims,
+    ) -> String {
         let now = chrono::Utc::now();
         let claims = CoreIdTokenClaims::new(
             IssuerUrl::new(self.issuer()).unwrap(),
@@ -261,7 +270,7 @@ impl MockIdp {
         );
         CoreIdToken::new(
             edit(claims),
-            &signing_key(),
+            key,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             None,
             None,
