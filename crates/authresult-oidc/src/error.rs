@@ -189,6 +189,16 @@ pub enum OidcError {
         /// What is wrong (never the code).
         reason: String,
     },
+    /// The redirect back carries a token (`access_token`, `id_token`) in its
+    /// query or fragment: an implicit-flow answer this client never asks
+    /// for, i.e. an injection. Refused before anything is exchanged.
+    #[error(
+        "invalid authorization callback: it carries `{parameter}`, which this client never asks for (implicit-flow injection)"
+    )]
+    TokenInCallback {
+        /// `access_token` or `id_token`.
+        parameter: &'static str,
+    },
     /// The provider answered the authorization request with an error
     /// (`access_denied`, `login_required`, ...).
     #[error("the authorization was refused with `{error}`{}", describe(.description))]
@@ -312,6 +322,7 @@ impl OidcError {
             | OidcError::IdentityChanged { .. }
             | OidcError::SubjectMismatch
             | OidcError::InvalidCallback { .. }
+            | OidcError::TokenInCallback { .. }
             | OidcError::InvalidPending { .. } => FailureKind::Protocol,
             OidcError::OrganizationMismatch { .. }
             | OidcError::DeviceAccessDenied

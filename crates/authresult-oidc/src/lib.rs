@@ -51,7 +51,7 @@
 //!     println!("open {authorization_url}");
 //! }
 //! let callback = listener
-//!     .wait_for_callback(Some(&pending.state), std::time::Duration::from_secs(300))
+//!     .wait_for_callback(&pending.state, std::time::Duration::from_secs(300))
 //!     .await?;
 //! let session = manager.handle_callback(&callback).await?;
 //! println!("signed in as {:?}", session.subject);

@@ -1036,8 +1036,21 @@ fn invalid_callback(reason: &str) -> OidcError {
     }
 }
 
-/// The callback's parameters after checking it came back to the redirect URI;
-/// a parameter given twice is refused.
+/// Parameters that only an implicit-flow answer carries; this client never
+/// asks for one, so a callback carrying them is an injection.
+const IMPLICIT_PARAMS: &[&str] = &["access_token", "id_token"];
+
+/// The token parameter a callback carries in its query or fragment, if any.
+pub(crate) fn token_in_callback(callback: &Url) -> Option<&'static str> {
+    let query = callback.query_pairs();
+    let fragment = url::form_urlencoded::parse(callback.fragment().unwrap_or("").as_bytes());
+    query
+        .chain(fragment)
+        .find_map(|(name, _)| IMPLICIT_PARAMS.iter().copied().find(|p| *p == name))
+}
+
+/// The callback's parameters after checking it came back to the redirect URI
+/// and carries no token; a parameter given twice is refused.
 fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, String>, OidcError> {
     let same_target = callback.scheme() == redirect.scheme()
         && callback.host_str() == redirect.host_str()
@@ -1047,6 +1060,9 @@ fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, St
         return Err(invalid_callback(
             "it does not come back to the redirect URI of the login",
         ));
+    }
+    if let Some(parameter) = token_in_callback(callback) {
+        return Err(OidcError::TokenInCallback { parameter });
     }
     let mut params = BTreeMap::new();
     for (name, value) in callback.query_pairs() {

@@ -47,11 +47,8 @@ async fn code_flow_with_loopback_listener() {
     assert_eq!(scope.matches("openid").count(), 1);
 
     let state = pending.state.clone();
-    let waiting = tokio::spawn(async move {
-        listener
-            .wait_for_callback(Some(&state), Duration::from_secs(30))
-            .await
-    });
+    let waiting =
+        tokio::spawn(async move { listener.wait_for_callback(&state, Duration::from_secs(30)).await });
     let callback = idp()
         .login_via_form(&url, "alice", "alice-password")
         .await
@@ -119,7 +116,7 @@ async fn loopback_listener_times_out_and_closes() {
     let port = listener.redirect_uri().port().unwrap();
     assert_eq!(listener.redirect_uri().host_str(), Some("127.0.0.1"));
     let error = listener
-        .wait_for_callback(None, Duration::from_millis(200))
+        .wait_for_callback("the-state", Duration::from_millis(200))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::LoopbackTimeout { .. }), "{error:?}");
