@@ -87,6 +87,9 @@ pub enum OidcError {
         url: String,
         /// The status code.
         status: u16,
+        /// The wait the answer asked for (`Retry-After`, in seconds or as
+        /// an HTTP date, measured with the provider's clock), when given.
+        retry_after: Option<Duration>,
     },
     /// The endpoint answered with a redirect; redirects are never followed.
     #[error("the {endpoint} at {url} answered a redirect (HTTP {status}), which is not followed")]

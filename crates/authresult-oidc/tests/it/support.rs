@@ -318,7 +318,8 @@ pub struct RecordingSleeper {
 impl RecordingSleeper {
     pub fn new() -> Self {
         RecordingSleeper {
-            clock: ManualClock::new(Timestamp::now()),
+            // A whole second, so HTTP dates (whole seconds) map to exact waits.
+            clock: ManualClock::new(Timestamp::from_secs(Timestamp::now().as_secs())),
             waits: Arc::new(Mutex::new(Vec::new())),
         }
     }
