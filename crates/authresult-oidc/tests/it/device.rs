@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::support::{MockIdp, RecordingSleeper, fast_options, idp, manager, plain, request};
+use crate::support::{
+    MockIdp, RecordingSleeper, fast_options, idp, issuer, manager, plain, provider_from, request,
+};
 
 fn device_prompt(prompt: &LoginPrompt) -> (String, url::Url, Option<url::Url>, u64) {
     match prompt {
@@ -406,4 +408,30 @@ async fn device_retry_after_is_capped_at_5_minutes_and_at_the_code_lifetime() {
         .filter(|r| r.url.path() == "/token")
         .count();
     assert_eq!(polls, 2, "no poll after the code expired");
+}
+
+#[tokio::test]
+async fn device_flow_with_max_auth_age_gets_a_checked_auth_time() {
+    // The provider is asked for `max_age`: its ID token carries a fresh
+    // `auth_time`, which is required and checked.
+    let mut options = fast_options();
+    options.max_auth_age = Some(Duration::from_secs(300));
+    let provider = provider_from(
+        json!({"type": "oidc", "fields": {"issuer": issuer("plain").as_str(), "client_id": "device-app"}}),
+        options,
+    );
+    let pending = provider
+        .start_login(&request(LoginFlow::DeviceCode, None))
+        .await
+        .unwrap();
+    let (user_code, verification_uri, _, _) = device_prompt(&pending.prompt);
+    let approve = async {
+        idp()
+            .approve_device(&verification_uri, Some(&user_code), "bob", "bob-password", true)
+            .await
+            .unwrap();
+    };
+    let (auth, ()) = tokio::join!(provider.poll_device(&pending, |_| {}), approve);
+    let auth = auth.unwrap();
+    assert!(auth.id_token.is_some());
 }
