@@ -334,14 +334,35 @@ fn value_text(v: Value) -> String {
     }
 }
 
-/// `https` anywhere; plain `http` only to a loopback host unless allowed.
-pub(crate) fn check_transport(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
+/// The one transport rule of every URL the crates call: `https` anywhere;
+/// plain `http` only to a loopback host unless `allow_insecure_http`. The
+/// error is the reason, to follow the field's name.
+pub fn check_transport(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure_http || is_loopback(url) => Ok(()),
         "http" => Err("uses plain http to a non-loopback host (set `allow_insecure_http` to allow)".into()),
         other => Err(format!("has unsupported scheme `{other}`")),
     }
+}
+
+/// [`check_transport`] for an endpoint that a discovery document of `issuer`
+/// lists: besides, an `https` issuer's endpoints are `https` too. Plain
+/// `http` (to a loopback host) is accepted only when the issuer itself is
+/// plain `http` on a loopback host, or anywhere with `allow_insecure_http`.
+pub fn check_endpoint_transport(
+    issuer: &Url,
+    endpoint: &Url,
+    allow_insecure_http: bool,
+) -> Result<(), String> {
+    check_transport(endpoint, allow_insecure_http)?;
+    let loopback_issuer = issuer.scheme() == "http" && is_loopback(issuer);
+    if endpoint.scheme() != "https" && !allow_insecure_http && !loopback_issuer {
+        return Err(
+            "uses plain http although the issuer does not (set `allow_insecure_http` to allow)".into(),
+        );
+    }
+    Ok(())
 }
 
 /// True for `localhost`, 127.0.0.0/8 and `::1`.

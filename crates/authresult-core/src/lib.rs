@@ -60,7 +60,7 @@ mod time;
 pub use auth_result::AuthResult;
 pub use config::{
     Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig,
-    SyncServerConfig, is_loopback,
+    SyncServerConfig, check_endpoint_transport, check_transport, is_loopback,
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};

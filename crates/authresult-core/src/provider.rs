@@ -1,6 +1,7 @@
 //! The provider port: what the manager needs from an identity provider.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -41,8 +42,9 @@ pub enum LoginFlow {
     DeviceCode,
 }
 
-/// What to show the user to continue an interactive login.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What to show the user to continue an interactive login. `Debug` shows no
+/// query value of its URLs (`state`, `nonce`, the user code) and no user code.
+#[derive(Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum LoginPrompt {
     /// Open this URL in a browser.
@@ -65,7 +67,9 @@ pub enum LoginPrompt {
 
 /// An interactive login between its start and its end. Persisted through the
 /// store port, so a callback arriving after an app restart still completes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` shows neither `state`, the prompt's user code and URL values, nor
+/// the secret.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     /// Tenant and provider the login is for.
     pub key: SessionKey,
@@ -99,14 +103,89 @@ pub struct LoginRequest {
     pub extra_params: BTreeMap<String, String>,
 }
 
-/// How an interactive login comes back.
-#[derive(Debug, Clone)]
+/// How an interactive login comes back. `Debug` shows the callback URL
+/// without its query and fragment values (`code`, `state`).
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum LoginResponse {
     /// The full redirect URL the browser was sent to.
     Callback(Url),
     /// Device flow: poll the provider until the user approves or denies.
     DevicePoll,
+}
+
+/// `url` for `Debug`: scheme, host, port and path, with the names of the
+/// query and fragment parameters but none of their values.
+fn redacted_url(url: &Url) -> String {
+    fn names(text: &str) -> String {
+        url::form_urlencoded::parse(text.as_bytes())
+            .map(|(name, _)| format!("{name}=[redacted]"))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(url.path());
+    if let Some(query) = url.query() {
+        shown.push('?');
+        shown.push_str(&names(query));
+    }
+    if let Some(fragment) = url.fragment() {
+        shown.push('#');
+        shown.push_str(&names(fragment));
+    }
+    shown
+}
+
+impl fmt::Debug for LoginPrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginPrompt::Redirect { authorization_url } => f
+                .debug_struct("Redirect")
+                .field("authorization_url", &redacted_url(authorization_url))
+                .finish(),
+            LoginPrompt::DeviceCode {
+                user_code: _,
+                verification_uri,
+                verification_uri_complete,
+                interval_secs,
+            } => f
+                .debug_struct("DeviceCode")
+                .field("user_code", &"[redacted]")
+                .field("verification_uri", &redacted_url(verification_uri))
+                .field(
+                    "verification_uri_complete",
+                    &verification_uri_complete.as_ref().map(redacted_url),
+                )
+                .field("interval_secs", interval_secs)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("key", &self.key)
+            .field("state", &"[redacted]")
+            .field("prompt", &self.prompt)
+            .field("redirect_uri", &self.redirect_uri.as_ref().map(redacted_url))
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+impl fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginResponse::Callback(url) => f.debug_tuple("Callback").field(&redacted_url(url)).finish(),
+            LoginResponse::DevicePoll => f.write_str("DevicePoll"),
+        }
+    }
 }
 
 /// What a provider says about a valid token.
@@ -207,3 +286,6 @@ pub trait AuthProvider: Send + Sync {
     /// logout), when the provider has one.
     async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, Error>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,8 @@
 //!
 //! Waits `interval` before every poll (5 s when the provider named none),
 //! keeps going on `authorization_pending`, adds 5 s to all later polls on
-//! `slow_down`, backs off on transient failures, stops at the code's expiry,
+//! `slow_down`, backs off on transient failures (waiting what a 429 or 503
+//! `Retry-After` asks, capped at 5 min), stops at the code's expiry,
 //! and maps `access_denied` / `expired_token` to typed terminal errors.
 //! Cancellation is dropping the future: nothing runs in the background.
 
@@ -25,7 +26,8 @@ pub enum DevicePollStatus {
     Pending,
     /// `slow_down`: the interval grew by 5 s.
     SlowDown,
-    /// The poll failed transiently (network, 5xx); the interval doubled.
+    /// The poll failed transiently (network, 5xx, 429); the interval
+    /// doubled, or the wait is what `Retry-After` asked.
     Retrying,
 }
 
@@ -46,6 +48,9 @@ pub struct DeviceProgress {
 
 /// Upper bound of the back-off after transient failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest `Retry-After` honoured; the wait is also never past the
+/// device code's expiry.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// What `slow_down` adds to the interval.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
@@ -112,7 +117,11 @@ pub(crate) async fn poll(
             Ok(response) => response,
             Err(e) if e.kind() == authresult_core::FailureKind::Transient => {
                 let doubled = backoff.unwrap_or(interval).saturating_mul(2).min(MAX_BACKOFF);
-                backoff = Some(doubled.max(interval));
+                backoff = Some(match asked_wait(&e) {
+                    // The server said how long: at least the interval, at most the cap.
+                    Some(asked) => asked.min(MAX_RETRY_AFTER).max(interval),
+                    None => doubled.max(interval),
+                });
                 status = DevicePollStatus::Retrying;
                 continue;
             }
@@ -132,5 +141,17 @@ pub(crate) async fn poll(
             e if e.oauth_error() == Some("expired_token") => return Err(OidcError::DeviceCodeExpired),
             e => return Err(e),
         }
+    }
+}
+
+/// The `Retry-After` of a 429 or 503 answer.
+fn asked_wait(error: &OidcError) -> Option<Duration> {
+    match error {
+        OidcError::HttpStatus {
+            status: 429 | 503,
+            retry_after,
+            ..
+        } => *retry_after,
+        _ => None,
     }
 }

@@ -78,6 +78,7 @@ pub(crate) struct Discovery {
     issuer: Url,
     http: HttpClient,
     ttl: Duration,
+    allow_insecure_http: bool,
     state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
 }
 
@@ -86,11 +87,12 @@ pub(crate) struct Discovery {
 const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
 
 impl Discovery {
-    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration) -> Self {
+    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
         Discovery {
             issuer,
             http,
             ttl,
+            allow_insecure_http,
             state: tokio::sync::Mutex::new(None),
         }
     }
@@ -164,6 +166,7 @@ impl Discovery {
                 found: found.chars().take(200).collect(),
             });
         }
+        check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
         let jwks = self.fetch_keys(&metadata).await?;
         Ok(Discovered {
             metadata: metadata.set_jwks(jwks),
@@ -175,7 +178,6 @@ impl Discovery {
 
     async fn fetch_keys(&self, metadata: &Metadata) -> Result<CoreJsonWebKeySet, OidcError> {
         let url = metadata.jwks_uri().url();
-        check_same_scheme(&self.issuer, url, "jwks_uri")?;
         self.http.get_json(Endpoint::Jwks, url, None).await
     }
 }
@@ -192,13 +194,48 @@ pub(crate) fn issuer_matches(configured: &Url, found: &str) -> bool {
     configured.path() == "/" && configured.query().is_none() && expected.strip_suffix('/') == Some(found)
 }
 
-/// Endpoints must not downgrade an `https` issuer to plain `http`.
-pub(crate) fn check_same_scheme(issuer: &Url, endpoint: &Url, field: &str) -> Result<(), OidcError> {
-    if issuer.scheme() == "https" && endpoint.scheme() != "https" {
-        return Err(OidcError::malformed(
-            Endpoint::Discovery,
-            format!("`{field}` ({}) is not https", display_url(endpoint)),
-        ));
+/// Every endpoint the discovery document lists, with its field name.
+fn endpoints(metadata: &Metadata) -> Vec<(&'static str, &Url)> {
+    let extra = metadata.additional_metadata();
+    let mut list = vec![
+        ("authorization_endpoint", metadata.authorization_endpoint().url()),
+        ("jwks_uri", metadata.jwks_uri().url()),
+    ];
+    if let Some(token) = metadata.token_endpoint() {
+        list.push(("token_endpoint", token.url()));
+    }
+    if let Some(userinfo) = metadata.userinfo_endpoint() {
+        list.push(("userinfo_endpoint", userinfo.url()));
+    }
+    for (field, url) in [
+        (
+            "device_authorization_endpoint",
+            &extra.device_authorization_endpoint,
+        ),
+        ("revocation_endpoint", &extra.revocation_endpoint),
+        ("introspection_endpoint", &extra.introspection_endpoint),
+        ("end_session_endpoint", &extra.end_session_endpoint),
+    ] {
+        if let Some(url) = url {
+            list.push((field, url));
+        }
+    }
+    list
+}
+
+/// Every endpoint of the document follows
+/// [`authresult_core::check_endpoint_transport`]: an `https` issuer's
+/// endpoints are `https` (plain `http` only for a loopback `http` issuer or
+/// with `allow_insecure_http`). Checked before any request goes to one of them.
+pub(crate) fn check_endpoints(
+    issuer: &Url,
+    metadata: &Metadata,
+    allow_insecure_http: bool,
+) -> Result<(), OidcError> {
+    for (field, url) in endpoints(metadata) {
+        authresult_core::check_endpoint_transport(issuer, url, allow_insecure_http).map_err(|reason| {
+            OidcError::config(format!("discovery: `{field}` ({}) {reason}", display_url(url)))
+        })?;
     }
     Ok(())
 }

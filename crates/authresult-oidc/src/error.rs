@@ -87,6 +87,9 @@ pub enum OidcError {
         url: String,
         /// The status code.
         status: u16,
+        /// The wait the answer asked for (`Retry-After`, in seconds or as
+        /// an HTTP date, measured with the provider's clock), when given.
+        retry_after: Option<Duration>,
     },
     /// The endpoint answered with a redirect; redirects are never followed.
     #[error("the {endpoint} at {url} answered a redirect (HTTP {status}), which is not followed")]
@@ -165,10 +168,11 @@ pub enum OidcError {
         /// The endpoint.
         endpoint: Endpoint,
     },
-    /// A refreshed ID token is for another issuer, user or audience.
+    /// A refreshed ID token is for another issuer, user, audience or client,
+    /// or names another authentication time.
     #[error("the refreshed ID token's `{claim}` differs from the original one")]
     IdentityChanged {
-        /// `iss`, `sub` or `aud`.
+        /// `iss`, `sub`, `aud`, `azp` or `auth_time`.
         claim: &'static str,
     },
     /// The ID token belongs to another Auth0 organization than configured.
@@ -187,6 +191,16 @@ pub enum OidcError {
     InvalidCallback {
         /// What is wrong (never the code).
         reason: String,
+    },
+    /// The redirect back carries a token (`access_token`, `id_token`) in its
+    /// query or fragment: an implicit-flow answer this client never asks
+    /// for, i.e. an injection. Refused before anything is exchanged.
+    #[error(
+        "invalid authorization callback: it carries `{parameter}`, which this client never asks for (implicit-flow injection)"
+    )]
+    TokenInCallback {
+        /// `access_token` or `id_token`.
+        parameter: &'static str,
     },
     /// The provider answered the authorization request with an error
     /// (`access_denied`, `login_required`, ...).
@@ -311,6 +325,7 @@ impl OidcError {
             | OidcError::IdentityChanged { .. }
             | OidcError::SubjectMismatch
             | OidcError::InvalidCallback { .. }
+            | OidcError::TokenInCallback { .. }
             | OidcError::InvalidPending { .. } => FailureKind::Protocol,
             OidcError::OrganizationMismatch { .. }
             | OidcError::DeviceAccessDenied

@@ -3,7 +3,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+use authresult_core::{Clock, Timestamp};
 
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
@@ -18,6 +21,8 @@ pub(crate) struct HttpClient {
     client: reqwest::Client,
     timeout: Duration,
     max_body: usize,
+    /// Reads `Retry-After` dates.
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for HttpClient {
@@ -68,6 +73,7 @@ impl HttpClient {
             client,
             timeout: options.request_timeout,
             max_body: options.max_response_bytes,
+            clock: Arc::clone(&options.clock),
         })
     }
 
@@ -122,6 +128,7 @@ impl HttpClient {
                 endpoint,
                 url,
                 status: status.as_u16(),
+                retry_after: retry_after(response.headers(), self.clock.now()),
             });
         }
         let too_large = || OidcError::ResponseTooLarge {
@@ -242,12 +249,29 @@ pub(crate) fn error_from_status(
     }
     match serde_json::from_slice::<ErrorBody>(response.body()) {
         Ok(body) => OidcError::server_error(endpoint, &body.error, body.error_description.as_deref()),
+        // Statuses that ask to wait (5xx, 429, 408) are answered by `execute`
+        // with their `Retry-After`; what reaches here carries none worth using.
         Err(_) => OidcError::HttpStatus {
             endpoint,
             url: display_url(url),
             status: response.status().as_u16(),
+            retry_after: None,
         },
     }
+}
+
+/// The wait a `Retry-After` header asks for (RFC 9110 §10.2.3): delay
+/// seconds, or an HTTP date (IMF-fixdate) measured against `now`; a date in
+/// the past is no wait. `None` when absent or unreadable.
+pub(crate) fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than fit are a very long wait; callers cap it.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let at = u64::try_from(date.timestamp_millis()).unwrap_or(0);
+    Some(Timestamp::from_millis(at).duration_since(now))
 }
 
 /// Parses a JSON body; errors name the field path, never a value.

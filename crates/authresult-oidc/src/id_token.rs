@@ -1,15 +1,17 @@
-//! ID token verification: signature against the provider's keys, `iss`,
-//! `aud` (extra audiences only when trusted), `azp`, `exp`/`iat` with leeway,
-//! `nonce`, and the algorithm allow-list.
+//! ID token verification: signature against the provider's keys (RSA keys
+//! of 2048 bits or more), `iss`, `aud` (extra audiences only when trusted),
+//! `azp`, `exp`/`iat` with leeway and a maximum age, `auth_time` against
+//! `max_age`, `nonce`, and the algorithm allow-list.
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::str::FromStr as _;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet};
 use openidconnect::{ClaimsVerificationError, ClientId, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
@@ -76,13 +78,91 @@ fn to_chrono(millis: u64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Verifies `raw` against `discovered` for `client_id`.
+/// RSA signing keys shorter than this are refused, as on the access-token path.
+const MIN_RSA_BITS: usize = 2048;
+
+/// The modulus length of an RSA key; `None` for other keys (and for an RSA
+/// key without a readable modulus, which cannot verify anything anyway).
+fn rsa_bits(key: &Value) -> Option<usize> {
+    if key.get("kty").and_then(Value::as_str) != Some("RSA") {
+        return None;
+    }
+    let n = key.get("n").and_then(Value::as_str)?;
+    let n = URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok()?;
+    let first = n.iter().position(|b| *b != 0)?;
+    let top = n.get(first)?;
+    Some((n.len() - first) * 8 - top.leading_zeros() as usize)
+}
+
+/// The key set without RSA keys under [`MIN_RSA_BITS`], and the size of a
+/// weak key that the token (by its header's `kid`, or any when it names
+/// none) would have used.
+fn strong_keys(keys: &CoreJsonWebKeySet, raw: &str) -> (CoreJsonWebKeySet, Option<usize>) {
+    let kid = raw
+        .split('.')
+        .next()
+        .and_then(|header| URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok())
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|header| header.get("kid").and_then(Value::as_str).map(str::to_owned));
+    let mut strong: Vec<CoreJsonWebKey> = Vec::new();
+    let mut weak_match = None;
+    for key in keys.keys() {
+        let json = serde_json::to_value(key).unwrap_or(Value::Null);
+        match rsa_bits(&json) {
+            Some(bits) if bits < MIN_RSA_BITS => {
+                let key_kid = json.get("kid").and_then(Value::as_str);
+                if kid.is_none() || key_kid == kid.as_deref() {
+                    weak_match = Some(bits);
+                }
+            }
+            _ => strong.push(key.clone()),
+        }
+    }
+    (CoreJsonWebKeySet::new(strong), weak_match)
+}
+
+/// With `max_age` requested, `auth_time` must be present, not in the future
+/// and no older than `max_age` (each with the leeway).
+fn check_auth_time(
+    claims: &Map<String, Value>,
+    now_secs: u64,
+    leeway: Duration,
+    max_age: Duration,
+) -> Result<(), OidcError> {
+    let auth_time = match claims.get("auth_time") {
+        // A NumericDate may carry a fraction; whole seconds are enough here.
+        Some(Value::Number(n)) => match n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)) {
+            Some(t) => t,
+            None => return Err(OidcError::id_token("the `auth_time` claim is not a time")),
+        },
+        Some(_) => return Err(OidcError::id_token("the `auth_time` claim is not a number")),
+        None => {
+            return Err(OidcError::id_token(
+                "the `auth_time` claim is missing although `max_age` was requested",
+            ));
+        }
+    };
+    let leeway = leeway.as_secs();
+    if auth_time > now_secs.saturating_add(leeway) {
+        return Err(OidcError::id_token("the `auth_time` claim is in the future"));
+    }
+    if auth_time.saturating_add(max_age.as_secs()).saturating_add(leeway) < now_secs {
+        return Err(OidcError::id_token(
+            "the `auth_time` claim is older than the requested `max_age`",
+        ));
+    }
+    Ok(())
+}
+
+/// Verifies `raw` against `discovered` for `client_id`; `max_auth_age` is the
+/// `max_age` a login requested (`None` on refresh).
 pub(crate) fn verify(
     raw: &str,
     discovered: &Discovered,
     client_id: &str,
     options: &OidcOptions,
     nonce: &NonceCheck,
+    max_auth_age: Option<Duration>,
 ) -> Result<VerifiedIdToken, VerifyFailure> {
     let invalid = |e: OidcError| VerifyFailure::Invalid(e);
     let token =
@@ -93,27 +173,32 @@ pub(crate) fn verify(
     let leeway = options.clock_leeway;
     let checked_now = to_chrono(now.saturating_sub(leeway).as_millis());
     let latest_iat = to_chrono(now.saturating_add(leeway).as_millis());
+    let earliest_iat = to_chrono(
+        now.saturating_sub(leeway.saturating_add(options.max_id_token_age))
+            .as_millis(),
+    );
     let trusted = options.trusted_audiences.clone();
-    let verifier = CoreIdTokenVerifier::new_public_client(
-        ClientId::new(client_id.to_owned()),
-        issuer,
-        discovered.metadata.jwks().clone(),
-    )
-    .set_allowed_algs(
-        options
-            .allowed_algorithms
-            .iter()
-            .filter_map(|a| crate::options::id_token_algorithm(*a)),
-    )
-    .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t.as_str() == aud.as_str()))
-    .set_time_fn(move || checked_now)
-    .set_issue_time_verifier_fn(move |iat| {
-        if iat > latest_iat {
-            Err(format!("issued in the future ({iat})"))
-        } else {
-            Ok(())
-        }
-    });
+    let (keys, weak_key) = strong_keys(discovered.metadata.jwks(), raw);
+    let verifier = CoreIdTokenVerifier::new_public_client(ClientId::new(client_id.to_owned()), issuer, keys)
+        .set_allowed_algs(
+            options
+                .allowed_algorithms
+                .iter()
+                .filter_map(|a| crate::options::id_token_algorithm(*a)),
+        )
+        .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t.as_str() == aud.as_str()))
+        .set_time_fn(move || checked_now)
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat > latest_iat {
+                Err(format!("issued in the future ({iat})"))
+            } else if iat < earliest_iat {
+                Err(format!(
+                    "issued too long ago ({iat}): `iat` is older than the maximum ID token age"
+                ))
+            } else {
+                Ok(())
+            }
+        });
     let nonce_check = nonce.clone();
     let nonce_verifier = move |found: Option<&Nonce>| -> Result<(), String> {
         match (&nonce_check, found) {
@@ -140,6 +225,11 @@ pub(crate) fn verify(
             e,
             ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)
         );
+        if let (true, Some(bits)) = (unknown_key, weak_key) {
+            return Err(invalid(OidcError::id_token(format!(
+                "the signing key is an rsa key of {bits} bits; at least {MIN_RSA_BITS} are required"
+            ))));
+        }
         let error = claims_error(e);
         return Err(if unknown_key {
             VerifyFailure::UnknownKey(error)
@@ -150,6 +240,9 @@ pub(crate) fn verify(
     let claims = decode_payload(raw)
         .ok_or_else(|| invalid(OidcError::id_token("the payload is not a JSON object")))?;
     check_azp(&claims, client_id).map_err(invalid)?;
+    if let Some(max_age) = max_auth_age {
+        check_auth_time(&claims, now.as_secs(), leeway, max_age).map_err(invalid)?;
+    }
     Ok(VerifiedIdToken {
         raw: raw.to_owned(),
         claims,

@@ -51,7 +51,7 @@
 //!     println!("open {authorization_url}");
 //! }
 //! let callback = listener
-//!     .wait_for_callback(Some(&pending.state), std::time::Duration::from_secs(300))
+//!     .wait_for_callback(&pending.state, std::time::Duration::from_secs(300))
 //!     .await?;
 //! let session = manager.handle_callback(&callback).await?;
 //! println!("signed in as {:?}", session.subject);
@@ -127,7 +127,8 @@ pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};
 pub use loopback::LoopbackListener;
 pub use options::{
-    DEFAULT_CLOCK_LEEWAY, DEFAULT_DEVICE_INTERVAL, DEFAULT_MAX_RESPONSE_BYTES, OidcOptions, TokioSleeper,
+    DEFAULT_CLOCK_LEEWAY, DEFAULT_DEVICE_INTERVAL, DEFAULT_MAX_ID_TOKEN_AGE, DEFAULT_MAX_RESPONSE_BYTES,
+    OidcOptions, TokioSleeper,
 };
 pub use provider::{OidcProvider, Preset, ProviderEndpoints};
 pub use sync_server::SyncServerProvider;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
@@ -12,6 +14,8 @@ use crate::error::OidcError;
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// How long one connection may take to send its request line.
 const PER_CONNECTION: Duration = Duration::from_secs(5);
+/// Connections served at once; more are closed at once until one ends.
+const MAX_CONNECTIONS: usize = 64;
 
 const DONE_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Signed in</title></head>\
 <body><p>Sign-in complete. You can close this window and return to the app.</p></body></html>";
@@ -21,11 +25,16 @@ const STRAY_PAGE: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><ti
 /// Listens on `127.0.0.1` at a port the system picks, for the browser's
 /// redirect back from the provider.
 ///
-/// Accepts the first valid callback (a `GET` on the right path carrying
-/// `state` and `code` or `error`, and the expected `state` when one is
-/// given); answers anything else with 404 and keeps waiting. The socket is
-/// closed when [`wait_for_callback`](Self::wait_for_callback) returns, on
-/// success or timeout.
+/// Accepts the first valid callback: a `GET` on the right path carrying
+/// `code` or `error`, the login's `state` (always required: without it any
+/// local process could answer first), and no token (`access_token` or
+/// `id_token` would be an implicit-flow injection). Anything else is
+/// answered 404 and the listener keeps waiting. Connections are served
+/// concurrently (up to 64 at a time, each given 5 s to send its request),
+/// so idle connections of another local process do not hold up the
+/// browser. The socket is closed when
+/// [`wait_for_callback`](Self::wait_for_callback) returns, on success or
+/// timeout.
 #[derive(Debug)]
 pub struct LoopbackListener {
     listener: TcpListener,
@@ -66,23 +75,26 @@ impl LoopbackListener {
         &self.redirect_uri
     }
 
-    /// Waits for the first valid callback and answers the full callback URL.
-    pub async fn wait_for_callback(
-        self,
-        expected_state: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Url, OidcError> {
+    /// Waits for the first valid callback carrying `expected_state` (the
+    /// pending login's `state`) and answers the full callback URL.
+    pub async fn wait_for_callback(self, expected_state: &str, timeout: Duration) -> Result<Url, OidcError> {
         let accept_loop = async {
+            let mut serving = FuturesUnordered::new();
             loop {
-                let (stream, _) = match self.listener.accept().await {
-                    Ok(accepted) => accepted,
-                    // A connection that failed before we saw it: wait for the next one.
-                    Err(_) => continue,
-                };
-                if let Ok(Some(url)) =
-                    tokio::time::timeout(PER_CONNECTION, self.serve(stream, expected_state)).await
-                {
-                    return url;
+                tokio::select! {
+                    accepted = self.listener.accept() => {
+                        // A connection that failed before we saw it: wait for the next one.
+                        let Ok((stream, _)) = accepted else { continue };
+                        if serving.len() < MAX_CONNECTIONS {
+                            serving.push(tokio::time::timeout(PER_CONNECTION, self.serve(stream, expected_state)));
+                        }
+                        // Past the limit the stream is dropped: closed unanswered.
+                    }
+                    Some(served) = serving.next(), if !serving.is_empty() => {
+                        if let Ok(Some(url)) = served {
+                            return url;
+                        }
+                    }
                 }
             }
         };
@@ -92,7 +104,7 @@ impl LoopbackListener {
     }
 
     /// Reads one request; answers `Some(url)` for a valid callback.
-    async fn serve(&self, mut stream: TcpStream, expected_state: Option<&str>) -> Option<Url> {
+    async fn serve(&self, mut stream: TcpStream, expected_state: &str) -> Option<Url> {
         let head = read_head(&mut stream).await?;
         let line = head.lines().next().unwrap_or("");
         let mut parts = line.split(' ');
@@ -111,8 +123,11 @@ impl LoopbackListener {
         }
     }
 
-    fn is_valid_callback(&self, url: &Url, expected_state: Option<&str>) -> bool {
+    fn is_valid_callback(&self, url: &Url, expected_state: &str) -> bool {
         if url.origin() != self.redirect_uri.origin() || url.path() != self.redirect_uri.path() {
+            return false;
+        }
+        if crate::provider::token_in_callback(url).is_some() {
             return false;
         }
         let mut state = None;
@@ -124,11 +139,10 @@ impl LoopbackListener {
                 _ => {}
             }
         }
-        match (state, expected_state) {
-            (Some(found), Some(expected)) => has_result && found == expected,
-            (Some(_), None) => has_result,
-            (None, _) => false,
-        }
+        has_result
+            && state.is_some_and(|found| {
+                crate::id_token::constant_time_eq(found.as_bytes(), expected_state.as_bytes())
+            })
     }
 }
 

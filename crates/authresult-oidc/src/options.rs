@@ -14,6 +14,8 @@ use crate::validation::JwsAlgorithm;
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Default clock leeway for `exp`/`iat`: 60 s.
 pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+/// Default oldest accepted ID token: issued at most 5 min (plus the leeway) ago.
+pub const DEFAULT_MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(300);
 /// Device-flow poll interval when the provider names none (RFC 8628 §3.2).
 pub const DEFAULT_DEVICE_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -58,8 +60,19 @@ pub struct OidcOptions {
     pub request_timeout: Duration,
     /// Largest response body accepted (default 1 MiB).
     pub max_response_bytes: usize,
-    /// Leeway for the ID token's `exp` and `iat` (default 60 s).
+    /// Leeway for the ID token's `exp`, `iat` and `auth_time` (default 60 s).
     pub clock_leeway: Duration,
+    /// How old (by `iat`, beyond `clock_leeway`) an ID token from the token
+    /// endpoint may be, at login and on refresh alike: the provider issues it
+    /// with the answer, so an old one is a replay (default 5 min). A refresh
+    /// answer repeating the stored ID token unchanged is not a new token and
+    /// is kept as it is.
+    pub max_id_token_age: Duration,
+    /// OpenID Connect `max_age`: when set, logins send it (authorization and
+    /// device requests), and the ID token must carry an `auth_time` no older
+    /// than this (plus `clock_leeway`). Refreshes keep the original
+    /// `auth_time`. Default none.
+    pub max_auth_age: Option<Duration>,
     /// Accepted ID token algorithms (default RS256, PS256, ES256, EdDSA);
     /// HMAC entries are ignored: an ID token signed with a shared secret is
     /// always rejected.
@@ -94,6 +107,8 @@ impl Default for OidcOptions {
             request_timeout: Duration::from_secs(30),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
+            max_id_token_age: DEFAULT_MAX_ID_TOKEN_AGE,
+            max_auth_age: None,
             allowed_algorithms: JwsAlgorithm::DEFAULT.to_vec(),
             trusted_audiences: Vec::new(),
             discovery_ttl: Duration::from_secs(3600),
@@ -114,6 +129,8 @@ impl fmt::Debug for OidcOptions {
             .field("request_timeout", &self.request_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("clock_leeway", &self.clock_leeway)
+            .field("max_id_token_age", &self.max_id_token_age)
+            .field("max_auth_age", &self.max_auth_age)
             .field("allowed_algorithms", &self.allowed_algorithms)
             .field("trusted_audiences", &self.trusted_audiences)
             .field("discovery_ttl", &self.discovery_ttl)

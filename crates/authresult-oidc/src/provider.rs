@@ -145,17 +145,10 @@ impl fmt::Debug for OidcProvider {
     }
 }
 
-fn check_transport(url: &Url, allow_insecure_http: bool, field: &str) -> Result<(), OidcError> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if allow_insecure_http || authresult_core::is_loopback(url) => Ok(()),
-        "http" => Err(OidcError::config(format!(
-            "`{field}` uses plain http to a non-loopback host (set `allow_insecure_http` to allow)"
-        ))),
-        other => Err(OidcError::config(format!(
-            "`{field}` has unsupported scheme `{other}`"
-        ))),
-    }
+/// [`authresult_core::check_transport`] for `field`, as this crate's error.
+pub(crate) fn check_transport(url: &Url, allow_insecure_http: bool, field: &str) -> Result<(), OidcError> {
+    authresult_core::check_transport(url, allow_insecure_http)
+        .map_err(|reason| OidcError::config(format!("`{field}` {reason}")))
 }
 
 /// Maps an `openidconnect` request error, naming `endpoint`.
@@ -194,7 +187,12 @@ impl OidcProvider {
             return Err(OidcError::config("`client_id` is empty"));
         }
         let http = HttpClient::new(&options)?;
-        let discovery = Discovery::new(settings.issuer.clone(), http.clone(), options.discovery_ttl);
+        let discovery = Discovery::new(
+            settings.issuer.clone(),
+            http.clone(),
+            options.discovery_ttl,
+            options.allow_insecure_http,
+        );
         Ok(OidcProvider {
             inner: Arc::new(Inner {
                 settings,
@@ -322,6 +320,10 @@ impl OidcProvider {
         }
         params.extend(request.extra_params.clone());
         params.retain(|k, _| !RESERVED_PARAMS.contains(&k.as_str()));
+        if let Some(max_age) = self.inner.options.max_auth_age {
+            // The configured `max_age` is the one the ID token is checked against.
+            params.insert("max_age".into(), max_age.as_secs().to_string());
+        }
         params
     }
 
@@ -831,9 +833,11 @@ impl OidcProvider {
         d: &Arc<Discovered>,
         raw: &str,
         nonce: &NonceCheck,
+        max_auth_age: Option<Duration>,
     ) -> Result<VerifiedIdToken, OidcError> {
         let client_id = &self.inner.settings.client_id;
-        match id_token::verify(raw, d, client_id, &self.inner.options, nonce) {
+        let options = &self.inner.options;
+        match id_token::verify(raw, d, client_id, options, nonce, max_auth_age) {
             Ok(verified) => Ok(verified),
             Err(VerifyFailure::Invalid(e)) => Err(e),
             Err(VerifyFailure::UnknownKey(first)) => {
@@ -841,7 +845,7 @@ impl OidcProvider {
                 if Arc::ptr_eq(&fresh, d) {
                     return Err(first);
                 }
-                match id_token::verify(raw, &fresh, client_id, &self.inner.options, nonce) {
+                match id_token::verify(raw, &fresh, client_id, options, nonce, max_auth_age) {
                     Ok(verified) => Ok(verified),
                     Err(VerifyFailure::Invalid(e) | VerifyFailure::UnknownKey(e)) => Err(e),
                 }
@@ -892,7 +896,19 @@ impl OidcProvider {
         if access.is_empty() {
             return Err(OidcError::malformed(Endpoint::Token, "`access_token` is empty"));
         }
-        let raw_id_token = response.id_token().map(|t| t.to_string());
+        let mut raw_id_token = response.id_token().map(|t| t.to_string());
+        if let TokenCheck::Refresh { previous } = &check
+            && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
+            && raw == stored.secret()
+        {
+            // The stored ID token repeated: nothing new to verify (its `iat`
+            // is as old as the login); it is kept as it is.
+            raw_id_token = None;
+        }
+        let max_auth_age = match &check {
+            TokenCheck::Login(_) => self.inner.options.max_auth_age,
+            TokenCheck::Refresh { .. } | TokenCheck::ClientCredentials => None,
+        };
         let nonce = match &check {
             TokenCheck::Login(nonce) => nonce.clone(),
             // Checked after the identity, below: a token for another user
@@ -901,7 +917,7 @@ impl OidcProvider {
             TokenCheck::ClientCredentials => NonceCheck::IfPresent(None),
         };
         let verified = match &raw_id_token {
-            Some(raw) => Some(self.verify_id_token(d, raw, &nonce).await?),
+            Some(raw) => Some(self.verify_id_token(d, raw, &nonce, max_auth_age).await?),
             None if matches!(check, TokenCheck::Login(_)) => {
                 return Err(OidcError::IdTokenMissing {
                     endpoint: Endpoint::Token,
@@ -965,7 +981,9 @@ enum TokenCheck<'a> {
     ClientCredentials,
 }
 
-/// `iss`, `sub` and `aud` of a refreshed ID token must equal the original's.
+/// `iss`, `sub`, `aud` and `azp` of a refreshed ID token must equal the
+/// original's, and its `auth_time`, when both carry one (OpenID Connect Core
+/// §12.2: the time of the original authentication).
 fn check_same_identity(previous: &AuthResult, fresh: &Map<String, Value>) -> Result<(), OidcError> {
     let original = previous
         .id_token
@@ -980,6 +998,14 @@ fn check_same_identity(previous: &AuthResult, fresh: &Map<String, Value>) -> Res
             }
             if id_token::audiences(&original) != id_token::audiences(fresh) {
                 return Err(OidcError::IdentityChanged { claim: "aud" });
+            }
+            if original.get("azp") != fresh.get("azp") {
+                return Err(OidcError::IdentityChanged { claim: "azp" });
+            }
+            if let (Some(before), Some(now)) = (original.get("auth_time"), fresh.get("auth_time"))
+                && before != now
+            {
+                return Err(OidcError::IdentityChanged { claim: "auth_time" });
             }
             Ok(())
         }
@@ -1012,8 +1038,21 @@ fn invalid_callback(reason: &str) -> OidcError {
     }
 }
 
-/// The callback's parameters after checking it came back to the redirect URI;
-/// a parameter given twice is refused.
+/// Parameters that only an implicit-flow answer carries; this client never
+/// asks for one, so a callback carrying them is an injection.
+const IMPLICIT_PARAMS: &[&str] = &["access_token", "id_token"];
+
+/// The token parameter a callback carries in its query or fragment, if any.
+pub(crate) fn token_in_callback(callback: &Url) -> Option<&'static str> {
+    let query = callback.query_pairs();
+    let fragment = url::form_urlencoded::parse(callback.fragment().unwrap_or("").as_bytes());
+    query
+        .chain(fragment)
+        .find_map(|(name, _)| IMPLICIT_PARAMS.iter().copied().find(|p| *p == name))
+}
+
+/// The callback's parameters after checking it came back to the redirect URI
+/// and carries no token; a parameter given twice is refused.
 fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, String>, OidcError> {
     let same_target = callback.scheme() == redirect.scheme()
         && callback.host_str() == redirect.host_str()
@@ -1023,6 +1062,9 @@ fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, St
         return Err(invalid_callback(
             "it does not come back to the redirect URI of the login",
         ));
+    }
+    if let Some(parameter) = token_in_callback(callback) {
+        return Err(OidcError::TokenInCallback { parameter });
     }
     let mut params = BTreeMap::new();
     for (name, value) in callback.query_pairs() {

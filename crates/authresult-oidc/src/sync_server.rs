@@ -51,20 +51,7 @@ struct LoginAnswer {
 impl SyncServerProvider {
     /// A provider for the server at `url` (its base URL).
     pub fn new(url: Url, options: &OidcOptions) -> Result<Self, OidcError> {
-        match url.scheme() {
-            "https" => {}
-            "http" if options.allow_insecure_http || authresult_core::is_loopback(&url) => {}
-            "http" => {
-                return Err(OidcError::config(
-                    "`url` uses plain http to a non-loopback host (set `allow_insecure_http` to allow)",
-                ));
-            }
-            other => {
-                return Err(OidcError::config(format!(
-                    "`url` has unsupported scheme `{other}`"
-                )));
-            }
-        }
+        crate::provider::check_transport(&url, options.allow_insecure_http, "url")?;
         Self::build(&url, options)
     }
 

@@ -62,7 +62,7 @@ async fn run(args: Args) -> Result<()> {
         listener.redirect_uri()
     );
     let callback = listener
-        .wait_for_callback(Some(&pending.state), Duration::from_secs(args.timeout))
+        .wait_for_callback(&pending.state, Duration::from_secs(args.timeout))
         .await?;
     let session = manager.handle_callback(&callback).await?;
     let left = session.expires_in(Timestamp::now()).map(|d| d.as_secs() as i64);

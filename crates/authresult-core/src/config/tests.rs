@@ -1,7 +1,9 @@
 //! Tests of the `{type, fields}` provider configuration parser.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
-use crate::{Error, ProviderConfig};
+use url::Url;
+
+use crate::{Error, ProviderConfig, check_endpoint_transport};
 
 fn parse(json: &str) -> Result<ProviderConfig, Error> {
     ProviderConfig::from_json_str(json)
@@ -170,4 +172,32 @@ fn unknown_fields_and_extra_query_params_become_authorization_parameters() {
     assert_eq!(extra["max_age"], "300");
     assert_eq!(extra["ui_locales"], "fr");
     assert_eq!(extra.len(), 3);
+}
+
+#[test]
+fn endpoints_of_an_https_issuer_must_be_https_unless_insecure_is_allowed() {
+    let url = |s: &str| Url::parse(s).unwrap();
+    let https = url("https://id.example.org/realms/a");
+    let loopback = url("http://127.0.0.1:8080/realms/a");
+    // An https issuer: https endpoints only, not even loopback http.
+    assert!(check_endpoint_transport(&https, &url("https://id.example.org/token"), false).is_ok());
+    for endpoint in [
+        "http://id.example.org/token",
+        "http://127.0.0.1:9/token",
+        "http://localhost/token",
+    ] {
+        let refused = check_endpoint_transport(&https, &url(endpoint), false).unwrap_err();
+        assert!(refused.contains("allow_insecure_http"), "{endpoint}: {refused}");
+        assert!(
+            check_endpoint_transport(&https, &url(endpoint), true).is_ok(),
+            "{endpoint}"
+        );
+    }
+    // A loopback http issuer: loopback http endpoints, not remote ones.
+    assert!(check_endpoint_transport(&loopback, &url("http://127.0.0.1:9/token"), false).is_ok());
+    assert!(check_endpoint_transport(&loopback, &url("https://id.example.org/token"), false).is_ok());
+    assert!(check_endpoint_transport(&loopback, &url("http://0.0.0.0:9/token"), false).is_err());
+    assert!(check_endpoint_transport(&loopback, &url("http://id.example.org/token"), false).is_err());
+    // Other schemes never.
+    assert!(check_endpoint_transport(&loopback, &url("ftp://127.0.0.1/token"), true).is_err());
 }

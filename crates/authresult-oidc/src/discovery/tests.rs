@@ -51,9 +51,74 @@ fn discovery_url_for_trailing_slash_issuers() {
     );
 }
 
+/// A discovery document for `issuer` whose endpoints are at `endpoint_base`,
+/// with `field` moved to `field_url`.
+fn metadata(issuer: &str, endpoint_base: &str, field: &str, field_url: &str) -> Metadata {
+    let mut doc = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{endpoint_base}/auth"),
+        "token_endpoint": format!("{endpoint_base}/token"),
+        "jwks_uri": format!("{endpoint_base}/jwks"),
+        "userinfo_endpoint": format!("{endpoint_base}/me"),
+        "device_authorization_endpoint": format!("{endpoint_base}/device"),
+        "revocation_endpoint": format!("{endpoint_base}/revoke"),
+        "introspection_endpoint": format!("{endpoint_base}/introspect"),
+        "end_session_endpoint": format!("{endpoint_base}/logout"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    });
+    doc[field] = serde_json::json!(field_url);
+    serde_json::from_value(doc).unwrap_or_else(|e| unreachable!("test documents parse: {e}"))
+}
+
+const FIELDS: &[&str] = &[
+    "authorization_endpoint",
+    "token_endpoint",
+    "jwks_uri",
+    "userinfo_endpoint",
+    "device_authorization_endpoint",
+    "revocation_endpoint",
+    "introspection_endpoint",
+    "end_session_endpoint",
+];
+
 #[test]
-fn https_issuers_need_https_endpoints() {
-    let issuer = url("https://id.example.org");
-    assert!(check_same_scheme(&issuer, &url("https://id.example.org/jwks"), "jwks_uri").is_ok());
-    assert!(check_same_scheme(&issuer, &url("http://id.example.org/jwks"), "jwks_uri").is_err());
+fn every_plain_http_endpoint_of_an_https_issuer_is_a_configuration_error() {
+    let issuer = "https://id.example.org";
+    for field in FIELDS {
+        for http in ["http://id.example.org/x", "http://127.0.0.1:8080/x"] {
+            let doc = metadata(issuer, issuer, field, http);
+            let error = check_endpoints(&url(issuer), &doc, false)
+                .err()
+                .unwrap_or_else(|| panic!("{field} = {http} was accepted"));
+            assert!(
+                matches!(error, OidcError::Configuration { .. }),
+                "{field}: {error:?}"
+            );
+            assert_eq!(error.kind(), authresult_core::FailureKind::Configuration);
+            assert!(error.to_string().contains(field), "{field}: {error}");
+            // The explicit insecure option allows it.
+            assert!(check_endpoints(&url(issuer), &doc, true).is_ok(), "{field}");
+        }
+        let doc = metadata(issuer, issuer, field, "https://other.example.org/x");
+        assert!(check_endpoints(&url(issuer), &doc, false).is_ok(), "{field}");
+    }
+}
+
+#[test]
+fn a_loopback_issuer_may_list_loopback_http_endpoints_only() {
+    let issuer = "http://127.0.0.1:8080";
+    for field in FIELDS {
+        let doc = metadata(issuer, issuer, field, "http://localhost:9090/x");
+        assert!(check_endpoints(&url(issuer), &doc, false).is_ok(), "{field}");
+        let doc = metadata(issuer, issuer, field, "http://id.example.org/x");
+        let error = check_endpoints(&url(issuer), &doc, false)
+            .err()
+            .unwrap_or_else(|| panic!("{field}: remote plain http was accepted"));
+        assert!(
+            matches!(error, OidcError::Configuration { .. }),
+            "{field}: {error:?}"
+        );
+    }
 }

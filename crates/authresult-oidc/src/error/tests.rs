@@ -24,6 +24,7 @@ fn statuses_are_classified() {
             endpoint: Endpoint::Token,
             url: "https://id.example.org/token".into(),
             status,
+            retry_after: None,
         }
         .kind()
     };

@@ -16,6 +16,34 @@ fn callback_must_come_back_to_the_redirect_uri() {
 }
 
 #[test]
+fn a_callback_carrying_a_token_is_an_implicit_flow_injection() {
+    let redirect = url("http://127.0.0.1:5000/callback");
+    for callback in [
+        "http://127.0.0.1:5000/callback?code=a&state=b&access_token=x",
+        "http://127.0.0.1:5000/callback?code=a&state=b&id_token=x",
+        "http://127.0.0.1:5000/callback?code=a&state=b#access_token=x&token_type=bearer",
+        "http://127.0.0.1:5000/callback#state=b&id_token=x",
+    ] {
+        let Err(error) = callback_params(&url(callback), &redirect) else {
+            panic!("{callback} was accepted");
+        };
+        assert!(
+            matches!(error, OidcError::TokenInCallback { .. }),
+            "{callback}: {error:?}"
+        );
+        assert!(!error.to_string().contains("=x"), "{error}");
+    }
+    // A fragment without tokens is harmless.
+    assert!(
+        callback_params(
+            &url("http://127.0.0.1:5000/callback?code=a&state=b#_=_"),
+            &redirect
+        )
+        .is_ok()
+    );
+}
+
+#[test]
 fn transport_rules() {
     assert!(check_transport(&url("https://id.example.org"), false, "issuer").is_ok());
     assert!(check_transport(&url("http://127.0.0.1:8080"), false, "issuer").is_ok());

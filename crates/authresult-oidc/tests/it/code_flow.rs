@@ -47,11 +47,8 @@ async fn code_flow_with_loopback_listener() {
     assert_eq!(scope.matches("openid").count(), 1);
 
     let state = pending.state.clone();
-    let waiting = tokio::spawn(async move {
-        listener
-            .wait_for_callback(Some(&state), Duration::from_secs(30))
-            .await
-    });
+    let waiting =
+        tokio::spawn(async move { listener.wait_for_callback(&state, Duration::from_secs(30)).await });
     let callback = idp()
         .login_via_form(&url, "alice", "alice-password")
         .await
@@ -119,7 +116,7 @@ async fn loopback_listener_times_out_and_closes() {
     let port = listener.redirect_uri().port().unwrap();
     assert_eq!(listener.redirect_uri().host_str(), Some("127.0.0.1"));
     let error = listener
-        .wait_for_callback(None, Duration::from_millis(200))
+        .wait_for_callback("the-state", Duration::from_millis(200))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::LoopbackTimeout { .. }), "{error:?}");
@@ -316,4 +313,45 @@ async fn userinfo_merge_and_token_adoption() {
     .await
     .unwrap_err();
     assert_eq!(refused.kind(), FailureKind::Configuration);
+}
+
+#[tokio::test]
+async fn max_auth_age_is_sent_to_the_provider_and_its_auth_time_checked() {
+    let mut options = fast_options();
+    options.max_auth_age = Some(Duration::from_secs(300));
+    let provider = provider_from(
+        json!({"type": "oidc", "fields": {"issuer": issuer("plain").as_str(), "client_id": "native-app"}}),
+        options,
+    );
+    let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
+    let pending = provider
+        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .await
+        .unwrap();
+    let url = authorization_url(&pending);
+    assert_eq!(query(&url, "max_age").as_deref(), Some("300"));
+    let callback = idp()
+        .login_via_form(&url, "alice", "alice-password")
+        .await
+        .unwrap();
+    let auth = provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap();
+    let payload = auth
+        .id_token
+        .unwrap()
+        .secret()
+        .split('.')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let auth_time = claims["auth_time"].as_u64().unwrap();
+    assert!(auth_time + 300 >= chrono::Utc::now().timestamp() as u64);
 }

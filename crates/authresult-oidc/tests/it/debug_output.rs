@@ -1,7 +1,7 @@
 //! `Debug` and `Display` of providers, pending logins, results and errors
 //! never contain token text.
 
-use authresult_core::{LoginFlow, LoginResponse};
+use authresult_core::{LoginFlow, LoginPrompt, LoginResponse};
 use authresult_oidc::{OidcError, SyncServerProvider};
 use url::Url;
 
@@ -22,8 +22,11 @@ async fn debug_output_never_shows_secrets() {
         .unwrap();
     let private: serde_json::Value = serde_json::from_str(pending.secret.secret()).unwrap();
     let verifier = private["pkce_verifier"].as_str().unwrap();
+    let nonce = private["nonce"].as_str().unwrap();
     let shown = format!("{pending:?}");
     assert!(!shown.contains(verifier), "the PKCE verifier leaked: {shown}");
+    assert!(!shown.contains(&pending.state), "the state leaked: {shown}");
+    assert!(!shown.contains(nonce), "the nonce leaked: {shown}");
 
     let callback = idp()
         .login_via_form(&authorization_url(&pending), "alice", "alice-password")
@@ -35,6 +38,12 @@ async fn debug_output_never_shows_secrets() {
         .unwrap()
         .1
         .into_owned();
+    // The callback as the app hands it over: neither code nor state shows.
+    let response = LoginResponse::Callback(callback.clone());
+    let shown = format!("{response:?}");
+    assert!(!shown.contains(&code), "the code leaked: {shown}");
+    assert!(!shown.contains(&pending.state), "the state leaked: {shown}");
+    assert!(shown.contains("/callback"), "{shown}");
     let auth = native
         .finish_login(&pending, &LoginResponse::Callback(callback.clone()))
         .await
@@ -61,6 +70,26 @@ async fn debug_output_never_shows_secrets() {
         .unwrap_err();
     assert!(matches!(leaked, OidcError::SubjectMismatch));
     assert!(!format!("{leaked:?}{leaked}").contains(again.access_token.secret()));
+
+    // A device login: the user code shows nowhere, not even in the complete URI.
+    let device = plain("device-app")
+        .start_login(&request(LoginFlow::DeviceCode, None))
+        .await
+        .unwrap();
+    let LoginPrompt::DeviceCode { user_code, .. } = &device.prompt else {
+        panic!("expected a device prompt");
+    };
+    let shown = format!("{device:?}");
+    assert!(
+        !shown.contains(user_code.as_str()),
+        "the user code leaked: {shown}"
+    );
+    assert!(!shown.contains(&device.state), "{shown}");
+    let shown = format!("{:?}", device.prompt);
+    assert!(
+        !shown.contains(user_code.as_str()),
+        "the user code leaked: {shown}"
+    );
 
     let sync =
         SyncServerProvider::new(Url::parse("http://127.0.0.1:9").unwrap(), &Default::default()).unwrap();

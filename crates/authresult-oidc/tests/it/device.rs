@@ -1,6 +1,6 @@
 //! Device authorization grant (RFC 8628): approve and deny against the local
-//! provider; interval, `slow_down`, expiry and cancellation against wiremock
-//! with a recording sleeper (no real waits).
+//! provider; interval, `slow_down`, `Retry-After`, expiry and cancellation
+//! against wiremock with a recording sleeper (no real waits).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};
 
-use crate::support::{MockIdp, RecordingSleeper, fast_options, idp, manager, plain, request};
+use crate::support::{
+    MockIdp, RecordingSleeper, fast_options, idp, issuer, manager, plain, provider_from, request,
+};
 
 fn device_prompt(prompt: &LoginPrompt) -> (String, url::Url, Option<url::Url>, u64) {
     match prompt {
@@ -153,7 +155,18 @@ async fn start(
     authresult_core::PendingAuthorization,
     RecordingSleeper,
 ) {
-    let sleeper = RecordingSleeper::new();
+    start_with(mock, RecordingSleeper::new()).await
+}
+
+/// [`start`] with a given sleeper.
+async fn start_with(
+    mock: &MockIdp,
+    sleeper: RecordingSleeper,
+) -> (
+    authresult_oidc::OidcProvider,
+    authresult_core::PendingAuthorization,
+    RecordingSleeper,
+) {
     let provider = mock.provider(sleeper.options());
     let mut req = request(LoginFlow::DeviceCode, None);
     req.now = sleeper.now();
@@ -331,4 +344,94 @@ async fn a_configured_resource_is_sent_to_the_token_endpoint_for_jwt_access_toke
         claims["aud"], "urn:authresult:api",
         "refresh must ask for the resource too"
     );
+}
+
+/// `secs` since the epoch as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+#[tokio::test]
+async fn device_polling_honours_retry_after_in_seconds_and_as_an_http_date() {
+    let mock = MockIdp::start().await;
+    let sleeper = RecordingSleeper::new();
+    let t0 = sleeper.now().as_secs();
+    let responses = vec![
+        ResponseTemplate::new(429).insert_header("Retry-After", "30"),
+        // Asked at t0 + 5 + 30: come back at t0 + 125, i.e. in 90 s.
+        ResponseTemplate::new(503).insert_header("Retry-After", http_date(t0 + 125).as_str()),
+        token_ok(mock.id_token(|c| c)),
+    ];
+    mount_device(&mock, json!({}), responses).await;
+    let (provider, pending, sleeper) = start_with(&mock, sleeper).await;
+    let statuses = Mutex::new(Vec::new());
+    provider
+        .poll_device(&pending, |p| statuses.lock().unwrap().push(p.status))
+        .await
+        .unwrap();
+    let s = Duration::from_secs;
+    assert_eq!(sleeper.waits(), vec![s(5), s(30), s(90)]);
+    assert_eq!(
+        statuses.into_inner().unwrap(),
+        vec![
+            DevicePollStatus::Started,
+            DevicePollStatus::Retrying,
+            DevicePollStatus::Retrying
+        ]
+    );
+}
+
+#[tokio::test]
+async fn device_retry_after_is_capped_at_5_minutes_and_at_the_code_lifetime() {
+    let mock = MockIdp::start().await;
+    mount_device(
+        &mock,
+        json!({"expires_in": 600}),
+        vec![ResponseTemplate::new(429).insert_header("Retry-After", "100000")],
+    )
+    .await;
+    let (provider, pending, sleeper) = start(&mock).await;
+    let error = provider.poll_device(&pending, |_| {}).await.unwrap_err();
+    assert!(matches!(error, OidcError::DeviceCodeExpired), "{error:?}");
+    let s = Duration::from_secs;
+    // 5 s interval, then 300 s (the cap), then the 295 s left of the code.
+    assert_eq!(sleeper.waits(), vec![s(5), s(300), s(295)]);
+    let polls = mock
+        .server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == "/token")
+        .count();
+    assert_eq!(polls, 2, "no poll after the code expired");
+}
+
+#[tokio::test]
+async fn device_flow_with_max_auth_age_gets_a_checked_auth_time() {
+    // The provider is asked for `max_age`: its ID token carries a fresh
+    // `auth_time`, which is required and checked.
+    let mut options = fast_options();
+    options.max_auth_age = Some(Duration::from_secs(300));
+    let provider = provider_from(
+        json!({"type": "oidc", "fields": {"issuer": issuer("plain").as_str(), "client_id": "device-app"}}),
+        options,
+    );
+    let pending = provider
+        .start_login(&request(LoginFlow::DeviceCode, None))
+        .await
+        .unwrap();
+    let (user_code, verification_uri, _, _) = device_prompt(&pending.prompt);
+    let approve = async {
+        idp()
+            .approve_device(&verification_uri, Some(&user_code), "bob", "bob-password", true)
+            .await
+            .unwrap();
+    };
+    let (auth, ()) = tokio::join!(provider.poll_device(&pending, |_| {}), approve);
+    let auth = auth.unwrap();
+    assert!(auth.id_token.is_some());
 }

@@ -1,6 +1,7 @@
 //! ID token verification on the code exchange, with tokens signed by a test
 //! key and served by wiremock: audiences, `azp`, `nonce`, times and leeway,
-//! algorithms (`none`, HMAC), issuer, unknown keys, a missing ID token.
+//! algorithms (`none`, HMAC), issuer, unknown keys, a missing ID token,
+//! the maximum age, short RSA keys and `max_age`/`auth_time`.
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use openidconnect::{Audience, ClientId, IssuerUrl, Nonce};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-use crate::support::{MockIdp, fast_options};
+use crate::support::{MockIdp, authorization_url, fast_options, signing_key, weak_signing_key};
 
 type Edit = Box<dyn FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims>;
 
@@ -259,4 +260,75 @@ async fn a_login_without_id_token_is_refused() {
     let error = exchange(fast_options(), |_, _| None).await.unwrap_err();
     assert!(matches!(error, OidcError::IdTokenMissing { .. }), "{error:?}");
     assert!(error.to_string().contains("id_token"));
+}
+
+#[tokio::test]
+async fn an_id_token_issued_a_week_ago_is_refused() {
+    let now = chrono::Utc::now();
+    rejected(
+        fast_options(),
+        Box::new(move |c| c.set_issue_time(now - chrono::Duration::days(7))),
+        "too long ago",
+    )
+    .await;
+    // Within the maximum age (5 min by default, plus the leeway) it passes.
+    let recent: Edit = Box::new(move |c| c.set_issue_time(now - chrono::Duration::seconds(200)));
+    assert!(exchange(fast_options(), signed(recent)).await.is_ok());
+    let mut strict = fast_options();
+    strict.max_id_token_age = Duration::from_secs(60);
+    rejected(
+        strict,
+        Box::new(move |c| c.set_issue_time(now - chrono::Duration::seconds(200))),
+        "too long ago",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
+    let mock = MockIdp::start_custom(|_| json!({}), &[signing_key(), weak_signing_key()]).await;
+    let provider = mock.provider(fast_options());
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    let id_token = mock.id_token_signed_with(&weak_signing_key(), |c| c.set_nonce(Some(nonce)));
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-1", "token_type": "Bearer", "id_token": id_token,
+    })))
+    .await;
+    let error = provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
+    assert!(error.to_string().contains("1024 bits"), "{error}");
+    assert_eq!(error.kind(), FailureKind::Protocol);
+    // A weak key is refused for good: the key set is not refetched for it.
+    let received = mock.server.received_requests().await.unwrap();
+    assert_eq!(received.iter().filter(|r| r.url.path() == "/jwks").count(), 1);
+}
+
+#[tokio::test]
+async fn max_auth_age_is_sent_and_requires_a_recent_auth_time() {
+    let mut options = fast_options();
+    options.max_auth_age = Some(Duration::from_secs(300));
+    let mock = MockIdp::start().await;
+    let (pending, _) = mock.code_callback(&mock.provider(options.clone())).await;
+    let sent = authorization_url(&pending)
+        .query_pairs()
+        .find(|(k, _)| k == "max_age")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(sent.as_deref(), Some("300"));
+
+    let now = chrono::Utc::now();
+    rejected(options.clone(), Box::new(|c| c), "auth_time").await;
+    rejected(
+        options.clone(),
+        Box::new(move |c| c.set_auth_time(Some(now - chrono::Duration::hours(1)))),
+        "max_age",
+    )
+    .await;
+    let recent: Edit = Box::new(move |c| c.set_auth_time(Some(now - chrono::Duration::seconds(10))));
+    assert!(exchange(options, signed(recent)).await.is_ok());
+    // Without the option, `auth_time` is not required.
+    assert!(exchange(fast_options(), signed(Box::new(|c| c))).await.is_ok());
 }

@@ -5,6 +5,7 @@
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod callback;
 mod code_flow;
 mod debug_output;
 mod device;

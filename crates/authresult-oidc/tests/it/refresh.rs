@@ -1,5 +1,6 @@
 //! Refresh with rotation against the local provider; the identity checks and
-//! responses without a refresh or ID token against wiremock.
+//! responses without a refresh or ID token, `azp`/`auth_time` and old ID
+//! tokens against wiremock.
 
 use std::sync::Arc;
 
@@ -169,4 +170,101 @@ async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not(
         assert!(error.to_string().contains(what), "{what}: {error}");
         assert_eq!(error.kind(), FailureKind::Protocol);
     }
+}
+
+/// A previous result whose ID token `edit` shaped.
+fn previous_with(
+    mock: &MockIdp,
+    edit: impl FnOnce(openidconnect::core::CoreIdTokenClaims) -> openidconnect::core::CoreIdTokenClaims,
+) -> AuthResult {
+    AuthResult::from_json_value(json!({
+        "access_token": "old-at", "refresh_token": "old-rt", "id_token": mock.id_token(edit),
+        "expires_in": 60, "profile": {"sub": "alice"},
+    }))
+    .unwrap()
+}
+
+/// Refreshes at a fresh mock answering the ID token `fresh` shaped, after a
+/// login whose ID token `original` shaped.
+async fn refresh_with(
+    original: impl FnOnce(openidconnect::core::CoreIdTokenClaims) -> openidconnect::core::CoreIdTokenClaims,
+    fresh: impl FnOnce(openidconnect::core::CoreIdTokenClaims) -> openidconnect::core::CoreIdTokenClaims,
+) -> Result<AuthResult, OidcError> {
+    let mock = MockIdp::start().await;
+    let before = previous_with(&mock, original);
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "new-at", "token_type": "Bearer", "expires_in": 60, "id_token": mock.id_token(fresh),
+    })))
+    .await;
+    mock.provider(fast_options())
+        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .await
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_with_another_azp_or_auth_time_is_refused() {
+    let login_time = chrono::Utc::now() - chrono::Duration::hours(2);
+    let app = || Some(ClientId::new("app".into()));
+    // `azp` appears where the original had none (OpenID Connect Core §12.2).
+    let error = refresh_with(|c| c, |c| c.set_authorized_party(app()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OidcError::IdentityChanged { claim: "azp" }),
+        "{error:?}"
+    );
+    // `azp` disappears.
+    let error = refresh_with(|c| c.set_authorized_party(app()), |c| c)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, OidcError::IdentityChanged { claim: "azp" }),
+        "{error:?}"
+    );
+    // `auth_time` must stay the time of the original authentication.
+    let error = refresh_with(
+        |c| c.set_auth_time(Some(login_time)),
+        |c| c.set_auth_time(Some(chrono::Utc::now())),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, OidcError::IdentityChanged { claim: "auth_time" }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), FailureKind::Protocol);
+    // Unchanged `azp` and `auth_time` pass, however old the authentication.
+    let same = refresh_with(
+        |c| c.set_authorized_party(app()).set_auth_time(Some(login_time)),
+        |c| c.set_authorized_party(app()).set_auth_time(Some(login_time)),
+    )
+    .await;
+    assert!(same.is_ok(), "{same:?}");
+}
+
+#[tokio::test]
+async fn a_refreshed_id_token_issued_a_week_ago_is_refused_but_the_stored_one_repeated_is_kept() {
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+    let error = refresh_with(|c| c, |c| c.set_issue_time(week_ago))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
+    assert!(error.to_string().contains("too long ago"), "{error}");
+
+    // A provider that repeats the stored ID token (as issued at login) is
+    // not handing out a new one: it is kept, not checked again.
+    let mock = MockIdp::start().await;
+    let before = previous_with(&mock, |c| c.set_issue_time(week_ago));
+    let stored = before.id_token.clone().unwrap();
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "new-at", "token_type": "Bearer", "id_token": stored.secret(),
+    })))
+    .await;
+    let after = mock
+        .provider(fast_options())
+        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .await
+        .unwrap();
+    assert_eq!(after.id_token.unwrap().secret(), stored.secret());
+    assert_eq!(after.access_token.secret(), "new-at");
 }

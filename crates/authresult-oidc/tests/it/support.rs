@@ -161,15 +161,36 @@ pub struct MockIdp {
     pub server: MockServer,
 }
 
+/// The 1024-bit RSA key `weak-key`: too short to be trusted.
+pub fn weak_signing_key() -> CoreRsaPrivateSigningKey {
+    CoreRsaPrivateSigningKey::from_pem(
+        include_str!("fixtures/test-rsa-1024-key.pem"),
+        Some(JsonWebKeyId::new("weak-key".to_owned())),
+    )
+    .unwrap()
+}
+
 impl MockIdp {
     pub async fn start() -> MockIdp {
+        MockIdp::start_custom(|_| json!({}), &[signing_key()]).await
+    }
+
+    /// A mock whose discovery document is changed by `extra` (given the
+    /// server's base URL) and whose key set holds `keys`.
+    pub async fn start_custom(
+        extra: impl FnOnce(&str) -> Value,
+        keys: &[CoreRsaPrivateSigningKey],
+    ) -> MockIdp {
         let server = MockServer::start().await;
         let idp = MockIdp { server };
-        idp.mount_discovery(json!({})).await;
-        let jwk = serde_json::to_value(signing_key().as_verification_key()).unwrap();
+        idp.mount_discovery(extra(&idp.issuer())).await;
+        let jwks: Vec<Value> = keys
+            .iter()
+            .map(|k| serde_json::to_value(k.as_verification_key()).unwrap())
+            .collect();
         Mock::given(method("GET"))
             .and(path("/jwks"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [jwk]})))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": jwks })))
             .mount(&idp.server)
             .await;
         idp
@@ -229,6 +250,15 @@ impl MockIdp {
 
     /// An ID token for this issuer, `sub`, audience `app`, signed with the test key.
     pub fn id_token(&self, edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims) -> String {
+        self.id_token_signed_with(&signing_key(), edit)
+    }
+
+    /// [`MockIdp::id_token`] signed with `key`.
+    pub fn id_token_signed_with(
+        &self,
+        key: &CoreRsaPrivateSigningKey,
+        edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims,
+    ) -> String {
         let now = chrono::Utc::now();
         let claims = CoreIdTokenClaims::new(
             IssuerUrl::new(self.issuer()).unwrap(),
@@ -240,7 +270,7 @@ impl MockIdp {
         );
         CoreIdToken::new(
             edit(claims),
-            &signing_key(),
+            key,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             None,
             None,
@@ -288,7 +318,8 @@ pub struct RecordingSleeper {
 impl RecordingSleeper {
     pub fn new() -> Self {
         RecordingSleeper {
-            clock: ManualClock::new(Timestamp::now()),
+            // A whole second, so HTTP dates (whole seconds) map to exact waits.
+            clock: ManualClock::new(Timestamp::from_secs(Timestamp::now().as_secs())),
             waits: Arc::new(Mutex::new(Vec::new())),
         }
     }
