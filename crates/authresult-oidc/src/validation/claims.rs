@@ -141,6 +141,15 @@ impl ValidatedToken {
         self.0.not_before
     }
 
+    /// The time claims, for the cache to check again on every hit.
+    pub(crate) fn times(&self) -> Times {
+        Times {
+            exp: self.0.expires_at,
+            nbf: self.0.not_before,
+            iat: self.0.issued_at,
+        }
+    }
+
     /// Access token, ID token, or unmarked.
     pub fn token_kind(&self) -> TokenKind {
         self.0.kind
@@ -207,6 +216,42 @@ impl ValidatedToken {
 pub(crate) struct TimeRules {
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
+}
+
+/// The time claims of a token: what [`TimeRules`] are checked against, on a
+/// fresh validation and on every cache hit alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Times {
+    pub(crate) exp: Option<Timestamp>,
+    pub(crate) nbf: Option<Timestamp>,
+    pub(crate) iat: Option<Timestamp>,
+}
+
+impl Times {
+    /// `exp`, `nbf` and `iat` (and the maximum age) against `now`, with leeway.
+    pub(crate) fn check(self, now: Timestamp, rules: TimeRules) -> Result<(), ValidationError> {
+        if let Some(exp) = self.exp
+            && now >= exp.saturating_add(rules.leeway)
+        {
+            return Err(ValidationError::Expired);
+        }
+        if let Some(nbf) = self.nbf
+            && now.saturating_add(rules.leeway) < nbf
+        {
+            return Err(ValidationError::NotYetValid);
+        }
+        if let Some(iat) = self.iat {
+            if now.saturating_add(rules.leeway) < iat {
+                return Err(ValidationError::IssuedInFuture);
+            }
+            if let Some(max_age) = rules.max_age
+                && now > iat.saturating_add(max_age).saturating_add(rules.leeway)
+            {
+                return Err(ValidationError::TooOld);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The claims this crate interprets, type-checked.
@@ -296,29 +341,13 @@ impl Typed {
         })
     }
 
-    /// `exp`, `nbf` and `iat` against `now`, with leeway.
-    pub(crate) fn check_times(&self, now: Timestamp, rules: TimeRules) -> Result<(), ValidationError> {
-        if let Some(exp) = self.exp
-            && now >= exp.saturating_add(rules.leeway)
-        {
-            return Err(ValidationError::Expired);
+    /// The time claims.
+    pub(crate) fn times(&self) -> Times {
+        Times {
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
         }
-        if let Some(nbf) = self.nbf
-            && now.saturating_add(rules.leeway) < nbf
-        {
-            return Err(ValidationError::NotYetValid);
-        }
-        if let Some(iat) = self.iat {
-            if now.saturating_add(rules.leeway) < iat {
-                return Err(ValidationError::IssuedInFuture);
-            }
-            if let Some(max_age) = rules.max_age
-                && now > iat.saturating_add(max_age).saturating_add(rules.leeway)
-            {
-                return Err(ValidationError::TooOld);
-            }
-        }
-        Ok(())
     }
 
     pub(crate) fn into_token(

@@ -220,7 +220,9 @@ impl TokenValidator {
 
     /// Validates a bearer token (without the `Bearer ` prefix).
     ///
-    /// A token seen before and not yet expired is answered from the cache.
+    /// A token seen before is answered from the cache, after the time rules
+    /// of a fresh validation (`exp`, `nbf`, `iat`, maximum age) are checked
+    /// again.
     /// Otherwise, for a JWT: size cap, syntax, issuer by `iss`, algorithm,
     /// key (one refetch for an unknown `kid`), signature, then claims. A
     /// token without `.` is opaque and goes to the one issuer configured for
@@ -233,8 +235,8 @@ impl TokenValidator {
             });
         }
         let now = shared.clock.now();
-        if let Some(hit) = shared.cache.get(token, now.as_millis()) {
-            return Ok(hit);
+        if let Some(hit) = shared.cache.get(token, now) {
+            return hit;
         }
         if !token.contains('.') {
             return self.validate_opaque(token, now).await;
@@ -260,18 +262,23 @@ impl TokenValidator {
         issuer.verify_signature(&shared.http, &jwt, alg).await?;
         let validated = issuer.check_claims(jwt, now)?;
         if let Some(exp) = validated.expires_at() {
-            shared
-                .cache
-                .insert(token, validated.clone(), exp.as_millis(), now.as_millis());
+            shared.cache.insert(
+                token,
+                validated.clone(),
+                issuer.time_rules(true),
+                exp.as_millis(),
+                now.as_millis(),
+            );
         }
         Ok(validated)
     }
 
     /// The cached result for `token`, without validating it otherwise; for
-    /// servers that want a synchronous fast path.
+    /// servers that want a synchronous fast path. `None` also when the cached
+    /// token now breaks a time rule.
     pub fn validate_cached(&self, token: &str) -> Option<ValidatedToken> {
         let now = self.inner.clock.now();
-        self.inner.cache.get(token, now.as_millis())
+        self.inner.cache.get(token, now).and_then(Result::ok)
     }
 
     /// Fetches the key set of every issuer that has none yet (after discovery
@@ -364,9 +371,13 @@ impl TokenValidator {
         if let Some(exp) = validated.expires_at() {
             expires = expires.min(exp);
         }
-        shared
-            .cache
-            .insert(token, validated.clone(), expires.as_millis(), now.as_millis());
+        shared.cache.insert(
+            token,
+            validated.clone(),
+            issuer.time_rules(false),
+            expires.as_millis(),
+            now.as_millis(),
+        );
         Ok(validated)
     }
 }
@@ -510,7 +521,7 @@ impl Issuer {
         if typed.exp.is_none() {
             return Err(ValidationError::MissingClaim { claim: "exp".into() });
         }
-        typed.check_times(now, self.time_rules(true))?;
+        typed.times().check(now, self.time_rules(true))?;
         self.check_audience(&typed, true)?;
         match kind {
             TokenKind::Id if self.config.accept_id_tokens => {}
@@ -541,7 +552,7 @@ impl Issuer {
                 issuer: sanitize(iss, 128),
             });
         }
-        typed.check_times(now, self.time_rules(false))?;
+        typed.times().check(now, self.time_rules(false))?;
         // Introspection may name the audience; userinfo never does.
         if verified_by == Verification::Introspection && !typed.audiences.is_empty() {
             self.check_audience(&typed, false)?;
