@@ -287,8 +287,11 @@ impl IssuerConfig {
         self
     }
 
-    /// Allows plain-`http` endpoints on non-loopback hosts. Loopback hosts
-    /// (tests, a local provider) never need this.
+    /// Allows plain-`http` endpoints: the issuer and its endpoints on any
+    /// host. Without it, a plain-`http` issuer must be on a loopback host (a
+    /// local provider), and so must its plain-`http` endpoints; every
+    /// endpoint of an `https` issuer (discovered or configured) must be
+    /// `https`.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -352,10 +355,12 @@ impl IssuerConfig {
                         | OpaqueMode::Userinfo { endpoint: None }
                 )
             );
+        let issuer_url = Url::parse(issuer).ok();
         if needs_fetch {
-            let url = Url::parse(issuer)
-                .map_err(|_| ValidationError::config(format!("issuer `{issuer}` is not a url")))?;
-            super::fetch::check_transport(&url, self.allow_insecure_http)
+            let url = issuer_url
+                .as_ref()
+                .ok_or_else(|| ValidationError::config(format!("issuer `{issuer}` is not a url")))?;
+            super::fetch::check_transport(url, self.allow_insecure_http)
                 .map_err(|reason| ValidationError::config(format!("issuer `{issuer}` {reason}")))?;
         }
         let endpoints = [
@@ -371,9 +376,9 @@ impl IssuerConfig {
             },
         ];
         for url in endpoints.into_iter().flatten() {
-            super::fetch::check_transport(url, self.allow_insecure_http).map_err(|reason| {
-                ValidationError::config(format!("an endpoint of issuer `{issuer}` {reason}"))
-            })?;
+            super::fetch::check_endpoint(issuer_url.as_ref(), url, self.allow_insecure_http).map_err(
+                |reason| ValidationError::config(format!("an endpoint of issuer `{issuer}` {reason}")),
+            )?;
         }
         Ok(algorithms)
     }

@@ -303,3 +303,53 @@ fn payloads_are_read_in_one_strict_pass() {
         assert!(KnownClaims::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn an_https_issuers_discovery_may_not_list_plain_http_endpoints_even_on_loopback() {
+    use super::fetch::endpoints_from;
+    let doc = |issuer: &str, field: &str, url: &str| {
+        object(json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks"), field: url}))
+    };
+    let https = "https://id.example.org/realms/field";
+    for field in ["jwks_uri", "introspection_endpoint", "userinfo_endpoint"] {
+        for url in [
+            "http://127.0.0.1:8080/introspect",
+            "http://[::1]:8080/x",
+            "http://localhost/x",
+            "http://id.example.org/x",
+        ] {
+            let error = endpoints_from(&doc(https, field, url), https, false).unwrap_err();
+            assert_eq!(error.kind(), ValidationErrorKind::Configuration, "{field} {url}");
+            assert!(error.to_string().contains(field), "{error}");
+            // The explicit insecure option allows it.
+            assert!(endpoints_from(&doc(https, field, url), https, true).is_ok());
+        }
+        let found = endpoints_from(&doc(https, field, "https://id.example.org/x"), https, false).unwrap();
+        assert!(found.jwks_uri.is_some());
+    }
+    // A plain-http loopback issuer (a local provider) keeps loopback endpoints,
+    // and only those.
+    let local = "http://127.0.0.1:9000/plain";
+    let found = endpoints_from(
+        &doc(
+            local,
+            "introspection_endpoint",
+            "http://127.0.0.1:9000/plain/introspect",
+        ),
+        local,
+        false,
+    )
+    .unwrap();
+    assert!(found.introspection.is_some());
+    let error = endpoints_from(
+        &doc(
+            local,
+            "introspection_endpoint",
+            "http://id.example.org/introspect",
+        ),
+        local,
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ValidationErrorKind::Configuration);
+}
