@@ -11,10 +11,10 @@ use serde_json::{Map, Value, json};
 
 use super::cache::TokenCache;
 use super::claims::{
-    ClaimSource, ClaimStore, KnownClaims, TimeRules, Typed, ValidatedToken, Verification, numeric_date,
-    token_kind,
+    ClaimSource, ClaimStore, KnownClaims, TimeRules, Typed, ValidatedToken, Verification, classify,
+    numeric_date,
 };
-use super::error::{TokenKind, ValidationErrorKind, sanitize};
+use super::error::{TokenKind, TokenTypeReason, ValidationErrorKind, sanitize};
 use super::jose::{JwsAlgorithm, TypHeader, parse_object};
 use super::keys::{JwkSet, Selected};
 
@@ -193,7 +193,7 @@ fn jwk_sets_skip_unusable_keys() {
 
 #[test]
 fn token_kinds_follow_typ_then_claims() {
-    let kind = |typ, claims: Value| token_kind(typ, &object(claims));
+    let kind = |typ, claims: Value| classify(typ, &object(claims), &[], false).0;
     assert_eq!(
         kind(TypHeader::AccessToken, json!({"nonce": "n"})),
         TokenKind::Access
@@ -214,6 +214,76 @@ fn token_kinds_follow_typ_then_claims() {
     );
     assert_eq!(kind(TypHeader::Plain, json!({"scp": ["a"]})), TokenKind::Access);
     assert_eq!(kind(TypHeader::Plain, json!({"sub": "s"})), TokenKind::Unknown);
+}
+
+#[test]
+fn id_token_markers_outrank_access_markers_and_name_the_reason() {
+    let login = ["native-app".to_owned()];
+    let class = |typ, claims: Value| classify(typ, &object(claims), &login, false);
+    let id = |reason| (TokenKind::Id, Some(reason));
+    // The hash claims only ID tokens carry, whatever the token declares.
+    for claim in ["at_hash", "c_hash", "s_hash"] {
+        assert_eq!(
+            class(
+                TypHeader::AccessToken,
+                json!({claim: "h", "typ": "Bearer", "scope": "a"})
+            ),
+            id(TokenTypeReason::IdTokenClaim { claim }),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        class(TypHeader::Plain, json!({"nonce": "n", "scope": "a"})),
+        id(TokenTypeReason::IdTokenClaim { claim: "nonce" })
+    );
+    assert_eq!(
+        class(TypHeader::Plain, json!({"typ": "ID", "scope": "a"})),
+        id(TokenTypeReason::IdTokenClaim { claim: "typ" })
+    );
+    // Only the login client as audience: an ID token, even when marked as
+    // an access token; with other audiences, not.
+    for aud in [json!("native-app"), json!(["native-app"])] {
+        assert_eq!(
+            class(TypHeader::AccessToken, json!({"aud": aud, "scope": "a"})),
+            id(TokenTypeReason::LoginClientAudience)
+        );
+    }
+    assert_eq!(
+        class(
+            TypHeader::Plain,
+            json!({"aud": ["native-app", "urn:api"], "scope": "a"})
+        ),
+        (TokenKind::Access, None)
+    );
+    // With that audience accepted, an ID token is still told by `auth_time`
+    // or by the lack of any access-token claim.
+    let accepting = |claims: Value| classify(TypHeader::Plain, &object(claims), &login, true);
+    for claims in [
+        json!({"aud": "native-app", "auth_time": 1, "scope": "openid"}),
+        json!({"aud": "native-app", "sub": "s", "email": "e"}),
+    ] {
+        assert_eq!(accepting(claims), id(TokenTypeReason::IdTokenShape));
+    }
+    assert_eq!(
+        accepting(json!({"aud": "native-app", "scp": "api.read"})),
+        (TokenKind::Access, None)
+    );
+    // Access-token claims, and nothing at all.
+    for claim in ["scope", "scp", "client_id", "gty"] {
+        assert_eq!(
+            class(TypHeader::Plain, json!({"aud": "urn:api", claim: "x"})),
+            (TokenKind::Access, None),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        class(TypHeader::Plain, json!({"aud": "urn:api", "scope": null})),
+        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+    );
+    assert_eq!(
+        class(TypHeader::Plain, json!({"typ": "Logout"})),
+        (TokenKind::Other, Some(TokenTypeReason::DeclaredType))
+    );
 }
 
 #[test]

@@ -13,10 +13,10 @@ use tokio::time::Instant;
 
 use super::cache::TokenCache;
 use super::claims::{
-    ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, string, token_kind,
+    ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify, string,
 };
 use super::config::{IssuerConfig, KeySource, OpaqueMode, uses_key_set};
-use super::error::{TokenKind, TokenPart, UpstreamEndpoint, ValidationError, sanitize};
+use super::error::{TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::{Endpoints, Http, HttpLimits};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, TypHeader, UnverifiedJwt};
 use super::keys::{JwkSet, Selected};
@@ -516,21 +516,36 @@ impl Issuer {
         let typ = jwt.typ();
         let (mut known, payload) = jwt.into_parts();
         // The kind looks at claims that extraction moves out.
-        let kind = token_kind(typ, &known);
+        let (kind, reason) = classify(
+            typ,
+            &known,
+            &self.config.login_clients,
+            self.config.accept_login_client_audience,
+        );
         let typed = Typed::extract(&mut known)?;
         if typed.exp.is_none() {
             return Err(ValidationError::MissingClaim { claim: "exp".into() });
         }
         typed.times().check(now, self.time_rules(true))?;
-        self.check_audience(&typed, true)?;
-        match kind {
-            TokenKind::Id if self.config.accept_id_tokens => {}
-            TokenKind::Id | TokenKind::Other => return Err(ValidationError::WrongTokenType { found: kind }),
-            _ => {}
+        let accepted = match kind {
+            TokenKind::Access => true,
+            TokenKind::Id => self.config.accept_id_tokens,
+            TokenKind::Unknown => self.config.accept_unclassified_tokens,
+            _ => false,
+        };
+        if !accepted {
+            return Err(ValidationError::WrongTokenType {
+                found: kind,
+                reason: reason.unwrap_or(TokenTypeReason::DeclaredType),
+            });
         }
         if self.config.require_access_token_type && typ != TypHeader::AccessToken {
-            return Err(ValidationError::WrongTokenType { found: kind });
+            return Err(ValidationError::WrongTokenType {
+                found: kind,
+                reason: TokenTypeReason::NotAtJwt,
+            });
         }
+        self.check_audience(&typed, true)?;
         let claims = ClaimStore::lazy(payload);
         self.check_common(&typed, &claims)?;
         Ok(typed.into_token(&self.issuer, kind, Verification::Signature, claims))
@@ -562,6 +577,7 @@ impl Issuer {
         {
             return Err(ValidationError::WrongTokenType {
                 found: TokenKind::Other,
+                reason: TokenTypeReason::DeclaredType,
             });
         }
         let claims = ClaimStore::Parsed(claims);
