@@ -135,8 +135,8 @@ pub use sync_server::SyncServerProvider;
 #[cfg(feature = "tower")]
 pub use validation::{BearerAuth, BearerAuthLayer};
 pub use validation::{
-    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenValidator,
-    TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
+    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
+    TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
     ValidationErrorKind, Verification,
 };
 

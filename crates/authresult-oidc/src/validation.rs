@@ -19,7 +19,9 @@ mod validator;
 
 pub use claims::{ValidatedToken, Verification};
 pub use config::IssuerConfig;
-pub use error::{TokenKind, TokenPart, UpstreamEndpoint, ValidationError, ValidationErrorKind};
+pub use error::{
+    TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]

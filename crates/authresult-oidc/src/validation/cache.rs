@@ -3,7 +3,10 @@
 //!
 //! Entries are keyed by the whole token text (hashed with a per-process
 //! random seed, then compared in full), so no other token can ever hit an
-//! entry. Each entry expires no later than its token. The cache is sharded;
+//! entry. Each entry expires no later than its token, and every hit checks
+//! the token's times again with the rules of a fresh validation (`exp`,
+//! `nbf`, `iat` and the maximum age, with leeway), so a cached token is
+//! refused exactly when a fresh validation would refuse it. The cache is sharded;
 //! each shard holds a bounded number of entries and bytes and evicts the
 //! oldest entries first.
 
@@ -13,7 +16,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use foldhash::fast::RandomState;
 
-use super::claims::ValidatedToken;
+use authresult_core::Timestamp;
+
+use super::claims::{TimeRules, ValidatedToken};
+use super::error::ValidationError;
 
 const SHARDS: usize = 16;
 /// Bytes counted for an entry on top of twice the token length (the token
@@ -41,6 +47,8 @@ struct Shard {
 #[derive(Debug)]
 struct Entry {
     token: ValidatedToken,
+    /// The time rules of the token's issuer, applied again on every hit.
+    rules: TimeRules,
     /// Milliseconds since the epoch.
     expires_at: u64,
 }
@@ -84,22 +92,38 @@ impl TokenCache {
         }
     }
 
-    /// The validated token, when this exact token is cached and not expired at `now_ms`.
-    pub(crate) fn get(&self, token: &str, now_ms: u64) -> Option<ValidatedToken> {
+    /// For this exact token, when cached and its entry not expired at `now`:
+    /// the validated token, or the error of a time rule it now breaks (the
+    /// entry is then dropped).
+    pub(crate) fn get(&self, token: &str, now: Timestamp) -> Option<Result<ValidatedToken, ValidationError>> {
         if self.max_entries == 0 {
             return None;
         }
         let mut shard = self.shard(token);
         let entry = shard.map.get(token)?;
-        if entry.expires_at > now_ms {
-            return Some(entry.token.clone());
+        if entry.expires_at <= now.as_millis() {
+            shard.remove(token);
+            return None;
         }
-        shard.remove(token);
-        None
+        match entry.token.times().check(now, entry.rules) {
+            Ok(()) => Some(Ok(entry.token.clone())),
+            Err(error) => {
+                shard.remove(token);
+                Some(Err(error))
+            }
+        }
     }
 
-    /// Caches `validated` for `token` until `expires_at` (ms since the epoch).
-    pub(crate) fn insert(&self, token: &str, validated: ValidatedToken, expires_at: u64, now_ms: u64) {
+    /// Caches `validated` for `token` until `expires_at` (ms since the epoch);
+    /// every hit checks its times against `rules`.
+    pub(crate) fn insert(
+        &self,
+        token: &str,
+        validated: ValidatedToken,
+        rules: TimeRules,
+        expires_at: u64,
+        now_ms: u64,
+    ) {
         let weight = weight(token);
         if self.max_entries == 0 || expires_at <= now_ms || weight > self.max_bytes {
             return;
@@ -119,6 +143,7 @@ impl TokenCache {
             key,
             Entry {
                 token: validated,
+                rules,
                 expires_at,
             },
         );

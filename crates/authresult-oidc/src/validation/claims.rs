@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::error::{TokenKind, ValidationError};
+use super::error::{TokenKind, TokenTypeReason, ValidationError};
 use super::jose::{TypHeader, parse_object};
 
 /// The largest NumericDate accepted: 9999-12-31T23:59:59Z.
@@ -141,6 +141,15 @@ impl ValidatedToken {
         self.0.not_before
     }
 
+    /// The time claims, for the cache to check again on every hit.
+    pub(crate) fn times(&self) -> Times {
+        Times {
+            exp: self.0.expires_at,
+            nbf: self.0.not_before,
+            iat: self.0.issued_at,
+        }
+    }
+
     /// Access token, ID token, or unmarked.
     pub fn token_kind(&self) -> TokenKind {
         self.0.kind
@@ -207,6 +216,42 @@ impl ValidatedToken {
 pub(crate) struct TimeRules {
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
+}
+
+/// The time claims of a token: what [`TimeRules`] are checked against, on a
+/// fresh validation and on every cache hit alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Times {
+    pub(crate) exp: Option<Timestamp>,
+    pub(crate) nbf: Option<Timestamp>,
+    pub(crate) iat: Option<Timestamp>,
+}
+
+impl Times {
+    /// `exp`, `nbf` and `iat` (and the maximum age) against `now`, with leeway.
+    pub(crate) fn check(self, now: Timestamp, rules: TimeRules) -> Result<(), ValidationError> {
+        if let Some(exp) = self.exp
+            && now >= exp.saturating_add(rules.leeway)
+        {
+            return Err(ValidationError::Expired);
+        }
+        if let Some(nbf) = self.nbf
+            && now.saturating_add(rules.leeway) < nbf
+        {
+            return Err(ValidationError::NotYetValid);
+        }
+        if let Some(iat) = self.iat {
+            if now.saturating_add(rules.leeway) < iat {
+                return Err(ValidationError::IssuedInFuture);
+            }
+            if let Some(max_age) = rules.max_age
+                && now > iat.saturating_add(max_age).saturating_add(rules.leeway)
+            {
+                return Err(ValidationError::TooOld);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The claims this crate interprets, type-checked.
@@ -296,29 +341,13 @@ impl Typed {
         })
     }
 
-    /// `exp`, `nbf` and `iat` against `now`, with leeway.
-    pub(crate) fn check_times(&self, now: Timestamp, rules: TimeRules) -> Result<(), ValidationError> {
-        if let Some(exp) = self.exp
-            && now >= exp.saturating_add(rules.leeway)
-        {
-            return Err(ValidationError::Expired);
+    /// The time claims.
+    pub(crate) fn times(&self) -> Times {
+        Times {
+            exp: self.exp,
+            nbf: self.nbf,
+            iat: self.iat,
         }
-        if let Some(nbf) = self.nbf
-            && now.saturating_add(rules.leeway) < nbf
-        {
-            return Err(ValidationError::NotYetValid);
-        }
-        if let Some(iat) = self.iat {
-            if now.saturating_add(rules.leeway) < iat {
-                return Err(ValidationError::IssuedInFuture);
-            }
-            if let Some(max_age) = rules.max_age
-                && now > iat.saturating_add(max_age).saturating_add(rules.leeway)
-            {
-                return Err(ValidationError::TooOld);
-            }
-        }
-        Ok(())
     }
 
     pub(crate) fn into_token(
@@ -348,32 +377,82 @@ impl Typed {
     }
 }
 
-/// What a JWT is, from its `typ` header and, failing that, its claims.
-pub(crate) fn token_kind(typ: TypHeader, claims: &impl ClaimSource) -> TokenKind {
-    match typ {
-        TypHeader::AccessToken => TokenKind::Access,
-        TypHeader::Other => TokenKind::Other,
-        TypHeader::Plain => {
-            // Keycloak marks its tokens with a `typ` claim.
-            match claims.claim("typ").and_then(Value::as_str) {
-                Some(t) if t.eq_ignore_ascii_case("bearer") => return TokenKind::Access,
-                Some(t) if t.eq_ignore_ascii_case("id") => return TokenKind::Id,
-                Some(t) if t.eq_ignore_ascii_case("refresh") || t.eq_ignore_ascii_case("offline") => {
-                    return TokenKind::Other;
-                }
-                _ => {}
-            }
-            if ["nonce", "at_hash", "c_hash"]
-                .iter()
-                .any(|c| claims.claim(c).is_some())
-            {
-                TokenKind::Id
-            } else if claims.claim("scope").is_some() || claims.claim("scp").is_some() {
-                TokenKind::Access
-            } else {
-                TokenKind::Unknown
-            }
+/// What a JWT is, from its `typ` header and its claims, and for a token that
+/// is not an access token, why. `login_clients` are the client ids whose
+/// ID tokens name them as their only audience (empty when such an audience
+/// is accepted).
+///
+/// In order: a declared type (`typ` header other than `at+jwt`, Keycloak's
+/// `typ` claim); the hash claims only ID tokens carry; `nonce`, unless the
+/// token declares itself an access token (Keycloak before 25 copies `nonce`
+/// into its `typ: "Bearer"` access tokens); an audience that is only login
+/// clients; the declared access types; a login client audience without an
+/// access-token claim, or with `auth_time`; then the claims only access
+/// tokens carry (`scope`, `scp`, RFC 9068 `client_id`, Auth0's grant type
+/// `gty`).
+pub(crate) fn classify(
+    typ: TypHeader,
+    claims: &impl ClaimSource,
+    login_clients: &[String],
+    accept_login_client_audience: bool,
+) -> (TokenKind, Option<TokenTypeReason>) {
+    let id = |reason| (TokenKind::Id, Some(reason));
+    if typ == TypHeader::Other {
+        return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+    }
+    // Keycloak marks its tokens with a `typ` claim.
+    let mut bearer = false;
+    match claims.claim("typ").and_then(Value::as_str) {
+        Some(t) if t.eq_ignore_ascii_case("bearer") => bearer = true,
+        Some(t) if t.eq_ignore_ascii_case("id") => {
+            return id(TokenTypeReason::IdTokenClaim { claim: "typ" });
         }
+        Some(t)
+            if ["refresh", "offline", "logout"]
+                .iter()
+                .any(|other| t.eq_ignore_ascii_case(other)) =>
+        {
+            return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+        }
+        _ => {}
+    }
+    if let Some(claim) = ["at_hash", "c_hash", "s_hash"]
+        .into_iter()
+        .find(|c| claims.claim(c).is_some())
+    {
+        return id(TokenTypeReason::IdTokenClaim { claim });
+    }
+    let declared_access = bearer || typ == TypHeader::AccessToken;
+    if !declared_access && claims.claim("nonce").is_some() {
+        return id(TokenTypeReason::IdTokenClaim { claim: "nonce" });
+    }
+    let login_audience = only_login_clients(claims.claim("aud"), login_clients);
+    if login_audience && !accept_login_client_audience {
+        return id(TokenTypeReason::LoginClientAudience);
+    }
+    if declared_access {
+        return (TokenKind::Access, None);
+    }
+    let access_claim = ["scope", "scp", "client_id", "gty"]
+        .into_iter()
+        .any(|c| claims.claim(c).is_some_and(|v| !v.is_null()));
+    if login_audience && (!access_claim || claims.claim("auth_time").is_some()) {
+        return id(TokenTypeReason::IdTokenShape);
+    }
+    if access_claim {
+        (TokenKind::Access, None)
+    } else {
+        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+    }
+}
+
+/// True when `aud` names at least one audience and all are login clients.
+fn only_login_clients(aud: Option<&Value>, login_clients: &[String]) -> bool {
+    let known = |a: &Value| a.as_str().is_some_and(|a| login_clients.iter().any(|c| c == a));
+    match aud {
+        Some(one @ Value::String(_)) => known(one),
+        Some(Value::Array(items)) => !items.is_empty() && items.iter().all(known),
+        _ => false,
     }
 }
 
@@ -483,7 +562,7 @@ impl ClaimSource for Map<String, Value> {
 }
 
 /// The claims this crate interprets, by position in [`known_index`].
-const KNOWN_COUNT: usize = 18;
+const KNOWN_COUNT: usize = 21;
 
 fn known_index(name: &str) -> Option<usize> {
     Some(match name {
@@ -505,6 +584,9 @@ fn known_index(name: &str) -> Option<usize> {
         "nonce" => 15,
         "at_hash" => 16,
         "c_hash" => 17,
+        "s_hash" => 18,
+        "auth_time" => 19,
+        "gty" => 20,
         _ => return None,
     })
 }

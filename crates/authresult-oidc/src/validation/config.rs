@@ -72,6 +72,9 @@ pub struct IssuerConfig {
     pub(crate) keys: KeySource,
     pub(crate) opaque: Option<OpaqueMode>,
     pub(crate) accept_id_tokens: bool,
+    pub(crate) accept_unclassified_tokens: bool,
+    pub(crate) login_clients: Vec<String>,
+    pub(crate) accept_login_client_audience: bool,
     pub(crate) require_access_token_type: bool,
     pub(crate) allow_insecure_http: bool,
 }
@@ -92,7 +95,11 @@ impl fmt::Debug for IssuerConfig {
             .field("keys", &self.keys)
             .field("opaque", &self.opaque)
             .field("accept_id_tokens", &self.accept_id_tokens)
+            .field("accept_unclassified_tokens", &self.accept_unclassified_tokens)
+            .field("login_clients", &self.login_clients)
+            .field("accept_login_client_audience", &self.accept_login_client_audience)
             .field("require_access_token_type", &self.require_access_token_type)
+            .field("allow_insecure_http", &self.allow_insecure_http)
             .finish()
     }
 }
@@ -116,6 +123,9 @@ impl IssuerConfig {
             keys: KeySource::Discovery,
             opaque: None,
             accept_id_tokens: false,
+            accept_unclassified_tokens: false,
+            login_clients: Vec::new(),
+            accept_login_client_audience: false,
             require_access_token_type: false,
             allow_insecure_http: false,
         }
@@ -127,8 +137,14 @@ impl IssuerConfig {
     ///   path is used without the trailing `/` that URL parsing adds (Auth0
     ///   issuers keep theirs).
     /// * The accepted audience is Auth0's `audience` when set, else the
-    ///   `client_id`; for Keycloak a token whose `azp` is the `client_id` is
-    ///   also accepted, as Keycloak access tokens often name another audience.
+    ///   `client_id`, and the RFC 8707 `resource` field when set; for
+    ///   Keycloak a token whose `azp` is the `client_id` is also accepted, as
+    ///   Keycloak access tokens often name another audience.
+    /// * The `client_id` is the [login client](Self::login_client): a token
+    ///   whose only audience is the `client_id` is that client's ID token,
+    ///   not a bearer token, and is refused (unless
+    ///   [`accept_login_client_audience`](Self::accept_login_client_audience)),
+    ///   as are ID tokens and tokens nothing marks as access tokens.
     /// * Auth0's `organization` makes tokens of any other `org_id` fail.
     /// * A plain-`http` loopback issuer (allowed by the config) may have
     ///   plain-`http` endpoints.
@@ -164,6 +180,10 @@ impl IssuerConfig {
                 IssuerConfig::new(issuer).audience(client.client_id.clone())
             }
         };
+        if let Some(resource) = client.extra_params.get("resource") {
+            this = this.audience(resource.clone());
+        }
+        this = this.login_client(client.client_id.clone());
         this.allow_insecure_http = client.issuer.scheme() == "http";
         Ok(this)
     }
@@ -281,14 +301,49 @@ impl IssuerConfig {
         self
     }
 
+    /// Also accepts JWTs that nothing marks as access tokens nor as ID
+    /// tokens (refused by default). An access token is marked by the RFC 9068
+    /// header `typ: at+jwt`, Keycloak's `typ: "Bearer"` claim, or a `scope`,
+    /// `scp`, `client_id` or Auth0 `gty` claim.
+    pub fn accept_unclassified_tokens(mut self, accept: bool) -> Self {
+        self.accept_unclassified_tokens = accept;
+        self
+    }
+
+    /// Names the client id of an app that logs users in at this issuer
+    /// (may be called several times). Its ID tokens have it as their only
+    /// audience, so a token whose every audience is a login client is
+    /// refused as an ID token, whatever else it carries, unless
+    /// [`accept_login_client_audience`](Self::accept_login_client_audience).
+    /// [`from_provider_config`](Self::from_provider_config) sets the
+    /// config's `client_id`.
+    pub fn login_client(mut self, client_id: impl Into<String>) -> Self {
+        self.login_clients.push(client_id.into());
+        self
+    }
+
+    /// Accepts access tokens whose only audience is a
+    /// [login client](Self::login_client), for providers that issue the
+    /// client's access tokens for the client itself (e.g. Microsoft Entra
+    /// with one app registration). Such tokens must still carry an
+    /// access-token marker (`typ: at+jwt`, Keycloak `typ: "Bearer"`, `scope`,
+    /// `scp`, `client_id`, `gty`) and no `auth_time`; ID tokens stay refused.
+    pub fn accept_login_client_audience(mut self, accept: bool) -> Self {
+        self.accept_login_client_audience = accept;
+        self
+    }
+
     /// Requires the RFC 9068 header `typ: at+jwt` on every JWT.
     pub fn require_access_token_type(mut self, require: bool) -> Self {
         self.require_access_token_type = require;
         self
     }
 
-    /// Allows plain-`http` endpoints on non-loopback hosts. Loopback hosts
-    /// (tests, a local provider) never need this.
+    /// Allows plain-`http` endpoints: the issuer and its endpoints on any
+    /// host. Without it, a plain-`http` issuer must be on a loopback host (a
+    /// local provider), and so must its plain-`http` endpoints; every
+    /// endpoint of an `https` issuer (discovered or configured) must be
+    /// `https`.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
         self.allow_insecure_http = allow;
         self
@@ -352,10 +407,12 @@ impl IssuerConfig {
                         | OpaqueMode::Userinfo { endpoint: None }
                 )
             );
+        let issuer_url = Url::parse(issuer).ok();
         if needs_fetch {
-            let url = Url::parse(issuer)
-                .map_err(|_| ValidationError::config(format!("issuer `{issuer}` is not a url")))?;
-            super::fetch::check_transport(&url, self.allow_insecure_http)
+            let url = issuer_url
+                .as_ref()
+                .ok_or_else(|| ValidationError::config(format!("issuer `{issuer}` is not a url")))?;
+            super::fetch::check_transport(url, self.allow_insecure_http)
                 .map_err(|reason| ValidationError::config(format!("issuer `{issuer}` {reason}")))?;
         }
         let endpoints = [
@@ -371,9 +428,9 @@ impl IssuerConfig {
             },
         ];
         for url in endpoints.into_iter().flatten() {
-            super::fetch::check_transport(url, self.allow_insecure_http).map_err(|reason| {
-                ValidationError::config(format!("an endpoint of issuer `{issuer}` {reason}"))
-            })?;
+            super::fetch::check_endpoint(issuer_url.as_ref(), url, self.allow_insecure_http).map_err(
+                |reason| ValidationError::config(format!("an endpoint of issuer `{issuer}` {reason}")),
+            )?;
         }
         Ok(algorithms)
     }

@@ -64,13 +64,16 @@ impl fmt::Display for UpstreamEndpoint {
 #[non_exhaustive]
 pub enum TokenKind {
     /// An access token: `typ: at+jwt`, Keycloak `typ: Bearer`, a token with
-    /// `scope`, or an opaque token the provider vouched for.
+    /// `scope`, `scp`, `client_id` or Auth0 `gty`, or an opaque token the
+    /// provider vouched for.
     Access,
-    /// An OpenID Connect ID token.
+    /// An OpenID Connect ID token: it carries an ID-token claim, or its only
+    /// audience is a login client of the issuer.
     Id,
     /// A JWT of another declared type (`logout+jwt`, `dpop+jwt`, ...).
     Other,
-    /// The token does not say.
+    /// The token does not say (accepted only with
+    /// [`IssuerConfig::accept_unclassified_tokens`](crate::IssuerConfig::accept_unclassified_tokens)).
     Unknown,
 }
 
@@ -82,6 +85,56 @@ impl fmt::Display for TokenKind {
             TokenKind::Other => "non-access",
             TokenKind::Unknown => "unmarked",
         })
+    }
+}
+
+/// Why a token was not taken for an access token (see
+/// [`ValidationError::WrongTokenType`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenTypeReason {
+    /// The token carries a claim only ID tokens carry: `at_hash`, `c_hash`,
+    /// `s_hash`, `nonce` (without Keycloak's `typ: "Bearer"`) or Keycloak's
+    /// `typ: "ID"`.
+    IdTokenClaim {
+        /// The claim.
+        claim: &'static str,
+    },
+    /// The token's only audience is a login client of the issuer (accepted
+    /// with [`IssuerConfig::accept_login_client_audience`](crate::IssuerConfig::accept_login_client_audience))
+    /// but it has no access-token claim, or it has `auth_time`: an ID token.
+    IdTokenShape,
+    /// Its `typ` header or Keycloak's `typ` claim declares another type
+    /// (`logout+jwt`, a refresh token, ...).
+    DeclaredType,
+    /// Nothing marks it as an access token: no `typ: at+jwt` header, no
+    /// Keycloak `typ: "Bearer"`, no `scope`, `scp`, `client_id` or Auth0
+    /// `gty` claim. Accepted with
+    /// [`IssuerConfig::accept_unclassified_tokens`](crate::IssuerConfig::accept_unclassified_tokens).
+    Unclassified,
+    /// The issuer requires the RFC 9068 header `typ: at+jwt` and the token
+    /// has none.
+    NotAtJwt,
+    /// Every audience of the token is a login client of the issuer: the
+    /// audience of that client's ID tokens, not of an API. Accepted with
+    /// [`IssuerConfig::accept_login_client_audience`](crate::IssuerConfig::accept_login_client_audience).
+    LoginClientAudience,
+}
+
+impl fmt::Display for TokenTypeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenTypeReason::IdTokenClaim { claim } => {
+                write!(f, "it carries the id token claim `{claim}`")
+            }
+            TokenTypeReason::IdTokenShape => {
+                f.write_str("its only audience is the login client and it looks like an id token")
+            }
+            TokenTypeReason::DeclaredType => f.write_str("its declared type is not an access token"),
+            TokenTypeReason::Unclassified => f.write_str("nothing marks it as an access token"),
+            TokenTypeReason::NotAtJwt => f.write_str("its `typ` header is not `at+jwt`"),
+            TokenTypeReason::LoginClientAudience => f.write_str("its only audience is the login client"),
+        }
     }
 }
 
@@ -279,10 +332,12 @@ pub enum ValidationError {
     #[error("token issued too long ago")]
     TooOld,
     /// The token is not an access token (e.g. an ID token presented as bearer).
-    #[error("{found} token presented where an access token is required")]
+    #[error("{found} token presented where an access token is required: {reason}")]
     WrongTokenType {
         /// What the token is.
         found: TokenKind,
+        /// Why it is not taken for an access token.
+        reason: TokenTypeReason,
     },
     /// `org_id` is absent or another organization than the configured one.
     #[error("token belongs to another organization")]

@@ -103,46 +103,21 @@ impl Http {
         object(endpoint, &answer.body)
     }
 
-    /// `{issuer}/.well-known/openid-configuration`, checked to name exactly `issuer`.
+    /// `{issuer}/.well-known/openid-configuration`, checked by
+    /// [`endpoints_from`].
     pub(crate) async fn discover(
         &self,
         issuer: &str,
         insecure_ok: bool,
     ) -> Result<Endpoints, ValidationError> {
-        let endpoint = UpstreamEndpoint::Discovery;
         let url = format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
         let url =
             Url::parse(&url).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
-        let doc = self.get_object(endpoint, &url).await?;
-        let bad = |reason: &str| ValidationError::ProviderError {
-            endpoint,
-            reason: reason.to_owned(),
-        };
-        match doc.get("issuer") {
-            Some(Value::String(found)) if found == issuer => {}
-            Some(Value::String(_)) => return Err(bad("`issuer` differs from the configured issuer")),
-            _ => return Err(bad("`issuer` is missing")),
-        }
-        let url_field = |name: &str| -> Result<Option<Url>, ValidationError> {
-            match doc.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => {
-                    let url = Url::parse(s).map_err(|_| bad(&format!("`{name}` is not a url")))?;
-                    check_transport(&url, insecure_ok)
-                        .map_err(|reason| bad(&format!("`{name}` {reason}")))?;
-                    Ok(Some(url))
-                }
-                Some(_) => Err(bad(&format!("`{name}` is not a string"))),
-            }
-        };
-        Ok(Endpoints {
-            jwks_uri: url_field("jwks_uri")?,
-            introspection: url_field("introspection_endpoint")?,
-            userinfo: url_field("userinfo_endpoint")?,
-        })
+        let doc = self.get_object(UpstreamEndpoint::Discovery, &url).await?;
+        endpoints_from(&doc, issuer, insecure_ok)
     }
 
     pub(crate) async fn jwks(&self, url: &Url) -> Result<JwkSet, ValidationError> {
@@ -233,6 +208,47 @@ impl Http {
     }
 }
 
+/// The endpoints of a discovery document, checked to name exactly `issuer`.
+/// An endpoint that breaks [`check_endpoint`] is a configuration error:
+/// nothing is ever sent to it.
+pub(crate) fn endpoints_from(
+    doc: &Map<String, Value>,
+    issuer: &str,
+    insecure_ok: bool,
+) -> Result<Endpoints, ValidationError> {
+    let issuer_url =
+        Url::parse(issuer).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
+    let bad = |reason: &str| ValidationError::ProviderError {
+        endpoint: UpstreamEndpoint::Discovery,
+        reason: reason.to_owned(),
+    };
+    match doc.get("issuer") {
+        Some(Value::String(found)) if found == issuer => {}
+        Some(Value::String(_)) => return Err(bad("`issuer` differs from the configured issuer")),
+        _ => return Err(bad("`issuer` is missing")),
+    }
+    let url_field = |name: &str| -> Result<Option<Url>, ValidationError> {
+        match doc.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => {
+                let url = Url::parse(s).map_err(|_| bad(&format!("`{name}` is not a url")))?;
+                check_endpoint(Some(&issuer_url), &url, insecure_ok).map_err(|reason| {
+                    ValidationError::config(format!(
+                        "discovery of issuer `{issuer}` lists a `{name}` that {reason}"
+                    ))
+                })?;
+                Ok(Some(url))
+            }
+            Some(_) => Err(bad(&format!("`{name}` is not a string"))),
+        }
+    };
+    Ok(Endpoints {
+        jwks_uri: url_field("jwks_uri")?,
+        introspection: url_field("introspection_endpoint")?,
+        userinfo: url_field("userinfo_endpoint")?,
+    })
+}
+
 /// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
 fn basic_auth(client_id: &str, client_secret: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -287,6 +303,20 @@ fn describe(error: &reqwest::Error) -> String {
             source = s.source();
         }
         text
+    }
+}
+
+/// The rule for an endpoint of `issuer`: `https`; plain `http` only when
+/// allowed, or to a loopback host when the issuer itself is a plain-`http`
+/// loopback issuer (a local provider). So an `https` issuer can never make the
+/// validator send a token or a client secret in clear, not even to a
+/// loopback port. An issuer that is not a URL gets [`check_transport`].
+pub(crate) fn check_endpoint(issuer: Option<&Url>, url: &Url, insecure_ok: bool) -> Result<(), &'static str> {
+    match (url.scheme(), issuer) {
+        ("http", Some(issuer)) if !insecure_ok && issuer.scheme() != "http" => {
+            Err("uses plain http although the issuer uses https")
+        }
+        _ => check_transport(url, insecure_ok),
     }
 }
 

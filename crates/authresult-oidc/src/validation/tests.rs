@@ -11,9 +11,10 @@ use serde_json::{Map, Value, json};
 
 use super::cache::TokenCache;
 use super::claims::{
-    ClaimSource, ClaimStore, KnownClaims, Typed, ValidatedToken, Verification, numeric_date, token_kind,
+    ClaimSource, ClaimStore, KnownClaims, TimeRules, Typed, ValidatedToken, Verification, classify,
+    numeric_date,
 };
-use super::error::{TokenKind, ValidationErrorKind, sanitize};
+use super::error::{TokenKind, TokenTypeReason, ValidationErrorKind, sanitize};
 use super::jose::{JwsAlgorithm, TypHeader, parse_object};
 use super::keys::{JwkSet, Selected};
 
@@ -22,6 +23,16 @@ fn object(value: Value) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => unreachable!(),
     }
+}
+
+/// Rules that never refuse a token without time claims.
+const RULES: TimeRules = TimeRules {
+    leeway: std::time::Duration::ZERO,
+    max_age: None,
+};
+
+fn ms(millis: u64) -> Timestamp {
+    Timestamp::from_millis(millis)
 }
 
 fn validated(sub: &str) -> ValidatedToken {
@@ -37,18 +48,21 @@ fn validated(sub: &str) -> ValidatedToken {
 #[test]
 fn the_cache_answers_only_the_exact_token_until_it_expires() {
     let cache = TokenCache::new(100, 1 << 20);
-    cache.insert("token-a", validated("a"), 2_000, 1_000);
-    assert_eq!(cache.get("token-a", 1_500).unwrap().subject(), Some("a"));
-    assert!(cache.get("token-b", 1_500).is_none());
-    assert!(cache.get("token-", 1_500).is_none());
+    cache.insert("token-a", validated("a"), RULES, 2_000, 1_000);
+    assert_eq!(
+        cache.get("token-a", ms(1_500)).unwrap().unwrap().subject(),
+        Some("a")
+    );
+    assert!(cache.get("token-b", ms(1_500)).is_none());
+    assert!(cache.get("token-", ms(1_500)).is_none());
     assert!(
-        cache.get("token-a", 2_000).is_none(),
+        cache.get("token-a", ms(2_000)).is_none(),
         "an entry lives strictly before its expiry"
     );
     assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
     assert_eq!(cache.bytes(), 0);
     // Already expired: not stored.
-    cache.insert("token-c", validated("c"), 1_000, 1_000);
+    cache.insert("token-c", validated("c"), RULES, 1_000, 1_000);
     assert_eq!(cache.len(), 0);
 }
 
@@ -57,14 +71,14 @@ fn the_cache_evicts_the_oldest_entries_first() {
     // 16 shards of one entry each.
     let cache = TokenCache::new(16, 1 << 20);
     for i in 0..1_000 {
-        cache.insert(&format!("token-{i}"), validated("x"), u64::MAX, 0);
+        cache.insert(&format!("token-{i}"), validated("x"), RULES, u64::MAX, 0);
         assert!(cache.len() <= 16);
     }
     assert!(
-        cache.get("token-999", 0).is_some(),
+        cache.get("token-999", ms(0)).is_some(),
         "the newest entry was evicted"
     );
-    assert!(cache.get("token-0", 0).is_none());
+    assert!(cache.get("token-0", ms(0)).is_none());
 }
 
 #[test]
@@ -72,24 +86,24 @@ fn the_cache_respects_its_byte_budget_and_its_insertion_order_stays_bounded() {
     let cache = TokenCache::new(10_000, 16 * 4096);
     let long = "t".repeat(1500);
     for i in 0..500 {
-        cache.insert(&format!("{long}{i}"), validated("x"), u64::MAX, 0);
+        cache.insert(&format!("{long}{i}"), validated("x"), RULES, u64::MAX, 0);
         assert!(cache.bytes() <= 16 * 4096);
     }
     // Tokens larger than a shard's budget are never stored.
-    cache.insert(&"x".repeat(5000), validated("x"), u64::MAX, 0);
-    assert!(cache.get(&"x".repeat(5000), 0).is_none());
+    cache.insert(&"x".repeat(5000), validated("x"), RULES, u64::MAX, 0);
+    assert!(cache.get(&"x".repeat(5000), ms(0)).is_none());
     // Entries removed on expiry do not pile up in the insertion order.
     let cache = TokenCache::new(64, 1 << 20);
     for i in 0..10_000u64 {
         let token = format!("short-lived-{i}");
-        cache.insert(&token, validated("x"), i + 1, i);
-        assert!(cache.get(&token, i + 1).is_none());
+        cache.insert(&token, validated("x"), RULES, i + 1, i);
+        assert!(cache.get(&token, ms(i + 1)).is_none());
     }
     assert_eq!(cache.len(), 0);
     // A disabled cache stores nothing.
     let cache = TokenCache::new(0, 1 << 20);
-    cache.insert("token", validated("x"), u64::MAX, 0);
-    assert!(cache.get("token", 0).is_none());
+    cache.insert("token", validated("x"), RULES, u64::MAX, 0);
+    assert!(cache.get("token", ms(0)).is_none());
 }
 
 #[test]
@@ -179,7 +193,7 @@ fn jwk_sets_skip_unusable_keys() {
 
 #[test]
 fn token_kinds_follow_typ_then_claims() {
-    let kind = |typ, claims: Value| token_kind(typ, &object(claims));
+    let kind = |typ, claims: Value| classify(typ, &object(claims), &[], false).0;
     assert_eq!(
         kind(TypHeader::AccessToken, json!({"nonce": "n"})),
         TokenKind::Access
@@ -200,6 +214,104 @@ fn token_kinds_follow_typ_then_claims() {
     );
     assert_eq!(kind(TypHeader::Plain, json!({"scp": ["a"]})), TokenKind::Access);
     assert_eq!(kind(TypHeader::Plain, json!({"sub": "s"})), TokenKind::Unknown);
+}
+
+#[test]
+fn id_token_markers_outrank_access_markers_and_name_the_reason() {
+    let login = ["native-app".to_owned()];
+    let class = |typ, claims: Value| classify(typ, &object(claims), &login, false);
+    let id = |reason| (TokenKind::Id, Some(reason));
+    // The hash claims only ID tokens carry, whatever the token declares.
+    for claim in ["at_hash", "c_hash", "s_hash"] {
+        assert_eq!(
+            class(
+                TypHeader::AccessToken,
+                json!({claim: "h", "typ": "Bearer", "scope": "a"})
+            ),
+            id(TokenTypeReason::IdTokenClaim { claim }),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        class(TypHeader::Plain, json!({"nonce": "n", "scope": "a"})),
+        id(TokenTypeReason::IdTokenClaim { claim: "nonce" })
+    );
+    assert_eq!(
+        class(TypHeader::Plain, json!({"typ": "ID", "scope": "a"})),
+        id(TokenTypeReason::IdTokenClaim { claim: "typ" })
+    );
+    // Only the login client as audience: an ID token, even when marked as
+    // an access token; with other audiences, not.
+    for aud in [json!("native-app"), json!(["native-app"])] {
+        assert_eq!(
+            class(TypHeader::AccessToken, json!({"aud": aud, "scope": "a"})),
+            id(TokenTypeReason::LoginClientAudience)
+        );
+    }
+    assert_eq!(
+        class(
+            TypHeader::Plain,
+            json!({"aud": ["native-app", "urn:api"], "scope": "a"})
+        ),
+        (TokenKind::Access, None)
+    );
+    // With that audience accepted, an ID token is still told by `auth_time`
+    // or by the lack of any access-token claim.
+    let accepting = |claims: Value| classify(TypHeader::Plain, &object(claims), &login, true);
+    for claims in [
+        json!({"aud": "native-app", "auth_time": 1, "scope": "openid"}),
+        json!({"aud": "native-app", "sub": "s", "email": "e"}),
+    ] {
+        assert_eq!(accepting(claims), id(TokenTypeReason::IdTokenShape));
+    }
+    assert_eq!(
+        accepting(json!({"aud": "native-app", "scp": "api.read"})),
+        (TokenKind::Access, None)
+    );
+    // Access-token claims, and nothing at all.
+    for claim in ["scope", "scp", "client_id", "gty"] {
+        assert_eq!(
+            class(TypHeader::Plain, json!({"aud": "urn:api", claim: "x"})),
+            (TokenKind::Access, None),
+            "{claim}"
+        );
+    }
+    assert_eq!(
+        class(TypHeader::Plain, json!({"aud": "urn:api", "scope": null})),
+        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+    );
+    assert_eq!(
+        class(TypHeader::Plain, json!({"typ": "Logout"})),
+        (TokenKind::Other, Some(TokenTypeReason::DeclaredType))
+    );
+}
+
+#[test]
+fn cache_hits_apply_the_time_rules_of_a_fresh_validation() {
+    use std::time::Duration;
+    let mut claims = object(json!({"sub": "a", "iat": 100, "nbf": 100, "exp": 10_000}));
+    let token = Typed::extract(&mut claims).unwrap().into_token(
+        &Arc::from("https://issuer.test"),
+        TokenKind::Access,
+        Verification::Signature,
+        ClaimStore::Parsed(claims),
+    );
+    let rules = TimeRules {
+        leeway: Duration::from_secs(10),
+        max_age: Some(Duration::from_secs(1_000)),
+    };
+    let cache = TokenCache::new(100, 1 << 20);
+    cache.insert("t", token.clone(), rules, u64::MAX, 0);
+    for secs in [0, 89, 90, 100, 1_110, 1_111, 9_999, 10_009, 10_010, 20_000] {
+        let now = Timestamp::from_secs(secs);
+        let fresh = token.times().check(now, rules).map_err(|e| e.kind());
+        let cached = match cache.get("t", now) {
+            Some(hit) => hit.map(|_| ()).map_err(|e| e.kind()),
+            None => panic!("at {secs}: no entry"),
+        };
+        assert_eq!(cached, fresh, "at {secs}");
+        cache.insert("t", token.clone(), rules, u64::MAX, 0);
+    }
 }
 
 #[test]
@@ -260,4 +372,54 @@ fn payloads_are_read_in_one_strict_pass() {
     for bad in ["[]", "1", "", "{", r#"{"a":1} {}"#, r#"{"a":tru}"#] {
         assert!(KnownClaims::parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn an_https_issuers_discovery_may_not_list_plain_http_endpoints_even_on_loopback() {
+    use super::fetch::endpoints_from;
+    let doc = |issuer: &str, field: &str, url: &str| {
+        object(json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks"), field: url}))
+    };
+    let https = "https://id.example.org/realms/field";
+    for field in ["jwks_uri", "introspection_endpoint", "userinfo_endpoint"] {
+        for url in [
+            "http://127.0.0.1:8080/introspect",
+            "http://[::1]:8080/x",
+            "http://localhost/x",
+            "http://id.example.org/x",
+        ] {
+            let error = endpoints_from(&doc(https, field, url), https, false).unwrap_err();
+            assert_eq!(error.kind(), ValidationErrorKind::Configuration, "{field} {url}");
+            assert!(error.to_string().contains(field), "{error}");
+            // The explicit insecure option allows it.
+            assert!(endpoints_from(&doc(https, field, url), https, true).is_ok());
+        }
+        let found = endpoints_from(&doc(https, field, "https://id.example.org/x"), https, false).unwrap();
+        assert!(found.jwks_uri.is_some());
+    }
+    // A plain-http loopback issuer (a local provider) keeps loopback endpoints,
+    // and only those.
+    let local = "http://127.0.0.1:9000/plain";
+    let found = endpoints_from(
+        &doc(
+            local,
+            "introspection_endpoint",
+            "http://127.0.0.1:9000/plain/introspect",
+        ),
+        local,
+        false,
+    )
+    .unwrap();
+    assert!(found.introspection.is_some());
+    let error = endpoints_from(
+        &doc(
+            local,
+            "introspection_endpoint",
+            "http://id.example.org/introspect",
+        ),
+        local,
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind(), ValidationErrorKind::Configuration);
 }

@@ -13,10 +13,10 @@ use tokio::time::Instant;
 
 use super::cache::TokenCache;
 use super::claims::{
-    ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, string, token_kind,
+    ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify, string,
 };
 use super::config::{IssuerConfig, KeySource, OpaqueMode, uses_key_set};
-use super::error::{TokenKind, TokenPart, UpstreamEndpoint, ValidationError, sanitize};
+use super::error::{TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::{Endpoints, Http, HttpLimits};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, TypHeader, UnverifiedJwt};
 use super::keys::{JwkSet, Selected};
@@ -220,7 +220,9 @@ impl TokenValidator {
 
     /// Validates a bearer token (without the `Bearer ` prefix).
     ///
-    /// A token seen before and not yet expired is answered from the cache.
+    /// A token seen before is answered from the cache, after the time rules
+    /// of a fresh validation (`exp`, `nbf`, `iat`, maximum age) are checked
+    /// again.
     /// Otherwise, for a JWT: size cap, syntax, issuer by `iss`, algorithm,
     /// key (one refetch for an unknown `kid`), signature, then claims. A
     /// token without `.` is opaque and goes to the one issuer configured for
@@ -233,8 +235,8 @@ impl TokenValidator {
             });
         }
         let now = shared.clock.now();
-        if let Some(hit) = shared.cache.get(token, now.as_millis()) {
-            return Ok(hit);
+        if let Some(hit) = shared.cache.get(token, now) {
+            return hit;
         }
         if !token.contains('.') {
             return self.validate_opaque(token, now).await;
@@ -260,18 +262,23 @@ impl TokenValidator {
         issuer.verify_signature(&shared.http, &jwt, alg).await?;
         let validated = issuer.check_claims(jwt, now)?;
         if let Some(exp) = validated.expires_at() {
-            shared
-                .cache
-                .insert(token, validated.clone(), exp.as_millis(), now.as_millis());
+            shared.cache.insert(
+                token,
+                validated.clone(),
+                issuer.time_rules(true),
+                exp.as_millis(),
+                now.as_millis(),
+            );
         }
         Ok(validated)
     }
 
     /// The cached result for `token`, without validating it otherwise; for
-    /// servers that want a synchronous fast path.
+    /// servers that want a synchronous fast path. `None` also when the cached
+    /// token now breaks a time rule.
     pub fn validate_cached(&self, token: &str) -> Option<ValidatedToken> {
         let now = self.inner.clock.now();
-        self.inner.cache.get(token, now.as_millis())
+        self.inner.cache.get(token, now).and_then(Result::ok)
     }
 
     /// Fetches the key set of every issuer that has none yet (after discovery
@@ -364,9 +371,13 @@ impl TokenValidator {
         if let Some(exp) = validated.expires_at() {
             expires = expires.min(exp);
         }
-        shared
-            .cache
-            .insert(token, validated.clone(), expires.as_millis(), now.as_millis());
+        shared.cache.insert(
+            token,
+            validated.clone(),
+            issuer.time_rules(false),
+            expires.as_millis(),
+            now.as_millis(),
+        );
         Ok(validated)
     }
 }
@@ -505,21 +516,36 @@ impl Issuer {
         let typ = jwt.typ();
         let (mut known, payload) = jwt.into_parts();
         // The kind looks at claims that extraction moves out.
-        let kind = token_kind(typ, &known);
+        let (kind, reason) = classify(
+            typ,
+            &known,
+            &self.config.login_clients,
+            self.config.accept_login_client_audience,
+        );
         let typed = Typed::extract(&mut known)?;
         if typed.exp.is_none() {
             return Err(ValidationError::MissingClaim { claim: "exp".into() });
         }
-        typed.check_times(now, self.time_rules(true))?;
-        self.check_audience(&typed, true)?;
-        match kind {
-            TokenKind::Id if self.config.accept_id_tokens => {}
-            TokenKind::Id | TokenKind::Other => return Err(ValidationError::WrongTokenType { found: kind }),
-            _ => {}
+        typed.times().check(now, self.time_rules(true))?;
+        let accepted = match kind {
+            TokenKind::Access => true,
+            TokenKind::Id => self.config.accept_id_tokens,
+            TokenKind::Unknown => self.config.accept_unclassified_tokens,
+            _ => false,
+        };
+        if !accepted {
+            return Err(ValidationError::WrongTokenType {
+                found: kind,
+                reason: reason.unwrap_or(TokenTypeReason::DeclaredType),
+            });
         }
         if self.config.require_access_token_type && typ != TypHeader::AccessToken {
-            return Err(ValidationError::WrongTokenType { found: kind });
+            return Err(ValidationError::WrongTokenType {
+                found: kind,
+                reason: TokenTypeReason::NotAtJwt,
+            });
         }
+        self.check_audience(&typed, true)?;
         let claims = ClaimStore::lazy(payload);
         self.check_common(&typed, &claims)?;
         Ok(typed.into_token(&self.issuer, kind, Verification::Signature, claims))
@@ -541,7 +567,7 @@ impl Issuer {
                 issuer: sanitize(iss, 128),
             });
         }
-        typed.check_times(now, self.time_rules(false))?;
+        typed.times().check(now, self.time_rules(false))?;
         // Introspection may name the audience; userinfo never does.
         if verified_by == Verification::Introspection && !typed.audiences.is_empty() {
             self.check_audience(&typed, false)?;
@@ -551,6 +577,7 @@ impl Issuer {
         {
             return Err(ValidationError::WrongTokenType {
                 found: TokenKind::Other,
+                reason: TokenTypeReason::DeclaredType,
             });
         }
         let claims = ClaimStore::Parsed(claims);

@@ -6,6 +6,7 @@
 mod cache;
 mod claims;
 mod hostile;
+mod hostile_types;
 mod jwks;
 #[cfg(feature = "tower")]
 mod layer;

@@ -110,3 +110,89 @@ async fn refused_tokens_are_never_cached() {
     }
     assert_eq!(v.cached_tokens(), 0);
 }
+
+#[tokio::test]
+async fn a_cached_token_older_than_the_maximum_age_is_refused_as_too_old() {
+    let start = now();
+    let clock = ManualClock::new(Timestamp::from_secs(start));
+    let config = issuer_config(&jwks())
+        .max_token_age(Some(Duration::from_secs(3600)))
+        .leeway(Duration::from_secs(60));
+    let v = builder(config.clone())
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let fresh = builder(config)
+        .cache_capacity(0)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    let mut c = claims();
+    c["iat"] = json!(start);
+    c["exp"] = json!(start + 4 * 3600);
+    let token = sign(rsa_a(), header("RS256", "rsa-a"), c);
+    v.validate(&token).await.unwrap();
+    assert_eq!(v.cached_tokens(), 1);
+    // The last instant of the maximum age (plus leeway): still valid.
+    clock.advance(Duration::from_secs(3600 + 60));
+    v.validate(&token).await.unwrap();
+    assert!(v.validate_cached(&token).is_some());
+    // Past it, long before `exp`: refused as a fresh validation refuses it.
+    clock.advance(Duration::from_secs(1));
+    assert!(v.validate_cached(&token).is_none());
+    assert_rejected(fresh.validate(&token).await, K::TooOld, &token);
+    assert_rejected(v.validate(&token).await, K::TooOld, &token);
+    assert_eq!(v.cached_tokens(), 0, "the entry is dropped");
+}
+
+#[tokio::test]
+async fn cached_answers_match_a_fresh_validation_at_every_time_boundary() {
+    let start = now();
+    let clock = ManualClock::new(Timestamp::from_secs(start));
+    let leeway = 60;
+    // (max age, claims, instants relative to `start`, as seconds)
+    let cases = [
+        (
+            Some(300),
+            json!({"iat": start, "nbf": start + 30, "exp": start + 3600}),
+            vec![-62, -61, -31, -30, 0, 359, 360, 361, 3659, 3660],
+        ),
+        (
+            None,
+            json!({"iat": start, "exp": start + 100}),
+            vec![-61, -60, 0, 99, 100, 159, 160, 161],
+        ),
+    ];
+    for (max_age, times, instants) in cases {
+        let config = issuer_config(&jwks())
+            .max_token_age(max_age.map(Duration::from_secs))
+            .leeway(Duration::from_secs(leeway));
+        let cached = builder(config.clone())
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let fresh = builder(config)
+            .cache_capacity(0)
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .unwrap();
+        let mut c = claims();
+        for (k, v) in times.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let token = sign(rsa_a(), header("RS256", "rsa-a"), c);
+        for at in instants {
+            // Cached while valid at `start`, then asked at `start + at`.
+            clock.set(Timestamp::from_secs(start));
+            cached.validate(&token).await.unwrap();
+            assert!(cached.validate_cached(&token).is_some());
+            clock.set(Timestamp::from_secs(start.saturating_add_signed(at)));
+            let expected = fresh.validate(&token).await.map(|_| ()).map_err(|e| e.kind());
+            let answered = cached.validate(&token).await.map(|_| ()).map_err(|e| e.kind());
+            assert_eq!(answered, expected, "max age {max_age:?}, at {at:+} s");
+            if expected.is_err() {
+                assert!(cached.validate_cached(&token).is_none(), "at {at:+} s");
+            }
+        }
+    }
+}

@@ -113,7 +113,10 @@ async fn id_tokens_and_other_types_are_told_apart() {
     let error = assert_rejected(v.validate(&id).await, K::WrongTokenType, &id);
     assert!(matches!(
         error,
-        ValidationError::WrongTokenType { found: TokenKind::Id }
+        ValidationError::WrongTokenType {
+            found: TokenKind::Id,
+            ..
+        }
     ));
     let accepting = builder(issuer_config(&jwks()).accept_id_tokens(true))
         .build()
@@ -166,16 +169,25 @@ async fn id_tokens_and_other_types_are_told_apart() {
         );
     }
 
-    // Unmarked tokens pass unless RFC 9068 typing is required.
+    // Unmarked tokens pass only when opted in, and never when RFC 9068
+    // typing is required.
     let plain_claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "svc", "exp": now() + 60});
     let unmarked = sign(rsa_a(), json!({"alg": "RS256", "kid": "rsa-a"}), plain_claims);
-    assert_eq!(
-        v.validate(&unmarked).await.unwrap().token_kind(),
-        TokenKind::Unknown
-    );
-    let strict = builder(issuer_config(&jwks()).require_access_token_type(true))
+    assert_rejected(v.validate(&unmarked).await, K::WrongTokenType, &unmarked);
+    let lenient = builder(issuer_config(&jwks()).accept_unclassified_tokens(true))
         .build()
         .unwrap();
+    assert_eq!(
+        lenient.validate(&unmarked).await.unwrap().token_kind(),
+        TokenKind::Unknown
+    );
+    let strict = builder(
+        issuer_config(&jwks())
+            .accept_unclassified_tokens(true)
+            .require_access_token_type(true),
+    )
+    .build()
+    .unwrap();
     assert_rejected(strict.validate(&unmarked).await, K::WrongTokenType, &unmarked);
     strict.validate(&good_token()).await.unwrap();
 }

@@ -254,7 +254,9 @@ async fn userinfo_failures_are_transient() {
         .issuer(
             IssuerConfig::new("https://issuer.test")
                 .any_audience()
-                .userinfo(Some(endpoint)),
+                .userinfo(Some(endpoint))
+                // The test endpoint is plain http; the issuer is not.
+                .allow_insecure_http(true),
         )
         .build()
         .unwrap();
@@ -272,4 +274,35 @@ async fn opaque_tokens_with_odd_characters_never_reach_the_provider() {
         assert_rejected(v.validate(token).await, K::Malformed, token);
     }
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_https_issuer_never_sends_introspection_secrets_to_a_plain_http_loopback_port() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"active": true, "sub": "eve"})))
+        .mount(&server)
+        .await;
+    let plain_http = url::Url::parse(&format!("{}/introspect", server.uri())).unwrap();
+    let configs = [
+        IssuerConfig::new("https://issuer.test")
+            .any_audience()
+            .introspection("resource server", ClientSecret::new("s3cret"))
+            .introspection_endpoint(plain_http.clone()),
+        IssuerConfig::new("https://issuer.test")
+            .any_audience()
+            .userinfo(Some(plain_http.clone())),
+        IssuerConfig::new("https://issuer.test")
+            .audience(AUDIENCE)
+            .jwks_uri(plain_http.clone()),
+    ];
+    for config in configs {
+        let error = TokenValidator::builder().issuer(config).build().unwrap_err();
+        assert_eq!(error.kind(), K::Configuration, "{error}");
+        assert!(error.to_string().contains("plain http"), "{error}");
+    }
+    assert!(
+        server.received_requests().await.unwrap().is_empty(),
+        "the plain-http endpoint was called"
+    );
 }

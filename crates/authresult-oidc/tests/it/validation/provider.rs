@@ -1,13 +1,17 @@
 //! Real tokens of the local OpenID provider (`xtask/idp`): JWT access tokens
 //! of all three issuers, Keycloak roles, Auth0 organizations, ID tokens,
 //! opaque tokens through introspection and userinfo, and key rotation
-//! (in-place and by restart) without restarting the validator. These tests
-//! fail, never skip, when Node.js is missing.
+//! (in-place and by restart) without restarting the validator, and the
+//! client's own ID tokens refused by a validator built from its provider
+//! config. These tests fail, never skip, when Node.js is missing.
 
 use std::time::Duration;
 
 use authresult_core::{ClientSecret, ProviderConfig};
-use authresult_oidc::{IssuerConfig, TokenKind, TokenValidator, ValidationErrorKind as K, Verification};
+use authresult_oidc::{
+    IssuerConfig, TokenKind, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
+    Verification,
+};
 use authresult_test_support::{Idp, IdpOptions};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -318,4 +322,136 @@ async fn new_tokens_validate_after_key_rotation_without_restarting_the_validator
     assert_ne!(kid(&restarted), kid(&rotated));
     let ok = validator.validate(&restarted).await.unwrap();
     assert_eq!(ok.subject(), Some("confidential-app"));
+}
+
+/// Logs `username` in with the device flow of `device-app` (no nonce, as the
+/// flow has none) and returns the token response, with a JWT access token
+/// for [`API`].
+async fn device_login(idp: &Idp, issuer: &Url, username: &str) -> Value {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", "device-app")
+        .append_pair("scope", "openid profile email api:read")
+        .append_pair("resource", API)
+        .finish();
+    let response = reqwest::Client::new()
+        .post(endpoint(issuer, "device/auth"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let device: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let verification = Url::parse(device["verification_uri"].as_str().unwrap()).unwrap();
+    let user_code = device["user_code"].as_str().unwrap();
+    let password = format!("{username}-password");
+    idp.approve_device(&verification, Some(user_code), username, &password, true)
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", device["device_code"].as_str().unwrap()),
+        ("client_id", "device-app"),
+        ("resource", API),
+    ];
+    post_token(issuer, &form, None).await
+}
+
+/// A DataCollect config of issuer `name` for `client_id`, asking for [`API`].
+fn app_config(name: &str, client_id: &str) -> ProviderConfig {
+    let issuer = idp().issuer(name).unwrap().as_str().to_owned();
+    let config = match name {
+        "keycloak" => json!({"type": "keycloak", "fields": {
+            "authority": issuer, "client_id": client_id, "resource": API}}),
+        "auth0" => json!({"type": "auth0", "fields": {
+            "domain": issuer, "client_id": client_id, "audience": API, "resource": API}}),
+        _ => json!({"type": "oidc", "fields": {
+            "issuer": issuer, "client_id": client_id, "resource": API}}),
+    };
+    ProviderConfig::from_json_str(&config.to_string()).unwrap()
+}
+
+fn sync_server(config: IssuerConfig) -> TokenValidator {
+    TokenValidator::builder().issuer(config).build().unwrap()
+}
+
+#[track_caller]
+fn refused_id_token(error: ValidationError) -> TokenTypeReason {
+    match error {
+        ValidationError::WrongTokenType {
+            found: TokenKind::Id,
+            reason,
+        } => reason,
+        other => panic!("expected an id token refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_sync_server_from_the_provider_config_refuses_the_clients_own_id_tokens() {
+    for name in ["plain", "keycloak", "auth0"] {
+        let issuer = idp().issuer(name).unwrap().clone();
+
+        // Device flow: an ID token without nonce.
+        let validator =
+            sync_server(IssuerConfig::from_provider_config(&app_config(name, "device-app")).unwrap());
+        let tokens = device_login(idp(), &issuer, "alice").await;
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let error = validator.validate(id_token).await.unwrap_err();
+        assert_eq!(
+            refused_id_token(error),
+            TokenTypeReason::LoginClientAudience,
+            "{name}"
+        );
+        let ok = validator
+            .validate(tokens["access_token"].as_str().unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(ok.token_kind(), TokenKind::Access);
+        assert_eq!(ok.subject(), Some("alice"));
+
+        // Code flow: an ID token with its nonce.
+        let validator =
+            sync_server(IssuerConfig::from_provider_config(&app_config(name, "native-app")).unwrap());
+        let tokens = login(idp(), &issuer, "native-app", "alice", true).await;
+        let error = validator
+            .validate(tokens["id_token"].as_str().unwrap())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("`nonce`"), "{name}: {error}");
+        assert_eq!(
+            refused_id_token(error),
+            TokenTypeReason::IdTokenClaim { claim: "nonce" },
+            "{name}"
+        );
+        let ok = validator
+            .validate(tokens["access_token"].as_str().unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(ok.token_kind(), TokenKind::Access);
+    }
+}
+
+#[tokio::test]
+async fn only_the_id_token_option_makes_a_real_device_id_token_pass() {
+    let issuer = idp().issuer("plain").unwrap().clone();
+    let tokens = device_login(idp(), &issuer, "bob").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let base = || IssuerConfig::from_provider_config(&app_config("plain", "device-app")).unwrap();
+    // Accepting the login client's audience or unmarked tokens is not enough:
+    // `auth_time` with that audience is an ID token's.
+    let error = sync_server(
+        base()
+            .accept_login_client_audience(true)
+            .accept_unclassified_tokens(true),
+    )
+    .validate(id_token)
+    .await
+    .unwrap_err();
+    assert_eq!(refused_id_token(error), TokenTypeReason::IdTokenShape);
+    let ok = sync_server(base().accept_id_tokens(true))
+        .validate(id_token)
+        .await
+        .unwrap();
+    assert_eq!(ok.token_kind(), TokenKind::Id);
+    assert_eq!(ok.subject(), Some("bob"));
 }
