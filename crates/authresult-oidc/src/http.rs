@@ -235,19 +235,26 @@ pub(crate) fn error_from_status(
     url: &Url,
     response: &http::Response<Vec<u8>>,
 ) -> OidcError {
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        error: String,
-        error_description: Option<String>,
-    }
-    match serde_json::from_slice::<ErrorBody>(response.body()) {
-        Ok(body) => OidcError::server_error(endpoint, &body.error, body.error_description.as_deref()),
-        Err(_) => OidcError::HttpStatus {
+    match oauth_error_body(response.body()) {
+        Some((error, description)) => OidcError::server_error(endpoint, &error, description.as_deref()),
+        None => OidcError::HttpStatus {
             endpoint,
             url: display_url(url),
             status: response.status().as_u16(),
         },
     }
+}
+
+/// `error` and `error_description` when `body` is an OAuth error document.
+fn oauth_error_body(body: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+        error_description: Option<String>,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| (b.error, b.error_description))
 }
 
 /// Parses a JSON body; errors name the field path, never a value.
@@ -294,8 +301,23 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for At {
     type Error = OidcError;
     type Future = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, OidcError>> + Send + 'c>>;
 
+    /// A 4xx answer without an OAuth error document (some providers send
+    /// an empty body) becomes [`OidcError::HttpStatus`], so the status is
+    /// kept and classified, rather than a parse error of the empty body.
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(self.http.execute(self.endpoint, request))
+        Box::pin(async move {
+            let url = display_uri(request.uri());
+            let response = self.http.execute(self.endpoint, request).await?;
+            let status = response.status();
+            if status.is_client_error() && oauth_error_body(response.body()).is_none() {
+                return Err(OidcError::HttpStatus {
+                    endpoint: self.endpoint,
+                    url,
+                    status: status.as_u16(),
+                });
+            }
+            Ok(response)
+        })
     }
 }
 
