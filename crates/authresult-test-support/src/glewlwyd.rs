@@ -104,13 +104,19 @@ impl Glewlwyd {
             config_file(port, &database, &dir.path().join("glewlwyd.log")),
         )
         .context("could not write the config file")?;
-        // Through a shell that kills the server when our end of its stdin
-        // closes: on drop, and also when this process dies without dropping
-        // (a shared instance in a `static`).
+        // Through a shell that kills the server and removes its folder when
+        // our end of its stdin closes: on drop, and also when this process
+        // dies without dropping (a shared instance in a `static`). The shell
+        // itself exits with the server, so a crash is seen at once.
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#"exec 3<&0; "$@" </dev/null & pid=$!; (read _ <&3; kill $pid 2>/dev/null) & wait $pid"#)
+            .arg(concat!(
+                r#"dir=$1; shift; exec 3<&0; "$@" </dev/null & pid=$!; "#,
+                r#"(read _ <&3; kill $pid 2>/dev/null; while kill -0 $pid 2>/dev/null; do sleep 0.1; done; "#,
+                r#"rm -rf "$dir") & wait $pid"#
+            ))
             .arg("glewlwyd")
+            .arg(dir.path())
             .arg(BINARY)
             .arg(format!("--config-file={}", config.display()))
             .stdin(Stdio::piped())
