@@ -202,8 +202,9 @@ async fn glewlwyd_device_grant_through_the_manager() {
             .starts_with(glewlwyd().issuer().as_str())
     );
     assert!(verification_uri_complete.is_some_and(|u| u.as_str().contains(&user_code)));
+    // The manager polls while the user approves (glewlwyd answers
+    // `authorization_pending` until then).
     let approve = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
         glewlwyd()
             .approve_device(
                 &verification_uri,
