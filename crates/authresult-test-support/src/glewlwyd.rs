@@ -84,6 +84,18 @@ impl Glewlwyd {
                  or run `sudo apt-get install glewlwyd`"
             );
         }
+        // The free port is found by binding and releasing it; another
+        // process may take it before glewlwyd binds it: try another one.
+        let mut attempt = 1;
+        loop {
+            match Glewlwyd::start_once() {
+                Err(e) if e.is::<PortTaken>() && attempt < 5 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn start_once() -> anyhow::Result<Glewlwyd> {
         let dir = tempfile::Builder::new()
             .prefix("authresult-glewlwyd-")
             .tempdir()
@@ -195,6 +207,9 @@ impl Glewlwyd {
         let http = http_client()?;
         loop {
             if let Some(status) = self.child.try_wait()? {
+                if self.log().contains("Failed to bind to port") {
+                    return Err(PortTaken.into());
+                }
                 bail!("glewlwyd exited ({status}) before it answered");
             }
             let answered = http
@@ -263,6 +278,18 @@ impl Glewlwyd {
         Ok(())
     }
 }
+
+/// Glewlwyd could not bind the port it was given.
+#[derive(Debug)]
+struct PortTaken;
+
+impl std::fmt::Display for PortTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("glewlwyd could not bind its port (taken by another process)")
+    }
+}
+
+impl std::error::Error for PortTaken {}
 
 impl Drop for Glewlwyd {
     fn drop(&mut self) {
