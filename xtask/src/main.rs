@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod apt;
 mod bench;
 mod demo;
 mod invariants;
@@ -19,7 +20,7 @@ usage: cargo xtask <command>
 
 commands:
   ci              everything CI checks: tidy, fmt, clippy, tests (with the local
-                  OpenID provider and Postgres), docs
+                  OpenID provider, glewlwyd and Postgres), docs
   idp [flags]     run the local OpenID provider (oidc-provider from npm) on
                   127.0.0.1; flags go to xtask/idp/server.mjs (see its README)
   demo            the whole system end to end against the local provider
@@ -108,6 +109,20 @@ pub(crate) fn ensure_idp_packages() -> Result<()> {
     Ok(())
 }
 
+/// Installs Debian's `glewlwyd` (the second OpenID provider of the oidc
+/// tests) when missing; fails loudly when it cannot.
+pub(crate) fn ensure_glewlwyd() -> Result<()> {
+    use authresult_test_support::Glewlwyd;
+    if Glewlwyd::missing().is_none() {
+        return Ok(());
+    }
+    apt::install("glewlwyd", "run `sudo apt-get install glewlwyd`")?;
+    if let Some(needed) = Glewlwyd::missing() {
+        bail!("glewlwyd was installed but {needed} is still missing");
+    }
+    Ok(())
+}
+
 fn ci() -> Result<()> {
     eprintln!("==> tidy (every .rs opens with //!, no ignored tests)");
     tidy::check(&root())?;
@@ -117,9 +132,11 @@ fn ci() -> Result<()> {
     )?;
     eprintln!("\n==> architecture invariants (cargo tree)");
     invariants::check()?;
-    // Tests that need the provider start it themselves; installing its packages
-    // first makes a missing Node.js fail here, loudly, rather than mid-suite.
+    // Tests that need the providers start them themselves; installing them
+    // first makes a missing Node.js or glewlwyd fail here, loudly, rather
+    // than mid-suite.
     ensure_idp_packages()?;
+    ensure_glewlwyd()?;
     run(
         "cargo clippy",
         cargo().args([

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::apt::{self, is_root};
+
 /// A running server; dropping it stops the throwaway cluster.
 #[derive(Debug)]
 pub(crate) struct Postgres {
@@ -90,37 +92,11 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 fn install() -> Result<()> {
-    if !is_root() {
-        bail!(
-            "PostgreSQL is not installed and this user cannot install it: \
-             run `sudo apt-get install postgresql` or set DATABASE_URL"
-        );
-    }
-    eprintln!("postgres: installing the Debian postgresql package");
-    let env = [("DEBIAN_FRONTEND", "noninteractive")];
-    let ok = Command::new("apt-get")
-        .args(["update", "-q"])
-        .envs(env)
-        .status()?
-        .success()
-        && Command::new("apt-get")
-            .args(["install", "-y", "-q", "--no-install-recommends", "postgresql"])
-            .envs(env)
-            .status()?
-            .success();
-    if !ok {
-        bail!("apt-get install postgresql failed");
-    }
-    Ok(())
+    apt::install(
+        "postgresql",
+        "run `sudo apt-get install postgresql` or set DATABASE_URL",
+    )
 }
 
 /// `program` run as `user` (via `runuser`) when given, else as ourselves.

@@ -77,8 +77,9 @@ pub enum OidcError {
         /// The timeout that ran out.
         timeout: Duration,
     },
-    /// An HTTP status that carries no usable answer (5xx, 429, or an
-    /// unexpected status on a GET endpoint).
+    /// An HTTP status that carries no usable answer (5xx, 429, an
+    /// unexpected status on a GET endpoint, or a 4xx without an OAuth error
+    /// document). Terminal for 400 and 401 from the token endpoint.
     #[error("the {endpoint} at {url} answered HTTP {status}")]
     HttpStatus {
         /// The endpoint.
@@ -306,9 +307,14 @@ impl OidcError {
                 FailureKind::Transient
             }
             OidcError::Loopback { .. } => FailureKind::Transient,
-            OidcError::HttpStatus { status, .. } => {
+            OidcError::HttpStatus { endpoint, status, .. } => {
                 if *status >= 500 || *status == 429 || *status == 408 {
                     FailureKind::Transient
+                } else if *endpoint == Endpoint::Token && matches!(status, 400 | 401) {
+                    // RFC 6749 §5.2's error statuses, without the error
+                    // document (glewlwyd refuses a spent refresh token so):
+                    // the grant was refused, and retrying cannot help.
+                    FailureKind::Terminal
                 } else {
                     FailureKind::Protocol
                 }

@@ -242,16 +242,11 @@ pub(crate) fn error_from_status(
     url: &Url,
     response: &http::Response<Vec<u8>>,
 ) -> OidcError {
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        error: String,
-        error_description: Option<String>,
-    }
-    match serde_json::from_slice::<ErrorBody>(response.body()) {
-        Ok(body) => OidcError::server_error(endpoint, &body.error, body.error_description.as_deref()),
+    match oauth_error_body(response.body()) {
+        Some((error, description)) => OidcError::server_error(endpoint, &error, description.as_deref()),
         // Statuses that ask to wait (5xx, 429, 408) are answered by `execute`
         // with their `Retry-After`; what reaches here carries none worth using.
-        Err(_) => OidcError::HttpStatus {
+        None => OidcError::HttpStatus {
             endpoint,
             url: display_url(url),
             status: response.status().as_u16(),
@@ -272,6 +267,18 @@ pub(crate) fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<D
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let at = u64::try_from(date.timestamp_millis()).unwrap_or(0);
     Some(Timestamp::from_millis(at).duration_since(now))
+}
+
+/// `error` and `error_description` when `body` is an OAuth error document.
+fn oauth_error_body(body: &[u8]) -> Option<(String, Option<String>)> {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        error: String,
+        error_description: Option<String>,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|b| (b.error, b.error_description))
 }
 
 /// Parses a JSON body; errors name the field path, never a value.
@@ -318,8 +325,24 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for At {
     type Error = OidcError;
     type Future = Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, OidcError>> + Send + 'c>>;
 
+    /// A 4xx answer without an OAuth error document (some providers send
+    /// an empty body) becomes [`OidcError::HttpStatus`], so the status is
+    /// kept and classified, rather than a parse error of the empty body.
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
-        Box::pin(self.http.execute(self.endpoint, request))
+        Box::pin(async move {
+            let url = display_uri(request.uri());
+            let response = self.http.execute(self.endpoint, request).await?;
+            let status = response.status();
+            if status.is_client_error() && oauth_error_body(response.body()).is_none() {
+                return Err(OidcError::HttpStatus {
+                    endpoint: self.endpoint,
+                    url,
+                    status: status.as_u16(),
+                    retry_after: retry_after(response.headers(), self.http.clock.now()),
+                });
+            }
+            Ok(response)
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Test support for authresult: starts the local OpenID provider of
 //! `xtask/idp` and drives its login, consent and device pages over HTTP the
-//! way a browser would.
+//! way a browser would; [`Glewlwyd`] starts and configures a second,
+//! independent provider (Debian's `glewlwyd`) and logs in through its API.
 //!
 //! Used by integration tests (as a dev-dependency) and by `xtask`. Nothing
 //! here is skipped when Node.js is missing: [`Idp::start`] returns an error
@@ -25,6 +26,7 @@
 //! None.
 
 mod browser;
+mod glewlwyd;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -39,6 +41,7 @@ use anyhow::{Context as _, anyhow, bail};
 use url::Url;
 
 pub use browser::Browser;
+pub use glewlwyd::Glewlwyd;
 
 /// How long the provider may take to print `IDP_READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

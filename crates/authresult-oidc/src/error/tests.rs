@@ -35,6 +35,25 @@ fn statuses_are_classified() {
 }
 
 #[test]
+fn a_token_endpoint_refusal_without_an_error_document_is_terminal() {
+    let status = |endpoint: Endpoint, status: u16| {
+        OidcError::HttpStatus {
+            endpoint,
+            url: "https://id.example.org/token".into(),
+            status,
+            retry_after: None,
+        }
+        .kind()
+    };
+    assert_eq!(status(Endpoint::Token, 400), FailureKind::Terminal);
+    assert_eq!(status(Endpoint::Token, 401), FailureKind::Terminal);
+    assert_eq!(status(Endpoint::Token, 403), FailureKind::Protocol);
+    assert_eq!(status(Endpoint::Token, 500), FailureKind::Transient);
+    assert_eq!(status(Endpoint::Userinfo, 400), FailureKind::Protocol);
+    assert_eq!(status(Endpoint::Discovery, 401), FailureKind::Protocol);
+}
+
+#[test]
 fn messages_name_the_endpoint_and_are_lower_case() {
     let error = OidcError::MissingField {
         endpoint: Endpoint::Token,

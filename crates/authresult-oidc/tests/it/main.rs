@@ -1,5 +1,6 @@
 //! Integration tests of `authresult-oidc`: every flow end to end against the
-//! local OpenID provider (`xtask/idp`, started once for this binary), and
+//! local OpenID provider (`xtask/idp`, started once for this binary) and
+//! against glewlwyd (a second, independent provider), and
 //! hostile or unusual answers against `wiremock`.
 
 // Tests report failures by panicking.
@@ -10,6 +11,7 @@ mod code_flow;
 mod debug_output;
 mod device;
 mod discovery;
+mod glewlwyd;
 mod hostile;
 mod id_token;
 mod logout;
