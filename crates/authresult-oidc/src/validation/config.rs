@@ -412,7 +412,7 @@ impl IssuerConfig {
             let url = issuer_url
                 .as_ref()
                 .ok_or_else(|| ValidationError::config(format!("issuer `{issuer}` is not a url")))?;
-            super::fetch::check_transport(url, self.allow_insecure_http)
+            authresult_core::check_transport(url, self.allow_insecure_http)
                 .map_err(|reason| ValidationError::config(format!("issuer `{issuer}` {reason}")))?;
         }
         let endpoints = [

@@ -306,26 +306,15 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// The rule for an endpoint of `issuer`: `https`; plain `http` only when
-/// allowed, or to a loopback host when the issuer itself is a plain-`http`
-/// loopback issuer (a local provider). So an `https` issuer can never make the
-/// validator send a token or a client secret in clear, not even to a
-/// loopback port. An issuer that is not a URL gets [`check_transport`].
-pub(crate) fn check_endpoint(issuer: Option<&Url>, url: &Url, insecure_ok: bool) -> Result<(), &'static str> {
-    match (url.scheme(), issuer) {
-        ("http", Some(issuer)) if !insecure_ok && issuer.scheme() != "http" => {
-            Err("uses plain http although the issuer uses https")
-        }
-        _ => check_transport(url, insecure_ok),
-    }
-}
-
-/// `https`, or plain `http` to a loopback host (or anywhere when allowed).
-pub(crate) fn check_transport(url: &Url, insecure_ok: bool) -> Result<(), &'static str> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if insecure_ok || authresult_core::is_loopback(url) => Ok(()),
-        "http" => Err("uses plain http to a non-loopback host"),
-        _ => Err("has an unsupported scheme"),
+/// The endpoint rule of `authresult_core` for an endpoint of `issuer` (the
+/// plain transport rule when the issuer is not a URL): `https`; plain `http`
+/// only when allowed, or to a loopback host when the issuer itself is a
+/// plain-`http` loopback issuer. So an `https` issuer can never make the
+/// validator send a token or a client secret in clear, not even to a loopback
+/// port.
+pub(crate) fn check_endpoint(issuer: Option<&Url>, url: &Url, insecure_ok: bool) -> Result<(), String> {
+    match issuer {
+        Some(issuer) => authresult_core::check_endpoint_transport(issuer, url, insecure_ok),
+        None => authresult_core::check_transport(url, insecure_ok),
     }
 }
