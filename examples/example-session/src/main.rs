@@ -60,6 +60,26 @@ async fn run(args: Args) -> Result<()> {
             let before = manager.session(&provider).await?;
             let after = manager.refresh(&provider).await?;
             let now = Timestamp::now();
+            let unchanged = before.as_ref().is_some_and(|b| b.issued_at == after.issued_at);
+            if unchanged && !after.is_refreshable() {
+                // A sync-server (`default`) login gives no refresh token: the
+                // manager hands back the current token while it is valid.
+                println!(
+                    "Not refreshed: the {provider} session has no refresh token (a sync-server login \
+                     cannot be refreshed); its access token expires {}, then log in again.",
+                    expiry(Some(&after), now)
+                );
+                return Ok(());
+            }
+            if unchanged {
+                // The offline policy: a transient failure keeps the still-valid token.
+                println!(
+                    "Not refreshed: the provider could not be reached; the current access token \
+                     expires {} and the next call tries again.",
+                    expiry(Some(&after), now)
+                );
+                return Ok(());
+            }
             println!(
                 "Refreshed {provider}: expiry {} -> {}; refresh token {}.",
                 expiry(before.as_ref(), now),
