@@ -8,7 +8,7 @@ use authresult_core::{ClientSecret, Clock, Sleeper, SystemClock};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use crate::validation::JwsAlgorithm;
+use authresult_jwt::JwsAlgorithm;
 
 /// Default response-size cap: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;

@@ -19,4 +19,3 @@ mod presets;
 mod refresh;
 mod support;
 mod sync_server;
-mod validation;

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authresult_oidc::{IssuerConfig, TokenValidator, ValidationErrorKind as K};
+use authresult_jwt::{IssuerConfig, TokenValidator, ValidationErrorKind as K};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
