@@ -83,6 +83,7 @@
 
 mod cache;
 mod claims;
+mod client;
 mod config;
 mod error;
 mod fetch;
@@ -93,6 +94,7 @@ mod layer;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};
+pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
 pub use config::IssuerConfig;
 pub use error::{
     TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,

@@ -15,9 +15,10 @@ use super::cache::TokenCache;
 use super::claims::{
     ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify, string,
 };
+use super::client::HttpLimits;
 use super::config::{IssuerConfig, KeySource, OpaqueMode, uses_key_set};
 use super::error::{TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, sanitize};
-use super::fetch::{Endpoints, Http, HttpLimits};
+use super::fetch::{Endpoints, Http};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, TypHeader, UnverifiedJwt};
 use super::keys::{JwkSet, Selected};
 
