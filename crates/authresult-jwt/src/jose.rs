@@ -349,6 +349,12 @@ impl<'a> UnverifiedJwt<'a> {
         &self.signature
     }
 
+    /// True when the `typ` header declares a JWT access token (`at+jwt`,
+    /// RFC 9068), which is never an ID token.
+    pub fn declares_access_token(&self) -> bool {
+        self.typ == TypHeader::AccessToken
+    }
+
     pub(crate) fn alg(&self) -> Result<JwsAlgorithm, ValidationError> {
         self.alg
             .clone()

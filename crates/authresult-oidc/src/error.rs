@@ -159,9 +159,9 @@ pub enum OidcError {
     InvalidIdToken {
         /// What failed.
         reason: String,
-        /// The verifier's error, when there is one.
+        /// The JOSE check's error (`authresult-jwt`), when there is one.
         #[source]
-        source: Option<openidconnect::ClaimsVerificationError>,
+        source: Option<authresult_jwt::ValidationError>,
     },
     /// The token response lacks the ID token an `openid` login must return.
     #[error("the {endpoint} answered without an `id_token` although `openid` was requested")]

@@ -108,6 +108,17 @@ impl HttpClient {
         url: &Url,
         bearer: Option<&str>,
     ) -> Result<T, OidcError> {
+        let body = self.get_body(endpoint, url, bearer).await?;
+        parse_json(endpoint, &body)
+    }
+
+    /// `GET url` expecting status 200; answers the capped body.
+    pub(crate) async fn get_body(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        bearer: Option<&str>,
+    ) -> Result<Vec<u8>, OidcError> {
         let mut builder = http::Request::builder()
             .method(http::Method::GET)
             .uri(url.as_str())
@@ -122,7 +133,7 @@ impl HttpClient {
         if response.status() != http::StatusCode::OK {
             return Err(error_from_status(endpoint, url, &response));
         }
-        parse_json(endpoint, response.body())
+        Ok(response.into_body())
     }
 
     /// `POST url` with a form body; answers the raw response.

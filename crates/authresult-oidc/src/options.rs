@@ -19,25 +19,6 @@ pub const DEFAULT_MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(300);
 /// Device-flow poll interval when the provider names none (RFC 8628 §3.2).
 pub const DEFAULT_DEVICE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The `openidconnect` name of an algorithm an ID token may be signed with;
-/// `None` for HMAC, which an ID token never uses here (a shared-secret ID
-/// token is always rejected, whatever the allow-list says).
-pub(crate) fn id_token_algorithm(alg: JwsAlgorithm) -> Option<openidconnect::core::CoreJwsSigningAlgorithm> {
-    use openidconnect::core::CoreJwsSigningAlgorithm as A;
-    Some(match alg {
-        JwsAlgorithm::Rs256 => A::RsaSsaPkcs1V15Sha256,
-        JwsAlgorithm::Rs384 => A::RsaSsaPkcs1V15Sha384,
-        JwsAlgorithm::Rs512 => A::RsaSsaPkcs1V15Sha512,
-        JwsAlgorithm::Ps256 => A::RsaSsaPssSha256,
-        JwsAlgorithm::Ps384 => A::RsaSsaPssSha384,
-        JwsAlgorithm::Ps512 => A::RsaSsaPssSha512,
-        JwsAlgorithm::Es256 => A::EcdsaP256Sha256,
-        JwsAlgorithm::Es384 => A::EcdsaP384Sha384,
-        JwsAlgorithm::EdDsa => A::EdDsa,
-        _ => return None,
-    })
-}
-
 /// Waits with `tokio::time::sleep`: the default [`Sleeper`] of the device flow.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleeper;

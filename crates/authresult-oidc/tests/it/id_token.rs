@@ -300,7 +300,7 @@ async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
-    assert!(error.to_string().contains("1024 bits"), "{error}");
+    assert!(error.to_string().contains("under 2048 bits"), "{error}");
     assert_eq!(error.kind(), FailureKind::Protocol);
     // A weak key is refused for good: the key set is not refetched for it.
     let received = mock.server.received_requests().await.unwrap();
