@@ -91,6 +91,7 @@ mod options;
 mod pending;
 mod provider;
 mod sync_server;
+mod token_response;
 
 use std::sync::Arc;
 

@@ -13,13 +13,11 @@ use authresult_core::{
     LoginResponse, OidcClientSettings, PendingAuthorization, ProviderConfig, RefreshToken, RevocableToken,
     TokenInfo,
 };
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreDeviceAuthorizationResponse, CoreTokenResponse,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreDeviceAuthorizationResponse};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, CsrfToken, DeviceAuthorizationUrl, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, ErrorResponseType, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, TokenResponse as _,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -31,6 +29,7 @@ use crate::http::{HttpClient, error_from_status, json_error, parse_json};
 use crate::id_token::{self, NonceCheck, VerifiedIdToken, VerifyFailure, constant_time_eq};
 use crate::options::OidcOptions;
 use crate::pending::PendingData;
+use crate::token_response::RawTokenResponse;
 
 /// How long an authorization-code login may take by default.
 const CODE_LOGIN_TTL: Duration = Duration::from_secs(600);
@@ -105,7 +104,20 @@ pub struct ProviderEndpoints {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
-type BaseClient = CoreClient<
+/// `CoreClient` with token responses whose ID token stays raw text
+/// (`token_response.rs`): `openidconnect` never parses or verifies it.
+type BaseClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    RawTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -275,7 +287,7 @@ impl OidcProvider {
             .client_secret
             .as_ref()
             .map(|s| openidconnect::ClientSecret::new(s.secret().to_owned()));
-        CoreClient::from_provider_metadata(
+        BaseClient::from_provider_metadata(
             d.metadata.clone(),
             ClientId::new(self.inner.settings.client_id.clone()),
             secret,
@@ -522,7 +534,7 @@ impl OidcProvider {
             Some(resource) => exchange.add_extra_param("resource", resource),
             None => exchange,
         };
-        let response: CoreTokenResponse = exchange
+        let response: RawTokenResponse = exchange
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -611,7 +623,7 @@ impl OidcProvider {
             Some(resource) => refresh.add_extra_param("resource", resource),
             None => refresh,
         };
-        let response: CoreTokenResponse = refresh
+        let response: RawTokenResponse = refresh
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -645,7 +657,7 @@ impl OidcProvider {
         {
             request = request.add_extra_param("audience", audience.clone());
         }
-        let response: CoreTokenResponse = request
+        let response: RawTokenResponse = request
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -889,14 +901,14 @@ impl OidcProvider {
     async fn auth_result(
         &self,
         d: &Arc<Discovered>,
-        response: CoreTokenResponse,
+        response: RawTokenResponse,
         check: TokenCheck<'_>,
     ) -> Result<AuthResult, OidcError> {
         let access = response.access_token().secret();
         if access.is_empty() {
             return Err(OidcError::malformed(Endpoint::Token, "`access_token` is empty"));
         }
-        let mut raw_id_token = response.id_token().map(|t| t.to_string());
+        let mut raw_id_token = response.raw_id_token().map(str::to_owned);
         if let TokenCheck::Refresh { previous } = &check
             && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
             && raw == stored.secret()

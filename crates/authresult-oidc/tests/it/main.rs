@@ -14,6 +14,7 @@ mod discovery;
 mod glewlwyd;
 mod hostile;
 mod id_token;
+mod id_token_hostile;
 mod logout;
 mod presets;
 mod refresh;
