@@ -16,8 +16,9 @@
 //!
 //! A sync server that only checks bearer tokens depends on this crate and
 //! `authresult-core`; it does not compile the login client. `authresult-oidc`
-//! depends on it and re-exports its API, so an app that logs in and also
-//! validates can use either path.
+//! depends on it: it verifies ID tokens with the same parsing and keys
+//! ([`UnverifiedJwt`], [`JwkSet::verify`]), sends every request through the
+//! same [`HttpClient`], and re-exports the validator's API.
 //!
 //! # Example
 //!
