@@ -104,7 +104,7 @@ pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
 pub use layer::{BearerAuth, BearerAuthLayer};
-pub use validator::{TokenValidator, TokenValidatorBuilder};
+pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
 
 #[cfg(test)]
 mod tests;

@@ -83,6 +83,9 @@ pub(crate) struct Discovery {
     http: HttpClient,
     ttl: Duration,
     allow_insecure_http: bool,
+    /// False when ID tokens are verified with a shared key set: discovery
+    /// then leaves `Discovered::keys` empty and fetches no keys.
+    own_keys: bool,
     state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
 }
 
@@ -91,12 +94,19 @@ pub(crate) struct Discovery {
 const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
 
 impl Discovery {
-    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
+    pub(crate) fn new(
+        issuer: Url,
+        http: HttpClient,
+        ttl: Duration,
+        allow_insecure_http: bool,
+        own_keys: bool,
+    ) -> Self {
         Discovery {
             issuer,
             http,
             ttl,
             allow_insecure_http,
+            own_keys,
             state: tokio::sync::Mutex::new(None),
         }
     }
@@ -170,7 +180,11 @@ impl Discovery {
             });
         }
         check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
-        let keys = self.fetch_keys(&metadata).await?;
+        let keys = if self.own_keys {
+            self.fetch_keys(&metadata).await?
+        } else {
+            JwkSet::default()
+        };
         Ok(Discovered {
             metadata,
             keys,

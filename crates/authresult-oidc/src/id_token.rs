@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use authresult_jwt::{UnverifiedJwt, ValidationError, ValidationErrorKind};
+use authresult_jwt::{SharedKeySet, UnverifiedJwt, ValidationError, ValidationErrorKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::discovery::Discovered;
-use crate::error::OidcError;
+use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
 /// How the `nonce` claim is checked.
@@ -135,12 +135,7 @@ pub(crate) fn verify(
     max_auth_age: Option<Duration>,
 ) -> Result<VerifiedIdToken, VerifyFailure> {
     let invalid = |e: OidcError| VerifyFailure::Invalid(e);
-    let jwt = UnverifiedJwt::parse(raw).map_err(|e| invalid(jose_error(e)))?;
-    if jwt.declares_access_token() {
-        return Err(invalid(OidcError::id_token(
-            "the `typ` header declares an access token (`at+jwt`), not an id token",
-        )));
-    }
+    let jwt = parse(raw).map_err(invalid)?;
     if let Err(e) = discovered.keys.verify(&jwt, &options.allowed_algorithms) {
         return Err(if e.kind() == ValidationErrorKind::UnknownKey {
             VerifyFailure::UnknownKey(jose_error(e))
@@ -148,17 +143,69 @@ pub(crate) fn verify(
             invalid(jose_error(e))
         });
     }
+    openid_rules(jwt, raw, discovered, client_id, options, nonce, max_auth_age).map_err(invalid)
+}
+
+/// [`verify`] with the key set a `TokenValidator` shares for this issuer
+/// (which refetches its keys for an unknown `kid` itself).
+pub(crate) async fn verify_shared(
+    raw: &str,
+    discovered: &Discovered,
+    keys: &SharedKeySet,
+    client_id: &str,
+    options: &OidcOptions,
+    nonce: &NonceCheck,
+    max_auth_age: Option<Duration>,
+) -> Result<VerifiedIdToken, OidcError> {
+    if keys.issuer() != discovered.issuer {
+        return Err(OidcError::config(
+            "the shared key set belongs to another issuer than the provider's",
+        ));
+    }
+    let jwt = parse(raw)?;
+    keys.verify(&jwt, &options.allowed_algorithms)
+        .await
+        .map_err(|e| match e.kind() {
+            // The keys could not be fetched: transient, like a failed fetch
+            // of the provider's own key set.
+            ValidationErrorKind::Unavailable => OidcError::KeySetUnavailable { source: e },
+            ValidationErrorKind::ProviderError => OidcError::malformed(Endpoint::Jwks, e.to_string()),
+            _ => jose_error(e),
+        })?;
+    openid_rules(jwt, raw, discovered, client_id, options, nonce, max_auth_age)
+}
+
+/// The JOSE structure, and a `typ` that is not an access token's.
+fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
+    let jwt = UnverifiedJwt::parse(raw).map_err(jose_error)?;
+    if jwt.declares_access_token() {
+        return Err(OidcError::id_token(
+            "the `typ` header declares an access token (`at+jwt`), not an id token",
+        ));
+    }
+    Ok(jwt)
+}
+
+/// The OpenID rules on a token whose signature verified.
+fn openid_rules(
+    jwt: UnverifiedJwt<'_>,
+    raw: &str,
+    discovered: &Discovered,
+    client_id: &str,
+    options: &OidcOptions,
+    nonce: &NonceCheck,
+    max_auth_age: Option<Duration>,
+) -> Result<VerifiedIdToken, OidcError> {
     let claims = jwt.claims();
-    check_claims(&claims, discovered, client_id, options, nonce).map_err(invalid)?;
-    check_azp(&claims, client_id).map_err(invalid)?;
+    check_claims(&claims, discovered, client_id, options, nonce)?;
+    check_azp(&claims, client_id)?;
     if let Some(max_age) = max_auth_age {
         check_auth_time(
             &claims,
             options.clock.now().as_secs(),
             options.clock_leeway,
             max_age,
-        )
-        .map_err(invalid)?;
+        )?;
     }
     Ok(VerifiedIdToken {
         raw: raw.to_owned(),

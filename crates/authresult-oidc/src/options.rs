@@ -58,6 +58,13 @@ pub struct OidcOptions {
     /// HMAC entries are ignored: an ID token signed with a shared secret is
     /// always rejected.
     pub allowed_algorithms: Vec<JwsAlgorithm>,
+    /// The key set of a [`TokenValidator`](authresult_jwt::TokenValidator)
+    /// for this provider's issuer ([`TokenValidator::key_set`](authresult_jwt::TokenValidator::key_set)):
+    /// ID tokens are then verified with that cache, so one fetch of the
+    /// provider's keys serves both ID-token and access-token checks, and
+    /// discovery does not fetch the keys itself. Default none: the
+    /// provider keeps its own key set.
+    pub shared_key_set: Option<authresult_jwt::SharedKeySet>,
     /// Audiences besides the client id an ID token may name (default none:
     /// any extra audience is rejected).
     pub trusted_audiences: Vec<String>,
@@ -91,6 +98,7 @@ impl Default for OidcOptions {
             max_id_token_age: DEFAULT_MAX_ID_TOKEN_AGE,
             max_auth_age: None,
             allowed_algorithms: JwsAlgorithm::DEFAULT.to_vec(),
+            shared_key_set: None,
             trusted_audiences: Vec::new(),
             discovery_ttl: Duration::from_secs(3600),
             introspection_client: None,
@@ -113,6 +121,7 @@ impl fmt::Debug for OidcOptions {
             .field("max_id_token_age", &self.max_id_token_age)
             .field("max_auth_age", &self.max_auth_age)
             .field("allowed_algorithms", &self.allowed_algorithms)
+            .field("shared_key_set", &self.shared_key_set)
             .field("trusted_audiences", &self.trusted_audiences)
             .field("discovery_ttl", &self.discovery_ttl)
             .field(

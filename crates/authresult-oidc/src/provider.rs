@@ -204,6 +204,7 @@ impl OidcProvider {
             http.clone(),
             options.discovery_ttl,
             options.allow_insecure_http,
+            options.shared_key_set.is_none(),
         );
         Ok(OidcProvider {
             inner: Arc::new(Inner {
@@ -849,6 +850,9 @@ impl OidcProvider {
     ) -> Result<VerifiedIdToken, OidcError> {
         let client_id = &self.inner.settings.client_id;
         let options = &self.inner.options;
+        if let Some(shared) = &options.shared_key_set {
+            return id_token::verify_shared(raw, d, shared, client_id, options, nonce, max_auth_age).await;
+        }
         match id_token::verify(raw, d, client_id, options, nonce, max_auth_age) {
             Ok(verified) => Ok(verified),
             Err(VerifyFailure::Invalid(e)) => Err(e),

@@ -1,13 +1,15 @@
 //! The ID-token hostile cases, each refused both at the code exchange and
 //! at refresh: a tampered signature, a missing `sub` or `iat`, `typ: at+jwt`,
 //! two keys without `kid`, a 1024-bit RSA key, `alg: none` and an `iat` a
-//! week old. The JOSE refusals come from `authresult-jwt` (the code the
-//! access-token validator runs), the OpenID ones from the provider.
+//! week old; with the provider's own key set and with the key set of a
+//! `TokenValidator` shared with it. The JOSE refusals come from
+//! `authresult-jwt` (the code the access-token validator runs), the OpenID
+//! ones from the provider.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use authresult_core::{AuthResult, FailureKind, LoginResponse, RefreshToken};
-use authresult_oidc::{OidcError, OidcOptions};
+use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::PrivateSigningKey as _;
@@ -151,14 +153,27 @@ fn cases() -> Vec<Case> {
     ]
 }
 
+/// `options`, with the key set of a validator of `mock`'s issuer when `shared`.
+fn with_keys(mock: &MockIdp, mut options: OidcOptions, shared: bool) -> OidcOptions {
+    if shared {
+        let validator = TokenValidator::builder()
+            .issuer(IssuerConfig::new(mock.issuer()).audience("urn:api"))
+            .build()
+            .unwrap();
+        options.shared_key_set = validator.key_set(&mock.issuer());
+        assert!(options.shared_key_set.is_some());
+    }
+    options
+}
+
 /// A code login whose token response carries `token(issuer, nonce)`.
 async fn at_exchange(
     keys: Vec<CoreRsaPrivateSigningKey>,
     token: impl FnOnce(&str, Option<&str>) -> String,
-    options: OidcOptions,
+    shared: bool,
 ) -> Result<AuthResult, OidcError> {
     let mock = MockIdp::start_custom(|_| json!({}), &keys).await;
-    let provider = mock.provider(options);
+    let provider = mock.provider(with_keys(&mock, fast_options(), shared));
     let (pending, callback) = mock.code_callback(&provider).await;
     let nonce = MockIdp::nonce_of(&pending);
     let id_token = token(&mock.issuer(), Some(&nonce));
@@ -176,7 +191,7 @@ async fn at_exchange(
 async fn at_refresh(
     keys: Vec<CoreRsaPrivateSigningKey>,
     token: impl FnOnce(&str, Option<&str>) -> String,
-    options: OidcOptions,
+    shared: bool,
 ) -> Result<AuthResult, OidcError> {
     let mock = MockIdp::start_custom(|_| json!({}), &keys).await;
     let original = sign(&header(), &claims(&mock.issuer(), Some("n1")), &signing_key());
@@ -191,7 +206,7 @@ async fn at_refresh(
         "expires_in": 60, "id_token": id_token,
     })))
     .await;
-    mock.provider(options)
+    mock.provider(with_keys(&mock, fast_options(), shared))
         .refresh_tokens(&RefreshToken::new("old-rt"), &before)
         .await
 }
@@ -217,24 +232,27 @@ fn assert_refused(result: Result<AuthResult, OidcError>, case: &Case, at: &str) 
 
 #[tokio::test]
 async fn hostile_id_tokens_are_refused_at_code_exchange_and_at_refresh() {
-    // The same construction, untouched, passes both ways: the refusals below
-    // are the hostile part's.
-    let valid = |iss: &str, nonce: Option<&str>| sign(&header(), &claims(iss, nonce), &signing_key());
-    let login = at_exchange(one_key(), valid, fast_options()).await;
-    assert_eq!(login.unwrap().subject(), Some("alice"));
-    let refreshed = at_refresh(one_key(), valid, fast_options()).await;
-    assert_eq!(refreshed.unwrap().access_token.secret(), "new-at");
+    for shared in [false, true] {
+        let keys = if shared { "shared keys" } else { "own keys" };
+        // The same construction, untouched, passes both ways: the refusals
+        // below are the hostile part's.
+        let valid = |iss: &str, nonce: Option<&str>| sign(&header(), &claims(iss, nonce), &signing_key());
+        let login = at_exchange(one_key(), valid, shared).await;
+        assert_eq!(login.unwrap().subject(), Some("alice"), "{keys}");
+        let refreshed = at_refresh(one_key(), valid, shared).await;
+        assert_eq!(refreshed.unwrap().access_token.secret(), "new-at", "{keys}");
 
-    for case in cases() {
-        assert_refused(
-            at_exchange((case.keys)(), case.token, fast_options()).await,
-            &case,
-            "code exchange",
-        );
-        assert_refused(
-            at_refresh((case.keys)(), case.token, fast_options()).await,
-            &case,
-            "refresh",
-        );
+        for case in cases() {
+            assert_refused(
+                at_exchange((case.keys)(), case.token, shared).await,
+                &case,
+                &format!("code exchange ({keys})"),
+            );
+            assert_refused(
+                at_refresh((case.keys)(), case.token, shared).await,
+                &case,
+                &format!("refresh ({keys})"),
+            );
+        }
     }
 }
