@@ -2,8 +2,9 @@
 //! the signature against the provider's keys, RSA keys of 2048 bits or more)
 //! is `authresult-jwt`'s, the same code as the access-token validator; this
 //! module keeps the OpenID rules on top: `typ` not `at+jwt`, `iss`, `sub`,
-//! `aud` (extra audiences only when trusted), `azp`, `exp`/`iat` with leeway
-//! and a maximum age, `auth_time` against `max_age`, and `nonce`.
+//! `aud` (extra audiences only when trusted), `azp`, `at_hash` when present,
+//! `exp`/`iat` with leeway and a maximum age, `auth_time` against `max_age`,
+//! and `nonce`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -124,46 +125,44 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, OidcE
     }
 }
 
-/// Verifies `raw` against `discovered` for `client_id`; `max_auth_age` is the
-/// `max_age` a login requested (`None` on refresh).
+/// Verifies `raw` with the provider's own key set (`rules.discovered`),
+/// `access_token` being the token response's access token.
 pub(crate) fn verify(
     raw: &str,
-    discovered: &Discovered,
-    client_id: &str,
-    options: &OidcOptions,
-    nonce: &NonceCheck,
-    max_auth_age: Option<Duration>,
+    access_token: &str,
+    rules: &Rules<'_>,
 ) -> Result<VerifiedIdToken, VerifyFailure> {
     let invalid = |e: OidcError| VerifyFailure::Invalid(e);
     let jwt = parse(raw).map_err(invalid)?;
-    if let Err(e) = discovered.keys.verify(&jwt, &options.allowed_algorithms) {
+    if let Err(e) = rules
+        .discovered
+        .keys
+        .verify(&jwt, &rules.options.allowed_algorithms)
+    {
         return Err(if e.kind() == ValidationErrorKind::UnknownKey {
             VerifyFailure::UnknownKey(jose_error(e))
         } else {
             invalid(jose_error(e))
         });
     }
-    openid_rules(jwt, raw, discovered, client_id, options, nonce, max_auth_age).map_err(invalid)
+    openid_rules(jwt, raw, access_token, rules).map_err(invalid)
 }
 
 /// [`verify`] with the key set a `TokenValidator` shares for this issuer
 /// (which refetches its keys for an unknown `kid` itself).
 pub(crate) async fn verify_shared(
     raw: &str,
-    discovered: &Discovered,
+    access_token: &str,
     keys: &SharedKeySet,
-    client_id: &str,
-    options: &OidcOptions,
-    nonce: &NonceCheck,
-    max_auth_age: Option<Duration>,
+    rules: &Rules<'_>,
 ) -> Result<VerifiedIdToken, OidcError> {
-    if keys.issuer() != discovered.issuer {
+    if keys.issuer() != rules.discovered.issuer {
         return Err(OidcError::config(
             "the shared key set belongs to another issuer than the provider's",
         ));
     }
     let jwt = parse(raw)?;
-    keys.verify(&jwt, &options.allowed_algorithms)
+    keys.verify(&jwt, &rules.options.allowed_algorithms)
         .await
         .map_err(|e| match e.kind() {
             // The keys could not be fetched: transient, like a failed fetch
@@ -172,7 +171,7 @@ pub(crate) async fn verify_shared(
             ValidationErrorKind::ProviderError => OidcError::malformed(Endpoint::Jwks, e.to_string()),
             _ => jose_error(e),
         })?;
-    openid_rules(jwt, raw, discovered, client_id, options, nonce, max_auth_age)
+    openid_rules(jwt, raw, access_token, rules)
 }
 
 /// The JOSE structure, and a `typ` that is not an access token's.
@@ -186,24 +185,49 @@ fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
     Ok(jwt)
 }
 
-/// The OpenID rules on a token whose signature verified.
+/// What the OpenID rules check an ID token against.
+pub(crate) struct Rules<'a> {
+    /// The provider's discovery (issuer, own key set).
+    pub(crate) discovered: &'a Discovered,
+    pub(crate) client_id: &'a str,
+    pub(crate) options: &'a OidcOptions,
+    pub(crate) nonce: &'a NonceCheck,
+    /// The `max_age` a login requested (`None` on refresh).
+    pub(crate) max_auth_age: Option<Duration>,
+}
+
+/// The OpenID rules on a token whose signature verified; `at_hash`, when
+/// present, must be the hash of `access_token` (OpenID Connect Core §3.2.2.9).
 fn openid_rules(
     jwt: UnverifiedJwt<'_>,
     raw: &str,
-    discovered: &Discovered,
-    client_id: &str,
-    options: &OidcOptions,
-    nonce: &NonceCheck,
-    max_auth_age: Option<Duration>,
+    access_token: &str,
+    rules: &Rules<'_>,
 ) -> Result<VerifiedIdToken, OidcError> {
     let claims = jwt.claims();
-    check_claims(&claims, discovered, client_id, options, nonce)?;
-    check_azp(&claims, client_id)?;
-    if let Some(max_age) = max_auth_age {
+    check_claims(
+        &claims,
+        rules.discovered,
+        rules.client_id,
+        rules.options,
+        rules.nonce,
+    )?;
+    check_azp(&claims, rules.client_id)?;
+    match (claims.get("at_hash"), jwt.algorithm()) {
+        (None, _) => {}
+        (Some(Value::String(found)), Some(alg)) if *found == alg.token_hash(access_token) => {}
+        (Some(Value::String(_)), _) => {
+            return Err(OidcError::id_token(
+                "the `at_hash` claim does not match the access token",
+            ));
+        }
+        (Some(_), _) => return Err(OidcError::id_token("the `at_hash` claim is not a string")),
+    }
+    if let Some(max_age) = rules.max_auth_age {
         check_auth_time(
             &claims,
-            options.clock.now().as_secs(),
-            options.clock_leeway,
+            rules.options.clock.now().as_secs(),
+            rules.options.clock_leeway,
             max_age,
         )?;
     }

@@ -845,15 +845,21 @@ impl OidcProvider {
         &self,
         d: &Arc<Discovered>,
         raw: &str,
+        access: &str,
         nonce: &NonceCheck,
         max_auth_age: Option<Duration>,
     ) -> Result<VerifiedIdToken, OidcError> {
-        let client_id = &self.inner.settings.client_id;
-        let options = &self.inner.options;
-        if let Some(shared) = &options.shared_key_set {
-            return id_token::verify_shared(raw, d, shared, client_id, options, nonce, max_auth_age).await;
+        let rules = |discovered| id_token::Rules {
+            discovered,
+            client_id: &self.inner.settings.client_id,
+            options: &self.inner.options,
+            nonce,
+            max_auth_age,
+        };
+        if let Some(shared) = &self.inner.options.shared_key_set {
+            return id_token::verify_shared(raw, access, shared, &rules(d)).await;
         }
-        match id_token::verify(raw, d, client_id, options, nonce, max_auth_age) {
+        match id_token::verify(raw, access, &rules(d)) {
             Ok(verified) => Ok(verified),
             Err(VerifyFailure::Invalid(e)) => Err(e),
             Err(VerifyFailure::UnknownKey(first)) => {
@@ -861,7 +867,7 @@ impl OidcProvider {
                 if Arc::ptr_eq(&fresh, d) {
                     return Err(first);
                 }
-                match id_token::verify(raw, &fresh, client_id, options, nonce, max_auth_age) {
+                match id_token::verify(raw, access, &rules(&fresh)) {
                     Ok(verified) => Ok(verified),
                     Err(VerifyFailure::Invalid(e) | VerifyFailure::UnknownKey(e)) => Err(e),
                 }
@@ -933,7 +939,7 @@ impl OidcProvider {
             TokenCheck::ClientCredentials => NonceCheck::IfPresent(None),
         };
         let verified = match &raw_id_token {
-            Some(raw) => Some(self.verify_id_token(d, raw, &nonce, max_auth_age).await?),
+            Some(raw) => Some(self.verify_id_token(d, raw, access, &nonce, max_auth_age).await?),
             None if matches!(check, TokenCheck::Login(_)) => {
                 return Err(OidcError::IdTokenMissing {
                     endpoint: Endpoint::Token,

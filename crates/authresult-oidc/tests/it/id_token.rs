@@ -392,3 +392,31 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
         "one refetch for the unknown key"
     );
 }
+
+#[tokio::test]
+async fn at_hash_when_present_must_match_the_access_token() {
+    use openidconnect::{AccessToken, AccessTokenHash, PrivateSigningKey as _};
+    let hash_of = |token: &str| {
+        AccessTokenHash::from_token(
+            &AccessToken::new(token.to_owned()),
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            &crate::support::signing_key().as_verification_key(),
+        )
+        .unwrap()
+    };
+    // `exchange` answers the access token `at-1`.
+    let right = hash_of("at-1");
+    let ok = exchange(
+        fast_options(),
+        signed(Box::new(move |c| c.set_access_token_hash(Some(right)))),
+    )
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let wrong = hash_of("another-token");
+    rejected(
+        fast_options(),
+        Box::new(move |c| c.set_access_token_hash(Some(wrong))),
+        "at_hash",
+    )
+    .await;
+}
