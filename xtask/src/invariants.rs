@@ -24,6 +24,27 @@ const CORE_FORBIDDEN: &[&str] = &[
     "rustls",
 ];
 
+/// Crates the validation-only crate must never depend on: the login client,
+/// its time library, the RustCrypto signature stack and SQLite.
+const JWT_FORBIDDEN: &[&str] = &[
+    "authresult-oidc",
+    "authresult-store",
+    "openidconnect",
+    "oauth2",
+    "chrono",
+    "rsa",
+    "p256",
+    "p384",
+    "p521",
+    "ed25519-dalek",
+    "ecdsa",
+    "elliptic-curve",
+    "k256",
+    "curve25519-dalek",
+    "rusqlite",
+    "libsqlite3-sys",
+];
+
 fn dependencies(package: &str) -> Result<BTreeSet<String>> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(crate::root())
@@ -61,6 +82,17 @@ pub(crate) fn check() -> Result<()> {
         if core.contains(*name) {
             problems.push(format!(
                 "authresult-core depends on `{name}` (no network, disk or runtime in the core)"
+            ));
+        }
+    }
+    let jwt = dependencies("authresult-jwt")?;
+    if !jwt.contains("authresult-core") {
+        problems.push("authresult-jwt no longer depends on authresult-core".to_owned());
+    }
+    for name in JWT_FORBIDDEN {
+        if jwt.contains(*name) {
+            problems.push(format!(
+                "authresult-jwt depends on `{name}` (a validation-only server must not build the login client)"
             ));
         }
     }

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
+use crate::token_response::RawTokenResponse;
 use authresult_core::{Clock, Sleeper, Timestamp};
-use openidconnect::core::CoreTokenResponse;
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
@@ -72,7 +72,7 @@ pub(crate) struct PollSetup<'a> {
 pub(crate) async fn poll(
     setup: PollSetup<'_>,
     mut on_progress: impl FnMut(DeviceProgress) + Send,
-) -> Result<CoreTokenResponse, OidcError> {
+) -> Result<RawTokenResponse, OidcError> {
     let mut interval = setup.interval;
     let mut backoff: Option<Duration> = None;
     let mut polls = 0u32;

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authresult_jwt::JwkSet;
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
-    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
@@ -57,8 +58,11 @@ pub(crate) type Metadata = ProviderMetadata<
 /// A discovery result with its key set.
 #[derive(Debug)]
 pub(crate) struct Discovered {
-    /// The metadata; `jwks()` holds the fetched key set.
+    /// The metadata (its `jwks()` stays empty: keys are in `keys`).
     pub(crate) metadata: Metadata,
+    /// The provider's key set, parsed once into `ring` keys by
+    /// `authresult-jwt` (the same JOSE code as the token validator).
+    pub(crate) keys: JwkSet,
     /// The issuer exactly as the provider spells it.
     pub(crate) issuer: String,
     fetched_at: Instant,
@@ -79,6 +83,9 @@ pub(crate) struct Discovery {
     http: HttpClient,
     ttl: Duration,
     allow_insecure_http: bool,
+    /// False when ID tokens are verified with a shared key set: discovery
+    /// then leaves `Discovered::keys` empty and fetches no keys.
+    own_keys: bool,
     state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
 }
 
@@ -87,12 +94,19 @@ pub(crate) struct Discovery {
 const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
 
 impl Discovery {
-    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
+    pub(crate) fn new(
+        issuer: Url,
+        http: HttpClient,
+        ttl: Duration,
+        allow_insecure_http: bool,
+        own_keys: bool,
+    ) -> Self {
         Discovery {
             issuer,
             http,
             ttl,
             allow_insecure_http,
+            own_keys,
             state: tokio::sync::Mutex::new(None),
         }
     }
@@ -143,11 +157,10 @@ impl Discovery {
                 return Ok(Arc::clone(current));
             }
         }
-        let mut metadata = seen.metadata.clone();
-        let jwks = self.fetch_keys(&metadata).await?;
-        metadata = metadata.set_jwks(jwks);
+        let keys = self.fetch_keys(&seen.metadata).await?;
         let fresh = Arc::new(Discovered {
-            metadata,
+            metadata: seen.metadata.clone(),
+            keys,
             issuer: seen.issuer.clone(),
             fetched_at: seen.fetched_at,
             keys_refetched_at: Some(Instant::now()),
@@ -167,18 +180,24 @@ impl Discovery {
             });
         }
         check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
-        let jwks = self.fetch_keys(&metadata).await?;
+        let keys = if self.own_keys {
+            self.fetch_keys(&metadata).await?
+        } else {
+            JwkSet::default()
+        };
         Ok(Discovered {
-            metadata: metadata.set_jwks(jwks),
+            metadata,
+            keys,
             issuer: found,
             fetched_at: Instant::now(),
             keys_refetched_at: None,
         })
     }
 
-    async fn fetch_keys(&self, metadata: &Metadata) -> Result<CoreJsonWebKeySet, OidcError> {
+    async fn fetch_keys(&self, metadata: &Metadata) -> Result<JwkSet, OidcError> {
         let url = metadata.jwks_uri().url();
-        self.http.get_json(Endpoint::Jwks, url, None).await
+        let body = self.http.get_body(Endpoint::Jwks, url, None).await?;
+        JwkSet::from_json(&body).map_err(|e| OidcError::malformed(Endpoint::Jwks, e.to_string()))
     }
 }
 

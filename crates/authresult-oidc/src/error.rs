@@ -159,9 +159,17 @@ pub enum OidcError {
     InvalidIdToken {
         /// What failed.
         reason: String,
-        /// The verifier's error, when there is one.
+        /// The JOSE check's error (`authresult-jwt`), when there is one.
         #[source]
-        source: Option<openidconnect::ClaimsVerificationError>,
+        source: Option<authresult_jwt::ValidationError>,
+    },
+    /// The key set shared with a `TokenValidator` could not be fetched
+    /// (transient: the session is kept).
+    #[error("the provider's key set, shared with the token validator, is unavailable")]
+    KeySetUnavailable {
+        /// The validator's error.
+        #[source]
+        source: authresult_jwt::ValidationError,
     },
     /// The token response lacks the ID token an `openid` login must return.
     #[error("the {endpoint} answered without an `id_token` although `openid` was requested")]
@@ -303,9 +311,10 @@ impl OidcError {
     /// How the session manager should treat this failure.
     pub fn kind(&self) -> FailureKind {
         match self {
-            OidcError::Connect { .. } | OidcError::Timeout { .. } | OidcError::LoopbackTimeout { .. } => {
-                FailureKind::Transient
-            }
+            OidcError::Connect { .. }
+            | OidcError::Timeout { .. }
+            | OidcError::LoopbackTimeout { .. }
+            | OidcError::KeySetUnavailable { .. } => FailureKind::Transient,
             OidcError::Loopback { .. } => FailureKind::Transient,
             OidcError::HttpStatus { endpoint, status, .. } => {
                 if *status >= 500 || *status == 429 || *status == 408 {

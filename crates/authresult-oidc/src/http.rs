@@ -1,13 +1,13 @@
-//! The one HTTP client of a provider: rustls, redirects never followed,
-//! connect and total timeouts, and a cap on every response body.
+//! The provider's HTTP client: the workspace's one client
+//! (`authresult_jwt::HttpClient`: rustls, redirects never followed, connect
+//! and total timeouts, a cap on every response body) with its errors mapped
+//! once into `OidcError`, and the `openidconnect::AsyncHttpClient` adapter.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
 
-use authresult_core::{Clock, Timestamp};
-
+use authresult_jwt::{HttpError, HttpLimits};
+pub(crate) use authresult_jwt::{basic_auth, display_uri, display_url};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -15,23 +15,12 @@ use url::Url;
 use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
-/// A shared `reqwest::Client` with the provider's limits.
-#[derive(Clone)]
+/// The workspace's one HTTP client ([`authresult_jwt::HttpClient`]) with
+/// the provider's limits; its errors become [`OidcError`]s naming the
+/// endpoint.
+#[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
-    client: reqwest::Client,
-    timeout: Duration,
-    max_body: usize,
-    /// Reads `Retry-After` dates.
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for HttpClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient")
-            .field("timeout", &self.timeout)
-            .field("max_body", &self.max_body)
-            .finish_non_exhaustive()
-    }
+    inner: authresult_jwt::HttpClient,
 }
 
 /// The client bound to one endpoint, so its errors name that endpoint. All
@@ -42,39 +31,53 @@ pub(crate) struct At {
     endpoint: Endpoint,
 }
 
-/// A URL fit for an error message: no query, fragment or credentials.
-pub(crate) fn display_url(url: &Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(url.path());
-    shown
-}
-
-fn display_uri(uri: &http::Uri) -> String {
-    match Url::parse(&uri.to_string()) {
-        Ok(url) => display_url(&url),
-        Err(_) => "(invalid url)".to_owned(),
+/// The one mapping of HTTP failures into [`OidcError`].
+fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
+    match error {
+        HttpError::Build(source) => OidcError::HttpClient { source },
+        HttpError::Connect { url, source } => OidcError::Connect {
+            endpoint,
+            url,
+            source,
+        },
+        HttpError::Timeout { url, timeout } => OidcError::Timeout {
+            endpoint,
+            url,
+            timeout,
+        },
+        HttpError::Redirect { url, status } => OidcError::Redirect {
+            endpoint,
+            url,
+            status,
+        },
+        HttpError::Unavailable {
+            url,
+            status,
+            retry_after,
+        } => OidcError::HttpStatus {
+            endpoint,
+            url,
+            status,
+            retry_after,
+        },
+        HttpError::TooLarge { url, limit } => OidcError::ResponseTooLarge { endpoint, url, limit },
+        HttpError::BadRequest { url } => {
+            OidcError::config(format!("the {endpoint} URL `{url}` is not usable"))
+        }
+        other => OidcError::config(format!("the {endpoint} request failed: {other}")),
     }
 }
 
 impl HttpClient {
     pub(crate) fn new(options: &OidcOptions) -> Result<Self, OidcError> {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .user_agent(concat!("authresult-oidc/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| OidcError::HttpClient { source })?;
-        Ok(HttpClient {
-            client,
+        let limits = HttpLimits {
+            connect_timeout: options.connect_timeout,
             timeout: options.request_timeout,
             max_body: options.max_response_bytes,
-            clock: Arc::clone(&options.clock),
-        })
+        };
+        let inner = authresult_jwt::HttpClient::with_clock(limits, std::sync::Arc::clone(&options.clock))
+            .map_err(|e| http_error(Endpoint::Discovery, e))?;
+        Ok(HttpClient { inner })
     }
 
     /// This client, naming `endpoint` in its errors.
@@ -92,69 +95,10 @@ impl HttpClient {
         endpoint: Endpoint,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, OidcError> {
-        let url = display_uri(request.uri());
-        let request = reqwest::Request::try_from(request)
-            .map_err(|_| OidcError::config(format!("the {endpoint} URL `{url}` is not usable")))?;
-        let transport = |source: reqwest::Error, url: &str| {
-            if source.is_timeout() {
-                OidcError::Timeout {
-                    endpoint,
-                    url: url.to_owned(),
-                    timeout: self.timeout,
-                }
-            } else {
-                OidcError::Connect {
-                    endpoint,
-                    url: url.to_owned(),
-                    source: source.without_url(),
-                }
-            }
-        };
-        let mut response = self
-            .client
+        self.inner
             .execute(request)
             .await
-            .map_err(|e| transport(e, &url))?;
-        let status = response.status();
-        if status.is_redirection() {
-            return Err(OidcError::Redirect {
-                endpoint,
-                url,
-                status: status.as_u16(),
-            });
-        }
-        if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            return Err(OidcError::HttpStatus {
-                endpoint,
-                url,
-                status: status.as_u16(),
-                retry_after: retry_after(response.headers(), self.clock.now()),
-            });
-        }
-        let too_large = || OidcError::ResponseTooLarge {
-            endpoint,
-            url: url.clone(),
-            limit: self.max_body,
-        };
-        if let Some(length) = response.content_length()
-            && length > self.max_body as u64
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(e, &url))? {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let mut builder = http::Response::builder().status(status);
-        if let Some(headers) = builder.headers_mut() {
-            *headers = response.headers().clone();
-        }
-        builder
-            .body(body)
-            .map_err(|_| OidcError::malformed(endpoint, "the response could not be assembled"))
+            .map_err(|e| http_error(endpoint, e))
     }
 
     /// `GET url` expecting a JSON document with status 200.
@@ -164,6 +108,17 @@ impl HttpClient {
         url: &Url,
         bearer: Option<&str>,
     ) -> Result<T, OidcError> {
+        let body = self.get_body(endpoint, url, bearer).await?;
+        parse_json(endpoint, &body)
+    }
+
+    /// `GET url` expecting status 200; answers the capped body.
+    pub(crate) async fn get_body(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        bearer: Option<&str>,
+    ) -> Result<Vec<u8>, OidcError> {
         let mut builder = http::Request::builder()
             .method(http::Method::GET)
             .uri(url.as_str())
@@ -178,7 +133,7 @@ impl HttpClient {
         if response.status() != http::StatusCode::OK {
             return Err(error_from_status(endpoint, url, &response));
         }
-        parse_json(endpoint, response.body())
+        Ok(response.into_body())
     }
 
     /// `POST url` with a form body; answers the raw response.
@@ -227,15 +182,6 @@ impl HttpClient {
     }
 }
 
-/// `Basic` credentials as RFC 6749 §2.3.1 wants them (form-encoded first).
-pub(crate) fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    let user: String = url::form_urlencoded::byte_serialize(user.as_bytes()).collect();
-    let password: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {encoded}")
-}
-
 /// An OAuth error document when the body is one, else the bare status.
 pub(crate) fn error_from_status(
     endpoint: Endpoint,
@@ -253,20 +199,6 @@ pub(crate) fn error_from_status(
             retry_after: None,
         },
     }
-}
-
-/// The wait a `Retry-After` header asks for (RFC 9110 §10.2.3): delay
-/// seconds, or an HTTP date (IMF-fixdate) measured against `now`; a date in
-/// the past is no wait. `None` when absent or unreadable.
-pub(crate) fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More digits than fit are a very long wait; callers cap it.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let at = u64::try_from(date.timestamp_millis()).unwrap_or(0);
-    Some(Timestamp::from_millis(at).duration_since(now))
 }
 
 /// `error` and `error_description` when `body` is an OAuth error document.
@@ -338,7 +270,7 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for At {
                     endpoint: self.endpoint,
                     url,
                     status: status.as_u16(),
-                    retry_after: retry_after(response.headers(), self.http.clock.now()),
+                    retry_after: self.http.inner.retry_after(response.headers()),
                 });
             }
             Ok(response)

@@ -1,22 +1,21 @@
-//! ID token verification: signature against the provider's keys (RSA keys
-//! of 2048 bits or more), `iss`, `aud` (extra audiences only when trusted),
-//! `azp`, `exp`/`iat` with leeway and a maximum age, `auth_time` against
-//! `max_age`, `nonce`, and the algorithm allow-list.
+//! ID token verification: the JOSE part (parsing, the algorithm allow-list,
+//! the signature against the provider's keys, RSA keys of 2048 bits or more)
+//! is `authresult-jwt`'s, the same code as the access-token validator; this
+//! module keeps the OpenID rules on top: `typ` not `at+jwt`, `iss`, `sub`,
+//! `aud` (extra audiences only when trusted), `azp`, `at_hash` when present,
+//! `exp`/`iat` with leeway and a maximum age, `auth_time` against `max_age`,
+//! and `nonce`.
 
 use std::collections::BTreeMap;
-use std::error::Error as _;
-use std::str::FromStr as _;
 use std::time::Duration;
 
+use authresult_jwt::{SharedKeySet, UnverifiedJwt, ValidationError, ValidationErrorKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKey, CoreJsonWebKeySet};
-use openidconnect::{ClaimsVerificationError, ClientId, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 use crate::discovery::Discovered;
-use crate::error::OidcError;
+use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
 /// How the `nonce` claim is checked.
@@ -73,54 +72,6 @@ const PROTOCOL_CLAIMS: &[&str] = &[
     "typ",
 ];
 
-fn to_chrono(millis: u64) -> DateTime<Utc> {
-    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
-    DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// RSA signing keys shorter than this are refused, as on the access-token path.
-const MIN_RSA_BITS: usize = 2048;
-
-/// The modulus length of an RSA key; `None` for other keys (and for an RSA
-/// key without a readable modulus, which cannot verify anything anyway).
-fn rsa_bits(key: &Value) -> Option<usize> {
-    if key.get("kty").and_then(Value::as_str) != Some("RSA") {
-        return None;
-    }
-    let n = key.get("n").and_then(Value::as_str)?;
-    let n = URL_SAFE_NO_PAD.decode(n.trim_end_matches('=')).ok()?;
-    let first = n.iter().position(|b| *b != 0)?;
-    let top = n.get(first)?;
-    Some((n.len() - first) * 8 - top.leading_zeros() as usize)
-}
-
-/// The key set without RSA keys under [`MIN_RSA_BITS`], and the size of a
-/// weak key that the token (by its header's `kid`, or any when it names
-/// none) would have used.
-fn strong_keys(keys: &CoreJsonWebKeySet, raw: &str) -> (CoreJsonWebKeySet, Option<usize>) {
-    let kid = raw
-        .split('.')
-        .next()
-        .and_then(|header| URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok())
-        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .and_then(|header| header.get("kid").and_then(Value::as_str).map(str::to_owned));
-    let mut strong: Vec<CoreJsonWebKey> = Vec::new();
-    let mut weak_match = None;
-    for key in keys.keys() {
-        let json = serde_json::to_value(key).unwrap_or(Value::Null);
-        match rsa_bits(&json) {
-            Some(bits) if bits < MIN_RSA_BITS => {
-                let key_kid = json.get("kid").and_then(Value::as_str);
-                if kid.is_none() || key_kid == kid.as_deref() {
-                    weak_match = Some(bits);
-                }
-            }
-            _ => strong.push(key.clone()),
-        }
-    }
-    (CoreJsonWebKeySet::new(strong), weak_match)
-}
-
 /// With `max_age` requested, `auth_time` must be present, not in the future
 /// and no older than `max_age` (each with the leeway).
 fn check_auth_time(
@@ -154,94 +105,131 @@ fn check_auth_time(
     Ok(())
 }
 
-/// Verifies `raw` against `discovered` for `client_id`; `max_auth_age` is the
-/// `max_age` a login requested (`None` on refresh).
+/// A refusal of the JOSE check, as an [`OidcError`] keeping its cause.
+fn jose_error(e: ValidationError) -> OidcError {
+    OidcError::InvalidIdToken {
+        reason: e.to_string().to_lowercase(),
+        source: Some(e),
+    }
+}
+
+/// A NumericDate claim in whole seconds (a fraction is dropped).
+fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, OidcError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)) {
+            Some(t) => Ok(Some(t)),
+            None => Err(OidcError::id_token(format!("the `{name}` claim is not a time"))),
+        },
+        Some(_) => Err(OidcError::id_token(format!("the `{name}` claim is not a number"))),
+    }
+}
+
+/// Verifies `raw` with the provider's own key set (`rules.discovered`),
+/// `access_token` being the token response's access token.
 pub(crate) fn verify(
     raw: &str,
-    discovered: &Discovered,
-    client_id: &str,
-    options: &OidcOptions,
-    nonce: &NonceCheck,
-    max_auth_age: Option<Duration>,
+    access_token: &str,
+    rules: &Rules<'_>,
 ) -> Result<VerifiedIdToken, VerifyFailure> {
     let invalid = |e: OidcError| VerifyFailure::Invalid(e);
-    let token =
-        CoreIdToken::from_str(raw).map_err(|_| invalid(OidcError::id_token("it is not a signed JWT")))?;
-    let issuer = IssuerUrl::new(discovered.issuer.clone())
-        .map_err(|_| invalid(OidcError::id_token("the discovered issuer is not a URL")))?;
-    let now = options.clock.now();
-    let leeway = options.clock_leeway;
-    let checked_now = to_chrono(now.saturating_sub(leeway).as_millis());
-    let latest_iat = to_chrono(now.saturating_add(leeway).as_millis());
-    let earliest_iat = to_chrono(
-        now.saturating_sub(leeway.saturating_add(options.max_id_token_age))
-            .as_millis(),
-    );
-    let trusted = options.trusted_audiences.clone();
-    let (keys, weak_key) = strong_keys(discovered.metadata.jwks(), raw);
-    let verifier = CoreIdTokenVerifier::new_public_client(ClientId::new(client_id.to_owned()), issuer, keys)
-        .set_allowed_algs(
-            options
-                .allowed_algorithms
-                .iter()
-                .filter_map(|a| crate::options::id_token_algorithm(*a)),
-        )
-        .set_other_audience_verifier_fn(move |aud| trusted.iter().any(|t| t.as_str() == aud.as_str()))
-        .set_time_fn(move || checked_now)
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat > latest_iat {
-                Err(format!("issued in the future ({iat})"))
-            } else if iat < earliest_iat {
-                Err(format!(
-                    "issued too long ago ({iat}): `iat` is older than the maximum ID token age"
-                ))
-            } else {
-                Ok(())
-            }
-        });
-    let nonce_check = nonce.clone();
-    let nonce_verifier = move |found: Option<&Nonce>| -> Result<(), String> {
-        match (&nonce_check, found) {
-            (NonceCheck::Exact(expected), Some(found)) => {
-                if constant_time_eq(expected.as_bytes(), found.secret().as_bytes()) {
-                    Ok(())
-                } else {
-                    Err("the `nonce` claim does not match the login's".into())
-                }
-            }
-            (NonceCheck::Exact(_), None) => Err("the `nonce` claim is missing".into()),
-            (NonceCheck::IfPresent(Some(expected)), Some(found)) => {
-                if constant_time_eq(expected.as_bytes(), found.secret().as_bytes()) {
-                    Ok(())
-                } else {
-                    Err("the `nonce` claim does not match the original ID token's".into())
-                }
-            }
-            (NonceCheck::IfPresent(_), _) => Ok(()),
-        }
-    };
-    if let Err(e) = token.claims(&verifier, nonce_verifier) {
-        let unknown_key = matches!(
-            e,
-            ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)
-        );
-        if let (true, Some(bits)) = (unknown_key, weak_key) {
-            return Err(invalid(OidcError::id_token(format!(
-                "the signing key is an rsa key of {bits} bits; at least {MIN_RSA_BITS} are required"
-            ))));
-        }
-        let error = claims_error(e);
-        return Err(if unknown_key {
-            VerifyFailure::UnknownKey(error)
+    let jwt = parse(raw).map_err(invalid)?;
+    if let Err(e) = rules
+        .discovered
+        .keys
+        .verify(&jwt, &rules.options.allowed_algorithms)
+    {
+        return Err(if e.kind() == ValidationErrorKind::UnknownKey {
+            VerifyFailure::UnknownKey(jose_error(e))
         } else {
-            VerifyFailure::Invalid(error)
+            invalid(jose_error(e))
         });
     }
-    let claims = decode_payload(raw)
-        .ok_or_else(|| invalid(OidcError::id_token("the payload is not a JSON object")))?;
-    check_azp(&claims, client_id).map_err(invalid)?;
-    if let Some(max_age) = max_auth_age {
-        check_auth_time(&claims, now.as_secs(), leeway, max_age).map_err(invalid)?;
+    openid_rules(jwt, raw, access_token, rules).map_err(invalid)
+}
+
+/// [`verify`] with the key set a `TokenValidator` shares for this issuer
+/// (which refetches its keys for an unknown `kid` itself).
+pub(crate) async fn verify_shared(
+    raw: &str,
+    access_token: &str,
+    keys: &SharedKeySet,
+    rules: &Rules<'_>,
+) -> Result<VerifiedIdToken, OidcError> {
+    if keys.issuer() != rules.discovered.issuer {
+        return Err(OidcError::config(
+            "the shared key set belongs to another issuer than the provider's",
+        ));
+    }
+    let jwt = parse(raw)?;
+    keys.verify(&jwt, &rules.options.allowed_algorithms)
+        .await
+        .map_err(|e| match e.kind() {
+            // The keys could not be fetched: transient, like a failed fetch
+            // of the provider's own key set.
+            ValidationErrorKind::Unavailable => OidcError::KeySetUnavailable { source: e },
+            ValidationErrorKind::ProviderError => OidcError::malformed(Endpoint::Jwks, e.to_string()),
+            _ => jose_error(e),
+        })?;
+    openid_rules(jwt, raw, access_token, rules)
+}
+
+/// The JOSE structure, and a `typ` that is not an access token's.
+fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
+    let jwt = UnverifiedJwt::parse(raw).map_err(jose_error)?;
+    if jwt.declares_access_token() {
+        return Err(OidcError::id_token(
+            "the `typ` header declares an access token (`at+jwt`), not an id token",
+        ));
+    }
+    Ok(jwt)
+}
+
+/// What the OpenID rules check an ID token against.
+pub(crate) struct Rules<'a> {
+    /// The provider's discovery (issuer, own key set).
+    pub(crate) discovered: &'a Discovered,
+    pub(crate) client_id: &'a str,
+    pub(crate) options: &'a OidcOptions,
+    pub(crate) nonce: &'a NonceCheck,
+    /// The `max_age` a login requested (`None` on refresh).
+    pub(crate) max_auth_age: Option<Duration>,
+}
+
+/// The OpenID rules on a token whose signature verified; `at_hash`, when
+/// present, must be the hash of `access_token` (OpenID Connect Core §3.2.2.9).
+fn openid_rules(
+    jwt: UnverifiedJwt<'_>,
+    raw: &str,
+    access_token: &str,
+    rules: &Rules<'_>,
+) -> Result<VerifiedIdToken, OidcError> {
+    let claims = jwt.claims();
+    check_claims(
+        &claims,
+        rules.discovered,
+        rules.client_id,
+        rules.options,
+        rules.nonce,
+    )?;
+    check_azp(&claims, rules.client_id)?;
+    match (claims.get("at_hash"), jwt.algorithm()) {
+        (None, _) => {}
+        (Some(Value::String(found)), Some(alg)) if *found == alg.token_hash(access_token) => {}
+        (Some(Value::String(_)), _) => {
+            return Err(OidcError::id_token(
+                "the `at_hash` claim does not match the access token",
+            ));
+        }
+        (Some(_), _) => return Err(OidcError::id_token("the `at_hash` claim is not a string")),
+    }
+    if let Some(max_age) = rules.max_auth_age {
+        check_auth_time(
+            &claims,
+            rules.options.clock.now().as_secs(),
+            rules.options.clock_leeway,
+            max_age,
+        )?;
     }
     Ok(VerifiedIdToken {
         raw: raw.to_owned(),
@@ -249,14 +237,88 @@ pub(crate) fn verify(
     })
 }
 
-fn claims_error(e: ClaimsVerificationError) -> OidcError {
-    let mut reason = e.to_string();
-    if let Some(source) = e.source() {
-        reason.push_str(&format!(": {source}"));
+/// OpenID Connect Core §3.1.3.7: `iss` is the discovered issuer, `sub` a
+/// string, `aud` names this client (other audiences only when trusted),
+/// `exp` not passed and `iat` neither in the future nor older than the
+/// maximum age (each with the leeway), and the `nonce` rule.
+fn check_claims(
+    claims: &Map<String, Value>,
+    discovered: &Discovered,
+    client_id: &str,
+    options: &OidcOptions,
+    nonce: &NonceCheck,
+) -> Result<(), OidcError> {
+    match claims.get("iss") {
+        Some(Value::String(iss)) if *iss == discovered.issuer => {}
+        Some(Value::String(_)) => return Err(OidcError::id_token("the `iss` claim names another issuer")),
+        _ => return Err(OidcError::id_token("the `iss` claim (issuer) is missing")),
     }
-    OidcError::InvalidIdToken {
-        reason: reason.to_lowercase(),
-        source: Some(e),
+    match claims.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => {}
+        Some(_) => return Err(OidcError::id_token("the `sub` claim is not a string")),
+        None => return Err(OidcError::id_token("the `sub` claim is missing")),
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(aud)) => vec![aud.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(OidcError::id_token("the `aud` claim (audience) is missing")),
+    };
+    if !audiences.contains(&client_id) {
+        return Err(OidcError::id_token(
+            "the `aud` claim (audience) does not name this client",
+        ));
+    }
+    if let Some(other) = audiences
+        .iter()
+        .find(|a| **a != client_id && !options.trusted_audiences.iter().any(|t| t == *a))
+    {
+        let shown: String = other.chars().take(64).collect();
+        return Err(OidcError::id_token(format!(
+            "the `aud` claim (audience) names an untrusted audience `{shown}`"
+        )));
+    }
+    let now = options.clock.now().as_secs();
+    let leeway = options.clock_leeway.as_secs();
+    let exp = seconds(claims, "exp")?.ok_or_else(|| OidcError::id_token("the `exp` claim is missing"))?;
+    if exp.saturating_add(leeway) <= now {
+        return Err(OidcError::id_token("the id token expired"));
+    }
+    let iat = seconds(claims, "iat")?.ok_or_else(|| OidcError::id_token("the `iat` claim is missing"))?;
+    if iat > now.saturating_add(leeway) {
+        return Err(OidcError::id_token("the id token was issued in the future"));
+    }
+    if iat
+        .saturating_add(options.max_id_token_age.as_secs())
+        .saturating_add(leeway)
+        < now
+    {
+        return Err(OidcError::id_token(
+            "the id token was issued too long ago: `iat` is older than the maximum id token age",
+        ));
+    }
+    let found = match claims.get("nonce") {
+        None => None,
+        Some(Value::String(found)) => Some(found.as_str()),
+        Some(_) => return Err(OidcError::id_token("the `nonce` claim is not a string")),
+    };
+    match (nonce, found) {
+        (NonceCheck::Exact(expected), Some(found))
+            if constant_time_eq(expected.as_bytes(), found.as_bytes()) =>
+        {
+            Ok(())
+        }
+        (NonceCheck::Exact(_), Some(_)) => Err(OidcError::id_token(
+            "the `nonce` claim does not match the login's",
+        )),
+        (NonceCheck::Exact(_), None) => Err(OidcError::id_token("the `nonce` claim is missing")),
+        (NonceCheck::IfPresent(Some(expected)), Some(found))
+            if !constant_time_eq(expected.as_bytes(), found.as_bytes()) =>
+        {
+            Err(OidcError::id_token(
+                "the `nonce` claim does not match the original id token's",
+            ))
+        }
+        (NonceCheck::IfPresent(_), _) => Ok(()),
     }
 }
 

@@ -61,6 +61,8 @@
 //!
 //! # Validating tokens on a sync server
 //!
+//! The validator lives in `authresult-jwt` (a sync server that only checks
+//! tokens depends on that crate alone); this crate re-exports it.
 //! [`TokenValidator`] checks bearer tokens locally: each trusted issuer's key
 //! set is fetched through discovery and cached (one refetch for an unknown
 //! `kid`, rate-limited), signatures are verified with `ring`, then `iss`,
@@ -68,43 +70,14 @@
 //! tokens are answered from a bounded cache; opaque tokens can go to
 //! introspection or userinfo. Every refusal is a [`ValidationError`] with a
 //! [`ValidationErrorKind`] to log and map to a response. With the `tower`
-//! feature, `BearerAuthLayer` protects an axum or tower service:
-//!
-//! ```no_run
-//! # #[cfg(feature = "tower")]
-//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-//! use axum::{Extension, Router, routing::get};
-//! use authresult_oidc::{BearerAuthLayer, IssuerConfig, ProviderConfig, TokenValidator, ValidatedToken};
-//!
-//! // One trusted issuer per app/tenant provider config.
-//! let keycloak = ProviderConfig::from_json_str(
-//!     r#"{"type":"keycloak","fields":{"url":"https://sso.example.org","realm":"field",
-//!         "client_id":"native-app"}}"#,
-//! )?;
-//! let validator = TokenValidator::builder()
-//!     .issuer(IssuerConfig::from_provider_config(&keycloak)?.audience("urn:datacollect:sync"))
-//!     .issuer(IssuerConfig::new("https://tenant.eu.auth0.com/").audience("urn:datacollect:sync")
-//!         .organization("org_alpha"))
-//!     .build()?;
-//!
-//! async fn submit(Extension(token): Extension<ValidatedToken>) -> String {
-//!     format!("stored for {}", token.subject().unwrap_or("?"))
-//! }
-//! let app = Router::new()
-//!     .route("/api/sync", get(submit).layer(BearerAuthLayer::new(validator.clone())))
-//!     .route("/api/submissions", get(submit)
-//!         .layer(BearerAuthLayer::new(validator).require_scope("api:write")));
-//! // 401 + `WWW-Authenticate: Bearer error="invalid_token"` for bad tokens,
-//! // 403 `insufficient_scope` for a missing scope, 503 when keys can't be fetched.
-//! axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
-//! # Ok(())
-//! # }
-//! ```
+//! feature, `BearerAuthLayer` protects an axum or tower service (see the
+//! example of `authresult-jwt`).
 //!
 //! # Crate features
 //!
-//! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
-//!   checks `Authorization: Bearer` tokens with a `TokenValidator`.
+//! * `tower` (off by default): re-exports `BearerAuthLayer`, the
+//!   `tower::Layer` of `authresult-jwt` (its `tower` feature) that checks
+//!   `Authorization: Bearer` tokens with a `TokenValidator`.
 //!
 //! TLS is always rustls with the webpki roots; there is no feature for it.
 
@@ -118,11 +91,18 @@ mod options;
 mod pending;
 mod provider;
 mod sync_server;
-mod validation;
+mod token_response;
 
 use std::sync::Arc;
 
 pub use authresult_core::{AuthProvider, Error, ProviderConfig};
+#[cfg(feature = "tower")]
+pub use authresult_jwt::{BearerAuth, BearerAuthLayer};
+pub use authresult_jwt::{
+    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
+    TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
+    ValidationErrorKind, Verification,
+};
 pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};
 pub use loopback::LoopbackListener;
@@ -132,13 +112,6 @@ pub use options::{
 };
 pub use provider::{OidcProvider, Preset, ProviderEndpoints};
 pub use sync_server::SyncServerProvider;
-#[cfg(feature = "tower")]
-pub use validation::{BearerAuth, BearerAuthLayer};
-pub use validation::{
-    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
-    TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
-    ValidationErrorKind, Verification,
-};
 
 /// The provider for a `{type, fields}` config: [`OidcProvider`] for
 /// `keycloak`, `auth0` and `oidc`, [`SyncServerProvider`] for `default`.

@@ -8,7 +8,7 @@ use authresult_core::{ClientSecret, Clock, Sleeper, SystemClock};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use crate::validation::JwsAlgorithm;
+use authresult_jwt::JwsAlgorithm;
 
 /// Default response-size cap: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -18,25 +18,6 @@ pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_ID_TOKEN_AGE: Duration = Duration::from_secs(300);
 /// Device-flow poll interval when the provider names none (RFC 8628 §3.2).
 pub const DEFAULT_DEVICE_INTERVAL: Duration = Duration::from_secs(5);
-
-/// The `openidconnect` name of an algorithm an ID token may be signed with;
-/// `None` for HMAC, which an ID token never uses here (a shared-secret ID
-/// token is always rejected, whatever the allow-list says).
-pub(crate) fn id_token_algorithm(alg: JwsAlgorithm) -> Option<openidconnect::core::CoreJwsSigningAlgorithm> {
-    use openidconnect::core::CoreJwsSigningAlgorithm as A;
-    Some(match alg {
-        JwsAlgorithm::Rs256 => A::RsaSsaPkcs1V15Sha256,
-        JwsAlgorithm::Rs384 => A::RsaSsaPkcs1V15Sha384,
-        JwsAlgorithm::Rs512 => A::RsaSsaPkcs1V15Sha512,
-        JwsAlgorithm::Ps256 => A::RsaSsaPssSha256,
-        JwsAlgorithm::Ps384 => A::RsaSsaPssSha384,
-        JwsAlgorithm::Ps512 => A::RsaSsaPssSha512,
-        JwsAlgorithm::Es256 => A::EcdsaP256Sha256,
-        JwsAlgorithm::Es384 => A::EcdsaP384Sha384,
-        JwsAlgorithm::EdDsa => A::EdDsa,
-        _ => return None,
-    })
-}
 
 /// Waits with `tokio::time::sleep`: the default [`Sleeper`] of the device flow.
 #[derive(Debug, Clone, Copy, Default)]
@@ -77,6 +58,13 @@ pub struct OidcOptions {
     /// HMAC entries are ignored: an ID token signed with a shared secret is
     /// always rejected.
     pub allowed_algorithms: Vec<JwsAlgorithm>,
+    /// The key set of a [`TokenValidator`](authresult_jwt::TokenValidator)
+    /// for this provider's issuer ([`TokenValidator::key_set`](authresult_jwt::TokenValidator::key_set)):
+    /// ID tokens are then verified with that cache, so one fetch of the
+    /// provider's keys serves both ID-token and access-token checks, and
+    /// discovery does not fetch the keys itself. Default none: the
+    /// provider keeps its own key set.
+    pub shared_key_set: Option<authresult_jwt::SharedKeySet>,
     /// Audiences besides the client id an ID token may name (default none:
     /// any extra audience is rejected).
     pub trusted_audiences: Vec<String>,
@@ -110,6 +98,7 @@ impl Default for OidcOptions {
             max_id_token_age: DEFAULT_MAX_ID_TOKEN_AGE,
             max_auth_age: None,
             allowed_algorithms: JwsAlgorithm::DEFAULT.to_vec(),
+            shared_key_set: None,
             trusted_audiences: Vec::new(),
             discovery_ttl: Duration::from_secs(3600),
             introspection_client: None,
@@ -132,6 +121,7 @@ impl fmt::Debug for OidcOptions {
             .field("max_id_token_age", &self.max_id_token_age)
             .field("max_auth_age", &self.max_auth_age)
             .field("allowed_algorithms", &self.allowed_algorithms)
+            .field("shared_key_set", &self.shared_key_set)
             .field("trusted_audiences", &self.trusted_audiences)
             .field("discovery_ttl", &self.discovery_ttl)
             .field(

@@ -13,13 +13,11 @@ use authresult_core::{
     LoginResponse, OidcClientSettings, PendingAuthorization, ProviderConfig, RefreshToken, RevocableToken,
     TokenInfo,
 };
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreDeviceAuthorizationResponse, CoreTokenResponse,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreDeviceAuthorizationResponse};
 use openidconnect::{
     AuthType, AuthorizationCode, ClientId, CsrfToken, DeviceAuthorizationUrl, EndpointMaybeSet,
     EndpointNotSet, EndpointSet, ErrorResponseType, Nonce, OAuth2TokenResponse as _, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, TokenResponse as _,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, StandardErrorResponse,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -31,6 +29,7 @@ use crate::http::{HttpClient, error_from_status, json_error, parse_json};
 use crate::id_token::{self, NonceCheck, VerifiedIdToken, VerifyFailure, constant_time_eq};
 use crate::options::OidcOptions;
 use crate::pending::PendingData;
+use crate::token_response::RawTokenResponse;
 
 /// How long an authorization-code login may take by default.
 const CODE_LOGIN_TTL: Duration = Duration::from_secs(600);
@@ -105,7 +104,20 @@ pub struct ProviderEndpoints {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
-type BaseClient = CoreClient<
+/// `CoreClient` with token responses whose ID token stays raw text
+/// (`token_response.rs`): `openidconnect` never parses or verifies it.
+type BaseClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    RawTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -192,6 +204,7 @@ impl OidcProvider {
             http.clone(),
             options.discovery_ttl,
             options.allow_insecure_http,
+            options.shared_key_set.is_none(),
         );
         Ok(OidcProvider {
             inner: Arc::new(Inner {
@@ -275,7 +288,7 @@ impl OidcProvider {
             .client_secret
             .as_ref()
             .map(|s| openidconnect::ClientSecret::new(s.secret().to_owned()));
-        CoreClient::from_provider_metadata(
+        BaseClient::from_provider_metadata(
             d.metadata.clone(),
             ClientId::new(self.inner.settings.client_id.clone()),
             secret,
@@ -522,7 +535,7 @@ impl OidcProvider {
             Some(resource) => exchange.add_extra_param("resource", resource),
             None => exchange,
         };
-        let response: CoreTokenResponse = exchange
+        let response: RawTokenResponse = exchange
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -611,7 +624,7 @@ impl OidcProvider {
             Some(resource) => refresh.add_extra_param("resource", resource),
             None => refresh,
         };
-        let response: CoreTokenResponse = refresh
+        let response: RawTokenResponse = refresh
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -645,7 +658,7 @@ impl OidcProvider {
         {
             request = request.add_extra_param("audience", audience.clone());
         }
-        let response: CoreTokenResponse = request
+        let response: RawTokenResponse = request
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
@@ -832,12 +845,21 @@ impl OidcProvider {
         &self,
         d: &Arc<Discovered>,
         raw: &str,
+        access: &str,
         nonce: &NonceCheck,
         max_auth_age: Option<Duration>,
     ) -> Result<VerifiedIdToken, OidcError> {
-        let client_id = &self.inner.settings.client_id;
-        let options = &self.inner.options;
-        match id_token::verify(raw, d, client_id, options, nonce, max_auth_age) {
+        let rules = |discovered| id_token::Rules {
+            discovered,
+            client_id: &self.inner.settings.client_id,
+            options: &self.inner.options,
+            nonce,
+            max_auth_age,
+        };
+        if let Some(shared) = &self.inner.options.shared_key_set {
+            return id_token::verify_shared(raw, access, shared, &rules(d)).await;
+        }
+        match id_token::verify(raw, access, &rules(d)) {
             Ok(verified) => Ok(verified),
             Err(VerifyFailure::Invalid(e)) => Err(e),
             Err(VerifyFailure::UnknownKey(first)) => {
@@ -845,7 +867,7 @@ impl OidcProvider {
                 if Arc::ptr_eq(&fresh, d) {
                     return Err(first);
                 }
-                match id_token::verify(raw, &fresh, client_id, options, nonce, max_auth_age) {
+                match id_token::verify(raw, access, &rules(&fresh)) {
                     Ok(verified) => Ok(verified),
                     Err(VerifyFailure::Invalid(e) | VerifyFailure::UnknownKey(e)) => Err(e),
                 }
@@ -889,14 +911,14 @@ impl OidcProvider {
     async fn auth_result(
         &self,
         d: &Arc<Discovered>,
-        response: CoreTokenResponse,
+        response: RawTokenResponse,
         check: TokenCheck<'_>,
     ) -> Result<AuthResult, OidcError> {
         let access = response.access_token().secret();
         if access.is_empty() {
             return Err(OidcError::malformed(Endpoint::Token, "`access_token` is empty"));
         }
-        let mut raw_id_token = response.id_token().map(|t| t.to_string());
+        let mut raw_id_token = response.raw_id_token().map(str::to_owned);
         if let TokenCheck::Refresh { previous } = &check
             && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
             && raw == stored.secret()
@@ -917,7 +939,7 @@ impl OidcProvider {
             TokenCheck::ClientCredentials => NonceCheck::IfPresent(None),
         };
         let verified = match &raw_id_token {
-            Some(raw) => Some(self.verify_id_token(d, raw, &nonce, max_auth_age).await?),
+            Some(raw) => Some(self.verify_id_token(d, raw, access, &nonce, max_auth_age).await?),
             None if matches!(check, TokenCheck::Login(_)) => {
                 return Err(OidcError::IdTokenMissing {
                     endpoint: Endpoint::Token,

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use authresult_core::{FailureKind, LoginResponse};
-use authresult_oidc::{OidcError, OidcOptions};
+use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreHmacKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
@@ -300,7 +300,7 @@ async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
-    assert!(error.to_string().contains("1024 bits"), "{error}");
+    assert!(error.to_string().contains("under 2048 bits"), "{error}");
     assert_eq!(error.kind(), FailureKind::Protocol);
     // A weak key is refused for good: the key set is not refetched for it.
     let received = mock.server.received_requests().await.unwrap();
@@ -331,4 +331,92 @@ async fn max_auth_age_is_sent_and_requires_a_recent_auth_time() {
     assert!(exchange(options, signed(recent)).await.is_ok());
     // Without the option, `auth_time` is not required.
     assert!(exchange(fast_options(), signed(Box::new(|c| c))).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
+    let mock = MockIdp::start().await;
+    let validator = TokenValidator::builder()
+        .issuer(IssuerConfig::new(mock.issuer()).audience("urn:api"))
+        .build()
+        .unwrap();
+    validator.prefetch().await.unwrap();
+    let mut options = fast_options();
+    options.shared_key_set = validator.key_set(&mock.issuer());
+    assert!(options.shared_key_set.is_some());
+    let provider = mock.provider(options);
+
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-1", "token_type": "Bearer", "expires_in": 60,
+        "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+    })))
+    .await;
+    let auth = provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap();
+    assert_eq!(auth.subject(), Some("alice"));
+    let jwks_fetches =
+        |requests: Vec<wiremock::Request>| requests.iter().filter(|r| r.url.path() == "/jwks").count();
+    assert_eq!(
+        jwks_fetches(mock.server.received_requests().await.unwrap()),
+        1,
+        "the validator's fetch served the ID token too"
+    );
+
+    // A key the shared set does not hold is refused after one refetch (by
+    // the validator's cache).
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    let weak = mock.id_token_signed_with(&weak_signing_key(), |c| c.set_nonce(Some(nonce)));
+    // Answered before the first login's token response.
+    wiremock::Mock::given(wiremock::matchers::path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "at-2", "token_type": "Bearer", "id_token": weak,
+        })))
+        .with_priority(1)
+        .mount(&mock.server)
+        .await;
+    let error = provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no key"), "{error}");
+    assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
+    assert_eq!(error.kind(), FailureKind::Protocol);
+    assert_eq!(
+        jwks_fetches(mock.server.received_requests().await.unwrap()),
+        2,
+        "one refetch for the unknown key"
+    );
+}
+
+#[tokio::test]
+async fn at_hash_when_present_must_match_the_access_token() {
+    use openidconnect::{AccessToken, AccessTokenHash, PrivateSigningKey as _};
+    let hash_of = |token: &str| {
+        AccessTokenHash::from_token(
+            &AccessToken::new(token.to_owned()),
+            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            &crate::support::signing_key().as_verification_key(),
+        )
+        .unwrap()
+    };
+    // `exchange` answers the access token `at-1`.
+    let right = hash_of("at-1");
+    let ok = exchange(
+        fast_options(),
+        signed(Box::new(move |c| c.set_access_token_hash(Some(right)))),
+    )
+    .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let wrong = hash_of("another-token");
+    rejected(
+        fast_options(),
+        Box::new(move |c| c.set_access_token_hash(Some(wrong))),
+        "at_hash",
+    )
+    .await;
 }

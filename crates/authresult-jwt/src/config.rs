@@ -48,7 +48,7 @@ pub(crate) enum OpaqueMode {
 ///
 /// ```
 /// use std::time::Duration;
-/// use authresult_oidc::{JwsAlgorithm, IssuerConfig};
+/// use authresult_jwt::{JwsAlgorithm, IssuerConfig};
 ///
 /// let issuer = IssuerConfig::new("https://id.example.org/realms/field")
 ///     .audience("urn:datacollect:sync")

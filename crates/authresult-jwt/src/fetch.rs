@@ -1,32 +1,22 @@
-//! The validator's HTTP client: discovery, key sets, introspection and
-//! userinfo. Redirects are never followed, every request has timeouts and
-//! every response body is capped while it streams.
+//! The validator's requests: discovery, key sets, introspection and
+//! userinfo, through the workspace's one HTTP client (`client.rs`:
+//! redirects never followed, timeouts, every response body capped while it
+//! streams).
 
-use std::time::Duration;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::client::{HttpClient, HttpError, HttpLimits, basic_auth};
 use super::error::{UpstreamEndpoint, ValidationError};
 use super::jose::parse_object;
 use super::keys::JwkSet;
 
-/// Limits of the validator's HTTP client.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HttpLimits {
-    pub(crate) connect_timeout: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) max_body: usize,
-}
-
+/// The validator's requests, through the workspace's one [`HttpClient`].
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
-    client: reqwest::Client,
-    max_body: usize,
+    client: HttpClient,
 }
 
 /// The endpoints discovery found for an issuer.
@@ -43,45 +33,53 @@ struct Answer {
     body: Vec<u8>,
 }
 
+/// The one mapping of HTTP failures into [`ValidationError`]: transport
+/// failures and statuses that ask to wait are [`ValidationError::Unavailable`]
+/// (transient), a redirect or an oversized answer a provider error.
+fn http_error(endpoint: UpstreamEndpoint, error: HttpError) -> ValidationError {
+    let unavailable = |reason: String| ValidationError::Unavailable { endpoint, reason };
+    match error {
+        HttpError::Timeout { .. } => unavailable("timed out".into()),
+        HttpError::Connect { source, .. } => unavailable(describe(&source)),
+        HttpError::Unavailable { status, .. } => unavailable(format!("http status {status}")),
+        HttpError::Redirect { status, .. } => ValidationError::ProviderError {
+            endpoint,
+            reason: format!("http status {status}"),
+        },
+        HttpError::TooLarge { limit, .. } => ValidationError::ProviderError {
+            endpoint,
+            reason: format!("response is larger than {limit} bytes"),
+        },
+        other => ValidationError::config(format!("cannot send the request: {other}")),
+    }
+}
+
 impl Http {
     pub(crate) fn new(limits: HttpLimits) -> Result<Self, ValidationError> {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(limits.connect_timeout)
-            .timeout(limits.timeout)
-            .build()
+        let client = HttpClient::new(limits)
             .map_err(|e| ValidationError::config(format!("cannot build the http client: {e}")))?;
-        Ok(Http {
-            client,
-            max_body: limits.max_body,
-        })
+        Ok(Http { client })
     }
 
     async fn send(
         &self,
         endpoint: UpstreamEndpoint,
-        request: reqwest::RequestBuilder,
+        request: http::request::Builder,
+        body: Vec<u8>,
     ) -> Result<Answer, ValidationError> {
-        let unavailable = |reason: String| ValidationError::Unavailable { endpoint, reason };
-        let mut response = request.send().await.map_err(|e| unavailable(describe(&e)))?;
+        let request = request
+            .body(body)
+            .map_err(|_| ValidationError::config(format!("the {endpoint:?} url is not usable")))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| http_error(endpoint, e))?;
         let status = response.status();
-        let declared = response
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_body as u64) {
-            return Err(too_large(endpoint, self.max_body));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| unavailable(describe(&e)))? {
-            if body.len() + chunk.len() > self.max_body {
-                return Err(too_large(endpoint, self.max_body));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body: response.into_body(),
+        })
     }
 
     /// GETs a JSON object; anything but `200` with an object is an error
@@ -92,10 +90,7 @@ impl Http {
         url: &Url,
     ) -> Result<Map<String, Value>, ValidationError> {
         let answer = self
-            .send(
-                endpoint,
-                self.client.get(url.clone()).header(ACCEPT, "application/json"),
-            )
+            .send(endpoint, get(url).header(ACCEPT, "application/json"), Vec::new())
             .await?;
         if answer.status != StatusCode::OK {
             return Err(status_error(endpoint, answer.status));
@@ -124,9 +119,8 @@ impl Http {
         let answer = self
             .send(
                 UpstreamEndpoint::Jwks,
-                self.client
-                    .get(url.clone())
-                    .header(ACCEPT, "application/jwk-set+json, application/json"),
+                get(url).header(ACCEPT, "application/jwk-set+json, application/json"),
+                Vec::new(),
             )
             .await?;
         if answer.status != StatusCode::OK {
@@ -153,12 +147,11 @@ impl Http {
         let answer = self
             .send(
                 endpoint,
-                self.client
-                    .post(url.clone())
+                http::Request::post(url.as_str())
                     .header(AUTHORIZATION, basic)
                     .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .header(ACCEPT, "application/json")
-                    .body(form),
+                    .header(ACCEPT, "application/json"),
+                form.into_bytes(),
             )
             .await?;
         if answer.status != StatusCode::OK {
@@ -186,10 +179,10 @@ impl Http {
         let answer = self
             .send(
                 endpoint,
-                self.client
-                    .get(url.clone())
+                get(url)
                     .header(AUTHORIZATION, format!("Bearer {token}"))
                     .header(ACCEPT, "application/json"),
+                Vec::new(),
             )
             .await?;
         match answer.status {
@@ -249,13 +242,9 @@ pub(crate) fn endpoints_from(
     })
 }
 
-/// `Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_auth(client_id: &str, client_secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(client_id), enc(client_secret)))
-    )
+/// A `GET url` request.
+fn get(url: &Url) -> http::request::Builder {
+    http::Request::get(url.as_str())
 }
 
 fn object(endpoint: UpstreamEndpoint, body: &[u8]) -> Result<Map<String, Value>, ValidationError> {
@@ -278,13 +267,6 @@ fn status_error(endpoint: UpstreamEndpoint, status: StatusCode) -> ValidationErr
             endpoint,
             reason: format!("http status {}", status.as_u16()),
         }
-    }
-}
-
-fn too_large(endpoint: UpstreamEndpoint, max: usize) -> ValidationError {
-    ValidationError::ProviderError {
-        endpoint,
-        reason: format!("response is larger than {max} bytes"),
     }
 }
 

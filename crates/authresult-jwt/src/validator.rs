@@ -15,9 +15,10 @@ use super::cache::TokenCache;
 use super::claims::{
     ClaimSource, ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify, string,
 };
+use super::client::HttpLimits;
 use super::config::{IssuerConfig, KeySource, OpaqueMode, uses_key_set};
 use super::error::{TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, sanitize};
-use super::fetch::{Endpoints, Http, HttpLimits};
+use super::fetch::{Endpoints, Http};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, TypHeader, UnverifiedJwt};
 use super::keys::{JwkSet, Selected};
 
@@ -218,6 +219,16 @@ impl TokenValidator {
         }
     }
 
+    /// The key set of the trusted issuer `issuer` (spelled exactly as
+    /// configured), to share with the login client of the same provider;
+    /// `None` for an issuer not configured.
+    pub fn key_set(&self, issuer: &str) -> Option<SharedKeySet> {
+        self.inner.issuers.get(issuer).map(|found| SharedKeySet {
+            issuer: Arc::clone(found),
+            http: self.inner.http.clone(),
+        })
+    }
+
     /// Validates a bearer token (without the `Bearer ` prefix).
     ///
     /// A token seen before is answered from the cache, after the time rules
@@ -379,6 +390,51 @@ impl TokenValidator {
             now.as_millis(),
         );
         Ok(validated)
+    }
+}
+
+/// One issuer's key set as a [`TokenValidator`] keeps it: fetched through
+/// discovery (or the configured `jwks_uri`), one refetch at a time,
+/// rate-limited for unknown `kid`s, the last good set kept when a refetch
+/// fails. `authresult-oidc` verifies ID tokens with it, so one fetch of a
+/// provider's keys serves both ID-token and access-token checks. Cloning
+/// shares it.
+#[derive(Clone)]
+pub struct SharedKeySet {
+    issuer: Arc<Issuer>,
+    http: Http,
+}
+
+impl fmt::Debug for SharedKeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedKeySet")
+            .field("issuer", &&*self.issuer.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedKeySet {
+    /// The issuer exactly as configured.
+    pub fn issuer(&self) -> &str {
+        &self.issuer.issuer
+    }
+
+    /// Verifies the signature of `jwt` (an asymmetric algorithm in
+    /// `allowed`) with this issuer's keys, refetching them once, within the
+    /// rate limit, when the token names a key not seen yet. The refusals are
+    /// those of [`JwkSet::verify`].
+    pub async fn verify(
+        &self,
+        jwt: &UnverifiedJwt<'_>,
+        allowed: &[JwsAlgorithm],
+    ) -> Result<(), ValidationError> {
+        let alg = jwt.alg()?;
+        if alg.is_symmetric() || !allowed.contains(&alg) {
+            return Err(ValidationError::AlgorithmNotAllowed {
+                alg: alg.name().to_owned(),
+            });
+        }
+        self.issuer.verify_signature(&self.http, jwt, alg).await
     }
 }
 

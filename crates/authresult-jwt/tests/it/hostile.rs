@@ -2,7 +2,7 @@
 //! the expected error kind, without a panic and without the token in the
 //! error.
 
-use authresult_oidc::{
+use authresult_jwt::{
     IssuerConfig, JwsAlgorithm, TokenPart, TokenValidator, UnverifiedJwt, ValidationError,
     ValidationErrorKind as K,
 };

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use authresult_core::{ClientSecret, ProviderConfig};
-use authresult_oidc::{
+use authresult_jwt::{
     IssuerConfig, TokenKind, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
     Verification,
 };
@@ -18,8 +18,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::support::rand_u64;
-use crate::support::idp;
+use crate::support::{idp, rand_u64};
 
 const API: &str = "urn:authresult:api";
 const REDIRECT: &str = "http://127.0.0.1:53682/callback";
@@ -293,7 +292,7 @@ async fn new_tokens_validate_after_key_rotation_without_restarting_the_validator
     let before = client_credentials(&issuer).await;
     validator.validate(&before).await.unwrap();
     let kid = |token: &str| {
-        authresult_oidc::UnverifiedJwt::parse(token)
+        authresult_jwt::UnverifiedJwt::parse(token)
             .unwrap()
             .key_id()
             .unwrap()

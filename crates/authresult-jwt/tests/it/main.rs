@@ -1,7 +1,11 @@
-//! Local token validation (`TokenValidator`) and its tower layer: hostile
+//! Integration tests of `authresult-jwt`: local token validation
+//! (`TokenValidator`) and its tower layer: hostile
 //! tokens signed in the tests, key sets and opaque tokens against `wiremock`,
 //! the token cache, property tests, and the local OpenID provider's real
 //! tokens, including key rotation.
+
+// Tests report failures by panicking.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod cache;
 mod claims;

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authresult_oidc::{IssuerConfig, TokenValidator, ValidationErrorKind as K};
+use authresult_jwt::{IssuerConfig, TokenValidator, ValidationErrorKind as K};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -215,6 +215,20 @@ async fn an_unreachable_provider_is_a_transient_error() {
     let token = sign(rsa_a(), header("RS256", "a"), c);
     assert_eq!(v.validate(&token).await.unwrap_err().kind(), K::Unavailable);
     assert_eq!(v.prefetch().await.unwrap_err().kind(), K::Unavailable);
+}
+
+#[tokio::test]
+async fn statuses_that_ask_to_wait_are_transient_like_the_login_client() {
+    // The validator and the login client share one HTTP client, so 5xx,
+    // 429 and 408 are transient for both (a request timeout is no refusal).
+    for status in [408, 429, 500, 503] {
+        let p = Provider::start(json!({"keys": [rsa_a().jwk("a")]})).await;
+        p.set_status(status);
+        let v = p.validator(Duration::ZERO);
+        let error = v.validate(&p.token(rsa_a(), "a")).await.unwrap_err();
+        assert_eq!(error.kind(), K::Unavailable, "status {status}: {error}");
+        assert!(error.is_transient(), "status {status}");
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! DataCollect `{type, fields}` provider configs.
 
 use authresult_core::{FailureKind, ProviderConfig};
-use authresult_oidc::{
+use authresult_jwt::{
     IssuerConfig, TokenKind, TokenValidator, ValidationError, ValidationErrorKind as K, Verification,
 };
 use serde_json::{Value, json};
@@ -270,7 +270,7 @@ async fn several_issuers_are_routed_by_iss() {
 
 #[test]
 fn builder_refuses_bad_configurations() {
-    let kind = |b: authresult_oidc::TokenValidatorBuilder| b.build().unwrap_err().kind();
+    let kind = |b: authresult_jwt::TokenValidatorBuilder| b.build().unwrap_err().kind();
     assert_eq!(kind(TokenValidator::builder()), K::Configuration);
     assert_eq!(
         kind(builder(IssuerConfig::new(ISSUER).jwks(key_set(&jwks())))),
@@ -386,14 +386,14 @@ fn errors_map_to_core_failure_kinds() {
         (ValidationError::Expired, FailureKind::Terminal),
         (
             ValidationError::Unavailable {
-                endpoint: authresult_oidc::UpstreamEndpoint::Jwks,
+                endpoint: authresult_jwt::UpstreamEndpoint::Jwks,
                 reason: "timed out".into(),
             },
             FailureKind::Transient,
         ),
         (
             ValidationError::ProviderError {
-                endpoint: authresult_oidc::UpstreamEndpoint::Jwks,
+                endpoint: authresult_jwt::UpstreamEndpoint::Jwks,
                 reason: "http status 404".into(),
             },
             FailureKind::Protocol,

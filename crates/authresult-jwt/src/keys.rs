@@ -9,7 +9,7 @@ use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
 use super::error::{UpstreamEndpoint, ValidationError, sanitize};
-use super::jose::{JwsAlgorithm, KeyFamily, parse_object};
+use super::jose::{JwsAlgorithm, KeyFamily, UnverifiedJwt, parse_object};
 
 /// RSA keys with a shorter modulus are refused.
 const MIN_RSA_BITS: usize = 2048;
@@ -157,6 +157,34 @@ impl JwkSet {
     /// The `kid`s of the keys kept, in order.
     pub fn key_ids(&self) -> impl Iterator<Item = Option<&str>> {
         self.keys.iter().map(|k| k.kid.as_deref())
+    }
+
+    /// Verifies the signature of `jwt` with the key it names (by `kid`, or
+    /// else the single key that fits its `alg`), for an asymmetric algorithm
+    /// in `allowed`. This is the one signature check of the workspace: the
+    /// validator's access tokens and `authresult-oidc`'s ID tokens.
+    ///
+    /// Fails with [`ValidationError::AlgorithmNotAllowed`] (`none`, HMAC,
+    /// unknown or not allowed), [`ValidationError::UnknownKey`] when no key
+    /// fits (a refetch of the key set may help),
+    /// [`ValidationError::AmbiguousKey`], [`ValidationError::KeyRejected`]
+    /// (e.g. RSA under 2048 bits) or [`ValidationError::InvalidSignature`].
+    pub fn verify(&self, jwt: &UnverifiedJwt<'_>, allowed: &[JwsAlgorithm]) -> Result<(), ValidationError> {
+        let alg = jwt.alg()?;
+        if alg.is_symmetric() || !allowed.contains(&alg) {
+            return Err(ValidationError::AlgorithmNotAllowed {
+                alg: alg.name().to_owned(),
+            });
+        }
+        let kid = jwt.key_id();
+        match self.select(kid, alg) {
+            Selected::Key(key) if key.verify(alg, jwt.signing_input(), jwt.signature()) => Ok(()),
+            Selected::Key(_) => Err(ValidationError::InvalidSignature),
+            Selected::Err(e) => Err(e),
+            Selected::Missing => Err(ValidationError::UnknownKey {
+                kid: kid.map(|k| sanitize(k, 64)),
+            }),
+        }
     }
 
     /// Picks the key for a token: by `kid` when it has one, else the single

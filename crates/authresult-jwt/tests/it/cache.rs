@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{ManualClock, Timestamp};
-use authresult_oidc::ValidationErrorKind as K;
+use authresult_jwt::ValidationErrorKind as K;
 use serde_json::json;
 
 use super::support::*;

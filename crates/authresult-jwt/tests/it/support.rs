@@ -5,9 +5,10 @@
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authresult_oidc::{
+use authresult_jwt::{
     IssuerConfig, JwkSet, TokenValidator, TokenValidatorBuilder, ValidationError, ValidationErrorKind,
 };
+use authresult_test_support::{Idp, IdpOptions};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
@@ -234,4 +235,13 @@ pub fn rand_u64() -> u64 {
     let mut bytes = [0u8; 8];
     ring::rand::SecureRandom::fill(rng(), &mut bytes).unwrap();
     u64::from_le_bytes(bytes)
+}
+
+/// The local OpenID provider (`xtask/idp`), started once for this binary.
+pub fn idp() -> &'static Idp {
+    static IDP: OnceLock<Idp> = OnceLock::new();
+    IDP.get_or_init(|| match Idp::start(IdpOptions::default()) {
+        Ok(idp) => idp,
+        Err(e) => panic!("the local OpenID provider (xtask/idp) did not start: {e:#}"),
+    })
 }

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use authresult_oidc::{TokenValidator, UnverifiedJwt, ValidatedToken, ValidationError};
+use authresult_jwt::{TokenValidator, UnverifiedJwt, ValidatedToken, ValidationError};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

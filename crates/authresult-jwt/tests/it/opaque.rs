@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{ClientSecret, ManualClock, Timestamp};
-use authresult_oidc::{IssuerConfig, TokenKind, TokenValidator, ValidationErrorKind as K, Verification};
+use authresult_jwt::{IssuerConfig, TokenKind, TokenValidator, ValidationErrorKind as K, Verification};
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

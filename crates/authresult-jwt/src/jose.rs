@@ -114,6 +114,25 @@ impl JwsAlgorithm {
         self.family() == KeyFamily::Hmac
     }
 
+    /// The OpenID Connect token hash of `token` for a JWS signed with this
+    /// algorithm (`at_hash`, `c_hash`): the left half of its SHA-2 digest
+    /// (the algorithm's size; SHA-512 for EdDSA), base64url.
+    pub fn token_hash(self, token: &str) -> String {
+        use ring::digest;
+        let digest_alg = match self {
+            JwsAlgorithm::Rs256 | JwsAlgorithm::Ps256 | JwsAlgorithm::Es256 | JwsAlgorithm::Hs256 => {
+                &digest::SHA256
+            }
+            JwsAlgorithm::Rs384 | JwsAlgorithm::Ps384 | JwsAlgorithm::Es384 | JwsAlgorithm::Hs384 => {
+                &digest::SHA384
+            }
+            _ => &digest::SHA512,
+        };
+        let hash = digest::digest(digest_alg, token.as_bytes());
+        let bytes = hash.as_ref();
+        URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+    }
+
     pub(crate) fn family(self) -> KeyFamily {
         match self {
             JwsAlgorithm::Rs256
@@ -347,6 +366,12 @@ impl<'a> UnverifiedJwt<'a> {
     /// The decoded signature.
     pub fn signature(&self) -> &[u8] {
         &self.signature
+    }
+
+    /// True when the `typ` header declares a JWT access token (`at+jwt`,
+    /// RFC 9068), which is never an ID token.
+    pub fn declares_access_token(&self) -> bool {
+        self.typ == TypHeader::AccessToken
     }
 
     pub(crate) fn alg(&self) -> Result<JwsAlgorithm, ValidationError> {

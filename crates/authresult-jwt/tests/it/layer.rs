@@ -2,7 +2,7 @@
 //! extensions, RFC 6750 challenges, per-route requirements and per-request
 //! validator choice.
 
-use authresult_oidc::{BearerAuthLayer, IssuerConfig, TokenValidator, ValidatedToken};
+use authresult_jwt::{BearerAuthLayer, IssuerConfig, TokenValidator, ValidatedToken};
 use axum::body::Body;
 use axum::routing::get;
 use axum::{Extension, Router};

@@ -4,7 +4,7 @@
 //! reason; unmarked tokens pass only when opted in.
 
 use authresult_core::ProviderConfig;
-use authresult_oidc::{
+use authresult_jwt::{
     IssuerConfig, TokenKind, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
 };
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ fn edit(mut claims: Value, remove: &[&str], add: Value) -> Value {
 
 #[track_caller]
 fn refused_as(
-    result: Result<authresult_oidc::ValidatedToken, ValidationError>,
+    result: Result<authresult_jwt::ValidatedToken, ValidationError>,
     token: &str,
 ) -> TokenTypeReason {
     match assert_rejected(result, K::WrongTokenType, token) {

@@ -1,0 +1,110 @@
+//! Bearer-token validation for authresult: the JOSE stack of the workspace.
+//!
+//! This crate checks signed JWTs and opaque tokens without the login client:
+//! [`UnverifiedJwt`] parses a compact JWS (size-capped, strict header and
+//! claim types), [`JwkSet`] turns a key set into `ring` keys (RSA of at
+//! least 2048 bits, P-256/P-384, Ed25519; `alg: none` and unknown algorithms
+//! refused), and [`TokenValidator`] checks access tokens against each trusted
+//! issuer ([`IssuerConfig`]): its key set is found through discovery and
+//! cached (one fetch at a time, a rate-limited refetch for an unknown `kid`,
+//! the last good set kept when a refetch fails), then `iss`, `aud`,
+//! `exp`/`nbf`/`iat`, the token type and the organization are checked.
+//! Validated tokens are answered from a bounded cache until they expire;
+//! opaque tokens go to introspection or userinfo. Every refusal is a
+//! [`ValidationError`] with a [`ValidationErrorKind`] to log and map to a
+//! response.
+//!
+//! A sync server that only checks bearer tokens depends on this crate and
+//! `authresult-core`; it does not compile the login client. `authresult-oidc`
+//! depends on it: it verifies ID tokens with the same parsing and keys
+//! ([`UnverifiedJwt`], [`JwkSet::verify`]), sends every request through the
+//! same [`HttpClient`], and re-exports the validator's API.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use authresult_jwt::{IssuerConfig, TokenValidator, ValidationErrorKind};
+//!
+//! # async fn run(bearer: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let validator = TokenValidator::builder()
+//!     .issuer(IssuerConfig::new("https://sso.example.org/realms/field").audience("urn:datacollect:sync"))
+//!     .build()?;
+//! match validator.validate(bearer).await {
+//!     Ok(token) => println!("sync for {:?}", token.subject()),
+//!     Err(e) if e.kind() == ValidationErrorKind::Unavailable => println!("retry later: {e}"),
+//!     Err(e) => println!("refused: {e}"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With the `tower` feature, `BearerAuthLayer` protects an axum or tower
+//! service:
+//!
+//! ```no_run
+//! # #[cfg(feature = "tower")]
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Extension, Router, routing::get};
+//! use authresult_core::ProviderConfig;
+//! use authresult_jwt::{BearerAuthLayer, IssuerConfig, TokenValidator, ValidatedToken};
+//!
+//! // One trusted issuer per app/tenant provider config.
+//! let keycloak = ProviderConfig::from_json_str(
+//!     r#"{"type":"keycloak","fields":{"url":"https://sso.example.org","realm":"field",
+//!         "client_id":"native-app"}}"#,
+//! )?;
+//! let validator = TokenValidator::builder()
+//!     .issuer(IssuerConfig::from_provider_config(&keycloak)?.audience("urn:datacollect:sync"))
+//!     .issuer(IssuerConfig::new("https://tenant.eu.auth0.com/").audience("urn:datacollect:sync")
+//!         .organization("org_alpha"))
+//!     .build()?;
+//!
+//! async fn submit(Extension(token): Extension<ValidatedToken>) -> String {
+//!     format!("stored for {}", token.subject().unwrap_or("?"))
+//! }
+//! let app = Router::new()
+//!     .route("/api/sync", get(submit).layer(BearerAuthLayer::new(validator.clone())))
+//!     .route("/api/submissions", get(submit)
+//!         .layer(BearerAuthLayer::new(validator).require_scope("api:write")));
+//! // 401 + `WWW-Authenticate: Bearer error="invalid_token"` for bad tokens,
+//! // 403 `insufficient_scope` for a missing scope, 503 when keys can't be fetched.
+//! axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Crate features
+//!
+//! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
+//!   checks `Authorization: Bearer` tokens with a [`TokenValidator`]
+//!   (401 with `WWW-Authenticate` for bad tokens, 403 `insufficient_scope`,
+//!   503 when keys cannot be fetched).
+//!
+//! TLS is always rustls with the webpki roots; there is no feature for it.
+
+mod cache;
+mod claims;
+mod client;
+mod config;
+mod error;
+mod fetch;
+mod jose;
+mod keys;
+#[cfg(feature = "tower")]
+mod layer;
+mod validator;
+
+pub use claims::{ValidatedToken, Verification};
+pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
+pub use config::IssuerConfig;
+pub use error::{
+    TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+};
+pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
+pub use keys::JwkSet;
+#[cfg(feature = "tower")]
+pub use layer::{BearerAuth, BearerAuthLayer};
+pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! The ID-token hostile cases, each refused both at the code exchange and
+//! at refresh: a tampered signature, a missing `sub` or `iat`, `typ: at+jwt`,
+//! two keys without `kid`, a 1024-bit RSA key, `alg: none` and an `iat` a
+//! week old; with the provider's own key set and with the key set of a
+//! `TokenValidator` shared with it. The JOSE refusals come from
+//! `authresult-jwt` (the code the access-token validator runs), the OpenID
+//! ones from the provider.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authresult_core::{AuthResult, FailureKind, LoginResponse, RefreshToken};
+use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::PrivateSigningKey as _;
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
+use serde_json::{Value, json};
+use wiremock::ResponseTemplate;
+
+use crate::support::{KID, MockIdp, fast_options, signing_key, weak_signing_key};
+
+/// A signing key without `kid`.
+fn key_without_kid() -> CoreRsaPrivateSigningKey {
+    CoreRsaPrivateSigningKey::from_pem(include_str!("fixtures/test-rsa-key.pem"), None).unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// One hostile case: the key set the provider serves and the token it answers.
+struct Case {
+    name: &'static str,
+    /// The words the refusal must contain.
+    word: &'static str,
+    keys: fn() -> Vec<CoreRsaPrivateSigningKey>,
+    token: fn(&str, Option<&str>) -> String,
+}
+
+/// A compact JWS of `header` and `claims` signed with `key` (RS256).
+fn sign(header: &Value, claims: &Value, key: &CoreRsaPrivateSigningKey) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key
+        .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
+        .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn header() -> Value {
+    json!({"alg": "RS256", "typ": "JWT", "kid": KID})
+}
+
+/// Valid claims for `issuer` and client `app`, with `nonce` when given.
+fn claims(issuer: &str, nonce: Option<&str>) -> Value {
+    let mut claims = json!({
+        "iss": issuer, "sub": "alice", "aud": "app", "exp": now() + 300, "iat": now(),
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    claims
+}
+
+fn without(mut claims: Value, name: &str) -> Value {
+    claims.as_object_mut().unwrap().remove(name);
+    claims
+}
+
+fn one_key() -> Vec<CoreRsaPrivateSigningKey> {
+    vec![signing_key()]
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "tampered signature",
+            word: "signature",
+            keys: one_key,
+            token: |iss, nonce| {
+                let token = sign(&header(), &claims(iss, nonce), &signing_key());
+                let (input, signature) = token.rsplit_once('.').unwrap();
+                let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+                signature[10] ^= 1;
+                format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+            },
+        },
+        Case {
+            name: "missing sub",
+            word: "sub",
+            keys: one_key,
+            token: |iss, nonce| sign(&header(), &without(claims(iss, nonce), "sub"), &signing_key()),
+        },
+        Case {
+            name: "missing iat",
+            word: "iat",
+            keys: one_key,
+            token: |iss, nonce| sign(&header(), &without(claims(iss, nonce), "iat"), &signing_key()),
+        },
+        Case {
+            name: "typ at+jwt",
+            word: "at+jwt",
+            keys: one_key,
+            token: |iss, nonce| {
+                let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": KID});
+                sign(&header, &claims(iss, nonce), &signing_key())
+            },
+        },
+        Case {
+            name: "two keys without kid",
+            word: "several keys",
+            keys: || vec![key_without_kid(), key_without_kid()],
+            token: |iss, nonce| {
+                sign(
+                    &json!({"alg": "RS256", "typ": "JWT"}),
+                    &claims(iss, nonce),
+                    &key_without_kid(),
+                )
+            },
+        },
+        Case {
+            name: "1024-bit rsa key",
+            word: "under 2048 bits",
+            keys: || vec![signing_key(), weak_signing_key()],
+            token: |iss, nonce| {
+                let header = json!({"alg": "RS256", "typ": "JWT", "kid": "weak-key"});
+                sign(&header, &claims(iss, nonce), &weak_signing_key())
+            },
+        },
+        Case {
+            name: "alg none",
+            word: "none",
+            keys: one_key,
+            token: |iss, nonce| {
+                let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+                let payload = URL_SAFE_NO_PAD.encode(claims(iss, nonce).to_string());
+                format!("{header}.{payload}.")
+            },
+        },
+        Case {
+            name: "iat a week old",
+            word: "too long ago",
+            keys: one_key,
+            token: |iss, nonce| {
+                let mut claims = claims(iss, nonce);
+                claims["iat"] = json!(now() - 7 * 24 * 3600);
+                sign(&header(), &claims, &signing_key())
+            },
+        },
+    ]
+}
+
+/// `options`, with the key set of a validator of `mock`'s issuer when `shared`.
+fn with_keys(mock: &MockIdp, mut options: OidcOptions, shared: bool) -> OidcOptions {
+    if shared {
+        let validator = TokenValidator::builder()
+            .issuer(IssuerConfig::new(mock.issuer()).audience("urn:api"))
+            .build()
+            .unwrap();
+        options.shared_key_set = validator.key_set(&mock.issuer());
+        assert!(options.shared_key_set.is_some());
+    }
+    options
+}
+
+/// A code login whose token response carries `token(issuer, nonce)`.
+async fn at_exchange(
+    keys: Vec<CoreRsaPrivateSigningKey>,
+    token: impl FnOnce(&str, Option<&str>) -> String,
+    shared: bool,
+) -> Result<AuthResult, OidcError> {
+    let mock = MockIdp::start_custom(|_| json!({}), &keys).await;
+    let provider = mock.provider(with_keys(&mock, fast_options(), shared));
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = MockIdp::nonce_of(&pending);
+    let id_token = token(&mock.issuer(), Some(&nonce));
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "at-1", "token_type": "Bearer", "expires_in": 60, "id_token": id_token,
+    })))
+    .await;
+    provider
+        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .await
+}
+
+/// A refresh (after a login with a valid ID token) whose token response
+/// carries `token(issuer, None)`.
+async fn at_refresh(
+    keys: Vec<CoreRsaPrivateSigningKey>,
+    token: impl FnOnce(&str, Option<&str>) -> String,
+    shared: bool,
+) -> Result<AuthResult, OidcError> {
+    let mock = MockIdp::start_custom(|_| json!({}), &keys).await;
+    let original = sign(&header(), &claims(&mock.issuer(), Some("n1")), &signing_key());
+    let before = AuthResult::from_json_value(json!({
+        "access_token": "old-at", "refresh_token": "old-rt", "id_token": original,
+        "expires_in": 60, "profile": {"sub": "alice"},
+    }))
+    .unwrap();
+    let id_token = token(&mock.issuer(), None);
+    mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
+        "access_token": "new-at", "refresh_token": "new-rt", "token_type": "Bearer",
+        "expires_in": 60, "id_token": id_token,
+    })))
+    .await;
+    mock.provider(with_keys(&mock, fast_options(), shared))
+        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .await
+}
+
+fn assert_refused(result: Result<AuthResult, OidcError>, case: &Case, at: &str) {
+    let error = match result {
+        Ok(_) => panic!("{}: accepted at {at}", case.name),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, OidcError::InvalidIdToken { .. }),
+        "{} at {at}: {error:?}",
+        case.name
+    );
+    assert_eq!(error.kind(), FailureKind::Protocol, "{} at {at}", case.name);
+    assert!(
+        error.to_string().contains(case.word),
+        "{} at {at}: expected `{}` in: {error}",
+        case.name,
+        case.word
+    );
+}
+
+#[tokio::test]
+async fn hostile_id_tokens_are_refused_at_code_exchange_and_at_refresh() {
+    for shared in [false, true] {
+        let keys = if shared { "shared keys" } else { "own keys" };
+        // The same construction, untouched, passes both ways: the refusals
+        // below are the hostile part's.
+        let valid = |iss: &str, nonce: Option<&str>| sign(&header(), &claims(iss, nonce), &signing_key());
+        let login = at_exchange(one_key(), valid, shared).await;
+        assert_eq!(login.unwrap().subject(), Some("alice"), "{keys}");
+        let refreshed = at_refresh(one_key(), valid, shared).await;
+        assert_eq!(refreshed.unwrap().access_token.secret(), "new-at", "{keys}");
+
+        for case in cases() {
+            assert_refused(
+                at_exchange((case.keys)(), case.token, shared).await,
+                &case,
+                &format!("code exchange ({keys})"),
+            );
+            assert_refused(
+                at_refresh((case.keys)(), case.token, shared).await,
+                &case,
+                &format!("refresh ({keys})"),
+            );
+        }
+    }
+}
