@@ -8,7 +8,8 @@
 //! * [`Session`], an `AuthResult` with its tenant, provider, subject and an
 //!   absolute expiry that survives a restart;
 //! * secret newtypes ([`AccessToken`], [`RefreshToken`], ...) that print
-//!   `[redacted]` and are zeroed on drop;
+//!   `[redacted]`, are zeroed on drop and do not implement `Serialize`
+//!   (stores write them through [`Exposed`]);
 //! * [`ProviderConfig`], DataCollect's `{type, fields}` provider configuration;
 //! * the ports [`AuthProvider`] and [`SessionStore`];
 //! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
@@ -48,6 +49,7 @@ mod auth_result;
 mod config;
 mod error;
 mod events;
+mod exposed;
 mod jwt;
 mod manager;
 mod provider;
@@ -64,6 +66,7 @@ pub use config::{
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
+pub use exposed::Exposed;
 pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
     RevocationReport, User,

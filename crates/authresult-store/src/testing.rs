@@ -13,9 +13,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use authresult_core::{
-    AccessToken, AuthResult, CasOutcome, IdToken, LoginPrompt, MAX_PENDING_REVOCATIONS, PendingAuthorization,
-    PendingRevocation, PendingSecret, RefreshToken, RevocableToken, Session, SessionKey, SessionStore,
-    TenantId, Timestamp,
+    AccessToken, AuthResult, CasOutcome, Exposed, IdToken, LoginPrompt, MAX_PENDING_REVOCATIONS,
+    PendingAuthorization, PendingRevocation, PendingSecret, RefreshToken, RevocableToken, Session,
+    SessionKey, SessionStore, TenantId, Timestamp,
 };
 use futures::future::join_all;
 
@@ -124,7 +124,7 @@ fn url_of(text: &str) -> url::Url {
 fn comparable(session: &Session) -> serde_json::Value {
     let mut copy = session.clone();
     copy.version = 0;
-    serde_json::to_value(&copy).expect("a session serializes")
+    serde_json::to_value(Exposed(&copy)).expect("a session serializes")
 }
 
 /// Panics unless `actual` holds the same data as `expected` (versions aside).
@@ -137,8 +137,8 @@ pub fn assert_same_session(actual: &Session, expected: &Session) {
 }
 
 fn assert_same_pending(actual: &PendingAuthorization, expected: &PendingAuthorization) {
-    let a = serde_json::to_value(actual).expect("a pending login serializes");
-    let b = serde_json::to_value(expected).expect("a pending login serializes");
+    let a = serde_json::to_value(Exposed(actual)).expect("a pending login serializes");
+    let b = serde_json::to_value(Exposed(expected)).expect("a pending login serializes");
     assert!(
         a == b,
         "pending login {} differs from what was written",
@@ -879,7 +879,7 @@ pub fn sample_revocation(
 }
 
 fn revocation_json(revocation: &PendingRevocation) -> serde_json::Value {
-    serde_json::to_value(revocation).expect("a pending revocation serializes")
+    serde_json::to_value(Exposed(revocation)).expect("a pending revocation serializes")
 }
 
 fn ids(revocations: &[PendingRevocation]) -> Vec<&str> {

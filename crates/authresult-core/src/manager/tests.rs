@@ -819,11 +819,11 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
         .times(1)
         .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
     let f = fixture(p);
-    let mut old = serde_json::to_value(Session::new(
+    let mut old = serde_json::to_value(crate::Exposed(&Session::new(
         SessionKey::new("tenant-a", "kc"),
         auth("a1", Some("r1"), 10),
         f.clock.now_ts(),
-    ))
+    )))
     .unwrap();
     old.as_object_mut().unwrap().remove("login_id");
     let mut legacy: Session = serde_json::from_value(old).unwrap();
