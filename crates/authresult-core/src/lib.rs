@@ -44,6 +44,9 @@
 //!
 //! * `mocks` (off by default): `mockall` mocks of the ports,
 //!   [`MockAuthProvider`] and [`MockSessionStore`], for other crates' tests.
+//! * `testing` (off by default): the module `testing` with test doubles beside
+//!   the contract: `MemoryStore`, the `SessionStore` conformance suite and
+//!   `FakeProvider`, a scriptable provider.
 
 mod auth_result;
 mod config;
@@ -57,6 +60,8 @@ mod secret;
 mod session;
 mod sleep;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time;
 
 pub use auth_result::AuthResult;
