@@ -2,14 +2,15 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use url::Url;
 
 use crate::{
     AccessToken, AuthProvider, AuthResult, Credentials, Error, FailureKind, LoginPrompt, LoginRequest,
-    LoginResponse, PendingAuthorization, PendingSecret, RefreshToken, RevocableToken, TokenInfo,
+    LoginResponse, PendingAuthorization, PendingSecret, RefreshToken, RevocableToken, Sleeper, TokenInfo,
 };
 
 /// How many times each operation of a [`FakeProvider`] was called.
@@ -46,6 +47,7 @@ type Refresher = Box<dyn Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Er
 pub struct FakeProvider {
     state: Mutex<State>,
     refresher: Option<Refresher>,
+    refresh_delay: Option<(Arc<dyn Sleeper>, Duration)>,
 }
 
 #[derive(Default)]
@@ -79,6 +81,7 @@ impl FakeProvider {
         FakeProvider {
             state: Mutex::new(State::default()),
             refresher: None,
+            refresh_delay: None,
         }
     }
 
@@ -89,6 +92,13 @@ impl FakeProvider {
         refresh: impl Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Error> + Send + Sync + 'static,
     ) -> Self {
         self.refresher = Some(Box::new(refresh));
+        self
+    }
+
+    /// Makes every refresh wait `delay` on `sleeper` before it answers (a
+    /// slow provider; the call is counted when it starts).
+    pub fn refresh_delay(mut self, sleeper: Arc<dyn Sleeper>, delay: Duration) -> Self {
+        self.refresh_delay = Some((sleeper, delay));
         self
     }
 
@@ -199,6 +209,9 @@ impl AuthProvider for FakeProvider {
             state.calls.refresh += 1;
             state.refreshes.pop_front()
         };
+        if let Some((sleeper, delay)) = &self.refresh_delay {
+            sleeper.sleep(*delay).await;
+        }
         match (queued, &self.refresher) {
             (Some(answer), _) => answer,
             (None, Some(refresh)) => refresh(refresh_token, previous),
