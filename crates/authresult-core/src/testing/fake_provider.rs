@@ -43,11 +43,13 @@ type Refresher = Box<dyn Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Er
 /// protocol error naming the operation; `refresh` uses the
 /// [`refresh_with`](Self::refresh_with) function when set, else fails the same
 /// way; `revoke` succeeds; `begin_login` starts a redirect login with state
-/// `fake-state-<n>`; `end_session_url` is `None`.
+/// `fake-state-<n>`; `end_session_url` is `None` unless set with
+/// [`with_end_session_url`](Self::with_end_session_url).
 pub struct FakeProvider {
     state: Mutex<State>,
     refresher: Option<Refresher>,
     refresh_delay: Option<(Arc<dyn Sleeper>, Duration)>,
+    end_session_url: Option<Url>,
 }
 
 #[derive(Default)]
@@ -82,6 +84,7 @@ impl FakeProvider {
             state: Mutex::new(State::default()),
             refresher: None,
             refresh_delay: None,
+            end_session_url: None,
         }
     }
 
@@ -99,6 +102,12 @@ impl FakeProvider {
     /// slow provider; the call is counted when it starts).
     pub fn refresh_delay(mut self, sleeper: Arc<dyn Sleeper>, delay: Duration) -> Self {
         self.refresh_delay = Some((sleeper, delay));
+        self
+    }
+
+    /// Answers `end_session_url` with `url` (instead of `None`).
+    pub fn with_end_session_url(mut self, url: Url) -> Self {
+        self.end_session_url = Some(url);
         self
     }
 
@@ -237,7 +246,7 @@ impl AuthProvider for FakeProvider {
 
     async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, Error> {
         self.lock().calls.end_session_url += 1;
-        Ok(None)
+        Ok(self.end_session_url.clone())
     }
 }
 
