@@ -355,3 +355,6 @@ impl Report {
         md
     }
 }
+
+#[cfg(test)]
+mod tests;
