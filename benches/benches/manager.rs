@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use authresult_bench::results::{self, micros, percentile};
-use authresult_bench::support::{BenchProvider, CountingStore, poll_once, realistic_auth};
+use authresult_bench::support::{CountingStore, bench_provider, poll_once, realistic_auth};
 use authresult_bench::tokens::{self, Alg, Signer};
 use authresult_core::{AuthManager, ManualClock, Timestamp};
 use authresult_store::MemoryStore;
@@ -57,7 +57,7 @@ fn run() -> anyhow::Result<()> {
 fn fresh_session(criterion: &mut Criterion, access_token: &str) -> anyhow::Result<Value> {
     let store = Arc::new(CountingStore::new(MemoryStore::new()));
     let manager = AuthManager::builder("bench", store.clone())
-        .provider("p", Arc::new(BenchProvider::default()))
+        .provider("p", Arc::new(bench_provider(Duration::ZERO)))
         .build();
     let (auth, sizes) = realistic_auth(access_token, 0);
     poll_once(manager.import("p", auth))?;
@@ -116,7 +116,7 @@ fn concurrent_refresh(access_token: &str) -> anyhow::Result<Value> {
 }
 
 async fn one_round(access_token: &str, round: u64) -> anyhow::Result<(Vec<Duration>, Duration, u64)> {
-    let provider = Arc::new(BenchProvider::new(REFRESH_DELAY));
+    let provider = Arc::new(bench_provider(REFRESH_DELAY));
     let clock = ManualClock::new(Timestamp::from_secs(1_700_000_000));
     let manager = AuthManager::builder("bench", Arc::new(MemoryStore::new()))
         .provider("p", provider.clone())
@@ -151,5 +151,5 @@ async fn one_round(access_token: &str, round: u64) -> anyhow::Result<(Vec<Durati
         }
         waits.push(wait);
     }
-    Ok((waits, released.elapsed(), provider.refreshes()))
+    Ok((waits, released.elapsed(), provider.calls().refresh as u64))
 }

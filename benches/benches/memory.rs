@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use authresult_bench::results;
-use authresult_bench::support::{BenchProvider, NullStore, poll_once, realistic_auth};
+use authresult_bench::support::{NullStore, bench_provider, poll_once, realistic_auth};
 use authresult_bench::tokens::{self, Alg, RawToken, Signer};
 use authresult_core::{AuthManager, AuthProvider, Session, SessionKey, SessionStore, Timestamp};
 use authresult_oidc::JwkSet;
@@ -103,7 +103,7 @@ fn run() -> anyhow::Result<()> {
 /// nothing, with `SESSIONS` providers, each given a session. Also what each
 /// registered provider costs before any login.
 fn manager_memory(access_token: &str) -> Value {
-    let provider: Arc<dyn AuthProvider> = Arc::new(BenchProvider::default());
+    let provider: Arc<dyn AuthProvider> = Arc::new(bench_provider(std::time::Duration::ZERO));
     let names: Vec<String> = (0..SESSIONS).map(|i| format!("provider-{i:04}")).collect();
     let (empty, base) = held(|| AuthManager::builder("field-app", Arc::new(NullStore)).build());
     drop(base);
@@ -241,7 +241,7 @@ fn allocations(signers: &[Signer], access_token: &str) -> anyhow::Result<Value> 
         );
     }
     let manager = AuthManager::builder("field-app", Arc::new(MemoryStore::new()))
-        .provider("p", Arc::new(BenchProvider::default()))
+        .provider("p", Arc::new(bench_provider(std::time::Duration::ZERO)))
         .build();
     let (auth, _) = realistic_auth(access_token, 0);
     poll_once(manager.import("p", auth))?;

@@ -8,7 +8,8 @@
 //!   percentiles, bytes), and the criterion settings every bench uses.
 //!
 //! The bench targets live in `benches/` (criterion, `harness = false`); the
-//! `bench-report` binary turns their results into `docs/benchmarks.md`.
+//! report of `cargo xtask bench` (`xtask/src/bench/report.rs`) turns their
+//! results into `docs/benchmarks.md`.
 
 pub mod results;
 pub mod support;

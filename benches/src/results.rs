@@ -3,7 +3,8 @@
 //! Criterion records medians (`<CRITERION_HOME>/<group>/<bench>/new/estimates.json`);
 //! everything else a bench measures (refresh counts, wait percentiles, bytes,
 //! seeding times, why something was not measured) goes to
-//! `<out>/<bench>.json`, read by `bench-report`.
+//! `<out>/<bench>.json`, read by the report of `cargo xtask bench`
+//! (`xtask/src/bench/report.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,18 +51,19 @@ pub fn out_dir() -> PathBuf {
     }
 }
 
-/// Criterion's folder: `CRITERION_HOME` (set by `cargo xtask bench`), else
-/// `<target>/criterion` (criterion's own default).
-pub fn criterion_home() -> PathBuf {
-    match std::env::var_os("CRITERION_HOME") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => target_dir().join("criterion"),
-    }
-}
-
 /// The criterion settings of every bench: short runs, so the whole suite
 /// (build included) fits in ten minutes on a small machine.
+///
+/// Also writes them to `<out>/criterion.json` for the report (`cargo xtask bench`).
 pub fn criterion() -> Criterion {
+    let settings = serde_json::json!({
+        "warm_up_secs": WARM_UP.as_secs_f64(),
+        "measurement_secs": MEASUREMENT.as_secs_f64(),
+        "samples": SAMPLES,
+    });
+    if let Err(e) = write("criterion", &settings) {
+        eprintln!("cannot record the criterion settings: {e:#}");
+    }
     Criterion::default()
         .warm_up_time(WARM_UP)
         .measurement_time(MEASUREMENT)
@@ -78,24 +80,6 @@ pub fn write(name: &str, value: &Value) -> anyhow::Result<()> {
     let path = dir.join(format!("{name}.json"));
     let text = serde_json::to_string_pretty(value)?;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Reads `<out>/<name>.json`; `None` when missing or not JSON.
-pub fn read(name: &str) -> Option<Value> {
-    let text = std::fs::read_to_string(out_dir().join(format!("{name}.json"))).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-/// The median criterion measured for `group/bench` in nanoseconds, when it ran.
-pub fn criterion_median_ns(group: &str, bench: &str) -> Option<f64> {
-    let path = criterion_home()
-        .join(group)
-        .join(bench)
-        .join("new")
-        .join("estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let value: Value = serde_json::from_str(&text).ok()?;
-    value["median"]["point_estimate"].as_f64()
 }
 
 /// Nearest-rank percentile `p` (0 to 100) of sorted `values`.

@@ -1,19 +1,20 @@
-//! A provider that counts refreshes, stores that count reads or keep
-//! nothing, realistic sessions, and a poll-once executor.
+//! The manager benches' provider (a scripted `FakeProvider`), stores that
+//! count reads or keep nothing, realistic sessions, and a poll-once executor.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authresult_core::testing::FakeProvider;
 use authresult_core::{
-    AccessToken, AuthProvider, AuthResult, CasOutcome, Credentials, Error, IdToken, LoginRequest,
-    LoginResponse, PendingAuthorization, PendingRevocation, RefreshToken, Session, SessionKey, SessionStore,
-    TenantId, Timestamp, TokenInfo,
+    AccessToken, AuthResult, CasOutcome, Error, IdToken, PendingAuthorization, PendingRevocation,
+    RefreshToken, Session, SessionKey, SessionStore, TenantId, Timestamp,
 };
-use url::Url;
+use authresult_oidc::TokioSleeper;
 
 /// Polls `future` once and answers its output: for code paths that never
 /// wait (a cache hit, keys already cached), measured without any executor
@@ -28,78 +29,22 @@ pub fn poll_once<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// A provider whose refresh takes `delay` and returns a fresh one-hour
-/// token; it counts the refreshes. The other operations are not used.
-#[derive(Debug, Default)]
-pub struct BenchProvider {
-    delay: Duration,
-    refreshes: AtomicU64,
-}
-
-impl BenchProvider {
-    /// A provider whose refresh takes `delay` (a Tokio sleep).
-    pub fn new(delay: Duration) -> Self {
-        BenchProvider {
-            delay,
-            refreshes: AtomicU64::new(0),
-        }
-    }
-
-    /// How many refreshes happened.
-    pub fn refreshes(&self) -> u64 {
-        self.refreshes.load(Ordering::SeqCst)
-    }
-}
-
-fn unused(operation: &'static str) -> Error {
-    Error::Unsupported {
-        provider: "bench".into(),
-        operation,
-    }
-}
-
-#[async_trait]
-impl AuthProvider for BenchProvider {
-    async fn login(&self, _credentials: &Credentials) -> Result<AuthResult, Error> {
-        Err(unused("login"))
-    }
-
-    async fn begin_login(&self, _request: &LoginRequest) -> Result<PendingAuthorization, Error> {
-        Err(unused("interactive login"))
-    }
-
-    async fn complete_login(
-        &self,
-        _pending: &PendingAuthorization,
-        _response: &LoginResponse,
-    ) -> Result<AuthResult, Error> {
-        Err(unused("interactive login"))
-    }
-
-    async fn refresh(
-        &self,
-        _refresh_token: &RefreshToken,
-        _previous: &AuthResult,
-    ) -> Result<AuthResult, Error> {
-        let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
+/// The provider of the manager benches: [`FakeProvider`] answering every
+/// refresh with a fresh one-hour token (`refreshed-access-token-<n>`, a
+/// rotated refresh token) after `delay` (a Tokio sleep; none when zero).
+/// Its [`calls`](FakeProvider::calls) count the refreshes.
+pub fn bench_provider(delay: Duration) -> FakeProvider {
+    let refreshes = AtomicU64::new(0);
+    let provider = FakeProvider::new().refresh_with(move |_, _| {
+        let n = refreshes.fetch_add(1, Ordering::SeqCst) + 1;
         let mut auth = AuthResult::new(AccessToken::new(format!("refreshed-access-token-{n}")), 3600);
         auth.refresh_token = Some(RefreshToken::new(format!("rotated-refresh-token-{n}")));
         Ok(auth)
-    }
-
-    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
-        Ok(TokenInfo::default())
-    }
-
-    async fn revoke(&self, _: &authresult_core::RevocableToken) -> Result<(), Error> {
-        Ok(())
-    }
-
-    async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, Error> {
-        Ok(None)
+    });
+    if delay.is_zero() {
+        provider
+    } else {
+        provider.refresh_delay(Arc::new(TokioSleeper), delay)
     }
 }
 

@@ -3,14 +3,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::bail;
 use authresult_oidc::{IssuerConfig, JwkSet, JwsAlgorithm, TokenValidator};
+use authresult_test_support::{JwtAlg, JwtSigner, PublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents, UnparsedPublicKey,
-};
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Value, json};
 
 /// The issuer of the benchmark tokens.
@@ -66,71 +64,25 @@ impl Alg {
     }
 }
 
-enum PrivateKey {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
-
-/// A private key that signs benchmark tokens, with its public JWK.
+/// A private key that signs benchmark tokens ([`JwtSigner`] of
+/// `authresult-test-support`), with its public JWK.
+#[derive(Debug)]
 pub struct Signer {
     alg: Alg,
-    key: PrivateKey,
-    rng: SystemRandom,
+    key: JwtSigner,
     jwk: Value,
 }
 
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer")
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
-    }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 impl Signer {
-    /// A fresh key: RSA-2048 from the `rsa` crate (ring cannot generate RSA
-    /// keys), P-256 and Ed25519 from ring. Signing is ring's for all three.
+    /// A fresh key: RSA-2048, P-256 or Ed25519; signing is ring's for all three.
     pub fn generate(alg: Alg) -> anyhow::Result<Signer> {
-        let rng = SystemRandom::new();
-        let bad = |e: ring::error::KeyRejected| anyhow!("ring refused the generated key: {e}");
-        let unspecified = |_: ring::error::Unspecified| anyhow!("ring could not generate a key");
-        let (key, jwk) = match alg {
-            Alg::Rs256 => {
-                use rsa::pkcs8::EncodePrivateKey as _;
-                let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                    .context("RSA key generation failed")?;
-                let der = private.to_pkcs8_der().context("RSA key to PKCS#8")?;
-                let pair = RsaKeyPair::from_pkcs8(der.as_bytes()).map_err(bad)?;
-                let public: RsaPublicKeyComponents<Vec<u8>> = pair.public().into();
-                let jwk = json!({"kty": "RSA", "n": b64(&public.n), "e": b64(&public.e)});
-                (PrivateKey::Rsa(pair), jwk)
-            }
-            Alg::Es256 => {
-                let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-                let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(unspecified)?;
-                let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).map_err(bad)?;
-                let point = pair.public_key().as_ref();
-                let (x, y) = point[1..].split_at(32);
-                let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)});
-                (PrivateKey::Ec(pair), jwk)
-            }
-            Alg::EdDsa => {
-                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(unspecified)?;
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(bad)?;
-                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())});
-                (PrivateKey::Ed(pair), jwk)
-            }
-        };
-        let mut jwk = jwk;
-        jwk["kid"] = json!(alg.kid());
-        jwk["alg"] = json!(alg.name());
-        jwk["use"] = json!("sig");
-        Ok(Signer { alg, key, rng, jwk })
+        let key = JwtSigner::generate(match alg {
+            Alg::Rs256 => JwtAlg::Rs256,
+            Alg::Es256 => JwtAlg::Es256,
+            Alg::EdDsa => JwtAlg::EdDsa,
+        })?;
+        let jwk = key.jwk(alg.kid());
+        Ok(Signer { alg, key, jwk })
     }
 
     /// The algorithm.
@@ -146,34 +98,15 @@ impl Signer {
     /// A compact JWS of `claims` with header `{alg, typ: at+jwt, kid}`.
     pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
         let header = json!({"alg": self.alg.name(), "typ": "at+jwt", "kid": self.alg.kid()});
-        let mut token = format!(
-            "{}.{}",
-            b64(serde_json::to_string(&header)?.as_bytes()),
-            b64(serde_json::to_string(claims)?.as_bytes())
-        );
-        let message = token.as_bytes();
-        let failed = |_: ring::error::Unspecified| anyhow!("signing failed");
-        let sig = match &self.key {
-            PrivateKey::Rsa(pair) => {
-                let mut sig = vec![0; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut sig)
-                    .map_err(failed)?;
-                sig
-            }
-            PrivateKey::Ec(pair) => pair.sign(&self.rng, message).map_err(failed)?.as_ref().to_vec(),
-            PrivateKey::Ed(pair) => pair.sign(message).as_ref().to_vec(),
-        };
-        token.push('.');
-        token.push_str(&b64(&sig));
-        Ok(token)
+        self.key.sign_jwt(&header, claims)
     }
 
     /// The public key, parsed the way the validator keeps it.
     pub fn raw_key(&self) -> RawKey {
-        match &self.key {
-            PrivateKey::Rsa(pair) => RawKey::Rsa(pair.public().into()),
-            PrivateKey::Ec(pair) => RawKey::EcP256(pair.public_key().as_ref().to_vec()),
-            PrivateKey::Ed(pair) => RawKey::Ed25519(pair.public_key().as_ref().to_vec()),
+        match self.key.public_key() {
+            PublicKey::Rsa { n, e } => RawKey::Rsa(RsaPublicKeyComponents { n, e }),
+            PublicKey::EcP256(point) => RawKey::EcP256(point),
+            PublicKey::Ed25519(key) => RawKey::Ed25519(key),
         }
     }
 }

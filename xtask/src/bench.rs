@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: builds and runs the benchmarks of `benches/`
 //! (criterion, release profile) with the local OpenID provider and a
 //! throwaway PostgreSQL server, runs jose (Node.js) on the same tokens, and
-//! writes `docs/benchmarks.md`.
+//! writes `docs/benchmarks.md` (the report, `bench/report.rs`).
 //!
 //! Whatever cannot be started (Node.js, PostgreSQL) is not fatal: the table
 //! says "not measured" and why. Raw results stay in `<target>/bench-data/`.
@@ -14,6 +14,8 @@ use anyhow::{Context as _, Result, bail};
 
 use crate::postgres::Postgres;
 use crate::{cargo, root, run};
+
+mod report;
 
 /// The bench crate.
 const PACKAGE: &str = "authresult-bench";
@@ -51,18 +53,6 @@ pub(crate) fn bench() -> Result<()> {
         "cargo bench --no-run (release)",
         cargo().args(["bench", "-p", PACKAGE, "--profile", PROFILE, "--no-run"]),
     )?;
-    run(
-        "cargo build bench-report (release)",
-        cargo().args([
-            "build",
-            "-p",
-            PACKAGE,
-            "--profile",
-            PROFILE,
-            "--bin",
-            "bench-report",
-        ]),
-    )?;
     let build_secs = build_started.elapsed().as_secs();
 
     // Postgres lives until the benches are done; failing to start it only
@@ -94,26 +84,18 @@ pub(crate) fn bench() -> Result<()> {
     jose(&root, &out, jose_ready.is_ok())?;
 
     let doc = root.join("docs").join("benchmarks.md");
-    let mut report = cargo();
-    report
-        .args([
-            "run",
-            "-q",
-            "-p",
-            PACKAGE,
-            "--profile",
-            PROFILE,
-            "--bin",
-            "bench-report",
-            "--",
-            "--out",
-        ])
-        .arg(&doc)
-        .env("AUTHRESULT_BENCH_BUILD_SECS", build_secs.to_string())
-        .env("AUTHRESULT_BENCH_STARTED", started_unix.to_string())
-        .env("AUTHRESULT_BENCH_LOAD_START", load_start);
-    env(&mut report);
-    run("bench-report", &mut report)?;
+    eprintln!("\n==> report");
+    report::write(
+        report::Inputs {
+            root: root.clone(),
+            out: out.clone(),
+            criterion_home: criterion_home.clone(),
+            build_secs: Some(build_secs),
+            started_unix: Some(started_unix),
+            load_start,
+        },
+        &doc,
+    )?;
     benches_ran.context("a benchmark failed; its rows say \"not measured\"")?;
     eprintln!(
         "\nxtask bench: wrote {} in {:.1} min (building {build_secs} s)",

@@ -8,7 +8,8 @@
 //! * [`Session`], an `AuthResult` with its tenant, provider, subject and an
 //!   absolute expiry that survives a restart;
 //! * secret newtypes ([`AccessToken`], [`RefreshToken`], ...) that print
-//!   `[redacted]` and are zeroed on drop;
+//!   `[redacted]`, are zeroed on drop and do not implement `Serialize`
+//!   (stores write them through [`Exposed`]);
 //! * [`ProviderConfig`], DataCollect's `{type, fields}` provider configuration;
 //! * the ports [`AuthProvider`] and [`SessionStore`];
 //! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
@@ -43,11 +44,15 @@
 //!
 //! * `mocks` (off by default): `mockall` mocks of the ports,
 //!   [`MockAuthProvider`] and [`MockSessionStore`], for other crates' tests.
+//! * `testing` (off by default): the module `testing` with test doubles beside
+//!   the contract: `MemoryStore`, the `SessionStore` conformance suite and
+//!   `FakeProvider`, a scriptable provider.
 
 mod auth_result;
 mod config;
 mod error;
 mod events;
+mod exposed;
 mod jwt;
 mod manager;
 mod provider;
@@ -55,6 +60,8 @@ mod secret;
 mod session;
 mod sleep;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time;
 
 pub use auth_result::AuthResult;
@@ -64,6 +71,7 @@ pub use config::{
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
+pub use exposed::Exposed;
 pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
     RevocationReport, User,

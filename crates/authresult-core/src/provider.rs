@@ -44,7 +44,9 @@ pub enum LoginFlow {
 
 /// What to show the user to continue an interactive login. `Debug` shows no
 /// query value of its URLs (`state`, `nonce`, the user code) and no user code.
-#[derive(Clone, Serialize, Deserialize)]
+/// It does not implement `Serialize` (it holds the user code); read its fields
+/// to show it.
+#[derive(Clone, Deserialize)]
 #[non_exhaustive]
 pub enum LoginPrompt {
     /// Open this URL in a browser.
@@ -68,8 +70,9 @@ pub enum LoginPrompt {
 /// An interactive login between its start and its end. Persisted through the
 /// store port, so a callback arriving after an app restart still completes.
 /// `Debug` shows neither `state`, the prompt's user code and URL values, nor
-/// the secret.
-#[derive(Clone, Serialize, Deserialize)]
+/// the secret. It does not implement `Serialize`: stores write it through
+/// [`Exposed`](crate::Exposed).
+#[derive(Clone, Deserialize)]
 pub struct PendingAuthorization {
     /// Tenant and provider the login is for.
     pub key: SessionKey,
@@ -212,8 +215,9 @@ pub enum TokenKind {
     Access,
 }
 
-/// A token to revoke at its provider. `Debug` prints the kind only.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A token to revoke at its provider. `Debug` prints the kind only; it does
+/// not implement `Serialize` (stores write it through [`Exposed`](crate::Exposed)).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", content = "secret", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RevocableToken {

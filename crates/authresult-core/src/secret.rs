@@ -1,6 +1,14 @@
-//! Secret newtypes: token strings that never print and are wiped on drop.
+//! Secret newtypes: token strings that never print, never serialize by
+//! accident, and are wiped on drop.
+//!
+//! None of them implements `Serialize`: `serde_json::to_string(&password)`
+//! does not compile. Reading them (`Deserialize`) is allowed. The only ways
+//! to write one out are [`secret`](AccessToken::secret) and the explicit
+//! stored form [`Exposed`](crate::Exposed) (used by the stores' codec);
+//! [`AuthResult`](crate::AuthResult) writes its tokens through its own
+//! DataCollect wire format.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serializer};
 use zeroize::Zeroizing;
 
 macro_rules! secret_type {
@@ -11,7 +19,8 @@ macro_rules! secret_type {
         #[doc = stringify!($name)]
         /// ([redacted])`; the memory holding the text is zeroed on drop. There is
         /// deliberately no `PartialEq`: compare with [`Self::secret`] only where
-        /// the comparison cannot leak timing to an attacker.
+        /// the comparison cannot leak timing to an attacker, and no
+        /// `Serialize` (see the [module](self) docs).
         #[derive(Clone)]
         pub struct $name(Zeroizing<String>);
 
@@ -38,9 +47,9 @@ macro_rules! secret_type {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.secret())
+        impl SecretText for $name {
+            fn text(&self) -> &str {
+                self.secret()
             }
         }
 
@@ -77,3 +86,21 @@ secret_type!(
     /// interactive login (a PKCE verifier, a nonce, a device code).
     PendingSecret
 );
+
+/// The text of any secret newtype, for [`in_clear`] only.
+pub(crate) trait SecretText {
+    /// The secret text.
+    fn text(&self) -> &str;
+}
+
+impl<T: SecretText + ?Sized> SecretText for &T {
+    fn text(&self) -> &str {
+        (**self).text()
+    }
+}
+
+/// `#[serde(serialize_with = "in_clear")]`: writes a secret's text. Used
+/// only by the explicit stored form ([`Exposed`](crate::Exposed)).
+pub(crate) fn in_clear<T: SecretText, S: Serializer>(secret: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.text())
+}

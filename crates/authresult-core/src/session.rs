@@ -91,7 +91,10 @@ impl fmt::Display for SessionKey {
 
 /// A stored login: the [`AuthResult`] plus its owner and absolute times, so
 /// expiry survives a restart (`expires_in` alone does not).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+///
+/// It does not implement `Serialize` (it holds tokens): stores write it
+/// through [`Exposed`](crate::Exposed); it reads back with `Deserialize`.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Session {
     /// Tenant and provider.
     pub key: SessionKey,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::Error;
 use crate::provider::{PendingAuthorization, RevocableToken};
@@ -39,8 +39,9 @@ pub const PENDING_REVOCATION_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3
 /// A token that must still be revoked at its provider: written before a
 /// logout removes the session, and kept while revoking fails transiently.
 ///
-/// Stores seal `token` like a session's tokens. `Debug` prints no token text.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Stores seal `token` like a session's tokens. `Debug` prints no token text;
+/// it does not implement `Serialize` (stores write it through [`Exposed`](crate::Exposed)).
+#[derive(Debug, Clone, Deserialize)]
 pub struct PendingRevocation {
     /// The tenant and the provider that issued the token.
     pub key: SessionKey,

@@ -4,7 +4,7 @@
 //! Shared by the backends that serialize (SQLite, later Postgres), so every
 //! such backend stores the same shape and seals the same fields.
 
-use authresult_core::{PendingAuthorization, PendingRevocation, Session};
+use authresult_core::{Exposed, PendingAuthorization, PendingRevocation, Session};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -36,7 +36,7 @@ pub(crate) struct Encoded {
 
 /// Encodes a session stored under its own key.
 pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Result<Encoded, StoreError> {
-    let mut value = serde_json::to_value(session).map_err(|e| StoreError::decode(SESSION, &e))?;
+    let mut value = serde_json::to_value(Exposed(session)).map_err(|e| StoreError::decode(SESSION, &e))?;
     let Some(cipher) = cipher else {
         return clear(&value, SESSION);
     };
@@ -98,7 +98,7 @@ pub(crate) fn encode_pending(
     pending: &PendingAuthorization,
     cipher: Option<&Cipher>,
 ) -> Result<Encoded, StoreError> {
-    let mut value = serde_json::to_value(pending).map_err(|e| StoreError::decode(PENDING, &e))?;
+    let mut value = serde_json::to_value(Exposed(pending)).map_err(|e| StoreError::decode(PENDING, &e))?;
     let Some(cipher) = cipher else {
         return clear(&value, PENDING);
     };
@@ -147,7 +147,8 @@ pub(crate) fn encode_revocation(
     revocation: &PendingRevocation,
     cipher: Option<&Cipher>,
 ) -> Result<Encoded, StoreError> {
-    let mut value = serde_json::to_value(revocation).map_err(|e| StoreError::decode(REVOCATION, &e))?;
+    let mut value =
+        serde_json::to_value(Exposed(revocation)).map_err(|e| StoreError::decode(REVOCATION, &e))?;
     let Some(cipher) = cipher else {
         return clear(&value, REVOCATION);
     };

@@ -4,6 +4,13 @@ use std::path::PathBuf;
 
 use authresult_core::FailureKind;
 
+/// The SQLite error the SQLite variants carry; without the `sqlite` feature
+/// those variants cannot occur (`Infallible`).
+#[cfg(feature = "sqlite")]
+type SqliteError = rusqlite::Error;
+#[cfg(not(feature = "sqlite"))]
+type SqliteError = std::convert::Infallible;
+
 /// Errors of the session stores in this crate.
 ///
 /// Each variant says what went wrong precisely enough to act on it; [`kind`](Self::kind)
@@ -19,7 +26,7 @@ pub enum StoreError {
     Busy {
         /// SQLite's answer.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// The file system failed in a way that may pass (an I/O error while
     /// reading or writing the database).
@@ -27,7 +34,7 @@ pub enum StoreError {
     Io {
         /// SQLite's answer.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// The database file or its folder could not be created or opened.
     #[error("cannot open the session database at `{}`", path.display())]
@@ -77,7 +84,7 @@ pub enum StoreError {
         reason: String,
         /// SQLite's answer, when the damage surfaced as an error.
         #[source]
-        source: Option<rusqlite::Error>,
+        source: Option<SqliteError>,
     },
     /// The file was written by a newer version of this crate; it is not
     /// opened, so it cannot be silently rewritten in an older format.
@@ -100,7 +107,7 @@ pub enum StoreError {
     DiskFull {
         /// SQLite's answer.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// The database is encrypted with a different key or passphrase.
     #[error("wrong encryption key for the session database")]
@@ -138,7 +145,7 @@ pub enum StoreError {
     Sqlite {
         /// SQLite's answer.
         #[source]
-        source: rusqlite::Error,
+        source: SqliteError,
     },
     /// The store's worker thread has stopped (or its connection pool was
     /// closed); the store cannot be used any more.
@@ -276,7 +283,8 @@ impl StoreError {
     }
 
     /// Sorts an SQLite error into a variant; `path` names the database.
-    pub(crate) fn from_sqlite(source: rusqlite::Error, path: &std::path::Path) -> Self {
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn from_sqlite(source: SqliteError, path: &std::path::Path) -> Self {
         use rusqlite::ErrorCode;
         if matches!(
             source,
@@ -328,6 +336,7 @@ impl StoreError {
     }
 
     /// True for the errors a retry inside the store may get past.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn is_busy(&self) -> bool {
         matches!(self, StoreError::Busy { .. })
     }

@@ -139,30 +139,37 @@
 //!
 //! # Crate features
 //!
+//! * `sqlite` (on by default): `SqliteStore` and `SqliteOptions` (rusqlite
+//!   with bundled SQLite); without it the crate compiles no C code.
 //! * `postgres` (off by default): `PostgresStore` and `PostgresOptions`,
 //!   with tokio-postgres, a deadpool connection pool and optional rustls TLS.
 //! * `testing` (off by default): the backend conformance suite, the module
-//!   `testing` with `run_all` and its single checks, which every backend's
-//!   tests run; with `postgres` also bulk seeding (`testing::seed_postgres`)
-//!   and query plans for benchmarks.
+//!   `testing` re-exporting `authresult_core::testing` (`run_all` and its
+//!   single checks, which every backend's tests run); with `postgres` also
+//!   bulk seeding (`testing::seed_postgres`) and query plans for benchmarks.
+
+// With no backend but `MemoryStore`, the shared codec and keys are unused.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 
 mod codec;
 mod error;
 mod key;
-mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// [`authresult_core::testing::MemoryStore`], re-exported.
+pub use authresult_core::testing::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN};
-pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
     PostgresOptions, PostgresStore,
 };
+#[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteOptions, SqliteStore};

@@ -27,6 +27,7 @@
 
 mod browser;
 mod glewlwyd;
+mod jwt;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -42,6 +43,7 @@ use url::Url;
 
 pub use browser::Browser;
 pub use glewlwyd::Glewlwyd;
+pub use jwt::{JwtAlg, JwtSigner, PublicKey, b64};
 
 /// How long the provider may take to print `IDP_READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

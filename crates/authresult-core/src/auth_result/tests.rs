@@ -220,7 +220,7 @@ fn session_expiry_is_absolute_and_survives_a_restart() {
     let session = Session::new(SessionKey::new("tenant", "kc"), auth, issued);
     assert_eq!(session.expires_at, Some(Timestamp::from_secs(1_003_600)));
     // "Restart": serialize, read back much later; the expiry did not move.
-    let stored = serde_json::to_string(&session).unwrap();
+    let stored = serde_json::to_string(&crate::Exposed(&session)).unwrap();
     let restored: Session = serde_json::from_str(&stored).unwrap();
     assert_eq!(restored.expires_at, session.expires_at);
     let later = Timestamp::from_secs(1_003_601);

@@ -1,4 +1,6 @@
-//! `AuthManager` tests over `mockall` mocks of both ports.
+//! `AuthManager` tests: over the test doubles (`MemoryStore`, `FakeProvider`)
+//! where the store only has to keep the contract, over `mockall` mocks where a
+//! test injects store failures, counts reads or checks the write order.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
 
 use std::collections::HashMap;
@@ -6,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::testing::{FakeProvider, MemoryStore};
 use crate::{
     AccessToken, AuthEvent, AuthManager, AuthResult, CasOutcome, Credentials, Error, FailureKind, LoginFlow,
     LoginPrompt, ManualClock, MockAuthProvider, MockSessionStore, Password, PendingAuthorization,
-    PendingSecret, RefreshToken, Session, SessionKey, TenantId, Timestamp, TokenInfo,
+    PendingSecret, RefreshToken, Session, SessionKey, SessionStore as _, TenantId, Timestamp, TokenInfo,
 };
 
 const T0: u64 = 1_700_000_000;
@@ -265,6 +268,48 @@ fn stored(f: &Fixture) -> Option<Session> {
         .cloned()
 }
 
+/// The manager over the test doubles: a `MemoryStore` and a `FakeProvider`.
+struct Doubles {
+    store: Arc<MemoryStore>,
+    provider: Arc<FakeProvider>,
+    clock: ManualClock,
+    manager: AuthManager,
+}
+
+fn doubles(provider: FakeProvider) -> Doubles {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(provider);
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    let manager = AuthManager::builder("tenant-a", store.clone())
+        .provider("kc", provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .sleeper(Arc::new(clock.clone()))
+        .margin(Duration::from_secs(30))
+        .build();
+    Doubles {
+        store,
+        provider,
+        clock,
+        manager,
+    }
+}
+
+impl Doubles {
+    /// Puts a session into the store, as an earlier run would have left it (version 1).
+    async fn seed(&self, access: &str, refresh: Option<&str>, expires_in: u64) {
+        let s = Session::new(
+            SessionKey::new("tenant-a", "kc"),
+            auth(access, refresh, expires_in),
+            self.clock.now_ts(),
+        );
+        assert_eq!(self.store.put(&s).await.unwrap(), 1);
+    }
+
+    async fn stored(&self) -> Option<Session> {
+        self.store.get(&SessionKey::new("tenant-a", "kc")).await.unwrap()
+    }
+}
+
 fn events(stream: &mut crate::EventStream) -> Vec<AuthEvent> {
     std::iter::from_fn(|| stream.try_next_event()).collect()
 }
@@ -369,14 +414,16 @@ async fn the_rotated_refresh_token_is_stored_before_any_caller_sees_the_new_toke
 
 #[tokio::test]
 async fn a_response_without_refresh_token_keeps_the_old_one() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh()
-        .times(1)
-        .returning(|_, _| Ok(auth("a2", None, 3600)));
-    let f = fixture(p);
-    seed(&f, "a1", Some("r1"), 5);
+    let p = FakeProvider::new();
+    p.push_refresh(Ok(auth("a2", None, 3600)));
+    let f = doubles(p);
+    f.seed("a1", Some("r1"), 5).await;
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
-    assert_eq!(stored(&f).unwrap().auth.refresh_token.unwrap().secret(), "r1");
+    assert_eq!(
+        f.stored().await.unwrap().auth.refresh_token.unwrap().secret(),
+        "r1"
+    );
+    assert_eq!(f.provider.calls().refresh, 1);
 }
 
 #[tokio::test]
@@ -422,17 +469,15 @@ async fn transient_failure_keeps_the_session_and_the_next_call_retries() {
 
 #[tokio::test]
 async fn terminal_failure_removes_the_session_and_requires_reauthentication() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh()
-        .times(1)
-        .returning(|_, _| Err(Error::provider(FailureKind::Terminal, "invalid_grant")));
-    let f = fixture(p);
+    let p = FakeProvider::new();
+    p.push_refresh(Err(Error::provider(FailureKind::Terminal, "invalid_grant")));
+    let f = doubles(p);
     let mut ev = f.manager.subscribe();
-    seed(&f, "a1", Some("r1"), 10);
+    f.seed("a1", Some("r1"), 10).await;
     let err = f.manager.access_token("kc").await.unwrap_err();
     assert!(matches!(err, Error::ReauthenticationRequired { .. }), "{err:?}");
     assert!(std::error::Error::source(&err).is_some(), "terminal cause kept");
-    assert!(stored(&f).is_none());
+    assert!(f.stored().await.is_none());
     assert!(!f.manager.is_authenticated().await.unwrap());
     assert_eq!(
         events(&mut ev),
@@ -448,15 +493,14 @@ async fn terminal_failure_removes_the_session_and_requires_reauthentication() {
     );
     let err = f.manager.access_token("kc").await.unwrap_err();
     assert!(matches!(err, Error::NotAuthenticated { .. }), "{err:?}");
+    assert_eq!(f.provider.calls().refresh, 1);
 }
 
 #[tokio::test]
 async fn expired_without_refresh_token_reports_expiry() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh().never();
-    let f = fixture(p);
+    let f = doubles(FakeProvider::new());
     let mut ev = f.manager.subscribe();
-    seed(&f, "a1", None, 10);
+    f.seed("a1", None, 10).await;
     // Within the margin but not expired: still served.
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
     f.clock.advance(Duration::from_secs(11));
@@ -471,6 +515,7 @@ async fn expired_without_refresh_token_reports_expiry() {
             provider: "kc".into()
         }]
     );
+    assert_eq!(f.provider.calls().refresh, 0);
 }
 
 #[tokio::test]
@@ -493,41 +538,43 @@ async fn another_process_holding_the_lease_refreshes_for_us() {
 
 #[tokio::test]
 async fn a_dead_lease_holder_does_not_block_forever() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh()
-        .times(1)
-        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
-    let f = fixture(p);
-    seed(&f, "a1", Some("r1"), 10);
+    let p = FakeProvider::new();
+    p.push_refresh(Ok(auth("a2", Some("r2"), 3600)));
+    let f = doubles(p);
+    f.seed("a1", Some("r1"), 10).await;
     let key = SessionKey::new("tenant-a", "kc");
     // A crashed process left its lease; it expires after its TTL (30 s).
-    f.state.lock().unwrap().lease.insert(
-        key,
-        (
-            "dead-process".into(),
-            Timestamp::from_secs(T0).saturating_add_secs(30),
-        ),
-    );
+    let taken = f
+        .store
+        .try_acquire_lease(
+            &key,
+            "dead-process",
+            Timestamp::from_secs(T0),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert!(taken);
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
     assert!(
         f.clock.now_ts() >= Timestamp::from_secs(T0 + 30),
         "waited for the TTL"
     );
+    assert_eq!(f.provider.calls().refresh, 1);
 }
 
 #[tokio::test]
 async fn forced_refresh_refreshes_a_fresh_token() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh()
-        .times(1)
-        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
-    let f = fixture(p);
+    let p = FakeProvider::new();
+    p.push_refresh(Ok(auth("a2", Some("r2"), 3600)));
+    let f = doubles(p);
     let mut ev = f.manager.subscribe();
-    seed(&f, "a1", Some("r1"), 3600);
+    f.seed("a1", Some("r1"), 3600).await;
     let s = f.manager.refresh("kc").await.unwrap();
     assert_eq!(token_of(&s), "a2");
     assert_eq!(s.version, 2);
     assert!(matches!(&events(&mut ev)[..], [AuthEvent::Refreshed { .. }]));
+    assert_eq!(f.provider.calls().refresh, 1);
 }
 
 fn pending(state: &str, expires_at: Timestamp) -> PendingAuthorization {
@@ -620,20 +667,16 @@ async fn an_expired_pending_login_is_refused() {
 
 #[tokio::test]
 async fn logout_revokes_and_removes_even_when_revocation_fails() {
-    let mut p = MockAuthProvider::new();
-    p.expect_revoke()
-        .times(2)
-        .returning(|_| Err(Error::provider(FailureKind::Transient, "timeout")));
-    p.expect_end_session_url().returning(|_| {
-        Ok(Some(
-            "https://id.example.org/logout?id_token_hint=IDTOKEN-SECRET"
-                .parse()
-                .unwrap(),
-        ))
-    });
-    let f = fixture(p);
+    let p = FakeProvider::new().with_end_session_url(
+        "https://id.example.org/logout?id_token_hint=IDTOKEN-SECRET"
+            .parse()
+            .unwrap(),
+    );
+    p.push_revoke(Err(Error::provider(FailureKind::Transient, "timeout")))
+        .push_revoke(Err(Error::provider(FailureKind::Transient, "timeout")));
+    let f = doubles(p);
     let mut ev = f.manager.subscribe();
-    seed(&f, "a1", Some("r1"), 3600);
+    f.seed("a1", Some("r1"), 3600).await;
     f.manager.access_token("kc").await.unwrap(); // warm the cache
     let report = f.manager.logout("kc").await.unwrap();
     assert!(report.removed);
@@ -651,7 +694,7 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
         report.end_session_url.unwrap().as_str(),
         "https://id.example.org/logout?id_token_hint=IDTOKEN-SECRET"
     );
-    assert!(stored(&f).is_none());
+    assert!(f.stored().await.is_none());
     // The cached token is gone too.
     assert!(matches!(
         f.manager.access_token("kc").await.unwrap_err(),
@@ -669,48 +712,42 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
             }
         ]
     );
+    assert_eq!(f.provider.calls().revoke, 2);
 }
 
 #[tokio::test]
 async fn logout_all_clears_the_tenant_only() {
-    let mut p = MockAuthProvider::new();
-    p.expect_revoke().times(2).returning(|_| Ok(()));
-    p.expect_end_session_url().returning(|_| Ok(None));
-    let f = fixture(p);
-    seed(&f, "a1", Some("r1"), 3600);
+    let f = doubles(FakeProvider::new());
+    f.seed("a1", Some("r1"), 3600).await;
     let other = Session::new(
         SessionKey::new("tenant-b", "kc"),
         auth("b1", None, 60),
         Timestamp::EPOCH,
     );
-    {
-        let mut st = f.state.lock().unwrap();
-        st.sessions.insert(other.key.clone(), other);
-        st.usernames.insert("tenant-a".into(), "alice".into());
-    }
+    f.store.put(&other).await.unwrap();
+    f.store
+        .set_username(&"tenant-a".into(), Some("alice".into()))
+        .await
+        .unwrap();
     let reports = f.manager.logout_all().await.unwrap();
     assert_eq!(reports.len(), 1);
     assert!(reports[0].revocation.is_ok());
-    let st = f.state.lock().unwrap();
-    assert_eq!(st.sessions.len(), 1);
-    assert!(st.sessions.contains_key(&SessionKey::new("tenant-b", "kc")));
-    assert!(st.usernames.is_empty());
+    assert_eq!(f.provider.calls().revoke, 2);
+    // Only the other tenant's session is left, and no username.
+    assert!(f.store.list(&"tenant-a".into()).await.unwrap().is_empty());
+    assert_eq!(f.store.list(&"tenant-b".into()).await.unwrap().len(), 1);
+    assert!(f.store.username(&"tenant-a".into()).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn validate_token_asks_the_provider() {
-    let mut p = MockAuthProvider::new();
-    p.expect_validate().returning(|t| {
-        if t.secret() == "good" {
-            Ok(TokenInfo {
-                subject: Some("u1".into()),
-                ..TokenInfo::default()
-            })
-        } else {
-            Err(Error::provider(FailureKind::Terminal, "inactive"))
-        }
-    });
-    let f = fixture(p);
+    let p = FakeProvider::new();
+    p.push_validate(Ok(TokenInfo {
+        subject: Some("u1".into()),
+        ..TokenInfo::default()
+    }))
+    .push_validate(Err(Error::provider(FailureKind::Terminal, "inactive")));
+    let f = doubles(p);
     let info = f
         .manager
         .validate_token("kc", &AccessToken::new("good"))
@@ -723,16 +760,16 @@ async fn validate_token_asks_the_provider() {
             .await
             .is_err()
     );
+    assert_eq!(f.provider.calls().validate, 2);
 }
 
 #[tokio::test]
 async fn far_future_expiry_never_refreshes_or_panics() {
-    let mut p = MockAuthProvider::new();
-    p.expect_refresh().never();
-    let f = fixture(p);
-    seed(&f, "a1", Some("r1"), u64::MAX);
+    let f = doubles(FakeProvider::new());
+    f.seed("a1", Some("r1"), u64::MAX).await;
     f.clock.set(Timestamp::from_secs(u64::MAX / 2000));
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a1");
+    assert_eq!(f.provider.calls().refresh, 0);
 }
 
 /// A provider whose first refresh never answers (a hung connection).
@@ -819,11 +856,11 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
         .times(1)
         .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
     let f = fixture(p);
-    let mut old = serde_json::to_value(Session::new(
+    let mut old = serde_json::to_value(crate::Exposed(&Session::new(
         SessionKey::new("tenant-a", "kc"),
         auth("a1", Some("r1"), 10),
         f.clock.now_ts(),
-    ))
+    )))
     .unwrap();
     old.as_object_mut().unwrap().remove("login_id");
     let mut legacy: Session = serde_json::from_value(old).unwrap();
@@ -842,12 +879,11 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
 
 #[tokio::test]
 async fn every_login_gets_its_own_login_id_and_refreshes_keep_it() {
-    let mut p = MockAuthProvider::new();
-    p.expect_login().returning(|_| Ok(auth("a1", Some("r1"), 10)));
-    p.expect_refresh()
-        .times(1)
-        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
-    let f = fixture(p);
+    let p = FakeProvider::new();
+    p.push_login(Ok(auth("a1", Some("r1"), 10)))
+        .push_login(Ok(auth("a1", Some("r1"), 10)))
+        .push_refresh(Ok(auth("a2", Some("r2"), 3600)));
+    let f = doubles(p);
     let creds = Credentials::Password {
         username: "alice".into(),
         password: Password::new("pw"),
@@ -860,4 +896,5 @@ async fn every_login_gets_its_own_login_id_and_refreshes_keep_it() {
     let refreshed = f.manager.refresh("kc").await.unwrap();
     assert_eq!(refreshed.login_id, second.login_id);
     assert!(refreshed.same_login(&second));
+    assert_eq!(f.provider.calls().refresh, 1);
 }

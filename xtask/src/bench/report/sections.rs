@@ -1,454 +1,21 @@
-//! `bench-report`: turns one run's results (criterion's medians, the benches'
-//! own JSON files, jose's medians) into `docs/benchmarks.md`.
-//!
-//! Usage: `bench-report [--out docs/benchmarks.md]`; `cargo xtask bench`
-//! runs it last, with `AUTHRESULT_BENCH_OUT`, `CRITERION_HOME` and the build
-//! and run times in the environment.
+//! The sections of `docs/benchmarks.md` after the title: machine, summary
+//! of targets, misses, validation, alternatives, manager, stores, memory, method.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context as _;
-use authresult_bench::results::{self, criterion_median_ns};
-use authresult_bench::tokens::Alg;
 use serde_json::Value;
 
-fn main() {
-    if let Err(e) = run() {
-        eprintln!("bench-report failed: {e:#}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut out = results::workspace_root().join("docs").join("benchmarks.md");
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--out" => out = PathBuf::from(args.next().context("--out needs a path")?),
-            other => anyhow::bail!("unknown argument `{other}` (usage: bench-report [--out PATH])"),
-        }
-    }
-    let report = Report::load();
-    let text = report.render();
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&out, &text).with_context(|| format!("cannot write {}", out.display()))?;
-    eprintln!("bench-report: wrote {}", out.display());
-    let missed = report
-        .rows()
-        .iter()
-        .filter(|r| r.status == Status::Missed)
-        .count();
-    if missed > 0 {
-        eprintln!("bench-report: {missed} target(s) missed; see the table");
-    }
-    Ok(())
-}
-
-/// Everything one run wrote.
-struct Report {
-    validation: Value,
-    manager: Value,
-    memory: Value,
-    store: Value,
-    jose: Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    Met,
-    Missed,
-    NotMeasured,
-    Info,
-}
-
-impl Status {
-    fn text(self) -> &'static str {
-        match self {
-            Status::Met => "met",
-            Status::Missed => "**MISSED**",
-            Status::NotMeasured => "not measured",
-            Status::Info => "—",
-        }
-    }
-
-    fn of(ok: Option<bool>) -> Status {
-        match ok {
-            Some(true) => Status::Met,
-            Some(false) => Status::Missed,
-            None => Status::NotMeasured,
-        }
-    }
-}
-
-/// One line of the summary of targets.
-struct Row {
-    what: String,
-    measured: String,
-    bar: String,
-    status: Status,
-}
-
-fn ns(group: &str, bench: &str) -> Option<f64> {
-    criterion_median_ns(group, bench)
-}
-
-/// A duration in nanoseconds, for people.
-fn time(ns: f64) -> String {
-    if ns < 1_000.0 {
-        format!("{ns:.0} ns")
-    } else if ns < 10_000.0 {
-        format!("{:.2} µs", ns / 1e3)
-    } else if ns < 1_000_000.0 {
-        format!("{:.1} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-fn opt_time(ns: Option<f64>) -> String {
-    ns.map_or_else(|| "not measured".into(), time)
-}
-
-fn ratio(x: f64) -> String {
-    if x < 10.0 {
-        format!("{x:.2}x")
-    } else if x < 100.0 {
-        format!("{x:.1}x")
-    } else {
-        format!("{x:.0}x")
-    }
-}
-
-fn per_second(ns: f64) -> String {
-    let rate = 1e9 / ns;
-    if rate >= 10_000.0 {
-        format!("{:.0} k/s", rate / 1e3)
-    } else {
-        format!("{rate:.0} /s")
-    }
-}
-
-fn bytes(value: &Value) -> String {
-    match value.as_f64() {
-        Some(b) if b >= 10_240.0 => format!("{:.1} KiB", b / 1024.0),
-        Some(b) => format!("{b:.0} B"),
-        None => "not measured".into(),
-    }
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "?".into(),
-        other => other.to_string(),
-    }
-}
-
-fn command_line(program: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(program).args(args).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// `YYYY-MM-DD HH:MM UTC` of a Unix time (proleptic Gregorian calendar).
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Days to civil date, after Howard Hinnant's `civil_from_days`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60
-    )
-}
-
-fn machine() -> Vec<(&'static str, String)> {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')))
-        .map_or_else(|| "unknown".to_owned(), |(_, m)| m.trim().to_owned());
-    let cpus = cpuinfo.lines().filter(|l| l.starts_with("processor")).count();
-    let usable = std::thread::available_parallelism().map_or(0, usize::from);
-    let virtual_machine = cpuinfo
-        .lines()
-        .any(|l| l.starts_with("flags") && l.contains(" hypervisor"));
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map_or_else(
-            || "unknown".into(),
-            |kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0),
-        );
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|r| {
-            r.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::OS.to_owned());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    let rustc = command_line("rustc", &["-V"]).unwrap_or_else(|| "unknown".into());
-    let node = command_line("node", &["--version"]).unwrap_or_else(|| "not found".into());
-    let jose =
-        std::fs::read_to_string(results::workspace_root().join("xtask/bench/node_modules/jose/package.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .and_then(|v| v["version"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "not installed".into());
-    vec![
-        (
-            "CPU",
-            format!(
-                "{model}, {cpus} logical CPU(s), {usable} usable{}",
-                if virtual_machine { " (virtual machine)" } else { "" }
-            ),
-        ),
-        ("Memory", memory),
-        ("OS", format!("{os}, Linux {}", kernel.trim())),
-        ("Rust", format!("{rustc}, release profile")),
-        ("Node.js", format!("{node}, jose {jose}")),
-        (
-            "Load average (1, 5, 15 min), start → end of the run",
-            format!(
-                "{} → {} (other processes shared the machine when this is well above 0)",
-                std::env::var("AUTHRESULT_BENCH_LOAD_START").unwrap_or_else(|_| "?".into()),
-                load.join(" ")
-            ),
-        ),
-    ]
-}
+use super::format::{bytes, count, machine, micros_text, number, opt_time, per_second, ratio, text, time};
+use super::{Alg, Report, Row, Status};
 
 impl Report {
-    fn load() -> Report {
-        let read = |name: &str| results::read(name).unwrap_or(Value::Null);
-        Report {
-            validation: read("validation"),
-            manager: read("manager"),
-            memory: read("memory"),
-            store: read("store"),
-            jose: read("jose"),
-        }
-    }
-
-    fn jose_ns(&self, alg: Alg) -> Option<f64> {
-        self.jose[alg.name()]["median_ns"].as_f64()
-    }
-
-    fn jose_problem(&self) -> String {
-        match self.jose["error"].as_str() {
-            Some(e) => format!("not measured: {e}"),
-            None if self.jose.is_null() => "not measured: jose did not run".into(),
-            None => "not measured".into(),
-        }
-    }
-
-    /// The interleaved ratio first-seen / raw (median of the pairs).
-    fn paired(&self, alg: Alg) -> Option<f64> {
-        self.validation["paired"][alg.name()]["median"].as_f64()
-    }
-
-    fn userinfo_ns(&self) -> Option<f64> {
-        ns("userinfo", "loopback")
-    }
-
-    fn userinfo_problem(&self) -> String {
-        match self.validation["userinfo"]["reason"].as_str() {
-            Some(r) => format!("not measured: {r}"),
-            None => "not measured".into(),
-        }
-    }
-
-    /// The summary of targets, in the issue's order.
-    fn rows(&self) -> Vec<Row> {
-        let mut rows = Vec::new();
-        for alg in Alg::ALL {
-            let r = self.paired(alg);
-            rows.push(Row {
-                what: format!(
-                    "{} first-seen token: whole validation / raw ring check (interleaved)",
-                    alg.name()
-                ),
-                measured: r.map_or_else(|| "not measured".into(), ratio),
-                bar: "≤ 1.15x".into(),
-                status: Status::of(r.map(|r| r <= 1.15)),
-            });
-        }
-        for alg in Alg::ALL {
-            let repeated = ns("validation", &format!("{}_repeated", alg.id()));
-            rows.push(Row {
-                what: format!("{} repeated token (validated-token cache)", alg.name()),
-                measured: opt_time(repeated),
-                bar: "< 2 µs".into(),
-                status: Status::of(repeated.map(|t| t < 2_000.0)),
-            });
-        }
-        for (alg, bar) in [
-            (Alg::Rs256, Some(4.0)),
-            (Alg::Es256, Some(2.5)),
-            (Alg::EdDsa, None),
-        ] {
-            let first = ns("validation", &format!("{}_first_seen", alg.id()));
-            let speedup = self.jose_ns(alg).zip(first).map(|(j, f)| j / f);
-            rows.push(Row {
-                what: format!("{} first-seen vs jose (Node.js)", alg.name()),
-                measured: speedup.map_or_else(|| self.jose_problem(), |s| format!("{} faster", ratio(s))),
-                bar: bar.map_or_else(|| "no target".into(), |b| format!("≥ {b}x faster")),
-                status: match (speedup, bar) {
-                    (None, _) => Status::NotMeasured,
-                    (Some(_), None) => Status::Info,
-                    (Some(s), Some(b)) => Status::of(Some(s >= b)),
-                },
-            });
-        }
-        for alg in Alg::ALL {
-            let repeated = ns("validation", &format!("{}_repeated", alg.id()));
-            let speedup = self.jose_ns(alg).zip(repeated).map(|(j, r)| j / r);
-            rows.push(Row {
-                what: format!("{} repeated vs jose (Node.js)", alg.name()),
-                measured: speedup.map_or_else(|| self.jose_problem(), |s| format!("{} faster", ratio(s))),
-                bar: "≥ 50x faster".into(),
-                status: Status::of(speedup.map(|s| s >= 50.0)),
-            });
-        }
-        for (kind, bar) in [("first_seen", 25.0), ("repeated", 300.0)] {
-            for alg in Alg::ALL {
-                let ours = ns("validation", &format!("{}_{kind}", alg.id()));
-                let speedup = self.userinfo_ns().zip(ours).map(|(u, o)| u / o);
-                rows.push(Row {
-                    what: format!(
-                        "{} {} vs a userinfo call per token (loopback)",
-                        alg.name(),
-                        kind.replace('_', "-")
-                    ),
-                    measured: speedup
-                        .map_or_else(|| self.userinfo_problem(), |s| format!("{} faster", ratio(s))),
-                    bar: format!("≥ {bar}x faster"),
-                    status: Status::of(speedup.map(|s| s >= bar)),
-                });
-            }
-        }
-        let fresh = ns("manager", "access_token_fresh");
-        rows.push(Row {
-            what: "`AuthManager::access_token`, fresh session".into(),
-            measured: opt_time(fresh),
-            bar: "< 1 µs".into(),
-            status: Status::of(fresh.map(|t| t < 1_000.0)),
-        });
-        let reads = self.manager["fresh"]["store_reads"].as_u64();
-        rows.push(Row {
-            what: "`AuthManager::access_token`, fresh session: store reads".into(),
-            measured: reads.map_or_else(|| "not measured".into(), |r| r.to_string()),
-            bar: "0".into(),
-            status: Status::of(reads.map(|r| r == 0)),
-        });
-        let concurrent = &self.manager["concurrent"];
-        let least = concurrent["refreshes_min"].as_u64();
-        let most = concurrent["refreshes_max"].as_u64();
-        rows.push(Row {
-            what: format!(
-                "{} concurrent `access_token` calls on an expiring session: refreshes ({} rounds)",
-                count(&concurrent["callers"]),
-                text(&concurrent["rounds"])
-            ),
-            measured: match (least, most) {
-                (Some(l), Some(m)) if l == m => format!("{l} per round"),
-                (Some(l), Some(m)) => format!("{l} to {m} per round"),
-                _ => "not measured".into(),
-            },
-            bar: "exactly 1".into(),
-            status: Status::of(least.zip(most).map(|(l, m)| l == 1 && m == 1)),
-        });
-        rows.push(Row {
-            what: "… the callers' wait, p99".into(),
-            measured: concurrent["wait_p99_us"]
-                .as_f64()
-                .map_or_else(|| "not measured".into(), |us| time(us * 1e3)),
-            bar: "reported".into(),
-            status: Status::Info,
-        });
-        for (group, name) in [("sqlite", "SQLite"), ("postgres", "Postgres")] {
-            let idle = ns(group, "get_1k").zip(ns(group, "get_1m")).map(|(s, l)| l / s);
-            let busy = ns(group, "get_1k_busy")
-                .zip(ns(group, "get_1m_busy"))
-                .map(|(s, l)| l / s);
-            let problem = match self.store[group]["reason"].as_str() {
-                Some(reason) => format!("not measured: {reason}"),
-                None => "not measured".into(),
-            };
-            rows.push(Row {
-                what: format!(
-                    "{name} get latency, 1,000,000 vs 1,000 stored sessions (one CPU kept busy; idle machine in brackets)"
-                ),
-                measured: busy.map_or(problem, |b| {
-                    format!("{} ({})", ratio(b), idle.map_or_else(|| "—".into(), ratio))
-                }),
-                bar: "≤ 2x".into(),
-                status: Status::of(busy.map(|b| b <= 2.0)),
-            });
-        }
-        rows
-    }
-
-    fn render(&self) -> String {
-        let mut md = String::new();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let _ = writeln!(md, "# Benchmarks\n");
-        let _ = writeln!(
-            md,
-            "Generated by `cargo xtask bench` on {} — do not edit by hand; run it again. \
-             Every number below comes from **one run on one machine**: each ratio compares \
-             measurements of that run, made with the same keys and tokens.\n",
-            utc(now)
-        );
-        self.render_machine(&mut md);
-        self.render_summary(&mut md);
-        self.render_misses(&mut md);
-        self.render_validation(&mut md);
-        self.render_alternatives(&mut md);
-        self.render_manager(&mut md);
-        self.render_stores(&mut md);
-        self.render_memory(&mut md);
-        self.render_method(&mut md);
-        md
-    }
-
-    fn render_machine(&self, md: &mut String) {
+    pub(super) fn render_machine(&self, md: &mut String) {
         let _ = writeln!(md, "## Machine\n\n| | |\n|---|---|");
-        for (k, v) in machine() {
+        for (k, v) in machine(&self.inputs) {
             let _ = writeln!(md, "| {k} | {v} |");
         }
-        let build = std::env::var("AUTHRESULT_BENCH_BUILD_SECS").ok();
-        let started = std::env::var("AUTHRESULT_BENCH_STARTED")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok());
-        if let (Some(build), Some(started)) = (build, started) {
+        if let (Some(build), Some(started)) = (self.inputs.build_secs, self.inputs.started_unix) {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
@@ -462,13 +29,13 @@ impl Report {
             md,
             "\nRust medians are criterion's ({} s warm-up, {} s of measurement, {} samples per \
              benchmark). jose's are the median of 31 samples of about 20 ms each, after a warm-up.\n",
-            results::WARM_UP.as_secs_f64(),
-            results::MEASUREMENT.as_secs_f64(),
-            results::SAMPLES,
+            number(&self.criterion["warm_up_secs"]),
+            number(&self.criterion["measurement_secs"]),
+            number(&self.criterion["samples"]),
         );
     }
 
-    fn render_summary(&self, md: &mut String) {
+    pub(super) fn render_summary(&self, md: &mut String) {
         let rows = self.rows();
         let missed = rows.iter().filter(|r| r.status == Status::Missed).count();
         let unmeasured = rows.iter().filter(|r| r.status == Status::NotMeasured).count();
@@ -493,7 +60,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_validation(&self, md: &mut String) {
+    pub(super) fn render_validation(&self, md: &mut String) {
         let v = &self.validation;
         let _ = writeln!(md, "## Local validation of access tokens\n");
         let _ = writeln!(
@@ -529,9 +96,9 @@ impl Report {
             "| alg | raw ring check | first-seen | repeated | first-seen / raw, interleaved | ratio of the medians | validator's own time |\n|---|---|---|---|---|---|---|"
         );
         for alg in Alg::ALL {
-            let raw = ns("validation", &format!("{}_raw", alg.id()));
-            let first = ns("validation", &format!("{}_first_seen", alg.id()));
-            let repeated = ns("validation", &format!("{}_repeated", alg.id()));
+            let raw = self.ns("validation", &format!("{}_raw", alg.id()));
+            let first = self.ns("validation", &format!("{}_first_seen", alg.id()));
+            let repeated = self.ns("validation", &format!("{}_repeated", alg.id()));
             let spread = &v["paired"][alg.name()];
             let interleaved = self.paired(alg).map_or_else(
                 || "not measured".into(),
@@ -556,7 +123,7 @@ impl Report {
                 spread["own_ns"].as_f64().map_or_else(|| "—".into(), time),
             );
         }
-        if let Some(parse) = ns("validation", "rs256_parse") {
+        if let Some(parse) = self.ns("validation", "rs256_parse") {
             let _ = writeln!(
                 md,
                 "\nOf the validator's own time, parsing alone (`UnverifiedJwt::parse`: base64url, \
@@ -588,7 +155,7 @@ impl Report {
     }
 
     /// Each missed target with what the numbers say about the gap.
-    fn render_misses(&self, md: &mut String) {
+    pub(super) fn render_misses(&self, md: &mut String) {
         let missed: Vec<Row> = self
             .rows()
             .into_iter()
@@ -599,7 +166,7 @@ impl Report {
         }
         let _ = writeln!(md, "## Missed targets: where the gap is\n");
         for alg in Alg::ALL {
-            let raw = ns("validation", &format!("{}_raw", alg.id()));
+            let raw = self.ns("validation", &format!("{}_raw", alg.id()));
             let Some(paired) = self.paired(alg).filter(|r| *r > 1.15) else {
                 continue;
             };
@@ -617,17 +184,18 @@ impl Report {
                 ratio(paired),
                 own,
                 opt_time(raw),
-                opt_time(ns("validation", "rs256_parse")),
-                std::env::var("AUTHRESULT_BENCH_LOAD_START")
-                    .ok()
-                    .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-                    .unwrap_or_else(|| "unknown".into()),
+                opt_time(self.ns("validation", "rs256_parse")),
+                self.inputs
+                    .load_start
+                    .split_whitespace()
+                    .next()
+                    .map_or_else(|| "unknown".into(), str::to_owned),
             );
         }
         let bars = [(Alg::Rs256, 4.0), (Alg::Es256, 2.5)];
         for (alg, bar) in bars {
-            let first = ns("validation", &format!("{}_first_seen", alg.id()));
-            let raw = ns("validation", &format!("{}_raw", alg.id()));
+            let first = self.ns("validation", &format!("{}_first_seen", alg.id()));
+            let raw = self.ns("validation", &format!("{}_raw", alg.id()));
             let Some(jose) = self.jose_ns(alg) else { continue };
             let Some(first) = first.filter(|f| jose / f < bar) else {
                 continue;
@@ -651,14 +219,15 @@ impl Report {
             let short: Vec<Alg> = Alg::ALL
                 .into_iter()
                 .filter(|alg| {
-                    ns("validation", &format!("{}_first_seen", alg.id())).is_some_and(|f| userinfo / f < 25.0)
+                    self.ns("validation", &format!("{}_first_seen", alg.id()))
+                        .is_some_and(|f| userinfo / f < 25.0)
                 })
                 .collect();
             if !short.is_empty() {
                 let bounds: Vec<String> = short
                     .iter()
                     .filter_map(|alg| {
-                        ns("validation", &format!("{}_raw", alg.id()))
+                        self.ns("validation", &format!("{}_raw", alg.id()))
                             .map(|r| format!("{} {} ({})", alg.name(), time(r), ratio(userinfo / r)))
                     })
                     .collect();
@@ -672,14 +241,17 @@ impl Report {
                      is about), a first-seen RS256 token is {} to {} faster; see the table above.",
                     time(userinfo),
                     bounds.join(", "),
-                    ns("validation", "rs256_first_seen").map_or_else(|| "?".into(), |f| ratio(10e6 / f)),
-                    ns("validation", "rs256_first_seen").map_or_else(|| "?".into(), |f| ratio(100e6 / f)),
+                    self.ns("validation", "rs256_first_seen")
+                        .map_or_else(|| "?".into(), |f| ratio(10e6 / f)),
+                    self.ns("validation", "rs256_first_seen")
+                        .map_or_else(|| "?".into(), |f| ratio(100e6 / f)),
                 );
             }
         }
         for (group, name) in [("sqlite", "SQLite"), ("postgres", "Postgres")] {
-            let r = ns(group, "get_1k_busy")
-                .zip(ns(group, "get_1m_busy"))
+            let r = self
+                .ns(group, "get_1k_busy")
+                .zip(self.ns(group, "get_1m_busy"))
                 .map(|(s, l)| l / s);
             if let Some(r) = r.filter(|r| *r > 2.0) {
                 let _ = writeln!(
@@ -693,7 +265,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_alternatives(&self, md: &mut String) {
+    pub(super) fn render_alternatives(&self, md: &mut String) {
         let _ = writeln!(md, "## Against the alternatives\n");
         let _ = writeln!(
             md,
@@ -712,8 +284,8 @@ impl Report {
         );
         for alg in Alg::ALL {
             let jose = self.jose_ns(alg);
-            let first = ns("validation", &format!("{}_first_seen", alg.id()));
-            let repeated = ns("validation", &format!("{}_repeated", alg.id()));
+            let first = self.ns("validation", &format!("{}_first_seen", alg.id()));
+            let repeated = self.ns("validation", &format!("{}_repeated", alg.id()));
             let speed = |a: Option<f64>, b: Option<f64>| {
                 a.zip(b)
                     .map_or_else(|| "—".into(), |(a, b)| format!("{} faster", ratio(a / b)))
@@ -732,7 +304,7 @@ impl Report {
                 speed(userinfo, repeated),
             );
         }
-        if let Some(first) = ns("validation", "rs256_first_seen") {
+        if let Some(first) = self.ns("validation", "rs256_first_seen") {
             let _ = writeln!(
                 md,
                 "\nWith a provider 10 ms away, a userinfo call per token would be about {} slower \
@@ -744,7 +316,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_manager(&self, md: &mut String) {
+    pub(super) fn render_manager(&self, md: &mut String) {
         let fresh = &self.manager["fresh"];
         let c = &self.manager["concurrent"];
         let _ = writeln!(md, "## Session manager\n");
@@ -753,7 +325,7 @@ impl Report {
             "| measurement | result |\n|---|---|\n\
              | `access_token`, fresh session (cached, valid for an hour) | {} median, {} store reads in {} calls |\n\
              | {} concurrent `access_token` calls on a session expiring within the margin, provider refresh taking {} ms, {} Tokio worker threads, {} rounds | {} refresh per round; wait p50 {}, p99 {}, max {}; all callers answered after {} (p50 of rounds) |",
-            opt_time(ns("manager", "access_token_fresh")),
+            opt_time(self.ns("manager", "access_token_fresh")),
             text(&fresh["store_reads"]),
             count(&fresh["calls"]),
             count(&c["callers"]),
@@ -781,7 +353,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_stores(&self, md: &mut String) {
+    pub(super) fn render_stores(&self, md: &mut String) {
         let _ = writeln!(md, "## Session stores\n");
         let _ = writeln!(
             md,
@@ -807,11 +379,11 @@ impl Report {
                 let _ = writeln!(md, "| {name} | not measured: {reason} | | | | | | | | | |");
                 continue;
             }
-            let small = ns(group, "get_1k");
-            let large = ns(group, "get_1m");
-            let busy_small = ns(group, "get_1k_busy");
-            let busy_large = ns(group, "get_1m_busy");
-            let put = ns(group, "put");
+            let small = self.ns(group, "get_1k");
+            let large = self.ns(group, "get_1m");
+            let busy_small = self.ns(group, "get_1k_busy");
+            let busy_large = self.ns(group, "get_1m_busy");
+            let put = self.ns(group, "put");
             let _ = writeln!(
                 md,
                 "| {name} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -851,7 +423,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_memory(&self, md: &mut String) {
+    pub(super) fn render_memory(&self, md: &mut String) {
         let m = &self.memory;
         let _ = writeln!(md, "## Memory\n");
         if m.is_null() {
@@ -920,7 +492,7 @@ impl Report {
         md.push('\n');
     }
 
-    fn render_method(&self, md: &mut String) {
+    pub(super) fn render_method(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "## How to read this\n\n\
@@ -928,7 +500,7 @@ impl Report {
              checkout most of it is compiling in release mode). It starts the local provider and a throwaway \
              PostgreSQL server itself; whatever it cannot start is marked *not measured* with the \
              reason.\n\
-             * The code: `benches/benches/*.rs` (criterion), `benches/src/bin/report.rs` (this \
+             * The code: `benches/benches/*.rs` (criterion), `xtask/src/bench/report.rs` (this \
              page), `xtask/src/bench.rs` (the run), `xtask/bench/jose-bench.mjs` (jose).\n\
              * Raw results of the run are in `target/bench-data/` (criterion's in \
              `target/bench-data/criterion/`).\n\
@@ -936,35 +508,4 @@ impl Report {
              gap is in the table, not hidden, and is worked on."
         );
     }
-}
-
-/// A whole number with thousands separators (`1,000`), else the value as is.
-fn count(value: &Value) -> String {
-    match value.as_u64() {
-        Some(n) => {
-            let digits = n.to_string();
-            let mut out = String::new();
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            out
-        }
-        None => text(value),
-    }
-}
-
-/// A number without a useless `.0`.
-fn number(value: &Value) -> String {
-    match value.as_f64() {
-        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
-        Some(x) => format!("{x}"),
-        None => text(value),
-    }
-}
-
-fn micros_text(value: &Value) -> String {
-    value.as_f64().map_or_else(|| "?".into(), |us| time(us * 1e3))
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use authresult_core::{AccessToken, AuthResult, Session, SessionKey, SessionStore as _, Timestamp};
+use crate::{AccessToken, AuthResult, Session, SessionKey, SessionStore as _, Timestamp};
 
 use super::MemoryStore;
 
@@ -38,4 +38,9 @@ async fn a_lease_taken_forever_stays_taken() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_conformance_suite() {
+    crate::testing::run_all(|| async { MemoryStore::new() }).await;
 }

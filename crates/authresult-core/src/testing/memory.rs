@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use authresult_core::{
+use crate::{
     CasOutcome, Error, MAX_PENDING_REVOCATIONS, PendingAuthorization, PendingRevocation, ProviderId, Session,
     SessionKey, SessionStore, TenantId, Timestamp,
 };
+use async_trait::async_trait;
 
 /// A [`SessionStore`] in memory: nothing survives the process, nothing is
 /// shared with other processes. Never blocks for long and never fails.
