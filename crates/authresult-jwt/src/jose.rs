@@ -63,6 +63,23 @@ pub(crate) enum KeyFamily {
 }
 
 impl JwsAlgorithm {
+    /// Every algorithm this crate implements, in a fixed order (the
+    /// validator's allow-list bit set indexes it).
+    pub(crate) const ALL: [JwsAlgorithm; 12] = [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Rs384,
+        JwsAlgorithm::Rs512,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Ps384,
+        JwsAlgorithm::Ps512,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::Es384,
+        JwsAlgorithm::EdDsa,
+        JwsAlgorithm::Hs256,
+        JwsAlgorithm::Hs384,
+        JwsAlgorithm::Hs512,
+    ];
+
     /// The algorithms allowed when an issuer names none: `RS256`, `PS256`,
     /// `ES256` and `EdDSA`.
     pub const DEFAULT: &'static [JwsAlgorithm] = &[

@@ -445,29 +445,17 @@ struct Issuer {
     issuer: Arc<str>,
     /// Some allowed algorithm needs the published key set.
     uses_key_set: bool,
-    /// Bit `i` set when `ALL[i]` is allowed.
+    /// Bit `i` set when `JwsAlgorithm::ALL[i]` is allowed.
     allowed: u16,
     keys: Arc<KeyStore>,
     endpoints: Arc<tokio::sync::Mutex<Option<Endpoints>>>,
 }
 
-const ALL: [JwsAlgorithm; 12] = [
-    JwsAlgorithm::Rs256,
-    JwsAlgorithm::Rs384,
-    JwsAlgorithm::Rs512,
-    JwsAlgorithm::Ps256,
-    JwsAlgorithm::Ps384,
-    JwsAlgorithm::Ps512,
-    JwsAlgorithm::Es256,
-    JwsAlgorithm::Es384,
-    JwsAlgorithm::EdDsa,
-    JwsAlgorithm::Hs256,
-    JwsAlgorithm::Hs384,
-    JwsAlgorithm::Hs512,
-];
-
 fn alg_bit(alg: JwsAlgorithm) -> u16 {
-    ALL.iter().position(|a| *a == alg).map_or(0, |i| 1 << i)
+    JwsAlgorithm::ALL
+        .iter()
+        .position(|a| *a == alg)
+        .map_or(0, |i| 1 << i)
 }
 
 impl Issuer {
