@@ -20,7 +20,7 @@ macro_rules! secret_type {
         /// ([redacted])`; the memory holding the text is zeroed on drop. There is
         /// deliberately no `PartialEq`: compare with [`Self::secret`] only where
         /// the comparison cannot leak timing to an attacker, and no
-        /// `Serialize` (see the [module](self) docs).
+        /// `Serialize`: only [`Exposed`](crate::Exposed) writes the text, on purpose.
         #[derive(Clone)]
         pub struct $name(Zeroizing<String>);
 

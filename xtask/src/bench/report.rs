@@ -1,6 +1,6 @@
 //! The benchmark report: turns one run's results (criterion's medians, the
 //! benches' own JSON files, jose's medians) into `docs/benchmarks.md`.
-//! `cargo xtask bench` calls [`write`] last; the sections of the document are
+//! `cargo xtask bench` calls [`write()`] last; the sections of the document are
 //! in `sections.rs`, the number formatting and the machine description in
 //! `format.rs`.
 
