@@ -334,6 +334,19 @@ fn ts(t: Timestamp) -> i64 {
     i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Every row `sql` yields for `params`, read by `row` (a cached statement).
+fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    sqlite: impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(&sqlite)?;
+    let rows = statement.query_map(params, row).map_err(&sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(&sqlite)
+}
+
 fn version_of(stored: i64) -> Result<u64, StoreError> {
     u64::try_from(stored).map_err(|_| StoreError::Corrupt {
         reason: "a session row has a negative version".into(),
@@ -501,21 +514,20 @@ impl Worker {
     fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, StoreError> {
         let sqlite = self.sqlite();
         self.read(|conn, cipher| {
-            let mut statement = conn
-                .prepare_cached(&format!("{SELECT_SESSION} WHERE tenant = ?1 ORDER BY provider"))
-                .map_err(&sqlite)?;
-            let rows = statement
-                .query_map([tenant.as_str()], |r| {
+            let rows = all_rows(
+                conn,
+                &format!("{SELECT_SESSION} WHERE tenant = ?1 ORDER BY provider"),
+                [tenant.as_str()],
+                |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, i64>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<Vec<u8>>>(3)?,
                     ))
-                })
-                .map_err(&sqlite)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(&sqlite)?;
+                },
+                &sqlite,
+            )?;
             rows.into_iter()
                 .map(|(provider, version, body, sealed)| {
                     codec::decode_session(
@@ -840,24 +852,21 @@ fn write_session(
 /// Seals every row written in clear (first open with a key).
 fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(), StoreError> {
     let sqlite = |e| StoreError::from_sqlite(e, path);
-    let sessions = {
-        let mut statement = tx
-            .prepare("SELECT tenant, provider, version, body, sealed FROM sessions")
-            .map_err(sqlite)?;
-        statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<Vec<u8>>>(4)?,
-                ))
-            })
-            .map_err(sqlite)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sqlite)?
-    };
+    let sessions = all_rows(
+        tx,
+        "SELECT tenant, provider, version, body, sealed FROM sessions",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+            ))
+        },
+        sqlite,
+    )?;
     for (tenant, provider, version, body, sealed) in sessions {
         let session = codec::decode_session(
             &tenant,
@@ -874,23 +883,20 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         )
         .map_err(sqlite)?;
     }
-    let pending = {
-        let mut statement = tx
-            .prepare("SELECT tenant, state, body, sealed FROM pending")
-            .map_err(sqlite)?;
-        statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<Vec<u8>>>(3)?,
-                ))
-            })
-            .map_err(sqlite)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sqlite)?
-    };
+    let pending = all_rows(
+        tx,
+        "SELECT tenant, state, body, sealed FROM pending",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        },
+        sqlite,
+    )?;
     for (tenant, state, body, sealed) in pending {
         let pending = codec::decode_pending(&tenant, &state, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_pending(&pending, Some(cipher))?;
@@ -900,24 +906,21 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         )
         .map_err(sqlite)?;
     }
-    let revocations = {
-        let mut statement = tx
-            .prepare("SELECT tenant, provider, id, body, sealed FROM revocations")
-            .map_err(sqlite)?;
-        statement
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<Vec<u8>>>(4)?,
-                ))
-            })
-            .map_err(sqlite)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sqlite)?
-    };
+    let revocations = all_rows(
+        tx,
+        "SELECT tenant, provider, id, body, sealed FROM revocations",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+            ))
+        },
+        sqlite,
+    )?;
     for (tenant, provider, id, body, sealed) in revocations {
         let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_revocation(&revocation, Some(cipher))?;

@@ -4,7 +4,7 @@
 use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
 use rusqlite::params;
 
-use super::{Worker, ensure_writable_in_mode, ts};
+use super::{Worker, all_rows, ensure_writable_in_mode, ts};
 use crate::codec::{self, Encoded};
 use crate::error::StoreError;
 
@@ -60,24 +60,21 @@ impl Worker {
     ) -> Result<Vec<PendingRevocation>, StoreError> {
         let sqlite = self.sqlite();
         self.read(|conn, cipher| {
-            let mut statement = conn
-                .prepare_cached(
-                    "SELECT provider, id, body, sealed FROM revocations
-                     WHERE tenant = ?1 AND expires_at > ?2 ORDER BY created_at, id",
-                )
-                .map_err(&sqlite)?;
-            let rows = statement
-                .query_map(params![tenant.as_str(), ts(now)], |r| {
+            let rows = all_rows(
+                conn,
+                "SELECT provider, id, body, sealed FROM revocations
+                 WHERE tenant = ?1 AND expires_at > ?2 ORDER BY created_at, id",
+                params![tenant.as_str(), ts(now)],
+                |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<Vec<u8>>>(3)?,
                     ))
-                })
-                .map_err(&sqlite)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(&sqlite)?;
+                },
+                &sqlite,
+            )?;
             rows.into_iter()
                 .map(|(provider, id, body, sealed)| {
                     codec::decode_revocation(
