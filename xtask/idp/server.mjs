@@ -30,7 +30,7 @@ const { default: Provider, errors } = await import('oidc-provider');
 function usage(msg) {
   if (msg) process.stderr.write(`server.mjs: ${msg}\n`);
   process.stderr.write(
-    'usage: node server.mjs [--port N] [--access-ttl S] [--refresh-ttl S] '
+    'usage: node server.mjs [--host IPV4] [--port N] [--access-ttl S] [--refresh-ttl S] '
       + '[--device-ttl S] [--keys PATH] [--exit-on-stdin-close]\n',
   );
   process.exit(2);
@@ -38,6 +38,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
   const opts = {
+    host: '127.0.0.1',
     port: 0,
     accessTtl: 300,
     refreshTtl: 86400,
@@ -74,6 +75,12 @@ function parseArgs(argv) {
       opts[numeric[arg]] = n;
     } else if (arg === '--keys') {
       opts.keys = next();
+    } else if (arg === '--host') {
+      // An IPv4 address of this machine (a network namespace's veth in the
+      // field-network tests); issuers and endpoints are built on it.
+      const raw = next();
+      if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(raw)) usage(`invalid --host ${raw}: an IPv4 address`);
+      opts.host = raw;
     } else if (arg === '--exit-on-stdin-close') {
       opts.exitOnStdinClose = true;
     } else if (arg === '--help' || arg === '-h') {
@@ -918,9 +925,9 @@ if (opts.exitOnStdinClose) {
   process.stdin.resume();
 }
 
-server.listen(opts.port, '127.0.0.1', () => {
+server.listen(opts.port, opts.host, () => {
   const { port } = server.address();
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = `http://${opts.host}:${port}`;
   buildAll();
   log(`listening on ${baseUrl}`);
   process.stdout.write(`IDP_READY ${JSON.stringify(readyPayload())}\n`);

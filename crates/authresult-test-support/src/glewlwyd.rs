@@ -35,6 +35,8 @@ const BINARY: &str = "/usr/bin/glewlwyd";
 const SCHEMA: &str = "/usr/share/dbconfig-common/data/glewlwyd/install/sqlite3";
 /// The package's module folders.
 const MODULES: &str = "/usr/lib/glewlwyd";
+/// The package's login, profile and admin single-page apps.
+const WEBAPP: &str = "/usr/share/glewlwyd/webapp";
 /// The schema's administrator, documented in the package's GETTING_STARTED.md.
 const ADMIN: (&str, &str) = ("admin", "password");
 /// Glewlwyd's session cookie name (`session_key` in the config).
@@ -110,10 +112,11 @@ impl Glewlwyd {
             .context("no free loopback port")?
             .port();
         let base = Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+        let webapp = webapp_folder(dir.path())?;
         let config = dir.path().join("glewlwyd.conf");
         fs::write(
             &config,
-            config_file(port, &database, &dir.path().join("glewlwyd.log")),
+            config_file(port, &database, &dir.path().join("glewlwyd.log"), &webapp),
         )
         .context("could not write the config file")?;
         // Through a shell that kills the server and removes its folder when
@@ -427,9 +430,34 @@ fn plugin_instance(issuer: &str, key: &str, cert: &str) -> Value {
     })
 }
 
+/// The login app for a real browser ([`crate::Chromium`]): a copy of the
+/// package's `webapp` folder in `{dir}/webapp` (glewlwyd serves no symbolic
+/// link), with the real `config.json` (the package's is a link to a folder).
+fn webapp_folder(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+        fs::create_dir(to)?;
+        for entry in fs::read_dir(from)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                copy_tree(&entry.path(), &to.join(entry.file_name()))?;
+            } else if kind.is_file() {
+                fs::copy(entry.path(), to.join(entry.file_name()))?;
+            }
+        }
+        Ok(())
+    }
+    let webapp = dir.join("webapp");
+    copy_tree(Path::new(WEBAPP), &webapp).with_context(|| format!("could not copy {WEBAPP}"))?;
+    let config = "/etc/glewlwyd/config-2.7.json/config.json";
+    fs::copy(config, webapp.join("config.json")).with_context(|| format!("could not copy {config}"))?;
+    Ok(webapp)
+}
+
 /// The server's config file (libconfig syntax): loopback only, plain http,
-/// the package's module folders, the SQLite database, a log file.
-fn config_file(port: u16, database: &Path, log: &Path) -> String {
+/// the package's module folders, the SQLite database, a log file, the
+/// login app under `/`.
+fn config_file(port: u16, database: &Path, log: &Path, webapp: &Path) -> String {
     let quote = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
     format!(
         r#"port={port}
@@ -456,6 +484,18 @@ client_module_path="{MODULES}/client"
 user_auth_scheme_module_path="{MODULES}/scheme"
 plugin_module_path="{MODULES}/plugin"
 hash_algorithm="SHA512"
+static_files_path="{webapp}/"
+static_files_mime_types = (
+  {{ extension = ".html" mime_type = "text/html" }},
+  {{ extension = ".css" mime_type = "text/css" }},
+  {{ extension = ".js" mime_type = "application/javascript" }},
+  {{ extension = ".json" mime_type = "application/json" }},
+  {{ extension = ".png" mime_type = "image/png" }},
+  {{ extension = ".ico" mime_type = "image/x-icon" }},
+  {{ extension = ".woff" mime_type = "font/woff" }},
+  {{ extension = ".woff2" mime_type = "font/woff2" }},
+  {{ extension = ".ttf" mime_type = "font/ttf" }}
+);
 database =
 {{
   type = "sqlite3"
@@ -464,5 +504,6 @@ database =
 "#,
         log = quote(log),
         database = quote(database),
+        webapp = quote(webapp),
     )
 }

@@ -26,6 +26,8 @@
 //! None.
 
 mod browser;
+mod chromium;
+mod field_link;
 mod glewlwyd;
 mod jwt;
 
@@ -42,6 +44,8 @@ use anyhow::{Context as _, anyhow, bail};
 use url::Url;
 
 pub use browser::Browser;
+pub use chromium::Chromium;
+pub use field_link::FieldLink;
 pub use glewlwyd::Glewlwyd;
 pub use jwt::{JwtAlg, JwtSigner, PublicKey, b64};
 
@@ -64,6 +68,12 @@ pub struct IdpOptions {
     pub device_ttl: Option<u64>,
     /// `--keys`: a JSON file with the signing keys (created when missing).
     pub keys: Option<PathBuf>,
+    /// `--host`: the IPv4 address to listen on and build the issuers on
+    /// (default `127.0.0.1`).
+    pub host: Option<std::net::Ipv4Addr>,
+    /// Runs the provider inside this network namespace (`ip netns exec`);
+    /// see [`FieldLink`].
+    pub netns: Option<String>,
 }
 
 /// A running local OpenID provider; the process is killed on drop (and
@@ -94,7 +104,14 @@ impl Idp {
     pub fn start(options: IdpOptions) -> anyhow::Result<Idp> {
         let dir = idp_dir();
         ensure_node_modules(&dir)?;
-        let mut command = Command::new("node");
+        let mut command = match &options.netns {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, "node"]);
+                command
+            }
+            None => Command::new("node"),
+        };
         command
             .current_dir(&dir)
             .arg("server.mjs")
@@ -113,6 +130,9 @@ impl Idp {
         }
         if let Some(keys) = &options.keys {
             command.arg("--keys").arg(keys);
+        }
+        if let Some(host) = options.host {
+            command.arg(format!("--host={host}"));
         }
         command
             .stdin(Stdio::piped())

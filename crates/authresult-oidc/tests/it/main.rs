@@ -17,6 +17,7 @@ mod id_token;
 mod id_token_hostile;
 mod logout;
 mod presets;
+mod real_browser;
 mod refresh;
 mod support;
 mod sync_server;
