@@ -151,27 +151,19 @@ impl FieldLink {
         self.local
     }
 
-    /// A slow link: whatever the namespace sends queues behind `kbit` per
-    /// second (`tc tbf`, queue up to 10 s), so an answer of a few kB takes
-    /// a good part of a second, like GPRS/EDGE in the field.
+    /// A slow link, like GPRS/EDGE in the field: small packets (the
+    /// namespace's end gets an MTU of 576) and whatever the namespace sends
+    /// queues behind `kbit` per second (`tc tbf`, a 600-byte bucket, queue
+    /// up to 10 s), so an answer of a few kB takes `size / rate` to arrive.
     pub fn slow(&self, kbit: u32) -> anyhow::Result<()> {
+        let ns = Some(self.namespace.as_str());
+        run(ns, "ip", &["link", "set", &self.remote_if, "mtu", "576"], None)?;
+        let rate = format!("{kbit}kbit");
         run(
-            Some(&self.namespace),
+            ns,
             "tc",
-            &[
-                "qdisc",
-                "replace",
-                "dev",
-                &self.remote_if,
-                "root",
-                "tbf",
-                "rate",
-                &format!("{kbit}kbit"),
-                "burst",
-                "1600",
-                "latency",
-                "10s",
-            ],
+            &["qdisc", "replace", "dev", &self.remote_if, "root", "tbf", "rate", &rate,
+              "burst", "600", "latency", "10s"],
             None,
         )
     }
@@ -215,6 +207,7 @@ impl FieldLink {
     pub fn heal(&self) -> anyhow::Result<()> {
         let ns = Some(self.namespace.as_str());
         run(ns, "ip", &["link", "set", &self.remote_if, "up"], None)?;
+        run(ns, "ip", &["link", "set", &self.remote_if, "mtu", "1500"], None)?;
         self.rules("")?;
         // Nothing to delete is fine: the link may not have been slowed.
         let _ = run(ns, "tc", &["qdisc", "del", "dev", &self.remote_if, "root"], None);

@@ -11,6 +11,7 @@ mod code_flow;
 mod debug_output;
 mod device;
 mod discovery;
+mod field_network;
 mod glewlwyd;
 mod hostile;
 mod id_token;
