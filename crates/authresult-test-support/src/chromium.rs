@@ -183,29 +183,56 @@ impl Chromium {
         Url::parse(value.as_str().context("the URL is not a string")?).context("the current URL is not a URL")
     }
 
-    /// The first element matching the CSS `selector`, if any, now.
-    pub async fn find(&self, selector: &str) -> anyhow::Result<Option<Element>> {
+    /// The elements matching `selector` now: a CSS selector, or an XPath
+    /// expression when it starts with `/`.
+    pub async fn find_all(&self, selector: &str) -> anyhow::Result<Vec<Element>> {
+        let using = if selector.starts_with('/') { "xpath" } else { "css selector" };
         let found = self
             .session_command(
                 reqwest::Method::POST,
                 "elements",
-                Some(json!({"using": "css selector", "value": selector})),
+                Some(json!({"using": using, "value": selector})),
             )
             .await?;
         Ok(found
             .as_array()
-            .and_then(|all| all.first())
-            .and_then(|e| e[ELEMENT].as_str())
-            .map(|id| Element(id.to_owned())))
+            .map(|all| {
+                all.iter()
+                    .filter_map(|e| e[ELEMENT].as_str())
+                    .map(|id| Element(id.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The first element matching `selector` (see [`Chromium::find_all`]), if any, now.
+    pub async fn find(&self, selector: &str) -> anyhow::Result<Option<Element>> {
+        Ok(self.find_all(selector).await?.into_iter().next())
+    }
+
+    /// The first displayed element matching `selector`, if any, now.
+    pub async fn find_displayed(&self, selector: &str) -> anyhow::Result<Option<Element>> {
+        for element in self.find_all(selector).await? {
+            if self.displayed(&element).await.unwrap_or(false) {
+                return Ok(Some(element));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `element` (a check box) is selected.
+    pub async fn selected(&self, element: &Element) -> anyhow::Result<bool> {
+        let value = self
+            .session_command(reqwest::Method::GET, &format!("element/{}/selected", element.0), None)
+            .await?;
+        Ok(value.as_bool().unwrap_or(false))
     }
 
     /// Waits up to `timeout` for an element matching `selector` that is displayed.
     pub async fn wait_for(&self, selector: &str, timeout: Duration) -> anyhow::Result<Element> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(element) = self.find(selector).await?
-                && self.displayed(&element).await.unwrap_or(false)
-            {
+            if let Some(element) = self.find_displayed(selector).await? {
                 return Ok(element);
             }
             if Instant::now() > deadline {

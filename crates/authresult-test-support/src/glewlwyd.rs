@@ -431,14 +431,16 @@ fn plugin_instance(issuer: &str, key: &str, cert: &str) -> Value {
 }
 
 /// The login app for a real browser ([`crate::Chromium`]): a copy of the
-/// package's `webapp` folder in `{dir}/webapp` (glewlwyd serves no symbolic
-/// link), with the real `config.json` (the package's is a link to a folder).
+/// package's `webapp` folder in `{dir}/webapp`, links resolved (glewlwyd
+/// serves no symbolic link, and the package links jQuery, Bootstrap and
+/// its fonts from their own packages), with the real `config.json` (the
+/// package's is a link to a folder).
 fn webapp_folder(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         fs::create_dir(to)?;
         for entry in fs::read_dir(from)? {
             let entry = entry?;
-            let kind = entry.file_type()?;
+            let kind = fs::metadata(entry.path())?.file_type();
             if kind.is_dir() {
                 copy_tree(&entry.path(), &to.join(entry.file_name()))?;
             } else if kind.is_file() {
@@ -450,6 +452,7 @@ fn webapp_folder(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let webapp = dir.join("webapp");
     copy_tree(Path::new(WEBAPP), &webapp).with_context(|| format!("could not copy {WEBAPP}"))?;
     let config = "/etc/glewlwyd/config-2.7.json/config.json";
+    let _ = fs::remove_dir_all(webapp.join("config.json"));
     fs::copy(config, webapp.join("config.json")).with_context(|| format!("could not copy {config}"))?;
     Ok(webapp)
 }

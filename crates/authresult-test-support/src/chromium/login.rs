@@ -54,9 +54,10 @@ impl Chromium {
 }
 
 impl Chromium {
-    /// Opens `authorization_url`, signs in on glewlwyd's login app as
-    /// `username`, grants the requested scopes when it asks, and waits until
-    /// the browser is at `redirect_uri`.
+    /// Opens `authorization_url` (glewlwyd sends the browser to its login
+    /// app, `login.html`), signs in as `username`, ticks every scope on the
+    /// grant screen and grants them when it asks, presses Continue, and
+    /// waits until the browser is at `redirect_uri`.
     pub async fn log_in_at_glewlwyd(
         &self,
         authorization_url: &Url,
@@ -65,21 +66,42 @@ impl Chromium {
         password: &str,
     ) -> anyhow::Result<Url> {
         self.goto(authorization_url).await?;
-        for step in 0..6 {
-            tokio::time::sleep(Duration::from_secs(2)).await;
+        let user = self.wait_for("#username", STEP).await?;
+        self.type_into(&user, username).await?;
+        let secret = self.wait_for("#password", STEP).await?;
+        self.type_into(&secret, password).await?;
+        let sign_in = self.wait_for("#loginbut", STEP).await?;
+        self.click(&sign_in).await?;
+        let mut granted = false;
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
             let url = self.current_url().await?;
-            let html = self.page_source().await?;
-            std::fs::write(format!("/tmp/glw-{step}.html"), format!("{url}\n{html}"))?;
-            if step == 0 {
-                if let Some(u) = self.find("#username").await? {
-                    self.type_into(&u, username).await?;
-                }
-                if let Some(p) = self.find("#password").await? {
-                    self.type_into(&p, password).await?;
+            if url.as_str().starts_with(redirect_uri.as_str()) {
+                return Ok(url);
+            }
+            let mut unticked = None;
+            for scope in self.find_all("input[id^='grant-']").await? {
+                if self.displayed(&scope).await? && !self.selected(&scope).await? {
+                    unticked = Some(scope);
+                    break;
                 }
             }
+            if let Some(scope) = unticked {
+                self.click(&scope).await?;
+            } else if let Some(grant) = self
+                .find_displayed("//button[normalize-space()='Grant access']")
+                .await?
+                .filter(|_| !granted)
+            {
+                self.click(&grant).await?;
+                granted = true;
+            } else if let Some(next) = self.find_displayed("button.btn-success").await? {
+                self.click(&next).await?;
+            }
+            if std::time::Instant::now() > deadline {
+                return self.wait_for_url(redirect_uri.as_str(), Duration::ZERO).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let _ = (redirect_uri, password);
-        bail!("exploring")
     }
 }
