@@ -20,7 +20,8 @@ usage: cargo xtask <command>
 
 commands:
   ci              everything CI checks: tidy, fmt, clippy, tests (with the local
-                  OpenID provider, glewlwyd and Postgres), docs
+                  OpenID provider, glewlwyd, Postgres, headless Chromium and
+                  network namespaces), docs
   idp [flags]     run the local OpenID provider (oidc-provider from npm) on
                   127.0.0.1; flags go to xtask/idp/server.mjs (see its README)
   demo            the whole system end to end against the local provider
@@ -123,6 +124,28 @@ pub(crate) fn ensure_glewlwyd() -> Result<()> {
     Ok(())
 }
 
+/// Installs Debian's `chromium` and `chromium-driver` (the real-browser
+/// tests) and `iproute2` and `nftables` (the field-network tests) when
+/// missing; fails loudly when it cannot.
+pub(crate) fn ensure_browser_and_field_network() -> Result<()> {
+    use authresult_test_support::{Chromium, FieldLink};
+    if Chromium::missing().is_some() {
+        for package in ["chromium", "chromium-driver"] {
+            apt::install(package, "run `sudo apt-get install chromium chromium-driver`")?;
+        }
+        if let Some(needed) = Chromium::missing() {
+            bail!("chromium was installed but {needed} is still missing");
+        }
+    }
+    while let Some(package) = FieldLink::missing() {
+        apt::install(package, "run `sudo apt-get install iproute2 nftables`")?;
+        if FieldLink::missing() == Some(package) {
+            bail!("{package} was installed but its tool still does not run");
+        }
+    }
+    Ok(())
+}
+
 fn ci() -> Result<()> {
     eprintln!("==> tidy (every .rs opens with //!, no ignored tests)");
     tidy::check(&root())?;
@@ -137,6 +160,7 @@ fn ci() -> Result<()> {
     // than mid-suite.
     ensure_idp_packages()?;
     ensure_glewlwyd()?;
+    ensure_browser_and_field_network()?;
     run(
         "cargo clippy",
         cargo().args([

@@ -166,7 +166,12 @@ impl Chromium {
         Ok(answer["value"].clone())
     }
 
-    async fn session_command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn session_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         self.command(method, self.session.join(path)?, body).await
     }
 
@@ -186,7 +191,11 @@ impl Chromium {
     /// The elements matching `selector` now: a CSS selector, or an XPath
     /// expression when it starts with `/`.
     pub async fn find_all(&self, selector: &str) -> anyhow::Result<Vec<Element>> {
-        let using = if selector.starts_with('/') { "xpath" } else { "css selector" };
+        let using = if selector.starts_with('/') {
+            "xpath"
+        } else {
+            "css selector"
+        };
         let found = self
             .session_command(
                 reqwest::Method::POST,
@@ -223,7 +232,11 @@ impl Chromium {
     /// Whether `element` (a check box) is selected.
     pub async fn selected(&self, element: &Element) -> anyhow::Result<bool> {
         let value = self
-            .session_command(reqwest::Method::GET, &format!("element/{}/selected", element.0), None)
+            .session_command(
+                reqwest::Method::GET,
+                &format!("element/{}/selected", element.0),
+                None,
+            )
             .await?;
         Ok(value.as_bool().unwrap_or(false))
     }
@@ -236,7 +249,11 @@ impl Chromium {
                 return Ok(element);
             }
             if Instant::now() > deadline {
-                let url = self.current_url().await.map(|u| u.to_string()).unwrap_or_default();
+                let url = self
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
                 bail!("no visible `{selector}` within {timeout:?} (page {url})");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -246,15 +263,23 @@ impl Chromium {
     /// Whether `element` is displayed.
     pub async fn displayed(&self, element: &Element) -> anyhow::Result<bool> {
         let value = self
-            .session_command(reqwest::Method::GET, &format!("element/{}/displayed", element.0), None)
+            .session_command(
+                reqwest::Method::GET,
+                &format!("element/{}/displayed", element.0),
+                None,
+            )
             .await?;
         Ok(value.as_bool().unwrap_or(false))
     }
 
     /// Types `text` into `element` (after clearing it).
     pub async fn type_into(&self, element: &Element, text: &str) -> anyhow::Result<()> {
-        self.session_command(reqwest::Method::POST, &format!("element/{}/clear", element.0), Some(json!({})))
-            .await?;
+        self.session_command(
+            reqwest::Method::POST,
+            &format!("element/{}/clear", element.0),
+            Some(json!({})),
+        )
+        .await?;
         self.session_command(
             reqwest::Method::POST,
             &format!("element/{}/value", element.0),
@@ -266,8 +291,12 @@ impl Chromium {
 
     /// Clicks `element`.
     pub async fn click(&self, element: &Element) -> anyhow::Result<()> {
-        self.session_command(reqwest::Method::POST, &format!("element/{}/click", element.0), Some(json!({})))
-            .await?;
+        self.session_command(
+            reqwest::Method::POST,
+            &format!("element/{}/click", element.0),
+            Some(json!({})),
+        )
+        .await?;
         Ok(())
     }
 

@@ -47,7 +47,11 @@ fn run(namespace: Option<&str>, program: &str, args: &[&str], stdin: Option<&str
     };
     command
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = command.spawn().map_err(|e| {
@@ -83,6 +87,26 @@ fn run(namespace: Option<&str>, program: &str, args: &[&str], stdin: Option<&str
 }
 
 impl FieldLink {
+    /// The Debian package of the first tool these links need (`ip`, `tc`,
+    /// `nft`) that does not run, or `None` when all of them do.
+    pub fn missing() -> Option<&'static str> {
+        [
+            ("ip", "-V", "iproute2"),
+            ("tc", "-V", "iproute2"),
+            ("nft", "--version", "nftables"),
+        ]
+        .into_iter()
+        .find(|(tool, flag, _)| {
+            !Command::new(tool)
+                .arg(flag)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|(_, _, package)| package)
+    }
+
     /// Creates a namespace named `authresult-<pid>-<n>` and a veth pair with
     /// a /30 of `10.213.0.0/16` (this end `.1`, the namespace's end `.2`);
     /// both ends up, no shaping. Fails when `ip netns` is not permitted.
@@ -124,13 +148,27 @@ impl FieldLink {
         run(
             None,
             "ip",
-            &["link", "add", local_if, "type", "veth", "peer", "name", &self.remote_if],
+            &[
+                "link",
+                "add",
+                local_if,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &self.remote_if,
+            ],
             None,
         )?;
         run(None, "ip", &["link", "set", &self.remote_if, "netns", ns], None)?;
         run(None, "ip", &["addr", "add", &local, "dev", local_if], None)?;
         run(None, "ip", &["link", "set", local_if, "up"], None)?;
-        run(Some(ns), "ip", &["addr", "add", &remote, "dev", &self.remote_if], None)?;
+        run(
+            Some(ns),
+            "ip",
+            &["addr", "add", &remote, "dev", &self.remote_if],
+            None,
+        )?;
         run(Some(ns), "ip", &["link", "set", &self.remote_if, "up"], None)?;
         run(Some(ns), "ip", &["link", "set", "lo", "up"], None)?;
         self.rules("")
@@ -162,8 +200,20 @@ impl FieldLink {
         run(
             ns,
             "tc",
-            &["qdisc", "replace", "dev", &self.remote_if, "root", "tbf", "rate", &rate,
-              "burst", "600", "latency", "10s"],
+            &[
+                "qdisc",
+                "replace",
+                "dev",
+                &self.remote_if,
+                "root",
+                "tbf",
+                "rate",
+                &rate,
+                "burst",
+                "600",
+                "latency",
+                "10s",
+            ],
             None,
         )
     }

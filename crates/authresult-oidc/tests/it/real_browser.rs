@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::support::{authorization_url, listener, manager, plain, provider_from, fast_options};
+use crate::support::{authorization_url, fast_options, listener, manager, plain, provider_from};
 
 /// How long the whole browser login may take before the listener gives up.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -95,7 +95,10 @@ async fn chromium_logs_in_at_the_local_provider_through_the_loopback_listener() 
     assert_eq!(claims["nonce"], json!(query(&url, "nonce")));
     assert_eq!(claims["name"], json!("Alice Field"));
     let profile = session.auth.profile.clone().unwrap_or_default();
-    assert_eq!(profile.get("email").map(String::as_str), Some("alice@example.org"));
+    assert_eq!(
+        profile.get("email").map(String::as_str),
+        Some("alice@example.org")
+    );
 }
 
 #[tokio::test]
