@@ -2,6 +2,9 @@
 //! `xtask/idp` and drives its login, consent and device pages over HTTP the
 //! way a browser would; [`Glewlwyd`] starts and configures a second,
 //! independent provider (Debian's `glewlwyd`) and logs in through its API.
+//! [`Chromium`] is a real browser (headless Chromium over WebDriver) that
+//! fills both providers' login pages; [`FieldLink`] runs the provider in a
+//! network namespace behind a slow, lossy or broken link.
 //!
 //! Used by integration tests (as a dev-dependency) and by `xtask`. Nothing
 //! here is skipped when Node.js is missing: [`Idp::start`] returns an error
