@@ -50,10 +50,10 @@ pub(crate) fn bench() -> Result<()> {
         eprintln!("xtask bench: the userinfo comparison will not be measured: {e:#}");
     }
     // wrk drives the load bench (`benches/benches/load.rs`).
-    if Command::new("wrk").arg("-v").output().is_err() {
-        if let Err(e) = crate::apt::install("wrk", "install Debian's wrk package") {
-            eprintln!("xtask bench: the load bench will not be measured: {e:#}");
-        }
+    if Command::new("wrk").arg("-v").output().is_err()
+        && let Err(e) = crate::apt::install("wrk", "install Debian's wrk package")
+    {
+        eprintln!("xtask bench: the load bench will not be measured: {e:#}");
     }
 
     let build_started = Instant::now();
