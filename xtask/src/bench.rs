@@ -1,7 +1,9 @@
 //! `cargo xtask bench`: builds and runs the benchmarks of `benches/`
 //! (criterion, release profile) with the local OpenID provider and a
-//! throwaway PostgreSQL server, runs jose (Node.js) on the same tokens, and
-//! writes `docs/benchmarks.md` (the report, `bench/report.rs`).
+//! throwaway PostgreSQL server, runs jose (Node.js) on the same tokens,
+//! drives resource servers under load with wrk (installed from Debian's
+//! packages when missing), and writes `docs/benchmarks.md` (the report,
+//! `bench/report.rs`).
 //!
 //! Whatever cannot be started (Node.js, PostgreSQL) is not fatal: the table
 //! says "not measured" and why. Raw results stay in `<target>/bench-data/`.
@@ -46,6 +48,12 @@ pub(crate) fn bench() -> Result<()> {
     }
     if let Err(e) = crate::ensure_idp_packages() {
         eprintln!("xtask bench: the userinfo comparison will not be measured: {e:#}");
+    }
+    // wrk drives the load bench (`benches/benches/load.rs`).
+    if Command::new("wrk").arg("-v").output().is_err()
+        && let Err(e) = crate::apt::install("wrk", "install Debian's wrk package")
+    {
+        eprintln!("xtask bench: the load bench will not be measured: {e:#}");
     }
 
     let build_started = Instant::now();
@@ -121,9 +129,12 @@ fn ensure_jose_packages(root: &Path) -> Result<()> {
         Ok(out) if out.status.success() => {}
         _ => bail!("Node.js (node) is not installed"),
     }
-    if !dir.join("node_modules/jose/package.json").exists() {
+    let installed = ["jose", "express", "express-oauth2-jwt-bearer"]
+        .iter()
+        .all(|p| dir.join("node_modules").join(p).join("package.json").exists());
+    if !installed {
         run(
-            "npm ci (xtask/bench: jose, pinned by package-lock.json)",
+            "npm ci (xtask/bench: jose, express, express-oauth2-jwt-bearer, pinned by package-lock.json)",
             Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(&dir),

@@ -14,6 +14,7 @@ use serde_json::Value;
 use format::{count, opt_time, ratio, text, time, utc};
 
 mod format;
+mod load;
 mod sections;
 
 /// Where one run left its results, and how it went.
@@ -102,6 +103,7 @@ struct Report {
     memory: Value,
     store: Value,
     jose: Value,
+    load: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +151,7 @@ impl Report {
             memory: read("memory"),
             store: read("store"),
             jose: read("jose"),
+            load: read("load"),
             inputs,
         }
     }
@@ -327,6 +330,7 @@ impl Report {
                 status: Status::of(busy.map(|b| b <= 2.0)),
             });
         }
+        rows.extend(self.load_rows());
         rows
     }
 
@@ -348,6 +352,7 @@ impl Report {
         self.render_misses(&mut md);
         self.render_validation(&mut md);
         self.render_alternatives(&mut md);
+        self.render_load(&mut md);
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);

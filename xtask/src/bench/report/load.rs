@@ -1,0 +1,172 @@
+//! The "server under load" part of the report: the targets of the load bench
+//! (`benches/benches/load.rs`, `<out>/load.json`) and its section.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::format::{ratio, text, time};
+use super::{Report, Row, Status};
+
+/// The servers of the load bench, in table order: JSON key and description.
+const SERVERS: [(&str, &str); 4] = [
+    ("open", "the same route, no authentication (the ceiling)"),
+    (
+        "ours",
+        "authresult `BearerAuthLayer` (the example resource server's route)",
+    ),
+    ("express", "express + `express-oauth2-jwt-bearer` (Node.js)"),
+    ("userinfo", "DataCollect's way: a userinfo call per request"),
+];
+
+impl Report {
+    /// One run of the load bench: `server` (`open`, `ours`, ...) with the
+    /// token `mix` (`repeated`, `distinct`).
+    fn load_run(&self, server: &str, mix: &str) -> Option<&Value> {
+        let run = &self.load["servers"][server][mix];
+        run["rps"].is_number().then_some(run)
+    }
+
+    fn load_rps(&self, server: &str, mix: &str) -> Option<f64> {
+        self.load_run(server, mix)?["rps"].as_f64()
+    }
+
+    /// Why a server of the load bench has no numbers.
+    fn load_problem(&self, server: &str) -> String {
+        let reason = self.load["servers"][server]["reason"]
+            .as_str()
+            .or_else(|| self.load["reason"].as_str());
+        match reason {
+            Some(r) => format!("not measured: {r}"),
+            None if self.load.is_null() => "not measured: the load bench did not run".into(),
+            None => "not measured".into(),
+        }
+    }
+
+    /// The load targets of the summary.
+    pub(super) fn load_rows(&self) -> Vec<Row> {
+        let share = self
+            .load_rps("ours", "repeated")
+            .zip(self.load_rps("open", "repeated"))
+            .map(|(ours, open)| ours / open);
+        let problem = if self.load_rps("ours", "repeated").is_none() {
+            self.load_problem("ours")
+        } else {
+            self.load_problem("open")
+        };
+        let vs_express = self
+            .load_rps("ours", "distinct")
+            .zip(self.load_rps("express", "distinct"))
+            .map(|(ours, express)| ours / express);
+        let express_problem = if self.load_rps("ours", "distinct").is_none() {
+            self.load_problem("ours")
+        } else {
+            self.load_problem("express")
+        };
+        vec![
+            Row {
+                what: "Protected route under load, one repeated token: throughput vs the same route without authentication".into(),
+                measured: share.map_or(problem, |s| format!("{:.0}%", s * 100.0)),
+                bar: "≥ 90%".into(),
+                status: Status::of(share.map(|s| s >= 0.9)),
+            },
+            Row {
+                what: format!(
+                    "Protected route under load, {} distinct tokens: throughput vs express-oauth2-jwt-bearer",
+                    thousands(&self.load["distinct_tokens"])
+                ),
+                measured: vs_express.map_or(express_problem, |r| format!("{} faster", ratio(r))),
+                bar: "≥ 3x faster".into(),
+                status: Status::of(vs_express.map(|r| r >= 3.0)),
+            },
+        ]
+    }
+
+    /// The section: one table, a row per server and token mix.
+    pub(super) fn render_load(&self, md: &mut String) {
+        let _ = writeln!(md, "## A resource server under load\n");
+        let load = &self.load;
+        let _ = writeln!(
+            md,
+            "`wrk` {} ({} thread, {} connections, keep-alive) sends `GET /api/sync` over loopback \
+             to one server at a time, each in its own process, for {} s after a {} s warm-up that \
+             is not counted; every request carries `Authorization: Bearer <token>`, the tokens \
+             taken in turn from the mix. Tokens are RS256 access tokens of {} bytes (the \
+             validation benches' shape); the Rust and Node.js servers verify them with the same \
+             public key. Every request of a counted run answered 2xx (a run with any failure is \
+             not reported). The load generator and the server share this machine's {}: compare \
+             the rows with each other, not with other machines.\n",
+            text(&load["wrk"]),
+            text(&load["wrk_threads"]),
+            text(&load["connections"]),
+            text(&load["measure_secs"]),
+            text(&load["warm_up_secs"]),
+            text(&load["token_bytes"]),
+            self.cpus_text(),
+        );
+        let _ = writeln!(
+            md,
+            "| server | token mix | requests/s | p50 | p99 |\n|---|---|---|---|---|"
+        );
+        for (server, what) in SERVERS {
+            for (mix, mix_text) in [
+                ("repeated", "one repeated token".to_owned()),
+                ("distinct", self.distinct_text(server)),
+            ] {
+                let cells = match self.load_run(server, mix) {
+                    Some(run) => format!(
+                        "{:.0} | {} | {}",
+                        run["rps"].as_f64().unwrap_or(0.0),
+                        micros(&run["p50_us"]),
+                        micros(&run["p99_us"])
+                    ),
+                    None => format!("{} | — | —", self.load_problem(server)),
+                };
+                let _ = writeln!(md, "| {what} | {mix_text} | {cells} |");
+            }
+        }
+        let _ = writeln!(
+            md,
+            "\nThe userinfo server's distinct mix uses {} provider tokens (each one a login at \
+             the local provider): it caches nothing, so every request is one provider call \
+             whatever the token. authresult's validated-token cache holds 10,000 entries by \
+             default, so after the warm-up the distinct mix is mostly answered from it, as on a \
+             sync server whose users come back; express-oauth2-jwt-bearer verifies every request.\n",
+            text(&load["userinfo_distinct_tokens"])
+        );
+    }
+
+    fn distinct_text(&self, server: &str) -> String {
+        let key = if server == "userinfo" {
+            "userinfo_distinct_tokens"
+        } else {
+            "distinct_tokens"
+        };
+        format!("{} distinct tokens", thousands(&self.load[key]))
+    }
+
+    fn cpus_text(&self) -> String {
+        std::thread::available_parallelism().map_or_else(|_| "CPUs".into(), |n| format!("{n} CPUs"))
+    }
+}
+
+/// A latency wrk reported in microseconds.
+fn micros(value: &Value) -> String {
+    value.as_f64().map_or_else(|| "—".into(), |us| time(us * 1e3))
+}
+
+/// `10000` → `10,000`.
+fn thousands(value: &Value) -> String {
+    let Some(n) = value.as_u64() else {
+        return text(value);
+    };
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
