@@ -378,3 +378,63 @@ async fn imports_that_cannot_make_a_session_store_nothing() {
     assert!(matches!(err, Error::NotAuthenticated { .. }), "{err:?}");
     assert!(app.manager().sessions().await.unwrap().is_empty());
 }
+
+/// Logs in to `provider` of `app` as `username` through the local
+/// provider's login form; answers the access token's header.
+async fn browser_login(app: &DataCollectApp, provider: &str, username: &str) -> String {
+    let redirect = url::Url::parse("http://127.0.0.1:9/callback").unwrap();
+    let pending = app
+        .manager()
+        .begin_login_with(
+            provider,
+            authresult_core::LoginFlow::AuthorizationCode,
+            Some(redirect),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let authresult_core::LoginPrompt::Redirect { authorization_url } = &pending.prompt else {
+        panic!("expected a redirect prompt, got {:?}", pending.prompt)
+    };
+    let callback = crate::support::idp()
+        .login_via_form(authorization_url, username, &format!("{username}-password"))
+        .await
+        .unwrap();
+    let session = app.manager().handle_callback(&callback).await.unwrap();
+    assert_eq!(session.subject.as_deref(), Some(username));
+    let token = app.manager().access_token(provider).await.unwrap();
+    let header = app.authorization_header(provider).await.unwrap();
+    let header = header.to_str().unwrap().to_owned();
+    assert!(header.ends_with(&format!(" {}", token.secret())));
+    header
+}
+
+#[tokio::test]
+async fn artifact_providers_log_in_at_the_local_provider_and_send_datacollects_schemes() {
+    use crate::support::issuer;
+    let server = MockServer::start().await;
+    let mut value = artifact(&server.uri());
+    value["authConfigs"] = json!([
+        {"type": "keycloak", "fields": {"authority": issuer("keycloak").as_str(), "client_id": "native-app",
+                                        "kc_idp_hint": "local"}},
+        {"type": "auth0", "fields": {"authority": issuer("auth0").as_str(), "client_id": "native-app"}}
+    ]);
+    Mock::given(method("GET"))
+        .and(path(ARTIFACT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(value.to_string(), "application/json"))
+        .mount(&server)
+        .await;
+    let app = DataCollectApp::from_url(
+        &format!("{}{ARTIFACT_PATH}", server.uri()),
+        store(),
+        crate::support::fast_options(),
+    )
+    .await
+    .unwrap();
+    assert!(app.warnings().is_empty(), "{:?}", app.warnings());
+
+    let header = browser_login(&app, "keycloak", "alice").await;
+    assert!(header.starts_with("keycloak "), "not the keycloak scheme");
+    let header = browser_login(&app, "auth0", "bob").await;
+    assert!(header.starts_with("auth0 "), "not the auth0 scheme");
+}
