@@ -55,6 +55,26 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A token DataCollect's client stored (IndexedDB record, `localStorage`
+    /// entry, oidc-client-ts `User`) cannot be read.
+    #[error("cannot import the stored {shape}: `{field}` {reason}")]
+    InvalidStoredToken {
+        /// Which stored shape, e.g. `IndexedDB record`.
+        shape: &'static str,
+        /// The offending member, e.g. `token`.
+        field: String,
+        /// What is wrong with it (never a token).
+        reason: String,
+    },
+    /// A stored token has expired and there is no refresh token to renew it:
+    /// the user has to log in again.
+    #[error("the stored {shape} of provider `{provider}` has expired and cannot be refreshed")]
+    StoredTokenExpired {
+        /// Which stored shape.
+        shape: &'static str,
+        /// The provider it belongs to.
+        provider: String,
+    },
     /// No provider is registered under this name.
     #[error("unknown provider `{provider}`")]
     UnknownProvider {
@@ -155,8 +175,12 @@ impl Error {
         match self {
             Error::Provider { kind, .. } | Error::Store { kind, .. } => *kind,
             Error::Offline { .. } => FailureKind::Transient,
-            Error::ReauthenticationRequired { .. } | Error::SessionReplaced { .. } => FailureKind::Terminal,
-            Error::InvalidAuthResult { .. } | Error::InvalidCallback { .. } => FailureKind::Protocol,
+            Error::ReauthenticationRequired { .. }
+            | Error::SessionReplaced { .. }
+            | Error::StoredTokenExpired { .. } => FailureKind::Terminal,
+            Error::InvalidAuthResult { .. }
+            | Error::InvalidCallback { .. }
+            | Error::InvalidStoredToken { .. } => FailureKind::Protocol,
             Error::UnknownLoginState => FailureKind::Protocol,
             Error::InvalidConfig { .. }
             | Error::UnknownProvider { .. }

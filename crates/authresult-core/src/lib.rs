@@ -11,6 +11,9 @@
 //!   `[redacted]`, are zeroed on drop and do not implement `Serialize`
 //!   (stores write them through [`Exposed`]);
 //! * [`ProviderConfig`], DataCollect's `{type, fields}` provider configuration;
+//! * DataCollect's formats: its app-config artifact ([`AppArtifact`]), the
+//!   `Authorization` scheme its client sends ([`datacollect_scheme`]) and the
+//!   tokens its client stores ([`StoredToken`], for [`AuthManager::import`]);
 //! * the ports [`AuthProvider`] and [`SessionStore`];
 //! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
 //!   refresh per expiry, and keeps an offline device's session through
@@ -50,6 +53,7 @@
 
 mod auth_result;
 mod config;
+mod datacollect;
 mod error;
 mod events;
 mod exposed;
@@ -68,6 +72,10 @@ pub use auth_result::AuthResult;
 pub use config::{
     Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig,
     SyncServerConfig, check_endpoint_transport, check_transport, is_loopback,
+};
+pub use datacollect::{
+    AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES,
+    SYNC_SERVER_PROVIDER, StoredToken, datacollect_scheme,
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};

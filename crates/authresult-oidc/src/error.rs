@@ -29,6 +29,8 @@ pub enum Endpoint {
     EndSession,
     /// The sync server's `POST /api/users/login`.
     SyncLogin,
+    /// A DataCollect app-config artifact's URL (`/artifacts/{id}.json`).
+    AppConfig,
 }
 
 impl fmt::Display for Endpoint {
@@ -44,6 +46,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Revocation => "revocation endpoint",
             Endpoint::EndSession => "end-session endpoint",
             Endpoint::SyncLogin => "sync server login endpoint",
+            Endpoint::AppConfig => "app-config artifact URL",
         })
     }
 }
@@ -266,6 +269,15 @@ pub enum OidcError {
         #[source]
         source: std::io::Error,
     },
+    /// A DataCollect app-config artifact file could not be read.
+    #[error("could not read the app-config artifact file `{path}`")]
+    ArtifactFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// No valid callback reached the loopback listener in time.
     #[error("no valid authorization callback arrived at the loopback listener within {timeout:?}")]
     LoopbackTimeout {
@@ -350,6 +362,7 @@ impl OidcError {
             OidcError::IssuerMismatch { .. }
             | OidcError::EndpointMissing { .. }
             | OidcError::Configuration { .. }
+            | OidcError::ArtifactFile { .. }
             | OidcError::HttpClient { .. } => FailureKind::Configuration,
         }
     }

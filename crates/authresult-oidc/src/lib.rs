@@ -15,7 +15,11 @@
 //! * [`LoopbackListener`]: the RFC 8252 loopback redirect listener of a
 //!   native app;
 //! * [`build_provider`]: the right provider for a DataCollect-style
-//!   `{type, fields}` [`ProviderConfig`].
+//!   `{type, fields}` [`ProviderConfig`];
+//! * [`DataCollectApp`]: a DataCollect app-config artifact (file, URL or QR
+//!   payload) loaded into a ready manager, the `Authorization` header
+//!   DataCollect's server expects ([`authorization_header`]), and the import
+//!   of the tokens DataCollect's client stored.
 //!
 //! Applications depend on it next to `authresult-core` (the manager) and
 //! `authresult-store` (persistence). Every failure is an [`OidcError`]
@@ -81,6 +85,7 @@
 //!
 //! TLS is always rustls with the webpki roots; there is no feature for it.
 
+mod datacollect;
 mod device;
 mod discovery;
 mod error;
@@ -103,6 +108,7 @@ pub use authresult_jwt::{
     TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
     ValidationErrorKind, Verification,
 };
+pub use datacollect::{DataCollectApp, authorization_header};
 pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};
 pub use loopback::LoopbackListener;

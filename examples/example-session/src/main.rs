@@ -3,7 +3,9 @@
 //!
 //! Shows the stored sessions, prints a fresh access token for scripts
 //! (refreshing first when needed), forces a refresh, or logs out (revokes at
-//! the provider and removes the session).
+//! the provider and removes the session). `from-artifact` and
+//! `import-datacollect` load a DataCollect app-config artifact and import the
+//! tokens DataCollect's client stored.
 
 use std::process::ExitCode;
 
@@ -11,6 +13,8 @@ use anyhow::Result;
 use authresult_core::{Session, SessionStore as _, TenantId, Timestamp};
 use clap::{Parser, Subcommand};
 use example_common::{Settings, exit, human_duration};
+
+mod datacollect;
 
 /// Show, use, refresh and end stored sessions.
 #[derive(Debug, Parser)]
@@ -38,6 +42,12 @@ enum Command {
         #[arg(long)]
         end_session_url: bool,
     },
+    /// Load a DataCollect app-config artifact (URL, QR text or file): its
+    /// logins, their Authorization schemes and stored sessions.
+    FromArtifact(datacollect::ArtifactSource),
+    /// Import a token DataCollect's client stored (read from stdin) into
+    /// the session store, for the app of the artifact.
+    ImportDatacollect(datacollect::ImportArgs),
 }
 
 #[tokio::main]
@@ -48,6 +58,8 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Status => status(&args.settings).await,
+        Command::FromArtifact(source) => datacollect::from_artifact(&args.settings, &source).await,
+        Command::ImportDatacollect(import) => datacollect::import(&args.settings, &import).await,
         Command::Token => {
             let (manager, provider) = args.settings.manager().await?;
             let token = manager.access_token(&provider).await?;

@@ -8,6 +8,7 @@
 
 mod callback;
 mod code_flow;
+mod datacollect;
 mod debug_output;
 mod device;
 mod discovery;

@@ -1,0 +1,356 @@
+//! DataCollect's app-config artifact (`authConfigs[]` + `syncServerUrl`),
+//! the `Authorization` scheme its client sends per provider type, and (in
+//! `stored.rs`) the token shapes its client stores. Pure parsing: fetching
+//! an artifact and wiring providers live in `authresult-oidc`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+use url::Url;
+
+use crate::config::ProviderConfig;
+use crate::error::Error;
+use crate::session::ProviderId;
+
+mod stored;
+
+pub use stored::{MAX_STORED_TOKEN_BYTES, StoredToken};
+
+/// Largest artifact accepted (8 MiB): artifacts carry the app's forms too.
+pub const MAX_ARTIFACT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The provider name (and session key) of the sync server's own login,
+/// implicit in every artifact through `syncServerUrl`.
+pub const SYNC_SERVER_PROVIDER: &str = "default";
+
+/// Provider types DataCollect's client builds an adapter for, plus this
+/// library's generic `oidc` (and its alias `generic`).
+const SUPPORTED_TYPES: &[&str] = &["keycloak", "auth0", "oidc", "generic"];
+
+/// Fields of an `authConfigs[]` entry that hold a client secret.
+const SECRET_FIELDS: &[&str] = &["client_secret", "clientSecret", "api_client_secret"];
+
+/// The `Authorization` scheme DataCollect's client sends with a token of
+/// `provider_type`: `Bearer` for the sync server's own token (`default`),
+/// else the type itself, exactly as written (`keycloak`, `auth0`), which
+/// DataCollect's server uses to pick the validator.
+///
+/// ```
+/// use authresult_core::datacollect_scheme;
+/// assert_eq!(datacollect_scheme("default"), "Bearer");
+/// assert_eq!(datacollect_scheme("keycloak"), "keycloak");
+/// ```
+pub fn datacollect_scheme(provider_type: &str) -> &str {
+    if provider_type == SYNC_SERVER_PROVIDER {
+        "Bearer"
+    } else {
+        provider_type
+    }
+}
+
+/// A DataCollect app-config artifact (the JSON its server publishes at
+/// `/artifacts/{artifactId}.json`, and the QR code points to), reduced to
+/// what authentication needs.
+///
+/// Members other than `id`, `name`, `authConfigs` and `syncServerUrl`
+/// (forms, entity data, external sync, ...) are ignored.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AppArtifact {
+    /// The app's `id`: DataCollect's `configId`, and the tenant of its sessions.
+    pub id: String,
+    /// The app's display `name`, when given.
+    pub name: Option<String>,
+    /// The sync server (`syncServerUrl`; without a scheme, `https://` is
+    /// assumed). `None` when the artifact has none: then there is no
+    /// `default` login.
+    pub sync_server_url: Option<Url>,
+    /// One provider per supported `authConfigs[]` type, in artifact order,
+    /// then the `default` sync-server login.
+    pub providers: Vec<ArtifactProvider>,
+    /// What was accepted but deserves attention (see [`ArtifactWarning`]).
+    pub warnings: Vec<ArtifactWarning>,
+}
+
+/// One login of an artifact: its provider type (also its name in the
+/// manager and its `Authorization` scheme) and the parsed configuration.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ArtifactProvider {
+    /// The `type` as written (`keycloak`, `auth0`, `oidc`, or `default`).
+    pub provider_type: String,
+    /// The configuration, under the same rules as a `{type, fields}` file.
+    pub config: ProviderConfig,
+}
+
+impl ArtifactProvider {
+    /// The name the provider is registered under: its type, as DataCollect
+    /// keys its adapters and stored tokens.
+    pub fn name(&self) -> ProviderId {
+        ProviderId::new(self.provider_type.clone())
+    }
+
+    /// The `Authorization` scheme for its tokens ([`datacollect_scheme`]).
+    pub fn scheme(&self) -> &str {
+        datacollect_scheme(&self.provider_type)
+    }
+}
+
+/// Something in an artifact that was accepted but should be looked at. The
+/// text never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArtifactWarning {
+    /// An `authConfigs[]` entry carries a client secret. DataCollect serves
+    /// artifacts without authentication (and as a QR code), so the secret is
+    /// public: rotate it and make the client public (PKCE). The secret is
+    /// still used as configured.
+    ClientSecretPublished {
+        /// The entry's `type`.
+        provider_type: String,
+        /// The field that holds it, e.g. `client_secret`.
+        field: &'static str,
+    },
+    /// An `authConfigs[]` entry of a type no adapter exists for (DataCollect
+    /// skips those too, e.g. the admin UI's empty "None" type).
+    UnsupportedType {
+        /// Its position in `authConfigs`.
+        index: usize,
+        /// The type as written.
+        provider_type: String,
+    },
+    /// Two `authConfigs[]` entries have the same type; as in DataCollect,
+    /// the later one is used.
+    DuplicateType {
+        /// The type.
+        provider_type: String,
+    },
+    /// `authConfigs[]` has a `default` entry; the sync-server login comes
+    /// from `syncServerUrl` (DataCollect ignores the entry too).
+    DefaultEntryIgnored {
+        /// Its position in `authConfigs`.
+        index: usize,
+    },
+    /// The artifact has no `syncServerUrl`, so there is no `default` login.
+    NoSyncServerUrl,
+}
+
+impl fmt::Display for ArtifactWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArtifactWarning::ClientSecretPublished { provider_type, field } => write!(
+                f,
+                "the `{provider_type}` auth config carries a client secret (`{field}`) in a published \
+                 artifact: treat it as public, rotate it and use a public client"
+            ),
+            ArtifactWarning::UnsupportedType { index, provider_type } => write!(
+                f,
+                "authConfigs[{index}] has unsupported type `{provider_type}` and is skipped"
+            ),
+            ArtifactWarning::DuplicateType { provider_type } => write!(
+                f,
+                "several auth configs have type `{provider_type}`; the last one is used"
+            ),
+            ArtifactWarning::DefaultEntryIgnored { index } => write!(
+                f,
+                "authConfigs[{index}] has type `default`, which comes from `syncServerUrl`; the entry is ignored"
+            ),
+            ArtifactWarning::NoSyncServerUrl => {
+                f.write_str("the artifact has no `syncServerUrl`: no `default` sync-server login")
+            }
+        }
+    }
+}
+
+impl AppArtifact {
+    /// Parses an artifact's JSON text (at most [`MAX_ARTIFACT_BYTES`]).
+    ///
+    /// Every supported `authConfigs[]` entry is parsed with
+    /// [`ProviderConfig::from_fields`] (unknown fields become extra
+    /// authorization parameters, plain `http` only to loopback); an entry
+    /// that fails is an error naming it (`authConfigs[1].client_id`), never
+    /// skipped. `allow_insecure_http` applies to every entry and to
+    /// `syncServerUrl`, as if each set the field of that name.
+    pub fn from_json_str(json: &str, allow_insecure_http: bool) -> Result<Self, Error> {
+        if json.len() > MAX_ARTIFACT_BYTES {
+            return Err(artifact_error(
+                "(document)",
+                format!("is larger than {MAX_ARTIFACT_BYTES} bytes"),
+            ));
+        }
+        let value: Value = serde_json::from_str(json).map_err(|e| {
+            artifact_error(
+                "(document)",
+                format!("is not valid JSON (line {}, column {})", e.line(), e.column()),
+            )
+        })?;
+        Self::from_json_value(value, allow_insecure_http)
+    }
+
+    /// [`from_json_str`](Self::from_json_str) on a parsed value.
+    pub fn from_json_value(value: Value, allow_insecure_http: bool) -> Result<Self, Error> {
+        let Value::Object(mut object) = value else {
+            return Err(artifact_error("(document)", "is not a JSON object"));
+        };
+        let id = match object.remove("id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(artifact_error("id", "is missing (the app's configId)"));
+            }
+            Some(_) => return Err(artifact_error("id", "must be a string")),
+        };
+        let name = match object.remove("name") {
+            Some(Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let mut warnings = Vec::new();
+        let mut providers: Vec<ArtifactProvider> = Vec::new();
+        let entries = match object.remove("authConfigs") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(entries)) => entries,
+            Some(_) => return Err(artifact_error("authConfigs", "must be an array")),
+        };
+        for (index, entry) in entries.into_iter().enumerate() {
+            let Some(provider) = parse_entry(index, entry, allow_insecure_http, &mut warnings)? else {
+                continue;
+            };
+            if let Some(pos) = providers
+                .iter()
+                .position(|p| p.provider_type == provider.provider_type)
+            {
+                warnings.push(ArtifactWarning::DuplicateType {
+                    provider_type: provider.provider_type.clone(),
+                });
+                providers.remove(pos);
+            }
+            providers.push(provider);
+        }
+        let sync_server_url = match object.remove("syncServerUrl") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => {
+                let (url, provider) = sync_server(&s, allow_insecure_http)?;
+                providers.push(provider);
+                Some(url)
+            }
+            Some(_) => return Err(artifact_error("syncServerUrl", "must be a string")),
+        };
+        if sync_server_url.is_none() {
+            warnings.push(ArtifactWarning::NoSyncServerUrl);
+        }
+        Ok(AppArtifact {
+            id,
+            name,
+            sync_server_url,
+            providers,
+            warnings,
+        })
+    }
+
+    /// The `Authorization` scheme for tokens of the provider registered as
+    /// `provider`, when the artifact has it.
+    pub fn scheme_of(&self, provider: &str) -> Option<&str> {
+        self.providers
+            .iter()
+            .find(|p| p.provider_type == provider)
+            .map(ArtifactProvider::scheme)
+    }
+}
+
+fn parse_entry(
+    index: usize,
+    entry: Value,
+    allow_insecure_http: bool,
+    warnings: &mut Vec<ArtifactWarning>,
+) -> Result<Option<ArtifactProvider>, Error> {
+    let at = |field: &str| format!("authConfigs[{index}].{field}");
+    let Value::Object(mut entry) = entry else {
+        return Err(artifact_error(
+            &format!("authConfigs[{index}]"),
+            "must be an object",
+        ));
+    };
+    let provider_type = match entry.remove("type") {
+        Some(Value::String(s)) => s.trim().to_owned(),
+        None | Some(Value::Null) => String::new(),
+        Some(_) => return Err(artifact_error(&at("type"), "must be a string")),
+    };
+    if provider_type == SYNC_SERVER_PROVIDER {
+        warnings.push(ArtifactWarning::DefaultEntryIgnored { index });
+        return Ok(None);
+    }
+    if !SUPPORTED_TYPES.contains(&provider_type.as_str()) {
+        warnings.push(ArtifactWarning::UnsupportedType {
+            index,
+            provider_type: sanitize(&provider_type),
+        });
+        return Ok(None);
+    }
+    let mut fields: BTreeMap<String, Value> = match entry.remove("fields") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(map)) => map.into_iter().collect(),
+        Some(_) => return Err(artifact_error(&at("fields"), "must be an object")),
+    };
+    for field in SECRET_FIELDS {
+        if matches!(fields.get(*field), Some(Value::String(s)) if !s.trim().is_empty()) {
+            warnings.push(ArtifactWarning::ClientSecretPublished {
+                provider_type: provider_type.clone(),
+                field,
+            });
+        }
+    }
+    if allow_insecure_http {
+        fields.insert("allow_insecure_http".into(), Value::Bool(true));
+    }
+    let config = ProviderConfig::from_fields(&provider_type, &fields).map_err(|e| match e {
+        Error::InvalidConfig { field, reason } => artifact_error(&at(&field), reason),
+        other => other,
+    })?;
+    Ok(Some(ArtifactProvider {
+        provider_type,
+        config,
+    }))
+}
+
+fn sync_server(text: &str, allow_insecure_http: bool) -> Result<(Url, ArtifactProvider), Error> {
+    let text = text.trim();
+    let with_scheme = if text.contains("://") {
+        text.to_owned()
+    } else {
+        format!("https://{text}")
+    };
+    let mut fields = BTreeMap::new();
+    fields.insert("url".to_owned(), Value::String(with_scheme));
+    if allow_insecure_http {
+        fields.insert("allow_insecure_http".into(), Value::Bool(true));
+    }
+    let config = ProviderConfig::from_fields(SYNC_SERVER_PROVIDER, &fields).map_err(|e| match e {
+        Error::InvalidConfig { reason, .. } => artifact_error("syncServerUrl", reason),
+        other => other,
+    })?;
+    let ProviderConfig::SyncServer(server) = &config else {
+        return Err(artifact_error("syncServerUrl", "is not a sync server URL"));
+    };
+    let url = server.url.clone();
+    let provider = ArtifactProvider {
+        provider_type: SYNC_SERVER_PROVIDER.to_owned(),
+        config,
+    };
+    Ok((url, provider))
+}
+
+/// A type name fit for a message: printable, short.
+fn sanitize(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn artifact_error(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
