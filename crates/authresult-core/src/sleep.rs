@@ -5,7 +5,6 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use futures::channel::oneshot;
 use futures::future::BoxFuture;
 
 use crate::time::ManualClock;
@@ -16,26 +15,19 @@ pub trait Sleeper: Send + Sync + Debug {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
 }
 
-/// Sleeps on a short-lived helper thread, so it works under any executor.
-/// Lease waits are rare (another process refreshing the same session), so a
-/// thread per wait is cheap enough and keeps the core free of a runtime.
+/// Sleeps on one timer thread shared by the whole process (`futures-timer`),
+/// so it works under any executor and keeps the core free of a runtime.
+///
+/// Every wait of every manager is an entry in that thread's timer heap, not a
+/// thread of its own: a refresh storm of thousands of sessions (each renewing
+/// its lease while the provider answers) costs one thread, and a wait that is
+/// dropped (its refresh finished first) is removed from the heap at once.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadSleeper;
 
 impl Sleeper for ThreadSleeper {
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        let (tx, rx) = oneshot::channel::<()>();
-        let spawned = std::thread::Builder::new()
-            .name("authresult-sleep".into())
-            .spawn(move || {
-                std::thread::sleep(duration);
-                let _ = tx.send(());
-            });
-        match spawned {
-            Ok(_) => rx.map(|_| ()).boxed(),
-            // No thread to be had: return at once; the caller's loop is bounded.
-            Err(_) => futures::future::ready(()).boxed(),
-        }
+        futures_timer::Delay::new(duration).boxed()
     }
 }
 
@@ -45,3 +37,6 @@ impl Sleeper for ManualClock {
         futures::future::ready(()).boxed()
     }
 }
+
+#[cfg(test)]
+mod tests;
