@@ -423,7 +423,7 @@ impl SharedKeySet {
     /// Verifies the signature of `jwt` (an asymmetric algorithm in
     /// `allowed`) with this issuer's keys, refetching them once, within the
     /// rate limit, when the token names a key not seen yet. The refusals are
-    /// those of [`JwkSet::verify`].
+    /// those of [`JwkSet::verify`](crate::JwkSet::verify).
     pub async fn verify(
         &self,
         jwt: &UnverifiedJwt<'_>,
