@@ -43,7 +43,7 @@ type Selector = dyn Fn(&Parts) -> Option<TokenValidator> + Send + Sync;
 /// |---------------------------------------------|--------|---------------------------------------------|
 /// | no `Authorization` header, or a scheme the app does not accept | 401 | one challenge per accepted scheme, e.g. `Bearer, keycloak` |
 /// | several `Authorization` headers, bad syntax | 400    | `Bearer error="invalid_request"`            |
-/// | the request names no configured app         | 400    | none                                        |
+/// | credentials, but the request names no configured app | 400 | none                               |
 /// | the token is refused                        | 401    | `<scheme> error="invalid_token"`            |
 /// | a required scope or role is missing         | 403    | `<scheme> error="insufficient_scope"`       |
 /// | the authorizer refuses ([`AccessDecision::Deny`]) | 403 | none                                   |
@@ -300,12 +300,19 @@ impl LayerConfig {
                 None => return Err(Rejection::Invalid(BEARER.to_owned(), None)),
             },
             Choice::Apps { apps, select } => {
-                let id = match select.select(parts) {
-                    Selection::App(id) => id,
+                let found = match select.select(parts) {
+                    Selection::App(id) => apps.get(id.as_str()).map(|app| (id, app.clone())),
                     Selection::Ambiguous => return Err(Rejection::BadRequest),
-                    Selection::None => return Err(Rejection::UnknownApp),
+                    Selection::None => None,
                 };
-                let app = apps.get(id.as_str()).ok_or(Rejection::UnknownApp)?.clone();
+                // Without credentials the answer is 401 whatever the app,
+                // as DataCollect's.
+                let Some((id, app)) = found else {
+                    return Err(match credentials {
+                        Some(_) => Rejection::UnknownApp,
+                        None => Rejection::Missing(vec![BEARER.to_owned()]),
+                    });
+                };
                 parts.extensions.insert(id);
                 app
             }

@@ -2,6 +2,8 @@
 //! ordered fallback chain of [`TokenCheck`]s, and [`AppId`], the app a request
 //! is for.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::claims::ValidatedToken;
@@ -64,7 +66,8 @@ impl From<SyncServerTokens> for TokenCheck {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct AppAuth {
-    schemes: Vec<(String, Vec<TokenCheck>)>,
+    /// Shared by clones: the layer clones an app for every request.
+    schemes: Arc<Vec<(String, Vec<TokenCheck>)>>,
 }
 
 impl AppAuth {
@@ -79,13 +82,13 @@ impl AppAuth {
     pub fn scheme(mut self, scheme: impl Into<String>, chain: impl IntoIterator<Item = TokenCheck>) -> Self {
         let scheme = scheme.into();
         let chain = chain.into_iter().collect();
-        match self
-            .schemes
+        let schemes = Arc::make_mut(&mut self.schemes);
+        match schemes
             .iter_mut()
             .find(|(name, _)| name.eq_ignore_ascii_case(&scheme))
         {
             Some(entry) => entry.1 = chain,
-            None => self.schemes.push((scheme, chain)),
+            None => schemes.push((scheme, chain)),
         }
         self
     }

@@ -248,6 +248,10 @@ async fn a_config_id_that_names_no_app_is_a_bad_request() {
     assert_eq!(body.status, StatusCode::BAD_REQUEST);
     let twice = pull(&app, "&configId=field&configId=default", &own).await;
     assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    // Without credentials it is 401 first, as DataCollect answers.
+    let anonymous = call(&app, Method::GET, "/api/sync/pull?configId=nowhere", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.challenge.as_deref(), Some("Bearer"));
     // The same token reaches a named app.
     assert_eq!(pull(&app, "&configId=field", &own).await.status, StatusCode::OK);
 }
