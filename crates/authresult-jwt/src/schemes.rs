@@ -185,3 +185,6 @@ impl AppId {
         &self.0
     }
 }
+
+#[cfg(test)]
+mod tests;
