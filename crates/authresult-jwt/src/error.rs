@@ -190,6 +190,8 @@ pub enum ValidationErrorKind {
     Unavailable,
     /// A provider endpoint answered something unusable.
     ProviderError,
+    /// The authorization scheme names no configured provider of the app.
+    UnknownScheme,
     /// The validator is configured wrongly.
     Configuration,
 }
@@ -220,6 +222,7 @@ impl ValidationErrorKind {
             ValidationErrorKind::Inactive => "inactive",
             ValidationErrorKind::Unavailable => "unavailable",
             ValidationErrorKind::ProviderError => "provider_error",
+            ValidationErrorKind::UnknownScheme => "unknown_scheme",
             ValidationErrorKind::Configuration => "configuration",
         }
     }
@@ -361,6 +364,13 @@ pub enum ValidationError {
         /// What is wrong with the answer.
         reason: String,
     },
+    /// The `Authorization` scheme names no provider configured for the app
+    /// ([`AppAuth`](crate::AppAuth)).
+    #[error("authorization scheme `{scheme}` is not accepted")]
+    UnknownScheme {
+        /// The scheme as sent (sanitized, shortened).
+        scheme: String,
+    },
     /// The validator or an issuer is configured wrongly.
     #[error("invalid token validator configuration: {reason}")]
     Configuration {
@@ -399,6 +409,7 @@ impl ValidationError {
             ValidationError::Inactive => ValidationErrorKind::Inactive,
             ValidationError::Unavailable { .. } => ValidationErrorKind::Unavailable,
             ValidationError::ProviderError { .. } => ValidationErrorKind::ProviderError,
+            ValidationError::UnknownScheme { .. } => ValidationErrorKind::UnknownScheme,
             ValidationError::Configuration { .. } => ValidationErrorKind::Configuration,
         }
     }

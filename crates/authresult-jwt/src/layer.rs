@@ -1,6 +1,8 @@
-//! [`BearerAuthLayer`]: a `tower::Layer` that validates `Authorization:
-//! Bearer` tokens and answers RFC 6750 challenges.
+//! [`BearerAuthLayer`]: a `tower::Layer` that validates `Authorization`
+//! tokens (`Bearer` or the app's configured schemes), picks the app, runs the
+//! application's authorizer and answers RFC 6750 challenges.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,25 +16,38 @@ use tower::{Layer, Service};
 
 use super::claims::ValidatedToken;
 use super::error::ValidationErrorKind;
+use super::schemes::{AppAuth, TokenCheck};
 use super::validator::TokenValidator;
+
+mod select;
+
+pub use select::{AccessDecision, AppSelector};
+use select::{Authorizer, Selection};
 
 type Selector = dyn Fn(&Parts) -> Option<TokenValidator> + Send + Sync;
 
-/// Protects a tower (or axum) service with a [`TokenValidator`].
+/// Protects a tower (or axum) service with a [`TokenValidator`], or with
+/// each app's [`AppAuth`] (its `Authorization` schemes and their fallback
+/// chains, as DataCollect's sync server accepts them).
 ///
-/// For every request it reads `Authorization: Bearer <token>`, validates the
-/// token, checks the required scopes and roles, and puts the
-/// [`ValidatedToken`] in the request extensions (read it in axum with
-/// `Extension<ValidatedToken>`). Otherwise it answers itself, with an empty
-/// body:
+/// For every request it reads `Authorization: <scheme> <token>` (`Bearer`
+/// unless the app configures other schemes, matched case-insensitively),
+/// picks the app ([`BearerAuthLayer::for_apps`]), validates the token,
+/// checks the required scopes and roles, asks the application's
+/// [authorizer](BearerAuthLayer::authorize), and puts the [`ValidatedToken`]
+/// (and the [`AppId`](crate::AppId), when apps are configured) in the request extensions
+/// (read it in axum with `Extension<ValidatedToken>`). Otherwise it answers
+/// itself, with an empty body:
 ///
 /// | situation                                   | status | `WWW-Authenticate`                          |
 /// |---------------------------------------------|--------|---------------------------------------------|
-/// | no `Authorization: Bearer` header           | 401    | `Bearer`                                    |
+/// | no `Authorization` header, or a scheme the app does not accept | 401 | one challenge per accepted scheme, e.g. `Bearer, keycloak` |
 /// | several `Authorization` headers, bad syntax | 400    | `Bearer error="invalid_request"`            |
-/// | the token is refused                        | 401    | `Bearer error="invalid_token"`              |
-/// | a required scope or role is missing         | 403    | `Bearer error="insufficient_scope"`         |
-/// | the provider is unreachable (opaque tokens, key fetch) | 503 | none (`Retry-After: 5`)          |
+/// | credentials, but the request names no configured app | 400 | none                               |
+/// | the token is refused                        | 401    | `<scheme> error="invalid_token"`            |
+/// | a required scope or role is missing         | 403    | `<scheme> error="insufficient_scope"`       |
+/// | the authorizer refuses ([`AccessDecision::Deny`]) | 403 | none                                   |
+/// | the provider (or the authorizer) is unreachable | 503 | none (`Retry-After: 5`)                   |
 ///
 /// Requirements are all-of. Apply differently configured layers to
 /// different routes for per-route rules, or pick the validator per request
@@ -47,12 +62,18 @@ struct LayerConfig {
     validator: Choice,
     requirements: Vec<Requirement>,
     realm: Option<String>,
+    authorizer: Option<Authorizer>,
 }
 
 #[derive(Clone)]
 enum Choice {
-    Fixed(TokenValidator),
+    /// One app (a validator is the app accepting `Bearer` only).
+    Fixed(AppAuth),
     PerRequest(Arc<Selector>),
+    Apps {
+        apps: Arc<HashMap<String, AppAuth>>,
+        select: AppSelector,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -79,20 +100,43 @@ impl fmt::Debug for BearerAuthLayer {
         let validator: &dyn fmt::Debug = match &self.config.validator {
             Choice::Fixed(v) => v,
             Choice::PerRequest(_) => &"(chosen per request)",
+            Choice::Apps { apps, .. } => apps,
         };
         f.debug_struct("BearerAuthLayer")
             .field("validator", validator)
             .field("requirements", &self.config.requirements)
             .field("realm", &self.config.realm)
+            .field("authorizer", &self.config.authorizer.is_some())
             .finish()
     }
 }
 
+/// The scheme of [`BearerAuthLayer::new`] and [`BearerAuthLayer::per_request`].
+const BEARER: &str = "Bearer";
+
 impl BearerAuthLayer {
-    /// Validates every request's token with `validator` (which picks the
-    /// issuer by the token's `iss`).
+    /// Validates every request's `Bearer` token with `validator` (which
+    /// picks the issuer by the token's `iss`).
     pub fn new(validator: TokenValidator) -> Self {
-        Self::with_choice(Choice::Fixed(validator))
+        Self::with_choice(Choice::Fixed(
+            AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)]),
+        ))
+    }
+
+    /// Validates every request with one app's schemes and fallback chains.
+    pub fn for_app(app: AppAuth) -> Self {
+        Self::with_choice(Choice::Fixed(app))
+    }
+
+    /// Picks the app of each request with `select` (DataCollect's
+    /// `configId`: [`AppSelector::config_id`]) among `apps`, by name, and
+    /// validates with that app's schemes. A request that names no
+    /// configured app gets 400.
+    pub fn for_apps(apps: impl IntoIterator<Item = (String, AppAuth)>, select: AppSelector) -> Self {
+        Self::with_choice(Choice::Apps {
+            apps: Arc::new(apps.into_iter().collect()),
+            select,
+        })
     }
 
     /// Picks the validator per request, e.g. by tenant in the path or host;
@@ -107,6 +151,7 @@ impl BearerAuthLayer {
                 validator,
                 requirements: Vec::new(),
                 realm: None,
+                authorizer: None,
             }),
         }
     }
@@ -137,6 +182,22 @@ impl BearerAuthLayer {
     /// Requires this Auth0 RBAC permission (`permissions`).
     pub fn require_permission(self, permission: impl Into<String>) -> Self {
         self.require(Requirement::Permission(permission.into()))
+    }
+
+    /// After the token is valid and the requirements are met, asks
+    /// `authorize` (e.g. for the user's role in the application's own
+    /// database, as DataCollect decides its admins): [`AccessDecision::Deny`]
+    /// answers 403, [`AccessDecision::Unavailable`] 503. The request's
+    /// [`AppId`](crate::AppId), when apps are configured, is in `parts.extensions`. The
+    /// function reads what it needs from its arguments and returns a future
+    /// that owns its data.
+    pub fn authorize<F, Fut>(mut self, authorize: F) -> Self
+    where
+        F: Fn(&ValidatedToken, &Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = AccessDecision> + Send + 'static,
+    {
+        Arc::make_mut(&mut self.config).authorizer = Some(Authorizer::new(authorize));
+        self
     }
 
     /// The `realm` named in challenges.
@@ -195,7 +256,7 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            match config.authorize(&parts).await {
+            match config.authorize(&mut parts).await {
                 Ok(token) => {
                     parts.extensions.insert(token);
                     inner.call(Request::from_parts(parts, body)).await
@@ -207,30 +268,67 @@ where
 }
 
 enum Rejection {
-    /// No bearer credentials at all.
-    Missing,
+    /// No credentials in a scheme the app accepts.
+    Missing(Vec<String>),
     /// The `Authorization` header is unusable.
     BadRequest,
+    /// The request names no configured app.
+    UnknownApp,
     /// The token was refused.
-    Invalid(Option<ValidationErrorKind>),
-    /// The provider could not be asked.
+    Invalid(String, Option<ValidationErrorKind>),
+    /// The provider (or the authorizer's store) could not be asked.
     Unavailable,
     /// Valid token, missing scopes or roles.
-    Insufficient(Vec<String>),
+    Insufficient(String, Vec<String>),
+    /// The authorizer refused.
+    Denied,
+}
+
+/// The `Authorization` header, split.
+struct Credentials<'a> {
+    scheme: &'a str,
+    token: &'a str,
 }
 
 impl LayerConfig {
-    async fn authorize(&self, parts: &Parts) -> Result<ValidatedToken, Rejection> {
-        let token = bearer_token(&parts.headers)?;
-        let validator = match &self.validator {
-            Choice::Fixed(validator) => validator.clone(),
-            Choice::PerRequest(select) => select(parts).ok_or(Rejection::Invalid(None))?,
+    async fn authorize(&self, parts: &mut Parts) -> Result<ValidatedToken, Rejection> {
+        let credentials = credentials(&parts.headers)?;
+        let app = match &self.validator {
+            Choice::Fixed(app) => app.clone(),
+            Choice::PerRequest(select) => match select(parts) {
+                Some(validator) => AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)]),
+                None => return Err(Rejection::Invalid(BEARER.to_owned(), None)),
+            },
+            Choice::Apps { apps, select } => {
+                let found = match select.select(parts) {
+                    Selection::App(id) => apps.get(id.as_str()).map(|app| (id, app.clone())),
+                    Selection::Ambiguous => return Err(Rejection::BadRequest),
+                    Selection::None => None,
+                };
+                // Without credentials the answer is 401 whatever the app,
+                // as DataCollect's.
+                let Some((id, app)) = found else {
+                    return Err(match credentials {
+                        Some(_) => Rejection::UnknownApp,
+                        None => Rejection::Missing(vec![BEARER.to_owned()]),
+                    });
+                };
+                parts.extensions.insert(id);
+                app
+            }
         };
-        let validated = validator.validate(token).await.map_err(|error| {
+        let accepted = || app.schemes().map(str::to_owned).collect::<Vec<_>>();
+        let Some(credentials) = credentials else {
+            return Err(Rejection::Missing(accepted()));
+        };
+        let Some(scheme) = app.find_scheme(credentials.scheme).map(str::to_owned) else {
+            return Err(Rejection::Missing(accepted()));
+        };
+        let validated = app.validate(&scheme, credentials.token).await.map_err(|error| {
             if error.is_transient() {
                 Rejection::Unavailable
             } else {
-                Rejection::Invalid(Some(error.kind()))
+                Rejection::Invalid(scheme.clone(), Some(error.kind()))
             }
         })?;
         let unmet: Vec<&Requirement> = self
@@ -238,9 +336,7 @@ impl LayerConfig {
             .iter()
             .filter(|r| !r.met_by(&validated))
             .collect();
-        if unmet.is_empty() {
-            Ok(validated)
-        } else {
+        if !unmet.is_empty() {
             let scopes = unmet
                 .iter()
                 .filter_map(|r| match r {
@@ -248,50 +344,65 @@ impl LayerConfig {
                     _ => None,
                 })
                 .collect();
-            Err(Rejection::Insufficient(scopes))
+            return Err(Rejection::Insufficient(scheme, scopes));
         }
+        if let Some(authorizer) = &self.authorizer {
+            match authorizer.decide(&validated, parts).await {
+                AccessDecision::Allow => {}
+                AccessDecision::Deny => return Err(Rejection::Denied),
+                AccessDecision::Unavailable => return Err(Rejection::Unavailable),
+            }
+        }
+        Ok(validated)
     }
 
     fn respond<B: Default>(&self, rejection: Rejection) -> Response<B> {
-        let mut challenge = String::from("Bearer");
         let mut params: Vec<String> = Vec::new();
         if let Some(realm) = &self.realm {
             params.push(format!("realm=\"{}\"", quoted(realm)));
         }
-        let status = match &rejection {
-            Rejection::Missing => StatusCode::UNAUTHORIZED,
+        let (status, schemes) = match &rejection {
+            Rejection::Missing(schemes) => (StatusCode::UNAUTHORIZED, schemes.clone()),
             Rejection::BadRequest => {
                 params.push("error=\"invalid_request\"".into());
-                StatusCode::BAD_REQUEST
+                (StatusCode::BAD_REQUEST, vec![BEARER.to_owned()])
             }
-            Rejection::Invalid(kind) => {
+            Rejection::Invalid(scheme, kind) => {
                 params.push("error=\"invalid_token\"".into());
                 if *kind == Some(ValidationErrorKind::Expired) {
                     params.push("error_description=\"the access token expired\"".into());
                 }
-                StatusCode::UNAUTHORIZED
+                (StatusCode::UNAUTHORIZED, vec![scheme.clone()])
             }
-            Rejection::Insufficient(scopes) => {
+            Rejection::Insufficient(scheme, scopes) => {
                 params.push("error=\"insufficient_scope\"".into());
                 if !scopes.is_empty() {
                     params.push(format!("scope=\"{}\"", quoted(&scopes.join(" "))));
                 }
-                StatusCode::FORBIDDEN
+                (StatusCode::FORBIDDEN, vec![scheme.clone()])
             }
-            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::UnknownApp => (StatusCode::BAD_REQUEST, Vec::new()),
+            Rejection::Denied => (StatusCode::FORBIDDEN, Vec::new()),
+            Rejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
         };
-        if !params.is_empty() {
-            challenge.push(' ');
-            challenge.push_str(&params.join(", "));
-        }
+        let challenges: Vec<String> = schemes
+            .iter()
+            .map(|scheme| {
+                if params.is_empty() {
+                    scheme.clone()
+                } else {
+                    format!("{scheme} {}", params.join(", "))
+                }
+            })
+            .collect();
         let mut response = Response::new(B::default());
         *response.status_mut() = status;
         let headers = response.headers_mut();
         if matches!(rejection, Rejection::Unavailable) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
-        } else {
-            let value =
-                HeaderValue::from_str(&challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        } else if !challenges.is_empty() {
+            let value = HeaderValue::from_str(&challenges.join(", "))
+                .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
             headers.insert(WWW_AUTHENTICATE, value);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -299,27 +410,37 @@ impl LayerConfig {
     }
 }
 
-/// The token of the one `Authorization: Bearer` header.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
+/// The scheme and token of the one `Authorization` header; `None` without
+/// one (or without a token after the scheme).
+fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(Rejection::Missing)?;
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err(Rejection::BadRequest);
     }
     let value = value.to_str().map_err(|_| Rejection::BadRequest)?;
-    let (scheme, rest) = value.split_once(' ').ok_or(Rejection::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Rejection::Missing);
+    let Some((scheme, rest)) = value.split_once(' ') else {
+        return Ok(None);
+    };
+    // RFC 9110 auth-scheme: a token.
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !scheme_ok {
+        return Err(Rejection::BadRequest);
     }
     let token = rest.trim_start_matches(' ').trim_end();
-    // RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    // RFC 6750 b64token (RFC 9110 token68): 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
     let body = token.trim_end_matches('=');
     let b64token = !body.is_empty()
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
     if b64token {
-        Ok(token)
+        Ok(Some(Credentials { scheme, token }))
     } else {
         Err(Rejection::BadRequest)
     }

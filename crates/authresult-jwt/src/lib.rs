@@ -73,12 +73,49 @@
 //! # }
 //! ```
 //!
+//! # Standing in for DataCollect's sync server
+//!
+//! DataCollect's clients send `Authorization: keycloak <token>` or
+//! `auth0 <token>` for a provider's token and `Bearer <token>` for the sync
+//! server's own HS256 login token, and name their app (`configId`) in the
+//! query or the JSON body. [`SyncServerTokens`] checks the server's own
+//! tokens with its secret ([`SyncServerSecret`]) alone; an [`AppAuth`] maps
+//! each accepted scheme (case-insensitive) to an ordered fallback chain of
+//! [`TokenCheck`]s (the provider, then the secret, as DataCollect does);
+//! `BearerAuthLayer::for_apps` picks the app per request (`AppSelector`,
+//! an [`AppId`] read from a buffered body first) and
+//! `BearerAuthLayer::authorize` lets the application decide roles in its
+//! own database (403 on refusal). `docs/datacollect-server.md` tells which
+//! endpoints this covers and how to configure it.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tower")]
+//! # fn layer() -> Result<(), Box<dyn std::error::Error>> {
+//! use authresult_jwt::{AppAuth, AppSelector, BearerAuthLayer, IssuerConfig, SyncServerSecret,
+//!     SyncServerTokens, TokenValidator};
+//!
+//! let own = SyncServerTokens::builder(SyncServerSecret::new(std::env::var("JWT_SECRET")?))
+//!     .max_age(std::time::Duration::from_secs(7 * 24 * 3600))
+//!     .build()?;
+//! let keycloak = TokenValidator::builder()
+//!     .issuer(IssuerConfig::new("https://sso.example.org/realms/field").audience("urn:datacollect:sync"))
+//!     .build()?;
+//! let field = AppAuth::new()
+//!     .scheme("Bearer", [own.clone().into()])
+//!     .scheme("keycloak", [keycloak.into(), own.into()]);
+//! let layer = BearerAuthLayer::for_apps([("field".to_owned(), field)], AppSelector::config_id());
+//! # let _ = layer;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Crate features
 //!
 //! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
-//!   checks `Authorization: Bearer` tokens with a [`TokenValidator`]
-//!   (401 with `WWW-Authenticate` for bad tokens, 403 `insufficient_scope`,
-//!   503 when keys cannot be fetched).
+//!   checks `Authorization` tokens with a [`TokenValidator`] or each app's
+//!   [`AppAuth`] (401 with `WWW-Authenticate` for bad tokens, 403
+//!   `insufficient_scope` or an authorizer's refusal, 400 for an unknown
+//!   app, 503 when keys cannot be fetched).
 //!
 //! TLS is always rustls with the webpki roots; there is no feature for it.
 
@@ -92,6 +129,8 @@ mod jose;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
+mod schemes;
+mod sync_server;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};
@@ -103,7 +142,9 @@ pub use error::{
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
-pub use layer::{BearerAuth, BearerAuthLayer};
+pub use layer::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
+pub use schemes::{AppAuth, AppId, TokenCheck};
+pub use sync_server::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
 pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
 
 #[cfg(test)]

@@ -2,13 +2,16 @@
 //! (`TokenValidator`) and its tower layer: hostile
 //! tokens signed in the tests, key sets and opaque tokens against `wiremock`,
 //! the token cache, property tests, and the local OpenID provider's real
-//! tokens, including key rotation.
+//! tokens, including key rotation; the DataCollect sync server's own HS256
+//! tokens and the layer standing in for its middleware.
 
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
 mod cache;
 mod claims;
+#[cfg(feature = "tower")]
+mod datacollect_layer;
 mod hostile;
 mod hostile_types;
 mod jwks;
@@ -18,3 +21,4 @@ mod opaque;
 mod properties;
 mod provider;
 mod support;
+mod sync_server;

@@ -20,7 +20,7 @@ use url::Url;
 
 use crate::support::{idp, rand_u64};
 
-const API: &str = "urn:authresult:api";
+pub const API: &str = "urn:authresult:api";
 const REDIRECT: &str = "http://127.0.0.1:53682/callback";
 
 fn endpoint(issuer: &Url, suffix: &str) -> String {
@@ -52,7 +52,7 @@ async fn post_token(issuer: &Url, form: &[(&str, &str)], client_auth: Option<(&s
 }
 
 /// A client-credentials JWT access token of `confidential-app`.
-async fn client_credentials(issuer: &Url) -> String {
+pub async fn client_credentials(issuer: &Url) -> String {
     let form = [
         ("grant_type", "client_credentials"),
         ("scope", "api:read api:write"),

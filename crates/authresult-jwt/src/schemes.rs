@@ -1,0 +1,190 @@
+//! [`AppAuth`]: one app's accepted `Authorization` schemes, each mapped to an
+//! ordered fallback chain of [`TokenCheck`]s, and [`AppId`], the app a request
+//! is for.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::claims::ValidatedToken;
+use super::error::{ValidationError, sanitize};
+use super::sync_server::SyncServerTokens;
+use super::validator::TokenValidator;
+
+/// One link of a scheme's fallback chain.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TokenCheck {
+    /// OpenID issuers, told apart by the token's `iss`, each with its own
+    /// keys.
+    Issuers(TokenValidator),
+    /// The sync server's own HS256 tokens, with its secret alone.
+    SyncServer(SyncServerTokens),
+}
+
+impl TokenCheck {
+    /// Validates `token` with this link.
+    pub async fn validate(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
+        match self {
+            TokenCheck::Issuers(validator) => validator.validate(token).await,
+            TokenCheck::SyncServer(tokens) => tokens.validate(token),
+        }
+    }
+}
+
+impl From<TokenValidator> for TokenCheck {
+    fn from(validator: TokenValidator) -> Self {
+        TokenCheck::Issuers(validator)
+    }
+}
+
+impl From<SyncServerTokens> for TokenCheck {
+    fn from(tokens: SyncServerTokens) -> Self {
+        TokenCheck::SyncServer(tokens)
+    }
+}
+
+/// The `Authorization` schemes one app accepts, each with an ordered chain
+/// of checks: the first that accepts the token wins.
+///
+/// DataCollect's clients send `Authorization: keycloak <token>` or
+/// `auth0 <token>` for a provider's token and `Bearer <token>` for the sync
+/// server's own; its server tries the named provider, then its own secret.
+/// Schemes are matched case-insensitively (RFC 9110 §11.1); a scheme not
+/// configured is refused ([`ValidationError::UnknownScheme`]) without
+/// trying any check.
+///
+/// ```
+/// # fn build(keycloak: authresult_jwt::TokenValidator, own: authresult_jwt::SyncServerTokens) {
+/// use authresult_jwt::AppAuth;
+///
+/// let app = AppAuth::new()
+///     .scheme("Bearer", [own.clone().into()])
+///     .scheme("keycloak", [keycloak.into(), own.into()]);
+/// # let _ = app;
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct AppAuth {
+    /// Shared by clones: the layer clones an app for every request.
+    schemes: Arc<Vec<(String, Vec<TokenCheck>)>>,
+}
+
+impl AppAuth {
+    /// An app that accepts no scheme yet.
+    pub fn new() -> Self {
+        AppAuth::default()
+    }
+
+    /// Accepts `scheme` (any spelling of it), checking its tokens with
+    /// `chain` in order. Naming a scheme again replaces its chain; an empty
+    /// chain refuses every token of the scheme.
+    pub fn scheme(mut self, scheme: impl Into<String>, chain: impl IntoIterator<Item = TokenCheck>) -> Self {
+        let scheme = scheme.into();
+        let chain = chain.into_iter().collect();
+        let schemes = Arc::make_mut(&mut self.schemes);
+        match schemes
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(&scheme))
+        {
+            Some(entry) => entry.1 = chain,
+            None => schemes.push((scheme, chain)),
+        }
+        self
+    }
+
+    /// The configured schemes, spelled as configured, in order.
+    pub fn schemes(&self) -> impl Iterator<Item = &str> {
+        self.schemes.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The configured spelling of `scheme`, when it is accepted.
+    pub fn find_scheme(&self, scheme: &str) -> Option<&str> {
+        self.chain(scheme).map(|(name, _)| name)
+    }
+
+    fn chain(&self, scheme: &str) -> Option<(&str, &[TokenCheck])> {
+        self.schemes
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(scheme))
+            .map(|(name, chain)| (name.as_str(), chain.as_slice()))
+    }
+
+    /// Validates `token` sent with `scheme`: each check of the scheme's
+    /// chain in order, the first success wins. When every check refuses,
+    /// the error is a transient one if any check could not decide (the
+    /// client should retry, not log in again); else the first refusal of a
+    /// check the token was meant for (a trusted `iss`, an allowed
+    /// algorithm), so an expired provider token reports `expired`; else the
+    /// first refusal.
+    pub async fn validate(&self, scheme: &str, token: &str) -> Result<ValidatedToken, ValidationError> {
+        let (_, chain) = self.chain(scheme).ok_or_else(|| ValidationError::UnknownScheme {
+            scheme: sanitize(scheme, 32),
+        })?;
+        let mut first: Option<ValidationError> = None;
+        let mut meant: Option<ValidationError> = None;
+        let mut transient: Option<ValidationError> = None;
+        for check in chain {
+            match check.validate(token).await {
+                Ok(token) => return Ok(token),
+                Err(error) if error.is_transient() => {
+                    transient.get_or_insert(error);
+                }
+                Err(error) if not_meant_for(&error) => {
+                    first.get_or_insert(error);
+                }
+                Err(error) => {
+                    meant.get_or_insert(error);
+                }
+            }
+        }
+        Err(transient
+            .or(meant)
+            .or(first)
+            .unwrap_or_else(|| ValidationError::UnknownScheme {
+                scheme: sanitize(scheme, 32),
+            }))
+    }
+}
+
+/// The refusal of a check that does not handle such tokens at all (another
+/// issuer, no `iss`, another algorithm).
+fn not_meant_for(error: &ValidationError) -> bool {
+    match error {
+        ValidationError::AlgorithmNotAllowed { .. } | ValidationError::UntrustedIssuer { .. } => true,
+        ValidationError::MissingClaim { claim } => claim == "iss",
+        _ => false,
+    }
+}
+
+/// The app (DataCollect's `configId`) a request is for.
+///
+/// [`BearerAuthLayer`](crate::BearerAuthLayer)'s app selection takes an
+/// `AppId` found in the request extensions first: an application that
+/// buffers the body (a `POST /api/sync/push` carries `configId` in its JSON)
+/// inserts the `AppId` it read with [`AppId::from_json_body`]. The layer
+/// puts the app it chose in the extensions for the handler.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AppId(pub String);
+
+impl AppId {
+    /// The top-level string member `member` of a JSON object body, as
+    /// DataCollect reads `req.body.configId`: `None` when the body is not
+    /// a JSON object, or the member is absent, empty or not a string.
+    pub fn from_json_body(body: &[u8], member: &str) -> Option<AppId> {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::Map::deserialize(&mut serde_json::Deserializer::from_slice(body)).ok()?;
+        match object.get(member) {
+            Some(serde_json::Value::String(id)) if !id.is_empty() => Some(AppId(id.clone())),
+            _ => None,
+        }
+    }
+
+    /// The app's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! Run with: `JWT_SECRET='<the server's secret>' cargo run -p example-sync-server -- --app field.json --admin admin@example.org`
+//!
+//! A sync server standing in for DataCollect's (`packages/backend`): the
+//! same requests a DataCollect client makes are accepted or refused as its
+//! server would. `GET /api/sync/pull?since=..&configId=..` and
+//! `POST /api/sync/push` (`{events, configId}`) take
+//! `Authorization: Bearer <the sync server's own HS256 token>` or
+//! `Authorization: <provider type> <provider token>` (`keycloak`, `auth0`,
+//! `oidc`: each app's `authConfigs`), the provider first, then the secret.
+//! `GET /api/users/check-token` takes the server's own token only;
+//! `GET /api/users/me` also needs the user to be an admin (`--admin`, the
+//! stand-in for DataCollect's user table). Each `--app` is a DataCollect app
+//! config (`{id, authConfigs: [{type, fields}], ...}`; other members are
+//! ignored); the app `default` (the server's own login only) always exists.
+//! Pushed events are kept in memory. `docs/datacollect-server.md` tells
+//! more. Prints the address it listens on, then serves until Ctrl-C.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use authresult_jwt::{SyncServerSecret, SyncServerTokens};
+use clap::Parser;
+use example_common::exit;
+
+mod server;
+#[cfg(test)]
+mod tests;
+
+use server::{AppConfig, Settings};
+
+/// Serve DataCollect's sync routes with its header schemes, apps and tokens.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// A DataCollect app config file (`{id, authConfigs}`), repeatable.
+    #[arg(long, value_name = "FILE")]
+    app: Vec<PathBuf>,
+
+    /// Also accept this audience from every provider (repeatable); by
+    /// default each provider's `client_id` (or Auth0 `audience`).
+    #[arg(long, value_name = "AUD")]
+    audience: Vec<String>,
+
+    /// The environment variable holding the server's HS256 secret
+    /// (DataCollect's `JWT_SECRET`); never given as a flag.
+    #[arg(long, default_value = "JWT_SECRET", value_name = "VAR")]
+    secret_env: String,
+
+    /// Accept a secret shorter than 32 bytes (an existing deployment's).
+    #[arg(long)]
+    allow_short_secret: bool,
+
+    /// The server's own tokens (which have no `exp`) are refused this many
+    /// days after their `iat`.
+    #[arg(long, default_value_t = 7, value_name = "DAYS")]
+    max_age_days: u64,
+
+    /// An admin's email, for `/api/users/me` (repeatable).
+    #[arg(long, value_name = "EMAIL")]
+    admin: Vec<String>,
+
+    /// The largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
+    max_body: usize,
+
+    /// Where to listen; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    exit(run(Args::parse()).await)
+}
+
+async fn run(args: Args) -> Result<()> {
+    let secret = std::env::var(&args.secret_env).with_context(|| {
+        format!(
+            "set the server's secret in the environment variable {}",
+            args.secret_env
+        )
+    })?;
+    if secret.is_empty() {
+        bail!("the environment variable {} is empty", args.secret_env);
+    }
+    let own = SyncServerTokens::builder(SyncServerSecret::new(secret))
+        .max_age(Duration::from_secs(args.max_age_days.saturating_mul(24 * 3600)))
+        .allow_short_secret(args.allow_short_secret)
+        .build()
+        .context("cannot use the server's secret (--allow-short-secret takes a short one)")?;
+    let mut apps = Vec::new();
+    for path in &args.app {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let app =
+            AppConfig::from_json(&text).with_context(|| format!("bad app config {}", path.display()))?;
+        apps.push(app);
+    }
+    let settings = Settings {
+        apps,
+        audiences: args.audience,
+        own,
+        admins: args.admin.into_iter().collect::<HashSet<_>>(),
+        max_body: args.max_body,
+    };
+    let app = server::router(settings)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
