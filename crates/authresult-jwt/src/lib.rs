@@ -92,6 +92,8 @@ mod jose;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
+mod network;
+mod sign;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};
@@ -102,6 +104,8 @@ pub use error::{
 };
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
+pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
+pub use sign::SigningKey;
 #[cfg(feature = "tower")]
 pub use layer::{BearerAuth, BearerAuthLayer};
 pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
