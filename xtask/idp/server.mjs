@@ -15,6 +15,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 
 // oidc-provider prints notices with console.info (stdout). Keep stdout clean.
@@ -31,7 +32,8 @@ function usage(msg) {
   if (msg) process.stderr.write(`server.mjs: ${msg}\n`);
   process.stderr.write(
     'usage: node server.mjs [--port N] [--access-ttl S] [--refresh-ttl S] '
-      + '[--device-ttl S] [--keys PATH] [--exit-on-stdin-close]\n',
+      + '[--device-ttl S] [--keys PATH] [--tls-cert PATH --tls-key PATH] '
+      + '[--client-jwks PATH] [--exit-on-stdin-close]\n',
   );
   process.exit(2);
 }
@@ -43,6 +45,9 @@ function parseArgs(argv) {
     refreshTtl: 86400,
     deviceTtl: 600,
     keys: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    clientJwks: undefined,
     exitOnStdinClose: false,
   };
   const numeric = {
@@ -74,6 +79,12 @@ function parseArgs(argv) {
       opts[numeric[arg]] = n;
     } else if (arg === '--keys') {
       opts.keys = next();
+    } else if (arg === '--tls-cert') {
+      opts.tlsCert = next();
+    } else if (arg === '--tls-key') {
+      opts.tlsKey = next();
+    } else if (arg === '--client-jwks') {
+      opts.clientJwks = next();
     } else if (arg === '--exit-on-stdin-close') {
       opts.exitOnStdinClose = true;
     } else if (arg === '--help' || arg === '-h') {
@@ -81,6 +92,9 @@ function parseArgs(argv) {
     } else {
       usage(`unknown argument ${argv[i]}`);
     }
+  }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    usage('--tls-cert and --tls-key go together');
   }
   return opts;
 }
@@ -147,6 +161,10 @@ function flavourClaims(flavour, acct) {
 const LOOPBACK_CALLBACK = 'http://127.0.0.1/callback';
 const LOOPBACK_LOGGED_OUT = 'http://127.0.0.1/logged-out';
 
+const clientJwks = opts.clientJwks === undefined
+  ? undefined
+  : JSON.parse(fs.readFileSync(opts.clientJwks, 'utf8'));
+
 function clientList() {
   const nativeApp = {
     client_id: 'native-app',
@@ -180,6 +198,17 @@ function clientList() {
       response_types: [],
       redirect_uris: [],
     },
+    // With --client-jwks: a confidential client that authenticates with
+    // private_key_jwt (RFC 7523), its public keys from that file.
+    ...(clientJwks === undefined ? [] : [{
+      client_id: 'jwt-app',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: clientJwks,
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: [LOOPBACK_CALLBACK],
+      post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
+    }]),
     {
       client_id: 'resource-server',
       client_secret: 'resource-secret',
@@ -894,13 +923,19 @@ async function route(req, res) {
   await inst.handler(req, res);
 }
 
-const server = http.createServer((req, res) => {
+// With --tls-cert/--tls-key the server speaks https (the issuers become
+// https://127.0.0.1:PORT/...): tests make a private CA and trust it.
+const tls = opts.tlsCert === undefined
+  ? undefined
+  : { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) };
+const onRequest = (req, res) => {
   route(req, res).catch((err) => {
     log(`unhandled error for ${req.method} ${req.url}: ${err?.stack || err}`);
     if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
     else res.destroy();
   });
-});
+};
+const server = tls === undefined ? http.createServer(onRequest) : https.createServer(tls, onRequest);
 
 function shutdown(reason) {
   log(`shutting down (${reason})`);
@@ -920,7 +955,7 @@ if (opts.exitOnStdinClose) {
 
 server.listen(opts.port, '127.0.0.1', () => {
   const { port } = server.address();
-  baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   buildAll();
   log(`listening on ${baseUrl}`);
   process.stdout.write(`IDP_READY ${JSON.stringify(readyPayload())}\n`);

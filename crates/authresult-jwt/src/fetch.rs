@@ -13,10 +13,10 @@ use std::sync::Arc;
 use authresult_core::Clock;
 
 use super::client::{HttpClient, HttpError, HttpLimits, basic_auth};
-use super::network::NetworkOptions;
 use super::error::{UpstreamEndpoint, ValidationError};
 use super::jose::parse_object;
 use super::keys::JwkSet;
+use super::network::NetworkOptions;
 
 /// The validator's requests, through the workspace's one [`HttpClient`].
 #[derive(Debug, Clone)]

@@ -104,10 +104,10 @@ pub use error::{
 };
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
-pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
-pub use sign::SigningKey;
 #[cfg(feature = "tower")]
 pub use layer::{BearerAuth, BearerAuthLayer};
+pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
+pub use sign::SigningKey;
 pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
 
 #[cfg(test)]

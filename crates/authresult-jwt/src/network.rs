@@ -198,10 +198,11 @@ impl NetworkOptions {
             }
         };
         if let Some(identity) = &self.client_identity {
-            let identity = reqwest::Identity::from_pem(identity.pem()).map_err(|_| HttpError::InvalidPem {
-                what: "client identity",
-                reason: "the certificate and key are not usable together",
-            })?;
+            let identity =
+                reqwest::Identity::from_pem(identity.pem()).map_err(|_| HttpError::InvalidPem {
+                    what: "client identity",
+                    reason: "the certificate and key are not usable together",
+                })?;
             builder = builder.identity(identity);
         }
         Ok(builder)

@@ -136,7 +136,11 @@ impl SigningKey {
                     .map_err(failed)?;
                 out
             }
-            Pair::Ecdsa(pair) => pair.sign(&rng, input.as_bytes()).map_err(failed)?.as_ref().to_vec(),
+            Pair::Ecdsa(pair) => pair
+                .sign(&rng, input.as_bytes())
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
             Pair::Ed25519(pair) => pair.sign(input.as_bytes()).as_ref().to_vec(),
         };
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
@@ -161,7 +165,11 @@ impl SigningKey {
                 let half = (point.len().saturating_sub(1)) / 2;
                 let (x, y) = point.get(1..).unwrap_or_default().split_at(half);
                 jwk.insert("kty".into(), "EC".into());
-                let crv = if self.alg == JwsAlgorithm::Es384 { "P-384" } else { "P-256" };
+                let crv = if self.alg == JwsAlgorithm::Es384 {
+                    "P-384"
+                } else {
+                    "P-256"
+                };
                 jwk.insert("crv".into(), crv.into());
                 jwk.insert("x".into(), b64(x));
                 jwk.insert("y".into(), b64(y));

@@ -81,6 +81,7 @@
 //!
 //! TLS is always rustls with the webpki roots; there is no feature for it.
 
+mod client_auth;
 mod device;
 mod discovery;
 mod error;
@@ -98,6 +99,7 @@ use std::sync::Arc;
 pub use authresult_core::{AuthProvider, Error, ProviderConfig};
 #[cfg(feature = "tower")]
 pub use authresult_jwt::{BearerAuth, BearerAuthLayer};
+pub use authresult_jwt::{CaCertificates, ClientIdentity, NetworkOptions, Proxy, SigningKey};
 pub use authresult_jwt::{
     DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
     TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,

@@ -2,6 +2,10 @@
 //! `xtask/idp` and drives its login, consent and device pages over HTTP the
 //! way a browser would; [`Glewlwyd`] starts and configures a second,
 //! independent provider (Debian's `glewlwyd`) and logs in through its API.
+//! [`TestCa`] makes a private CA for https tests (the provider served over
+//! TLS with [`IdpOptions::tls`]), [`TlsServer`] a small https server
+//! (optionally requiring a client certificate), and [`CountingProxy`] a proxy that counts
+//! what goes through it.
 //!
 //! Used by integration tests (as a dev-dependency) and by `xtask`. Nothing
 //! here is skipped when Node.js is missing: [`Idp::start`] returns an error
@@ -28,6 +32,7 @@
 mod browser;
 mod glewlwyd;
 mod jwt;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -44,6 +49,7 @@ use url::Url;
 pub use browser::Browser;
 pub use glewlwyd::Glewlwyd;
 pub use jwt::{JwtAlg, JwtSigner, PublicKey, b64};
+pub use tls::{CountingProxy, Issued, TestCa, TlsServer};
 
 /// How long the provider may take to print `IDP_READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,6 +70,23 @@ pub struct IdpOptions {
     pub device_ttl: Option<u64>,
     /// `--keys`: a JSON file with the signing keys (created when missing).
     pub keys: Option<PathBuf>,
+    /// `--tls-cert`/`--tls-key`: serve https with this certificate, issued
+    /// by a [`TestCa`] whose certificate the login browser then trusts.
+    pub tls: Option<IdpTls>,
+    /// `--client-jwks`: the public keys of the `private_key_jwt` client
+    /// `jwt-app` (a JSON file `{"keys":[...]}`).
+    pub client_jwks: Option<PathBuf>,
+}
+
+/// The files of an https provider (see [`IdpOptions::tls`]).
+#[derive(Debug, Clone)]
+pub struct IdpTls {
+    /// The server certificate (PEM).
+    pub cert: PathBuf,
+    /// Its PKCS#8 key (PEM).
+    pub key: PathBuf,
+    /// The CA certificate (PEM) the browser trusts.
+    pub ca_pem: String,
 }
 
 /// A running local OpenID provider; the process is killed on drop (and
@@ -75,6 +98,8 @@ pub struct Idp {
     base: Url,
     issuers: BTreeMap<String, Url>,
     stderr: Arc<Mutex<String>>,
+    /// The CA the browser trusts when the provider serves https.
+    ca_pem: Option<String>,
 }
 
 /// The repository root: two levels above this crate.
@@ -113,6 +138,16 @@ impl Idp {
         }
         if let Some(keys) = &options.keys {
             command.arg("--keys").arg(keys);
+        }
+        if let Some(tls) = &options.tls {
+            command
+                .arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key);
+        }
+        if let Some(jwks) = &options.client_jwks {
+            command.arg("--client-jwks").arg(jwks);
         }
         command
             .stdin(Stdio::piped())
@@ -157,6 +192,7 @@ impl Idp {
             base: Url::parse("http://127.0.0.1/")?,
             issuers: BTreeMap::new(),
             stderr,
+            ca_pem: options.tls.as_ref().map(|tls| tls.ca_pem.clone()),
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         let ready = loop {
@@ -200,7 +236,7 @@ impl Idp {
         Ok(idp)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with [`IdpOptions::tls`]).
     pub fn base(&self) -> &Url {
         &self.base
     }
@@ -210,6 +246,14 @@ impl Idp {
         self.issuers
             .get(name)
             .with_context(|| format!("the local IdP has no issuer `{name}`"))
+    }
+
+    /// A fresh browser for this provider (trusting its CA over https).
+    fn browser(&self) -> anyhow::Result<Browser> {
+        match &self.ca_pem {
+            Some(ca) => Browser::trusting(self.base.clone(), ca.as_bytes()),
+            None => Browser::new(self.base.clone()),
+        }
     }
 
     /// Everything the provider wrote to stderr so far.
@@ -225,9 +269,7 @@ impl Idp {
         username: &str,
         password: &str,
     ) -> anyhow::Result<Url> {
-        Browser::new(self.base.clone())?
-            .login(authorization_url, username, password)
-            .await
+        self.browser()?.login(authorization_url, username, password).await
     }
 
     /// Enters `user_code` at `verification_uri` (a `verification_uri_complete`
@@ -241,7 +283,7 @@ impl Idp {
         password: &str,
         approve: bool,
     ) -> anyhow::Result<()> {
-        Browser::new(self.base.clone())?
+        self.browser()?
             .device(verification_uri, user_code, username, password, approve)
             .await
     }

@@ -21,8 +21,20 @@ fn ca_certificates_read_every_block_of_a_bundle() {
 #[test]
 fn ca_certificates_without_a_block_are_refused() {
     let error = CaCertificates::from_pem(b"not a certificate").unwrap_err();
-    assert!(matches!(error, HttpError::InvalidPem { what: "ca certificate", .. }), "{error}");
-    assert_eq!(error.to_string(), "invalid ca certificate: no certificate block found");
+    assert!(
+        matches!(
+            error,
+            HttpError::InvalidPem {
+                what: "ca certificate",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid ca certificate: no certificate block found"
+    );
 }
 
 #[test]

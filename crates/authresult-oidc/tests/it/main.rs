@@ -20,3 +20,4 @@ mod presets;
 mod refresh;
 mod support;
 mod sync_server;
+mod tls;
