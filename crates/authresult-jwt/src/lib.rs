@@ -80,7 +80,15 @@
 //!   (401 with `WWW-Authenticate` for bad tokens, 403 `insufficient_scope`,
 //!   503 when keys cannot be fetched).
 //!
-//! TLS is always rustls with the webpki roots; there is no feature for it.
+//! TLS is always rustls. [`NetworkOptions`] (given to
+//! [`TokenValidatorBuilder::network`] and to the login client's options)
+//! says what it trusts and how it goes out: extra CA certificates
+//! ([`CaCertificates`], e.g. an organisation's own CA), the platform's
+//! native roots, the bundled web PKI roots (on by default), a [`Proxy`]
+//! (the proxy environment variables by default, none, or an explicit URL)
+//! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
+//! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
+//! `ring` (client assertions for `private_key_jwt`).
 
 mod cache;
 mod claims;

@@ -18,9 +18,11 @@ fn key() -> Arc<SigningKey> {
 }
 
 fn assertion(key: &Arc<SigningKey>) -> ClientAssertion {
-    let mut options = OidcOptions::default();
-    options.client_assertion_key = Some(Arc::clone(key));
-    options.clock = Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000)));
+    let options = OidcOptions {
+        client_assertion_key: Some(Arc::clone(key)),
+        clock: Arc::new(ManualClock::new(Timestamp::from_secs(1_800_000_000))),
+        ..OidcOptions::default()
+    };
     let issuer = Url::parse("https://sso.example.org/realms/field").unwrap();
     ClientAssertion::from_options(&options, "jwt-app", &issuer, false)
         .unwrap()
@@ -92,8 +94,10 @@ fn other_requests_are_left_alone() {
 
 #[test]
 fn a_secret_and_an_assertion_key_together_are_refused() {
-    let mut options = OidcOptions::default();
-    options.client_assertion_key = Some(key());
+    let options = OidcOptions {
+        client_assertion_key: Some(key()),
+        ..OidcOptions::default()
+    };
     let issuer = Url::parse("https://sso.example.org/").unwrap();
     let error = ClientAssertion::from_options(&options, "jwt-app", &issuer, true).unwrap_err();
     assert_eq!(error.kind(), authresult_core::FailureKind::Configuration);
@@ -103,9 +107,10 @@ fn a_secret_and_an_assertion_key_together_are_refused() {
 fn debug_of_the_signer_and_options_shows_no_key() {
     let key = key();
     let shown = format!("{:?} {:?}", assertion(&key), {
-        let mut options = OidcOptions::default();
-        options.client_assertion_key = Some(key);
-        options
+        OidcOptions {
+            client_assertion_key: Some(key),
+            ..OidcOptions::default()
+        }
     });
     assert!(shown.contains("[redacted]"), "{shown}");
     assert!(!shown.contains("BEGIN"), "{shown}");
