@@ -156,6 +156,13 @@ async fn an_untrusted_certificate_is_refused_with_a_tls_error() {
     let error = https_provider("native-app", other).discover().await.unwrap_err();
     assert!(matches!(error, OidcError::Tls { .. }), "{error:?}");
 
+    // The platform's store (read when the client is built) does not hold
+    // the test CA either.
+    let mut native = fast_options();
+    native.network.native_roots = true;
+    let error = https_provider("native-app", native).discover().await.unwrap_err();
+    assert!(matches!(error, OidcError::Tls { .. }), "{error:?}");
+
     // The validator says the same, as a transient `unavailable`.
     let validator = TokenValidator::builder()
         .issuer(IssuerConfig::new(https_issuer().as_str()).any_audience())
