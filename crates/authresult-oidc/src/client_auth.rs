@@ -15,9 +15,10 @@
 //! Mutual TLS (`tls_client_auth` / `self_signed_tls_client_auth`) needs
 //! nothing here: configure a public client (no secret) and
 //! `NetworkOptions::client_identity`; the certificate is presented to every
-//! server that asks for one and `client_id` goes in the body. Discovery's
-//! `mtls_endpoint_aliases` are not used: a provider that serves mutual TLS
-//! only on separate aliases must be configured with those endpoints.
+//! server that asks for one and `client_id` goes in the body. With a client
+//! certificate, discovery's `mtls_endpoint_aliases` (RFC 8705 §5) replace
+//! the token, revocation, introspection, device and userinfo endpoints
+//! (`discovery.rs`), and pass the same transport check.
 
 use std::fmt;
 use std::sync::Arc;

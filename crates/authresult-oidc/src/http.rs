@@ -25,6 +25,9 @@ pub(crate) struct HttpClient {
     inner: authresult_jwt::HttpClient,
     /// `private_key_jwt` client assertions (`client_auth.rs`), when set.
     assertion: Option<Arc<ClientAssertion>>,
+    /// A client certificate is configured (discovery then uses the
+    /// provider's `mtls_endpoint_aliases`).
+    client_certificate: bool,
 }
 
 /// The client bound to one endpoint, so its errors name that endpoint. All
@@ -93,7 +96,13 @@ impl HttpClient {
         Ok(HttpClient {
             inner,
             assertion: None,
+            client_certificate: options.network.client_identity.is_some(),
         })
+    }
+
+    /// True when the client presents a certificate (mutual TLS).
+    pub(crate) fn presents_client_certificate(&self) -> bool {
+        self.client_certificate
     }
 
     /// This client authenticating as `client_id` of `issuer` with

@@ -87,8 +87,8 @@
 //! kept. [`OidcOptions::client_assertion_key`] authenticates the client with
 //! `private_key_jwt` (RFC 7523; a fresh assertion per request, `aud` = the
 //! issuer); mutual-TLS client authentication (RFC 8705 `tls_client_auth`)
-//! is a public client with a client certificate. Discovery's
-//! `mtls_endpoint_aliases` are not used.
+//! is a public client with a client certificate; discovery's
+//! `mtls_endpoint_aliases` are then used where the provider lists them.
 //!
 //! ```no_run
 //! use std::sync::Arc;

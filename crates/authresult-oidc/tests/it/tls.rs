@@ -333,3 +333,43 @@ async fn requests_go_through_the_configured_proxy() {
     https_provider("native-app", options).discover().await.unwrap();
     assert_eq!(proxy.tunnels(), seen);
 }
+
+#[tokio::test]
+async fn a_client_certificate_uses_the_mtls_endpoint_aliases() {
+    let ca = TestCa::new("alias ca").unwrap();
+    // One body serves as discovery document and (empty) key set.
+    let server = TlsServer::start(&ca, false, |base| {
+        let issuer = base.as_str().trim_end_matches('/');
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/auth"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "mtls_endpoint_aliases": { "token_endpoint": format!("{issuer}/mtls/token") },
+            "keys": [],
+        })
+        .to_string()
+    })
+    .await
+    .unwrap();
+    let issuer = server.url().as_str().trim_end_matches('/').to_owned();
+    let discover = |identity: Option<ClientIdentity>| {
+        let mut options = fast_options();
+        options.network.extra_roots = CaCertificates::from_pem(ca.cert_pem().as_bytes()).unwrap();
+        options.network.client_identity = identity;
+        let provider = provider_from(
+            json!({"type": "oidc", "fields": {"issuer": issuer, "client_id": "native-app"}}),
+            options,
+        );
+        async move { provider.discover().await.unwrap().token_endpoint.unwrap() }
+    };
+    let plain = discover(None).await;
+    assert_eq!(plain.path(), "/token");
+    let issued = ca.client_cert("native-app").unwrap();
+    let identity = ClientIdentity::from_pem(issued.cert_pem.as_bytes(), issued.key_pem.as_bytes()).unwrap();
+    let aliased = discover(Some(identity)).await;
+    assert_eq!(aliased.path(), "/mtls/token");
+}
