@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::client::HttpError;
+use super::client::{HttpError, display_url};
 
 /// Trust anchors and the route to the provider. The default trusts the
 /// bundled web PKI roots only, follows the proxy environment variables, and
@@ -50,8 +50,9 @@ impl Default for NetworkOptions {
     }
 }
 
-/// Which proxy the client uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which proxy the client uses. `Debug` shows a proxy URL without its
+/// credentials.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Proxy {
     /// The proxy environment variables: `HTTPS_PROXY`/`https_proxy` for
@@ -67,6 +68,16 @@ pub enum Proxy {
     /// content), optionally with `user:password@` for `Proxy-Authorization:
     /// Basic`. The environment is ignored.
     Url(Url),
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proxy::Environment => f.write_str("Environment"),
+            Proxy::None => f.write_str("None"),
+            Proxy::Url(url) => f.debug_tuple("Url").field(&display_url(url)).finish(),
+        }
+    }
 }
 
 /// CA certificates to trust, parsed from PEM.

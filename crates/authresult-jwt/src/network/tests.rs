@@ -48,3 +48,18 @@ fn client_identity_needs_a_pkcs8_key_and_hides_it() {
     assert!(error.to_string().contains("pkcs#8"), "{error}");
     assert!(!error.to_string().contains("c2VjcmV0"), "{error}");
 }
+
+#[test]
+fn proxy_credentials_stay_out_of_debug() {
+    let url = Url::parse("http://field:proxy-password@proxy.example:3128").unwrap();
+    let options = NetworkOptions {
+        proxy: Proxy::Url(url),
+        ..NetworkOptions::default()
+    };
+    let shown = format!("{options:?}");
+    assert!(shown.contains("proxy.example:3128"), "{shown}");
+    assert!(
+        !shown.contains("proxy-password") && !shown.contains("field:"),
+        "{shown}"
+    );
+}
