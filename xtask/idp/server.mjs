@@ -15,6 +15,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 
 // oidc-provider prints notices with console.info (stdout). Keep stdout clean.
@@ -31,7 +32,8 @@ function usage(msg) {
   if (msg) process.stderr.write(`server.mjs: ${msg}\n`);
   process.stderr.write(
     'usage: node server.mjs [--host IPV4] [--port N] [--access-ttl S] [--refresh-ttl S] '
-      + '[--device-ttl S] [--keys PATH] [--exit-on-stdin-close]\n',
+      + '[--device-ttl S] [--keys PATH] [--tls-cert PATH --tls-key PATH] '
+      + '[--client-jwks PATH] [--exit-on-stdin-close]\n',
   );
   process.exit(2);
 }
@@ -44,6 +46,9 @@ function parseArgs(argv) {
     refreshTtl: 86400,
     deviceTtl: 600,
     keys: undefined,
+    tlsCert: undefined,
+    tlsKey: undefined,
+    clientJwks: undefined,
     exitOnStdinClose: false,
   };
   const numeric = {
@@ -81,6 +86,12 @@ function parseArgs(argv) {
       const raw = next();
       if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(raw)) usage(`invalid --host ${raw}: an IPv4 address`);
       opts.host = raw;
+    } else if (arg === '--tls-cert') {
+      opts.tlsCert = next();
+    } else if (arg === '--tls-key') {
+      opts.tlsKey = next();
+    } else if (arg === '--client-jwks') {
+      opts.clientJwks = next();
     } else if (arg === '--exit-on-stdin-close') {
       opts.exitOnStdinClose = true;
     } else if (arg === '--help' || arg === '-h') {
@@ -88,6 +99,9 @@ function parseArgs(argv) {
     } else {
       usage(`unknown argument ${argv[i]}`);
     }
+  }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    usage('--tls-cert and --tls-key go together');
   }
   return opts;
 }
@@ -154,6 +168,10 @@ function flavourClaims(flavour, acct) {
 const LOOPBACK_CALLBACK = 'http://127.0.0.1/callback';
 const LOOPBACK_LOGGED_OUT = 'http://127.0.0.1/logged-out';
 
+const clientJwks = opts.clientJwks === undefined
+  ? undefined
+  : JSON.parse(fs.readFileSync(opts.clientJwks, 'utf8'));
+
 function clientList() {
   const nativeApp = {
     client_id: 'native-app',
@@ -187,6 +205,17 @@ function clientList() {
       response_types: [],
       redirect_uris: [],
     },
+    // With --client-jwks: a confidential client that authenticates with
+    // private_key_jwt (RFC 7523), its public keys from that file.
+    ...(clientJwks === undefined ? [] : [{
+      client_id: 'jwt-app',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: clientJwks,
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code'],
+      redirect_uris: [LOOPBACK_CALLBACK],
+      post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
+    }]),
     {
       client_id: 'resource-server',
       client_secret: 'resource-secret',
@@ -901,13 +930,19 @@ async function route(req, res) {
   await inst.handler(req, res);
 }
 
-const server = http.createServer((req, res) => {
+// With --tls-cert/--tls-key the server speaks https (the issuers become
+// https://127.0.0.1:PORT/...): tests make a private CA and trust it.
+const tls = opts.tlsCert === undefined
+  ? undefined
+  : { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey) };
+const onRequest = (req, res) => {
   route(req, res).catch((err) => {
     log(`unhandled error for ${req.method} ${req.url}: ${err?.stack || err}`);
     if (!res.headersSent) sendJson(res, 500, { error: 'server_error' });
     else res.destroy();
   });
-});
+};
+const server = tls === undefined ? http.createServer(onRequest) : https.createServer(tls, onRequest);
 
 function shutdown(reason) {
   log(`shutting down (${reason})`);
@@ -927,7 +962,7 @@ if (opts.exitOnStdinClose) {
 
 server.listen(opts.port, opts.host, () => {
   const { port } = server.address();
-  baseUrl = `http://${opts.host}:${port}`;
+  baseUrl = `${tls === undefined ? 'http' : 'https'}://${opts.host}:${port}`;
   buildAll();
   log(`listening on ${baseUrl}`);
   process.stdout.write(`IDP_READY ${JSON.stringify(readyPayload())}\n`);

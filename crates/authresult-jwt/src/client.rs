@@ -1,14 +1,17 @@
 //! The one HTTP client of the workspace: rustls, redirects never followed,
 //! connect and total timeouts, a cap on every response body, and
-//! `Retry-After` read on statuses that ask to wait. The validator and every
-//! request of `authresult-oidc` go through it; each crate maps an
+//! `Retry-After` read on statuses that ask to wait, and the trust anchors,
+//! proxy and client certificate of [`NetworkOptions`]. The validator and
+//! every request of `authresult-oidc` go through it; each crate maps an
 //! [`HttpError`] into its own error once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use authresult_core::{Clock, SystemClock, Timestamp};
+use authresult_core::{Clock, Timestamp};
 use url::Url;
+
+use super::network::NetworkOptions;
 
 /// Limits of an [`HttpClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,26 +42,66 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-/// Why an HTTP request failed. URLs are shown without query, fragment or
-/// credentials ([`display_url`]).
-#[derive(Debug)]
+/// Why the HTTP client could not be built or a request failed. URLs are
+/// shown without query, fragment or credentials ([`display_url`]).
+///
+/// This is the transport half of the crate's errors: [`HttpClient`] serves
+/// the validator and `authresult-oidc`, and each maps an `HttpError` once
+/// into its own error ([`ValidationError`](crate::ValidationError),
+/// `OidcError`) naming the endpoint (see ARCHITECTURE.md).
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
-    /// The client could not be built (TLS backend).
-    Build(reqwest::Error),
+    /// The client could not be built (TLS backend, root certificates).
+    #[error("could not build the http client")]
+    Build(#[source] reqwest::Error),
+    /// A PEM text of [`NetworkOptions`](crate::NetworkOptions) is unusable.
+    #[error("invalid {what}: {reason}")]
+    InvalidPem {
+        /// `ca certificate`, `client certificate`, `client key`...
+        what: &'static str,
+        /// What is wrong (never the key).
+        reason: &'static str,
+    },
+    /// The proxy URL is not usable.
+    #[error("the proxy url is not usable")]
+    InvalidProxy,
+    /// A client credential (a client assertion key) is unusable.
+    #[error("invalid client credential: {reason}")]
+    InvalidCredential {
+        /// What is wrong (never the key).
+        reason: &'static str,
+    },
     /// The request could not be formed from its URL.
+    #[error("the url `{url}` is not usable")]
     BadRequest {
         /// The URL, shown safely.
         url: String,
     },
     /// Connecting or reading failed (transient).
+    #[error("could not reach `{url}`")]
     Connect {
         /// The URL, shown safely.
         url: String,
         /// The transport error, without its URL.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The TLS handshake failed: the server's certificate is not trusted
+    /// (unknown issuer, expired, wrong name), or the server refused this
+    /// client's certificate, or none was presented where one is required.
+    #[error("tls handshake with `{url}` failed: {reason}")]
+    Tls {
+        /// The URL, shown safely.
+        url: String,
+        /// What TLS reported, e.g. `invalid peer certificate: UnknownIssuer`.
+        reason: String,
+        /// The transport error, without its URL.
+        #[source]
         source: reqwest::Error,
     },
     /// The request timed out (transient).
+    #[error("`{url}` timed out after {timeout:?}")]
     Timeout {
         /// The URL, shown safely.
         url: String,
@@ -66,6 +109,7 @@ pub enum HttpError {
         timeout: Duration,
     },
     /// A 3xx answer: redirects are never followed.
+    #[error("`{url}` answered a redirect ({status}), which is never followed")]
     Redirect {
         /// The URL, shown safely.
         url: String,
@@ -73,6 +117,7 @@ pub enum HttpError {
         status: u16,
     },
     /// A status that asks to wait: 5xx, 429 or 408 (transient).
+    #[error("`{url}` answered http status {status}")]
     Unavailable {
         /// The URL, shown safely.
         url: String,
@@ -82,6 +127,7 @@ pub enum HttpError {
         retry_after: Option<Duration>,
     },
     /// The body is larger than [`HttpLimits::max_body`].
+    #[error("the answer of `{url}` is larger than {limit} bytes")]
     TooLarge {
         /// The URL, shown safely.
         url: String,
@@ -90,53 +136,39 @@ pub enum HttpError {
     },
 }
 
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HttpError::Build(_) => write!(f, "could not build the http client"),
-            HttpError::BadRequest { url } => write!(f, "the url `{url}` is not usable"),
-            HttpError::Connect { url, .. } => write!(f, "could not reach `{url}`"),
-            HttpError::Timeout { url, timeout } => write!(f, "`{url}` timed out after {timeout:?}"),
-            HttpError::Redirect { url, status } => {
-                write!(
-                    f,
-                    "`{url}` answered a redirect ({status}), which is never followed"
-                )
-            }
-            HttpError::Unavailable { url, status, .. } => write!(f, "`{url}` answered http status {status}"),
-            HttpError::TooLarge { url, limit } => {
-                write!(f, "the answer of `{url}` is larger than {limit} bytes")
-            }
+/// The TLS error in `error`'s chain, as text, if there is one.
+fn tls_reason(error: &reqwest::Error) -> Option<String> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
         }
+        // `io::Error::source` skips the error it wraps: step into it.
+        current = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
-}
-
-impl std::error::Error for HttpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HttpError::Build(source) | HttpError::Connect { source, .. } => Some(source),
-            _ => None,
-        }
-    }
+    None
 }
 
 impl HttpClient {
-    /// A client with `limits`; `Retry-After` dates are read against the
-    /// system clock.
-    pub fn new(limits: HttpLimits) -> Result<Self, HttpError> {
-        Self::with_clock(limits, Arc::new(SystemClock))
-    }
-
-    /// A client with `limits` reading `Retry-After` dates against `clock`.
-    pub fn with_clock(limits: HttpLimits, clock: Arc<dyn Clock>) -> Result<Self, HttpError> {
-        let client = reqwest::Client::builder()
+    /// A client with `limits` and `network` (trust anchors, proxy, client
+    /// certificate), reading `Retry-After` dates against `clock`.
+    pub fn new(
+        limits: HttpLimits,
+        network: &NetworkOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, HttpError> {
+        let builder = reqwest::Client::builder()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(limits.connect_timeout)
             .timeout(limits.timeout)
-            .user_agent(concat!("authresult/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(HttpError::Build)?;
+            .user_agent(concat!("authresult/", env!("CARGO_PKG_VERSION")));
+        let client = network.apply(builder)?.build().map_err(HttpError::Build)?;
         Ok(HttpClient {
             client,
             limits,
@@ -169,6 +201,12 @@ impl HttpClient {
                 HttpError::Timeout {
                     url: url.to_owned(),
                     timeout: self.limits.timeout,
+                }
+            } else if let Some(reason) = tls_reason(&source) {
+                HttpError::Tls {
+                    url: url.to_owned(),
+                    reason,
+                    source: source.without_url(),
                 }
             } else {
                 HttpError::Connect {

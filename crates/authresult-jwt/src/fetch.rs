@@ -8,10 +8,15 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use url::Url;
 
+use std::sync::Arc;
+
+use authresult_core::Clock;
+
 use super::client::{HttpClient, HttpError, HttpLimits, basic_auth};
 use super::error::{UpstreamEndpoint, ValidationError};
 use super::jose::parse_object;
 use super::keys::JwkSet;
+use super::network::NetworkOptions;
 
 /// The validator's requests, through the workspace's one [`HttpClient`].
 #[derive(Debug, Clone)]
@@ -41,6 +46,7 @@ fn http_error(endpoint: UpstreamEndpoint, error: HttpError) -> ValidationError {
     match error {
         HttpError::Timeout { .. } => unavailable("timed out".into()),
         HttpError::Connect { source, .. } => unavailable(describe(&source)),
+        HttpError::Tls { reason, .. } => unavailable(format!("tls handshake failed: {reason}")),
         HttpError::Unavailable { status, .. } => unavailable(format!("http status {status}")),
         HttpError::Redirect { status, .. } => ValidationError::ProviderError {
             endpoint,
@@ -55,8 +61,12 @@ fn http_error(endpoint: UpstreamEndpoint, error: HttpError) -> ValidationError {
 }
 
 impl Http {
-    pub(crate) fn new(limits: HttpLimits) -> Result<Self, ValidationError> {
-        let client = HttpClient::new(limits)
+    pub(crate) fn new(
+        limits: HttpLimits,
+        network: &NetworkOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ValidationError> {
+        let client = HttpClient::new(limits, network, clock)
             .map_err(|e| ValidationError::config(format!("cannot build the http client: {e}")))?;
         Ok(Http { client })
     }

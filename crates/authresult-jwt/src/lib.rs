@@ -117,7 +117,15 @@
 //!   `insufficient_scope` or an authorizer's refusal, 400 for an unknown
 //!   app, 503 when keys cannot be fetched).
 //!
-//! TLS is always rustls with the webpki roots; there is no feature for it.
+//! TLS is always rustls. [`NetworkOptions`] (given to
+//! [`TokenValidatorBuilder::network`] and to the login client's options)
+//! says what it trusts and how it goes out: extra CA certificates
+//! ([`CaCertificates`], e.g. an organisation's own CA), the platform's
+//! native roots, the bundled web PKI roots (on by default), a [`Proxy`]
+//! (the proxy environment variables by default, none, or an explicit URL)
+//! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
+//! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
+//! `ring` (client assertions for `private_key_jwt`).
 
 mod cache;
 mod claims;
@@ -131,6 +139,8 @@ mod keys;
 mod layer;
 mod schemes;
 mod sync_server;
+mod network;
+mod sign;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};
@@ -143,7 +153,9 @@ pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
 pub use layer::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
+pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use schemes::{AppAuth, AppId, TokenCheck};
+pub use sign::SigningKey;
 pub use sync_server::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
 pub use validator::{SharedKeySet, TokenValidator, TokenValidatorBuilder};
 

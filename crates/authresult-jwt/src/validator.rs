@@ -17,6 +17,7 @@ use super::config::{IssuerConfig, KeySource, OpaqueMode};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::Http;
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
+use super::network::NetworkOptions;
 
 mod issuer;
 mod key_store;
@@ -47,6 +48,7 @@ pub struct TokenValidatorBuilder {
     opaque_cache_ttl: Duration,
     max_token_len: usize,
     http: HttpLimits,
+    network: NetworkOptions,
     clock: Arc<dyn Clock>,
 }
 
@@ -117,6 +119,14 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// Trust anchors (extra CA certificates, native roots), proxy and client
+    /// certificate of provider requests (default: the web PKI roots, the
+    /// proxy environment variables, no client certificate).
+    pub fn network(mut self, network: NetworkOptions) -> Self {
+        self.network = network;
+        self
+    }
+
     /// The clock for `exp`/`nbf`/`iat` and cache expiry (default the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -129,7 +139,7 @@ impl TokenValidatorBuilder {
         if self.issuers.is_empty() {
             return Err(ValidationError::config("no issuer is configured"));
         }
-        let http = Http::new(self.http)?;
+        let http = Http::new(self.http, &self.network, Arc::clone(&self.clock))?;
         let mut issuers = HashMap::new();
         let mut opaque = None;
         for config in self.issuers {
@@ -216,6 +226,7 @@ impl TokenValidator {
                 timeout: Duration::from_secs(10),
                 max_body: DEFAULT_MAX_RESPONSE_BYTES,
             },
+            network: NetworkOptions::default(),
             clock: Arc::new(SystemClock),
         }
     }

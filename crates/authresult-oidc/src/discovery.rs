@@ -35,6 +35,10 @@ pub(crate) struct ExtraMetadata {
     /// RFC 9207.
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// RFC 8705 §5: the endpoints to use with a client certificate. Kept
+    /// as raw JSON: read (and checked) only when the client presents one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mtls_endpoint_aliases: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -171,13 +175,16 @@ impl Discovery {
 
     async fn fetch(&self) -> Result<Discovered, OidcError> {
         let url = Self::document_url(&self.issuer)?;
-        let metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
+        let mut metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
         let found = metadata.issuer().as_str().to_owned();
         if !issuer_matches(&self.issuer, &found) {
             return Err(OidcError::IssuerMismatch {
                 expected: self.issuer.as_str().to_owned(),
                 found: found.chars().take(200).collect(),
             });
+        }
+        if self.http.presents_client_certificate() {
+            use_mtls_aliases(&mut metadata)?;
         }
         check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
         let keys = if self.own_keys {
@@ -240,6 +247,56 @@ fn endpoints(metadata: &Metadata) -> Vec<(&'static str, &Url)> {
         }
     }
     list
+}
+
+/// RFC 8705 §5: with a client certificate, the endpoints listed in
+/// `mtls_endpoint_aliases` replace the plain ones (token, revocation,
+/// introspection, device authorization, userinfo), so requests that
+/// authenticate with the certificate go where the provider expects it. The
+/// aliases then pass [`check_endpoints`] like every endpoint.
+pub(crate) fn use_mtls_aliases(metadata: &mut Metadata) -> Result<(), OidcError> {
+    let Some(aliases) = metadata.additional_metadata().mtls_endpoint_aliases.clone() else {
+        return Ok(());
+    };
+    let alias = |field: &str| -> Result<Option<Url>, OidcError> {
+        match aliases.get(field) {
+            None => Ok(None),
+            Some(value) => value
+                .as_str()
+                .and_then(|text| Url::parse(text).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    OidcError::malformed(
+                        Endpoint::Discovery,
+                        format!("`mtls_endpoint_aliases.{field}` is not a URL"),
+                    )
+                }),
+        }
+    };
+    if let Some(url) = alias("token_endpoint")? {
+        *metadata = metadata
+            .clone()
+            .set_token_endpoint(Some(openidconnect::TokenUrl::from_url(url)));
+    }
+    if let Some(url) = alias("userinfo_endpoint")? {
+        *metadata = metadata
+            .clone()
+            .set_userinfo_endpoint(Some(openidconnect::UserInfoUrl::from_url(url)));
+    }
+    let revocation = alias("revocation_endpoint")?;
+    let introspection = alias("introspection_endpoint")?;
+    let device = alias("device_authorization_endpoint")?;
+    let extra = metadata.additional_metadata_mut();
+    for (slot, url) in [
+        (&mut extra.revocation_endpoint, revocation),
+        (&mut extra.introspection_endpoint, introspection),
+        (&mut extra.device_authorization_endpoint, device),
+    ] {
+        if url.is_some() {
+            *slot = url;
+        }
+    }
+    Ok(())
 }
 
 /// Every endpoint of the document follows

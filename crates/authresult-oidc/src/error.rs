@@ -70,6 +70,23 @@ pub enum OidcError {
         #[source]
         source: reqwest::Error,
     },
+    /// The TLS handshake failed: the server's certificate is not trusted
+    /// (add the organisation's CA to `OidcOptions::network`), has expired
+    /// or names another host, or the server refused this client's
+    /// certificate. Transient: a captive portal or an intercepting network
+    /// presents such certificates, and the next network may not.
+    #[error("tls handshake with the {endpoint} at {url} failed: {reason}")]
+    Tls {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// Its URL, without query.
+        url: String,
+        /// What TLS reported, e.g. `invalid peer certificate: UnknownIssuer`.
+        reason: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
     /// No complete answer within the request timeout.
     #[error("the {endpoint} at {url} did not answer within {timeout:?}")]
     Timeout {
@@ -324,6 +341,7 @@ impl OidcError {
     pub fn kind(&self) -> FailureKind {
         match self {
             OidcError::Connect { .. }
+            | OidcError::Tls { .. }
             | OidcError::Timeout { .. }
             | OidcError::LoopbackTimeout { .. }
             | OidcError::KeySetUnavailable { .. } => FailureKind::Transient,

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use authresult_jwt::{HttpError, HttpLimits};
 pub(crate) use authresult_jwt::{basic_auth, display_uri, display_url};
@@ -12,6 +13,7 @@ use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::client_auth::ClientAssertion;
 use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
@@ -21,6 +23,11 @@ use crate::options::OidcOptions;
 #[derive(Debug, Clone)]
 pub(crate) struct HttpClient {
     inner: authresult_jwt::HttpClient,
+    /// `private_key_jwt` client assertions (`client_auth.rs`), when set.
+    assertion: Option<Arc<ClientAssertion>>,
+    /// A client certificate is configured (discovery then uses the
+    /// provider's `mtls_endpoint_aliases`).
+    client_certificate: bool,
 }
 
 /// The client bound to one endpoint, so its errors name that endpoint. All
@@ -38,6 +45,12 @@ fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
         HttpError::Connect { url, source } => OidcError::Connect {
             endpoint,
             url,
+            source,
+        },
+        HttpError::Tls { url, reason, source } => OidcError::Tls {
+            endpoint,
+            url,
+            reason,
             source,
         },
         HttpError::Timeout { url, timeout } => OidcError::Timeout {
@@ -64,6 +77,9 @@ fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
         HttpError::BadRequest { url } => {
             OidcError::config(format!("the {endpoint} URL `{url}` is not usable"))
         }
+        other @ (HttpError::InvalidPem { .. }
+        | HttpError::InvalidProxy
+        | HttpError::InvalidCredential { .. }) => OidcError::config(other.to_string()),
         other => OidcError::config(format!("the {endpoint} request failed: {other}")),
     }
 }
@@ -75,9 +91,32 @@ impl HttpClient {
             timeout: options.request_timeout,
             max_body: options.max_response_bytes,
         };
-        let inner = authresult_jwt::HttpClient::with_clock(limits, std::sync::Arc::clone(&options.clock))
+        let inner = authresult_jwt::HttpClient::new(limits, &options.network, Arc::clone(&options.clock))
             .map_err(|e| http_error(Endpoint::Discovery, e))?;
-        Ok(HttpClient { inner })
+        Ok(HttpClient {
+            inner,
+            assertion: None,
+            client_certificate: options.network.client_identity.is_some(),
+        })
+    }
+
+    /// True when the client presents a certificate (mutual TLS).
+    pub(crate) fn presents_client_certificate(&self) -> bool {
+        self.client_certificate
+    }
+
+    /// This client authenticating as `client_id` of `issuer` with
+    /// `OidcOptions::client_assertion_key` (`private_key_jwt`), when one is
+    /// set: see [`ClientAssertion`].
+    pub(crate) fn authenticating(
+        mut self,
+        options: &OidcOptions,
+        client_id: &str,
+        issuer: &Url,
+        has_secret: bool,
+    ) -> Result<Self, OidcError> {
+        self.assertion = ClientAssertion::from_options(options, client_id, issuer, has_secret)?.map(Arc::new);
+        Ok(self)
     }
 
     /// This client, naming `endpoint` in its errors.
@@ -95,6 +134,10 @@ impl HttpClient {
         endpoint: Endpoint,
         request: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, OidcError> {
+        let mut request = request;
+        if let Some(assertion) = &self.assertion {
+            assertion.authenticate(endpoint, &mut request)?;
+        }
         self.inner
             .execute(request)
             .await

@@ -77,14 +77,52 @@
 //! feature, `BearerAuthLayer` protects an axum or tower service (see the
 //! example of `authresult-jwt`).
 //!
+//! # Private CAs, proxies and client certificates
+//!
+//! [`OidcOptions::network`] (and `TokenValidatorBuilder::network` for the
+//! validator) is a [`NetworkOptions`]: extra trusted CA certificates
+//! ([`CaCertificates::from_pem`], one certificate or a bundle), the
+//! platform's native roots (`native_roots`), the bundled web PKI roots (on
+//! by default), the proxy ([`Proxy`]: the proxy environment variables by
+//! default, [`Proxy::None`], or an explicit URL), and a client certificate
+//! for mutual TLS ([`ClientIdentity::from_pem`]). A certificate the client
+//! does not trust is an [`OidcError::Tls`] naming the TLS problem (e.g.
+//! `invalid peer certificate: UnknownIssuer`), transient so the session is
+//! kept. [`OidcOptions::client_assertion_key`] authenticates the client with
+//! `private_key_jwt` (RFC 7523; a fresh assertion per request, `aud` = the
+//! issuer); mutual-TLS client authentication (RFC 8705 `tls_client_auth`)
+//! is a public client with a client certificate; discovery's
+//! `mtls_endpoint_aliases` are then used where the provider lists them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use authresult_oidc::{CaCertificates, ClientIdentity, JwsAlgorithm, OidcOptions, Proxy, SigningKey};
+//!
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut options = OidcOptions::default();
+//! options.network.extra_roots = CaCertificates::from_pem(&std::fs::read("org-ca.pem")?)?;
+//! options.network.proxy = Proxy::Url("http://proxy.field.example:3128".parse()?);
+//! options.network.client_identity =
+//!     Some(ClientIdentity::from_pem(&std::fs::read("app.crt")?, &std::fs::read("app.key")?)?);
+//! options.client_assertion_key = Some(Arc::new(SigningKey::from_pkcs8_pem(
+//!     &std::fs::read("client-key.pem")?,
+//!     JwsAlgorithm::Es256,
+//!     Some("app-key-1".into()),
+//! )?));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Crate features
 //!
 //! * `tower` (off by default): re-exports `BearerAuthLayer`, the
 //!   `tower::Layer` of `authresult-jwt` (its `tower` feature) that checks
 //!   `Authorization: Bearer` tokens with a `TokenValidator`.
 //!
-//! TLS is always rustls with the webpki roots; there is no feature for it.
+//! TLS is always rustls; which roots it trusts is a run-time option
+//! ([`NetworkOptions`]), not a feature.
 
+mod client_auth;
 mod datacollect;
 mod device;
 mod discovery;
@@ -103,6 +141,7 @@ use std::sync::Arc;
 pub use authresult_core::{AuthProvider, Error, ProviderConfig};
 #[cfg(feature = "tower")]
 pub use authresult_jwt::{BearerAuth, BearerAuthLayer};
+pub use authresult_jwt::{CaCertificates, ClientIdentity, NetworkOptions, Proxy, SigningKey};
 pub use authresult_jwt::{
     DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
     TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,

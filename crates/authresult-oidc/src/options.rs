@@ -1,4 +1,6 @@
-//! Tunables of a provider: timeouts, limits, ID token checks, clock and sleeper.
+//! Tunables of a provider: timeouts, limits, ID token checks, network
+//! (trust anchors, proxy, client certificate), client authentication, clock
+//! and sleeper.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +10,7 @@ use authresult_core::{ClientSecret, Clock, Sleeper, SystemClock};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 
-use authresult_jwt::JwsAlgorithm;
+use authresult_jwt::{JwsAlgorithm, NetworkOptions, SigningKey};
 
 /// Default response-size cap: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -74,6 +76,19 @@ pub struct OidcOptions {
     /// Credentials for token introspection (`validate`) when they differ from
     /// the client's own, e.g. a resource server's.
     pub introspection_client: Option<(String, ClientSecret)>,
+    /// Trust anchors (extra CA certificates such as an organisation's own
+    /// CA, the platform's native roots), the proxy, and a client
+    /// certificate for mutual TLS, for every request of this provider
+    /// (default: the bundled web PKI roots, the proxy environment
+    /// variables, no client certificate). See `authresult_jwt::NetworkOptions`.
+    pub network: NetworkOptions,
+    /// Authenticate the client with `private_key_jwt` (RFC 7523): every
+    /// request to the token, device authorization, revocation and
+    /// introspection endpoints carries a fresh assertion signed with this
+    /// key (`aud` = the issuer, a random `jti`, valid one minute). Needs no
+    /// `client_secret`. Register [`SigningKey::public_jwk`] with the
+    /// provider. Default none.
+    pub client_assertion_key: Option<Arc<SigningKey>>,
     /// Allow plain `http` to hosts other than loopback (default false).
     pub allow_insecure_http: bool,
     /// Fetch userinfo after a login and merge it into the profile (its `sub`
@@ -102,6 +117,8 @@ impl Default for OidcOptions {
             trusted_audiences: Vec::new(),
             discovery_ttl: Duration::from_secs(3600),
             introspection_client: None,
+            network: NetworkOptions::default(),
+            client_assertion_key: None,
             allow_insecure_http: false,
             fetch_userinfo: false,
             device_interval_override: None,
@@ -128,6 +145,8 @@ impl fmt::Debug for OidcOptions {
                 "introspection_client",
                 &self.introspection_client.as_ref().map(|(id, _)| id),
             )
+            .field("network", &self.network)
+            .field("client_assertion_key", &self.client_assertion_key)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("fetch_userinfo", &self.fetch_userinfo)
             .field("device_interval_override", &self.device_interval_override)

@@ -198,7 +198,12 @@ impl OidcProvider {
         if settings.client_id.is_empty() {
             return Err(OidcError::config("`client_id` is empty"));
         }
-        let http = HttpClient::new(&options)?;
+        let http = HttpClient::new(&options)?.authenticating(
+            &options,
+            &settings.client_id,
+            &settings.issuer,
+            settings.client_secret.is_some(),
+        )?;
         let discovery = Discovery::new(
             settings.issuer.clone(),
             http.clone(),

@@ -86,7 +86,22 @@ fn unescape(text: &str) -> String {
 impl Browser {
     /// A browser with an empty jar for the provider at `base`.
     pub fn new(base: Url) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        Self::build(base, None)
+    }
+
+    /// [`Browser::new`] for a provider whose certificate `ca_pem` issued.
+    pub fn trusting(base: Url, ca_pem: &[u8]) -> anyhow::Result<Self> {
+        Self::build(base, Some(ca_pem))
+    }
+
+    fn build(base: Url, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).context("the CA certificate is not PEM")?,
+            );
+        }
+        let client = builder
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(20))

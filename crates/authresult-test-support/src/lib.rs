@@ -6,6 +6,11 @@
 //! fills both providers' login pages; [`FieldLink`] runs the provider in a
 //! network namespace behind a slow, lossy or broken link.
 //!
+//! [`TestCa`] makes a private CA for https tests (the provider served over
+//! TLS with [`IdpOptions::tls`]), [`TlsServer`] a small https server
+//! (optionally requiring a client certificate), and [`CountingProxy`] a proxy that counts
+//! what goes through it.
+//!
 //! Used by integration tests (as a dev-dependency) and by `xtask`. Nothing
 //! here is skipped when Node.js is missing: [`Idp::start`] returns an error
 //! and the test fails.
@@ -33,6 +38,7 @@ mod chromium;
 mod field_link;
 mod glewlwyd;
 mod jwt;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -51,6 +57,7 @@ pub use chromium::Chromium;
 pub use field_link::FieldLink;
 pub use glewlwyd::Glewlwyd;
 pub use jwt::{JwtAlg, JwtSigner, PublicKey, b64};
+pub use tls::{CountingProxy, Issued, TestCa, TlsServer};
 
 /// How long the provider may take to print `IDP_READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,6 +84,23 @@ pub struct IdpOptions {
     /// Runs the provider inside this network namespace (`ip netns exec`);
     /// see [`FieldLink`].
     pub netns: Option<String>,
+    /// `--tls-cert`/`--tls-key`: serve https with this certificate, issued
+    /// by a [`TestCa`] whose certificate the login browser then trusts.
+    pub tls: Option<IdpTls>,
+    /// `--client-jwks`: the public keys of the `private_key_jwt` client
+    /// `jwt-app` (a JSON file `{"keys":[...]}`).
+    pub client_jwks: Option<PathBuf>,
+}
+
+/// The files of an https provider (see [`IdpOptions::tls`]).
+#[derive(Debug, Clone)]
+pub struct IdpTls {
+    /// The server certificate (PEM).
+    pub cert: PathBuf,
+    /// Its PKCS#8 key (PEM).
+    pub key: PathBuf,
+    /// The CA certificate (PEM) the browser trusts.
+    pub ca_pem: String,
 }
 
 /// A running local OpenID provider; the process is killed on drop (and
@@ -88,6 +112,8 @@ pub struct Idp {
     base: Url,
     issuers: BTreeMap<String, Url>,
     stderr: Arc<Mutex<String>>,
+    /// The CA the browser trusts when the provider serves https.
+    ca_pem: Option<String>,
 }
 
 /// The repository root: two levels above this crate.
@@ -137,6 +163,16 @@ impl Idp {
         if let Some(host) = options.host {
             command.arg(format!("--host={host}"));
         }
+        if let Some(tls) = &options.tls {
+            command
+                .arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key);
+        }
+        if let Some(jwks) = &options.client_jwks {
+            command.arg("--client-jwks").arg(jwks);
+        }
         command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -180,6 +216,7 @@ impl Idp {
             base: Url::parse("http://127.0.0.1/")?,
             issuers: BTreeMap::new(),
             stderr,
+            ca_pem: options.tls.as_ref().map(|tls| tls.ca_pem.clone()),
         };
         let deadline = Instant::now() + READY_TIMEOUT;
         let ready = loop {
@@ -223,7 +260,7 @@ impl Idp {
         Ok(idp)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with [`IdpOptions::tls`]).
     pub fn base(&self) -> &Url {
         &self.base
     }
@@ -233,6 +270,14 @@ impl Idp {
         self.issuers
             .get(name)
             .with_context(|| format!("the local IdP has no issuer `{name}`"))
+    }
+
+    /// A fresh browser for this provider (trusting its CA over https).
+    fn browser(&self) -> anyhow::Result<Browser> {
+        match &self.ca_pem {
+            Some(ca) => Browser::trusting(self.base.clone(), ca.as_bytes()),
+            None => Browser::new(self.base.clone()),
+        }
     }
 
     /// Everything the provider wrote to stderr so far.
@@ -248,9 +293,7 @@ impl Idp {
         username: &str,
         password: &str,
     ) -> anyhow::Result<Url> {
-        Browser::new(self.base.clone())?
-            .login(authorization_url, username, password)
-            .await
+        self.browser()?.login(authorization_url, username, password).await
     }
 
     /// Enters `user_code` at `verification_uri` (a `verification_uri_complete`
@@ -264,7 +307,7 @@ impl Idp {
         password: &str,
         approve: bool,
     ) -> anyhow::Result<()> {
-        Browser::new(self.base.clone())?
+        self.browser()?
             .device(verification_uri, user_code, username, password, approve)
             .await
     }

@@ -23,3 +23,4 @@ mod real_browser;
 mod refresh;
 mod support;
 mod sync_server;
+mod tls;
