@@ -137,10 +137,10 @@ mod jose;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
-mod schemes;
-mod sync_server;
 mod network;
+mod schemes;
 mod sign;
+mod sync_server;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};
