@@ -1,10 +1,12 @@
-//! OpenID Connect discovery and the key set, cached per issuer with a TTL and
-//! refetched when a token names an unknown key.
+//! OpenID Connect discovery, cached per issuer with a TTL, and the
+//! provider's key set: always `authresult-jwt`'s key-set cache (single-flight,
+//! rate-limited refetch on an unknown `kid`, the last good set kept), either
+//! the one a `TokenValidator` shares or one of the provider's own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authresult_jwt::JwkSet;
+use authresult_jwt::{IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -55,19 +57,14 @@ pub(crate) type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// A discovery result with its key set.
+/// A discovery result.
 #[derive(Debug)]
 pub(crate) struct Discovered {
-    /// The metadata (its `jwks()` stays empty: keys are in `keys`).
+    /// The metadata (its `jwks()` stays empty: the keys are in [`KeySets`]).
     pub(crate) metadata: Metadata,
-    /// The provider's key set, parsed once into `ring` keys by
-    /// `authresult-jwt` (the same JOSE code as the token validator).
-    pub(crate) keys: JwkSet,
     /// The issuer exactly as the provider spells it.
     pub(crate) issuer: String,
     fetched_at: Instant,
-    /// When the key set was last refetched for an unknown key, if ever.
-    keys_refetched_at: Option<Instant>,
 }
 
 impl Discovered {
@@ -83,15 +80,8 @@ pub(crate) struct Discovery {
     http: HttpClient,
     ttl: Duration,
     allow_insecure_http: bool,
-    /// False when ID tokens are verified with a shared key set: discovery
-    /// then leaves `Discovered::keys` empty and fetches no keys.
-    own_keys: bool,
     state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
 }
-
-/// Key sets are refetched for an unknown `kid` at most this often (the
-/// first refetch after a discovery is always allowed).
-const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
 
 impl Discovery {
     pub(crate) fn new(
@@ -99,14 +89,12 @@ impl Discovery {
         http: HttpClient,
         ttl: Duration,
         allow_insecure_http: bool,
-        own_keys: bool,
     ) -> Self {
         Discovery {
             issuer,
             http,
             ttl,
             allow_insecure_http,
-            own_keys,
             state: tokio::sync::Mutex::new(None),
         }
     }
@@ -141,34 +129,6 @@ impl Discovery {
         }
     }
 
-    /// Refetches the key set after a token named an unknown key; `seen` is
-    /// the result the failed verification used.
-    pub(crate) async fn refresh_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
-        let mut state = self.state.lock().await;
-        if let Some(current) = state.as_ref() {
-            if !Arc::ptr_eq(current, seen) {
-                // Someone else refreshed meanwhile.
-                return Ok(Arc::clone(current));
-            }
-            if current
-                .keys_refetched_at
-                .is_some_and(|at| at.elapsed() < MIN_KEY_REFETCH)
-            {
-                return Ok(Arc::clone(current));
-            }
-        }
-        let keys = self.fetch_keys(&seen.metadata).await?;
-        let fresh = Arc::new(Discovered {
-            metadata: seen.metadata.clone(),
-            keys,
-            issuer: seen.issuer.clone(),
-            fetched_at: seen.fetched_at,
-            keys_refetched_at: Some(Instant::now()),
-        });
-        *state = Some(Arc::clone(&fresh));
-        Ok(fresh)
-    }
-
     async fn fetch(&self) -> Result<Discovered, OidcError> {
         let url = Self::document_url(&self.issuer)?;
         let metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
@@ -180,24 +140,115 @@ impl Discovery {
             });
         }
         check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
-        let keys = if self.own_keys {
-            self.fetch_keys(&metadata).await?
-        } else {
-            JwkSet::default()
-        };
         Ok(Discovered {
             metadata,
-            keys,
             issuer: found,
             fetched_at: Instant::now(),
-            keys_refetched_at: None,
         })
     }
+}
 
-    async fn fetch_keys(&self, metadata: &Metadata) -> Result<JwkSet, OidcError> {
-        let url = metadata.jwks_uri().url();
-        let body = self.http.get_body(Endpoint::Jwks, url, None).await?;
-        JwkSet::from_json(&body).map_err(|e| OidcError::malformed(Endpoint::Jwks, e.to_string()))
+/// Where the provider's ID tokens find their keys: always `authresult-jwt`'s
+/// key-set cache, the one a `TokenValidator` shares
+/// ([`OidcOptions::shared_key_set`](crate::OidcOptions::shared_key_set)) or,
+/// without one, the provider's own, made on first use from the discovered
+/// `jwks_uri` (and made again if a later discovery names another issuer
+/// spelling or `jwks_uri`). Nothing else in this crate fetches or caches keys.
+#[derive(Debug)]
+pub(crate) struct KeySets {
+    shared: Option<SharedKeySet>,
+    own: std::sync::Mutex<Option<OwnKeySet>>,
+    limits: KeySetLimits,
+}
+
+/// The provider's own key set and what it was made for.
+#[derive(Debug)]
+struct OwnKeySet {
+    issuer: String,
+    jwks_uri: Url,
+    keys: SharedKeySet,
+}
+
+/// The provider's options its own key set is made with.
+#[derive(Debug)]
+struct KeySetLimits {
+    algorithms: Vec<JwsAlgorithm>,
+    allow_insecure_http: bool,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    clock: Arc<dyn authresult_core::Clock>,
+}
+
+impl KeySets {
+    pub(crate) fn new(options: &crate::OidcOptions) -> Self {
+        KeySets {
+            shared: options.shared_key_set.clone(),
+            own: std::sync::Mutex::new(None),
+            limits: KeySetLimits {
+                // HMAC never verifies an ID token (`SharedKeySet::verify` refuses it too).
+                algorithms: options
+                    .allowed_algorithms
+                    .iter()
+                    .copied()
+                    .filter(|a| !a.is_symmetric())
+                    .collect(),
+                allow_insecure_http: options.allow_insecure_http,
+                connect_timeout: options.connect_timeout,
+                request_timeout: options.request_timeout,
+                max_response_bytes: options.max_response_bytes,
+                clock: Arc::clone(&options.clock),
+            },
+        }
+    }
+
+    /// The key set for the provider as `d` describes it.
+    pub(crate) fn for_provider(&self, d: &Discovered) -> Result<SharedKeySet, OidcError> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.clone());
+        }
+        let jwks_uri = d.metadata.jwks_uri().url();
+        let mut own = match self.own.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(current) = own.as_ref()
+            && current.issuer == d.issuer
+            && current.jwks_uri == *jwks_uri
+        {
+            return Ok(current.keys.clone());
+        }
+        let keys = self.make(&d.issuer, jwks_uri)?;
+        *own = Some(OwnKeySet {
+            issuer: d.issuer.clone(),
+            jwks_uri: jwks_uri.clone(),
+            keys: keys.clone(),
+        });
+        Ok(keys)
+    }
+
+    /// A one-issuer key-set cache of `authresult-jwt` for `jwks_uri` (no
+    /// second discovery: the document was read already). Only its key set is
+    /// used; its claim rules (hence `any_audience`) never run.
+    fn make(&self, issuer: &str, jwks_uri: &Url) -> Result<SharedKeySet, OidcError> {
+        let limits = &self.limits;
+        let config = IssuerConfig::new(issuer)
+            .any_audience()
+            .jwks_uri(jwks_uri.clone())
+            .algorithms(limits.algorithms.iter().copied())
+            .allow_insecure_http(limits.allow_insecure_http);
+        let validator = TokenValidator::builder()
+            .issuer(config)
+            .cache_capacity(0)
+            .connect_timeout(limits.connect_timeout)
+            .http_timeout(limits.request_timeout)
+            .max_response_bytes(limits.max_response_bytes)
+            .clock(Arc::clone(&limits.clock))
+            .build()
+            .map_err(|e| OidcError::config(format!("the provider's key set: {e}")))?;
+        validator
+            .key_set(issuer)
+            .ok_or_else(|| OidcError::config("the provider's key set has no issuer"))
     }
 }
 

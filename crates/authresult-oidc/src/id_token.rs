@@ -45,13 +45,6 @@ impl std::fmt::Debug for VerifiedIdToken {
     }
 }
 
-/// Why verification failed: either because the key set lacks the token's
-/// key (worth refetching the keys once) or for good.
-pub(crate) enum VerifyFailure {
-    UnknownKey(OidcError),
-    Invalid(OidcError),
-}
-
 /// Claims that describe the token rather than the user; not put in `profile`.
 const PROTOCOL_CLAIMS: &[&str] = &[
     "iss",
@@ -125,32 +118,11 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, OidcE
     }
 }
 
-/// Verifies `raw` with the provider's own key set (`rules.discovered`),
-/// `access_token` being the token response's access token.
-pub(crate) fn verify(
-    raw: &str,
-    access_token: &str,
-    rules: &Rules<'_>,
-) -> Result<VerifiedIdToken, VerifyFailure> {
-    let invalid = |e: OidcError| VerifyFailure::Invalid(e);
-    let jwt = parse(raw).map_err(invalid)?;
-    if let Err(e) = rules
-        .discovered
-        .keys
-        .verify(&jwt, &rules.options.allowed_algorithms)
-    {
-        return Err(if e.kind() == ValidationErrorKind::UnknownKey {
-            VerifyFailure::UnknownKey(jose_error(e))
-        } else {
-            invalid(jose_error(e))
-        });
-    }
-    openid_rules(jwt, raw, access_token, rules).map_err(invalid)
-}
-
-/// [`verify`] with the key set a `TokenValidator` shares for this issuer
-/// (which refetches its keys for an unknown `kid` itself).
-pub(crate) async fn verify_shared(
+/// Verifies `raw` (`access_token` being the token response's access token)
+/// with the provider's key set: `authresult-jwt`'s key-set cache, which
+/// refetches the keys itself for an unknown `kid` (rate-limited) and keeps
+/// the last good set when a fetch fails.
+pub(crate) async fn verify(
     raw: &str,
     access_token: &str,
     keys: &SharedKeySet,
@@ -187,7 +159,7 @@ fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
 
 /// What the OpenID rules check an ID token against.
 pub(crate) struct Rules<'a> {
-    /// The provider's discovery (issuer, own key set).
+    /// The provider's discovery (its issuer).
     pub(crate) discovered: &'a Discovered,
     pub(crate) client_id: &'a str,
     pub(crate) options: &'a OidcOptions,

@@ -23,10 +23,10 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::device::DeviceProgress;
-use crate::discovery::{Discovered, Discovery};
+use crate::discovery::{Discovered, Discovery, KeySets};
 use crate::error::{Endpoint, OidcError};
 use crate::http::{HttpClient, error_from_status, json_error, parse_json};
-use crate::id_token::{self, NonceCheck, VerifiedIdToken, VerifyFailure, constant_time_eq};
+use crate::id_token::{self, NonceCheck, VerifiedIdToken, constant_time_eq};
 use crate::options::OidcOptions;
 use crate::pending::PendingData;
 use crate::token_response::RawTokenResponse;
@@ -132,6 +132,7 @@ struct Inner {
     options: OidcOptions,
     http: HttpClient,
     discovery: Discovery,
+    keys: KeySets,
 }
 
 /// An OpenID Connect provider (Keycloak, Auth0 or generic) implementing the
@@ -204,8 +205,8 @@ impl OidcProvider {
             http.clone(),
             options.discovery_ttl,
             options.allow_insecure_http,
-            options.shared_key_set.is_none(),
         );
+        let keys = KeySets::new(&options);
         Ok(OidcProvider {
             inner: Arc::new(Inner {
                 settings,
@@ -213,6 +214,7 @@ impl OidcProvider {
                 options,
                 http,
                 discovery,
+                keys,
             }),
         })
     }
@@ -840,7 +842,7 @@ impl OidcProvider {
         Ok(Some(url))
     }
 
-    /// Verifies an ID token, refetching the key set once for an unknown key.
+    /// Verifies an ID token with the provider's key set (`KeySets`).
     async fn verify_id_token(
         &self,
         d: &Arc<Discovered>,
@@ -849,30 +851,15 @@ impl OidcProvider {
         nonce: &NonceCheck,
         max_auth_age: Option<Duration>,
     ) -> Result<VerifiedIdToken, OidcError> {
-        let rules = |discovered| id_token::Rules {
-            discovered,
+        let keys = self.inner.keys.for_provider(d)?;
+        let rules = id_token::Rules {
+            discovered: d,
             client_id: &self.inner.settings.client_id,
             options: &self.inner.options,
             nonce,
             max_auth_age,
         };
-        if let Some(shared) = &self.inner.options.shared_key_set {
-            return id_token::verify_shared(raw, access, shared, &rules(d)).await;
-        }
-        match id_token::verify(raw, access, &rules(d)) {
-            Ok(verified) => Ok(verified),
-            Err(VerifyFailure::Invalid(e)) => Err(e),
-            Err(VerifyFailure::UnknownKey(first)) => {
-                let fresh = self.inner.discovery.refresh_keys(d).await?;
-                if Arc::ptr_eq(&fresh, d) {
-                    return Err(first);
-                }
-                match id_token::verify(raw, access, &rules(&fresh)) {
-                    Ok(verified) => Ok(verified),
-                    Err(VerifyFailure::Invalid(e) | VerifyFailure::UnknownKey(e)) => Err(e),
-                }
-            }
-        }
+        id_token::verify(raw, access, &keys, &rules).await
     }
 
     fn check_organization(&self, claims: &Map<String, Value>) -> Result<(), OidcError> {
