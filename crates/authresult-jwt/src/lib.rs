@@ -86,6 +86,7 @@ mod cache;
 mod claims;
 mod client;
 mod config;
+mod discovery;
 mod error;
 mod fetch;
 mod jose;
@@ -97,6 +98,7 @@ mod validator;
 pub use claims::{ValidatedToken, Verification};
 pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
 pub use config::IssuerConfig;
+pub use discovery::{DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::{
     TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };

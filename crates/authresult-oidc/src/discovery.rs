@@ -6,7 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authresult_jwt::{IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator};
+use authresult_jwt::{
+    DiscoveryDocument, IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator, issuer_matches,
+};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
-use crate::http::{HttpClient, display_url};
+use crate::http::HttpClient;
 
 /// Discovery fields `openidconnect`'s core metadata does not model.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -99,14 +101,6 @@ impl Discovery {
         }
     }
 
-    /// The discovery document's URL for the issuer (Keycloak and Auth0 alike:
-    /// `{issuer without trailing slash}/.well-known/openid-configuration`).
-    pub(crate) fn document_url(issuer: &Url) -> Result<Url, OidcError> {
-        let base = issuer.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/.well-known/openid-configuration"))
-            .map_err(|_| OidcError::config("the issuer URL cannot carry a discovery path"))
-    }
-
     /// The cached discovery, fetched on first use and after the TTL. When a
     /// refetch fails and an older result exists, the older result is used.
     pub(crate) async fn get(&self) -> Result<Arc<Discovered>, OidcError> {
@@ -129,20 +123,34 @@ impl Discovery {
         }
     }
 
+    /// Reads the document with `authresult-jwt`'s [`DiscoveryDocument`]
+    /// (the workspace's one reader: the issuer rule, every endpoint's
+    /// transport checked before any request goes to one), then types it
+    /// with `openidconnect`'s metadata for request building.
     async fn fetch(&self) -> Result<Discovered, OidcError> {
-        let url = Self::document_url(&self.issuer)?;
-        let metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
-        let found = metadata.issuer().as_str().to_owned();
-        if !issuer_matches(&self.issuer, &found) {
-            return Err(OidcError::IssuerMismatch {
+        let url = DiscoveryDocument::url(&self.issuer).map_err(|e| OidcError::config(e.to_string()))?;
+        let body = self.http.get_body(Endpoint::Discovery, &url, None).await?;
+        let document = DiscoveryDocument::from_json(&body)
+            .map_err(|e| OidcError::malformed(Endpoint::Discovery, e.to_string()))?;
+        let issuer = document.issuer().to_owned();
+        let checked = if issuer_matches(&self.issuer, &issuer) {
+            document
+                .check(&self.issuer, self.allow_insecure_http)
+                .map_err(|e| OidcError::config(e.to_string()))
+        } else {
+            Err(OidcError::IssuerMismatch {
                 expected: self.issuer.as_str().to_owned(),
-                found: found.chars().take(200).collect(),
-            });
-        }
-        check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
+                found: issuer.chars().take(200).collect(),
+            })
+        };
+        // A document `openidconnect` cannot type (fields missing) is malformed
+        // before it is another issuer's.
+        let metadata: Metadata = serde_json::from_value(serde_json::Value::Object(document.into_json()))
+            .map_err(|e| crate::http::json_error(Endpoint::Discovery, &e, None))?;
+        checked?;
         Ok(Discovered {
             metadata,
-            issuer: found,
+            issuer,
             fetched_at: Instant::now(),
         })
     }
@@ -252,63 +260,3 @@ impl KeySets {
     }
 }
 
-/// The discovered issuer must be the configured one, character for
-/// character. The one allowance: `Url` writes an empty path as `/`, so a
-/// configured `https://id.example.org` (read as `https://id.example.org/`)
-/// matches a provider that says `https://id.example.org`.
-pub(crate) fn issuer_matches(configured: &Url, found: &str) -> bool {
-    let expected = configured.as_str();
-    if expected == found {
-        return true;
-    }
-    configured.path() == "/" && configured.query().is_none() && expected.strip_suffix('/') == Some(found)
-}
-
-/// Every endpoint the discovery document lists, with its field name.
-fn endpoints(metadata: &Metadata) -> Vec<(&'static str, &Url)> {
-    let extra = metadata.additional_metadata();
-    let mut list = vec![
-        ("authorization_endpoint", metadata.authorization_endpoint().url()),
-        ("jwks_uri", metadata.jwks_uri().url()),
-    ];
-    if let Some(token) = metadata.token_endpoint() {
-        list.push(("token_endpoint", token.url()));
-    }
-    if let Some(userinfo) = metadata.userinfo_endpoint() {
-        list.push(("userinfo_endpoint", userinfo.url()));
-    }
-    for (field, url) in [
-        (
-            "device_authorization_endpoint",
-            &extra.device_authorization_endpoint,
-        ),
-        ("revocation_endpoint", &extra.revocation_endpoint),
-        ("introspection_endpoint", &extra.introspection_endpoint),
-        ("end_session_endpoint", &extra.end_session_endpoint),
-    ] {
-        if let Some(url) = url {
-            list.push((field, url));
-        }
-    }
-    list
-}
-
-/// Every endpoint of the document follows
-/// [`authresult_core::check_endpoint_transport`]: an `https` issuer's
-/// endpoints are `https` (plain `http` only for a loopback `http` issuer or
-/// with `allow_insecure_http`). Checked before any request goes to one of them.
-pub(crate) fn check_endpoints(
-    issuer: &Url,
-    metadata: &Metadata,
-    allow_insecure_http: bool,
-) -> Result<(), OidcError> {
-    for (field, url) in endpoints(metadata) {
-        authresult_core::check_endpoint_transport(issuer, url, allow_insecure_http).map_err(|reason| {
-            OidcError::config(format!("discovery: `{field}` ({}) {reason}", display_url(url)))
-        })?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests;
