@@ -276,8 +276,10 @@ pub trait AuthProvider: Send + Sync {
     async fn refresh(&self, refresh_token: &RefreshToken, previous: &AuthResult)
     -> Result<AuthResult, Error>;
 
-    /// Checks an access token and says what it grants.
-    async fn validate(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
+    /// Asks the provider about an access token (remote introspection, or
+    /// userinfo when the provider has no introspection) and says what it
+    /// grants. Local token validation is `authresult-jwt`'s `TokenValidator`.
+    async fn introspect(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
 
     /// Revokes one token at the provider (RFC 7009). `Ok` when revoked, or
     /// when the provider has nothing to revoke (no sessions of its own, or a

@@ -82,7 +82,10 @@ impl DiscoveryDocument {
 
     /// The URL of an endpoint field ([`ENDPOINT_FIELDS`]), if listed.
     pub fn endpoint(&self, field: &str) -> Option<&Url> {
-        self.endpoints.iter().find(|(f, _)| *f == field).map(|(_, url)| url)
+        self.endpoints
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, url)| url)
     }
 
     /// The whole document, for typing it further (`authresult-oidc` reads it

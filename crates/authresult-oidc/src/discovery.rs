@@ -86,12 +86,7 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    pub(crate) fn new(
-        issuer: Url,
-        http: HttpClient,
-        ttl: Duration,
-        allow_insecure_http: bool,
-    ) -> Self {
+    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
         Discovery {
             issuer,
             http,
@@ -259,4 +254,3 @@ impl KeySets {
             .ok_or_else(|| OidcError::config("the provider's key set has no issuer"))
     }
 }
-

@@ -72,7 +72,7 @@ pub struct OidcOptions {
     /// How long discovery is cached (default 1 h). The key set follows the
     /// key-set cache's own rules (see `shared_key_set`).
     pub discovery_ttl: Duration,
-    /// Credentials for token introspection (`validate`) when they differ from
+    /// Credentials for token introspection (`introspect`) when they differ from
     /// the client's own, e.g. a resource server's.
     pub introspection_client: Option<(String, ClientSecret)>,
     /// Allow plain `http` to hosts other than loopback (default false).

@@ -173,7 +173,7 @@ impl AuthProvider for SyncServerProvider {
         Err(unsupported("token refresh"))
     }
 
-    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
+    async fn introspect(&self, _token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
         Err(unsupported("token validation"))
     }
 

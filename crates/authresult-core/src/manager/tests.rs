@@ -740,27 +740,27 @@ async fn logout_all_clears_the_tenant_only() {
 }
 
 #[tokio::test]
-async fn validate_token_asks_the_provider() {
+async fn introspect_asks_the_provider() {
     let p = FakeProvider::new();
-    p.push_validate(Ok(TokenInfo {
+    p.push_introspect(Ok(TokenInfo {
         subject: Some("u1".into()),
         ..TokenInfo::default()
     }))
-    .push_validate(Err(Error::provider(FailureKind::Terminal, "inactive")));
+    .push_introspect(Err(Error::provider(FailureKind::Terminal, "inactive")));
     let f = doubles(p);
     let info = f
         .manager
-        .validate_token("kc", &AccessToken::new("good"))
+        .introspect("kc", &AccessToken::new("good"))
         .await
         .unwrap();
     assert_eq!(info.subject.as_deref(), Some("u1"));
     assert!(
         f.manager
-            .validate_token("kc", &AccessToken::new("bad"))
+            .introspect("kc", &AccessToken::new("bad"))
             .await
             .is_err()
     );
-    assert_eq!(f.provider.calls().validate, 2);
+    assert_eq!(f.provider.calls().introspect, 2);
 }
 
 #[tokio::test]
@@ -798,7 +798,7 @@ impl crate::AuthProvider for HangsOnce {
         }
         Ok(auth("a2", Some("r2"), 3600))
     }
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported())
     }
     async fn revoke(&self, _: &crate::RevocableToken) -> Result<(), Error> {

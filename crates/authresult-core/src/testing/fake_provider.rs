@@ -25,8 +25,8 @@ pub struct FakeCalls {
     pub complete_login: usize,
     /// [`AuthProvider::refresh`].
     pub refresh: usize,
-    /// [`AuthProvider::validate`].
-    pub validate: usize,
+    /// [`AuthProvider::introspect`].
+    pub introspect: usize,
     /// [`AuthProvider::revoke`].
     pub revoke: usize,
     /// [`AuthProvider::end_session_url`].
@@ -39,7 +39,7 @@ type Refresher = Box<dyn Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Er
 /// the next queued answer (`push_*`), counts its calls ([`calls`](Self::calls))
 /// and remembers the tokens it was asked to revoke.
 ///
-/// With nothing queued: `login`, `complete_login` and `validate` fail with a
+/// With nothing queued: `login`, `complete_login` and `introspect` fail with a
 /// protocol error naming the operation; `refresh` uses the
 /// [`refresh_with`](Self::refresh_with) function when set, else fails the same
 /// way; `revoke` succeeds; `begin_login` starts a redirect login with state
@@ -57,7 +57,7 @@ struct State {
     logins: VecDeque<Result<AuthResult, Error>>,
     completions: VecDeque<Result<AuthResult, Error>>,
     refreshes: VecDeque<Result<AuthResult, Error>>,
-    validations: VecDeque<Result<TokenInfo, Error>>,
+    introspections: VecDeque<Result<TokenInfo, Error>>,
     revocations: VecDeque<Result<(), Error>>,
     revoked: Vec<RevocableToken>,
     calls: FakeCalls,
@@ -129,9 +129,9 @@ impl FakeProvider {
         self
     }
 
-    /// Queues the answer of the next `validate`.
-    pub fn push_validate(&self, answer: Result<TokenInfo, Error>) -> &Self {
-        self.lock().validations.push_back(answer);
+    /// Queues the answer of the next `introspect`.
+    pub fn push_introspect(&self, answer: Result<TokenInfo, Error>) -> &Self {
+        self.lock().introspections.push_back(answer);
         self
     }
 
@@ -228,13 +228,13 @@ impl AuthProvider for FakeProvider {
         }
     }
 
-    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
         let mut state = self.lock();
-        state.calls.validate += 1;
+        state.calls.introspect += 1;
         state
-            .validations
+            .introspections
             .pop_front()
-            .unwrap_or_else(|| Err(unscripted("validate")))
+            .unwrap_or_else(|| Err(unscripted("introspect")))
     }
 
     async fn revoke(&self, token: &RevocableToken) -> Result<(), Error> {

@@ -24,16 +24,36 @@ fn document(issuer: &str, base: &str, field: &str, field_url: &str) -> Discovery
 #[test]
 fn issuers_match_exactly() {
     let cases = [
-        ("https://id.example.org/realms/a", "https://id.example.org/realms/a", true),
-        ("https://id.example.org/realms/a", "https://id.example.org/realms/a/", false),
+        (
+            "https://id.example.org/realms/a",
+            "https://id.example.org/realms/a",
+            true,
+        ),
+        (
+            "https://id.example.org/realms/a",
+            "https://id.example.org/realms/a/",
+            false,
+        ),
         ("https://tenant.auth0.com/", "https://tenant.auth0.com/", true),
         // `Url` writes an empty path as `/`: a configured bare host matches either spelling.
-        ("https://accounts.example.com", "https://accounts.example.com", true),
-        ("https://id.example.org/realms/a", "https://id.example.org/realms/b", false),
+        (
+            "https://accounts.example.com",
+            "https://accounts.example.com",
+            true,
+        ),
+        (
+            "https://id.example.org/realms/a",
+            "https://id.example.org/realms/b",
+            false,
+        ),
         ("https://id.example.org/", "http://id.example.org", false),
     ];
     for (configured, found, expected) in cases {
-        assert_eq!(issuer_matches(&url(configured), found), expected, "{configured} ~ {found}");
+        assert_eq!(
+            issuer_matches(&url(configured), found),
+            expected,
+            "{configured} ~ {found}"
+        );
     }
 }
 
@@ -65,7 +85,11 @@ fn every_plain_http_endpoint_of_an_https_issuer_is_a_configuration_error() {
                 .check(&url(issuer), false)
                 .err()
                 .unwrap_or_else(|| panic!("{field} = {http} was accepted"));
-            assert_eq!(error.kind(), ValidationErrorKind::Configuration, "{field}: {error}");
+            assert_eq!(
+                error.kind(),
+                ValidationErrorKind::Configuration,
+                "{field}: {error}"
+            );
             assert!(error.to_string().contains(field), "{field}: {error}");
             // The explicit insecure option allows it.
             assert!(doc.check(&url(issuer), true).is_ok(), "{field}");
@@ -87,13 +111,22 @@ fn a_loopback_issuer_may_list_loopback_http_endpoints_only() {
             .check(&url(issuer), false)
             .err()
             .unwrap_or_else(|| panic!("{field}: remote plain http was accepted"));
-        assert_eq!(error.kind(), ValidationErrorKind::Configuration, "{field}: {error}");
+        assert_eq!(
+            error.kind(),
+            ValidationErrorKind::Configuration,
+            "{field}: {error}"
+        );
     }
 }
 
 #[test]
 fn another_issuer_or_a_malformed_document_is_a_provider_error() {
-    let doc = document("https://id.example.org/b", "https://id.example.org", "jwks_uri", "https://x/");
+    let doc = document(
+        "https://id.example.org/b",
+        "https://id.example.org",
+        "jwks_uri",
+        "https://x/",
+    );
     let error = doc.check(&url("https://id.example.org/a"), false).unwrap_err();
     assert_eq!(error.kind(), ValidationErrorKind::ProviderError, "{error}");
     for body in [
@@ -105,6 +138,10 @@ fn another_issuer_or_a_malformed_document_is_a_provider_error() {
         r#"{"issuer": "https://a", "issuer": "https://b"}"#,
     ] {
         let error = DiscoveryDocument::from_json(body.as_bytes()).unwrap_err();
-        assert_eq!(error.kind(), ValidationErrorKind::ProviderError, "{body}: {error}");
+        assert_eq!(
+            error.kind(),
+            ValidationErrorKind::ProviderError,
+            "{body}: {error}"
+        );
     }
 }

@@ -98,14 +98,14 @@ async fn a_plain_http_token_endpoint_in_discovery_is_refused_before_any_request(
     let provider = mock.provider(fast_options());
     let previous = AuthResult::new(AccessToken::new("old-at"), 0);
     let refused = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous)
+        .refresh(&RefreshToken::new("old-rt"), &previous)
         .await
         .unwrap_err();
     assert!(matches!(refused, OidcError::Configuration { .. }), "{refused:?}");
     assert_eq!(refused.kind(), FailureKind::Configuration);
     assert!(refused.to_string().contains("token_endpoint"), "{refused}");
     let login = provider
-        .start_login(&request(
+        .begin_login(&request(
             LoginFlow::AuthorizationCode,
             Some(Url::parse("http://127.0.0.1:9/cb").unwrap()),
         ))
@@ -126,7 +126,7 @@ async fn a_plain_http_token_endpoint_in_discovery_is_refused_before_any_request(
     insecure.allow_insecure_http = true;
     let refreshed = mock
         .provider(insecure)
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous)
+        .refresh(&RefreshToken::new("old-rt"), &previous)
         .await
         .unwrap();
     assert_eq!(refreshed.access_token.secret(), "new-at");

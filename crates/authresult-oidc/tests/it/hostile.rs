@@ -216,7 +216,7 @@ async fn an_unreachable_provider_is_transient() {
         hostile_options(),
     );
     let error = provider
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::Connect { .. }), "{error:?}");
@@ -230,7 +230,7 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     mock.token_response(json_body("{\"access_token\": ")).await;
     let direct = mock
         .provider(hostile_options())
-        .refresh_tokens(
+        .refresh(
             &authresult_core::RefreshToken::new("old-rt"),
             &authresult_core::AuthResult::new(authresult_core::AccessToken::new("old-at"), 0),
         )

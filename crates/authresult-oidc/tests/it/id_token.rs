@@ -35,7 +35,7 @@ async fn exchange(
     mock.token_response(ResponseTemplate::new(200).set_body_json(body))
         .await;
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
 }
 
@@ -223,7 +223,7 @@ async fn an_unknown_key_refetches_the_key_set_once() {
         .mount(&mock.server)
         .await;
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap();
     let (pending, callback) = mock.code_callback(&provider).await;
@@ -253,7 +253,7 @@ async fn an_unknown_key_refetches_the_key_set_once() {
     })))
     .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
@@ -292,13 +292,16 @@ async fn the_login_clients_key_set_outlives_rediscovery() {
             .mount(&mock.server)
             .await;
         provider
-            .finish_login(&pending, &LoginResponse::Callback(callback))
+            .complete_login(&pending, &LoginResponse::Callback(callback))
             .await
             .unwrap();
     }
     let requests = mock.server.received_requests().await.unwrap();
     let count = |suffix: &str| requests.iter().filter(|r| r.url.path().ends_with(suffix)).count();
-    assert!(count("/.well-known/openid-configuration") >= 3, "discovery is refetched");
+    assert!(
+        count("/.well-known/openid-configuration") >= 3,
+        "discovery is refetched"
+    );
     assert_eq!(count("/jwks"), 1, "one fetch of the keys serves every login");
 }
 
@@ -343,7 +346,7 @@ async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
     })))
     .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
@@ -401,7 +404,7 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
     })))
     .await;
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap();
     assert_eq!(auth.subject(), Some("alice"));
@@ -427,7 +430,7 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
         .mount(&mock.server)
         .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("no key"), "{error}");

@@ -182,7 +182,7 @@ async fn at_exchange(
     })))
     .await;
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
 }
 
@@ -207,7 +207,7 @@ async fn at_refresh(
     })))
     .await;
     mock.provider(with_keys(&mock, fast_options(), shared))
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .refresh(&RefreshToken::new("old-rt"), &before)
         .await
 }
 

@@ -18,14 +18,14 @@ async fn refresh_rotates_and_the_old_token_dies() {
     let provider = plain("native-app");
     let first = login_as(&provider, "alice").await;
     let old = first.refresh_token.clone().unwrap();
-    let second = provider.refresh_tokens(&old, &first).await.unwrap();
+    let second = provider.refresh(&old, &first).await.unwrap();
     let new = second.refresh_token.clone().unwrap();
     assert_ne!(new.secret(), old.secret(), "the refresh token rotates");
     assert_ne!(second.access_token.secret(), first.access_token.secret());
     assert!(second.id_token.is_some());
     assert_eq!(second.subject(), Some("alice"));
 
-    let reused = provider.refresh_tokens(&old, &first).await.unwrap_err();
+    let reused = provider.refresh(&old, &first).await.unwrap_err();
     assert_eq!(reused.oauth_error(), Some("invalid_grant"));
     assert_eq!(reused.kind(), FailureKind::Terminal);
     assert!(reused.to_string().contains("token endpoint"), "{reused}");
@@ -59,7 +59,7 @@ async fn a_refreshed_id_token_for_another_user_is_rejected_and_nothing_is_stored
     let mut mixed = alice.clone();
     mixed.refresh_token = bob.refresh_token.clone();
     let error = provider
-        .refresh_tokens(mixed.refresh_token.as_ref().unwrap(), &mixed)
+        .refresh(mixed.refresh_token.as_ref().unwrap(), &mixed)
         .await
         .unwrap_err();
     assert!(
@@ -104,7 +104,7 @@ async fn refresh_without_new_tokens_keeps_the_old_ones() {
     let provider = mock.provider(fast_options());
     let before = previous(&mock, Some("n1"));
     let after = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .refresh(&RefreshToken::new("old-rt"), &before)
         .await
         .unwrap();
     assert_eq!(after.access_token.secret(), "new-at");
@@ -129,7 +129,7 @@ async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not(
     .await;
     let provider = mock.provider(fast_options());
     let after = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
+        .refresh(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
         .await
         .unwrap();
     assert_eq!(after.refresh_token.unwrap().secret(), "new-rt");
@@ -157,7 +157,7 @@ async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not(
         options.trusted_audiences = vec!["other".into()];
         let provider = mock.provider(options);
         let error = provider
-            .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
+            .refresh(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
             .await
             .unwrap_err();
         match what {
@@ -197,7 +197,7 @@ async fn refresh_with(
     })))
     .await;
     mock.provider(fast_options())
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .refresh(&RefreshToken::new("old-rt"), &before)
         .await
 }
 
@@ -262,7 +262,7 @@ async fn a_refreshed_id_token_issued_a_week_ago_is_refused_but_the_stored_one_re
     .await;
     let after = mock
         .provider(fast_options())
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .refresh(&RefreshToken::new("old-rt"), &before)
         .await
         .unwrap();
     assert_eq!(after.id_token.unwrap().secret(), stored.secret());

@@ -154,7 +154,7 @@ impl AuthProvider for CountingProvider {
         Ok(Self::result(g + 1, self.expires_in))
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

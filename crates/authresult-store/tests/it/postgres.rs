@@ -326,7 +326,7 @@ impl AuthProvider for SlowCountingProvider {
         Ok(auth)
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

@@ -150,7 +150,7 @@ impl AuthProvider for StdioProvider {
         }
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

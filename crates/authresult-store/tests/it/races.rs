@@ -137,7 +137,7 @@ impl AuthProvider for Scripted {
             .unwrap_or_else(|_| Err(Error::provider(FailureKind::Transient, "the test went away")))
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

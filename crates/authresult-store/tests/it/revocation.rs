@@ -78,7 +78,7 @@ impl AuthProvider for RevokingProvider {
         Ok(auth)
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         self.unreachable()?;
         Ok(TokenInfo::default())
     }
