@@ -195,6 +195,40 @@ impl Http {
     }
 }
 
+/// RFC 7662 introspection of `token` at `url` with `client_secret_basic`,
+/// through `client`: the workspace's one introspection client (the
+/// validator's opaque tokens and `authresult-oidc`'s `introspect`).
+/// `Ok(None)` when the token is not active; a 5xx or 429 is
+/// [`ValidationError::Unavailable`], any other answer but `200` with a JSON
+/// object whose `active` is a boolean a [`ValidationError::ProviderError`].
+pub async fn introspect(
+    client: &HttpClient,
+    url: &Url,
+    client_id: &str,
+    client_secret: &str,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ValidationError> {
+    let http = Http {
+        client: client.clone(),
+    };
+    http.introspect(url, client_id, client_secret, token).await
+}
+
+/// The userinfo claims for `token` at `url`, through `client`: the
+/// workspace's one userinfo client (the validator's opaque tokens and
+/// `authresult-oidc`'s `userinfo`). `Ok(None)` when the provider refuses the
+/// token (401/403); the answer must be a JSON object with a string `sub`.
+pub async fn userinfo(
+    client: &HttpClient,
+    url: &Url,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ValidationError> {
+    let http = Http {
+        client: client.clone(),
+    };
+    http.userinfo(url, token).await
+}
+
 /// A `GET url` request.
 fn get(url: &Url) -> http::request::Builder {
     http::Request::get(url.as_str())

@@ -102,6 +102,7 @@ pub use discovery::{DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::{
     TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
+pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]

@@ -127,7 +127,10 @@ fn another_issuer_or_a_malformed_document_is_a_provider_error() {
         "jwks_uri",
         "https://x/",
     );
-    let error = doc.check(&url("https://id.example.org/a"), false).unwrap_err();
+    let error = doc
+        .check(&url("https://id.example.org/a"), false)
+        .err()
+        .unwrap_or_else(|| panic!("another issuer's document was accepted"));
     assert_eq!(error.kind(), ValidationErrorKind::ProviderError, "{error}");
     for body in [
         "[]",
@@ -137,7 +140,9 @@ fn another_issuer_or_a_malformed_document_is_a_provider_error() {
         r#"{"issuer": "https://a", "token_endpoint": 3}"#,
         r#"{"issuer": "https://a", "issuer": "https://b"}"#,
     ] {
-        let error = DiscoveryDocument::from_json(body.as_bytes()).unwrap_err();
+        let error = DiscoveryDocument::from_json(body.as_bytes())
+            .err()
+            .unwrap_or_else(|| panic!("{body} was accepted"));
         assert_eq!(
             error.kind(),
             ValidationErrorKind::ProviderError,

@@ -9,7 +9,7 @@ use url::Url;
 use super::OidcProvider;
 use crate::discovery::Discovered;
 use crate::error::{Endpoint, OidcError};
-use crate::http::{error_from_status, parse_json};
+use crate::http::error_from_status;
 
 impl OidcProvider {
     /// The userinfo claims for `access_token`; when `expected_subject` is
@@ -36,21 +36,14 @@ impl OidcProvider {
                 .ok_or(OidcError::EndpointMissing {
                     endpoint: Endpoint::Userinfo,
                 })?;
-        let claims: Map<String, Value> = self
-            .inner
-            .http
-            .get_json(Endpoint::Userinfo, &url, Some(access_token.secret()))
-            .await?;
-        let sub = match claims.get("sub") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(_) => return Err(OidcError::malformed(Endpoint::Userinfo, "`sub` is not a string")),
-            None => {
-                return Err(OidcError::MissingField {
-                    endpoint: Endpoint::Userinfo,
-                    field: "sub".into(),
-                });
-            }
-        };
+        let claims = authresult_jwt::userinfo(self.inner.http.shared(), &url, access_token.secret())
+            .await
+            .map_err(|source| OidcError::Upstream {
+                endpoint: Endpoint::Userinfo,
+                source,
+            })?
+            .ok_or(OidcError::TokenInactive)?;
+        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
         if let Some(expected) = expected_subject
             && expected != sub
         {
@@ -95,32 +88,13 @@ impl OidcProvider {
         let (id, secret) = self
             .introspection_credentials()
             .ok_or_else(|| OidcError::config("introspection needs client credentials"))?;
-        let form = [("token", token.secret()), ("token_type_hint", "access_token")];
-        let response = self
-            .inner
-            .http
-            .post_form(Endpoint::Introspection, &url, &form, Some((&id, &secret)))
-            .await?;
-        if response.status() != http::StatusCode::OK {
-            return Err(error_from_status(Endpoint::Introspection, &url, &response));
-        }
-        let claims: Map<String, Value> = parse_json(Endpoint::Introspection, response.body())?;
-        match claims.get("active") {
-            Some(Value::Bool(true)) => {}
-            Some(Value::Bool(false)) => return Err(OidcError::TokenInactive),
-            Some(_) => {
-                return Err(OidcError::malformed(
-                    Endpoint::Introspection,
-                    "`active` is not a boolean",
-                ));
-            }
-            None => {
-                return Err(OidcError::MissingField {
-                    endpoint: Endpoint::Introspection,
-                    field: "active".into(),
-                });
-            }
-        }
+        let claims = authresult_jwt::introspect(self.inner.http.shared(), &url, &id, &secret, token.secret())
+            .await
+            .map_err(|source| OidcError::Upstream {
+                endpoint: Endpoint::Introspection,
+                source,
+            })?
+            .ok_or(OidcError::TokenInactive)?;
         Ok(token_info(claims))
     }
 
