@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use authresult_jwt::{SharedKeySet, UnverifiedJwt, ValidationError, ValidationErrorKind};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::discovery::Discovered;
@@ -306,17 +304,6 @@ fn check_azp(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcErr
             "the `azp` claim is missing although there are several audiences",
         )),
         None => Ok(()),
-    }
-}
-
-/// The payload of a compact JWS, unverified.
-pub(crate) fn decode_payload(raw: &str) -> Option<Map<String, Value>> {
-    let mut parts = raw.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
     }
 }
 

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::{
     AccessToken, AuthProvider, AuthResult, Credentials, Error, FailureKind, LoginPrompt, LoginRequest,
-    LoginResponse, PendingAuthorization, PendingSecret, RefreshToken, RevocableToken, Sleeper, TokenInfo,
+    LoginResponse, PendingAuthorization, PendingSecret, RevocableToken, Sleeper, TokenInfo,
 };
 
 /// How many times each operation of a [`FakeProvider`] was called.
@@ -33,7 +33,7 @@ pub struct FakeCalls {
     pub end_session_url: usize,
 }
 
-type Refresher = Box<dyn Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Error> + Send + Sync>;
+type Refresher = Box<dyn Fn(&AuthResult) -> Result<AuthResult, Error> + Send + Sync>;
 
 /// A scriptable provider for tests and benchmarks: each operation answers
 /// the next queued answer (`push_*`), counts its calls ([`calls`](Self::calls))
@@ -89,10 +89,10 @@ impl FakeProvider {
     }
 
     /// Answers refreshes that have no queued answer with `refresh`
-    /// (called with the refresh token and the previous result).
+    /// (called with the previous result, which holds the refresh token).
     pub fn refresh_with(
         mut self,
-        refresh: impl Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Error> + Send + Sync + 'static,
+        refresh: impl Fn(&AuthResult) -> Result<AuthResult, Error> + Send + Sync + 'static,
     ) -> Self {
         self.refresher = Some(Box::new(refresh));
         self
@@ -208,11 +208,7 @@ impl AuthProvider for FakeProvider {
             .unwrap_or_else(|| Err(unscripted("complete_login")))
     }
 
-    async fn refresh(
-        &self,
-        refresh_token: &RefreshToken,
-        previous: &AuthResult,
-    ) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
         let queued = {
             let mut state = self.lock();
             state.calls.refresh += 1;
@@ -223,7 +219,7 @@ impl AuthProvider for FakeProvider {
         }
         match (queued, &self.refresher) {
             (Some(answer), _) => answer,
-            (None, Some(refresh)) => refresh(refresh_token, previous),
+            (None, Some(refresh)) => refresh(previous),
             (None, None) => Err(unscripted("refresh")),
         }
     }

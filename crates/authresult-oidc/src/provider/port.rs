@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Credentials, LoginRequest, LoginResponse, PendingAuthorization,
-    RefreshToken, RevocableToken, TokenInfo,
+    RevocableToken, TokenInfo,
 };
 use serde_json::Value;
 use url::Url;
@@ -20,7 +20,7 @@ impl AuthProvider for OidcProvider {
             Credentials::Token { token } => {
                 let claims = self.userinfo(token, None).await?;
                 let now = self.inner.options.clock.now().as_secs();
-                let expires_in = id_token::decode_payload(token.secret())
+                let expires_in = authresult_core::peek_claims(token.secret())
                     .and_then(|c| c.get("exp").and_then(Value::as_u64))
                     .map(|exp| exp.saturating_sub(now))
                     .unwrap_or(0);
@@ -50,12 +50,8 @@ impl AuthProvider for OidcProvider {
         Ok(OidcProvider::complete_login(self, pending, response).await?)
     }
 
-    async fn refresh(
-        &self,
-        refresh_token: &RefreshToken,
-        previous: &AuthResult,
-    ) -> Result<AuthResult, authresult_core::Error> {
-        Ok(OidcProvider::refresh(self, refresh_token, previous).await?)
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, authresult_core::Error> {
+        Ok(OidcProvider::refresh(self, previous).await?)
     }
 
     async fn introspect(&self, token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {

@@ -18,12 +18,16 @@ use crate::id_token::{self, NonceCheck, VerifiedIdToken, constant_time_eq};
 use crate::token_response::RawTokenResponse;
 
 impl OidcProvider {
-    /// Exchanges a refresh token (the port's [`AuthProvider::refresh`](authresult_core::AuthProvider::refresh) with this crate's error).
-    pub async fn refresh(
-        &self,
-        refresh_token: &RefreshToken,
-        previous: &AuthResult,
-    ) -> Result<AuthResult, OidcError> {
+    /// Exchanges the refresh token of `previous` (the port's
+    /// [`AuthProvider::refresh`](authresult_core::AuthProvider::refresh) with
+    /// this crate's error). The answer is exactly what the token endpoint
+    /// said: a field it omits (refresh token, ID token, profile) stays
+    /// `None`; keeping the old one is `Session::refreshed`'s job.
+    pub async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, OidcError> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| OidcError::config("the session to refresh holds no refresh token"))?;
         let d = self.inner.discovery.get().await?;
         let client = self.client(&d);
         let token = openidconnect::RefreshToken::new(refresh_token.secret().to_owned());
@@ -40,13 +44,8 @@ impl OidcProvider {
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        let mut result = self
-            .auth_result(&d, response, TokenCheck::Refresh { previous })
-            .await?;
-        if result.refresh_token.is_none() {
-            result.refresh_token = Some(refresh_token.clone());
-        }
-        Ok(result)
+        self.auth_result(&d, response, TokenCheck::Refresh { previous })
+            .await
     }
 
     /// Client credentials grant for a service account: an access token for
@@ -142,13 +141,14 @@ impl OidcProvider {
             return Err(OidcError::malformed(Endpoint::Token, "`access_token` is empty"));
         }
         let mut raw_id_token = response.raw_id_token().map(str::to_owned);
+        let mut repeated = None;
         if let TokenCheck::Refresh { previous } = &check
             && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
             && raw == stored.secret()
         {
             // The stored ID token repeated: nothing new to verify (its `iat`
-            // is as old as the login); it is kept as it is.
-            raw_id_token = None;
+            // is as old as the login); it is answered as it came.
+            repeated = raw_id_token.take();
         }
         let max_auth_age = match &check {
             TokenCheck::Login(_) => self.inner.options.max_auth_age,
@@ -177,11 +177,7 @@ impl OidcProvider {
                 check_same_nonce(previous, &verified.claims)?;
             }
         }
-        let mut profile = match (&verified, &check) {
-            (Some(v), _) => Some(id_token::profile_of(&v.claims)),
-            (None, TokenCheck::Refresh { previous }) => previous.profile.clone(),
-            (None, _) => None,
-        };
+        let mut profile = verified.as_ref().map(|v| id_token::profile_of(&v.claims));
         let access_token = AccessToken::new(access.to_owned());
         if self.inner.options.fetch_userinfo
             && let Some(v) = &verified
@@ -194,24 +190,15 @@ impl OidcProvider {
                 merged.entry(k).or_insert(v);
             }
         }
-        let previous = match &check {
-            TokenCheck::Refresh { previous } => Some(*previous),
-            _ => None,
-        };
         Ok(AuthResult {
             access_token,
-            id_token: match (&verified, previous) {
-                (Some(v), _) => Some(IdToken::new(v.raw.clone())),
-                (None, Some(p)) => p.id_token.clone(),
-                (None, None) => None,
-            },
+            id_token: verified.map(|v| v.raw).or(repeated).map(IdToken::new),
             refresh_token: response
                 .refresh_token()
-                .map(|t| RefreshToken::new(t.secret().clone()))
-                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+                .map(|t| RefreshToken::new(t.secret().clone())),
             expires_in: response.expires_in().map(|e| e.as_secs()).unwrap_or(0),
             profile,
-            user_metadata: previous.and_then(|p| p.user_metadata.clone()),
+            user_metadata: None,
         })
     }
 }
@@ -236,7 +223,7 @@ pub(super) fn check_same_identity(
     let original = previous
         .id_token
         .as_ref()
-        .and_then(|t| id_token::decode_payload(t.secret()));
+        .and_then(|t| authresult_core::peek_claims(t.secret()));
     match original {
         Some(original) => {
             for claim in ["iss", "sub"] {
@@ -270,7 +257,7 @@ fn check_same_nonce(previous: &AuthResult, fresh: &Map<String, Value>) -> Result
     let original = previous
         .id_token
         .as_ref()
-        .and_then(|t| id_token::decode_payload(t.secret()))
+        .and_then(|t| authresult_core::peek_claims(t.secret()))
         .and_then(|c| c.get("nonce").and_then(Value::as_str).map(str::to_owned));
     match (original, fresh.get("nonce").and_then(Value::as_str)) {
         (Some(before), Some(now)) if !constant_time_eq(before.as_bytes(), now.as_bytes()) => Err(

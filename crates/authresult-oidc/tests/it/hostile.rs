@@ -230,10 +230,12 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     mock.token_response(json_body("{\"access_token\": ")).await;
     let direct = mock
         .provider(hostile_options())
-        .refresh(
-            &authresult_core::RefreshToken::new("old-rt"),
-            &authresult_core::AuthResult::new(authresult_core::AccessToken::new("old-at"), 0),
-        )
+        .refresh(&{
+            let mut previous =
+                authresult_core::AuthResult::new(authresult_core::AccessToken::new("old-at"), 0);
+            previous.refresh_token = Some(authresult_core::RefreshToken::new("old-rt"));
+            previous
+        })
         .await
         .unwrap_err();
     assert_eq!(direct.kind(), FailureKind::Protocol, "{direct:?}");

@@ -58,10 +58,7 @@ async fn logout_revokes_and_offers_the_end_session_url() {
     );
 
     // Both tokens are dead at the provider.
-    let refreshed = provider
-        .refresh(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap_err();
+    let refreshed = provider.refresh(&auth).await.unwrap_err();
     assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
     let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
     assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");
@@ -140,10 +137,7 @@ async fn tokens_an_offline_logout_left_pending_are_revoked_at_the_provider_on_re
             .unwrap()
             .is_empty()
     );
-    let refreshed = provider
-        .refresh(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap_err();
+    let refreshed = provider.refresh(&auth).await.unwrap_err();
     assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
     let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
     assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");

@@ -138,7 +138,11 @@ impl AuthProvider for CountingProvider {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(&self, refresh_token: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::provider(authresult_core::FailureKind::Protocol, "no refresh token"))?;
         let g: u64 = refresh_token
             .secret()
             .strip_prefix("rt-")
