@@ -254,3 +254,31 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     assert_eq!(after.version, before.version);
     assert_eq!(after.auth.refresh_token.unwrap().secret(), "old-rt");
 }
+
+#[tokio::test]
+async fn userinfo_and_introspection_answers_go_through_the_one_client() {
+    // A token userinfo refuses is inactive (terminal), as the validator's
+    // userinfo check says; an outage stays transient; both keep their cause.
+    let mock = MockIdp::start().await;
+    let token = authresult_core::AccessToken::new("at-1");
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .mount(&mock.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&mock.server)
+        .await;
+    let provider = mock.provider(hostile_options());
+    let refused = provider.userinfo(&token, None).await.unwrap_err();
+    assert!(matches!(refused, OidcError::TokenInactive), "{refused:?}");
+    assert_eq!(refused.kind(), FailureKind::Terminal);
+    let down = provider.userinfo(&token, None).await.unwrap_err();
+    assert!(matches!(down, OidcError::Upstream { .. }), "{down:?}");
+    assert_eq!(down.kind(), FailureKind::Transient);
+    assert!(std::error::Error::source(&down).is_some());
+    assert!(!format!("{down} {down:?}").contains("at-1"));
+}
