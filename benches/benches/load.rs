@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use authresult_bench::results;
 use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, Signer};
-use authresult_core::{
-    AuthProvider as _, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, SessionKey, Timestamp,
-};
+use authresult_core::{LoginFlow, LoginPrompt, LoginRequest, LoginResponse, SessionKey, Timestamp};
 use authresult_jwt::{BearerAuthLayer, ValidatedToken};
 use authresult_oidc::{OidcOptions, OidcProvider, ProviderConfig};
 use authresult_test_support::{Idp, IdpOptions, repo_root};

@@ -334,7 +334,7 @@ async fn opaque_token() -> anyhow::Result<(Idp, Url, String)> {
         redirect_uri: Some(Url::parse("http://127.0.0.1:9/callback")?),
         extra_params: BTreeMap::new(),
     };
-    let pending = provider.start_login(&request).await?;
+    let pending = provider.begin_login(&request).await?;
     let LoginPrompt::Redirect { authorization_url } = &pending.prompt else {
         bail!("expected a redirect login");
     };
@@ -342,7 +342,7 @@ async fn opaque_token() -> anyhow::Result<(Idp, Url, String)> {
         .login_via_form(authorization_url, "alice", "alice-password")
         .await?;
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await?;
     let token = auth.access_token.secret().to_owned();
     if token.contains('.') {

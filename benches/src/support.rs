@@ -35,7 +35,7 @@ pub fn poll_once<F: Future>(future: F) -> F::Output {
 /// Its [`calls`](FakeProvider::calls) count the refreshes.
 pub fn bench_provider(delay: Duration) -> FakeProvider {
     let refreshes = AtomicU64::new(0);
-    let provider = FakeProvider::new().refresh_with(move |_, _| {
+    let provider = FakeProvider::new().refresh_with(move |_| {
         let n = refreshes.fetch_add(1, Ordering::SeqCst) + 1;
         let mut auth = AuthResult::new(AccessToken::new(format!("refreshed-access-token-{n}")), 3600);
         auth.refresh_token = Some(RefreshToken::new(format!("rotated-refresh-token-{n}")));

@@ -1,16 +1,20 @@
 //! Reading claims of a JWT *without* verifying it, for hints only (expiry,
-//! subject of a token the provider adapter has already checked).
+//! subject of a token the provider adapter has already checked): the
+//! workspace's one unverified-claims reader, with its one size cap.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-/// Tokens longer than this are not looked into.
-const MAX_PEEK_LEN: usize = 64 * 1024;
+/// Tokens longer than this are not looked into by [`peek_claims`].
+pub const MAX_PEEK_LEN: usize = 64 * 1024;
 
-/// The payload claims of a compact JWS, unverified; `None` for anything that is
-/// not a three-segment token with a base64url JSON-object payload.
-pub(crate) fn peek_claims(token: &str) -> Option<Map<String, Value>> {
+/// The payload claims of a compact JWS, **unverified**: for hints only
+/// (expiry, the subject of a token already checked), never for a decision
+/// that needs a signature (that is `authresult-jwt`'s `TokenValidator`).
+/// `None` for anything longer than [`MAX_PEEK_LEN`] or that is not a
+/// three-segment token with a base64url JSON-object payload.
+pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
     if token.len() > MAX_PEEK_LEN {
         return None;
     }

@@ -80,6 +80,7 @@ pub use datacollect::{
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
 pub use exposed::Exposed;
+pub use jwt::{MAX_PEEK_LEN, peek_claims};
 pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
     RevocationReport, User,

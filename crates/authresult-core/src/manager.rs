@@ -537,10 +537,11 @@ impl AuthManager {
         self.inner.store.username(&self.inner.tenant).await
     }
 
-    /// Asks `provider` whether `token` is valid.
-    pub async fn validate_token(&self, provider: &str, token: &AccessToken) -> Result<TokenInfo, Error> {
+    /// Asks `provider` about `token` ([`AuthProvider::introspect`]: remote
+    /// introspection, or userinfo).
+    pub async fn introspect(&self, provider: &str, token: &AccessToken) -> Result<TokenInfo, Error> {
         let (name, slot) = self.slot(provider)?;
-        let info = slot.provider.validate(token).await?;
+        let info = slot.provider.introspect(token).await?;
         self.provider_answered(name, slot).await;
         Ok(info)
     }

@@ -271,13 +271,17 @@ pub trait AuthProvider: Send + Sync {
         response: &LoginResponse,
     ) -> Result<AuthResult, Error>;
 
-    /// Exchanges a refresh token. `previous` is the current result, so the
-    /// adapter can check a new ID token is for the same user.
-    async fn refresh(&self, refresh_token: &RefreshToken, previous: &AuthResult)
-    -> Result<AuthResult, Error>;
+    /// Exchanges the refresh token of `previous` (the current result, so the
+    /// adapter can also check a new ID token is for the same user). Answers
+    /// exactly what the provider said: a field the answer omits stays
+    /// `None`, and [`Session::refreshed`](crate::Session::refreshed) keeps the
+    /// old one.
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error>;
 
-    /// Checks an access token and says what it grants.
-    async fn validate(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
+    /// Asks the provider about an access token (remote introspection, or
+    /// userinfo when the provider has no introspection) and says what it
+    /// grants. Local token validation is `authresult-jwt`'s `TokenValidator`.
+    async fn introspect(&self, token: &AccessToken) -> Result<TokenInfo, Error>;
 
     /// Revokes one token at the provider (RFC 7009). `Ok` when revoked, or
     /// when the provider has nothing to revoke (no sessions of its own, or a

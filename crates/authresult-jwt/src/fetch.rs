@@ -13,6 +13,7 @@ use std::sync::Arc;
 use authresult_core::Clock;
 
 use super::client::{HttpClient, HttpError, HttpLimits, basic_auth};
+use super::discovery::DiscoveryDocument;
 use super::error::{UpstreamEndpoint, ValidationError};
 use super::jose::parse_object;
 use super::keys::JwkSet;
@@ -92,37 +93,30 @@ impl Http {
         })
     }
 
-    /// GETs a JSON object; anything but `200` with an object is an error
-    /// (transient for 5xx and 429).
-    async fn get_object(
-        &self,
-        endpoint: UpstreamEndpoint,
-        url: &Url,
-    ) -> Result<Map<String, Value>, ValidationError> {
-        let answer = self
-            .send(endpoint, get(url).header(ACCEPT, "application/json"), Vec::new())
-            .await?;
-        if answer.status != StatusCode::OK {
-            return Err(status_error(endpoint, answer.status));
-        }
-        object(endpoint, &answer.body)
-    }
-
-    /// `{issuer}/.well-known/openid-configuration`, checked by
-    /// [`endpoints_from`].
+    /// The issuer's discovery document, read and checked by
+    /// [`DiscoveryDocument`] (the one reader of the workspace).
     pub(crate) async fn discover(
         &self,
         issuer: &str,
         insecure_ok: bool,
     ) -> Result<Endpoints, ValidationError> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let url =
-            Url::parse(&url).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
-        let doc = self.get_object(UpstreamEndpoint::Discovery, &url).await?;
-        endpoints_from(&doc, issuer, insecure_ok)
+        let issuer =
+            Url::parse(issuer).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
+        let url = DiscoveryDocument::url(&issuer)?;
+        let endpoint = UpstreamEndpoint::Discovery;
+        let answer = self
+            .send(endpoint, get(&url).header(ACCEPT, "application/json"), Vec::new())
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(status_error(endpoint, answer.status));
+        }
+        let doc = DiscoveryDocument::from_json(&answer.body)?;
+        doc.check(&issuer, insecure_ok)?;
+        Ok(Endpoints {
+            jwks_uri: doc.endpoint("jwks_uri").cloned(),
+            introspection: doc.endpoint("introspection_endpoint").cloned(),
+            userinfo: doc.endpoint("userinfo_endpoint").cloned(),
+        })
     }
 
     pub(crate) async fn jwks(&self, url: &Url) -> Result<JwkSet, ValidationError> {
@@ -211,45 +205,38 @@ impl Http {
     }
 }
 
-/// The endpoints of a discovery document, checked to name exactly `issuer`.
-/// An endpoint that breaks [`check_endpoint`] is a configuration error:
-/// nothing is ever sent to it.
-pub(crate) fn endpoints_from(
-    doc: &Map<String, Value>,
-    issuer: &str,
-    insecure_ok: bool,
-) -> Result<Endpoints, ValidationError> {
-    let issuer_url =
-        Url::parse(issuer).map_err(|e| ValidationError::config(format!("issuer is not a url: {e}")))?;
-    let bad = |reason: &str| ValidationError::ProviderError {
-        endpoint: UpstreamEndpoint::Discovery,
-        reason: reason.to_owned(),
+/// RFC 7662 introspection of `token` at `url` with `client_secret_basic`,
+/// through `client`: the workspace's one introspection client (the
+/// validator's opaque tokens and `authresult-oidc`'s `introspect`).
+/// `Ok(None)` when the token is not active; a 5xx or 429 is
+/// [`ValidationError::Unavailable`], any other answer but `200` with a JSON
+/// object whose `active` is a boolean a [`ValidationError::ProviderError`].
+pub async fn introspect(
+    client: &HttpClient,
+    url: &Url,
+    client_id: &str,
+    client_secret: &str,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ValidationError> {
+    let http = Http {
+        client: client.clone(),
     };
-    match doc.get("issuer") {
-        Some(Value::String(found)) if found == issuer => {}
-        Some(Value::String(_)) => return Err(bad("`issuer` differs from the configured issuer")),
-        _ => return Err(bad("`issuer` is missing")),
-    }
-    let url_field = |name: &str| -> Result<Option<Url>, ValidationError> {
-        match doc.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => {
-                let url = Url::parse(s).map_err(|_| bad(&format!("`{name}` is not a url")))?;
-                check_endpoint(Some(&issuer_url), &url, insecure_ok).map_err(|reason| {
-                    ValidationError::config(format!(
-                        "discovery of issuer `{issuer}` lists a `{name}` that {reason}"
-                    ))
-                })?;
-                Ok(Some(url))
-            }
-            Some(_) => Err(bad(&format!("`{name}` is not a string"))),
-        }
+    http.introspect(url, client_id, client_secret, token).await
+}
+
+/// The userinfo claims for `token` at `url`, through `client`: the
+/// workspace's one userinfo client (the validator's opaque tokens and
+/// `authresult-oidc`'s `userinfo`). `Ok(None)` when the provider refuses the
+/// token (401/403); the answer must be a JSON object with a string `sub`.
+pub async fn userinfo(
+    client: &HttpClient,
+    url: &Url,
+    token: &str,
+) -> Result<Option<Map<String, Value>>, ValidationError> {
+    let http = Http {
+        client: client.clone(),
     };
-    Ok(Endpoints {
-        jwks_uri: url_field("jwks_uri")?,
-        introspection: url_field("introspection_endpoint")?,
-        userinfo: url_field("userinfo_endpoint")?,
-    })
+    http.userinfo(url, token).await
 }
 
 /// A `GET url` request.

@@ -131,6 +131,7 @@ mod cache;
 mod claims;
 mod client;
 mod config;
+mod discovery;
 mod error;
 mod fetch;
 mod jose;
@@ -146,9 +147,11 @@ mod validator;
 pub use claims::{ValidatedToken, Verification};
 pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
 pub use config::IssuerConfig;
+pub use discovery::{DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::{
     TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
+pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]

@@ -1,10 +1,14 @@
-//! OpenID Connect discovery and the key set, cached per issuer with a TTL and
-//! refetched when a token names an unknown key.
+//! OpenID Connect discovery, cached per issuer with a TTL, and the
+//! provider's key set: always `authresult-jwt`'s key-set cache (single-flight,
+//! rate-limited refetch on an unknown `kid`, the last good set kept), either
+//! the one a `TokenValidator` shares or one of the provider's own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authresult_jwt::JwkSet;
+use authresult_jwt::{
+    DiscoveryDocument, IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator, issuer_matches,
+};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -15,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
-use crate::http::{HttpClient, display_url};
+use crate::http::HttpClient;
 
 /// Discovery fields `openidconnect`'s core metadata does not model.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -59,19 +63,14 @@ pub(crate) type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// A discovery result with its key set.
+/// A discovery result.
 #[derive(Debug)]
 pub(crate) struct Discovered {
-    /// The metadata (its `jwks()` stays empty: keys are in `keys`).
+    /// The metadata (its `jwks()` stays empty: the keys are in [`KeySets`]).
     pub(crate) metadata: Metadata,
-    /// The provider's key set, parsed once into `ring` keys by
-    /// `authresult-jwt` (the same JOSE code as the token validator).
-    pub(crate) keys: JwkSet,
     /// The issuer exactly as the provider spells it.
     pub(crate) issuer: String,
     fetched_at: Instant,
-    /// When the key set was last refetched for an unknown key, if ever.
-    keys_refetched_at: Option<Instant>,
 }
 
 impl Discovered {
@@ -87,40 +86,18 @@ pub(crate) struct Discovery {
     http: HttpClient,
     ttl: Duration,
     allow_insecure_http: bool,
-    /// False when ID tokens are verified with a shared key set: discovery
-    /// then leaves `Discovered::keys` empty and fetches no keys.
-    own_keys: bool,
     state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
 }
 
-/// Key sets are refetched for an unknown `kid` at most this often (the
-/// first refetch after a discovery is always allowed).
-const MIN_KEY_REFETCH: Duration = Duration::from_secs(10);
-
 impl Discovery {
-    pub(crate) fn new(
-        issuer: Url,
-        http: HttpClient,
-        ttl: Duration,
-        allow_insecure_http: bool,
-        own_keys: bool,
-    ) -> Self {
+    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
         Discovery {
             issuer,
             http,
             ttl,
             allow_insecure_http,
-            own_keys,
             state: tokio::sync::Mutex::new(None),
         }
-    }
-
-    /// The discovery document's URL for the issuer (Keycloak and Auth0 alike:
-    /// `{issuer without trailing slash}/.well-known/openid-configuration`).
-    pub(crate) fn document_url(issuer: &Url) -> Result<Url, OidcError> {
-        let base = issuer.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/.well-known/openid-configuration"))
-            .map_err(|_| OidcError::config("the issuer URL cannot carry a discovery path"))
     }
 
     /// The cached discovery, fetched on first use and after the TTL. When a
@@ -145,132 +122,80 @@ impl Discovery {
         }
     }
 
-    /// Refetches the key set after a token named an unknown key; `seen` is
-    /// the result the failed verification used.
-    pub(crate) async fn refresh_keys(&self, seen: &Arc<Discovered>) -> Result<Arc<Discovered>, OidcError> {
-        let mut state = self.state.lock().await;
-        if let Some(current) = state.as_ref() {
-            if !Arc::ptr_eq(current, seen) {
-                // Someone else refreshed meanwhile.
-                return Ok(Arc::clone(current));
-            }
-            if current
-                .keys_refetched_at
-                .is_some_and(|at| at.elapsed() < MIN_KEY_REFETCH)
-            {
-                return Ok(Arc::clone(current));
-            }
-        }
-        let keys = self.fetch_keys(&seen.metadata).await?;
-        let fresh = Arc::new(Discovered {
-            metadata: seen.metadata.clone(),
-            keys,
-            issuer: seen.issuer.clone(),
-            fetched_at: seen.fetched_at,
-            keys_refetched_at: Some(Instant::now()),
-        });
-        *state = Some(Arc::clone(&fresh));
-        Ok(fresh)
-    }
-
+    /// Reads the document with `authresult-jwt`'s [`DiscoveryDocument`]
+    /// (the workspace's one reader: the issuer rule, every endpoint's
+    /// transport checked before any request goes to one), then types it
+    /// with `openidconnect`'s metadata for request building.
     async fn fetch(&self) -> Result<Discovered, OidcError> {
-        let url = Self::document_url(&self.issuer)?;
-        let mut metadata: Metadata = self.http.get_json(Endpoint::Discovery, &url, None).await?;
-        let found = metadata.issuer().as_str().to_owned();
-        if !issuer_matches(&self.issuer, &found) {
-            return Err(OidcError::IssuerMismatch {
-                expected: self.issuer.as_str().to_owned(),
-                found: found.chars().take(200).collect(),
-            });
-        }
-        if self.http.presents_client_certificate() {
-            use_mtls_aliases(&mut metadata)?;
-        }
-        check_endpoints(&self.issuer, &metadata, self.allow_insecure_http)?;
-        let keys = if self.own_keys {
-            self.fetch_keys(&metadata).await?
+        let url = DiscoveryDocument::url(&self.issuer).map_err(|e| OidcError::config(e.to_string()))?;
+        let body = self.http.get_body(Endpoint::Discovery, &url, None).await?;
+        let document = DiscoveryDocument::from_json(&body)
+            .map_err(|e| OidcError::malformed(Endpoint::Discovery, e.to_string()))?;
+        let issuer = document.issuer().to_owned();
+        let checked = if issuer_matches(&self.issuer, &issuer) {
+            document
+                .check(&self.issuer, self.allow_insecure_http)
+                .map_err(|e| OidcError::config(e.to_string()))
         } else {
-            JwkSet::default()
+            Err(OidcError::IssuerMismatch {
+                expected: self.issuer.as_str().to_owned(),
+                found: issuer.chars().take(200).collect(),
+            })
         };
+        // A document `openidconnect` cannot type (fields missing) is malformed
+        // before it is another issuer's.
+        let mut metadata: Metadata = serde_json::from_value(serde_json::Value::Object(document.into_json()))
+            .map_err(|e| crate::http::json_error(Endpoint::Discovery, &e, None))?;
+        checked?;
+        if self.http.presents_client_certificate() {
+            use_mtls_aliases(&self.issuer, &mut metadata, self.allow_insecure_http)?;
+        }
         Ok(Discovered {
             metadata,
-            keys,
-            issuer: found,
+            issuer,
             fetched_at: Instant::now(),
-            keys_refetched_at: None,
         })
     }
-
-    async fn fetch_keys(&self, metadata: &Metadata) -> Result<JwkSet, OidcError> {
-        let url = metadata.jwks_uri().url();
-        let body = self.http.get_body(Endpoint::Jwks, url, None).await?;
-        JwkSet::from_json(&body).map_err(|e| OidcError::malformed(Endpoint::Jwks, e.to_string()))
-    }
-}
-
-/// The discovered issuer must be the configured one, character for
-/// character. The one allowance: `Url` writes an empty path as `/`, so a
-/// configured `https://id.example.org` (read as `https://id.example.org/`)
-/// matches a provider that says `https://id.example.org`.
-pub(crate) fn issuer_matches(configured: &Url, found: &str) -> bool {
-    let expected = configured.as_str();
-    if expected == found {
-        return true;
-    }
-    configured.path() == "/" && configured.query().is_none() && expected.strip_suffix('/') == Some(found)
-}
-
-/// Every endpoint the discovery document lists, with its field name.
-fn endpoints(metadata: &Metadata) -> Vec<(&'static str, &Url)> {
-    let extra = metadata.additional_metadata();
-    let mut list = vec![
-        ("authorization_endpoint", metadata.authorization_endpoint().url()),
-        ("jwks_uri", metadata.jwks_uri().url()),
-    ];
-    if let Some(token) = metadata.token_endpoint() {
-        list.push(("token_endpoint", token.url()));
-    }
-    if let Some(userinfo) = metadata.userinfo_endpoint() {
-        list.push(("userinfo_endpoint", userinfo.url()));
-    }
-    for (field, url) in [
-        (
-            "device_authorization_endpoint",
-            &extra.device_authorization_endpoint,
-        ),
-        ("revocation_endpoint", &extra.revocation_endpoint),
-        ("introspection_endpoint", &extra.introspection_endpoint),
-        ("end_session_endpoint", &extra.end_session_endpoint),
-    ] {
-        if let Some(url) = url {
-            list.push((field, url));
-        }
-    }
-    list
 }
 
 /// RFC 8705 §5: with a client certificate, the endpoints listed in
 /// `mtls_endpoint_aliases` replace the plain ones (token, revocation,
 /// introspection, device authorization, userinfo), so requests that
 /// authenticate with the certificate go where the provider expects it. The
-/// aliases then pass [`check_endpoints`] like every endpoint.
-pub(crate) fn use_mtls_aliases(metadata: &mut Metadata) -> Result<(), OidcError> {
+/// aliases follow the transport rule of every endpoint
+/// ([`authresult_core::check_endpoint_transport`]), checked here since they
+/// replace endpoints the document check has seen.
+pub(crate) fn use_mtls_aliases(
+    issuer: &Url,
+    metadata: &mut Metadata,
+    allow_insecure_http: bool,
+) -> Result<(), OidcError> {
     let Some(aliases) = metadata.additional_metadata().mtls_endpoint_aliases.clone() else {
         return Ok(());
     };
     let alias = |field: &str| -> Result<Option<Url>, OidcError> {
         match aliases.get(field) {
             None => Ok(None),
-            Some(value) => value
-                .as_str()
-                .and_then(|text| Url::parse(text).ok())
-                .map(Some)
-                .ok_or_else(|| {
-                    OidcError::malformed(
-                        Endpoint::Discovery,
-                        format!("`mtls_endpoint_aliases.{field}` is not a URL"),
-                    )
-                }),
+            Some(value) => {
+                let url = value
+                    .as_str()
+                    .and_then(|text| Url::parse(text).ok())
+                    .ok_or_else(|| {
+                        OidcError::malformed(
+                            Endpoint::Discovery,
+                            format!("`mtls_endpoint_aliases.{field}` is not a URL"),
+                        )
+                    })?;
+                authresult_core::check_endpoint_transport(issuer, &url, allow_insecure_http).map_err(
+                    |reason| {
+                        OidcError::config(format!(
+                            "discovery: `mtls_endpoint_aliases.{field}` ({}) {reason}",
+                            authresult_jwt::display_url(&url)
+                        ))
+                    },
+                )?;
+                Ok(Some(url))
+            }
         }
     };
     if let Some(url) = alias("token_endpoint")? {
@@ -299,21 +224,108 @@ pub(crate) fn use_mtls_aliases(metadata: &mut Metadata) -> Result<(), OidcError>
     Ok(())
 }
 
-/// Every endpoint of the document follows
-/// [`authresult_core::check_endpoint_transport`]: an `https` issuer's
-/// endpoints are `https` (plain `http` only for a loopback `http` issuer or
-/// with `allow_insecure_http`). Checked before any request goes to one of them.
-pub(crate) fn check_endpoints(
-    issuer: &Url,
-    metadata: &Metadata,
+/// Where the provider's ID tokens find their keys: always `authresult-jwt`'s
+/// key-set cache, the one a `TokenValidator` shares
+/// ([`OidcOptions::shared_key_set`](crate::OidcOptions::shared_key_set)) or,
+/// without one, the provider's own, made on first use from the discovered
+/// `jwks_uri` (and made again if a later discovery names another issuer
+/// spelling or `jwks_uri`). Nothing else in this crate fetches or caches keys.
+#[derive(Debug)]
+pub(crate) struct KeySets {
+    shared: Option<SharedKeySet>,
+    own: std::sync::Mutex<Option<OwnKeySet>>,
+    limits: KeySetLimits,
+}
+
+/// The provider's own key set and what it was made for.
+#[derive(Debug)]
+struct OwnKeySet {
+    issuer: String,
+    jwks_uri: Url,
+    keys: SharedKeySet,
+}
+
+/// The provider's options its own key set is made with.
+#[derive(Debug)]
+struct KeySetLimits {
+    algorithms: Vec<JwsAlgorithm>,
     allow_insecure_http: bool,
-) -> Result<(), OidcError> {
-    for (field, url) in endpoints(metadata) {
-        authresult_core::check_endpoint_transport(issuer, url, allow_insecure_http).map_err(|reason| {
-            OidcError::config(format!("discovery: `{field}` ({}) {reason}", display_url(url)))
-        })?;
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_bytes: usize,
+    clock: Arc<dyn authresult_core::Clock>,
+}
+
+impl KeySets {
+    pub(crate) fn new(options: &crate::OidcOptions) -> Self {
+        KeySets {
+            shared: options.shared_key_set.clone(),
+            own: std::sync::Mutex::new(None),
+            limits: KeySetLimits {
+                // HMAC never verifies an ID token (`SharedKeySet::verify` refuses it too).
+                algorithms: options
+                    .allowed_algorithms
+                    .iter()
+                    .copied()
+                    .filter(|a| !a.is_symmetric())
+                    .collect(),
+                allow_insecure_http: options.allow_insecure_http,
+                connect_timeout: options.connect_timeout,
+                request_timeout: options.request_timeout,
+                max_response_bytes: options.max_response_bytes,
+                clock: Arc::clone(&options.clock),
+            },
+        }
     }
-    Ok(())
+
+    /// The key set for the provider as `d` describes it.
+    pub(crate) fn for_provider(&self, d: &Discovered) -> Result<SharedKeySet, OidcError> {
+        if let Some(shared) = &self.shared {
+            return Ok(shared.clone());
+        }
+        let jwks_uri = d.metadata.jwks_uri().url();
+        let mut own = match self.own.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(current) = own.as_ref()
+            && current.issuer == d.issuer
+            && current.jwks_uri == *jwks_uri
+        {
+            return Ok(current.keys.clone());
+        }
+        let keys = self.make(&d.issuer, jwks_uri)?;
+        *own = Some(OwnKeySet {
+            issuer: d.issuer.clone(),
+            jwks_uri: jwks_uri.clone(),
+            keys: keys.clone(),
+        });
+        Ok(keys)
+    }
+
+    /// A one-issuer key-set cache of `authresult-jwt` for `jwks_uri` (no
+    /// second discovery: the document was read already). Only its key set is
+    /// used; its claim rules (hence `any_audience`) never run.
+    fn make(&self, issuer: &str, jwks_uri: &Url) -> Result<SharedKeySet, OidcError> {
+        let limits = &self.limits;
+        let config = IssuerConfig::new(issuer)
+            .any_audience()
+            .jwks_uri(jwks_uri.clone())
+            .algorithms(limits.algorithms.iter().copied())
+            .allow_insecure_http(limits.allow_insecure_http);
+        let validator = TokenValidator::builder()
+            .issuer(config)
+            .cache_capacity(0)
+            .connect_timeout(limits.connect_timeout)
+            .http_timeout(limits.request_timeout)
+            .max_response_bytes(limits.max_response_bytes)
+            .clock(Arc::clone(&limits.clock))
+            .build()
+            .map_err(|e| OidcError::config(format!("the provider's key set: {e}")))?;
+        validator
+            .key_set(issuer)
+            .ok_or_else(|| OidcError::config("the provider's key set has no issuer"))
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,12 @@ impl HttpClient {
         Ok(self)
     }
 
+    /// The workspace's client itself, for the requests `authresult-jwt`
+    /// makes (introspection, userinfo).
+    pub(crate) fn shared(&self) -> &authresult_jwt::HttpClient {
+        &self.inner
+    }
+
     /// This client, naming `endpoint` in its errors.
     pub(crate) fn at(&self, endpoint: Endpoint) -> At {
         At {
@@ -142,17 +148,6 @@ impl HttpClient {
             .execute(request)
             .await
             .map_err(|e| http_error(endpoint, e))
-    }
-
-    /// `GET url` expecting a JSON document with status 200.
-    pub(crate) async fn get_json<T: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint,
-        url: &Url,
-        bearer: Option<&str>,
-    ) -> Result<T, OidcError> {
-        let body = self.get_body(endpoint, url, bearer).await?;
-        parse_json(endpoint, &body)
     }
 
     /// `GET url` expecting status 200; answers the capped body.

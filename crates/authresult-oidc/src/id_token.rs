@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use authresult_jwt::{SharedKeySet, UnverifiedJwt, ValidationError, ValidationErrorKind};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use crate::discovery::Discovered;
@@ -43,13 +41,6 @@ impl std::fmt::Debug for VerifiedIdToken {
             .field("sub", &self.claims.get("sub"))
             .finish_non_exhaustive()
     }
-}
-
-/// Why verification failed: either because the key set lacks the token's
-/// key (worth refetching the keys once) or for good.
-pub(crate) enum VerifyFailure {
-    UnknownKey(OidcError),
-    Invalid(OidcError),
 }
 
 /// Claims that describe the token rather than the user; not put in `profile`.
@@ -125,32 +116,11 @@ fn seconds(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, OidcE
     }
 }
 
-/// Verifies `raw` with the provider's own key set (`rules.discovered`),
-/// `access_token` being the token response's access token.
-pub(crate) fn verify(
-    raw: &str,
-    access_token: &str,
-    rules: &Rules<'_>,
-) -> Result<VerifiedIdToken, VerifyFailure> {
-    let invalid = |e: OidcError| VerifyFailure::Invalid(e);
-    let jwt = parse(raw).map_err(invalid)?;
-    if let Err(e) = rules
-        .discovered
-        .keys
-        .verify(&jwt, &rules.options.allowed_algorithms)
-    {
-        return Err(if e.kind() == ValidationErrorKind::UnknownKey {
-            VerifyFailure::UnknownKey(jose_error(e))
-        } else {
-            invalid(jose_error(e))
-        });
-    }
-    openid_rules(jwt, raw, access_token, rules).map_err(invalid)
-}
-
-/// [`verify`] with the key set a `TokenValidator` shares for this issuer
-/// (which refetches its keys for an unknown `kid` itself).
-pub(crate) async fn verify_shared(
+/// Verifies `raw` (`access_token` being the token response's access token)
+/// with the provider's key set: `authresult-jwt`'s key-set cache, which
+/// refetches the keys itself for an unknown `kid` (rate-limited) and keeps
+/// the last good set when a fetch fails.
+pub(crate) async fn verify(
     raw: &str,
     access_token: &str,
     keys: &SharedKeySet,
@@ -187,7 +157,7 @@ fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
 
 /// What the OpenID rules check an ID token against.
 pub(crate) struct Rules<'a> {
-    /// The provider's discovery (issuer, own key set).
+    /// The provider's discovery (its issuer).
     pub(crate) discovered: &'a Discovered,
     pub(crate) client_id: &'a str,
     pub(crate) options: &'a OidcOptions,
@@ -334,17 +304,6 @@ fn check_azp(claims: &Map<String, Value>, client_id: &str) -> Result<(), OidcErr
             "the `azp` claim is missing although there are several audiences",
         )),
         None => Ok(()),
-    }
-}
-
-/// The payload of a compact JWS, unverified.
-pub(crate) fn decode_payload(raw: &str) -> Option<Map<String, Value>> {
-    let mut parts = raw.split('.');
-    let (_header, payload) = (parts.next()?, parts.next()?);
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
     }
 }
 

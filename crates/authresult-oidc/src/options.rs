@@ -63,17 +63,18 @@ pub struct OidcOptions {
     /// The key set of a [`TokenValidator`](authresult_jwt::TokenValidator)
     /// for this provider's issuer ([`TokenValidator::key_set`](authresult_jwt::TokenValidator::key_set)):
     /// ID tokens are then verified with that cache, so one fetch of the
-    /// provider's keys serves both ID-token and access-token checks, and
-    /// discovery does not fetch the keys itself. Default none: the
-    /// provider keeps its own key set.
+    /// provider's keys serves both ID-token and access-token checks. Default
+    /// none: the provider makes its own key set of the same kind
+    /// (`authresult-jwt`'s cache: single-flight, rate-limited refetch on an
+    /// unknown `kid`, the last good set kept) from the discovered `jwks_uri`.
     pub shared_key_set: Option<authresult_jwt::SharedKeySet>,
     /// Audiences besides the client id an ID token may name (default none:
     /// any extra audience is rejected).
     pub trusted_audiences: Vec<String>,
-    /// How long discovery and the key set are cached (default 1 h; the key
-    /// set is also refetched once when a token names an unknown key).
+    /// How long discovery is cached (default 1 h). The key set follows the
+    /// key-set cache's own rules (see `shared_key_set`).
     pub discovery_ttl: Duration,
-    /// Credentials for token introspection (`validate`) when they differ from
+    /// Credentials for token introspection (`introspect`) when they differ from
     /// the client's own, e.g. a resource server's.
     pub introspection_client: Option<(String, ClientSecret)>,
     /// Trust anchors (extra CA certificates such as an organisation's own

@@ -8,7 +8,7 @@ use std::fmt;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse,
-    PendingAuthorization, RefreshToken, RevocableToken, SyncServerConfig, TokenInfo,
+    PendingAuthorization, RevocableToken, SyncServerConfig, TokenInfo,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,7 +16,6 @@ use url::Url;
 
 use crate::error::{Endpoint, OidcError};
 use crate::http::{HttpClient, error_from_status, parse_json};
-use crate::id_token::decode_payload;
 use crate::options::OidcOptions;
 
 /// The provider name used in `Unsupported` errors.
@@ -107,7 +106,7 @@ impl SyncServerProvider {
 
     fn adopt(&self, token: AccessToken, user_id: Option<String>, email: Option<&str>) -> AuthResult {
         let now = self.clock.now().as_secs();
-        let claims = decode_payload(token.secret());
+        let claims = authresult_core::peek_claims(token.secret());
         let expires_in = claims
             .as_ref()
             .and_then(|c| c.get("exp").and_then(Value::as_u64))
@@ -165,15 +164,11 @@ impl AuthProvider for SyncServerProvider {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(
-        &self,
-        _refresh_token: &RefreshToken,
-        _previous: &AuthResult,
-    ) -> Result<AuthResult, authresult_core::Error> {
+    async fn refresh(&self, _previous: &AuthResult) -> Result<AuthResult, authresult_core::Error> {
         Err(unsupported("token refresh"))
     }
 
-    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
+    async fn introspect(&self, _token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
         Err(unsupported("token validation"))
     }
 

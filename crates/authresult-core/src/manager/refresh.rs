@@ -227,11 +227,11 @@ impl AuthManager {
             Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
             return Ok(stored);
         }
-        let Some(refresh_token) = stored.auth.refresh_token.clone() else {
+        if stored.auth.refresh_token.is_none() {
             return self.without_refresh_token(name, slot, logins, stored, now);
-        };
+        }
         let answer = self
-            .renewing_lease(key, slot.provider.refresh(&refresh_token, &stored.auth))
+            .renewing_lease(key, slot.provider.refresh(&stored.auth))
             .await;
         match answer {
             Ok(auth) => {

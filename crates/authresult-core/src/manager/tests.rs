@@ -365,8 +365,8 @@ async fn a_thousand_concurrent_callers_cause_exactly_one_refresh() {
     let refreshes = Arc::new(AtomicUsize::new(0));
     let mut p = MockAuthProvider::new();
     let count = refreshes.clone();
-    p.expect_refresh().returning(move |rt, _| {
-        assert_eq!(rt.secret(), "r1");
+    p.expect_refresh().returning(move |previous| {
+        assert_eq!(previous.refresh_token.as_ref().map(|t| t.secret()), Some("r1"));
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
         std::thread::sleep(Duration::from_millis(20)); // widen the race window
         Ok(auth(&format!("a-new-{n}"), Some(&format!("r-new-{n}")), 3600))
@@ -392,7 +392,7 @@ async fn the_rotated_refresh_token_is_stored_before_any_caller_sees_the_new_toke
     let mut p = MockAuthProvider::new();
     p.expect_refresh()
         .times(1)
-        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+        .returning(|_| Ok(auth("a2", Some("r2"), 3600)));
     let f = fixture(p);
     seed(&f, "a1", Some("r1"), 5);
     f.state.lock().unwrap().fail_writes = true;
@@ -432,7 +432,7 @@ async fn transient_failure_keeps_the_session_and_the_next_call_retries() {
     let c = calls.clone();
     let mut p = MockAuthProvider::new();
     p.expect_refresh()
-        .returning(move |_, _| match c.fetch_add(1, Ordering::SeqCst) {
+        .returning(move |_| match c.fetch_add(1, Ordering::SeqCst) {
             0 | 1 => Err(Error::provider(FailureKind::Transient, "connection refused")),
             _ => Ok(auth("a2", Some("r2"), 3600)),
         });
@@ -740,27 +740,27 @@ async fn logout_all_clears_the_tenant_only() {
 }
 
 #[tokio::test]
-async fn validate_token_asks_the_provider() {
+async fn introspect_asks_the_provider() {
     let p = FakeProvider::new();
-    p.push_validate(Ok(TokenInfo {
+    p.push_introspect(Ok(TokenInfo {
         subject: Some("u1".into()),
         ..TokenInfo::default()
     }))
-    .push_validate(Err(Error::provider(FailureKind::Terminal, "inactive")));
+    .push_introspect(Err(Error::provider(FailureKind::Terminal, "inactive")));
     let f = doubles(p);
     let info = f
         .manager
-        .validate_token("kc", &AccessToken::new("good"))
+        .introspect("kc", &AccessToken::new("good"))
         .await
         .unwrap();
     assert_eq!(info.subject.as_deref(), Some("u1"));
     assert!(
         f.manager
-            .validate_token("kc", &AccessToken::new("bad"))
+            .introspect("kc", &AccessToken::new("bad"))
             .await
             .is_err()
     );
-    assert_eq!(f.provider.calls().validate, 2);
+    assert_eq!(f.provider.calls().introspect, 2);
 }
 
 #[tokio::test]
@@ -792,13 +792,13 @@ impl crate::AuthProvider for HangsOnce {
     ) -> Result<AuthResult, Error> {
         Err(unsupported())
     }
-    async fn refresh(&self, _: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, _: &AuthResult) -> Result<AuthResult, Error> {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
             futures::future::pending::<()>().await;
         }
         Ok(auth("a2", Some("r2"), 3600))
     }
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported())
     }
     async fn revoke(&self, _: &crate::RevocableToken) -> Result<(), Error> {
@@ -854,7 +854,7 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
     let mut p = MockAuthProvider::new();
     p.expect_refresh()
         .times(1)
-        .returning(|_, _| Ok(auth("a2", Some("r2"), 3600)));
+        .returning(|_| Ok(auth("a2", Some("r2"), 3600)));
     let f = fixture(p);
     let mut old = serde_json::to_value(crate::Exposed(&Session::new(
         SessionKey::new("tenant-a", "kc"),

@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::{
     AccessToken, AuthProvider, AuthResult, Credentials, Error, FailureKind, LoginPrompt, LoginRequest,
-    LoginResponse, PendingAuthorization, PendingSecret, RefreshToken, RevocableToken, Sleeper, TokenInfo,
+    LoginResponse, PendingAuthorization, PendingSecret, RevocableToken, Sleeper, TokenInfo,
 };
 
 /// How many times each operation of a [`FakeProvider`] was called.
@@ -25,21 +25,21 @@ pub struct FakeCalls {
     pub complete_login: usize,
     /// [`AuthProvider::refresh`].
     pub refresh: usize,
-    /// [`AuthProvider::validate`].
-    pub validate: usize,
+    /// [`AuthProvider::introspect`].
+    pub introspect: usize,
     /// [`AuthProvider::revoke`].
     pub revoke: usize,
     /// [`AuthProvider::end_session_url`].
     pub end_session_url: usize,
 }
 
-type Refresher = Box<dyn Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Error> + Send + Sync>;
+type Refresher = Box<dyn Fn(&AuthResult) -> Result<AuthResult, Error> + Send + Sync>;
 
 /// A scriptable provider for tests and benchmarks: each operation answers
 /// the next queued answer (`push_*`), counts its calls ([`calls`](Self::calls))
 /// and remembers the tokens it was asked to revoke.
 ///
-/// With nothing queued: `login`, `complete_login` and `validate` fail with a
+/// With nothing queued: `login`, `complete_login` and `introspect` fail with a
 /// protocol error naming the operation; `refresh` uses the
 /// [`refresh_with`](Self::refresh_with) function when set, else fails the same
 /// way; `revoke` succeeds; `begin_login` starts a redirect login with state
@@ -57,7 +57,7 @@ struct State {
     logins: VecDeque<Result<AuthResult, Error>>,
     completions: VecDeque<Result<AuthResult, Error>>,
     refreshes: VecDeque<Result<AuthResult, Error>>,
-    validations: VecDeque<Result<TokenInfo, Error>>,
+    introspections: VecDeque<Result<TokenInfo, Error>>,
     revocations: VecDeque<Result<(), Error>>,
     revoked: Vec<RevocableToken>,
     calls: FakeCalls,
@@ -89,10 +89,10 @@ impl FakeProvider {
     }
 
     /// Answers refreshes that have no queued answer with `refresh`
-    /// (called with the refresh token and the previous result).
+    /// (called with the previous result, which holds the refresh token).
     pub fn refresh_with(
         mut self,
-        refresh: impl Fn(&RefreshToken, &AuthResult) -> Result<AuthResult, Error> + Send + Sync + 'static,
+        refresh: impl Fn(&AuthResult) -> Result<AuthResult, Error> + Send + Sync + 'static,
     ) -> Self {
         self.refresher = Some(Box::new(refresh));
         self
@@ -129,9 +129,9 @@ impl FakeProvider {
         self
     }
 
-    /// Queues the answer of the next `validate`.
-    pub fn push_validate(&self, answer: Result<TokenInfo, Error>) -> &Self {
-        self.lock().validations.push_back(answer);
+    /// Queues the answer of the next `introspect`.
+    pub fn push_introspect(&self, answer: Result<TokenInfo, Error>) -> &Self {
+        self.lock().introspections.push_back(answer);
         self
     }
 
@@ -208,11 +208,7 @@ impl AuthProvider for FakeProvider {
             .unwrap_or_else(|| Err(unscripted("complete_login")))
     }
 
-    async fn refresh(
-        &self,
-        refresh_token: &RefreshToken,
-        previous: &AuthResult,
-    ) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
         let queued = {
             let mut state = self.lock();
             state.calls.refresh += 1;
@@ -223,18 +219,18 @@ impl AuthProvider for FakeProvider {
         }
         match (queued, &self.refresher) {
             (Some(answer), _) => answer,
-            (None, Some(refresh)) => refresh(refresh_token, previous),
+            (None, Some(refresh)) => refresh(previous),
             (None, None) => Err(unscripted("refresh")),
         }
     }
 
-    async fn validate(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _token: &AccessToken) -> Result<TokenInfo, Error> {
         let mut state = self.lock();
-        state.calls.validate += 1;
+        state.calls.introspect += 1;
         state
-            .validations
+            .introspections
             .pop_front()
-            .unwrap_or_else(|| Err(unscripted("validate")))
+            .unwrap_or_else(|| Err(unscripted("introspect")))
     }
 
     async fn revoke(&self, token: &RevocableToken) -> Result<(), Error> {

@@ -1,6 +1,11 @@
 //! Unit tests of the provider's pure helpers.
 
+use super::code_flow::callback_params;
+use super::endpoints::token_info;
+use super::tokens::check_same_identity;
 use super::*;
+use authresult_core::AccessToken;
+use serde_json::Map;
 
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap_or_else(|_| unreachable!("test URLs are valid"))

@@ -24,7 +24,7 @@ async fn a_callback_carrying_a_token_is_refused_as_an_implicit_flow_injection() 
     in_fragment.set_fragment(Some("id_token=injected&token_type=Bearer"));
     for (injected, parameter) in [(in_query, "access_token"), (in_fragment, "id_token")] {
         let error = provider
-            .finish_login(&pending, &LoginResponse::Callback(injected))
+            .complete_login(&pending, &LoginResponse::Callback(injected))
             .await
             .unwrap_err();
         assert!(

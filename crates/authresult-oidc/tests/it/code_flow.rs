@@ -30,7 +30,7 @@ async fn code_flow_with_loopback_listener() {
     let listener = listener().await;
     let redirect = listener.redirect_uri().clone();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
         .await
         .unwrap();
     let url = authorization_url(&pending);
@@ -77,7 +77,7 @@ async fn code_flow_with_loopback_listener() {
     );
 
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(received))
+        .complete_login(&pending, &LoginResponse::Callback(received))
         .await
         .unwrap();
     assert!(auth.id_token.is_some());
@@ -103,7 +103,7 @@ async fn code_flow_with_loopback_listener() {
 
     // The code is single use.
     let reused = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert_eq!(reused.oauth_error(), Some("invalid_grant"));
@@ -158,7 +158,7 @@ async fn callbacks_with_bad_state_iss_or_path_are_refused() {
     let provider = plain("native-app");
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
         .await
         .unwrap();
     let iss = issuer("plain");
@@ -211,7 +211,7 @@ async fn callbacks_with_bad_state_iss_or_path_are_refused() {
     ];
     for (url, word) in cases {
         let error = provider
-            .finish_login(&pending, &LoginResponse::Callback(url))
+            .complete_login(&pending, &LoginResponse::Callback(url))
             .await
             .unwrap_err();
         assert!(matches!(error, OidcError::InvalidCallback { .. }), "{error:?}");
@@ -229,7 +229,7 @@ async fn callbacks_with_bad_state_iss_or_path_are_refused() {
         "/callback",
     );
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(denied))
+        .complete_login(&pending, &LoginResponse::Callback(denied))
         .await
         .unwrap_err();
     assert!(
@@ -240,7 +240,7 @@ async fn callbacks_with_bad_state_iss_or_path_are_refused() {
     assert!(error.to_string().contains("access_denied"));
     // A device poll does not fit an authorization-code login.
     let error = provider
-        .finish_login(&pending, &LoginResponse::DevicePoll)
+        .complete_login(&pending, &LoginResponse::DevicePoll)
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidPending { .. }), "{error:?}");
@@ -265,7 +265,7 @@ async fn es256_id_tokens_verify_and_the_allow_list_applies() {
     );
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = strict
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let callback = idp()
@@ -273,7 +273,7 @@ async fn es256_id_tokens_verify_and_the_allow_list_applies() {
         .await
         .unwrap();
     let error = strict
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
@@ -325,7 +325,7 @@ async fn max_auth_age_is_sent_to_the_provider_and_its_auth_time_checked() {
     );
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let url = authorization_url(&pending);
@@ -335,7 +335,7 @@ async fn max_auth_age_is_sent_to_the_provider_and_its_auth_time_checked() {
         .await
         .unwrap();
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap();
     let payload = auth

@@ -17,7 +17,7 @@ async fn debug_output_never_shows_secrets() {
     let native = plain("native-app");
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = native
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let private: serde_json::Value = serde_json::from_str(pending.secret.secret()).unwrap();
@@ -45,7 +45,7 @@ async fn debug_output_never_shows_secrets() {
     assert!(!shown.contains(&pending.state), "the state leaked: {shown}");
     assert!(shown.contains("/callback"), "{shown}");
     let auth = native
-        .finish_login(&pending, &LoginResponse::Callback(callback.clone()))
+        .complete_login(&pending, &LoginResponse::Callback(callback.clone()))
         .await
         .unwrap();
     let shown = format!("{auth:?}");
@@ -57,7 +57,7 @@ async fn debug_output_never_shows_secrets() {
     }
     // A failing reuse of the code names the endpoint, not the code.
     let error = native
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(!format!("{error:?}{error}").contains(&code));
@@ -73,7 +73,7 @@ async fn debug_output_never_shows_secrets() {
 
     // A device login: the user code shows nowhere, not even in the complete URI.
     let device = plain("device-app")
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap();
     let LoginPrompt::DeviceCode { user_code, .. } = &device.prompt else {

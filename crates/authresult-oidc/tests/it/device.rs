@@ -65,7 +65,7 @@ async fn device_flow_approved_through_the_manager() {
 async fn device_flow_denied_is_terminal() {
     let provider = plain("device-app");
     let pending = provider
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap();
     let (user_code, verification_uri, _, _) = device_prompt(&pending.prompt);
@@ -170,7 +170,7 @@ async fn start_with(
     let provider = mock.provider(sleeper.options());
     let mut req = request(LoginFlow::DeviceCode, None);
     req.now = sleeper.now();
-    let pending = provider.start_login(&req).await.unwrap();
+    let pending = provider.begin_login(&req).await.unwrap();
     (provider, pending, sleeper)
 }
 
@@ -270,7 +270,7 @@ async fn device_polling_stops_when_the_future_is_dropped() {
     options.device_interval_override = Some(Duration::from_millis(20));
     let provider = mock.provider(options);
     let pending = provider
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap();
     let cancelled =
@@ -421,7 +421,7 @@ async fn device_flow_with_max_auth_age_gets_a_checked_auth_time() {
         options,
     );
     let pending = provider
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap();
     let (user_code, verification_uri, _, _) = device_prompt(&pending.prompt);

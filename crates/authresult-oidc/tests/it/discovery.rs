@@ -96,16 +96,14 @@ async fn token_requests(mock: &MockIdp) -> usize {
 async fn a_plain_http_token_endpoint_in_discovery_is_refused_before_any_request() {
     let mock = mock_with_plain_http_token_endpoint().await;
     let provider = mock.provider(fast_options());
-    let previous = AuthResult::new(AccessToken::new("old-at"), 0);
-    let refused = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous)
-        .await
-        .unwrap_err();
+    let mut previous = AuthResult::new(AccessToken::new("old-at"), 0);
+    previous.refresh_token = Some(RefreshToken::new("old-rt"));
+    let refused = provider.refresh(&previous).await.unwrap_err();
     assert!(matches!(refused, OidcError::Configuration { .. }), "{refused:?}");
     assert_eq!(refused.kind(), FailureKind::Configuration);
     assert!(refused.to_string().contains("token_endpoint"), "{refused}");
     let login = provider
-        .start_login(&request(
+        .begin_login(&request(
             LoginFlow::AuthorizationCode,
             Some(Url::parse("http://127.0.0.1:9/cb").unwrap()),
         ))
@@ -124,11 +122,7 @@ async fn a_plain_http_token_endpoint_in_discovery_is_refused_before_any_request(
     // The explicit insecure option lets it through (and the endpoint is reachable).
     let mut insecure = fast_options();
     insecure.allow_insecure_http = true;
-    let refreshed = mock
-        .provider(insecure)
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous)
-        .await
-        .unwrap();
+    let refreshed = mock.provider(insecure).refresh(&previous).await.unwrap();
     assert_eq!(refreshed.access_token.secret(), "new-at");
     assert_eq!(token_requests(&mock).await, 1);
 }

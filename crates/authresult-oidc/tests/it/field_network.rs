@@ -71,7 +71,7 @@ impl Field {
     async fn login(&self, provider: &OidcProvider) -> AuthResult {
         let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
         let pending = provider
-            .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+            .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
             .await
             .unwrap();
         let callback = self
@@ -80,7 +80,7 @@ impl Field {
             .await
             .unwrap();
         provider
-            .finish_login(&pending, &LoginResponse::Callback(callback))
+            .complete_login(&pending, &LoginResponse::Callback(callback))
             .await
             .unwrap()
     }

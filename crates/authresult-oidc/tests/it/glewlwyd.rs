@@ -63,7 +63,7 @@ fn confidential() -> OidcProvider {
 async fn login_at(server: &Glewlwyd, provider: &OidcProvider, username: &str) -> AuthResult {
     let redirect = Url::parse(Glewlwyd::REDIRECT_URI).unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let callback = server
@@ -75,7 +75,7 @@ async fn login_at(server: &Glewlwyd, provider: &OidcProvider, username: &str) ->
         .await
         .unwrap();
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap()
 }
@@ -156,7 +156,7 @@ async fn glewlwyd_replayed_code_is_refused_with_its_own_error_code() {
     let provider = public();
     let redirect = Url::parse(Glewlwyd::REDIRECT_URI).unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let callback = glewlwyd()
@@ -164,9 +164,9 @@ async fn glewlwyd_replayed_code_is_refused_with_its_own_error_code() {
         .await
         .unwrap();
     let callback = LoginResponse::Callback(callback);
-    provider.finish_login(&pending, &callback).await.unwrap();
+    provider.complete_login(&pending, &callback).await.unwrap();
     // RFC 6749 wants 400 `invalid_grant`; glewlwyd answers 403 `invalid_code`.
-    let replay = provider.finish_login(&pending, &callback).await.unwrap_err();
+    let replay = provider.complete_login(&pending, &callback).await.unwrap_err();
     assert_eq!(replay.oauth_error(), Some("invalid_code"), "{replay:?}");
     assert!(
         replay
@@ -230,15 +230,21 @@ async fn glewlwyd_refresh_rotates_and_a_reused_token_is_terminal() {
     let provider = public();
     let first = login_as(&provider, "alice").await;
     let old = first.refresh_token.clone().unwrap();
-    let second = provider.refresh_tokens(&old, &first).await.unwrap();
+    let second = provider.refresh(&first).await.unwrap();
     let new = second.refresh_token.clone().unwrap();
     assert_ne!(new.secret(), old.secret(), "the refresh token rotates");
     assert_ne!(second.access_token.secret(), first.access_token.secret());
-    // No ID token on refresh: the old one is kept.
-    assert_eq!(second.subject(), first.subject());
+    // No ID token on refresh: the answer has none, the session keeps the old one.
+    assert!(second.id_token.is_none());
+    let now = authresult_core::Timestamp::from_secs(1_700_000_000);
+    let session =
+        authresult_core::Session::new(authresult_core::SessionKey::new("t", "p"), first.clone(), now)
+            .refreshed(second.clone(), now);
+    assert_eq!(session.auth.subject(), first.subject());
+    assert!(session.auth.id_token.is_some());
 
     // Glewlwyd refuses the spent token with HTTP 400 and an empty body.
-    let reused = provider.refresh_tokens(&old, &first).await.unwrap_err();
+    let reused = provider.refresh(&first).await.unwrap_err();
     assert!(
         matches!(reused, OidcError::HttpStatus { status: 400, .. }),
         "{reused:?}"
@@ -258,10 +264,7 @@ async fn glewlwyd_refused_refresh_ends_the_session_in_the_manager() {
     let provider = public();
     let auth = login_as(&provider, "alice").await;
     // Spend the refresh token elsewhere, then let the manager try it.
-    provider
-        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap();
+    provider.refresh(&auth).await.unwrap();
     let store = Arc::new(MemoryStore::new());
     let manager = manager(store.clone(), public());
     manager.import("p", auth).await.unwrap();
@@ -284,10 +287,7 @@ async fn glewlwyd_server_errors_keep_the_session() {
     server
         .execute_sql("DROP TABLE gpo_access_token_scope; DROP TABLE gpo_access_token;")
         .unwrap();
-    let error = provider
-        .refresh_tokens(direct.refresh_token.as_ref().unwrap(), &direct)
-        .await
-        .unwrap_err();
+    let error = provider.refresh(&direct).await.unwrap_err();
     assert!(
         matches!(error, OidcError::HttpStatus { status: 500, .. }),
         "{error:?}\n{}",
@@ -381,10 +381,7 @@ async fn glewlwyd_logout_revokes_for_the_confidential_client() {
     );
     assert!(url.query_pairs().any(|(k, _)| k == "id_token_hint"));
     // The revoked refresh token is refused, terminally.
-    let error = provider
-        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap_err();
+    let error = provider.refresh(&auth).await.unwrap_err();
     assert_eq!(error.kind(), FailureKind::Terminal, "{error:?}");
 }
 

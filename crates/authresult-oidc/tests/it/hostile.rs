@@ -216,7 +216,7 @@ async fn an_unreachable_provider_is_transient() {
         hostile_options(),
     );
     let error = provider
-        .start_login(&request(LoginFlow::DeviceCode, None))
+        .begin_login(&request(LoginFlow::DeviceCode, None))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::Connect { .. }), "{error:?}");
@@ -230,10 +230,12 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     mock.token_response(json_body("{\"access_token\": ")).await;
     let direct = mock
         .provider(hostile_options())
-        .refresh_tokens(
-            &authresult_core::RefreshToken::new("old-rt"),
-            &authresult_core::AuthResult::new(authresult_core::AccessToken::new("old-at"), 0),
-        )
+        .refresh(&{
+            let mut previous =
+                authresult_core::AuthResult::new(authresult_core::AccessToken::new("old-at"), 0);
+            previous.refresh_token = Some(authresult_core::RefreshToken::new("old-rt"));
+            previous
+        })
         .await
         .unwrap_err();
     assert_eq!(direct.kind(), FailureKind::Protocol, "{direct:?}");
@@ -251,4 +253,32 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     let after = manager.session("p").await.unwrap().unwrap();
     assert_eq!(after.version, before.version);
     assert_eq!(after.auth.refresh_token.unwrap().secret(), "old-rt");
+}
+
+#[tokio::test]
+async fn userinfo_and_introspection_answers_go_through_the_one_client() {
+    // A token userinfo refuses is inactive (terminal), as the validator's
+    // userinfo check says; an outage stays transient; both keep their cause.
+    let mock = MockIdp::start().await;
+    let token = authresult_core::AccessToken::new("at-1");
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .mount(&mock.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&mock.server)
+        .await;
+    let provider = mock.provider(hostile_options());
+    let refused = provider.userinfo(&token, None).await.unwrap_err();
+    assert!(matches!(refused, OidcError::TokenInactive), "{refused:?}");
+    assert_eq!(refused.kind(), FailureKind::Terminal);
+    let down = provider.userinfo(&token, None).await.unwrap_err();
+    assert!(matches!(down, OidcError::Upstream { .. }), "{down:?}");
+    assert_eq!(down.kind(), FailureKind::Transient);
+    assert!(std::error::Error::source(&down).is_some());
+    assert!(!format!("{down} {down:?}").contains("at-1"));
 }

@@ -35,7 +35,7 @@ async fn exchange(
     mock.token_response(ResponseTemplate::new(200).set_body_json(body))
         .await;
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
 }
 
@@ -210,6 +210,22 @@ async fn alg_none_and_hmac_are_never_accepted() {
 async fn an_unknown_key_refetches_the_key_set_once() {
     let mock = MockIdp::start().await;
     let provider = mock.provider(fast_options());
+    // A first login loads the key set.
+    let (pending, callback) = mock.code_callback(&provider).await;
+    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    wiremock::Mock::given(wiremock::matchers::path("/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "at-0", "token_type": "Bearer",
+            "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock.server)
+        .await;
+    provider
+        .complete_login(&pending, &LoginResponse::Callback(callback))
+        .await
+        .unwrap();
     let (pending, callback) = mock.code_callback(&provider).await;
     let nonce = MockIdp::nonce_of(&pending);
     // Signed with the right key but naming a kid the key set does not have.
@@ -237,7 +253,7 @@ async fn an_unknown_key_refetches_the_key_set_once() {
     })))
     .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
@@ -251,8 +267,42 @@ async fn an_unknown_key_refetches_the_key_set_once() {
         .count();
     assert_eq!(
         jwks_fetches, 2,
-        "fetched at discovery and once more for the unknown kid"
+        "fetched for the first login and once more for the unknown kid"
     );
+}
+
+#[tokio::test]
+async fn the_login_clients_key_set_outlives_rediscovery() {
+    // Discovery is fetched again for every login (TTL 0); the keys are the
+    // key-set cache's and are not fetched again with the document.
+    let mut options = fast_options();
+    options.discovery_ttl = Duration::ZERO;
+    let mock = MockIdp::start().await;
+    let provider = mock.provider(options);
+    for round in 0..3 {
+        let (pending, callback) = mock.code_callback(&provider).await;
+        let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+        wiremock::Mock::given(wiremock::matchers::path("/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": format!("at-{round}"), "token_type": "Bearer",
+                "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+            })))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&mock.server)
+            .await;
+        provider
+            .complete_login(&pending, &LoginResponse::Callback(callback))
+            .await
+            .unwrap();
+    }
+    let requests = mock.server.received_requests().await.unwrap();
+    let count = |suffix: &str| requests.iter().filter(|r| r.url.path().ends_with(suffix)).count();
+    assert!(
+        count("/.well-known/openid-configuration") >= 3,
+        "discovery is refetched"
+    );
+    assert_eq!(count("/jwks"), 1, "one fetch of the keys serves every login");
 }
 
 #[tokio::test]
@@ -296,7 +346,7 @@ async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
     })))
     .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(matches!(error, OidcError::InvalidIdToken { .. }), "{error:?}");
@@ -354,7 +404,7 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
     })))
     .await;
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap();
     assert_eq!(auth.subject(), Some("alice"));
@@ -380,7 +430,7 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
         .mount(&mock.server)
         .await;
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("no key"), "{error}");

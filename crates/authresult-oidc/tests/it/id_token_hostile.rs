@@ -8,7 +8,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authresult_core::{AuthResult, FailureKind, LoginResponse, RefreshToken};
+use authresult_core::{AuthResult, FailureKind, LoginResponse};
 use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -182,7 +182,7 @@ async fn at_exchange(
     })))
     .await;
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
 }
 
@@ -207,7 +207,7 @@ async fn at_refresh(
     })))
     .await;
     mock.provider(with_keys(&mock, fast_options(), shared))
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
+        .refresh(&before)
         .await
 }
 

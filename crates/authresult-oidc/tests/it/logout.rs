@@ -1,11 +1,11 @@
 //! Revocation at logout (RFC 7009), the RP-initiated logout URL, token
-//! validation (introspection and userinfo) and client credentials against
+//! introspection (or userinfo) and client credentials against
 //! the local provider.
 
 use std::sync::Arc;
 
 use authresult_core::{AccessToken, ClientSecret, FailureKind};
-use authresult_oidc::{AuthProvider as _, OidcError};
+use authresult_oidc::OidcError;
 use authresult_store::MemoryStore;
 use base64::Engine as _;
 use serde_json::json;
@@ -28,7 +28,7 @@ fn native_with_introspection() -> authresult_oidc::OidcProvider {
 async fn logout_revokes_and_offers_the_end_session_url() {
     let provider = native_with_introspection();
     let auth = login_as(&provider, "alice").await;
-    let info = provider.validate(&auth.access_token).await.unwrap();
+    let info = provider.introspect(&auth.access_token).await.unwrap();
     assert_eq!(info.subject.as_deref(), Some("alice"));
     assert!(info.scopes.iter().any(|s| s == "openid"), "{:?}", info.scopes);
 
@@ -58,10 +58,7 @@ async fn logout_revokes_and_offers_the_end_session_url() {
     );
 
     // Both tokens are dead at the provider.
-    let refreshed = provider
-        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap_err();
+    let refreshed = provider.refresh(&auth).await.unwrap_err();
     assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
     let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
     assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");
@@ -69,14 +66,14 @@ async fn logout_revokes_and_offers_the_end_session_url() {
 }
 
 #[tokio::test]
-async fn validate_falls_back_to_userinfo() {
+async fn introspect_falls_back_to_userinfo() {
     let provider = crate::support::plain("native-app");
     let auth = login_as(&provider, "bob").await;
-    let info = provider.validate(&auth.access_token).await.unwrap();
+    let info = provider.introspect(&auth.access_token).await.unwrap();
     assert_eq!(info.subject.as_deref(), Some("bob"));
     assert_eq!(info.claims["email"], "bob@example.org");
     let bogus = provider
-        .validate(&AccessToken::new("not-a-token"))
+        .introspect(&AccessToken::new("not-a-token"))
         .await
         .unwrap_err();
     assert_eq!(bogus.kind(), FailureKind::Terminal, "{bogus:?}");
@@ -140,10 +137,7 @@ async fn tokens_an_offline_logout_left_pending_are_revoked_at_the_provider_on_re
             .unwrap()
             .is_empty()
     );
-    let refreshed = provider
-        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap_err();
+    let refreshed = provider.refresh(&auth).await.unwrap_err();
     assert_eq!(refreshed.oauth_error(), Some("invalid_grant"));
     let inactive = provider.introspect(&auth.access_token).await.unwrap_err();
     assert!(matches!(inactive, OidcError::TokenInactive), "{inactive:?}");

@@ -52,7 +52,7 @@ async fn auth0_sends_audience_and_organization_and_enforces_org_id() {
     assert_eq!(provider.issuer(), &issuer("auth0"), "the trailing slash is kept");
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let url = authorization_url(&pending);
@@ -72,7 +72,7 @@ async fn auth0_sends_audience_and_organization_and_enforces_org_id() {
         .await
         .unwrap();
     let error = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap_err();
     assert!(
@@ -102,7 +102,7 @@ async fn generic_oidc_passes_unknown_fields_as_authorization_parameters() {
     );
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let url = authorization_url(&pending);
@@ -117,7 +117,7 @@ async fn generic_oidc_passes_unknown_fields_as_authorization_parameters() {
         .await
         .unwrap();
     let auth = provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap();
     assert!(auth.refresh_token.is_some());

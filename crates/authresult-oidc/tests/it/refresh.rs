@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use authresult_core::{AuthResult, FailureKind, RefreshToken, SessionStore as _};
+use authresult_core::{AuthResult, FailureKind, Session, SessionKey, SessionStore as _};
 use authresult_oidc::OidcError;
 use authresult_store::MemoryStore;
 use openidconnect::{Audience, ClientId, Nonce};
@@ -18,14 +18,18 @@ async fn refresh_rotates_and_the_old_token_dies() {
     let provider = plain("native-app");
     let first = login_as(&provider, "alice").await;
     let old = first.refresh_token.clone().unwrap();
-    let second = provider.refresh_tokens(&old, &first).await.unwrap();
+    let second = provider.refresh(&first).await.unwrap();
     let new = second.refresh_token.clone().unwrap();
     assert_ne!(new.secret(), old.secret(), "the refresh token rotates");
     assert_ne!(second.access_token.secret(), first.access_token.secret());
     assert!(second.id_token.is_some());
-    assert_eq!(second.subject(), Some("alice"));
+    // The answer's profile is there only when its ID token is new; the
+    // session keeps the old one otherwise.
+    let now = authresult_core::Timestamp::from_secs(1_700_000_000);
+    let session = Session::new(SessionKey::new("t", "p"), first.clone(), now).refreshed(second.clone(), now);
+    assert_eq!(session.auth.subject(), Some("alice"));
 
-    let reused = provider.refresh_tokens(&old, &first).await.unwrap_err();
+    let reused = provider.refresh(&first).await.unwrap_err();
     assert_eq!(reused.oauth_error(), Some("invalid_grant"));
     assert_eq!(reused.kind(), FailureKind::Terminal);
     assert!(reused.to_string().contains("token endpoint"), "{reused}");
@@ -58,10 +62,7 @@ async fn a_refreshed_id_token_for_another_user_is_rejected_and_nothing_is_stored
     // Alice's session holding (by mistake or attack) Bob's refresh token.
     let mut mixed = alice.clone();
     mixed.refresh_token = bob.refresh_token.clone();
-    let error = provider
-        .refresh_tokens(mixed.refresh_token.as_ref().unwrap(), &mixed)
-        .await
-        .unwrap_err();
+    let error = provider.refresh(&mixed).await.unwrap_err();
     assert!(
         matches!(error, OidcError::IdentityChanged { claim: "sub" }),
         "{error:?}"
@@ -95,7 +96,7 @@ fn previous(mock: &MockIdp, nonce: Option<&str>) -> AuthResult {
 }
 
 #[tokio::test]
-async fn refresh_without_new_tokens_keeps_the_old_ones() {
+async fn a_refresh_answer_without_new_tokens_is_answered_as_is_and_the_session_keeps_the_old_ones() {
     let mock = MockIdp::start().await;
     mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
         "access_token": "new-at", "token_type": "Bearer", "expires_in": 120,
@@ -103,18 +104,23 @@ async fn refresh_without_new_tokens_keeps_the_old_ones() {
     .await;
     let provider = mock.provider(fast_options());
     let before = previous(&mock, Some("n1"));
-    let after = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
-        .await
-        .unwrap();
+    let after = provider.refresh(&before).await.unwrap();
+    // The provider answers exactly what the token endpoint said...
     assert_eq!(after.access_token.secret(), "new-at");
-    assert_eq!(after.refresh_token.unwrap().secret(), "old-rt");
+    assert!(after.refresh_token.is_none());
+    assert!(after.id_token.is_none());
+    assert!(after.profile.is_none());
+    assert_eq!(after.expires_in, 120);
+    // ...and the one merge rule, `Session::refreshed`, keeps the old fields.
+    let now = authresult_core::Timestamp::from_secs(1_700_000_000);
+    let session = Session::new(SessionKey::new("t", "p"), before.clone(), now).refreshed(after, now);
+    assert_eq!(session.auth.access_token.secret(), "new-at");
+    assert_eq!(session.auth.refresh_token.unwrap().secret(), "old-rt");
     assert_eq!(
-        after.id_token.unwrap().secret(),
+        session.auth.id_token.unwrap().secret(),
         before.id_token.unwrap().secret()
     );
-    assert_eq!(after.profile, before.profile);
-    assert_eq!(after.expires_in, 120);
+    assert_eq!(session.auth.profile, before.profile);
 }
 
 #[tokio::test]
@@ -128,10 +134,7 @@ async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not(
     })))
     .await;
     let provider = mock.provider(fast_options());
-    let after = provider
-        .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
-        .await
-        .unwrap();
+    let after = provider.refresh(&previous(&mock, Some("n1"))).await.unwrap();
     assert_eq!(after.refresh_token.unwrap().secret(), "new-rt");
 
     for (what, edit) in [
@@ -156,10 +159,7 @@ async fn refreshed_id_token_without_nonce_is_accepted_but_other_changes_are_not(
         let mut options = fast_options();
         options.trusted_audiences = vec!["other".into()];
         let provider = mock.provider(options);
-        let error = provider
-            .refresh_tokens(&RefreshToken::new("old-rt"), &previous(&mock, Some("n1")))
-            .await
-            .unwrap_err();
+        let error = provider.refresh(&previous(&mock, Some("n1"))).await.unwrap_err();
         match what {
             "aud" => assert!(
                 matches!(error, OidcError::IdentityChanged { claim: "aud" }),
@@ -196,9 +196,7 @@ async fn refresh_with(
         "access_token": "new-at", "token_type": "Bearer", "expires_in": 60, "id_token": mock.id_token(fresh),
     })))
     .await;
-    mock.provider(fast_options())
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
-        .await
+    mock.provider(fast_options()).refresh(&before).await
 }
 
 #[tokio::test]
@@ -260,11 +258,7 @@ async fn a_refreshed_id_token_issued_a_week_ago_is_refused_but_the_stored_one_re
         "access_token": "new-at", "token_type": "Bearer", "id_token": stored.secret(),
     })))
     .await;
-    let after = mock
-        .provider(fast_options())
-        .refresh_tokens(&RefreshToken::new("old-rt"), &before)
-        .await
-        .unwrap();
+    let after = mock.provider(fast_options()).refresh(&before).await.unwrap();
     assert_eq!(after.id_token.unwrap().secret(), stored.secret());
     assert_eq!(after.access_token.secret(), "new-at");
 }

@@ -102,7 +102,7 @@ pub fn authorization_url(pending: &PendingAuthorization) -> Url {
 pub async fn login_as(provider: &OidcProvider, username: &str) -> AuthResult {
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let callback = idp()
@@ -114,7 +114,7 @@ pub async fn login_as(provider: &OidcProvider, username: &str) -> AuthResult {
         .await
         .unwrap();
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap()
 }
@@ -283,7 +283,7 @@ impl MockIdp {
     pub async fn code_callback(&self, provider: &OidcProvider) -> (PendingAuthorization, Url) {
         let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
         let pending = provider
-            .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
+            .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect.clone())))
             .await
             .unwrap();
         let mut callback = redirect;

@@ -94,7 +94,7 @@ fn https_provider(client_id: &str, options: OidcOptions) -> OidcProvider {
 async fn login(provider: &OidcProvider) -> AuthResult {
     let redirect = Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = provider
-        .start_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
+        .begin_login(&request(LoginFlow::AuthorizationCode, Some(redirect)))
         .await
         .unwrap();
     let callback = tls_idp()
@@ -103,7 +103,7 @@ async fn login(provider: &OidcProvider) -> AuthResult {
         .await
         .unwrap();
     provider
-        .finish_login(&pending, &LoginResponse::Callback(callback))
+        .complete_login(&pending, &LoginResponse::Callback(callback))
         .await
         .unwrap()
 }
@@ -115,8 +115,8 @@ async fn login_discovery_and_refresh_work_through_a_private_ca() {
     assert_eq!(endpoints.token_endpoint.unwrap().scheme(), "https");
     let auth = login(&provider).await;
     assert_eq!(auth.subject(), Some("alice"));
-    let refresh = auth.refresh_token.clone().unwrap();
-    let refreshed = provider.refresh_tokens(&refresh, &auth).await.unwrap();
+    assert!(auth.refresh_token.is_some(), "the login gave no refresh token");
+    let refreshed = provider.refresh(&auth).await.unwrap();
     assert_ne!(refreshed.access_token.secret(), auth.access_token.secret());
 
     // The validator trusts the same CA through the same options.
@@ -281,20 +281,14 @@ async fn private_key_jwt_is_accepted_by_the_provider() {
     let provider = https_provider("jwt-app", options);
     let auth = login(&provider).await;
     assert_eq!(auth.subject(), Some("alice"));
-    let refreshed = provider
-        .refresh_tokens(auth.refresh_token.as_ref().unwrap(), &auth)
-        .await
-        .unwrap();
+    let refreshed = provider.refresh(&auth).await.unwrap();
     assert!(refreshed.refresh_token.is_some());
 
     // Another key: the provider refuses the client, a terminal answer.
     let mut options = trusting();
     options.client_assertion_key = Some(es256_key("jwt-app-1"));
     let stranger = https_provider("jwt-app", options);
-    let error = stranger
-        .refresh_tokens(refreshed.refresh_token.as_ref().unwrap(), &refreshed)
-        .await
-        .unwrap_err();
+    let error = stranger.refresh(&refreshed).await.unwrap_err();
     assert_eq!(error.oauth_error(), Some("invalid_client"), "{error:?}");
     assert_eq!(error.kind(), FailureKind::Terminal);
     // Neither the assertion nor the key shows in the error or the provider.

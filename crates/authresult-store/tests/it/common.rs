@@ -138,7 +138,11 @@ impl AuthProvider for CountingProvider {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(&self, refresh_token: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::provider(authresult_core::FailureKind::Protocol, "no refresh token"))?;
         let g: u64 = refresh_token
             .secret()
             .strip_prefix("rt-")
@@ -154,7 +158,7 @@ impl AuthProvider for CountingProvider {
         Ok(Self::result(g + 1, self.expires_in))
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

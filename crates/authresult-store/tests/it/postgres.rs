@@ -318,7 +318,7 @@ impl AuthProvider for SlowCountingProvider {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(&self, _: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, _: &AuthResult) -> Result<AuthResult, Error> {
         let n = self.refreshes.fetch_add(1, Ordering::SeqCst) + 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut auth = AuthResult::new(AccessToken::new(format!("at-{n}")), 3600);
@@ -326,7 +326,7 @@ impl AuthProvider for SlowCountingProvider {
         Ok(auth)
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

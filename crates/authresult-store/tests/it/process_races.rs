@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
-    ManualClock, PendingAuthorization, RefreshToken, SessionStore, TokenInfo,
+    ManualClock, PendingAuthorization, SessionStore, TokenInfo,
 };
 use authresult_store::SqliteStore;
 
@@ -134,7 +134,11 @@ impl AuthProvider for StdioProvider {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(&self, refresh_token: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::provider(authresult_core::FailureKind::Protocol, "no refresh token"))?;
         println!("refresh-started {}", refresh_token.secret());
         std::io::stdout().flush().unwrap();
         let line = tokio::task::spawn_blocking(|| {
@@ -150,7 +154,7 @@ impl AuthProvider for StdioProvider {
         }
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

@@ -125,7 +125,11 @@ impl AuthProvider for Scripted {
         Err(unsupported("interactive login"))
     }
 
-    async fn refresh(&self, refresh_token: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::provider(authresult_core::FailureKind::Protocol, "no refresh token"))?;
         let (answer, answered) = oneshot::channel();
         let call = Call {
             refresh_token: refresh_token.secret().to_owned(),
@@ -137,7 +141,7 @@ impl AuthProvider for Scripted {
             .unwrap_or_else(|_| Err(Error::provider(FailureKind::Transient, "the test went away")))
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         Err(unsupported("validation"))
     }
 

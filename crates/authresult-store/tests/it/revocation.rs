@@ -70,7 +70,11 @@ impl AuthProvider for RevokingProvider {
         Err(Error::provider(FailureKind::Configuration, "not in this test"))
     }
 
-    async fn refresh(&self, refresh_token: &RefreshToken, _: &AuthResult) -> Result<AuthResult, Error> {
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, Error> {
+        let refresh_token = previous
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| Error::provider(authresult_core::FailureKind::Protocol, "no refresh token"))?;
         self.unreachable()?;
         let next = format!("{}-next", refresh_token.secret());
         let mut auth = AuthResult::new(AccessToken::new(format!("at-of-{next}")), 3600);
@@ -78,7 +82,7 @@ impl AuthProvider for RevokingProvider {
         Ok(auth)
     }
 
-    async fn validate(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
+    async fn introspect(&self, _: &AccessToken) -> Result<TokenInfo, Error> {
         self.unreachable()?;
         Ok(TokenInfo::default())
     }

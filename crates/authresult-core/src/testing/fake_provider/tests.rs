@@ -11,17 +11,16 @@ fn auth(token: &str) -> AuthResult {
 
 #[tokio::test]
 async fn scripted_answers_come_in_order_then_the_fallbacks() {
-    let fake = FakeProvider::new().refresh_with(|_, _| Ok(auth("fallback")));
+    let fake = FakeProvider::new().refresh_with(|_| Ok(auth("fallback")));
     fake.push_refresh(Ok(auth("first")))
         .push_refresh(Err(Error::provider(FailureKind::Transient, "down")));
-    let rt = RefreshToken::new("r");
     assert_eq!(
-        fake.refresh(&rt, &auth("a")).await.unwrap().access_token.secret(),
+        fake.refresh(&auth("a")).await.unwrap().access_token.secret(),
         "first"
     );
-    assert!(fake.refresh(&rt, &auth("a")).await.unwrap_err().is_transient());
+    assert!(fake.refresh(&auth("a")).await.unwrap_err().is_transient());
     assert_eq!(
-        fake.refresh(&rt, &auth("a")).await.unwrap().access_token.secret(),
+        fake.refresh(&auth("a")).await.unwrap().access_token.secret(),
         "fallback"
     );
     assert_eq!(fake.calls().refresh, 3);

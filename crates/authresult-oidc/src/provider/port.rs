@@ -1,0 +1,68 @@
+//! The [`AuthProvider`](authresult_core::AuthProvider) port of [`OidcProvider`]: each operation is the
+//! inherent method of the same name, its `OidcError` converted into
+//! `authresult_core::Error`.
+
+use async_trait::async_trait;
+use authresult_core::{
+    AccessToken, AuthProvider, AuthResult, Credentials, LoginRequest, LoginResponse, PendingAuthorization,
+    RevocableToken, TokenInfo,
+};
+use serde_json::Value;
+use url::Url;
+
+use super::OidcProvider;
+use crate::id_token;
+
+#[async_trait]
+impl AuthProvider for OidcProvider {
+    async fn login(&self, credentials: &Credentials) -> Result<AuthResult, authresult_core::Error> {
+        match credentials {
+            Credentials::Token { token } => {
+                let claims = self.userinfo(token, None).await?;
+                let now = self.inner.options.clock.now().as_secs();
+                let expires_in = authresult_core::peek_claims(token.secret())
+                    .and_then(|c| c.get("exp").and_then(Value::as_u64))
+                    .map(|exp| exp.saturating_sub(now))
+                    .unwrap_or(0);
+                let mut result = AuthResult::new(token.clone(), expires_in);
+                result.profile = Some(id_token::profile_of(&claims));
+                Ok(result)
+            }
+            _ => Err(authresult_core::Error::Unsupported {
+                provider: self.inner.preset.name().to_owned(),
+                operation: "password login (use an interactive login)",
+            }),
+        }
+    }
+
+    async fn begin_login(
+        &self,
+        request: &LoginRequest,
+    ) -> Result<PendingAuthorization, authresult_core::Error> {
+        Ok(OidcProvider::begin_login(self, request).await?)
+    }
+
+    async fn complete_login(
+        &self,
+        pending: &PendingAuthorization,
+        response: &LoginResponse,
+    ) -> Result<AuthResult, authresult_core::Error> {
+        Ok(OidcProvider::complete_login(self, pending, response).await?)
+    }
+
+    async fn refresh(&self, previous: &AuthResult) -> Result<AuthResult, authresult_core::Error> {
+        Ok(OidcProvider::refresh(self, previous).await?)
+    }
+
+    async fn introspect(&self, token: &AccessToken) -> Result<TokenInfo, authresult_core::Error> {
+        Ok(OidcProvider::introspect(self, token).await?)
+    }
+
+    async fn revoke(&self, token: &RevocableToken) -> Result<(), authresult_core::Error> {
+        Ok(OidcProvider::revoke(self, token).await?)
+    }
+
+    async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, authresult_core::Error> {
+        Ok(OidcProvider::end_session_url(self, auth).await?)
+    }
+}
