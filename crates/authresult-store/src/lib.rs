@@ -160,12 +160,13 @@ mod postgres;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod vault;
 
 /// [`authresult_core::testing::MemoryStore`], re-exported.
 pub use authresult_core::testing::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
-pub use key::{EncryptionKey, KEY_LEN};
+pub use key::{EncryptionKey, KEY_LEN, KdfParams};
 #[cfg(feature = "postgres")]
 pub use postgres::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
@@ -173,3 +174,6 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteOptions, SqliteStore};
+pub use vault::{
+    MAX_SECRET_LEN, MemoryVaultStore, OfflinePolicy, OfflineVault, VaultStatus, VaultStore, VaultedStore,
+};
