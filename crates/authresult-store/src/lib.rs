@@ -154,6 +154,7 @@
 mod codec;
 mod error;
 mod key;
+mod key_source;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -167,6 +168,7 @@ pub use authresult_core::testing::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN, KdfParams};
+pub use key_source::KeySource;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,

@@ -23,3 +23,4 @@ mod races;
 mod revocation;
 mod two_processes;
 mod users;
+mod vault;

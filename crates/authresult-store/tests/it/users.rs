@@ -9,7 +9,7 @@ use authresult_store::{SqliteOptions, SqliteStore};
 use crate::common::test_key;
 
 /// Turns a current SQLite file back into what schema version 2 wrote:
-/// sessions and leases keyed by tenant and provider, no `user_id`.
+/// sessions and leases keyed by tenant and provider, no `user_id`, no vault.
 pub(crate) fn downgrade_sqlite_to_v2(path: &std::path::Path) {
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(
@@ -30,6 +30,8 @@ pub(crate) fn downgrade_sqlite_to_v2(path: &std::path::Path) {
          INSERT INTO leases_v2 SELECT tenant, provider, holder, expires_at FROM leases;
          DROP TABLE leases;
          ALTER TABLE leases_v2 RENAME TO leases;
+         DROP TABLE vault;
+         DROP TABLE vault_clock;
          PRAGMA user_version = 2;
          COMMIT;",
     )
