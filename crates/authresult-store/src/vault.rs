@@ -264,7 +264,6 @@ impl OfflineVault {
         user: &UserId,
         secret: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        let now = self.now(tenant).await?;
         let id = (tenant.clone(), user.clone());
         if self.lock_held().contains_key(&id) {
             return Ok(());
@@ -283,15 +282,17 @@ impl OfflineVault {
                 key
             }
         };
-        self.hold(id, key, now);
+        self.hold(id, key);
         Ok(())
     }
 
-    fn hold(&self, id: (TenantId, UserId), data_key: Zeroizing<[u8; KEY_LEN]>, now: Timestamp) {
+    /// Keeps `data_key` in memory, its idle time counted on the clock
+    /// (what [`cipher`](Self::cipher) compares with).
+    fn hold(&self, id: (TenantId, UserId), data_key: Zeroizing<[u8; KEY_LEN]>) {
         let held = Held {
             cipher: Arc::new(Cipher::new(&data_key)),
             data_key,
-            last_used: now,
+            last_used: self.clock.now(),
         };
         self.lock_held().insert(id, held);
     }
@@ -375,7 +376,7 @@ impl OfflineVault {
                 })
                 .await?;
             }
-            self.hold((tenant.clone(), user.clone()), key, now);
+            self.hold((tenant.clone(), user.clone()), key);
             return Ok(());
         }
         let policy = &self.policy;

@@ -544,3 +544,16 @@ fn delays_grow_and_are_capped() {
     assert_eq!(policy.delay_after(3), Duration::from_secs(8));
     assert_eq!(policy.delay_after(40), Duration::from_secs(300));
 }
+
+#[tokio::test]
+async fn an_online_login_after_the_clock_was_set_back_keeps_its_key() {
+    let d = device();
+    online_login(&d, "amina", "right", "a1").await;
+    d.clock.advance(15 * DAY);
+    d.vault.lock_all();
+    d.vault.unlock(&t(), &u("amina"), b"right").await.unwrap_err();
+    // The clock goes back; an online login must still be able to write.
+    d.clock.set(T0);
+    online_login(&d, "amina", "right", "a2").await;
+    assert_eq!(access_token(&d, "amina").await.unwrap(), "access-a2");
+}
