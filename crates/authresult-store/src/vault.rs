@@ -91,11 +91,11 @@ pub struct OfflinePolicy {
 }
 
 impl OfflinePolicy {
-    /// Default Argon2id costs: 64 MiB, 3 passes, 1 lane. On the reference
-    /// machine one guess costs one core about 0.3 s (see `cargo xtask bench`).
+    /// Default Argon2id costs: 64 MiB, 4 passes, 1 lane. On the reference
+    /// machine one guess costs one core 0.3 to 0.4 s (see `cargo xtask bench`).
     pub const DEFAULT_KDF: KdfParams = KdfParams {
         memory_kib: 64 * 1024,
-        iterations: 3,
+        iterations: 4,
         lanes: 1,
     };
 

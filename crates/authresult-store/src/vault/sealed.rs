@@ -148,7 +148,7 @@ fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -23,14 +23,15 @@ const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn cheap_policy() -> OfflinePolicy {
-    let mut policy = OfflinePolicy::default();
-    policy.kdf = KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        lanes: 1,
-    };
-    policy.max_failures = 3;
-    policy
+    OfflinePolicy {
+        kdf: KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            lanes: 1,
+        },
+        max_failures: 3,
+        ..OfflinePolicy::default()
+    }
 }
 
 struct Device {
@@ -417,6 +418,20 @@ async fn a_tampered_or_foreign_record_is_a_typed_error() {
             .unwrap()
     );
     let e = d.vault.unlock(&t(), &u("bob"), b"amina-pass").await.unwrap_err();
+    assert!(matches!(e, StoreError::Tampered { .. }), "{e:?}");
+    // Amina's record copied to another tenant: it names its own tenant.
+    let other: TenantId = "other-app".into();
+    assert!(
+        d.records
+            .put_vault_record(&other, &u("amina"), &text, 0)
+            .await
+            .unwrap()
+    );
+    let e = d
+        .vault
+        .unlock(&other, &u("amina"), b"amina-pass")
+        .await
+        .unwrap_err();
     assert!(matches!(e, StoreError::Tampered { .. }), "{e:?}");
     // ... and renamed to Bob: the wrapped key is bound to Amina.
     let renamed = text.replace("\"user\":\"amina\"", "\"user\":\"bob\"");
