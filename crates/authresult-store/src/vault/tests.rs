@@ -572,3 +572,40 @@ async fn an_online_login_after_the_clock_was_set_back_keeps_its_key() {
     online_login(&d, "amina", "right", "a2").await;
     assert_eq!(access_token(&d, "amina").await.unwrap(), "access-a2");
 }
+
+#[tokio::test]
+async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
+    use authresult_core::AuthManager;
+    use authresult_core::testing::FakeProvider;
+
+    let d = device();
+    let provider = Arc::new(FakeProvider::new());
+    let manager = AuthManager::builder("field-app", Arc::new(d.store.clone()))
+        .provider("kc", provider.clone())
+        .clock(Arc::new(d.clock.clone()))
+        .sleeper(Arc::new(d.clock.clone()))
+        .build()
+        .for_user("amina");
+    online_login(&d, "amina", "right", "a1").await;
+    d.clock.advance(Duration::from_secs(3600));
+    // An hour idle locked the vault; the user unlocks before working.
+    assert!(!d.vault.is_unlocked(&t(), &u("amina")));
+    d.vault.unlock(&t(), &u("amina"), b"right").await.unwrap();
+    let mut refreshed = AuthResult::new(AccessToken::new("access-a2"), 3600);
+    refreshed.refresh_token = Some(RefreshToken::new("refresh-a2"));
+    provider.push_refresh(Ok(refreshed));
+    assert_eq!(manager.access_token("kc").await.unwrap().secret(), "access-a2");
+    let raw = d
+        .sessions
+        .get(&SessionKey::for_user("field-app", "amina", "kc"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(raw.auth.access_token.secret().starts_with("authresult-vault:v1:"));
+    assert!(!raw.auth.access_token.secret().contains("a2"));
+    // Locked: the manager gets a typed error, not the sealed text.
+    d.vault.lock_all();
+    let manager = manager.for_user("amina");
+    let e = manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(store_error(&e), StoreError::VaultLocked), "{e:?}");
+}
