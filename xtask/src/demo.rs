@@ -15,6 +15,7 @@ const EXAMPLES: &[&str] = &[
     "example-session",
     "example-resource-server",
     "example-validate",
+    "example-field-device",
 ];
 const API: &str = "urn:authresult:api";
 /// Access tokens of the demo's provider live this long, so expiry can be watched.
@@ -357,6 +358,27 @@ pub(crate) fn demo() -> Result<()> {
     ensure!(
         String::from_utf8_lossy(&out.stdout).contains("No stored sessions"),
         "a terminal failure must remove the session"
+    );
+
+    demo.step(
+        "a shared field tablet (example-field-device): two users, offline unlock, delay and lock-out, \
+         grace period, a revoked user",
+    );
+    let out = output(
+        demo.example("example-field-device")
+            .arg("--store")
+            .arg(work.join("field-device.sqlite")),
+        None,
+    )?;
+    show(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success()
+            && text.contains("bob: cannot read sessions")
+            && text.contains("locked after too many failures")
+            && text.contains("grace period is over")
+            && text.contains("disabled by the provider's answer"),
+        "the field device script did not hold"
     );
     drop(idp);
     println!("\ndemo: all {} steps succeeded", demo.step);

@@ -92,7 +92,7 @@ pub use provider::{
     RevocableToken, TokenInfo, TokenKind,
 };
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
-pub use session::{ProviderId, Session, SessionKey, TenantId};
+pub use session::{ProviderId, Session, SessionKey, TenantId, UserId};
 pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(any(test, feature = "mocks"))]
 pub use store::MockSessionStore;

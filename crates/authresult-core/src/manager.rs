@@ -16,7 +16,7 @@ use crate::provider::{
     TokenKind,
 };
 use crate::secret::AccessToken;
-use crate::session::{ProviderId, Session, SessionKey, TenantId};
+use crate::session::{ProviderId, Session, SessionKey, TenantId, UserId};
 use crate::sleep::{Sleeper, ThreadSleeper};
 use crate::store::SessionStore;
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -116,6 +116,8 @@ struct Slot {
 
 struct Inner {
     tenant: TenantId,
+    /// The device user whose sessions this manager serves.
+    user: UserId,
     store: Arc<dyn SessionStore>,
     slots: HashMap<ProviderId, Slot>,
     clock: Arc<dyn Clock>,
@@ -155,6 +157,7 @@ impl fmt::Debug for AuthManager {
 /// Builds an [`AuthManager`].
 pub struct AuthManagerBuilder {
     tenant: TenantId,
+    user: UserId,
     store: Arc<dyn SessionStore>,
     providers: Vec<(ProviderId, Arc<dyn AuthProvider>)>,
     clock: Arc<dyn Clock>,
@@ -178,6 +181,13 @@ impl AuthManagerBuilder {
     /// Registers `provider` under `name` (e.g. `keycloak`, `default`).
     pub fn provider(mut self, name: impl Into<ProviderId>, provider: Arc<dyn AuthProvider>) -> Self {
         self.providers.push((name.into(), provider));
+        self
+    }
+
+    /// The device user whose sessions the manager serves (default: the
+    /// single unnamed user, [`UserId::default`]). See [`AuthManager::for_user`].
+    pub fn user(mut self, user: impl Into<UserId>) -> Self {
+        self.user = user.into();
         self
     }
 
@@ -238,6 +248,7 @@ impl AuthManagerBuilder {
         AuthManager {
             inner: Arc::new(Inner {
                 tenant: self.tenant,
+                user: self.user,
                 store: self.store,
                 slots,
                 clock: self.clock,
@@ -260,6 +271,7 @@ impl AuthManager {
     pub fn builder(tenant: impl Into<TenantId>, store: Arc<dyn SessionStore>) -> AuthManagerBuilder {
         AuthManagerBuilder {
             tenant: tenant.into(),
+            user: UserId::default(),
             store,
             providers: Vec::new(),
             clock: Arc::new(SystemClock),
@@ -273,6 +285,36 @@ impl AuthManager {
     /// The tenant this manager serves.
     pub fn tenant(&self) -> &TenantId {
         &self.inner.tenant
+    }
+
+    /// The device user this manager serves ([`UserId::default`] unless
+    /// built with [`AuthManagerBuilder::user`] or made by [`for_user`](Self::for_user)).
+    pub fn user(&self) -> &UserId {
+        &self.inner.user
+    }
+
+    /// A manager for `user` of this device: same tenant, store, providers
+    /// and settings; its own sessions (keyed by tenant, user and provider),
+    /// session cache and event stream. Several users of a shared device
+    /// each get one; their sessions never mix.
+    pub fn for_user(&self, user: impl Into<UserId>) -> AuthManager {
+        let inner = &self.inner;
+        AuthManagerBuilder {
+            tenant: inner.tenant.clone(),
+            user: user.into(),
+            store: Arc::clone(&inner.store),
+            providers: inner
+                .slots
+                .iter()
+                .map(|(name, slot)| (name.clone(), Arc::clone(&slot.provider)))
+                .collect(),
+            clock: Arc::clone(&inner.clock),
+            sleeper: Arc::clone(&inner.sleeper),
+            margin: inner.margin,
+            lease_ttl: inner.lease_ttl,
+            pending_ttl: inner.pending_ttl,
+        }
+        .build()
     }
 
     /// The registered provider names, sorted.
@@ -299,6 +341,7 @@ impl AuthManager {
     fn key(&self, provider: &ProviderId) -> SessionKey {
         SessionKey {
             tenant: self.inner.tenant.clone(),
+            user: self.inner.user.clone(),
             provider: provider.clone(),
         }
     }
@@ -490,9 +533,12 @@ impl AuthManager {
         self.inner.store.get(&self.key(name)).await
     }
 
-    /// All stored sessions of this tenant.
+    /// All stored sessions of this manager's user (one per provider).
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
-        self.inner.store.list(&self.inner.tenant).await
+        self.inner
+            .store
+            .list_user(&self.inner.tenant, &self.inner.user)
+            .await
     }
 
     /// True when some provider has a usable session: an unexpired access token,
@@ -593,7 +639,8 @@ impl AuthManager {
     }
 
     /// Logs out of every provider with a session, then clears the tenant's
-    /// sessions and username.
+    /// sessions and username. A manager of a named user ([`for_user`](Self::for_user))
+    /// clears only that user's sessions: the other users of the device keep theirs.
     pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
         let mut reports = Vec::new();
         for session in self.sessions().await? {
@@ -601,8 +648,14 @@ impl AuthManager {
                 reports.push(self.logout(session.key.provider.as_str()).await?);
             }
         }
-        self.inner.store.remove_tenant(&self.inner.tenant).await?;
-        self.inner.store.set_username(&self.inner.tenant, None).await?;
+        if self.inner.user.is_default() {
+            self.inner.store.remove_tenant(&self.inner.tenant).await?;
+            self.inner.store.set_username(&self.inner.tenant, None).await?;
+        } else {
+            for session in self.sessions().await? {
+                self.inner.store.remove(&session.key).await?;
+            }
+        }
         Ok(reports)
     }
 

@@ -63,21 +63,57 @@ id_type!(
     /// The name a provider is registered under (e.g. `keycloak`, `default`).
     ProviderId
 );
+id_type!(
+    /// A user of a shared device, as the app names them (usually the login
+    /// name). The empty name ([`UserId::default`]) is the device's single
+    /// user: apps with one user per device never name one.
+    UserId
+);
 
-/// Where a session lives: one per tenant and provider.
+// The shared `id_type!` macro derives no `Default`: only a user has a default.
+#[allow(clippy::derivable_impls)]
+impl Default for UserId {
+    fn default() -> Self {
+        UserId(String::new())
+    }
+}
+
+impl UserId {
+    /// True for the device's single (unnamed) user.
+    pub fn is_default(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where a session lives: one per tenant, user and provider.
+///
+/// Stored keys written before users existed read back with the default user.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionKey {
     /// The tenant.
     pub tenant: TenantId,
+    /// The user of the device ([`UserId::default`] for single-user apps).
+    #[serde(default, skip_serializing_if = "UserId::is_default")]
+    pub user: UserId,
     /// The provider.
     pub provider: ProviderId,
 }
 
 impl SessionKey {
-    /// A key for `tenant` and `provider`.
+    /// A key for `tenant` and `provider`, of the device's single (default) user.
     pub fn new(tenant: impl Into<TenantId>, provider: impl Into<ProviderId>) -> Self {
+        Self::for_user(tenant, UserId::default(), provider)
+    }
+
+    /// A key for `user` of `tenant` at `provider`.
+    pub fn for_user(
+        tenant: impl Into<TenantId>,
+        user: impl Into<UserId>,
+        provider: impl Into<ProviderId>,
+    ) -> Self {
         SessionKey {
             tenant: tenant.into(),
+            user: user.into(),
             provider: provider.into(),
         }
     }
@@ -85,7 +121,11 @@ impl SessionKey {
 
 impl fmt::Display for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.tenant, self.provider)
+        if self.user.is_default() {
+            write!(f, "{}/{}", self.tenant, self.provider)
+        } else {
+            write!(f, "{}/{}/{}", self.tenant, self.user, self.provider)
+        }
     }
 }
 

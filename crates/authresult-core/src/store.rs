@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::provider::{PendingAuthorization, RevocableToken};
-use crate::session::{Session, SessionKey, TenantId};
+use crate::session::{Session, SessionKey, TenantId, UserId};
 use crate::time::Timestamp;
 
 /// The answer to a [`SessionStore::compare_and_swap`].
@@ -55,7 +55,7 @@ pub struct PendingRevocation {
     pub expires_at: Timestamp,
 }
 
-/// Persistence for sessions, keyed by tenant and provider. Adapters live in
+/// Persistence for sessions, keyed by tenant, user and provider. Adapters live in
 /// `authresult-store` (SQLite, in-memory, Postgres).
 ///
 /// Every write that returns `Ok` must be durable for the backend's promise
@@ -67,8 +67,16 @@ pub trait SessionStore: Send + Sync {
     /// The session for `key`, if any.
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error>;
 
-    /// All sessions of a tenant, ordered by provider.
+    /// All sessions of a tenant (every user), ordered by user, then provider.
     async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error>;
+
+    /// The sessions of one user of a tenant, ordered by provider. The
+    /// default filters [`list`](Self::list); a backend may query directly.
+    async fn list_user(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Session>, Error> {
+        let mut sessions = self.list(tenant).await?;
+        sessions.retain(|s| &s.key.user == user);
+        Ok(sessions)
+    }
 
     /// Writes `session` whatever is stored; returns the new version (the
     /// stored one plus one, or 1).
@@ -93,7 +101,8 @@ pub trait SessionStore: Send + Sync {
     /// refresh's rotation, a new login).
     async fn remove_if_current(&self, session: &Session) -> Result<bool, Error>;
 
-    /// Removes every session of a tenant (other tenants untouched); returns how many.
+    /// Removes every session of a tenant, of every user (other tenants
+    /// untouched); returns how many.
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error>;
 
     /// The tenant's last username.

@@ -46,7 +46,13 @@ pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Resu
         .ok_or_else(|| missing(SESSION, "auth"))?;
     let secrets = split(auth, &SESSION_SECRETS);
     let body = serde_json::to_string(&value).map_err(|e| StoreError::decode(SESSION, &e))?;
-    let aad = session_aad(session.key.tenant.as_str(), session.key.provider.as_str(), &body);
+    let key = &session.key;
+    let aad = session_aad(
+        key.tenant.as_str(),
+        key.user.as_str(),
+        key.provider.as_str(),
+        &body,
+    );
     let sealed = seal(cipher, &aad, secrets, SESSION)?;
     Ok(Encoded {
         body,
@@ -54,9 +60,13 @@ pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Resu
     })
 }
 
-/// Decodes a session row stored under `tenant`/`provider` at `version`.
+/// Decodes a session row stored under `tenant`/`user`/`provider` at `version`.
+///
+/// Sealed secrets are bound to the user too (a named user only: rows of the
+/// default user keep the associated data they had before users existed).
 pub(crate) fn decode_session(
     tenant: &str,
+    user: &str,
     provider: &str,
     version: u64,
     body: &str,
@@ -64,7 +74,8 @@ pub(crate) fn decode_session(
     cipher: Option<&Cipher>,
 ) -> Result<Session, StoreError> {
     let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(SESSION, &e))?;
-    if let Some(secrets) = unseal(cipher, sealed, &session_aad(tenant, provider, body), SESSION)? {
+    let aad = session_aad(tenant, user, provider, body);
+    if let Some(secrets) = unseal(cipher, sealed, &aad, SESSION)? {
         value
             .get_mut("auth")
             .and_then(Value::as_object_mut)
@@ -72,7 +83,10 @@ pub(crate) fn decode_session(
             .extend(secrets);
     }
     let mut session: Session = serde_json::from_value(value).map_err(|e| StoreError::decode(SESSION, &e))?;
-    if session.key.tenant.as_str() != tenant || session.key.provider.as_str() != provider {
+    if session.key.tenant.as_str() != tenant
+        || session.key.user.as_str() != user
+        || session.key.provider.as_str() != provider
+    {
         return Err(StoreError::Corrupt {
             reason: "a session row's key does not match its columns".into(),
             source: None,
@@ -211,11 +225,23 @@ fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8>
     )
 }
 
-fn session_aad(tenant: &str, provider: &str, body: &str) -> Vec<u8> {
-    aad(
-        SESSION_AAD,
-        &[tenant.as_bytes(), provider.as_bytes(), body.as_bytes()],
-    )
+fn session_aad(tenant: &str, user: &str, provider: &str, body: &str) -> Vec<u8> {
+    if user.is_empty() {
+        aad(
+            SESSION_AAD,
+            &[tenant.as_bytes(), provider.as_bytes(), body.as_bytes()],
+        )
+    } else {
+        aad(
+            SESSION_AAD,
+            &[
+                tenant.as_bytes(),
+                provider.as_bytes(),
+                body.as_bytes(),
+                user.as_bytes(),
+            ],
+        )
+    }
 }
 
 fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {

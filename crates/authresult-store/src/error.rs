@@ -206,6 +206,49 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The user has no offline credential on this device (never enrolled,
+    /// or wiped after too many failures): an online login must come first.
+    #[error("the user has no offline credential on this device")]
+    NotEnrolled,
+    /// The user's sessions are sealed with their offline credential and the
+    /// vault is locked (never unlocked, locked, or idle too long): unlock
+    /// it, or log in online.
+    #[error("the user's offline vault is locked")]
+    VaultLocked,
+    /// The offline secret did not open the vault (wrong secret, or the
+    /// record was modified or comes from another device). Counted.
+    #[error("the offline secret is wrong ({attempts_left} attempts left)")]
+    WrongSecret {
+        /// Failed unlocks allowed before the lock-out.
+        attempts_left: u32,
+    },
+    /// An empty or oversized offline secret, refused before any work.
+    #[error("invalid offline secret: {reason}")]
+    InvalidSecret {
+        /// What is wrong with it (never the secret).
+        reason: String,
+    },
+    /// Too soon after a failed unlock: the delay grows with each failure.
+    #[error("too many failed unlocks: try again in {} s", retry_in.as_secs())]
+    TooSoon {
+        /// How long to wait.
+        retry_in: std::time::Duration,
+    },
+    /// Too many failed unlocks: only an online login lifts it.
+    #[error("offline unlock is locked after too many failures: log in online")]
+    LockedOut,
+    /// The provider answered terminally for this user (revoked, disabled,
+    /// `invalid_grant`): the offline credential no longer works.
+    #[error("the offline credential was disabled by the provider's answer: log in online")]
+    OfflineDisabled,
+    /// The user's vault record changed under every attempt to update it
+    /// (other processes unlocking at once). Trying again later works.
+    #[error("the offline vault record is busy")]
+    VaultBusy,
+    /// The last online proof (login or refresh) is older than the offline
+    /// grace period: the user must go online.
+    #[error("the offline grace period is over: log in online")]
+    GraceExpired,
 }
 
 /// Why [`StoreError::UnsafeFile`] refused a file; `Display` says how to fix it.
@@ -245,7 +288,9 @@ impl StoreError {
             | StoreError::Io { .. }
             | StoreError::Random
             | StoreError::PostgresUnavailable { .. }
-            | StoreError::PostgresBusy { .. } => FailureKind::Transient,
+            | StoreError::PostgresBusy { .. }
+            | StoreError::TooSoon { .. }
+            | StoreError::VaultBusy => FailureKind::Transient,
             StoreError::CannotOpen { .. }
             | StoreError::IsADirectory { .. }
             | StoreError::UnsafeFile { .. }
@@ -258,7 +303,14 @@ impl StoreError {
             | StoreError::InvalidKey { .. }
             | StoreError::PostgresRefused { .. }
             | StoreError::PostgresConfig { .. }
-            | StoreError::ForeignSchema { .. } => FailureKind::Configuration,
+            | StoreError::ForeignSchema { .. }
+            | StoreError::NotEnrolled
+            | StoreError::VaultLocked
+            | StoreError::WrongSecret { .. }
+            | StoreError::InvalidSecret { .. } => FailureKind::Configuration,
+            StoreError::LockedOut | StoreError::OfflineDisabled | StoreError::GraceExpired => {
+                FailureKind::Terminal
+            }
             StoreError::NotADatabase { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Tampered { .. }

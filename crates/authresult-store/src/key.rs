@@ -112,17 +112,77 @@ impl EncryptionKey {
 }
 
 fn derive(passphrase: &str, salt: &[u8]) -> Result<Zeroizing<[u8; KEY_LEN]>, StoreError> {
+    derive_with(passphrase.as_bytes(), salt, &KdfParams::PASSPHRASE, None)
+}
+
+/// Argon2id cost parameters, stored with what they protect so they can be
+/// tuned later without losing access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KdfParams {
+    /// Memory per guess, in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Parallel lanes (1: one core per guess, the attacker's cost is the user's).
+    pub lanes: u32,
+}
+
+impl KdfParams {
+    /// What [`EncryptionKey::from_passphrase`] uses: Argon2's defaults (19 MiB, 2 passes, 1 lane).
+    pub const PASSPHRASE: KdfParams = KdfParams {
+        memory_kib: argon2::Params::DEFAULT_M_COST,
+        iterations: argon2::Params::DEFAULT_T_COST,
+        lanes: argon2::Params::DEFAULT_P_COST,
+    };
+
+    /// The largest memory a stored record may ask for (1 GiB): a modified
+    /// record cannot make a device allocate more.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    /// The most passes a stored record may ask for.
+    pub const MAX_ITERATIONS: u32 = 64;
+
+    fn argon2(&self) -> Result<argon2::Params, StoreError> {
+        if self.memory_kib > Self::MAX_MEMORY_KIB || self.iterations > Self::MAX_ITERATIONS || self.lanes > 16
+        {
+            return Err(StoreError::InvalidKey {
+                reason: "key derivation parameters beyond the supported maximum".into(),
+            });
+        }
+        argon2::Params::new(self.memory_kib, self.iterations, self.lanes, Some(KEY_LEN)).map_err(|e| {
+            StoreError::InvalidKey {
+                reason: format!("invalid key derivation parameters: {e}"),
+            }
+        })
+    }
+}
+
+/// Argon2id of `secret` under `salt` and `params`, keyed with `pepper`
+/// (Argon2's secret input) when given.
+pub(crate) fn derive_with(
+    secret: &[u8],
+    salt: &[u8],
+    params: &KdfParams,
+    pepper: Option<&[u8]>,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, StoreError> {
     if salt.len() < MIN_SALT_LEN {
         return Err(StoreError::InvalidKey {
             reason: format!("the salt must be at least {MIN_SALT_LEN} bytes"),
         });
     }
+    let failed = |e: argon2::Error| StoreError::InvalidKey {
+        reason: format!("key derivation failed: {e}"),
+    };
+    let (algorithm, version) = (argon2::Algorithm::Argon2id, argon2::Version::V0x13);
+    let argon2 = match pepper {
+        Some(pepper) => {
+            argon2::Argon2::new_with_secret(pepper, algorithm, version, params.argon2()?).map_err(failed)?
+        }
+        None => argon2::Argon2::new(algorithm, version, params.argon2()?),
+    };
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    argon2::Argon2::default()
-        .hash_password_into(passphrase.as_bytes(), salt, key.as_mut_slice())
-        .map_err(|e| StoreError::InvalidKey {
-            reason: format!("key derivation failed: {e}"),
-        })?;
+    argon2
+        .hash_password_into(secret, salt, key.as_mut_slice())
+        .map_err(failed)?;
     Ok(key)
 }
 
@@ -157,7 +217,7 @@ impl fmt::Debug for Cipher {
 }
 
 impl Cipher {
-    fn new(key: &[u8; KEY_LEN]) -> Self {
+    pub(crate) fn new(key: &[u8; KEY_LEN]) -> Self {
         Cipher {
             aead: XChaCha20Poly1305::new(key.into()),
         }

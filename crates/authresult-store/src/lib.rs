@@ -14,7 +14,14 @@
 //!   (or `PostgresOptions::encryption_key`) with an [`EncryptionKey`] (256
 //!   bits of yours, or a passphrase through Argon2id). Tokens are sealed with
 //!   XChaCha20-Poly1305 and bound to their row; a wrong key or a modified row
-//!   is a [`StoreError`], never garbage.
+//!   is a [`StoreError`], never garbage;
+//! * offline unlock for shared and lost devices: an [`OfflineVault`] per
+//!   device keeps one Argon2id-wrapped data key per user, [`VaultedStore`]
+//!   seals each named user's sessions with it, and [`KeySource`] names the
+//!   key sources with the threat each resists (see the README's "Shared and
+//!   offline devices" and `docs/offline-devices.md`). Vault records live in
+//!   the SQLite file ([`VaultStore`] for [`SqliteStore`]) or in memory
+//!   ([`MemoryVaultStore`]).
 //!
 //! Applications depend on it next to `authresult-core` (and usually
 //! `authresult-oidc`); a new backend depends on it for the conformance suite
@@ -113,10 +120,10 @@
 //! | table | key | columns |
 //! |---|---|---|
 //! | `authresult_meta` | one row | `schema_version`; `key_check`, `kdf_salt` (encryption) |
-//! | `sessions` | `(tenant, provider)` | `subject`, `expires_at`, `issued_at`, `version`, `updated_at`, `body`, `sealed` |
+//! | `sessions` | `(tenant, user_id, provider)` | `subject`, `expires_at`, `issued_at`, `version`, `updated_at`, `body`, `sealed` |
 //! | `usernames` | `tenant` | `username` |
 //! | `pending` | `(tenant, state)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
-//! | `leases` | `(tenant, provider)` | `holder`, `expires_at` |
+//! | `leases` | `(tenant, user_id, provider)` | `holder`, `expires_at` |
 //! | `revocations` | `(tenant, id)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
 //!
 //! * `sessions.body` is the session as JSON `TEXT` (not `JSONB`: sealed
@@ -154,18 +161,21 @@
 mod codec;
 mod error;
 mod key;
+mod key_source;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod vault;
 
 /// [`authresult_core::testing::MemoryStore`], re-exported.
 pub use authresult_core::testing::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
-pub use key::{EncryptionKey, KEY_LEN};
+pub use key::{EncryptionKey, KEY_LEN, KdfParams};
+pub use key_source::KeySource;
 #[cfg(feature = "postgres")]
 pub use postgres::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
@@ -173,3 +183,6 @@ pub use postgres::{
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteOptions, SqliteStore};
+pub use vault::{
+    MAX_SECRET_LEN, MemoryVaultStore, OfflinePolicy, OfflineVault, VaultStatus, VaultStore, VaultedStore,
+};

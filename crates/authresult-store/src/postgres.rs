@@ -237,7 +237,7 @@ impl PostgresOptions {
 /// * Every write is one statement or one transaction; a write that returned
 ///   `Ok` was committed. Serialization failures and deadlocks (SQLSTATE
 ///   `40001`, `40P01`) are retried inside the store.
-/// * Sessions are keyed by tenant and provider (the primary key, so a lookup
+/// * Sessions are keyed by tenant, user and provider (the primary key, so a lookup
 ///   costs the same with a thousand or a million sessions); the store also
 ///   holds each tenant's username, pending logins and refresh leases.
 /// * The refresh lease is one atomic `INSERT ... ON CONFLICT DO UPDATE ...
@@ -330,6 +330,7 @@ impl PostgresStore {
     fn decode_session(
         &self,
         tenant: &str,
+        user: &str,
         provider: &str,
         row: &Row,
         first: usize,
@@ -339,6 +340,7 @@ impl PostgresStore {
         let sealed: Option<Vec<u8>> = column(row, first + 2)?;
         codec::decode_session(
             tenant,
+            user,
             provider,
             version_of(version)?,
             &body,
@@ -356,11 +358,22 @@ impl PostgresStore {
     async fn get_on(&self, client: &Object, key: &SessionKey) -> Result<Option<Session>, StoreError> {
         let statement = client.prepare_cached(&self.sql.get).await.map_err(pg)?;
         let row = client
-            .query_opt(&statement, &[&key.tenant.as_str(), &key.provider.as_str()])
+            .query_opt(
+                &statement,
+                &[&key.tenant.as_str(), &key.provider.as_str(), &key.user.as_str()],
+            )
             .await
             .map_err(pg)?;
-        row.map(|row| self.decode_session(key.tenant.as_str(), key.provider.as_str(), &row, 0))
-            .transpose()
+        row.map(|row| {
+            self.decode_session(
+                key.tenant.as_str(),
+                key.user.as_str(),
+                key.provider.as_str(),
+                &row,
+                0,
+            )
+        })
+        .transpose()
     }
 
     async fn list_once(&self, tenant: &TenantId) -> Result<Vec<Session>, StoreError> {
@@ -374,8 +387,9 @@ impl PostgresStore {
         let rows = client.query(&statement, &[&tenant.as_str()]).await.map_err(pg)?;
         rows.iter()
             .map(|row| {
-                let provider: String = column(row, 0)?;
-                self.decode_session(tenant.as_str(), &provider, row, 1)
+                let user: String = column(row, 0)?;
+                let provider: String = column(row, 1)?;
+                self.decode_session(tenant.as_str(), &user, &provider, row, 2)
             })
             .collect()
     }
@@ -418,7 +432,11 @@ impl PostgresStore {
         expected: u64,
     ) -> Result<CasOutcome, StoreError> {
         let lock = client.prepare_cached(&self.sql.lock_version).await.map_err(pg)?;
-        let key: [Param<'_>; 2] = [&session.key.tenant.as_str(), &session.key.provider.as_str()];
+        let key: [Param<'_>; 3] = [
+            &session.key.tenant.as_str(),
+            &session.key.provider.as_str(),
+            &session.key.user.as_str(),
+        ];
         let tx = client.transaction().await.map_err(pg)?;
         let current = tx
             .query_opt(&lock, &key)
@@ -607,7 +625,7 @@ impl SessionStore for PostgresStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
-        let params: [Param<'_>; 2] = [&key.tenant.as_str(), &key.provider.as_str()];
+        let params: [Param<'_>; 3] = [&key.tenant.as_str(), &key.provider.as_str(), &key.user.as_str()];
         let removed = self
             .retry(false, || self.execute_once(&self.sql.remove, &params))
             .await?;
@@ -616,11 +634,12 @@ impl SessionStore for PostgresStore {
 
     async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
         let version = to_i64(session.version)?;
-        let params: [Param<'_>; 4] = [
+        let params: [Param<'_>; 5] = [
             &session.key.tenant.as_str(),
             &session.key.provider.as_str(),
             &version,
             &session.login_id.as_str(),
+            &session.key.user.as_str(),
         ];
         let removed = self
             .retry(false, || self.execute_once(&self.sql.remove_if_current, &params))
@@ -685,7 +704,13 @@ impl SessionStore for PostgresStore {
         // The database's clock, not `now`: instances whose clocks disagree
         // must agree on whether a lease has expired.
         let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let params: [Param<'_>; 4] = [&key.tenant.as_str(), &key.provider.as_str(), &holder, &ttl];
+        let params: [Param<'_>; 5] = [
+            &key.tenant.as_str(),
+            &key.provider.as_str(),
+            &holder,
+            &ttl,
+            &key.user.as_str(),
+        ];
         // Repeatable: a second attempt by the same holder renews its own lease.
         let taken = self
             .retry(true, || self.execute_once(&self.sql.acquire_lease, &params))
@@ -694,7 +719,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
-        let params: [Param<'_>; 3] = [&key.tenant.as_str(), &key.provider.as_str(), &holder];
+        let params: [Param<'_>; 4] = [
+            &key.tenant.as_str(),
+            &key.provider.as_str(),
+            &holder,
+            &key.user.as_str(),
+        ];
         self.retry(true, || self.execute_once(&self.sql.release_lease, &params))
             .await?;
         Ok(())
@@ -760,42 +790,47 @@ impl Sql {
         // The database's clock in Unix milliseconds, for lease expiry.
         let db_now = "floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
         let i64_max = i64::MAX;
-        let session_values =
-            "$1::text, $2::text, $3::text, $4::bigint, $5::bigint, 1, $6::bigint, $7::text, $8::bytea";
+        let session_values = "$1::text, $2::text, $3::text, $4::bigint, $5::bigint, 1, $6::bigint, $7::text, $8::bytea, $9::text";
         let session_columns =
-            "tenant, provider, subject, expires_at, issued_at, version, updated_at, body, sealed";
+            "tenant, provider, subject, expires_at, issued_at, version, updated_at, body, sealed, user_id";
         Sql {
-            get: format!("SELECT version, body, sealed FROM {s}.sessions WHERE tenant = $1 AND provider = $2"),
+            get: format!(
+                "SELECT version, body, sealed FROM {s}.sessions
+                 WHERE tenant = $1 AND provider = $2 AND user_id = $3"
+            ),
             list: format!(
-                "SELECT provider, version, body, sealed FROM {s}.sessions WHERE tenant = $1 ORDER BY provider"
+                "SELECT user_id, provider, version, body, sealed FROM {s}.sessions
+                 WHERE tenant = $1 ORDER BY user_id, provider"
             ),
             put: format!(
                 "INSERT INTO {s}.sessions AS cur ({session_columns})
                  SELECT {session_values} {guard}
-                 ON CONFLICT (tenant, provider) DO UPDATE SET subject = EXCLUDED.subject,
+                 ON CONFLICT (tenant, user_id, provider) DO UPDATE SET subject = EXCLUDED.subject,
                     expires_at = EXCLUDED.expires_at, issued_at = EXCLUDED.issued_at,
                     version = cur.version + 1, updated_at = EXCLUDED.updated_at,
                     body = EXCLUDED.body, sealed = EXCLUDED.sealed
                  RETURNING version"
             ),
             lock_version: format!(
-                "SELECT version, body FROM {s}.sessions WHERE tenant = $1 AND provider = $2 FOR UPDATE"
+                "SELECT version, body FROM {s}.sessions
+                 WHERE tenant = $1 AND provider = $2 AND user_id = $3 FOR UPDATE"
             ),
             schema_is_sealed: format!("SELECT {sealed}"),
             cas_insert: format!(
                 "INSERT INTO {s}.sessions ({session_columns}) VALUES ({session_values})
-                 ON CONFLICT (tenant, provider) DO NOTHING
+                 ON CONFLICT (tenant, user_id, provider) DO NOTHING
                  RETURNING version"
             ),
             cas_update: format!(
                 "UPDATE {s}.sessions SET subject = $3, expires_at = $4, issued_at = $5,
-                    updated_at = $6, body = $7, sealed = $8, version = $9
-                 WHERE tenant = $1 AND provider = $2
+                    updated_at = $6, body = $7, sealed = $8, version = $10
+                 WHERE tenant = $1 AND provider = $2 AND user_id = $9
                  RETURNING version"
             ),
-            remove: format!("DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2"),
+            remove: format!("DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2 AND user_id = $3"),
             remove_if_current: format!(
-                "DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2 AND version = $3
+                "DELETE FROM {s}.sessions WHERE tenant = $1 AND provider = $2 AND user_id = $5
+                    AND version = $3
                     AND COALESCE(body::json ->> 'login_id', '') = $4::text"
             ),
             remove_tenant: format!("DELETE FROM {s}.sessions WHERE tenant = $1"),
@@ -817,14 +852,14 @@ impl Sql {
             ),
             purge_pending: format!("DELETE FROM {s}.pending WHERE expires_at <= $1"),
             acquire_lease: format!(
-                "INSERT INTO {s}.leases AS cur (tenant, provider, holder, expires_at)
-                 VALUES ($1, $2, $3, LEAST({db_now}::numeric + $4::bigint, {i64_max})::bigint)
-                 ON CONFLICT (tenant, provider) DO UPDATE
+                "INSERT INTO {s}.leases AS cur (tenant, provider, holder, expires_at, user_id)
+                 VALUES ($1, $2, $3, LEAST({db_now}::numeric + $4::bigint, {i64_max})::bigint, $5)
+                 ON CONFLICT (tenant, user_id, provider) DO UPDATE
                     SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                     WHERE cur.holder = EXCLUDED.holder OR cur.expires_at <= {db_now}"
             ),
             release_lease: format!(
-                "DELETE FROM {s}.leases WHERE tenant = $1 AND provider = $2 AND holder = $3"
+                "DELETE FROM {s}.leases WHERE tenant = $1 AND provider = $2 AND holder = $3 AND user_id = $4"
             ),
         }
     }
@@ -833,6 +868,7 @@ impl Sql {
 /// The values of a session row, in the order of `Sql::put`'s parameters.
 struct SessionParams<'a> {
     tenant: &'a str,
+    user: &'a str,
     provider: &'a str,
     subject: Option<&'a str>,
     expires_at: Option<i64>,
@@ -853,6 +889,7 @@ impl SessionParams<'_> {
             &self.updated_at,
             &self.body,
             &self.sealed,
+            &self.user,
         ]
     }
 }
@@ -860,6 +897,7 @@ impl SessionParams<'_> {
 fn session_params<'a>(session: &'a Session, encoded: &'a Encoded) -> SessionParams<'a> {
     SessionParams {
         tenant: session.key.tenant.as_str(),
+        user: session.key.user.as_str(),
         provider: session.key.provider.as_str(),
         subject: session.subject.as_deref(),
         expires_at: session.expires_at.map(ts),
@@ -1045,7 +1083,7 @@ impl PostgresStore {
         let row = client
             .query_one(
                 &format!("EXPLAIN (FORMAT JSON) {}", self.sql.get),
-                &[&key.tenant.as_str(), &key.provider.as_str()],
+                &[&key.tenant.as_str(), &key.provider.as_str(), &key.user.as_str()],
             )
             .await
             .map_err(pg)?;

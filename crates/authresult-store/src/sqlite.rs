@@ -21,6 +21,7 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 mod file;
 mod revocation;
 mod schema;
+mod vault;
 
 /// How long a write waits for another connection's lock by default.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -140,7 +141,7 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 ///   existing file (or `-wal`/`-shm`/`-journal` sidecar) must be a regular
 ///   file of this user with no group or other permission; a symbolic link
 ///   is never followed.
-/// * Sessions are keyed by tenant and provider; the store also holds each
+/// * Sessions are keyed by tenant, user and provider; the store also holds each
 ///   tenant's username, pending logins and refresh leases.
 /// * With an [`EncryptionKey`], tokens are sealed (XChaCha20-Poly1305), bound
 ///   to their row; tenant, provider, subject and expiry stay queryable.
@@ -358,7 +359,7 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-const SELECT_SESSION: &str = "SELECT provider, version, body, sealed FROM sessions";
+const SELECT_SESSION: &str = "SELECT user_id, provider, version, body, sealed FROM sessions";
 
 impl Worker {
     fn open(options: SqliteOptions) -> Result<Self, StoreError> {
@@ -485,8 +486,9 @@ impl Worker {
         self.read(|conn, cipher| {
             let row = conn
                 .query_row(
-                    "SELECT version, body, sealed FROM sessions WHERE tenant = ?1 AND provider = ?2",
-                    params![key.tenant.as_str(), key.provider.as_str()],
+                    "SELECT version, body, sealed FROM sessions
+                     WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3",
+                    params![key.tenant.as_str(), key.user.as_str(), key.provider.as_str()],
                     |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
@@ -500,6 +502,7 @@ impl Worker {
             row.map(|(version, body, sealed)| {
                 codec::decode_session(
                     key.tenant.as_str(),
+                    key.user.as_str(),
                     key.provider.as_str(),
                     version_of(version)?,
                     &body,
@@ -516,22 +519,24 @@ impl Worker {
         self.read(|conn, cipher| {
             let rows = all_rows(
                 conn,
-                &format!("{SELECT_SESSION} WHERE tenant = ?1 ORDER BY provider"),
+                &format!("{SELECT_SESSION} WHERE tenant = ?1 ORDER BY user_id, provider"),
                 [tenant.as_str()],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<Vec<u8>>>(3)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<Vec<u8>>>(4)?,
                     ))
                 },
                 &sqlite,
             )?;
             rows.into_iter()
-                .map(|(provider, version, body, sealed)| {
+                .map(|(user, provider, version, body, sealed)| {
                     codec::decode_session(
                         tenant.as_str(),
+                        &user,
                         &provider,
                         version_of(version)?,
                         &body,
@@ -580,8 +585,8 @@ impl Worker {
         let path = self.path.clone();
         self.write(|tx, _| {
             tx.execute(
-                "DELETE FROM sessions WHERE tenant = ?1 AND provider = ?2",
-                params![key.tenant.as_str(), key.provider.as_str()],
+                "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3",
+                params![key.tenant.as_str(), key.user.as_str(), key.provider.as_str()],
             )
             .map(|n| n > 0)
             .map_err(|e| StoreError::from_sqlite(e, &path))
@@ -597,8 +602,12 @@ impl Worker {
                 return Ok(false);
             }
             tx.execute(
-                "DELETE FROM sessions WHERE tenant = ?1 AND provider = ?2",
-                params![session.key.tenant.as_str(), session.key.provider.as_str()],
+                "DELETE FROM sessions WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3",
+                params![
+                    session.key.tenant.as_str(),
+                    session.key.user.as_str(),
+                    session.key.provider.as_str()
+                ],
             )
             .map(|n| n > 0)
             .map_err(|e| StoreError::from_sqlite(e, &path))
@@ -727,11 +736,19 @@ impl Worker {
         let until = ts(now.saturating_add(ttl));
         self.write(|tx, _| {
             tx.execute(
-                "INSERT INTO leases (tenant, provider, holder, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tenant, provider) DO UPDATE
+                "INSERT INTO leases (tenant, user_id, provider, holder, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant, user_id, provider) DO UPDATE
                     SET holder = excluded.holder, expires_at = excluded.expires_at
-                    WHERE leases.holder = excluded.holder OR leases.expires_at <= ?5",
-                params![key.tenant.as_str(), key.provider.as_str(), holder, until, ts(now)],
+                    WHERE leases.holder = excluded.holder OR leases.expires_at <= ?6",
+                params![
+                    key.tenant.as_str(),
+                    key.user.as_str(),
+                    key.provider.as_str(),
+                    holder,
+                    until,
+                    ts(now)
+                ],
             )
             .map(|n| n == 1)
             .map_err(|e| StoreError::from_sqlite(e, &path))
@@ -742,8 +759,13 @@ impl Worker {
         let path = self.path.clone();
         self.write(|tx, _| {
             tx.execute(
-                "DELETE FROM leases WHERE tenant = ?1 AND provider = ?2 AND holder = ?3",
-                params![key.tenant.as_str(), key.provider.as_str(), holder],
+                "DELETE FROM leases WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3 AND holder = ?4",
+                params![
+                    key.tenant.as_str(),
+                    key.user.as_str(),
+                    key.provider.as_str(),
+                    holder
+                ],
             )
             .map(drop)
             .map_err(|e| StoreError::from_sqlite(e, &path))
@@ -787,8 +809,8 @@ fn ensure_writable_in_mode(
 
 fn current_version(tx: &Transaction<'_>, key: &SessionKey, path: &Path) -> Result<Option<u64>, StoreError> {
     tx.query_row(
-        "SELECT version FROM sessions WHERE tenant = ?1 AND provider = ?2",
-        params![key.tenant.as_str(), key.provider.as_str()],
+        "SELECT version FROM sessions WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3",
+        params![key.tenant.as_str(), key.user.as_str(), key.provider.as_str()],
         |r| r.get::<_, i64>(0),
     )
     .optional()
@@ -804,8 +826,8 @@ fn current_login(
     path: &Path,
 ) -> Result<Option<(u64, String)>, StoreError> {
     tx.query_row(
-        "SELECT version, body FROM sessions WHERE tenant = ?1 AND provider = ?2",
-        params![key.tenant.as_str(), key.provider.as_str()],
+        "SELECT version, body FROM sessions WHERE tenant = ?1 AND user_id = ?2 AND provider = ?3",
+        params![key.tenant.as_str(), key.user.as_str(), key.provider.as_str()],
         |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
     )
     .optional()
@@ -827,9 +849,9 @@ fn write_session(
     })?;
     tx.execute(
         "INSERT INTO sessions
-            (tenant, provider, subject, expires_at, issued_at, version, updated_at, body, sealed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (tenant, provider) DO UPDATE SET subject = excluded.subject,
+            (tenant, user_id, provider, subject, expires_at, issued_at, version, updated_at, body, sealed)
+         VALUES (?1, ?10, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (tenant, user_id, provider) DO UPDATE SET subject = excluded.subject,
             expires_at = excluded.expires_at, issued_at = excluded.issued_at,
             version = excluded.version, updated_at = excluded.updated_at,
             body = excluded.body, sealed = excluded.sealed",
@@ -843,6 +865,7 @@ fn write_session(
             ts(Timestamp::now()),
             encoded.body,
             encoded.sealed,
+            session.key.user.as_str(),
         ],
     )
     .map(drop)
@@ -854,22 +877,24 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
     let sqlite = |e| StoreError::from_sqlite(e, path);
     let sessions = all_rows(
         tx,
-        "SELECT tenant, provider, version, body, sealed FROM sessions",
+        "SELECT tenant, user_id, provider, version, body, sealed FROM sessions",
         [],
         |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<Vec<u8>>>(4)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
             ))
         },
         sqlite,
     )?;
-    for (tenant, provider, version, body, sealed) in sessions {
+    for (tenant, user, provider, version, body, sealed) in sessions {
         let session = codec::decode_session(
             &tenant,
+            &user,
             &provider,
             version_of(version)?,
             &body,
@@ -878,8 +903,8 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         )?;
         let encoded = codec::encode_session(&session, Some(cipher))?;
         tx.execute(
-            "UPDATE sessions SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND provider = ?2",
-            params![tenant, provider, encoded.body, encoded.sealed],
+            "UPDATE sessions SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND provider = ?2 AND user_id = ?5",
+            params![tenant, provider, encoded.body, encoded.sealed, user],
         )
         .map_err(sqlite)?;
     }

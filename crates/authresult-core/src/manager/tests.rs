@@ -57,6 +57,18 @@ fn store(state: &Shared) -> MockSessionStore {
         Ok(v)
     });
     let s = state.clone();
+    m.expect_list_user().returning(move |t, u| {
+        let st = s.lock().unwrap();
+        let mut v: Vec<_> = st
+            .sessions
+            .values()
+            .filter(|x| &x.key.tenant == t && &x.key.user == u)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(v)
+    });
+    let s = state.clone();
     m.expect_put().returning(move |session| {
         let mut st = s.lock().unwrap();
         if st.fail_writes {
@@ -897,4 +909,39 @@ async fn every_login_gets_its_own_login_id_and_refreshes_keep_it() {
     assert_eq!(refreshed.login_id, second.login_id);
     assert!(refreshed.same_login(&second));
     assert_eq!(f.provider.calls().refresh, 1);
+}
+
+/// Two users of one shared device: each manager (`for_user`) logs in, reads
+/// and logs out only its own user's sessions; the default user is separate.
+#[tokio::test]
+async fn users_of_a_shared_device_keep_their_own_sessions() {
+    let f = doubles(FakeProvider::new());
+    let amina = f.manager.for_user("amina");
+    let bob = f.manager.for_user("bob");
+    assert_eq!(amina.user().as_str(), "amina");
+    amina
+        .import("kc", auth("a-amina", Some("r-amina"), 3600))
+        .await
+        .unwrap();
+    bob.import("kc", auth("a-bob", Some("r-bob"), 3600))
+        .await
+        .unwrap();
+    f.manager
+        .import("kc", auth("a-single", None, 3600))
+        .await
+        .unwrap();
+
+    assert_eq!(amina.access_token("kc").await.unwrap().secret(), "a-amina");
+    assert_eq!(bob.access_token("kc").await.unwrap().secret(), "a-bob");
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a-single");
+    let of_amina = amina.sessions().await.unwrap();
+    assert_eq!(of_amina.len(), 1);
+    assert_eq!(of_amina[0].key, SessionKey::for_user("tenant-a", "amina", "kc"));
+    assert_eq!(of_amina[0].auth.access_token.secret(), "a-amina");
+
+    amina.logout_all().await.unwrap();
+    assert!(amina.sessions().await.unwrap().is_empty());
+    assert_eq!(bob.access_token("kc").await.unwrap().secret(), "a-bob");
+    assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a-single");
+    assert_eq!(f.store.list(&"tenant-a".into()).await.unwrap().len(), 2);
 }

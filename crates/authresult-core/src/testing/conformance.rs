@@ -21,6 +21,10 @@ use crate::{
 };
 use futures::future::join_all;
 
+mod users;
+
+pub use users::{leases_are_per_user, sample_user_session, sessions_are_per_user, unusual_user_names};
+
 /// The time the sample data is issued at.
 pub const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
@@ -57,6 +61,9 @@ where
     extreme_times(&make().await).await;
     revocations_round_trip(&make().await).await;
     revocations_are_bounded(&make().await).await;
+    sessions_are_per_user(&make().await).await;
+    leases_are_per_user(&make().await).await;
+    unusual_user_names(&make().await).await;
 }
 
 /// A session with every field set: tokens derived from `n`, profile,

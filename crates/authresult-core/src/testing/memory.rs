@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::{
     CasOutcome, Error, MAX_PENDING_REVOCATIONS, PendingAuthorization, PendingRevocation, ProviderId, Session,
-    SessionKey, SessionStore, TenantId, Timestamp,
+    SessionKey, SessionStore, TenantId, Timestamp, UserId,
 };
 use async_trait::async_trait;
 
@@ -22,10 +22,10 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct State {
-    sessions: BTreeMap<(TenantId, ProviderId), Session>,
+    sessions: BTreeMap<(TenantId, UserId, ProviderId), Session>,
     usernames: BTreeMap<TenantId, String>,
     pending: BTreeMap<(TenantId, String), PendingAuthorization>,
-    leases: BTreeMap<(TenantId, ProviderId), Lease>,
+    leases: BTreeMap<(TenantId, UserId, ProviderId), Lease>,
     revocations: BTreeMap<(TenantId, String), PendingRevocation>,
 }
 
@@ -59,8 +59,8 @@ impl MemoryStore {
     }
 }
 
-fn map_key(key: &SessionKey) -> (TenantId, ProviderId) {
-    (key.tenant.clone(), key.provider.clone())
+fn map_key(key: &SessionKey) -> (TenantId, UserId, ProviderId) {
+    (key.tenant.clone(), key.user.clone(), key.provider.clone())
 }
 
 #[async_trait]
@@ -74,7 +74,7 @@ impl SessionStore for MemoryStore {
             .lock()
             .sessions
             .iter()
-            .filter(|((t, _), _)| t == tenant)
+            .filter(|((t, _, _), _)| t == tenant)
             .map(|(_, s)| s.clone())
             .collect())
     }
@@ -132,7 +132,7 @@ impl SessionStore for MemoryStore {
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         let mut state = self.lock();
         let before = state.sessions.len();
-        state.sessions.retain(|(t, _), _| t != tenant);
+        state.sessions.retain(|(t, _, _), _| t != tenant);
         Ok((before - state.sessions.len()) as u64)
     }
 

@@ -48,7 +48,16 @@ fn sealed_sessions_keep_no_token_in_the_clear_body() {
         assert!(!encoded.body.contains(secret), "{secret} in {}", encoded.body);
     }
     assert!(encoded.body.contains("\"sub\":\"u1\""), "metadata stays readable");
-    let decoded = decode_session("t", "p", 7, &encoded.body, encoded.sealed.as_deref(), Some(&c)).unwrap();
+    let decoded = decode_session(
+        "t",
+        "",
+        "p",
+        7,
+        &encoded.body,
+        encoded.sealed.as_deref(),
+        Some(&c),
+    )
+    .unwrap();
     assert_eq!(decoded.auth.access_token.secret(), "ACCESS-SECRET");
     assert_eq!(decoded.auth.refresh_token.unwrap().secret(), "REFRESH-SECRET");
     assert_eq!(decoded.auth.id_token.unwrap().secret(), "ID-SECRET");
@@ -61,7 +70,7 @@ fn clear_sessions_round_trip() {
     let encoded = encode_session(&session(), None).unwrap();
     assert!(encoded.sealed.is_none());
     assert!(encoded.body.contains("ACCESS-SECRET"));
-    let decoded = decode_session("t", "p", 1, &encoded.body, None, None).unwrap();
+    let decoded = decode_session("t", "", "p", 1, &encoded.body, None, None).unwrap();
     assert_eq!(decoded.auth.access_token.secret(), "ACCESS-SECRET");
 }
 
@@ -70,26 +79,26 @@ fn sealed_values_are_bound_to_their_row() {
     let c = cipher();
     let encoded = encode_session(&session(), Some(&c)).unwrap();
     let sealed = encoded.sealed.as_deref();
-    let moved = decode_session("t", "other", 1, &encoded.body, sealed, Some(&c)).unwrap_err();
+    let moved = decode_session("t", "", "other", 1, &encoded.body, sealed, Some(&c)).unwrap_err();
     assert!(
         matches!(moved, StoreError::Tampered { what: "session" }),
         "{moved:?}"
     );
     let edited = encoded.body.replace("u1", "u2");
-    let edited = decode_session("t", "p", 1, &edited, sealed, Some(&c)).unwrap_err();
+    let edited = decode_session("t", "", "p", 1, &edited, sealed, Some(&c)).unwrap_err();
     assert!(matches!(edited, StoreError::Tampered { .. }), "{edited:?}");
-    let unsealed = decode_session("t", "p", 1, &encoded.body, None, Some(&c)).unwrap_err();
+    let unsealed = decode_session("t", "", "p", 1, &encoded.body, None, Some(&c)).unwrap_err();
     assert!(matches!(unsealed, StoreError::Tampered { .. }), "{unsealed:?}");
-    let keyless = decode_session("t", "p", 1, &encoded.body, sealed, None).unwrap_err();
+    let keyless = decode_session("t", "", "p", 1, &encoded.body, sealed, None).unwrap_err();
     assert!(matches!(keyless, StoreError::KeyRequired), "{keyless:?}");
 }
 
 #[test]
 fn a_clear_row_under_other_columns_is_corrupt() {
     let encoded = encode_session(&session(), None).unwrap();
-    let error = decode_session("t", "other", 1, &encoded.body, None, None).unwrap_err();
+    let error = decode_session("t", "", "other", 1, &encoded.body, None, None).unwrap_err();
     assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
-    let error = decode_session("t", "p", 1, "{not json", None, None).unwrap_err();
+    let error = decode_session("t", "", "p", 1, "{not json", None, None).unwrap_err();
     assert!(
         matches!(error, StoreError::Decode { what: "session", .. }),
         "{error:?}"
@@ -116,4 +125,35 @@ fn pending_secrets_are_sealed_too() {
         decode_pending("u", "st", &clear.body, None, None),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+#[test]
+fn a_sealed_session_moved_to_another_user_is_tampered() {
+    let c = cipher();
+    let mut of_amina = session();
+    of_amina.key = SessionKey::for_user("t", "amina", "p");
+    let encoded = encode_session(&of_amina, Some(&c)).unwrap();
+    let sealed = encoded.sealed.as_deref();
+    let decoded = decode_session("t", "amina", "p", 1, &encoded.body, sealed, Some(&c)).unwrap();
+    assert_eq!(decoded.key, of_amina.key);
+    for user in ["bob", ""] {
+        let moved = decode_session("t", user, "p", 1, &encoded.body, sealed, Some(&c)).unwrap_err();
+        assert!(
+            matches!(moved, StoreError::Tampered { what: "session" }),
+            "{user:?}: {moved:?}"
+        );
+    }
+    // The default user's row moved to a named user fails too.
+    let single = encode_session(&session(), Some(&c)).unwrap();
+    let moved = decode_session(
+        "t",
+        "amina",
+        "p",
+        1,
+        &single.body,
+        single.sealed.as_deref(),
+        Some(&c),
+    )
+    .unwrap_err();
+    assert!(matches!(moved, StoreError::Tampered { .. }), "{moved:?}");
 }

@@ -11,7 +11,7 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -97,6 +97,15 @@ CREATE TABLE {s}.revocations (
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX revocations_by_age ON {s}.revocations (tenant, created_at, id);
+"#;
+
+/// Sessions and refresh leases keyed by tenant, user and provider (several
+/// users of a shared device); existing rows belong to the default user `''`.
+const V3: &str = r#"
+ALTER TABLE {s}.sessions ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE {s}.sessions DROP CONSTRAINT sessions_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
+ALTER TABLE {s}.leases ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE {s}.leases DROP CONSTRAINT leases_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up
@@ -285,14 +294,15 @@ async fn setup_encryption(
 async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result<(), StoreError> {
     let sessions = tx
         .query(
-            &format!("SELECT tenant, provider, version, body, sealed FROM {s}.sessions"),
+            &format!("SELECT tenant, provider, version, body, sealed, user_id FROM {s}.sessions"),
             &[],
         )
         .await
         .map_err(pg)?;
     let update = tx
         .prepare(&format!(
-            "UPDATE {s}.sessions SET body = $3, sealed = $4 WHERE tenant = $1 AND provider = $2"
+            "UPDATE {s}.sessions SET body = $3, sealed = $4
+             WHERE tenant = $1 AND provider = $2 AND user_id = $5"
         ))
         .await
         .map_err(pg)?;
@@ -302,8 +312,10 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         let version: i64 = super::column(&row, 2)?;
         let body: String = super::column(&row, 3)?;
         let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
+        let user: String = super::column(&row, 5)?;
         let session = codec::decode_session(
             &tenant,
+            &user,
             &provider,
             super::version_of(version)?,
             &body,
@@ -311,9 +323,12 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
             None,
         )?;
         let encoded = codec::encode_session(&session, Some(cipher))?;
-        tx.execute(&update, &[&tenant, &provider, &encoded.body, &encoded.sealed])
-            .await
-            .map_err(pg)?;
+        tx.execute(
+            &update,
+            &[&tenant, &provider, &encoded.body, &encoded.sealed, &user],
+        )
+        .await
+        .map_err(pg)?;
     }
     let pending = tx
         .query(

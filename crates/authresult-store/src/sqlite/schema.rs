@@ -13,7 +13,7 @@ use crate::error::StoreError;
 pub(crate) const APPLICATION_ID: i64 = 0x4152_5354;
 
 /// Migration `i` takes a file from schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -78,6 +78,56 @@ CREATE TABLE revocations (
     PRIMARY KEY (tenant, id)
 );
 CREATE INDEX revocations_by_age ON revocations (tenant, created_at, id);
+";
+
+/// Sessions and refresh leases keyed by tenant, user and provider (several
+/// users of a shared device): the tables are rebuilt with a `user_id` key
+/// column; existing rows belong to the default user `''`. The offline
+/// vault: one record per user, and the time high-water mark per tenant.
+const V3: &str = "
+CREATE TABLE sessions_v3 (
+    tenant     TEXT NOT NULL,
+    user_id    TEXT NOT NULL DEFAULT '',
+    provider   TEXT NOT NULL,
+    subject    TEXT,
+    expires_at INTEGER,
+    issued_at  INTEGER NOT NULL,
+    version    INTEGER NOT NULL CHECK (version > 0),
+    updated_at INTEGER NOT NULL,
+    body       TEXT NOT NULL,
+    sealed     BLOB,
+    PRIMARY KEY (tenant, user_id, provider)
+);
+INSERT INTO sessions_v3
+    (tenant, user_id, provider, subject, expires_at, issued_at, version, updated_at, body, sealed)
+    SELECT tenant, '', provider, subject, expires_at, issued_at, version, updated_at, body, sealed
+    FROM sessions;
+DROP TABLE sessions;
+ALTER TABLE sessions_v3 RENAME TO sessions;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE leases_v3 (
+    tenant     TEXT NOT NULL,
+    user_id    TEXT NOT NULL DEFAULT '',
+    provider   TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, user_id, provider)
+);
+INSERT INTO leases_v3 (tenant, user_id, provider, holder, expires_at)
+    SELECT tenant, '', provider, holder, expires_at FROM leases;
+DROP TABLE leases;
+ALTER TABLE leases_v3 RENAME TO leases;
+CREATE TABLE vault (
+    tenant  TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    rev     INTEGER NOT NULL CHECK (rev > 0),
+    record  TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE TABLE vault_clock (
+    tenant TEXT PRIMARY KEY NOT NULL,
+    seen   INTEGER NOT NULL
+);
 ";
 
 /// What the file's header and catalogue say.

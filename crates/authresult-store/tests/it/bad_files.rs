@@ -106,7 +106,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{error:?}"
@@ -197,7 +197,7 @@ async fn a_full_disk_fails_the_write_and_keeps_acknowledged_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
     let store = SqliteOptions::new(&path)
-        .max_size(96 * 1024)
+        .max_size(128 * 1024)
         .open()
         .await
         .unwrap();

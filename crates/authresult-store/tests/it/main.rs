@@ -22,3 +22,5 @@ mod process_races;
 mod races;
 mod revocation;
 mod two_processes;
+mod users;
+mod vault;

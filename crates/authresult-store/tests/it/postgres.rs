@@ -1036,7 +1036,7 @@ async fn newer_and_foreign_schemas_are_refused_untouched() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{error:?}"
@@ -1096,7 +1096,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test]
@@ -1195,7 +1195,8 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
     let s = quote(&schema);
     admin
         .batch_execute(&format!(
-            "DROP TABLE {s}.revocations; UPDATE {s}.authresult_meta SET schema_version = 1;"
+            "{}; DROP TABLE {s}.revocations; UPDATE {s}.authresult_meta SET schema_version = 1;",
+            back_to_v2(&s)
         ))
         .await
         .unwrap();
@@ -1211,7 +1212,7 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     // The first connect with a key seals the clear revocation too.
     let store = connect(Some(test_key())).await.unwrap();
@@ -1228,4 +1229,66 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
     let body: String = row.get(0);
     let sealed: bool = row.get(1);
     assert!(sealed && !body.contains(revocation.token.secret()), "{body}");
+}
+
+/// SQL turning schema `s` back into what version 2 wrote: sessions and
+/// leases keyed by tenant and provider, no `user_id`.
+fn back_to_v2(s: &str) -> String {
+    format!(
+        "ALTER TABLE {s}.sessions DROP CONSTRAINT sessions_pkey, DROP COLUMN user_id,
+            ADD PRIMARY KEY (tenant, provider);
+         ALTER TABLE {s}.leases DROP CONSTRAINT leases_pkey, DROP COLUMN user_id,
+            ADD PRIMARY KEY (tenant, provider)"
+    )
+}
+
+#[tokio::test]
+async fn a_version_2_schema_migrates_to_users_without_losing_a_session() {
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let url = database_url();
+    let schema = schemas.fresh("v2");
+    let connect = || {
+        PostgresOptions::new(&url)
+            .schema(&schema)
+            .encryption_key(test_key())
+            .connect()
+    };
+    let store = connect().await.unwrap();
+    let keycloak = testing::sample_session("t", "keycloak", 1);
+    store.put(&keycloak).await.unwrap();
+    store.put(&keycloak).await.unwrap();
+    store.close();
+    let admin = connect_raw(&url).await;
+    let s = quote(&schema);
+    admin
+        .batch_execute(&format!(
+            "{}; UPDATE {s}.authresult_meta SET schema_version = 2;",
+            back_to_v2(&s)
+        ))
+        .await
+        .unwrap();
+
+    let store = connect().await.unwrap();
+    let stored = store.get(&keycloak.key).await.unwrap().unwrap();
+    testing::assert_same_session(&stored, &keycloak);
+    assert_eq!(stored.version, 2);
+    let amina = testing::sample_user_session("t", "amina", "keycloak", 2);
+    assert_eq!(store.put(&amina).await.unwrap(), 1);
+    let stored = store.get(&amina.key).await.unwrap().unwrap();
+    testing::assert_same_session(&stored, &amina);
+    let users: Vec<String> = store
+        .list(&"t".into())
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.key.user.to_string())
+        .collect();
+    assert_eq!(users, ["", "amina"]);
+    let version: i64 = admin
+        .query_one(&format!("SELECT schema_version FROM {s}.authresult_meta"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 3);
 }

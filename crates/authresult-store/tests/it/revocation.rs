@@ -381,7 +381,8 @@ async fn a_version_1_sqlite_file_migrates_without_loss() {
     let session = authresult_store::testing::sample_session("field-app", "keycloak", 1);
     store.put(&session).await.unwrap();
     store.close().await;
-    // Back to what version 1 wrote: no revocations table.
+    // Back to what version 1 wrote: no users, no revocations table.
+    crate::users::downgrade_sqlite_to_v2(&path);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("DROP TABLE revocations; PRAGMA user_version = 1;")
         .unwrap();

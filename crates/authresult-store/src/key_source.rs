@@ -1,0 +1,67 @@
+//! `KeySource`: where the keys protecting tokens at rest come from, in one
+//! concept, with the threat each source resists.
+
+use std::sync::Arc;
+
+use authresult_core::SessionStore;
+
+use crate::key::EncryptionKey;
+use crate::vault::{OfflineVault, VaultedStore};
+
+/// Where the keys that seal tokens at rest come from.
+///
+/// | source | resists | does not resist |
+/// |---|---|---|
+/// | none | nothing: tokens are in clear in the file | anyone who reads the file |
+/// | [`KeySource::Key`] from [`EncryptionKey::from_bytes`] kept in the OS keystore | a copied or stolen file (256-bit key, no guessing) | code running as the app's user on the unlocked device (it can ask the keystore) |
+/// | [`KeySource::Key`] from [`EncryptionKey::from_passphrase`] | a stolen file, as far as the passphrase resists offline guessing (Argon2id, 19 MiB, 2 passes per guess) | a weak passphrase; anyone who knows it |
+/// | [`KeySource::PerUser`] (an [`OfflineVault`]) | another user of a shared device; a stolen device or file, as far as each user's secret resists offline guessing (Argon2id, 64 MiB, 4 passes per guess by default) | a short secret alone: a 6-digit passcode is 10^6 guesses, about 4 core-days at 0.35 s each, so hours on a few machines |
+///
+/// A passcode must never be the only thing between a thief and the tokens:
+/// give the vault a device key from the OS keystore
+/// ([`OfflineVault::with_device_key`]; then a copied file cannot even be
+/// guessed at elsewhere), and/or combine it with [`KeySource::Key`] (the
+/// store key) kept in the keystore. The failure counter and lock-out only
+/// slow guessing inside the app: an attacker with the file copies it back.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum KeySource {
+    /// One key for the whole store: raw 256 bits or a passphrase.
+    Key(EncryptionKey),
+    /// A vault per user (named users' sessions sealed with their own data
+    /// key), over a store optionally encrypted with `store_key` too.
+    PerUser {
+        /// The store-wide key, when the store is also encrypted as a whole.
+        store_key: Option<EncryptionKey>,
+        /// The users' vaults.
+        vault: Arc<OfflineVault>,
+    },
+}
+
+impl KeySource {
+    /// The key to give the store's options (`SqliteOptions::encryption_key`,
+    /// `PostgresOptions::encryption_key`), if any.
+    pub fn store_key(&self) -> Option<&EncryptionKey> {
+        match self {
+            KeySource::Key(key) => Some(key),
+            KeySource::PerUser { store_key, .. } => store_key.as_ref(),
+        }
+    }
+
+    /// The per-user vault, if this source has one.
+    pub fn vault(&self) -> Option<&Arc<OfflineVault>> {
+        match self {
+            KeySource::Key(_) => None,
+            KeySource::PerUser { vault, .. } => Some(vault),
+        }
+    }
+
+    /// `store` as the session manager should use it: sealed per user
+    /// ([`VaultedStore`]) for a per-user source, unchanged otherwise.
+    pub fn protect(&self, store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+        match self.vault() {
+            Some(vault) => Arc::new(VaultedStore::new(store, Arc::clone(vault))),
+            None => store,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Vault records in the SQLite file: one row per (tenant, user), replaced
+//! in one transaction guarded by its revision, and the tenant's time
+//! high-water mark.
+
+use async_trait::async_trait;
+use authresult_core::{TenantId, Timestamp, UserId};
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{SqliteStore, ts};
+use crate::error::StoreError;
+use crate::vault::VaultStore;
+
+#[async_trait]
+impl VaultStore for SqliteStore {
+    async fn vault_record(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<(String, u64)>, StoreError> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.run(move |w| {
+            w.read(|conn, _| {
+                conn.query_row(
+                    "SELECT record, rev FROM vault WHERE tenant = ?1 AND user_id = ?2",
+                    params![tenant.as_str(), user.as_str()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map_err(|e| StoreError::from_sqlite(e, &w.path))?
+                .map(|(record, rev)| Ok((record, super::version_of(rev)?)))
+                .transpose()
+            })
+        })
+        .await
+    }
+
+    async fn put_vault_record(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        record: &str,
+        expected: u64,
+    ) -> Result<bool, StoreError> {
+        let (tenant, user, record) = (tenant.clone(), user.clone(), record.to_owned());
+        let expected = i64::try_from(expected).map_err(|_| StoreError::Corrupt {
+            reason: "the vault record revision overflowed".into(),
+            source: None,
+        })?;
+        self.run(move |w| {
+            let path = w.path.clone();
+            w.write(|tx, _| {
+                let sqlite = |e| StoreError::from_sqlite(e, &path);
+                let current: i64 = tx
+                    .query_row(
+                        "SELECT rev FROM vault WHERE tenant = ?1 AND user_id = ?2",
+                        params![tenant.as_str(), user.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sqlite)?
+                    .unwrap_or(0);
+                if current != expected {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO vault (tenant, user_id, rev, record) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (tenant, user_id) DO UPDATE SET rev = excluded.rev, record = excluded.record",
+                    params![tenant.as_str(), user.as_str(), expected.saturating_add(1), record],
+                )
+                .map_err(sqlite)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn remove_vault_record(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError> {
+        let (tenant, user) = (tenant.clone(), user.clone());
+        self.run(move |w| {
+            let path = w.path.clone();
+            w.write(|tx, _| {
+                tx.execute(
+                    "DELETE FROM vault WHERE tenant = ?1 AND user_id = ?2",
+                    params![tenant.as_str(), user.as_str()],
+                )
+                .map(|n| n > 0)
+                .map_err(|e| StoreError::from_sqlite(e, &path))
+            })
+        })
+        .await
+    }
+
+    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError> {
+        let tenant = tenant.clone();
+        self.run(move |w| {
+            let path = w.path.clone();
+            w.write(|tx, _| {
+                let sqlite = |e| StoreError::from_sqlite(e, &path);
+                tx.execute(
+                    "INSERT INTO vault_clock (tenant, seen) VALUES (?1, ?2)
+                     ON CONFLICT (tenant) DO UPDATE SET seen = max(seen, excluded.seen)",
+                    params![tenant.as_str(), ts(now)],
+                )
+                .map_err(sqlite)?;
+                let seen: i64 = tx
+                    .query_row(
+                        "SELECT seen FROM vault_clock WHERE tenant = ?1",
+                        [tenant.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(sqlite)?;
+                Ok(Timestamp::from_millis(u64::try_from(seen).unwrap_or(0)).max(now))
+            })
+        })
+        .await
+    }
+}

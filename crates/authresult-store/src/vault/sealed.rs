@@ -1,0 +1,273 @@
+//! `VaultedStore`: a `SessionStore` decorator sealing each named user's
+//! sessions with that user's data key before any backend sees them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authresult_core::{
+    AccessToken, AuthResult, CasOutcome, Error, Exposed, PendingAuthorization, PendingRevocation, Session,
+    SessionKey, SessionStore, TenantId, Timestamp, UserId,
+};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::OfflineVault;
+use crate::error::StoreError;
+use crate::key::{Cipher, aad};
+
+const SEALED_AAD: &str = "authresult-store/vault-session/v1";
+/// What a sealed session's access token starts with: the rest is the hex
+/// of the sealed `AuthResult`.
+const SEALED_PREFIX: &str = "authresult-vault:v1:";
+const WHAT: &str = "vault session";
+
+/// A [`SessionStore`] over any backend whose named users' sessions are
+/// sealed with their vault's data key: the whole `AuthResult` (tokens,
+/// profile) becomes one XChaCha20-Poly1305 box bound to tenant, user,
+/// provider and login, so another user of the device, or a thief with the
+/// file, reads nothing without that user's secret. The backend's own
+/// encryption at rest still applies on top.
+///
+/// The default user ([`UserId::default`]) passes through unchanged. A named
+/// user whose vault is locked gets [`StoreError::VaultLocked`] on reads and
+/// writes of their sessions (through `Error::Store`); `list` leaves out the
+/// sessions of locked users. Pending logins and revocations are not sealed
+/// per user (a revocation must be retried whoever is unlocked).
+#[derive(Clone)]
+pub struct VaultedStore {
+    inner: Arc<dyn SessionStore>,
+    vault: Arc<OfflineVault>,
+}
+
+impl std::fmt::Debug for VaultedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultedStore")
+            .field("vault", &self.vault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultedStore {
+    /// Seals `inner`'s named-user sessions with `vault`'s keys.
+    pub fn new(inner: Arc<dyn SessionStore>, vault: Arc<OfflineVault>) -> Self {
+        VaultedStore { inner, vault }
+    }
+
+    /// The vault.
+    pub fn vault(&self) -> &Arc<OfflineVault> {
+        &self.vault
+    }
+
+    /// [`OfflineVault::enroll`], then, when it replaced a record holding
+    /// another data key (a password changed at the server, a vault wiped
+    /// after a lock-out), removes the user's sessions sealed under the old
+    /// key: nobody can read them any more.
+    ///
+    /// Errors of the vault arrive as `Error::Store` with the [`StoreError`]
+    /// as `source()`.
+    pub async fn enroll(&self, tenant: &TenantId, user: &UserId, secret: &[u8]) -> Result<(), Error> {
+        if self.vault.enroll(tenant, user, secret).await? {
+            let cipher = self.vault.cipher(tenant, user).ok_or(StoreError::VaultLocked)?;
+            for session in self.inner.list_user(tenant, user).await? {
+                if open(&cipher, &session).is_err() {
+                    self.inner.remove_if_current(&session).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cipher_for(&self, key: &SessionKey) -> Result<Option<Arc<Cipher>>, StoreError> {
+        if key.user.is_default() {
+            return Ok(None);
+        }
+        self.vault
+            .cipher(&key.tenant, &key.user)
+            .map(Some)
+            .ok_or(StoreError::VaultLocked)
+    }
+
+    fn seal(&self, session: &Session) -> Result<Session, Error> {
+        match self.cipher_for(&session.key)? {
+            None => Ok(session.clone()),
+            Some(cipher) => Ok(seal(&cipher, session)?),
+        }
+    }
+
+    fn open(&self, session: Session) -> Result<Session, Error> {
+        match self.cipher_for(&session.key)? {
+            None => Ok(session),
+            Some(cipher) => Ok(open(&cipher, &session)?),
+        }
+    }
+}
+
+fn session_aad(session: &Session) -> Vec<u8> {
+    let key = &session.key;
+    aad(
+        SEALED_AAD,
+        &[
+            key.tenant.as_str().as_bytes(),
+            key.user.as_str().as_bytes(),
+            key.provider.as_str().as_bytes(),
+            session.login_id.as_bytes(),
+        ],
+    )
+}
+
+fn seal(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
+    let mut value = serde_json::to_value(Exposed(session)).map_err(|e| StoreError::decode(WHAT, &e))?;
+    let auth = value.get_mut("auth").map(Value::take).unwrap_or(Value::Null);
+    let plaintext = Zeroizing::new(serde_json::to_vec(&auth).map_err(|e| StoreError::decode(WHAT, &e))?);
+    let sealed = cipher.seal(&session_aad(session), &plaintext)?;
+    let mut text = String::with_capacity(SEALED_PREFIX.len() + 2 * sealed.len());
+    text.push_str(SEALED_PREFIX);
+    for byte in &sealed {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    let mut out = session.clone();
+    out.auth = AuthResult::new(AccessToken::new(text), session.auth.expires_in);
+    Ok(out)
+}
+
+fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
+    let tampered = || StoreError::Tampered { what: WHAT };
+    let hex = session
+        .auth
+        .access_token
+        .secret()
+        .strip_prefix(SEALED_PREFIX)
+        .ok_or_else(tampered)?;
+    let sealed = decode_hex(hex).ok_or_else(tampered)?;
+    let plaintext = cipher.open(&session_aad(session), &sealed).ok_or_else(tampered)?;
+    let auth: AuthResult = serde_json::from_slice(&plaintext).map_err(|e| StoreError::decode(WHAT, &e))?;
+    let mut out = session.clone();
+    out.auth = auth;
+    Ok(out)
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}
+
+#[async_trait]
+impl SessionStore for VaultedStore {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
+        // Refuse a locked user before reading anything.
+        self.cipher_for(key)?;
+        self.inner.get(key).await?.map(|s| self.open(s)).transpose()
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        let mut out = Vec::new();
+        for session in self.inner.list(tenant).await? {
+            match self.open(session) {
+                Ok(session) => out.push(session),
+                Err(e) if is_locked(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_user(&self, tenant: &TenantId, user: &UserId) -> Result<Vec<Session>, Error> {
+        self.cipher_for(&SessionKey::for_user(tenant.clone(), user.clone(), ""))?;
+        self.inner
+            .list_user(tenant, user)
+            .await?
+            .into_iter()
+            .map(|s| self.open(s))
+            .collect()
+    }
+
+    async fn put(&self, session: &Session) -> Result<u64, Error> {
+        self.inner.put(&self.seal(session)?).await
+    }
+
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
+        self.inner.compare_and_swap(&self.seal(session)?, expected).await
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.inner.remove(key).await
+    }
+
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        self.inner.remove_if_current(session).await
+    }
+
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
+        self.inner.remove_tenant(tenant).await
+    }
+
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        self.inner.username(tenant).await
+    }
+
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
+        self.inner.set_username(tenant, username).await
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
+        self.inner.put_pending(pending).await
+    }
+
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        self.inner.take_pending(tenant, state, now).await
+    }
+
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
+        self.inner.purge_pending(now).await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        self.inner.try_acquire_lease(key, holder, now, ttl).await
+    }
+
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
+        self.inner.release_lease(key, holder).await
+    }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        self.inner.put_pending_revocation(revocation).await
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        self.inner.pending_revocations(tenant, now).await
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        self.inner.remove_pending_revocation(tenant, id).await
+    }
+}
+
+fn is_locked(error: &Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|s| s.downcast_ref::<StoreError>())
+        .is_some_and(|e| matches!(e, StoreError::VaultLocked))
+}
