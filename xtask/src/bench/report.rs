@@ -104,6 +104,7 @@ struct Report {
     store: Value,
     jose: Value,
     load: Value,
+    storm: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +153,7 @@ impl Report {
             store: read("store"),
             jose: read("jose"),
             load: read("load"),
+            storm: read("storm"),
             inputs,
         }
     }
@@ -331,6 +333,7 @@ impl Report {
             });
         }
         rows.extend(self.load_rows());
+        rows.extend(self.storm_rows());
         rows
     }
 
@@ -353,6 +356,7 @@ impl Report {
         self.render_validation(&mut md);
         self.render_alternatives(&mut md);
         self.render_load(&mut md);
+        self.render_storm(&mut md);
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);

@@ -1,5 +1,6 @@
-//! The "server under load" part of the report: the targets of the load bench
-//! (`benches/benches/load.rs`, `<out>/load.json`) and its section.
+//! The "under load" part of the report: the targets and sections of the load
+//! bench (`benches/benches/load.rs`, `<out>/load.json`) and of the refresh
+//! storm (`benches/benches/storm.rs`, `<out>/storm.json`).
 
 use std::fmt::Write as _;
 
@@ -80,6 +81,121 @@ impl Report {
                 status: Status::of(vs_express.map(|r| r >= 3.0)),
             },
         ]
+    }
+
+    /// The refresh storm's targets.
+    pub(super) fn storm_rows(&self) -> Vec<Row> {
+        let storm = &self.storm;
+        let measured = storm["measured"].as_bool() == Some(true);
+        let problem = || match storm["reason"].as_str() {
+            Some(r) => format!("not measured: {r}"),
+            None => "not measured: the storm bench did not run".into(),
+        };
+        let what = format!(
+            "Refresh storm: {} sessions in one Postgres store expire together, {} processes ask each for a token",
+            thousands(&storm["sessions"]),
+            text(&storm["processes"])
+        );
+        let refreshes = storm["refreshes"].as_u64().filter(|_| measured);
+        let sessions = storm["sessions"].as_u64();
+        let faults = ["errors", "stale_tokens", "lost_sessions", "reused_refresh_tokens"]
+            .iter()
+            .map(|k| storm[*k].as_u64())
+            .sum::<Option<u64>>()
+            .filter(|_| measured);
+        vec![
+            Row {
+                what: format!("{what}: refreshes at the provider"),
+                measured: refreshes.map_or_else(problem, |r| thousands(&Value::from(r))),
+                bar: format!("exactly {}", thousands(&storm["sessions"])),
+                status: Status::of(refreshes.zip(sessions).map(|(r, s)| r == s)),
+            },
+            Row {
+                what: "… callers with an error or a stale token, sessions lost, refresh tokens reused".into(),
+                measured: faults.map_or_else(problem, |f| f.to_string()),
+                bar: "0".into(),
+                status: Status::of(faults.map(|f| f == 0)),
+            },
+            Row {
+                what: "… wall time; the callers' wait, p99".into(),
+                measured: if measured {
+                    format!(
+                        "{:.1} s; {}",
+                        storm["wall_secs"].as_f64().unwrap_or(0.0),
+                        micros(&storm["wait_p99_us"])
+                    )
+                } else {
+                    problem()
+                },
+                bar: "reported".into(),
+                status: Status::Info,
+            },
+        ]
+    }
+
+    /// The refresh storm's section.
+    pub(super) fn render_storm(&self, md: &mut String) {
+        let storm = &self.storm;
+        let _ = writeln!(
+            md,
+            "## A refresh storm
+"
+        );
+        if storm["measured"].as_bool() != Some(true) {
+            let _ = writeln!(
+                md,
+                "Not measured: {}.\n",
+                storm["reason"].as_str().unwrap_or("the storm bench did not run")
+            );
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "{} sessions are imported into one Postgres store, each expiring in 1 s with its \
+             first refresh token, and left to expire. Then {} processes, each with an \
+             `AuthManager` per session over its own `PostgresStore` pool, ask every session for \
+             an access token ({} calls in flight per process, each process starting at another \
+             session), all at once. The provider is a counting token endpoint over HTTP in the \
+             bench process that rotates refresh tokens one-time: a refresh token presented \
+             twice is answered `invalid_grant` and counted. Afterwards every caller's token is \
+             compared with the provider's newest one for that session, and every session is \
+             read back from the store.\n",
+            thousands(&storm["sessions"]),
+            text(&storm["processes"]),
+            text(&storm["in_flight_per_process"]),
+        );
+        let _ = writeln!(md, "| | |\n|---|---|");
+        for (label, value) in [
+            (
+                "calls answered",
+                format!(
+                    "{} of {}",
+                    thousands(&storm["answered"]),
+                    thousands(&storm["calls"])
+                ),
+            ),
+            ("refreshes at the provider", thousands(&storm["refreshes"])),
+            (
+                "refresh tokens presented twice",
+                text(&storm["reused_refresh_tokens"]),
+            ),
+            ("callers with an error", text(&storm["errors"])),
+            ("callers given a stale token", text(&storm["stale_tokens"])),
+            (
+                "sessions lost or not holding the newest token",
+                text(&storm["lost_sessions"]),
+            ),
+            (
+                "wall time",
+                format!("{:.1} s", storm["wall_secs"].as_f64().unwrap_or(0.0)),
+            ),
+            ("callers' wait, p50", micros(&storm["wait_p50_us"])),
+            ("callers' wait, p99", micros(&storm["wait_p99_us"])),
+            ("callers' wait, max", micros(&storm["wait_max_us"])),
+        ] {
+            let _ = writeln!(md, "| {label} | {value} |");
+        }
+        md.push('\n');
     }
 
     /// The section: one table, a row per server and token mix.
