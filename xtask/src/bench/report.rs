@@ -105,6 +105,7 @@ struct Report {
     offline: Value,
     jose: Value,
     load: Value,
+    storm: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +155,7 @@ impl Report {
             offline: read("offline"),
             jose: read("jose"),
             load: read("load"),
+            storm: read("storm"),
             inputs,
         }
     }
@@ -349,6 +351,7 @@ impl Report {
             status: Status::of(guess.map(|ms| ms >= 250.0)),
         });
         rows.extend(self.load_rows());
+        rows.extend(self.storm_rows());
         rows
     }
 
@@ -371,6 +374,7 @@ impl Report {
         self.render_validation(&mut md);
         self.render_alternatives(&mut md);
         self.render_load(&mut md);
+        self.render_storm(&mut md);
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);

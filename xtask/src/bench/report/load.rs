@@ -1,5 +1,6 @@
-//! The "server under load" part of the report: the targets of the load bench
-//! (`benches/benches/load.rs`, `<out>/load.json`) and its section.
+//! The "under load" part of the report: the targets and sections of the load
+//! bench (`benches/benches/load.rs`, `<out>/load.json`) and of the refresh
+//! storm (`benches/benches/storm.rs`, `<out>/storm.json`).
 
 use std::fmt::Write as _;
 
@@ -82,6 +83,133 @@ impl Report {
         ]
     }
 
+    /// The targets of the refresh storm (Postgres) and of SQLite under contention.
+    pub(super) fn storm_rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for (backend, name, what) in [
+            ("postgres", "Postgres", "Refresh storm"),
+            ("sqlite", "SQLite", "SQLite under contention"),
+        ] {
+            let storm = &self.storm[backend];
+            let measured = storm["measured"].as_bool() == Some(true);
+            let problem = || match storm["reason"].as_str() {
+                Some(r) => format!("not measured: {r}"),
+                None => "not measured: the storm bench did not run".into(),
+            };
+            let refreshes = storm["refreshes"].as_u64().filter(|_| measured);
+            let expired = storm["expired"].as_u64();
+            let faults = ["errors", "stale_tokens", "lost_sessions", "reused_refresh_tokens"]
+                .iter()
+                .map(|k| storm[*k].as_u64())
+                .sum::<Option<u64>>()
+                .filter(|_| measured);
+            rows.push(Row {
+                what: format!(
+                    "{what}: {} sessions in one {name} store, {} of them expired, {} processes ask each for a token: refreshes at the provider",
+                    thousands(&storm["sessions"]),
+                    thousands(&storm["expired"]),
+                    text(&storm["processes"])
+                ),
+                measured: refreshes.map_or_else(problem, |r| thousands(&Value::from(r))),
+                bar: format!("exactly {}", thousands(&storm["expired"])),
+                status: Status::of(refreshes.zip(expired).map(|(r, e)| r == e)),
+            });
+            rows.push(Row {
+                what: format!(
+                    "… callers with an error{}, a stale token; sessions lost; refresh tokens reused",
+                    if backend == "sqlite" {
+                        " (busy included)"
+                    } else {
+                        ""
+                    }
+                ),
+                measured: faults.map_or_else(problem, |f| f.to_string()),
+                bar: "0".into(),
+                status: Status::of(faults.map(|f| f == 0)),
+            });
+            rows.push(Row {
+                what: "… wall time; the callers' wait, p99".into(),
+                measured: if measured {
+                    format!(
+                        "{:.1} s; {}",
+                        storm["wall_secs"].as_f64().unwrap_or(0.0),
+                        micros(&storm["wait_p99_us"])
+                    )
+                } else {
+                    problem()
+                },
+                bar: "reported".into(),
+                status: Status::Info,
+            });
+        }
+        rows
+    }
+
+    /// The section of the refresh storm and of SQLite under contention.
+    pub(super) fn render_storm(&self, md: &mut String) {
+        let _ = writeln!(md, "## A refresh storm, and SQLite under contention\n");
+        let _ = writeln!(
+            md,
+            "Sessions are seeded with their first refresh token: in Postgres, 10,000 imported \
+             through the manager, all expiring in 1 s and left to expire; in one SQLite file, \
+             100,000 written in bulk from sessions the store wrote itself, one in ten expired. \
+             Then four processes, each with its own store (a `PostgresStore` pool of 16, or a \
+             `SqliteStore`) and an `AuthManager` per session made per call, ask every session \
+             for an access token ({} calls in flight per process, each process starting at \
+             another session), all at once. The provider is a counting token endpoint over HTTP \
+             in the bench process that rotates refresh tokens one-time: a refresh token \
+             presented twice is answered `invalid_grant` and counted. Afterwards every caller's \
+             token is compared with the provider's newest one for that session, and every \
+             session is read back from the store.\n",
+            text(&self.storm["postgres"]["in_flight_per_process"]),
+        );
+        let _ = writeln!(md, "| | Postgres | SQLite |\n|---|---|---|");
+        let cell = |backend: &str, f: &Cell| {
+            let storm = &self.storm[backend];
+            if storm["measured"].as_bool() == Some(true) {
+                f(storm)
+            } else {
+                format!(
+                    "not measured: {}",
+                    storm["reason"].as_str().unwrap_or("the storm bench did not run")
+                )
+            }
+        };
+        let lines: [(&str, &Cell); 12] = [
+            ("sessions", &|s| thousands(&s["sessions"])),
+            ("of them expired", &|s| thousands(&s["expired"])),
+            ("calls answered", &|s| {
+                format!("{} of {}", thousands(&s["answered"]), thousands(&s["calls"]))
+            }),
+            ("refreshes at the provider", &|s| thousands(&s["refreshes"])),
+            ("refresh tokens presented twice", &|s| {
+                text(&s["reused_refresh_tokens"])
+            }),
+            ("callers with an error (busy or locked among them)", &|s| {
+                format!("{} ({})", text(&s["errors"]), text(&s["busy_errors"]))
+            }),
+            ("callers given a stale token", &|s| text(&s["stale_tokens"])),
+            ("sessions lost or not holding the newest token", &|s| {
+                text(&s["lost_sessions"])
+            }),
+            ("wall time", &|s| {
+                format!("{:.1} s", s["wall_secs"].as_f64().unwrap_or(0.0))
+            }),
+            ("callers' wait, p50", &|s| micros(&s["wait_p50_us"])),
+            ("callers' wait, p99", &|s| micros(&s["wait_p99_us"])),
+            ("callers' wait, max", &|s| micros(&s["wait_max_us"])),
+        ];
+        for (label, f) in lines {
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} |",
+                cell("postgres", f),
+                cell("sqlite", f)
+            );
+        }
+        md.push('\n');
+    }
+
     /// The section: one table, a row per server and token mix.
     pub(super) fn render_load(&self, md: &mut String) {
         let _ = writeln!(md, "## A resource server under load\n");
@@ -149,6 +277,9 @@ impl Report {
         std::thread::available_parallelism().map_or_else(|_| "CPUs".into(), |n| format!("{n} CPUs"))
     }
 }
+
+/// One cell of the storm table: a result's value as text.
+type Cell = dyn Fn(&Value) -> String;
 
 /// A latency wrk reported in microseconds.
 fn micros(value: &Value) -> String {
