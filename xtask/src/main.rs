@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 mod apt;
 mod bench;
 mod demo;
+mod fuzz;
 mod invariants;
 mod postgres;
 mod tidy;
@@ -28,8 +29,8 @@ commands:
   with-postgres <cmd...>
                   run a command with DATABASE_URL pointing at a throwaway
                   PostgreSQL server (or at DATABASE_URL when set)
-  fuzz <target>   run a cargo-fuzz target (needs nightly and cargo-fuzz):
-                  token_parser, auth_result_json, provider_config
+  fuzz (<target> | --all | --list) [--time SECONDS] [-- libFuzzer flags]
+                  run fuzz targets (nightly; installs cargo-fuzz when missing)
 ";
 
 fn main() -> ExitCode {
@@ -39,7 +40,7 @@ fn main() -> ExitCode {
         Some("idp") => idp(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("with-postgres") => with_postgres(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -159,6 +160,7 @@ fn ci() -> Result<()> {
             .envs(postgres.env()),
     )?;
     drop(postgres);
+    fuzz::ci()?;
     run(
         "cargo doc",
         cargo()
@@ -216,17 +218,4 @@ fn with_postgres(args: &[String]) -> Result<()> {
     );
     drop(postgres);
     result
-}
-
-fn fuzz(args: &[String]) -> Result<()> {
-    let Some(target) = args.first() else {
-        bail!("usage: cargo xtask fuzz <token_parser|auth_result_json|provider_config> [cargo-fuzz args]");
-    };
-    run(
-        &format!("cargo +nightly fuzz run {target}"),
-        Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", target])
-            .args(&args[1..])
-            .current_dir(root().join("fuzz")),
-    )
 }

@@ -84,6 +84,9 @@
 mod device;
 mod discovery;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod id_token;
 mod loopback;

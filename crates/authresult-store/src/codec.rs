@@ -199,7 +199,7 @@ pub(crate) fn decode_revocation(
     Ok(revocation)
 }
 
-fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8> {
+pub(crate) fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8> {
     aad(
         REVOCATION_AAD,
         &[
@@ -211,14 +211,14 @@ fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8>
     )
 }
 
-fn session_aad(tenant: &str, provider: &str, body: &str) -> Vec<u8> {
+pub(crate) fn session_aad(tenant: &str, provider: &str, body: &str) -> Vec<u8> {
     aad(
         SESSION_AAD,
         &[tenant.as_bytes(), provider.as_bytes(), body.as_bytes()],
     )
 }
 
-fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {
+pub(crate) fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {
     aad(
         PENDING_AAD,
         &[tenant.as_bytes(), state.as_bytes(), body.as_bytes()],

@@ -153,6 +153,9 @@
 
 mod codec;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 #[cfg(feature = "postgres")]
 mod postgres;
