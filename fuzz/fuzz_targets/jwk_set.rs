@@ -11,13 +11,22 @@ use libfuzzer_sys::fuzz_target;
 const TOKEN: &str =
     "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.eyJpc3MiOiJodHRwczovL2lkLmV4YW1wbGUub3JnIiwic3ViIjoiYSJ9.c2ln";
 
+/// The asymmetric algorithms, by name.
+const ALGORITHMS: [&str; 9] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
 fuzz_target!(|data: &[u8]| {
     let Ok(set) = JwkSet::from_json(data) else {
         return;
     };
     assert_eq!(set.key_ids().count(), set.len());
     assert_eq!(set.is_empty(), set.len() == 0);
+    let every: Vec<JwsAlgorithm> = ALGORITHMS
+        .iter()
+        .filter_map(|n| JwsAlgorithm::from_name(n))
+        .collect();
     if let Ok(jwt) = UnverifiedJwt::parse(TOKEN) {
-        assert!(set.verify(&jwt, JwsAlgorithm::ALL).is_err());
+        assert!(set.verify(&jwt, &every).is_err());
     }
 });

@@ -16,7 +16,6 @@ fuzz_target!(|data: &[u8]| {
             let _ = (jwt.algorithm(), jwt.key_id(), jwt.issuer(), jwt.signature().len());
             let _ = (jwt.claims(), jwt.declares_access_token());
             assert!(text.as_bytes().starts_with(jwt.signing_input()));
-            assert!(text.contains(jwt.payload_json()) || !jwt.payload_json().is_empty());
         }
         Err(error) => {
             // Errors describe, never quote: the token is a secret.

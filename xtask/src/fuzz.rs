@@ -152,12 +152,13 @@ fn run_one(target: &str, seconds: u64, extra: &[String]) -> Result<Outcome> {
     })
 }
 
-/// `cargo +nightly fuzz <command>` at the root, building in `fuzz/target`
-/// whatever `CARGO_TARGET_DIR` says (sanitizer builds share nothing with
-/// the workspace's).
+/// `cargo +nightly fuzz <command> -O` at the root (release, AddressSanitizer,
+/// no debug assertions: `build` and `run` share one build), building in
+/// `fuzz/target` whatever `CARGO_TARGET_DIR` says (sanitizer builds share
+/// nothing with the workspace's).
 fn nightly_fuzz(command: &str) -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.args(["+nightly", "fuzz", command])
+    cmd.args(["+nightly", "fuzz", command, "-O"])
         .env_remove("CARGO_TARGET_DIR")
         .current_dir(root());
     cmd

@@ -160,6 +160,12 @@ fn ci() -> Result<()> {
             .envs(postgres.env()),
     )?;
     drop(postgres);
+    // `--all-features` verifies signatures with aws-lc-rs; the default
+    // backend, ring, is tested here.
+    run(
+        "cargo test -p authresult-jwt (crypto backend: ring)",
+        cargo().args(["test", "-p", "authresult-jwt", "--features", "tower"]),
+    )?;
     fuzz::ci()?;
     run(
         "cargo doc",

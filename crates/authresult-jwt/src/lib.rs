@@ -86,6 +86,7 @@ mod cache;
 mod claims;
 mod client;
 mod config;
+mod crypto;
 mod error;
 mod fetch;
 mod jose;

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use format::{count, opt_time, ratio, text, time, utc};
 
+mod crypto;
 mod format;
 mod sections;
 
@@ -102,6 +103,8 @@ struct Report {
     memory: Value,
     store: Value,
     jose: Value,
+    /// `benches/benches/crypto.rs`: interleaved ratios per algorithm.
+    crypto: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +152,7 @@ impl Report {
             memory: read("memory"),
             store: read("store"),
             jose: read("jose"),
+            crypto: read("crypto"),
             inputs,
         }
     }
@@ -351,6 +355,7 @@ impl Report {
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);
+        self.render_crypto(&mut md);
         self.render_method(&mut md);
         md
     }
