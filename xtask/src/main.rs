@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 mod apt;
 mod bench;
 mod demo;
+mod fuzz;
 mod invariants;
 mod postgres;
 mod tidy;
@@ -29,8 +30,8 @@ commands:
   with-postgres <cmd...>
                   run a command with DATABASE_URL pointing at a throwaway
                   PostgreSQL server (or at DATABASE_URL when set)
-  fuzz <target>   run a cargo-fuzz target (needs nightly and cargo-fuzz):
-                  token_parser, auth_result_json, provider_config
+  fuzz (<target> | --all | --list) [--time SECONDS] [-- libFuzzer flags]
+                  run fuzz targets (nightly; installs cargo-fuzz when missing)
 ";
 
 fn main() -> ExitCode {
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
         Some("idp") => idp(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(),
-        Some("fuzz") => fuzz(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("with-postgres") => with_postgres(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
@@ -183,6 +184,13 @@ fn ci() -> Result<()> {
             .envs(postgres.env()),
     )?;
     drop(postgres);
+    // `--all-features` verifies signatures with aws-lc-rs; the default
+    // backend, ring, is tested here.
+    run(
+        "cargo test -p authresult-jwt (crypto backend: ring)",
+        cargo().args(["test", "-p", "authresult-jwt", "--features", "tower"]),
+    )?;
+    fuzz::ci()?;
     run(
         "cargo doc",
         cargo()
@@ -240,17 +248,4 @@ fn with_postgres(args: &[String]) -> Result<()> {
     );
     drop(postgres);
     result
-}
-
-fn fuzz(args: &[String]) -> Result<()> {
-    let Some(target) = args.first() else {
-        bail!("usage: cargo xtask fuzz <token_parser|auth_result_json|provider_config> [cargo-fuzz args]");
-    };
-    run(
-        &format!("cargo +nightly fuzz run {target}"),
-        Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", target])
-            .args(&args[1..])
-            .current_dir(root().join("fuzz")),
-    )
 }

@@ -135,7 +135,7 @@ impl JwsAlgorithm {
     /// algorithm (`at_hash`, `c_hash`): the left half of its SHA-2 digest
     /// (the algorithm's size; SHA-512 for EdDSA), base64url.
     pub fn token_hash(self, token: &str) -> String {
-        use ring::digest;
+        use crate::crypto::digest;
         let digest_alg = match self {
             JwsAlgorithm::Rs256 | JwsAlgorithm::Ps256 | JwsAlgorithm::Es256 | JwsAlgorithm::Hs256 => {
                 &digest::SHA256

@@ -1,11 +1,13 @@
 //! JSON Web Keys, parsed once into ready-to-use verification keys, the key
-//! set of an issuer, key selection and signature verification with `ring`.
+//! set of an issuer, key selection and signature verification (on the
+//! backend of [`crate::crypto`]: `ring`, or `aws-lc-rs`).
 
 use std::fmt;
 
+use crate::crypto::hmac;
+use crate::crypto::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use serde_json::{Map, Value};
 
 use super::error::{UpstreamEndpoint, ValidationError, sanitize};
@@ -341,18 +343,18 @@ fn ed25519_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {
 /// The HMAC keys derived from an issuer's shared secret.
 #[derive(Clone)]
 pub(crate) struct HmacKeys {
-    sha256: ring::hmac::Key,
-    sha384: ring::hmac::Key,
-    sha512: ring::hmac::Key,
+    sha256: hmac::Key,
+    sha384: hmac::Key,
+    sha512: hmac::Key,
     len: usize,
 }
 
 impl HmacKeys {
     pub(crate) fn new(secret: &[u8]) -> Self {
         HmacKeys {
-            sha256: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
-            sha384: ring::hmac::Key::new(ring::hmac::HMAC_SHA384, secret),
-            sha512: ring::hmac::Key::new(ring::hmac::HMAC_SHA512, secret),
+            sha256: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            sha384: hmac::Key::new(hmac::HMAC_SHA384, secret),
+            sha512: hmac::Key::new(hmac::HMAC_SHA512, secret),
             len: secret.len(),
         }
     }
@@ -374,7 +376,7 @@ impl HmacKeys {
             JwsAlgorithm::Hs512 => &self.sha512,
             _ => return false,
         };
-        ring::hmac::verify(key, message, sig).is_ok()
+        hmac::verify(key, message, sig).is_ok()
     }
 }
 

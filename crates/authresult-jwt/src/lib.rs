@@ -131,6 +131,7 @@ mod cache;
 mod claims;
 mod client;
 mod config;
+mod crypto;
 mod discovery;
 mod error;
 mod fetch;

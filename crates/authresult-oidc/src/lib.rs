@@ -127,6 +127,9 @@ mod datacollect;
 mod device;
 mod discovery;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod id_token;
 mod loopback;

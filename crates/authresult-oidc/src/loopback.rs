@@ -106,44 +106,46 @@ impl LoopbackListener {
     /// Reads one request; answers `Some(url)` for a valid callback.
     async fn serve(&self, mut stream: TcpStream, expected_state: &str) -> Option<Url> {
         let head = read_head(&mut stream).await?;
-        let line = head.lines().next().unwrap_or("");
-        let mut parts = line.split(' ');
-        let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let callback = self.redirect_uri.join(target).ok();
-        let valid = method == "GET"
-            && callback
-                .as_ref()
-                .is_some_and(|url| self.is_valid_callback(url, expected_state));
-        if valid {
+        let callback = callback_of_request(&self.redirect_uri, &head, expected_state);
+        if callback.is_some() {
             respond(&mut stream, "200 OK", DONE_PAGE).await;
-            callback
         } else {
             respond(&mut stream, "404 Not Found", STRAY_PAGE).await;
-            None
         }
+        callback
     }
+}
 
-    fn is_valid_callback(&self, url: &Url, expected_state: &str) -> bool {
-        if url.origin() != self.redirect_uri.origin() || url.path() != self.redirect_uri.path() {
-            return false;
-        }
-        if crate::provider::token_in_callback(url).is_some() {
-            return false;
-        }
-        let mut state = None;
-        let mut has_result = false;
-        for (name, value) in url.query_pairs() {
-            match name.as_ref() {
-                "state" => state = Some(value.into_owned()),
-                "code" | "error" => has_result = true,
-                _ => {}
-            }
-        }
-        has_result
-            && state.is_some_and(|found| {
-                crate::id_token::constant_time_eq(found.as_bytes(), expected_state.as_bytes())
-            })
+/// The callback URL a browser's request head carries, when it is a valid
+/// callback to `redirect_uri` for `expected_state` (see [`LoopbackListener`]).
+pub(crate) fn callback_of_request(redirect_uri: &Url, head: &str, expected_state: &str) -> Option<Url> {
+    let line = head.lines().next().unwrap_or("");
+    let mut parts = line.split(' ');
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let callback = redirect_uri.join(target).ok()?;
+    (method == "GET" && is_valid_callback(redirect_uri, &callback, expected_state)).then_some(callback)
+}
+
+fn is_valid_callback(redirect_uri: &Url, url: &Url, expected_state: &str) -> bool {
+    if url.origin() != redirect_uri.origin() || url.path() != redirect_uri.path() {
+        return false;
     }
+    if crate::provider::token_in_callback(url).is_some() {
+        return false;
+    }
+    let mut state = None;
+    let mut has_result = false;
+    for (name, value) in url.query_pairs() {
+        match name.as_ref() {
+            "state" => state = Some(value.into_owned()),
+            "code" | "error" => has_result = true,
+            _ => {}
+        }
+    }
+    has_result
+        && state.is_some_and(|found| {
+            crate::id_token::constant_time_eq(found.as_bytes(), expected_state.as_bytes())
+        })
 }
 
 async fn read_head(stream: &mut TcpStream) -> Option<String> {

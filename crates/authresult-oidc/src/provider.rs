@@ -36,6 +36,9 @@ mod endpoints;
 mod port;
 mod tokens;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use code_flow::callback_params;
+
 pub(crate) use code_flow::token_in_callback;
 
 /// Authorization-request parameters a config or caller may not override.

@@ -41,7 +41,7 @@ impl fmt::Debug for SyncServerProvider {
 }
 
 #[derive(Deserialize)]
-struct LoginAnswer {
+pub(crate) struct LoginAnswer {
     token: String,
     #[serde(rename = "userId")]
     user_id: Value,

@@ -213,7 +213,7 @@ pub(crate) fn decode_revocation(
     Ok(revocation)
 }
 
-fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8> {
+pub(crate) fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8> {
     aad(
         REVOCATION_AAD,
         &[
@@ -225,7 +225,7 @@ fn revocation_aad(tenant: &str, provider: &str, id: &str, body: &str) -> Vec<u8>
     )
 }
 
-fn session_aad(tenant: &str, user: &str, provider: &str, body: &str) -> Vec<u8> {
+pub(crate) fn session_aad(tenant: &str, user: &str, provider: &str, body: &str) -> Vec<u8> {
     if user.is_empty() {
         aad(
             SESSION_AAD,
@@ -244,7 +244,7 @@ fn session_aad(tenant: &str, user: &str, provider: &str, body: &str) -> Vec<u8> 
     }
 }
 
-fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {
+pub(crate) fn pending_aad(tenant: &str, state: &str, body: &str) -> Vec<u8> {
     aad(
         PENDING_AAD,
         &[tenant.as_bytes(), state.as_bytes(), body.as_bytes()],

@@ -160,6 +160,9 @@
 
 mod codec;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 mod key_source;
 #[cfg(feature = "postgres")]

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use format::{count, opt_time, ratio, text, time, utc};
 
+mod crypto;
 mod format;
 mod load;
 mod sections;
@@ -106,6 +107,8 @@ struct Report {
     jose: Value,
     load: Value,
     storm: Value,
+    /// `benches/benches/crypto.rs`: interleaved ratios per algorithm.
+    crypto: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +159,7 @@ impl Report {
             jose: read("jose"),
             load: read("load"),
             storm: read("storm"),
+            crypto: read("crypto"),
             inputs,
         }
     }
@@ -378,6 +382,7 @@ impl Report {
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);
+        self.render_crypto(&mut md);
         self.render_method(&mut md);
         md
     }

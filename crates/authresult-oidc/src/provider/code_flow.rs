@@ -162,7 +162,7 @@ pub(crate) fn token_in_callback(callback: &Url) -> Option<&'static str> {
 
 /// The callback's parameters after checking it came back to the redirect URI
 /// and carries no token; a parameter given twice is refused.
-pub(super) fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, String>, OidcError> {
+pub(crate) fn callback_params(callback: &Url, redirect: &Url) -> Result<BTreeMap<String, String>, OidcError> {
     let same_target = callback.scheme() == redirect.scheme()
         && callback.host_str() == redirect.host_str()
         && callback.port_or_known_default() == redirect.port_or_known_default()
