@@ -253,6 +253,9 @@ struct KeySetLimits {
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_bytes: usize,
+    /// The provider's roots, proxy and client certificate: its key set is
+    /// fetched the way every other request of the provider goes.
+    network: authresult_jwt::NetworkOptions,
     clock: Arc<dyn authresult_core::Clock>,
 }
 
@@ -273,6 +276,7 @@ impl KeySets {
                 connect_timeout: options.connect_timeout,
                 request_timeout: options.request_timeout,
                 max_response_bytes: options.max_response_bytes,
+                network: options.network.clone(),
                 clock: Arc::clone(&options.clock),
             },
         }
@@ -319,6 +323,7 @@ impl KeySets {
             .connect_timeout(limits.connect_timeout)
             .http_timeout(limits.request_timeout)
             .max_response_bytes(limits.max_response_bytes)
+            .network(limits.network.clone())
             .clock(Arc::clone(&limits.clock))
             .build()
             .map_err(|e| OidcError::config(format!("the provider's key set: {e}")))?;

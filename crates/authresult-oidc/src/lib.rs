@@ -143,8 +143,10 @@ use std::sync::Arc;
 
 pub use authresult_core::{AuthProvider, Error, ProviderConfig};
 #[cfg(feature = "tower")]
-pub use authresult_jwt::{BearerAuth, BearerAuthLayer};
+pub use authresult_jwt::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
+pub use authresult_jwt::{AppAuth, AppId, TokenCheck};
 pub use authresult_jwt::{CaCertificates, ClientIdentity, NetworkOptions, Proxy, SigningKey};
+pub use authresult_jwt::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
 pub use authresult_jwt::{
     DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
     TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
