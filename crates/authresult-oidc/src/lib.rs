@@ -146,12 +146,12 @@ pub use authresult_core::{AuthProvider, Error, ProviderConfig};
 pub use authresult_jwt::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
 pub use authresult_jwt::{AppAuth, AppId, TokenCheck};
 pub use authresult_jwt::{CaCertificates, ClientIdentity, NetworkOptions, Proxy, SigningKey};
-pub use authresult_jwt::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
 pub use authresult_jwt::{
     DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
     TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
     ValidationErrorKind, Verification,
 };
+pub use authresult_jwt::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
 pub use datacollect::{DataCollectApp, authorization_header};
 pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};
