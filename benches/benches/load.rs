@@ -20,9 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use authresult_bench::results;
 use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, Signer};
-use authresult_core::{LoginFlow, LoginPrompt, LoginRequest, LoginResponse, SessionKey, Timestamp};
 use authresult_jwt::{BearerAuthLayer, ValidatedToken};
-use authresult_oidc::{OidcOptions, OidcProvider, ProviderConfig};
 use authresult_test_support::{Idp, IdpOptions, repo_root};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -393,7 +391,8 @@ fn userinfo_run(dir: &Path, script: &Path) -> anyhow::Result<Value> {
         .build()?;
     let idp = Idp::start(IdpOptions::default()).context("the local OpenID provider did not start")?;
     let started = Instant::now();
-    let (endpoint, tokens) = runtime.block_on(provider_tokens(&idp, USERINFO_DISTINCT))?;
+    let (endpoint, tokens) =
+        runtime.block_on(authresult_bench::idp::opaque_tokens(&idp, USERINFO_DISTINCT))?;
     eprintln!(
         "load: {} provider logins in {:.1} s",
         tokens.len(),
@@ -410,40 +409,4 @@ fn userinfo_run(dir: &Path, script: &Path) -> anyhow::Result<Value> {
     drop(server);
     drop(idp);
     result
-}
-
-async fn provider_tokens(idp: &Idp, count: usize) -> anyhow::Result<(Url, Vec<String>)> {
-    let issuer = idp.issuer("plain")?.clone();
-    let config = ProviderConfig::from_json_str(
-        &json!({"type": "oidc", "fields": {"issuer": issuer.as_str(), "client_id": "native-app"}})
-            .to_string(),
-    )?;
-    let provider = OidcProvider::from_config(&config, OidcOptions::default())?;
-    let endpoint = provider
-        .discover()
-        .await?
-        .userinfo_endpoint
-        .context("the provider has no userinfo endpoint")?;
-    let mut tokens = Vec::with_capacity(count);
-    for _ in 0..count {
-        let request = LoginRequest {
-            key: SessionKey::new("bench", "plain"),
-            flow: LoginFlow::AuthorizationCode,
-            now: Timestamp::now(),
-            redirect_uri: Some(Url::parse("http://127.0.0.1:9/callback")?),
-            extra_params: std::collections::BTreeMap::new(),
-        };
-        let pending = provider.begin_login(&request).await?;
-        let LoginPrompt::Redirect { authorization_url } = &pending.prompt else {
-            bail!("expected a redirect login");
-        };
-        let callback = idp
-            .login_via_form(authorization_url, "alice", "alice-password")
-            .await?;
-        let auth = provider
-            .complete_login(&pending, &LoginResponse::Callback(callback))
-            .await?;
-        tokens.push(auth.access_token.secret().to_owned());
-    }
-    Ok((endpoint, tokens))
 }

@@ -13,8 +13,7 @@ use anyhow::{Context as _, bail};
 use authresult_bench::results;
 use authresult_bench::support::poll_once;
 use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, RawKey, RawToken, Signer};
-use authresult_core::{LoginFlow, LoginPrompt, LoginRequest, LoginResponse, SessionKey, Timestamp};
-use authresult_oidc::{OidcOptions, OidcProvider, ProviderConfig, TokenValidator, UnverifiedJwt};
+use authresult_oidc::{TokenValidator, UnverifiedJwt};
 use authresult_test_support::{Idp, IdpOptions};
 use criterion::Criterion;
 use serde_json::{Value, json};
@@ -312,42 +311,11 @@ fn userinfo(criterion: &mut Criterion) -> Value {
     })
 }
 
-/// Starts the local provider and logs `alice` in through `native-app`
-/// without a resource indicator, which gives an opaque access token.
+/// Starts the local provider and logs `alice` in once (an opaque token).
 async fn opaque_token() -> anyhow::Result<(Idp, Url, String)> {
     let idp = Idp::start(IdpOptions::default()).context("the local OpenID provider did not start")?;
-    let issuer = idp.issuer("plain")?.clone();
-    let config = ProviderConfig::from_json_str(
-        &json!({"type": "oidc", "fields": {"issuer": issuer.as_str(), "client_id": "native-app"}})
-            .to_string(),
-    )?;
-    let provider = OidcProvider::from_config(&config, OidcOptions::default())?;
-    let endpoint = provider
-        .discover()
-        .await?
-        .userinfo_endpoint
-        .context("the provider has no userinfo endpoint")?;
-    let request = LoginRequest {
-        key: SessionKey::new("bench", "plain"),
-        flow: LoginFlow::AuthorizationCode,
-        now: Timestamp::now(),
-        redirect_uri: Some(Url::parse("http://127.0.0.1:9/callback")?),
-        extra_params: BTreeMap::new(),
-    };
-    let pending = provider.begin_login(&request).await?;
-    let LoginPrompt::Redirect { authorization_url } = &pending.prompt else {
-        bail!("expected a redirect login");
-    };
-    let callback = idp
-        .login_via_form(authorization_url, "alice", "alice-password")
-        .await?;
-    let auth = provider
-        .complete_login(&pending, &LoginResponse::Callback(callback))
-        .await?;
-    let token = auth.access_token.secret().to_owned();
-    if token.contains('.') {
-        bail!("expected an opaque access token, got a JWT");
-    }
+    let (endpoint, mut tokens) = authresult_bench::idp::opaque_tokens(&idp, 1).await?;
+    let token = tokens.pop().context("no token")?;
     Ok((idp, endpoint, token))
 }
 

@@ -11,6 +11,7 @@
 //! report of `cargo xtask bench` (`xtask/src/bench/report.rs`) turns their
 //! results into `docs/benchmarks.md`.
 
+pub mod idp;
 pub mod results;
 pub mod support;
 pub mod tokens;

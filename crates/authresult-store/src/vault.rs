@@ -91,11 +91,12 @@ pub struct OfflinePolicy {
 }
 
 impl OfflinePolicy {
-    /// Default Argon2id costs: 64 MiB, 4 passes, 1 lane. On the reference
-    /// machine one guess costs one core 0.3 to 0.4 s (see `cargo xtask bench`).
+    /// Default Argon2id costs: 64 MiB, 6 passes, 1 lane. On the reference
+    /// machine one guess costs one core about 0.3 s when it is otherwise idle
+    /// (`cargo xtask bench` reports it; 4 passes measured 0.2 s there).
     pub const DEFAULT_KDF: KdfParams = KdfParams {
         memory_kib: 64 * 1024,
-        iterations: 4,
+        iterations: 6,
         lanes: 1,
     };
 

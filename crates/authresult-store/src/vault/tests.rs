@@ -602,7 +602,7 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
         .unwrap()
         .unwrap();
     assert!(raw.auth.access_token.secret().starts_with("authresult-vault:v1:"));
-    assert!(!raw.auth.access_token.secret().contains("a2"));
+    assert!(!raw.auth.access_token.secret().contains("access-a2"));
     // Locked: the manager gets a typed error, not the sealed text.
     d.vault.lock_all();
     let manager = manager.for_user("amina");

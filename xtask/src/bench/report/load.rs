@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::format::{ratio, text, time};
+use super::format::{count, micros_text, ratio, text};
 use super::{Report, Row, Status};
 
 /// The servers of the load bench, in table order: JSON key and description.
@@ -74,7 +74,7 @@ impl Report {
             Row {
                 what: format!(
                     "Protected route under load, {} distinct tokens: throughput vs express-oauth2-jwt-bearer",
-                    thousands(&self.load["distinct_tokens"])
+                    count(&self.load["distinct_tokens"])
                 ),
                 measured: vs_express.map_or(express_problem, |r| format!("{} faster", ratio(r))),
                 bar: "≥ 3x faster".into(),
@@ -106,12 +106,12 @@ impl Report {
             rows.push(Row {
                 what: format!(
                     "{what}: {} sessions in one {name} store, {} of them expired, {} processes ask each for a token: refreshes at the provider",
-                    thousands(&storm["sessions"]),
-                    thousands(&storm["expired"]),
+                    count(&storm["sessions"]),
+                    count(&storm["expired"]),
                     text(&storm["processes"])
                 ),
-                measured: refreshes.map_or_else(problem, |r| thousands(&Value::from(r))),
-                bar: format!("exactly {}", thousands(&storm["expired"])),
+                measured: refreshes.map_or_else(problem, |r| count(&Value::from(r))),
+                bar: format!("exactly {}", count(&storm["expired"])),
                 status: Status::of(refreshes.zip(expired).map(|(r, e)| r == e)),
             });
             rows.push(Row {
@@ -133,7 +133,7 @@ impl Report {
                     format!(
                         "{:.1} s; {}",
                         storm["wall_secs"].as_f64().unwrap_or(0.0),
-                        micros(&storm["wait_p99_us"])
+                        micros_text(&storm["wait_p99_us"])
                     )
                 } else {
                     problem()
@@ -176,12 +176,12 @@ impl Report {
             }
         };
         let lines: [(&str, &Cell); 12] = [
-            ("sessions", &|s| thousands(&s["sessions"])),
-            ("of them expired", &|s| thousands(&s["expired"])),
+            ("sessions", &|s| count(&s["sessions"])),
+            ("of them expired", &|s| count(&s["expired"])),
             ("calls answered", &|s| {
-                format!("{} of {}", thousands(&s["answered"]), thousands(&s["calls"]))
+                format!("{} of {}", count(&s["answered"]), count(&s["calls"]))
             }),
-            ("refreshes at the provider", &|s| thousands(&s["refreshes"])),
+            ("refreshes at the provider", &|s| count(&s["refreshes"])),
             ("refresh tokens presented twice", &|s| {
                 text(&s["reused_refresh_tokens"])
             }),
@@ -195,9 +195,9 @@ impl Report {
             ("wall time", &|s| {
                 format!("{:.1} s", s["wall_secs"].as_f64().unwrap_or(0.0))
             }),
-            ("callers' wait, p50", &|s| micros(&s["wait_p50_us"])),
-            ("callers' wait, p99", &|s| micros(&s["wait_p99_us"])),
-            ("callers' wait, max", &|s| micros(&s["wait_max_us"])),
+            ("callers' wait, p50", &|s| micros_text(&s["wait_p50_us"])),
+            ("callers' wait, p99", &|s| micros_text(&s["wait_p99_us"])),
+            ("callers' wait, max", &|s| micros_text(&s["wait_max_us"])),
         ];
         for (label, f) in lines {
             let _ = writeln!(
@@ -245,8 +245,8 @@ impl Report {
                     Some(run) => format!(
                         "{:.0} | {} | {}",
                         run["rps"].as_f64().unwrap_or(0.0),
-                        micros(&run["p50_us"]),
-                        micros(&run["p99_us"])
+                        micros_text(&run["p50_us"]),
+                        micros_text(&run["p99_us"])
                     ),
                     None => format!("{} | — | —", self.load_problem(server)),
                 };
@@ -270,7 +270,7 @@ impl Report {
         } else {
             "distinct_tokens"
         };
-        format!("{} distinct tokens", thousands(&self.load[key]))
+        format!("{} distinct tokens", count(&self.load[key]))
     }
 
     fn cpus_text(&self) -> String {
@@ -280,24 +280,3 @@ impl Report {
 
 /// One cell of the storm table: a result's value as text.
 type Cell = dyn Fn(&Value) -> String;
-
-/// A latency wrk reported in microseconds.
-fn micros(value: &Value) -> String {
-    value.as_f64().map_or_else(|| "—".into(), |us| time(us * 1e3))
-}
-
-/// `10000` → `10,000`.
-fn thousands(value: &Value) -> String {
-    let Some(n) = value.as_u64() else {
-        return text(value);
-    };
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
