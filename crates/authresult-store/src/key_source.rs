@@ -15,7 +15,7 @@ use crate::vault::{OfflineVault, VaultedStore};
 /// | none | nothing: tokens are in clear in the file | anyone who reads the file |
 /// | [`KeySource::Key`] from [`EncryptionKey::from_bytes`] kept in the OS keystore | a copied or stolen file (256-bit key, no guessing) | code running as the app's user on the unlocked device (it can ask the keystore) |
 /// | [`KeySource::Key`] from [`EncryptionKey::from_passphrase`] | a stolen file, as far as the passphrase resists offline guessing (Argon2id, 19 MiB, 2 passes per guess) | a weak passphrase; anyone who knows it |
-/// | [`KeySource::PerUser`] (an [`OfflineVault`]) | another user of a shared device; a stolen device or file, as far as each user's secret resists offline guessing (Argon2id, 64 MiB, 6 passes per guess by default) | a short secret alone: a 6-digit passcode is 10^6 guesses, about 3.5 core-days at 0.3 s each, so hours on a few machines |
+/// | [`KeySource::PerUser`] (an [`OfflineVault`]) | another user of a shared device; a stolen device or file, as far as each user's secret resists offline guessing (Argon2id, 64 MiB, 8 passes per guess by default) | a short secret alone: a 6-digit passcode is 10^6 guesses, about 3.5 core-days at 0.3 s each, so hours on a few machines |
 ///
 /// A passcode must never be the only thing between a thief and the tokens:
 /// give the vault a device key from the OS keystore

