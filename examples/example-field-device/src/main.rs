@@ -72,10 +72,12 @@ impl Device {
         match self.manager.for_user(user).sessions().await {
             Ok(sessions) => {
                 for s in &sessions {
+                    // Tokens are never printed: say whether it is this user's own.
+                    let own = s.auth.access_token.secret() == format!("access-token-of-{user}");
                     println!(
-                        "{user}: sees session {} with {}",
+                        "{user}: sees session {} holding {} access token",
                         s.key,
-                        s.auth.access_token.secret()
+                        if own { "their own" } else { "ANOTHER USER'S" }
                     );
                 }
             }
