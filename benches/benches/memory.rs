@@ -215,7 +215,7 @@ fn allocations(signers: &[Signer], access_token: &str) -> anyhow::Result<Value> 
     for signer in signers {
         let all = tokens::tokens(signer, CALLS as u64)?;
         let raw: Vec<RawToken> = all.iter().map(|t| RawToken::split(t)).collect::<Result<_, _>>()?;
-        let key = signer.raw_key();
+        let key = signer.raw_key()?;
         for token in &all {
             poll_once(first_seen.validate(token))?;
         }

@@ -56,7 +56,7 @@ fn run() -> anyhow::Result<()> {
             .iter()
             .map(|t| RawToken::split(t))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let key = signer.raw_key();
+        let key = signer.raw_key()?;
         cases.push(Case {
             alg,
             signer,

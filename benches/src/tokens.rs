@@ -102,12 +102,13 @@ impl Signer {
     }
 
     /// The public key, parsed the way the validator keeps it.
-    pub fn raw_key(&self) -> RawKey {
-        match self.key.public_key() {
-            PublicKey::Rsa { n, e } => RawKey::Rsa(RsaPublicKeyComponents { n, e }),
-            PublicKey::EcP256(point) => RawKey::EcP256(point),
-            PublicKey::Ed25519(key) => RawKey::Ed25519(key),
-        }
+    pub fn raw_key(&self) -> anyhow::Result<RawKey> {
+        Ok(match self.key.public_key() {
+            Some(PublicKey::Rsa { n, e }) => RawKey::Rsa(RsaPublicKeyComponents { n, e }),
+            Some(PublicKey::EcP256(point)) => RawKey::EcP256(point),
+            Some(PublicKey::Ed25519(key)) => RawKey::Ed25519(key),
+            None => bail!("a {} signer has no public key", self.alg.name()),
+        })
     }
 }
 

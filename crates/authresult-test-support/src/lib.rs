@@ -11,6 +11,10 @@
 //! (optionally requiring a client certificate), and [`CountingProxy`] a proxy that counts
 //! what goes through it.
 //!
+//! [`JwtSigner`] is the one helper that signs the tests' and benchmarks'
+//! JWTs (RSA, PS256, ES256, EdDSA, HMAC, and RS256 with a too-short RSA key),
+//! and [`at_hash`] computes an ID token's `at_hash`.
+//!
 //! Used by integration tests (as a dev-dependency) and by `xtask`. Nothing
 //! here is skipped when Node.js is missing: [`Idp::start`] returns an error
 //! and the test fails.
@@ -56,7 +60,7 @@ pub use browser::Browser;
 pub use chromium::Chromium;
 pub use field_link::FieldLink;
 pub use glewlwyd::Glewlwyd;
-pub use jwt::{JwtAlg, JwtSigner, PublicKey, b64};
+pub use jwt::{JwtAlg, JwtSigner, PublicKey, at_hash, b64};
 pub use tls::{CountingProxy, Issued, TestCa, TlsServer};
 
 /// How long the provider may take to print `IDP_READY`.
