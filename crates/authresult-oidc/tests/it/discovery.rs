@@ -8,7 +8,7 @@ use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::support::{MockIdp, fast_options, issuer, provider_from, request, signing_key};
+use crate::support::{MockIdp, fast_options, issuer, provider_from, request, signing_jwk};
 
 #[tokio::test]
 async fn discovery_reports_each_issuer_exactly() {
@@ -77,7 +77,7 @@ async fn mock_with_plain_http_token_endpoint() -> MockIdp {
             let port = Url::parse(base).unwrap().port().unwrap();
             json!({ "token_endpoint": format!("http://0.0.0.0:{port}/token") })
         },
-        &[signing_key()],
+        &[signing_jwk()],
     )
     .await;
     mock.token_response(ResponseTemplate::new(200).set_body_json(json!({

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use authresult_core::{FailureKind, LoginResponse};
 use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{CoreHmacKey, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm};
-use openidconnect::{Audience, ClientId, IssuerUrl, Nonce};
-use serde_json::json;
+use authresult_test_support::{JwtAlg, JwtSigner, at_hash, b64};
+use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
-use crate::support::{MockIdp, authorization_url, fast_options, signing_key, weak_signing_key};
+use crate::support::{
+    ClaimsExt as _, MockIdp, WEAK_KID, authorization_url, fast_options, now, signing_jwk, signing_key,
+    weak_jwk, weak_signing_key,
+};
 
-type Edit = Box<dyn FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims>;
+type Edit = Box<dyn FnOnce(Value) -> Value>;
 
 /// Runs a code login at a fresh mock whose token endpoint returns the ID
 /// token made by `make` (given the mock and the login's nonce).
@@ -40,14 +40,7 @@ async fn exchange(
 }
 
 fn signed(edit: Edit) -> impl FnOnce(&MockIdp, &str) -> Option<String> {
-    move |mock, nonce| {
-        let nonce = Nonce::new(nonce.to_owned());
-        Some(mock.id_token(|c| edit(c.set_nonce(Some(nonce)))))
-    }
-}
-
-fn audiences(list: &[&str]) -> Vec<Audience> {
-    list.iter().map(|a| Audience::new((*a).to_owned())).collect()
+    move |mock, nonce| Some(mock.id_token(|c| edit(c.with("nonce", nonce))))
 }
 
 async fn rejected(options: OidcOptions, edit: Edit, word: &str) {
@@ -71,13 +64,13 @@ async fn a_valid_id_token_passes_and_fills_the_profile() {
 async fn audiences_and_azp_are_checked() {
     rejected(
         fast_options(),
-        Box::new(|c| c.set_audiences(audiences(&["app", "evil"]))),
+        Box::new(|c| c.with("aud", json!(["app", "evil"]))),
         "evil",
     )
     .await;
     rejected(
         fast_options(),
-        Box::new(|c| c.set_audiences(audiences(&["other"]))),
+        Box::new(|c| c.with("aud", json!(["other"]))),
         "audience",
     )
     .await;
@@ -86,24 +79,20 @@ async fn audiences_and_azp_are_checked() {
     // Several audiences: `azp` must be present and name this client.
     rejected(
         trusting.clone(),
-        Box::new(|c| c.set_audiences(audiences(&["app", "api"]))),
+        Box::new(|c| c.with("aud", json!(["app", "api"]))),
         "azp",
     )
     .await;
     rejected(
         trusting.clone(),
-        Box::new(|c| {
-            c.set_audiences(audiences(&["app", "api"]))
-                .set_authorized_party(Some(ClientId::new("other".into())))
-        }),
+        Box::new(|c| c.with("aud", json!(["app", "api"])).with("azp", "other")),
         "azp",
     )
     .await;
     let ok = exchange(
         trusting,
         signed(Box::new(|c| {
-            c.set_audiences(audiences(&["app", "api"]))
-                .set_authorized_party(Some(ClientId::new("app".into())))
+            c.with("aud", json!(["app", "api"])).with("azp", "app")
         })),
     )
     .await;
@@ -117,7 +106,7 @@ async fn nonce_is_required_on_login() {
         .unwrap_err();
     assert!(missing.to_string().contains("nonce"), "{missing}");
     let wrong = exchange(fast_options(), |mock, _| {
-        Some(mock.id_token(|c| c.set_nonce(Some(Nonce::new("not-the-nonce".into())))))
+        Some(mock.id_token(|c| c.with("nonce", "not-the-nonce")))
     })
     .await
     .unwrap_err();
@@ -126,29 +115,24 @@ async fn nonce_is_required_on_login() {
 
 #[tokio::test]
 async fn expiry_and_issue_time_use_the_leeway() {
-    let now = chrono::Utc::now();
-    let expired_30s: Edit = Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(30)));
+    let now = now();
+    let expired_30s: Edit = Box::new(move |c| c.with("exp", now - 30));
     assert!(
         exchange(fast_options(), signed(expired_30s)).await.is_ok(),
         "within the 60 s leeway"
     );
     let mut strict = fast_options();
     strict.clock_leeway = Duration::ZERO;
+    rejected(strict, Box::new(move |c| c.with("exp", now - 30)), "expired").await;
     rejected(
-        strict,
-        Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(30))),
+        fast_options(),
+        Box::new(move |c| c.with("exp", now - 120)),
         "expired",
     )
     .await;
     rejected(
         fast_options(),
-        Box::new(move |c| c.set_expiration(now - chrono::Duration::seconds(120))),
-        "expired",
-    )
-    .await;
-    rejected(
-        fast_options(),
-        Box::new(move |c| c.set_issue_time(now + chrono::Duration::seconds(600))),
+        Box::new(move |c| c.with("iat", now + 600)),
         "future",
     )
     .await;
@@ -158,15 +142,15 @@ async fn expiry_and_issue_time_use_the_leeway() {
 async fn another_issuer_is_rejected() {
     rejected(
         fast_options(),
-        Box::new(|c| c.set_issuer(IssuerUrl::new("http://evil.example".into()).unwrap())),
+        Box::new(|c| c.with("iss", "http://evil.example")),
         "issuer",
     )
     .await;
 }
 
-fn unsigned_token(claims: &CoreIdTokenClaims, alg: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": alg, "typ": "JWT"}).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_string(claims).unwrap());
+fn unsigned_token(claims: &Value, alg: &str) -> String {
+    let header = b64(json!({"alg": alg, "typ": "JWT"}).to_string());
+    let payload = b64(claims.to_string());
     format!("{header}.{payload}.")
 }
 
@@ -175,7 +159,7 @@ async fn alg_none_and_hmac_are_never_accepted() {
     let none = exchange(fast_options(), |mock, nonce| {
         let mut raw = None;
         mock.id_token(|c| {
-            let c = c.set_nonce(Some(Nonce::new(nonce.to_owned())));
+            let c = c.with("nonce", nonce);
             raw = Some(unsigned_token(&c, "none"));
             c
         });
@@ -189,13 +173,10 @@ async fn alg_none_and_hmac_are_never_accepted() {
     let hmac = exchange(fast_options(), |mock, nonce| {
         let mut raw = None;
         mock.id_token(|c| {
-            let c = c.set_nonce(Some(Nonce::new(nonce.to_owned())));
-            let key = CoreHmacKey::new(include_bytes!("fixtures/test-rsa-key.pem").to_vec());
-            raw = Some(
-                CoreIdToken::new(c.clone(), &key, CoreJwsSigningAlgorithm::HmacSha256, None, None)
-                    .unwrap()
-                    .to_string(),
-            );
+            let c = c.with("nonce", nonce);
+            let public = signing_key().public_key_bytes().unwrap().unwrap();
+            let key = JwtSigner::hmac(JwtAlg::Hs256, &public).unwrap();
+            raw = Some(key.sign_jwt(&json!({"alg": "HS256", "typ": "JWT"}), &c).unwrap());
             c
         });
         raw
@@ -212,11 +193,11 @@ async fn an_unknown_key_refetches_the_key_set_once() {
     let provider = mock.provider(fast_options());
     // A first login loads the key set.
     let (pending, callback) = mock.code_callback(&provider).await;
-    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    let nonce = MockIdp::nonce_of(&pending);
     wiremock::Mock::given(wiremock::matchers::path("/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "access_token": "at-0", "token_type": "Bearer",
-            "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+            "id_token": mock.id_token(|c| c.with("nonce", nonce)),
         })))
         .up_to_n_times(1)
         .with_priority(1)
@@ -229,25 +210,7 @@ async fn an_unknown_key_refetches_the_key_set_once() {
     let (pending, callback) = mock.code_callback(&provider).await;
     let nonce = MockIdp::nonce_of(&pending);
     // Signed with the right key but naming a kid the key set does not have.
-    let other = openidconnect::core::CoreRsaPrivateSigningKey::from_pem(
-        include_str!("fixtures/test-rsa-key.pem"),
-        Some(openidconnect::JsonWebKeyId::new("rotated-away".into())),
-    )
-    .unwrap();
-    let mut id_token = String::new();
-    mock.id_token(|c| {
-        let c = c.set_nonce(Some(Nonce::new(nonce.clone())));
-        id_token = CoreIdToken::new(
-            c.clone(),
-            &other,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            None,
-            None,
-        )
-        .unwrap()
-        .to_string();
-        c
-    });
+    let id_token = mock.id_token_signed_with(signing_key(), "rotated-away", |c| c.with("nonce", nonce));
     mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
         "access_token": "at-1", "token_type": "Bearer", "id_token": id_token,
     })))
@@ -281,11 +244,11 @@ async fn the_login_clients_key_set_outlives_rediscovery() {
     let provider = mock.provider(options);
     for round in 0..3 {
         let (pending, callback) = mock.code_callback(&provider).await;
-        let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+        let nonce = MockIdp::nonce_of(&pending);
         wiremock::Mock::given(wiremock::matchers::path("/token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "access_token": format!("at-{round}"), "token_type": "Bearer",
-                "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+                "id_token": mock.id_token(|c| c.with("nonce", nonce)),
             })))
             .up_to_n_times(1)
             .with_priority(1)
@@ -314,21 +277,21 @@ async fn a_login_without_id_token_is_refused() {
 
 #[tokio::test]
 async fn an_id_token_issued_a_week_ago_is_refused() {
-    let now = chrono::Utc::now();
+    let now = now();
     rejected(
         fast_options(),
-        Box::new(move |c| c.set_issue_time(now - chrono::Duration::days(7))),
+        Box::new(move |c| c.with("iat", now - 7 * 24 * 3600)),
         "too long ago",
     )
     .await;
     // Within the maximum age (5 min by default, plus the leeway) it passes.
-    let recent: Edit = Box::new(move |c| c.set_issue_time(now - chrono::Duration::seconds(200)));
+    let recent: Edit = Box::new(move |c| c.with("iat", now - 200));
     assert!(exchange(fast_options(), signed(recent)).await.is_ok());
     let mut strict = fast_options();
     strict.max_id_token_age = Duration::from_secs(60);
     rejected(
         strict,
-        Box::new(move |c| c.set_issue_time(now - chrono::Duration::seconds(200))),
+        Box::new(move |c| c.with("iat", now - 200)),
         "too long ago",
     )
     .await;
@@ -336,11 +299,11 @@ async fn an_id_token_issued_a_week_ago_is_refused() {
 
 #[tokio::test]
 async fn an_id_token_signed_with_a_1024_bit_rsa_key_is_refused() {
-    let mock = MockIdp::start_custom(|_| json!({}), &[signing_key(), weak_signing_key()]).await;
+    let mock = MockIdp::start_custom(|_| json!({}), &[signing_jwk(), weak_jwk()]).await;
     let provider = mock.provider(fast_options());
     let (pending, callback) = mock.code_callback(&provider).await;
-    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
-    let id_token = mock.id_token_signed_with(&weak_signing_key(), |c| c.set_nonce(Some(nonce)));
+    let nonce = MockIdp::nonce_of(&pending);
+    let id_token = mock.id_token_signed_with(weak_signing_key(), WEAK_KID, |c| c.with("nonce", nonce));
     mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
         "access_token": "at-1", "token_type": "Bearer", "id_token": id_token,
     })))
@@ -369,15 +332,15 @@ async fn max_auth_age_is_sent_and_requires_a_recent_auth_time() {
         .map(|(_, v)| v.into_owned());
     assert_eq!(sent.as_deref(), Some("300"));
 
-    let now = chrono::Utc::now();
+    let now = now();
     rejected(options.clone(), Box::new(|c| c), "auth_time").await;
     rejected(
         options.clone(),
-        Box::new(move |c| c.set_auth_time(Some(now - chrono::Duration::hours(1)))),
+        Box::new(move |c| c.with("auth_time", now - 3600)),
         "max_age",
     )
     .await;
-    let recent: Edit = Box::new(move |c| c.set_auth_time(Some(now - chrono::Duration::seconds(10))));
+    let recent: Edit = Box::new(move |c| c.with("auth_time", now - 10));
     assert!(exchange(options, signed(recent)).await.is_ok());
     // Without the option, `auth_time` is not required.
     assert!(exchange(fast_options(), signed(Box::new(|c| c))).await.is_ok());
@@ -397,10 +360,10 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
     let provider = mock.provider(options);
 
     let (pending, callback) = mock.code_callback(&provider).await;
-    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
+    let nonce = MockIdp::nonce_of(&pending);
     mock.token_response(ResponseTemplate::new(200).set_body_json(json!({
         "access_token": "at-1", "token_type": "Bearer", "expires_in": 60,
-        "id_token": mock.id_token(|c| c.set_nonce(Some(nonce))),
+        "id_token": mock.id_token(|c| c.with("nonce", nonce)),
     })))
     .await;
     let auth = provider
@@ -419,8 +382,8 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
     // A key the shared set does not hold is refused after one refetch (by
     // the validator's cache).
     let (pending, callback) = mock.code_callback(&provider).await;
-    let nonce = Nonce::new(MockIdp::nonce_of(&pending));
-    let weak = mock.id_token_signed_with(&weak_signing_key(), |c| c.set_nonce(Some(nonce)));
+    let nonce = MockIdp::nonce_of(&pending);
+    let weak = mock.id_token_signed_with(weak_signing_key(), WEAK_KID, |c| c.with("nonce", nonce));
     // Answered before the first login's token response.
     wiremock::Mock::given(wiremock::matchers::path("/token"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -445,27 +408,18 @@ async fn a_validators_key_set_serves_id_tokens_with_one_fetch_of_the_keys() {
 
 #[tokio::test]
 async fn at_hash_when_present_must_match_the_access_token() {
-    use openidconnect::{AccessToken, AccessTokenHash, PrivateSigningKey as _};
-    let hash_of = |token: &str| {
-        AccessTokenHash::from_token(
-            &AccessToken::new(token.to_owned()),
-            &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            &crate::support::signing_key().as_verification_key(),
-        )
-        .unwrap()
-    };
     // `exchange` answers the access token `at-1`.
-    let right = hash_of("at-1");
+    let right = at_hash("at-1");
     let ok = exchange(
         fast_options(),
-        signed(Box::new(move |c| c.set_access_token_hash(Some(right)))),
+        signed(Box::new(move |c| c.with("at_hash", right))),
     )
     .await;
     assert!(ok.is_ok(), "{ok:?}");
-    let wrong = hash_of("another-token");
+    let wrong = at_hash("another-token");
     rejected(
         fast_options(),
-        Box::new(move |c| c.set_access_token_hash(Some(wrong))),
+        Box::new(move |c| c.with("at_hash", wrong)),
         "at_hash",
     )
     .await;

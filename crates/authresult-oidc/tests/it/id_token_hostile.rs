@@ -6,48 +6,32 @@
 //! `authresult-jwt` (the code the access-token validator runs), the OpenID
 //! ones from the provider.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use authresult_core::{AuthResult, FailureKind, LoginResponse};
 use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
+use authresult_test_support::{JwtSigner, b64};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::PrivateSigningKey as _;
-use openidconnect::core::{CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
-use crate::support::{KID, MockIdp, fast_options, signing_key, weak_signing_key};
-
-/// A signing key without `kid`.
-fn key_without_kid() -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(include_str!("fixtures/test-rsa-key.pem"), None).unwrap()
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
+use crate::support::{
+    ClaimsExt as _, KID, MockIdp, WEAK_KID, fast_options, id_claims, now, sign_id_token, signing_jwk,
+    signing_key, weak_jwk, weak_signing_key,
+};
 
 /// One hostile case: the key set the provider serves and the token it answers.
 struct Case {
     name: &'static str,
     /// The words the refusal must contain.
     word: &'static str,
-    keys: fn() -> Vec<CoreRsaPrivateSigningKey>,
+    /// The public JWKs the provider serves.
+    keys: fn() -> Vec<Value>,
     token: fn(&str, Option<&str>) -> String,
 }
 
 /// A compact JWS of `header` and `claims` signed with `key` (RS256).
-fn sign(header: &Value, claims: &Value, key: &CoreRsaPrivateSigningKey) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = key
-        .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
-        .unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+fn sign(header: &Value, claims: &Value, key: &JwtSigner) -> String {
+    key.sign_jwt(header, claims).unwrap()
 }
 
 fn header() -> Value {
@@ -56,22 +40,20 @@ fn header() -> Value {
 
 /// Valid claims for `issuer` and client `app`, with `nonce` when given.
 fn claims(issuer: &str, nonce: Option<&str>) -> Value {
-    let mut claims = json!({
-        "iss": issuer, "sub": "alice", "aud": "app", "exp": now() + 300, "iat": now(),
-    });
-    if let Some(nonce) = nonce {
-        claims["nonce"] = json!(nonce);
+    let claims = id_claims(issuer);
+    match nonce {
+        Some(nonce) => claims.with("nonce", nonce),
+        None => claims,
     }
-    claims
 }
 
-fn without(mut claims: Value, name: &str) -> Value {
-    claims.as_object_mut().unwrap().remove(name);
-    claims
+fn one_key() -> Vec<Value> {
+    vec![signing_jwk()]
 }
 
-fn one_key() -> Vec<CoreRsaPrivateSigningKey> {
-    vec![signing_key()]
+/// The test key's public JWK without `kid`.
+fn jwk_without_kid() -> Value {
+    signing_jwk().without("kid")
 }
 
 fn cases() -> Vec<Case> {
@@ -81,7 +63,7 @@ fn cases() -> Vec<Case> {
             word: "signature",
             keys: one_key,
             token: |iss, nonce| {
-                let token = sign(&header(), &claims(iss, nonce), &signing_key());
+                let token = sign(&header(), &claims(iss, nonce), signing_key());
                 let (input, signature) = token.rsplit_once('.').unwrap();
                 let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
                 signature[10] ^= 1;
@@ -92,13 +74,13 @@ fn cases() -> Vec<Case> {
             name: "missing sub",
             word: "sub",
             keys: one_key,
-            token: |iss, nonce| sign(&header(), &without(claims(iss, nonce), "sub"), &signing_key()),
+            token: |iss, nonce| sign(&header(), &claims(iss, nonce).without("sub"), signing_key()),
         },
         Case {
             name: "missing iat",
             word: "iat",
             keys: one_key,
-            token: |iss, nonce| sign(&header(), &without(claims(iss, nonce), "iat"), &signing_key()),
+            token: |iss, nonce| sign(&header(), &claims(iss, nonce).without("iat"), signing_key()),
         },
         Case {
             name: "typ at+jwt",
@@ -106,37 +88,28 @@ fn cases() -> Vec<Case> {
             keys: one_key,
             token: |iss, nonce| {
                 let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": KID});
-                sign(&header, &claims(iss, nonce), &signing_key())
+                sign(&header, &claims(iss, nonce), signing_key())
             },
         },
         Case {
             name: "two keys without kid",
             word: "several keys",
-            keys: || vec![key_without_kid(), key_without_kid()],
-            token: |iss, nonce| {
-                sign(
-                    &json!({"alg": "RS256", "typ": "JWT"}),
-                    &claims(iss, nonce),
-                    &key_without_kid(),
-                )
-            },
+            keys: || vec![jwk_without_kid(), jwk_without_kid()],
+            token: |iss, nonce| sign_id_token(signing_key(), None, &claims(iss, nonce)),
         },
         Case {
             name: "1024-bit rsa key",
             word: "under 2048 bits",
-            keys: || vec![signing_key(), weak_signing_key()],
-            token: |iss, nonce| {
-                let header = json!({"alg": "RS256", "typ": "JWT", "kid": "weak-key"});
-                sign(&header, &claims(iss, nonce), &weak_signing_key())
-            },
+            keys: || vec![signing_jwk(), weak_jwk()],
+            token: |iss, nonce| sign_id_token(weak_signing_key(), Some(WEAK_KID), &claims(iss, nonce)),
         },
         Case {
             name: "alg none",
             word: "none",
             keys: one_key,
             token: |iss, nonce| {
-                let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
-                let payload = URL_SAFE_NO_PAD.encode(claims(iss, nonce).to_string());
+                let header = b64(json!({"alg": "none", "typ": "JWT"}).to_string());
+                let payload = b64(claims(iss, nonce).to_string());
                 format!("{header}.{payload}.")
             },
         },
@@ -145,9 +118,8 @@ fn cases() -> Vec<Case> {
             word: "too long ago",
             keys: one_key,
             token: |iss, nonce| {
-                let mut claims = claims(iss, nonce);
-                claims["iat"] = json!(now() - 7 * 24 * 3600);
-                sign(&header(), &claims, &signing_key())
+                let claims = claims(iss, nonce).with("iat", now() - 7 * 24 * 3600);
+                sign(&header(), &claims, signing_key())
             },
         },
     ]
@@ -168,7 +140,7 @@ fn with_keys(mock: &MockIdp, mut options: OidcOptions, shared: bool) -> OidcOpti
 
 /// A code login whose token response carries `token(issuer, nonce)`.
 async fn at_exchange(
-    keys: Vec<CoreRsaPrivateSigningKey>,
+    keys: Vec<Value>,
     token: impl FnOnce(&str, Option<&str>) -> String,
     shared: bool,
 ) -> Result<AuthResult, OidcError> {
@@ -189,12 +161,12 @@ async fn at_exchange(
 /// A refresh (after a login with a valid ID token) whose token response
 /// carries `token(issuer, None)`.
 async fn at_refresh(
-    keys: Vec<CoreRsaPrivateSigningKey>,
+    keys: Vec<Value>,
     token: impl FnOnce(&str, Option<&str>) -> String,
     shared: bool,
 ) -> Result<AuthResult, OidcError> {
     let mock = MockIdp::start_custom(|_| json!({}), &keys).await;
-    let original = sign(&header(), &claims(&mock.issuer(), Some("n1")), &signing_key());
+    let original = sign(&header(), &claims(&mock.issuer(), Some("n1")), signing_key());
     let before = AuthResult::from_json_value(json!({
         "access_token": "old-at", "refresh_token": "old-rt", "id_token": original,
         "expires_in": 60, "profile": {"sub": "alice"},
@@ -236,7 +208,7 @@ async fn hostile_id_tokens_are_refused_at_code_exchange_and_at_refresh() {
         let keys = if shared { "shared keys" } else { "own keys" };
         // The same construction, untouched, passes both ways: the refusals
         // below are the hostile part's.
-        let valid = |iss: &str, nonce: Option<&str>| sign(&header(), &claims(iss, nonce), &signing_key());
+        let valid = |iss: &str, nonce: Option<&str>| sign(&header(), &claims(iss, nonce), signing_key());
         let login = at_exchange(one_key(), valid, shared).await;
         assert_eq!(login.unwrap().subject(), Some("alice"), "{keys}");
         let refreshed = at_refresh(one_key(), valid, shared).await;

@@ -1,10 +1,11 @@
 //! Shared helpers: the one local IdP of this test binary, providers built
 //! from `{type, fields}` configs, the browser login, a wiremock provider with
-//! a test signing key, and a recording sleeper.
+//! a test signing key (ID tokens as JSON claims signed by
+//! `authresult_test_support::JwtSigner`), and a recording sleeper.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authresult_core::{
     AuthManager, AuthResult, Clock, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, ManualClock,
@@ -12,16 +13,9 @@ use authresult_core::{
 };
 use authresult_oidc::{LoopbackListener, OidcOptions, OidcProvider, ProviderConfig};
 use authresult_store::MemoryStore;
-use authresult_test_support::{Idp, IdpOptions};
+use authresult_test_support::{Idp, IdpOptions, JwtAlg, JwtSigner};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
-};
-use openidconnect::{
-    Audience, EmptyAdditionalClaims, IssuerUrl, JsonWebKeyId, PrivateSigningKey as _, StandardClaims,
-    SubjectIdentifier,
-};
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{method, path};
@@ -147,13 +141,73 @@ pub async fn listener() -> LoopbackListener {
 // ---------------------------------------------------------------------------
 
 pub const KID: &str = "test-key-1";
+/// The `kid` of [`weak_signing_key`].
+pub const WEAK_KID: &str = "weak-key";
 
-pub fn signing_key() -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(
-        include_str!("fixtures/test-rsa-key.pem"),
-        Some(JsonWebKeyId::new(KID.to_owned())),
-    )
-    .unwrap()
+/// The mock's RSA-2048 signing key, made once for this binary.
+pub fn signing_key() -> &'static JwtSigner {
+    static KEY: OnceLock<JwtSigner> = OnceLock::new();
+    KEY.get_or_init(|| JwtSigner::generate(JwtAlg::Rs256).unwrap())
+}
+
+/// A 1024-bit RSA key (`kid: weak-key`): too short to be trusted.
+pub fn weak_signing_key() -> &'static JwtSigner {
+    static KEY: OnceLock<JwtSigner> = OnceLock::new();
+    KEY.get_or_init(|| JwtSigner::weak_rsa(1024).unwrap())
+}
+
+/// The public JWK of [`signing_key`] with `kid` [`KID`].
+pub fn signing_jwk() -> Value {
+    signing_key().jwk(KID)
+}
+
+/// The public JWK of [`weak_signing_key`] with `kid` [`WEAK_KID`].
+pub fn weak_jwk() -> Value {
+    weak_signing_key().jwk(WEAK_KID)
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Chainable edits of JSON claims (or a JWK).
+pub trait ClaimsExt {
+    /// These claims with `name` set to `value`.
+    fn with(self, name: &str, value: impl Into<Value>) -> Value;
+    /// These claims without `name`.
+    fn without(self, name: &str) -> Value;
+}
+
+impl ClaimsExt for Value {
+    fn with(mut self, name: &str, value: impl Into<Value>) -> Value {
+        self[name] = value.into();
+        self
+    }
+
+    fn without(mut self, name: &str) -> Value {
+        if let Some(map) = self.as_object_mut() {
+            map.remove(name);
+        }
+        self
+    }
+}
+
+/// Valid ID-token claims of `issuer` for client `app` and subject `alice`,
+/// issued now, valid for five minutes (no `nonce`).
+pub fn id_claims(issuer: &str) -> Value {
+    let now = now();
+    json!({"iss": issuer, "sub": "alice", "aud": "app", "exp": now + 300, "iat": now})
+}
+
+/// An RS256 ID token of `claims` signed with `key`, the header naming `kid`
+/// when given.
+pub fn sign_id_token(key: &JwtSigner, kid: Option<&str>, claims: &Value) -> String {
+    let mut header = json!({"alg": "RS256", "typ": "JWT"});
+    if let Some(kid) = kid {
+        header["kid"] = json!(kid);
+    }
+    key.sign_jwt(&header, claims).unwrap()
 }
 
 /// A mock OpenID provider: discovery, JWKS; tests mount the token endpoint etc.
@@ -161,36 +215,20 @@ pub struct MockIdp {
     pub server: MockServer,
 }
 
-/// The 1024-bit RSA key `weak-key`: too short to be trusted.
-pub fn weak_signing_key() -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(
-        include_str!("fixtures/test-rsa-1024-key.pem"),
-        Some(JsonWebKeyId::new("weak-key".to_owned())),
-    )
-    .unwrap()
-}
-
 impl MockIdp {
     pub async fn start() -> MockIdp {
-        MockIdp::start_custom(|_| json!({}), &[signing_key()]).await
+        MockIdp::start_custom(|_| json!({}), &[signing_jwk()]).await
     }
 
     /// A mock whose discovery document is changed by `extra` (given the
-    /// server's base URL) and whose key set holds `keys`.
-    pub async fn start_custom(
-        extra: impl FnOnce(&str) -> Value,
-        keys: &[CoreRsaPrivateSigningKey],
-    ) -> MockIdp {
+    /// server's base URL) and whose key set holds the public JWKs `keys`.
+    pub async fn start_custom(extra: impl FnOnce(&str) -> Value, keys: &[Value]) -> MockIdp {
         let server = MockServer::start().await;
         let idp = MockIdp { server };
         idp.mount_discovery(extra(&idp.issuer())).await;
-        let jwks: Vec<Value> = keys
-            .iter()
-            .map(|k| serde_json::to_value(k.as_verification_key()).unwrap())
-            .collect();
         Mock::given(method("GET"))
             .and(path("/jwks"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": jwks })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "keys": keys })))
             .mount(&idp.server)
             .await;
         idp
@@ -248,35 +286,20 @@ impl MockIdp {
             .await;
     }
 
-    /// An ID token for this issuer, `sub`, audience `app`, signed with the test key.
-    pub fn id_token(&self, edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims) -> String {
-        self.id_token_signed_with(&signing_key(), edit)
+    /// An ID token of this issuer ([`id_claims`] changed by `edit`), signed
+    /// with the test key under [`KID`].
+    pub fn id_token(&self, edit: impl FnOnce(Value) -> Value) -> String {
+        self.id_token_signed_with(signing_key(), KID, edit)
     }
 
-    /// [`MockIdp::id_token`] signed with `key`.
+    /// [`MockIdp::id_token`] signed with `key`, the header naming `kid`.
     pub fn id_token_signed_with(
         &self,
-        key: &CoreRsaPrivateSigningKey,
-        edit: impl FnOnce(CoreIdTokenClaims) -> CoreIdTokenClaims,
+        key: &JwtSigner,
+        kid: &str,
+        edit: impl FnOnce(Value) -> Value,
     ) -> String {
-        let now = chrono::Utc::now();
-        let claims = CoreIdTokenClaims::new(
-            IssuerUrl::new(self.issuer()).unwrap(),
-            vec![Audience::new("app".to_owned())],
-            now + chrono::Duration::seconds(300),
-            now,
-            StandardClaims::new(SubjectIdentifier::new("alice".to_owned())),
-            EmptyAdditionalClaims {},
-        );
-        CoreIdToken::new(
-            edit(claims),
-            key,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            None,
-            None,
-        )
-        .unwrap()
-        .to_string()
+        sign_id_token(key, Some(kid), &edit(id_claims(&self.issuer())))
     }
 
     /// Starts a code login and answers a callback URL carrying `code=c`.
