@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use authresult_core::{ManualClock, Timestamp};
 use authresult_jwt::{SyncServerSecret, SyncServerTokens};
+use authresult_test_support::{JwtAlg, JwtSigner};
 use axum::Router;
 use axum::body::Body;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -42,16 +41,11 @@ const FIELD_APP: &str = r#"{
 
 /// A token exactly as DataCollect's `POST /api/users/login` makes it.
 fn datacollect_token(secret: &[u8], id: u64, email: &str, iat: u64) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(json!({"id": id, "email": email, "iat": iat}).to_string())
-    );
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
-        input.as_bytes(),
-    );
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    let claims = json!({"id": id, "email": email, "iat": iat}).to_string();
+    JwtSigner::hmac(JwtAlg::Hs256, secret)
+        .unwrap()
+        .sign_compact(JwtAlg::Hs256, r#"{"alg":"HS256","typ":"JWT"}"#, &claims)
+        .unwrap()
 }
 
 fn server(clock: Arc<ManualClock>) -> Router {

@@ -6,6 +6,7 @@ use authresult_jwt::{
     IssuerConfig, JwsAlgorithm, TokenPart, TokenValidator, UnverifiedJwt, ValidationError,
     ValidationErrorKind as K,
 };
+use authresult_test_support::PublicKey;
 use serde_json::{Value, json};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -615,10 +616,10 @@ fn the_public_parser_exposes_the_signed_bytes() {
     assert_eq!(jwt.signing_input(), token.rsplit_once('.').unwrap().0.as_bytes());
     assert_eq!(jwt.signature().len(), 256);
     // The raw check a benchmark would run.
-    let TestKey::Rsa(key) = rsa_a() else {
+    let Some(PublicKey::Rsa { n, e }) = rsa_a().signer().public_key() else {
         unreachable!()
     };
-    let public = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
+    let public = ring::signature::RsaPublicKeyComponents { n, e };
     public
         .verify(
             &ring::signature::RSA_PKCS1_2048_8192_SHA256,

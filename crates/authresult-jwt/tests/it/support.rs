@@ -1,6 +1,7 @@
 //! Helpers of the token-validation tests: test signing keys (RSA from
-//! `keys/*.pk8`, P-256 and Ed25519 generated per run), their public JWKs,
-//! token signing with arbitrary headers and claims, and validators.
+//! `keys/*.pk8`, P-256 and Ed25519 generated per run, all signing through
+//! `authresult_test_support::JwtSigner`), their public JWKs, token signing
+//! with arbitrary headers and claims, and validators.
 
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,58 +9,40 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use authresult_jwt::{
     IssuerConfig, JwkSet, TokenValidator, TokenValidatorBuilder, ValidationError, ValidationErrorKind,
 };
-use authresult_test_support::{Idp, IdpOptions};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, RsaPublicKeyComponents};
+pub use authresult_test_support::b64;
+use authresult_test_support::{Idp, IdpOptions, JwtAlg, JwtSigner};
 use serde_json::{Value, json};
 
 pub const ISSUER: &str = "https://issuer.test/realms/field";
 pub const AUDIENCE: &str = "urn:test:api";
 
-/// A signing key of the tests.
+/// A signing key of the tests: a [`JwtSigner`] that signs with the
+/// algorithm each token's header names.
 #[derive(Debug)]
-pub enum TestKey {
-    Rsa(RsaKeyPair),
-    P256(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
-}
-
-fn rng() -> &'static SystemRandom {
-    static RNG: OnceLock<SystemRandom> = OnceLock::new();
-    RNG.get_or_init(SystemRandom::new)
-}
+pub struct TestKey(JwtSigner);
 
 /// The issuer's RSA-2048 key (`kid: rsa-a`).
 pub fn rsa_a() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| TestKey::Rsa(RsaKeyPair::from_pkcs8(include_bytes!("keys/rsa2048-a.pk8")).unwrap()))
+    KEY.get_or_init(|| TestKey(JwtSigner::rsa_from_pkcs8(include_bytes!("keys/rsa2048-a.pk8")).unwrap()))
 }
 
 /// A second RSA-2048 key: the rotated-in key, or the attacker's.
 pub fn rsa_b() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| TestKey::Rsa(RsaKeyPair::from_pkcs8(include_bytes!("keys/rsa2048-b.pk8")).unwrap()))
+    KEY.get_or_init(|| TestKey(JwtSigner::rsa_from_pkcs8(include_bytes!("keys/rsa2048-b.pk8")).unwrap()))
 }
 
 /// A P-256 key generated for this run.
 pub fn p256() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, rng()).unwrap();
-        TestKey::P256(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), rng()).unwrap())
-    })
+    KEY.get_or_init(|| TestKey(JwtSigner::generate(JwtAlg::Es256).unwrap()))
 }
 
 /// An Ed25519 key generated for this run.
 pub fn ed25519() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(rng()).unwrap();
-        TestKey::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
-    })
+    KEY.get_or_init(|| TestKey(JwtSigner::generate(JwtAlg::EdDsa).unwrap()))
 }
 
 /// The public JWK of a 1024-bit RSA key (too weak to be used).
@@ -69,56 +52,23 @@ pub fn weak_rsa_jwk(kid: &str) -> Value {
     jwk
 }
 
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
 impl TestKey {
+    /// The signer.
+    pub fn signer(&self) -> &JwtSigner {
+        &self.0
+    }
+
     /// The public JWK with this `kid` (no `alg`, `use: sig`).
     pub fn jwk(&self, kid: &str) -> Value {
-        match self {
-            TestKey::Rsa(key) => {
-                let public = RsaPublicKeyComponents::<Vec<u8>>::from(key.public());
-                json!({"kty": "RSA", "kid": kid, "use": "sig", "n": b64(&public.n), "e": b64(&public.e)})
-            }
-            TestKey::P256(key) => {
-                let point = key.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-                       "x": b64(&point[1..33]), "y": b64(&point[33..65])})
-            }
-            TestKey::Ed25519(key) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "use": "sig", "x": b64(key.public_key())})
-            }
-        }
+        let mut jwk = self.0.public_jwk();
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk
     }
 
     /// The public key bytes an attacker might use as an HMAC secret.
     pub fn public_bytes(&self) -> Vec<u8> {
-        match self {
-            TestKey::Rsa(key) => key.public().as_ref().to_vec(),
-            TestKey::P256(key) => key.public_key().as_ref().to_vec(),
-            TestKey::Ed25519(key) => key.public_key().as_ref().to_vec(),
-        }
-    }
-
-    /// Signs `message` with `alg` (which must fit the key).
-    pub fn sign(&self, alg: &str, message: &[u8]) -> Vec<u8> {
-        match (self, alg) {
-            (TestKey::Rsa(key), "RS256" | "PS256" | "RS384" | "RS512") => {
-                let padding: &'static dyn signature::RsaEncoding = match alg {
-                    "RS256" => &signature::RSA_PKCS1_SHA256,
-                    "RS384" => &signature::RSA_PKCS1_SHA384,
-                    "RS512" => &signature::RSA_PKCS1_SHA512,
-                    _ => &signature::RSA_PSS_SHA256,
-                };
-                let mut sig = vec![0; key.public().modulus_len()];
-                key.sign(padding, rng(), message, &mut sig).unwrap();
-                sig
-            }
-            (TestKey::P256(key), "ES256") => key.sign(rng(), message).unwrap().as_ref().to_vec(),
-            (TestKey::Ed25519(key), "EdDSA") => key.sign(message).as_ref().to_vec(),
-            _ => panic!("the test key cannot sign {alg}"),
-        }
+        self.0.public_key_bytes().unwrap().unwrap()
     }
 }
 
@@ -127,32 +77,31 @@ pub fn signing_input(header: &Value, claims: &Value) -> String {
     format!("{}.{}", b64(header.to_string()), b64(claims.to_string()))
 }
 
+/// The algorithm a header names.
+fn header_alg(header: &Value) -> JwtAlg {
+    let name = header["alg"].as_str().unwrap();
+    JwtAlg::from_name(name).unwrap_or_else(|| panic!("no test signer for {name}"))
+}
+
 /// A token with this header and these claims, signed by `key` with the
 /// header's `alg`.
 pub fn sign(key: &TestKey, header: Value, claims: Value) -> String {
-    let alg = header["alg"].as_str().unwrap().to_owned();
-    let input = signing_input(&header, &claims);
-    let sig = key.sign(&alg, input.as_bytes());
-    format!("{input}.{}", b64(sig))
+    key.0
+        .sign_compact(header_alg(&header), &header.to_string(), &claims.to_string())
+        .unwrap()
 }
 
 /// A token whose signing input is given as text (for odd JSON), signed by `key`.
 pub fn sign_raw(key: &TestKey, alg: &str, header_json: &str, claims_json: &str) -> String {
-    let input = format!("{}.{}", b64(header_json), b64(claims_json));
-    let sig = key.sign(alg, input.as_bytes());
-    format!("{input}.{}", b64(sig))
+    let alg = JwtAlg::from_name(alg).unwrap();
+    key.0.sign_compact(alg, header_json, claims_json).unwrap()
 }
 
-/// An HMAC-signed token.
+/// An HMAC-signed token (HS256, HS384 or HS512, as the header says).
 pub fn sign_hmac(secret: &[u8], header: Value, claims: Value) -> String {
-    let alg = match header["alg"].as_str().unwrap() {
-        "HS384" => ring::hmac::HMAC_SHA384,
-        "HS512" => ring::hmac::HMAC_SHA512,
-        _ => ring::hmac::HMAC_SHA256,
-    };
-    let input = signing_input(&header, &claims);
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(alg, secret), input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
+    let alg = header_alg(&header);
+    let signer = JwtSigner::hmac(alg, secret).unwrap();
+    signer.sign_jwt(&header, &claims).unwrap()
 }
 
 pub fn now() -> u64 {
@@ -233,7 +182,7 @@ pub fn assert_rejected<T: std::fmt::Debug>(
 /// A pseudo-random number (for `jti`s and random `kid`s).
 pub fn rand_u64() -> u64 {
     let mut bytes = [0u8; 8];
-    ring::rand::SecureRandom::fill(rng(), &mut bytes).unwrap();
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
     u64::from_le_bytes(bytes)
 }
 
