@@ -55,6 +55,12 @@ pub(crate) fn bench() -> Result<()> {
     {
         eprintln!("xtask bench: the load bench will not be measured: {e:#}");
     }
+    // valgrind's callgrind counts instructions (`benches/benches/instructions.rs`).
+    if Command::new("valgrind").arg("--version").output().is_err()
+        && let Err(e) = crate::apt::install("valgrind", "install Debian's valgrind package")
+    {
+        eprintln!("xtask bench: instructions will not be counted: {e:#}");
+    }
 
     let build_started = Instant::now();
     run(

@@ -41,7 +41,7 @@ struct Inner {
     issuer: Arc<str>,
     subject: Option<String>,
     audiences: Vec<String>,
-    scopes: Vec<String>,
+    scopes: Scopes,
     expires_at: Option<Timestamp>,
     issued_at: Option<Timestamp>,
     not_before: Option<Timestamp>,
@@ -92,7 +92,7 @@ impl fmt::Debug for ValidatedToken {
             .field("issuer", &t.issuer)
             .field("subject", &t.subject)
             .field("audiences", &t.audiences)
-            .field("scopes", &t.scopes)
+            .field("scopes", &t.scopes.list())
             .field("expires_at", &t.expires_at)
             .field("kind", &t.kind)
             .field("verified_by", &t.verified_by)
@@ -118,12 +118,12 @@ impl ValidatedToken {
 
     /// The scopes: `scope` (space separated) and `scp` (string or array).
     pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+        self.0.scopes.list()
     }
 
     /// True when the token carries this scope.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.iter().any(|s| s == scope)
+        self.0.scopes.contains(scope)
     }
 
     /// `exp`, when present.
@@ -258,7 +258,7 @@ impl Times {
 pub(crate) struct Typed {
     pub(crate) subject: Option<String>,
     pub(crate) audiences: Vec<String>,
-    pub(crate) scopes: Vec<String>,
+    pub(crate) scopes: Scopes,
     pub(crate) exp: Option<Timestamp>,
     pub(crate) nbf: Option<Timestamp>,
     pub(crate) iat: Option<Timestamp>,
@@ -275,16 +275,23 @@ impl Typed {
     /// `claims`; a wrong JSON type or an out-of-range number is an error.
     pub(crate) fn extract(claims: &mut impl ClaimSource) -> Result<Self, ValidationError> {
         const STRING_OR_LIST: &str = "must be a string or an array of strings";
-        let mut scopes: Vec<String> = match take_string(claims, "scope")? {
-            Some(s) => split_scopes(s),
-            None => Vec::new(),
-        };
-        match claims.take("scp") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => scopes.extend(split_scopes(s)),
-            Some(Value::Array(items)) => scopes.extend(into_strings(items, "scp")?),
+        let scope = take_string(claims, "scope")?;
+        let scopes = match claims.take("scp") {
+            // The usual case: `scope` alone, kept as sent and split when
+            // first listed.
+            None | Some(Value::Null) => Scopes::text(scope.unwrap_or_default()),
+            Some(Value::String(s)) => {
+                let mut list = scope.map(split_scopes).unwrap_or_default();
+                list.extend(split_scopes(s));
+                Scopes::List(list)
+            }
+            Some(Value::Array(items)) => {
+                let mut list = scope.map(split_scopes).unwrap_or_default();
+                list.extend(into_strings(items, "scp")?);
+                Scopes::List(list)
+            }
             Some(_) => return Err(ValidationError::invalid_claim("scp", STRING_OR_LIST)),
-        }
+        };
         let audiences = match claims.take("aud") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => vec![s],
@@ -503,6 +510,42 @@ fn into_strings(items: Vec<Value>, name: &str) -> Result<Vec<String>, Validation
 }
 
 /// Space-separated scopes; a single scope keeps its allocation.
+/// A token's scopes: `scope` as sent (space separated), or a list when
+/// `scp` is present too.
+pub(crate) enum Scopes {
+    /// The `scope` text, split into [`list`](Scopes::list) on first use; the
+    /// common case costs no allocation beyond the claim itself.
+    Text {
+        text: String,
+        list: OnceLock<Vec<String>>,
+    },
+    /// Already a list.
+    List(Vec<String>),
+}
+
+impl Scopes {
+    fn text(text: String) -> Scopes {
+        Scopes::Text {
+            text,
+            list: OnceLock::new(),
+        }
+    }
+
+    fn list(&self) -> &[String] {
+        match self {
+            Scopes::Text { text, list } => list.get_or_init(|| split_scopes(text.clone())),
+            Scopes::List(list) => list,
+        }
+    }
+
+    fn contains(&self, scope: &str) -> bool {
+        match self {
+            Scopes::Text { text, .. } => text.split_ascii_whitespace().any(|s| s == scope),
+            Scopes::List(list) => list.iter().any(|s| s == scope),
+        }
+    }
+}
+
 fn split_scopes(text: String) -> Vec<String> {
     if text.contains(|c: char| c.is_ascii_whitespace()) {
         text.split_ascii_whitespace().map(str::to_owned).collect()
@@ -666,11 +709,14 @@ impl<'de> Deserialize<'de> for KnownClaims {
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<KnownClaims, A::Error> {
                 let mut claims = KnownClaims::default();
-                let mut seen: Vec<Cow<'de, str>> = Vec::with_capacity(LINEAR_SCAN_MAX);
+                // The first LINEAR_SCAN_MAX names, on the stack; past them
+                // all names go to a hash set.
+                let mut seen: [Cow<'de, str>; LINEAR_SCAN_MAX] = std::array::from_fn(|_| Cow::Borrowed(""));
+                let mut seen_len = 0;
                 let mut seen_many: HashSet<Cow<'de, str>> = HashSet::new();
                 while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
-                    let duplicate = if seen.len() < LINEAR_SCAN_MAX {
-                        seen.contains(&key)
+                    let duplicate = if seen_len < LINEAR_SCAN_MAX {
+                        seen[..seen_len].contains(&key)
                     } else {
                         if seen_many.is_empty() {
                             seen_many.extend(seen.iter().cloned());
@@ -686,8 +732,9 @@ impl<'de> Deserialize<'de> for KnownClaims {
                             access.next_value::<IgnoredAny>()?;
                         }
                     }
-                    if seen.len() < LINEAR_SCAN_MAX {
-                        seen.push(key);
+                    if seen_len < LINEAR_SCAN_MAX {
+                        seen[seen_len] = key;
+                        seen_len += 1;
                     }
                 }
                 Ok(claims)

@@ -196,8 +196,20 @@ pub struct UnverifiedJwt<'a> {
     /// The decoded payload, JSON text.
     payload: String,
     known: KnownClaims,
-    signature: Vec<u8>,
+    signature: Signature,
 }
+
+/// A decoded signature, held inline: every supported one fits.
+struct Signature {
+    bytes: [u8; SIGNATURE_BUF_LEN],
+    len: usize,
+}
+
+/// [`MAX_SIGNATURE_LEN`] plus the slack of base64's length estimate.
+const SIGNATURE_BUF_LEN: usize = MAX_SIGNATURE_LEN + 3;
+
+/// Headers up to this many decoded bytes are decoded on the stack.
+const HEADER_BUF_LEN: usize = 512;
 
 #[derive(Deserialize)]
 struct RawHeader<'a> {
@@ -258,14 +270,27 @@ impl<'a> UnverifiedJwt<'a> {
             });
         }
         let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-        let header_bytes = decode_segment(header_b64, TokenPart::Header)?;
+        // The usual small header is decoded on the stack.
+        let mut header_buf = [0u8; HEADER_BUF_LEN];
+        let header_vec;
+        let header_bytes: &[u8] = if header_b64.len() <= (HEADER_BUF_LEN - 3) / 3 * 4 {
+            let len = decode_into(header_b64, &mut header_buf, TokenPart::Header)?;
+            &header_buf[..len]
+        } else {
+            header_vec = decode_segment(header_b64, TokenPart::Header)?;
+            &header_vec
+        };
         let payload_bytes = decode_segment(payload_b64, TokenPart::Payload)?;
         if signature_b64.len() > MAX_SIGNATURE_LEN.div_ceil(3) * 4 {
             return Err(ValidationError::malformed(TokenPart::Signature, "is too long"));
         }
-        let signature = decode_segment(signature_b64, TokenPart::Signature)?;
+        let mut signature = Signature {
+            bytes: [0; SIGNATURE_BUF_LEN],
+            len: 0,
+        };
+        signature.len = decode_into(signature_b64, &mut signature.bytes, TokenPart::Signature)?;
 
-        let header_text = std::str::from_utf8(&header_bytes)
+        let header_text = std::str::from_utf8(header_bytes)
             .map_err(|_| ValidationError::malformed(TokenPart::Header, "is not UTF-8"))?;
         // serde would also read a struct from a JSON array, by position.
         if !header_text.trim_start().starts_with('{') {
@@ -382,7 +407,7 @@ impl<'a> UnverifiedJwt<'a> {
 
     /// The decoded signature.
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        &self.signature.bytes[..self.signature.len]
     }
 
     /// True when the `typ` header declares a JWT access token (`at+jwt`,
@@ -408,6 +433,13 @@ impl<'a> UnverifiedJwt<'a> {
     pub(crate) fn into_parts(self) -> (KnownClaims, String) {
         (self.known, self.payload)
     }
+}
+
+/// Decodes `segment` into `buf` (large enough for it); the decoded length.
+fn decode_into(segment: &str, buf: &mut [u8], part: TokenPart) -> Result<usize, ValidationError> {
+    URL_SAFE_NO_PAD
+        .decode_slice(segment, buf)
+        .map_err(|_| ValidationError::malformed(part, "is not base64url"))
 }
 
 fn decode_segment(segment: &str, part: TokenPart) -> Result<Vec<u8>, ValidationError> {

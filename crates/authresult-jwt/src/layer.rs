@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,11 +15,13 @@ use tower::{Layer, Service};
 
 use super::claims::ValidatedToken;
 use super::error::ValidationErrorKind;
-use super::schemes::{AppAuth, TokenCheck};
+use super::schemes::{AppAuth, AppId, TokenCheck};
 use super::validator::TokenValidator;
 
+mod future;
 mod select;
 
+pub use future::BearerAuthFuture;
 pub use select::{AccessDecision, AppSelector};
 use select::{Authorizer, Selection};
 
@@ -242,7 +243,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = BearerAuthFuture<S::Future, Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -253,9 +254,14 @@ where
         // clone stays behind for the next one.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let (mut parts, body) = request.into_parts();
+        // A token answered at once goes straight on, without a boxed future.
+        if let Some(token) = self.config.authorize_now(&mut parts) {
+            parts.extensions.insert(token);
+            return BearerAuthFuture::inner(inner.call(Request::from_parts(parts, body)));
+        }
         let config = self.config.clone();
-        Box::pin(async move {
-            let (mut parts, body) = request.into_parts();
+        BearerAuthFuture::waiting(async move {
             match config.authorize(&mut parts).await {
                 Ok(token) => {
                     parts.extensions.insert(token);
@@ -291,32 +297,64 @@ struct Credentials<'a> {
 }
 
 impl LayerConfig {
-    async fn authorize(&self, parts: &mut Parts) -> Result<ValidatedToken, Rejection> {
-        let credentials = credentials(&parts.headers)?;
-        let app = match &self.validator {
-            Choice::Fixed(app) => app.clone(),
+    /// The request's app (and the id to put in the extensions), or why
+    /// there is none.
+    fn pick_app(&self, parts: &Parts, has_credentials: bool) -> Result<(AppAuth, Option<AppId>), Rejection> {
+        match &self.validator {
+            Choice::Fixed(app) => Ok((app.clone(), None)),
             Choice::PerRequest(select) => match select(parts) {
-                Some(validator) => AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)]),
-                None => return Err(Rejection::Invalid(BEARER.to_owned(), None)),
+                Some(validator) => Ok((
+                    AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)]),
+                    None,
+                )),
+                None => Err(Rejection::Invalid(BEARER.to_owned(), None)),
             },
             Choice::Apps { apps, select } => {
                 let found = match select.select(parts) {
-                    Selection::App(id) => apps.get(id.as_str()).map(|app| (id, app.clone())),
+                    Selection::App(id) => apps.get(id.as_str()).map(|app| (app.clone(), Some(id))),
                     Selection::Ambiguous => return Err(Rejection::BadRequest),
                     Selection::None => None,
                 };
                 // Without credentials the answer is 401 whatever the app,
                 // as DataCollect's.
-                let Some((id, app)) = found else {
-                    return Err(match credentials {
-                        Some(_) => Rejection::UnknownApp,
-                        None => Rejection::Missing(vec![BEARER.to_owned()]),
-                    });
-                };
-                parts.extensions.insert(id);
-                app
+                found.ok_or_else(|| {
+                    if has_credentials {
+                        Rejection::UnknownApp
+                    } else {
+                        Rejection::Missing(vec![BEARER.to_owned()])
+                    }
+                })
             }
-        };
+        }
+    }
+
+    /// The token, when the request can be let through without waiting: no
+    /// authorizer, and the app's chain accepts the token at once
+    /// ([`AppAuth::validate_now`]) with every requirement met. `None` sends
+    /// the request down [`authorize`](Self::authorize), which gives the same
+    /// answer for every request this accepts, and the full answer otherwise.
+    fn authorize_now(&self, parts: &mut Parts) -> Option<ValidatedToken> {
+        if self.authorizer.is_some() {
+            return None;
+        }
+        let credentials = credentials(&parts.headers).ok()??;
+        let (app, id) = self.pick_app(parts, true).ok()?;
+        let token = app.validate_now(credentials.scheme, credentials.token)?;
+        if !self.requirements.iter().all(|r| r.met_by(&token)) {
+            return None;
+        }
+        if let Some(id) = id {
+            parts.extensions.insert(id);
+        }
+        Some(token)
+    }
+
+    async fn authorize(&self, parts: &mut Parts) -> Result<ValidatedToken, Rejection> {
+        let credentials = credentials(&parts.headers)?;
+        let (app, id) = self.pick_app(parts, credentials.is_some())?;
+        if let Some(id) = id {
+            parts.extensions.insert(id);
+        }
         let accepted = || app.schemes().map(str::to_owned).collect::<Vec<_>>();
         let Some(credentials) = credentials else {
             return Err(Rejection::Missing(accepted()));

@@ -156,7 +156,7 @@ pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
-pub use layer::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
+pub use layer::{AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer};
 pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;

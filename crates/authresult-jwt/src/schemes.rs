@@ -145,6 +145,20 @@ impl AppAuth {
                 scheme: sanitize(scheme, 32),
             }))
     }
+
+    /// The answer of [`validate`](Self::validate) when it needs no waiting:
+    /// the chain's first check accepts the token at once, from its cache of
+    /// validated tokens ([`TokenValidator::validate_cached`]) or, for the
+    /// sync server's own tokens, with its secret. `None` when that check
+    /// would have to fetch keys or verify afresh, or refuses the token: the
+    /// caller then runs [`validate`](Self::validate) for the full answer.
+    pub(crate) fn validate_now(&self, scheme: &str, token: &str) -> Option<ValidatedToken> {
+        let (_, chain) = self.chain(scheme)?;
+        match chain.first()? {
+            TokenCheck::Issuers(validator) => validator.validate_cached(token),
+            TokenCheck::SyncServer(tokens) => tokens.validate(token).ok(),
+        }
+    }
 }
 
 /// The refusal of a check that does not handle such tokens at all (another

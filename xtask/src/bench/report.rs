@@ -109,6 +109,8 @@ struct Report {
     storm: Value,
     /// `benches/benches/crypto.rs`: interleaved ratios per algorithm.
     crypto: Value,
+    /// `benches/benches/instructions.rs`: callgrind counts per call.
+    instructions: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,7 @@ impl Report {
             load: read("load"),
             storm: read("storm"),
             crypto: read("crypto"),
+            instructions: read("instructions"),
             inputs,
         }
     }

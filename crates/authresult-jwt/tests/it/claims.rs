@@ -17,6 +17,32 @@ fn with(mut value: Value, pairs: Value) -> Value {
     value
 }
 
+/// `scope` alone is kept as sent and split when first listed: asking for
+/// one scope before or after listing them gives the same answers.
+#[tokio::test]
+async fn a_scope_claim_alone_gives_the_same_answers_before_and_after_listing() {
+    let token = sign(
+        rsa_a(),
+        header("RS256", "rsa-a"),
+        with(claims(), json!({"scope": " api:read  openid\tsync:write "})),
+    );
+    let ok = validator().validate(&token).await.unwrap();
+    let ask = |ok: &authresult_jwt::ValidatedToken| {
+        ["api:read", "openid", "sync:write", "api", "", "read"].map(|s| ok.has_scope(s))
+    };
+    let before = ask(&ok);
+    assert_eq!(before, [true, true, true, false, false, false]);
+    assert_eq!(ok.scopes(), ["api:read", "openid", "sync:write"]);
+    assert_eq!(ask(&ok), before);
+    let empty = sign(
+        rsa_a(),
+        header("RS256", "rsa-a"),
+        with(claims(), json!({"scope": ""})),
+    );
+    let empty = validator().validate(&empty).await.unwrap();
+    assert!(empty.scopes().is_empty() && !empty.has_scope(""));
+}
+
 #[tokio::test]
 async fn scopes_roles_and_organization_claims_are_exposed() {
     let token = sign(

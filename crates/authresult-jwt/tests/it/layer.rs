@@ -222,3 +222,76 @@ async fn an_unreachable_provider_answers_503() {
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(answer.challenge.is_none());
 }
+
+/// A token seen before is let through without waiting (from the validated
+/// token cache); these are the rules that path must still apply.
+#[tokio::test]
+async fn a_token_answered_from_the_cache_gets_the_answers_of_a_fresh_one() {
+    let clock = super::sync_server::clock_at(now());
+    let validator = builder(issuer_config(&jwks()))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(validator.clone());
+    let token = good_token();
+    for round in 0..2 {
+        let answer = call(&app, "/me", &[&bearer(&token)]).await;
+        assert_eq!(answer.status, StatusCode::OK, "round {round}");
+        assert_eq!(answer.body, "alice:api:read,api:write");
+        assert!(
+            validator.validate_cached(&token).is_some(),
+            "round {round}: not cached"
+        );
+        // Cached or not, a route's requirements are checked.
+        let admin = call(&app, "/admin", &[&bearer(&token)]).await;
+        assert_eq!(admin.status, StatusCode::FORBIDDEN, "round {round}");
+        assert_eq!(
+            admin.challenge.as_deref(),
+            Some("Bearer error=\"insufficient_scope\", scope=\"admin\"")
+        );
+    }
+    // Several Authorization headers are refused even for a cached token.
+    let twice = call(&app, "/me", &[&bearer(&token), &bearer(&token)]).await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    // Past `exp` (and the leeway) the cached token gets the expiry challenge.
+    clock.advance(std::time::Duration::from_secs(3600));
+    let expired = call(&app, "/me", &[&bearer(&token)]).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    let challenge = expired.challenge.unwrap();
+    assert!(
+        challenge.contains("error=\"invalid_token\"") && challenge.contains("expired"),
+        "{challenge}"
+    );
+}
+
+/// The authorizer is asked on every request, cached token or not.
+#[tokio::test]
+async fn the_authorizer_decides_for_cached_tokens_too() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use authresult_jwt::AccessDecision;
+
+    let allow = Arc::new(AtomicBool::new(true));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let (allow_in, asked_in) = (allow.clone(), asked.clone());
+    let layer = BearerAuthLayer::new(validator()).authorize(move |_, _| {
+        asked_in.fetch_add(1, Ordering::SeqCst);
+        let decision = if allow_in.load(Ordering::SeqCst) {
+            AccessDecision::Allow
+        } else {
+            AccessDecision::Deny
+        };
+        async move { decision }
+    });
+    let app = Router::new().route("/me", get(whoami).layer(layer));
+    let token = good_token();
+    assert_eq!(call(&app, "/me", &[&bearer(&token)]).await.status, StatusCode::OK);
+    assert_eq!(call(&app, "/me", &[&bearer(&token)]).await.status, StatusCode::OK);
+    allow.store(false, Ordering::SeqCst);
+    assert_eq!(
+        call(&app, "/me", &[&bearer(&token)]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+}

@@ -46,10 +46,13 @@ impl Report {
 
     /// The load targets of the summary.
     pub(super) fn load_rows(&self) -> Vec<Row> {
-        let share = self
-            .load_rps("ours", "repeated")
-            .zip(self.load_rps("open", "repeated"))
-            .map(|(ours, open)| ours / open);
+        // The alternating rounds judge the bar when they ran; else the two
+        // single runs.
+        let share = self.load["alternating"]["median_ratio"].as_f64().or_else(|| {
+            self.load_rps("ours", "repeated")
+                .zip(self.load_rps("open", "repeated"))
+                .map(|(ours, open)| ours / open)
+        });
         let problem = if self.load_rps("ours", "repeated").is_none() {
             self.load_problem("ours")
         } else {
@@ -66,7 +69,7 @@ impl Report {
         };
         vec![
             Row {
-                what: "Protected route under load, one repeated token: throughput vs the same route without authentication".into(),
+                what: "Protected route under load, one repeated token: throughput vs the same route without authentication (median of the alternating rounds)".into(),
                 measured: share.map_or(problem, |s| format!("{:.0}%", s * 100.0)),
                 bar: "≥ 90%".into(),
                 status: Status::of(share.map(|s| s >= 0.9)),
@@ -252,6 +255,31 @@ impl Report {
                 };
                 let _ = writeln!(md, "| {what} | {mix_text} | {cells} |");
             }
+        }
+        let alternating = &load["alternating"];
+        if let Some(rounds) = alternating["rounds"].as_array() {
+            let _ = writeln!(
+                md,
+                "\nThe repeated token again, the ceiling and the protected route alternately, {} \
+                 runs of {} s each, both servers started once; other work on the machine slows \
+                 both runs of a round alike. The protected route's share of the ceiling, per \
+                 round: {}; median **{:.0}%** (this judges the 90% bar).",
+                rounds.len(),
+                text(&load["measure_secs"]),
+                rounds
+                    .iter()
+                    .map(|r| format!(
+                        "{:.0}% ({:.0} of {:.0} requests/s)",
+                        r["ratio"].as_f64().unwrap_or(0.0) * 100.0,
+                        r["ours_rps"].as_f64().unwrap_or(0.0),
+                        r["open_rps"].as_f64().unwrap_or(0.0)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                alternating["median_ratio"].as_f64().unwrap_or(0.0) * 100.0
+            );
+        } else if let Some(reason) = alternating["reason"].as_str() {
+            let _ = writeln!(md, "\nThe alternating rounds did not run: {reason}.");
         }
         let _ = writeln!(
             md,

@@ -151,7 +151,46 @@ impl Report {
                 );
             }
         }
+        self.render_instructions(md);
         md.push('\n');
+    }
+
+    /// Instructions per call from callgrind, beside the times above.
+    fn render_instructions(&self, md: &mut String) {
+        let instructions = &self.instructions;
+        if instructions["measured"].as_bool() != Some(true) {
+            let reason = instructions["reason"]
+                .as_str()
+                .unwrap_or("the instructions bench did not run");
+            let _ = writeln!(md, "\nInstructions per call: not measured: {reason}.");
+            return;
+        }
+        let _ = writeln!(
+            md,
+            "\nInstructions per call, counted by callgrind ({}; {} calls per case after one \
+             uncounted call): unlike the times, these do not move with the machine's load, so a \
+             change in the code shows from one run. *Parse* is `UnverifiedJwt::parse` alone.\n\n\
+             | alg | raw ring check | parse | first-seen | first-seen − raw | repeated |\n|---|---|---|---|---|---|",
+            text(&instructions["valgrind"]),
+            text(&instructions["calls"])
+        );
+        for alg in Alg::ALL {
+            let a = &instructions["algs"][alg.name()];
+            let get = |case: &str| a[case].as_f64();
+            let cell =
+                |n: Option<f64>| n.map_or_else(|| "—".to_owned(), |n| count(&Value::from(n.round() as u64)));
+            let own = get("first_seen").zip(get("raw")).map(|(f, r)| f - r);
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                alg.name(),
+                cell(get("raw")),
+                cell(get("parse")),
+                cell(get("first_seen")),
+                cell(own),
+                cell(get("repeated"))
+            );
+        }
     }
 
     /// Each missed target with what the numbers say about the gap.
