@@ -10,6 +10,8 @@ use authresult_test_support::{Idp, IdpOptions};
 
 use crate::{cargo, root, run};
 
+mod field_device;
+
 const EXAMPLES: &[&str] = &[
     "example-device-login",
     "example-session",
@@ -85,6 +87,17 @@ fn output(cmd: &mut Command, input: Option<&str>) -> Result<Output> {
     Ok(child.wait_with_output()?)
 }
 
+/// Waits `secs` seconds, showing `waiting` and the seconds left, then `done`.
+fn countdown(secs: u64, waiting: &str, done: &str) -> Result<()> {
+    for left in (1..=secs).rev() {
+        print!("\r  {waiting}: {left:>2}s ");
+        std::io::stdout().flush()?;
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    println!("\r  {done:<width$}", width = waiting.len() + 6);
+    Ok(())
+}
+
 /// Kills a child process when dropped.
 struct KillOnDrop(Child);
 
@@ -93,6 +106,61 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Plays the person with the phone for a device login running in `child`
+/// (stdout piped): shows its output up to the user code and the
+/// verification URI, approves the code as `username` through the provider's
+/// pages (an HTTP client acting as a browser), then shows the rest and waits
+/// for the example to succeed. Answers everything the example printed.
+fn approve_device(
+    runtime: &tokio::runtime::Runtime,
+    idp: &Idp,
+    mut child: Child,
+    username: &str,
+    password: &str,
+) -> Result<String> {
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut child = KillOnDrop(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut printed = String::new();
+    let (mut code, mut uri) = (None, None);
+    for line in lines.by_ref() {
+        let line = line?;
+        println!("    | {line}");
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(c) = line.strip_prefix("user_code: ") {
+            code = Some(c.to_owned());
+        }
+        if let Some(u) = line.strip_prefix("verification_uri: ") {
+            uri = Some(u.parse::<url::Url>()?);
+        }
+        if code.is_some() && uri.is_some() {
+            break;
+        }
+    }
+    let (code, uri) = (
+        code.context("no user code shown")?,
+        uri.context("no verification URI shown")?,
+    );
+    println!(
+        "  xtask now plays the person with the phone: it opens {uri} in an HTTP client acting as a browser,\n  \
+         enters the code {code}, logs in as {username}/{password} and approves the device."
+    );
+    runtime
+        .block_on(idp.approve_device(&uri, Some(&code), username, password, true))
+        .context("approving the device code failed")?;
+    println!("  approved; the example is polling the token endpoint ...");
+    for line in lines {
+        let line = line?;
+        println!("    | {line}");
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let status = child.0.wait()?;
+    ensure!(status.success(), "the device login failed: {status}");
+    Ok(printed)
 }
 
 fn target_dir() -> PathBuf {
@@ -119,7 +187,9 @@ pub(crate) fn demo() -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let mut options = IdpOptions::default();
     options.access_ttl = Some(ACCESS_TTL);
-    let idp = Idp::start(options).context("cannot start the local OpenID provider")?;
+    // The same signing keys after the restart of the field-tablet step.
+    options.keys = Some(work.join("idp-keys.json"));
+    let idp = Idp::start(options.clone()).context("cannot start the local OpenID provider")?;
     let issuer = idp.issuer("plain")?.to_string();
     let mut demo = Demo {
         bin: target_dir().join("debug"),
@@ -135,46 +205,13 @@ pub(crate) fn demo() -> Result<()> {
 
     // 1. Device login, with xtask as the person approving on a phone.
     demo.step("device login (RFC 8628) with example-device-login");
-    let mut child = demo
+    let child = demo
         .with_provider("example-device-login", &demo.store.clone())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("cannot start example-device-login")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut child = KillOnDrop(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut code, mut uri) = (None, None);
-    for line in lines.by_ref() {
-        let line = line?;
-        println!("    | {line}");
-        if let Some(c) = line.strip_prefix("user_code: ") {
-            code = Some(c.to_owned());
-        }
-        if let Some(u) = line.strip_prefix("verification_uri: ") {
-            uri = Some(u.parse::<url::Url>()?);
-        }
-        if code.is_some() && uri.is_some() {
-            break;
-        }
-    }
-    let (code, uri) = (
-        code.context("no user code shown")?,
-        uri.context("no verification URI shown")?,
-    );
-    println!(
-        "  xtask now plays the person with the phone: it opens {uri} in an HTTP client acting as a browser,\n  \
-         enters the code {code}, logs in as alice/alice-password and approves the device."
-    );
-    runtime
-        .block_on(idp.approve_device(&uri, Some(&code), "alice", "alice-password", true))
-        .context("approving the device code failed")?;
-    println!("  approved; the example is polling the token endpoint ...");
-    for line in lines {
-        println!("    | {}", line?);
-    }
-    let status = child.0.wait()?;
-    ensure!(status.success(), "example-device-login failed: {status}");
+    approve_device(&runtime, &idp, child, "alice", "alice-password")?;
 
     demo.step("the stored session (example-session status)");
     let out = output(
@@ -199,12 +236,11 @@ pub(crate) fn demo() -> Result<()> {
             .arg("status");
         cmd
     };
-    for left in (1..=ACCESS_TTL).rev() {
-        print!("\r  waiting for the {ACCESS_TTL}s access token to expire: {left:>2}s ");
-        std::io::stdout().flush()?;
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    println!("\r  the access token has expired.                              ");
+    countdown(
+        ACCESS_TTL,
+        &format!("waiting for the {ACCESS_TTL}s access token to expire"),
+        "the access token has expired.",
+    )?;
     let out = output(&mut status_cmd(&demo), None)?;
     show(&out);
     ensure!(
@@ -360,26 +396,7 @@ pub(crate) fn demo() -> Result<()> {
         "a terminal failure must remove the session"
     );
 
-    demo.step(
-        "a shared field tablet (example-field-device): two users, offline unlock, delay and lock-out, \
-         grace period, a revoked user",
-    );
-    let out = output(
-        demo.example("example-field-device")
-            .arg("--store")
-            .arg(work.join("field-device.sqlite")),
-        None,
-    )?;
-    show(&out);
-    let text = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success()
-            && text.contains("bob: cannot read sessions")
-            && text.contains("locked after too many failures")
-            && text.contains("grace period is over")
-            && text.contains("disabled by the provider's answer"),
-        "the field device script did not hold"
-    );
+    let idp = field_device::shared_tablet(&mut demo, &runtime, idp, options, &work)?;
     drop(idp);
     println!("\ndemo: all {} steps succeeded", demo.step);
     Ok(())

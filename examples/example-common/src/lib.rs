@@ -1,7 +1,7 @@
 //! Shared plumbing of the authresult examples: provider settings from flags,
 //! environment variables or a DataCollect-style `{type, fields}` JSON file,
-//! the default SQLite store in the per-user data folder, and printing an
-//! error's whole cause chain.
+//! the default SQLite store in the per-user data folder, the device login's
+//! screen (`device_login.rs`), and printing an error's whole cause chain.
 //!
 //! Not a library to depend on: it only keeps the examples short.
 
@@ -12,10 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use authresult_core::{AuthManager, ProviderConfig};
+use authresult_core::{AuthManager, ProviderConfig, Session, SessionStore, Timestamp};
 use authresult_oidc::{IssuerConfig, OidcOptions, TokenValidator, build_provider};
 use authresult_store::SqliteStore;
 use serde_json::Value;
+
+mod device_login;
+
+pub use device_login::device_login;
 
 /// Where the provider and the store come from.
 #[derive(Debug, Clone, clap::Args)]
@@ -179,11 +183,23 @@ impl Settings {
 
     /// [`manager`](Self::manager) with adapter options.
     pub async fn manager_with(&self, options: OidcOptions) -> Result<(AuthManager, String)> {
+        // A wrong config is reported before the store file is created.
+        self.provider_config()?;
+        let store = self.open_store().await?;
+        self.manager_over(Arc::new(store), options)
+    }
+
+    /// A manager over `store` (e.g. the default store behind an offline
+    /// vault) with the configured provider registered.
+    pub fn manager_over(
+        &self,
+        store: Arc<dyn SessionStore>,
+        options: OidcOptions,
+    ) -> Result<(AuthManager, String)> {
         let config = self.provider_config()?;
         let name = self.provider_name()?;
         let provider = build_provider(&config, options)?;
-        let store = self.open_store().await?;
-        let manager = AuthManager::builder(self.tenant.as_str(), Arc::new(store))
+        let manager = AuthManager::builder(self.tenant.as_str(), store)
             .provider(name.as_str(), provider)
             .margin(Duration::from_secs(self.min_validity))
             .build();
@@ -212,17 +228,31 @@ pub fn exit(result: Result<()>) -> ExitCode {
 
 /// "in 4m 10s", "expired 30s ago", for people.
 pub fn human_duration(secs: i64) -> String {
-    let abs = secs.unsigned_abs();
-    let text = match abs {
-        0..=59 => format!("{abs}s"),
-        60..=3599 => format!("{}m {}s", abs / 60, abs % 60),
-        3600..=86_399 => format!("{}h {}m", abs / 3600, (abs % 3600) / 60),
-        _ => format!("{}d {}h", abs / 86_400, (abs % 86_400) / 3600),
-    };
+    let text = human_span(secs.unsigned_abs());
     if secs < 0 {
         format!("expired {text} ago")
     } else {
         format!("in {text}")
+    }
+}
+
+/// When `session`'s access token expires: "in 4m 10s", "expired 30s ago"
+/// or "unknown".
+pub fn expiry(session: Option<&Session>, now: Timestamp) -> String {
+    match session.and_then(|s| s.expires_at) {
+        None => "unknown".to_owned(),
+        Some(at) if at <= now => human_duration(-(now.duration_since(at).as_secs().max(1) as i64)),
+        Some(at) => human_duration(at.duration_since(now).as_secs() as i64),
+    }
+}
+
+/// "45s", "4m 10s", "3h 5m", "15d 2h": a length of time for people.
+pub fn human_span(secs: u64) -> String {
+    match secs {
+        0..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m {}s", secs / 60, secs % 60),
+        3600..=86_399 => format!("{}h {}m", secs / 3600, (secs % 3600) / 60),
+        _ => format!("{}d {}h", secs / 86_400, (secs % 86_400) / 3600),
     }
 }
 

@@ -6,13 +6,11 @@
 //! session in the default SQLite store and prints its status.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Result, bail};
-use authresult_core::{LoginFlow, LoginPrompt, LoginResponse, Timestamp};
+use anyhow::Result;
+use authresult_core::Timestamp;
 use clap::Parser;
-use example_common::{Settings, exit, human_duration};
-use indicatif::{ProgressBar, ProgressStyle};
+use example_common::{Settings, device_login, exit, human_duration};
 
 /// Log in on this device by approving a code on another one.
 #[derive(Debug, Parser)]
@@ -33,48 +31,7 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<()> {
     let (manager, provider) = args.settings.manager().await?;
-    let pending = manager.begin_login(&provider, LoginFlow::DeviceCode).await?;
-    let LoginPrompt::DeviceCode {
-        user_code,
-        verification_uri,
-        verification_uri_complete,
-        ..
-    } = &pending.prompt
-    else {
-        bail!("the provider did not start a device login");
-    };
-    println!("To sign in, open {verification_uri} and enter the code:");
-    println!();
-    println!("    {user_code}");
-    println!();
-    println!("user_code: {user_code}");
-    println!("verification_uri: {verification_uri}");
-    if let Some(complete) = verification_uri_complete {
-        println!("verification_uri_complete: {complete}");
-        if !args.no_qr {
-            println!("\nOr scan this with a phone:\n\n{}", qr(complete.as_str())?);
-        }
-    }
-
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    spinner.enable_steady_tick(Duration::from_millis(120));
-    let login = manager.complete_login(&pending, LoginResponse::DevicePoll);
-    tokio::pin!(login);
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    let session = loop {
-        tokio::select! {
-            result = &mut login => break result,
-            _ = ticker.tick() => {
-                let left = pending.expires_at.duration_since(Timestamp::now()).as_secs();
-                spinner.set_message(format!("waiting for approval; the code expires {}", human_duration(left as i64)));
-            }
-        }
-    };
-    spinner.finish_and_clear();
-    let session = session?;
+    let session = device_login(&manager, &provider, !args.no_qr).await?;
     let left = session.expires_in(Timestamp::now()).map(|d| d.as_secs() as i64);
     println!("Logged in.");
     println!(
@@ -92,13 +49,4 @@ async fn run(args: Args) -> Result<()> {
     );
     println!("  stored in:   {}", args.settings.store_path()?.display());
     Ok(())
-}
-
-/// The QR code as text: two modules per character row, readable in a terminal.
-fn qr(data: &str) -> Result<String> {
-    let code = qrcode::QrCode::new(data.as_bytes())?;
-    Ok(code
-        .render::<qrcode::render::unicode::Dense1x2>()
-        .quiet_zone(true)
-        .build())
 }

@@ -1,205 +1,196 @@
-//! A shared field tablet, scripted: two enumerators log in online on one
-//! store, the provider goes away, each unlocks offline with their own
-//! secret and sees only their sessions, a wrong secret is delayed then
-//! locked out, the grace period runs out, and when the provider is back a
-//! revoked user can no longer unlock.
+//! Run with: `cargo run -p example-field-device -- --issuer http://127.0.0.1:PORT/plain --client-id device-app --store tablet.sqlite login --user alice`
+//! (then `unlock --user alice`, `refresh --user alice`, `status --user alice`;
+//! `cargo xtask idp` runs a local provider with the accounts alice and bob)
 //!
-//! The provider is the library's scriptable `FakeProvider` (the script
-//! decides what it answers), the clock a `ManualClock`, so the run is the
-//! same every time. Usage: `example-field-device [--store <file>]`.
+//! A tablet shared by a field team, one SQLite store for everyone. Each user
+//! logs in online once (the device grant: the code is approved on a phone)
+//! and picks a passcode, which wraps that user's vault key (Argon2id); the
+//! user's tokens are sealed with it. Later, with no network, `unlock` opens
+//! that user's sessions and no one else's; a wrong passcode is counted in the
+//! store, delayed, then locked out; unlock is refused once the last online
+//! proof is older than the grace period, measured against a high-water mark
+//! of time kept in the store (a clock set back gains nothing); `refresh` asks
+//! the provider, and its terminal answer disables the user's offline unlock.
+//! Each command is one process: everything it remembers is in the store file.
+//!
+//! Passcodes are read without echo, or as one line from stdin with
+//! `--passcode-stdin` (scripts). `--clock-offset-days` moves this process's
+//! vault clock: a demo aid to reach the end of the grace period.
+//!
+//! The tablet is `KeySource::PerUser` with neither a store key nor a device
+//! key: a short passcode alone keeps other users of the tablet out, not a
+//! thief who copies the file (the README's threat model); an app adds
+//! `OfflineVault::with_device_key` with a key from the OS keystore.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::io::BufRead as _;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use authresult_core::testing::FakeProvider;
-use authresult_core::{
-    AccessToken, AuthManager, AuthResult, Credentials, Error, FailureKind, ManualClock, Password,
-    RefreshToken, SessionStore, TenantId, Timestamp, UserId,
-};
-use authresult_store::{KeySource, OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore};
+use anyhow::{Context as _, Result, bail};
+use authresult_core::{Clock, Password, Timestamp};
+use clap::{Parser, Subcommand};
+use example_common::{Settings, exit};
 
-const TENANT: &str = "field-app";
-const PROVIDER: &str = "field";
+mod tablet;
 
-fn tokens(user: &str) -> AuthResult {
-    let mut auth = AuthResult::new(AccessToken::new(format!("access-token-of-{user}")), 3600);
-    auth.refresh_token = Some(RefreshToken::new(format!("refresh-token-of-{user}")));
-    auth
+use tablet::Tablet;
+
+/// A shared field tablet: online login, offline unlock per user, online truth.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    #[command(flatten)]
+    settings: Settings,
+
+    #[command(flatten)]
+    policy: PolicyArgs,
+
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn password(user: &str, secret: &str) -> Credentials {
-    Credentials::Password {
-        username: user.to_owned(),
-        password: Password::new(secret),
-    }
+/// The tablet's offline policy (`OfflinePolicy`); give the same values to
+/// every command.
+#[derive(Debug, Clone, clap::Args)]
+struct PolicyArgs {
+    /// Offline unlock is refused once the user's last online login or
+    /// refresh is older than this many days.
+    #[arg(
+        long,
+        env = "AUTHRESULT_GRACE_DAYS",
+        default_value_t = 14,
+        value_name = "DAYS"
+    )]
+    grace_days: u64,
+
+    /// Wrong passcodes before the lock-out (only an online login lifts it).
+    #[arg(
+        long,
+        env = "AUTHRESULT_MAX_FAILURES",
+        default_value_t = 10,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    max_failures: u32,
+
+    /// Demo aid: this process's vault clock runs this many days ahead of
+    /// the system clock (negative: behind), to reach the end of the grace
+    /// period without waiting, or to show that a clock set back gains
+    /// nothing. The provider and the tokens keep the real time.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_name = "DAYS")]
+    clock_offset_days: i64,
 }
 
-struct Device {
-    manager: AuthManager,
-    store: VaultedStore,
-    vault: Arc<OfflineVault>,
-    provider: Arc<FakeProvider>,
-    tenant: TenantId,
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Log in online with the device grant (approve the code on a phone),
+    /// then enroll the passcode the user picks for offline unlock.
+    Login {
+        #[command(flatten)]
+        user: UserArgs,
+        /// Do not draw the QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// Unlock offline with the passcode (no network) and show the sessions
+    /// the user can read, and those of other users, which they cannot.
+    Unlock {
+        #[command(flatten)]
+        user: UserArgs,
+    },
+    /// The online check: unlock, then refresh at the provider. A transient
+    /// failure keeps everything; a terminal answer removes the session and
+    /// disables the user's offline unlock. Exits 0 only when refreshed.
+    Refresh {
+        #[command(flatten)]
+        user: UserArgs,
+    },
+    /// What the vault knows about a user (no passcode needed).
+    Status {
+        /// The tablet user.
+        #[arg(long)]
+        user: String,
+    },
 }
 
-impl Device {
-    /// An online password login: prepare the vault, log in, enroll the password.
-    async fn login_online(&self, user: &str, secret: &str) -> anyhow::Result<()> {
-        let id = UserId::from(user);
-        self.vault
-            .prepare_login(&self.tenant, &id, Some(secret.as_bytes()))
-            .await?;
-        self.provider.push_login(Ok(tokens(user)));
-        self.manager
-            .for_user(user)
-            .login(PROVIDER, &password(user, secret))
-            .await?;
-        self.store.enroll(&self.tenant, &id, secret.as_bytes()).await?;
-        println!("{user}: logged in online; offline credential enrolled");
-        Ok(())
-    }
+#[derive(Debug, Clone, clap::Args)]
+struct UserArgs {
+    /// The tablet user (their name on this device).
+    #[arg(long)]
+    user: String,
 
-    async fn unlock(&self, user: &str, secret: &str) -> Result<(), StoreError> {
-        self.vault
-            .unlock(&self.tenant, &user.into(), secret.as_bytes())
-            .await
-    }
+    /// Read the passcode as one line from stdin instead of the terminal.
+    #[arg(long)]
+    passcode_stdin: bool,
+}
 
-    /// What `user` can read: their access token, or why not.
-    async fn show_sessions(&self, user: &str) -> anyhow::Result<()> {
-        match self.manager.for_user(user).sessions().await {
-            Ok(sessions) => {
-                for s in &sessions {
-                    // Tokens are never printed: say whether it is this user's own.
-                    let own = s.auth.access_token.secret() == format!("access-token-of-{user}");
-                    println!(
-                        "{user}: sees session {} holding {} access token",
-                        s.key,
-                        if own { "their own" } else { "ANOTHER USER'S" }
-                    );
-                }
-            }
-            Err(e) => println!("{user}: cannot read sessions: {}", cause(&e)),
+#[tokio::main]
+async fn main() -> ExitCode {
+    exit(run(Args::parse()).await)
+}
+
+async fn run(args: Args) -> Result<()> {
+    let tablet = Tablet::open(&args.settings, &args.policy).await?;
+    match &args.command {
+        Command::Login { user, no_qr } => {
+            let passcode = passcode(user, true)?;
+            tablet.login(&args.settings, &user.user, &passcode, !no_qr).await
         }
-        Ok(())
+        Command::Unlock { user } => tablet.unlock(&user.user, &passcode(user, false)?).await,
+        Command::Refresh { user } => {
+            tablet
+                .refresh(&args.settings, &user.user, &passcode(user, false)?)
+                .await
+        }
+        Command::Status { user } => tablet.status(user).await,
     }
 }
 
-/// The store error inside a port error, printed; else the error.
-fn cause(error: &Error) -> String {
-    match error {
-        Error::Store { source, .. } => source.to_string(),
-        other => other.to_string(),
+/// The passcode: a line of stdin, or typed without echo (twice when
+/// `choose`: the user picks it now).
+fn passcode(args: &UserArgs, choose: bool) -> Result<Password> {
+    if args.passcode_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the passcode from stdin")?;
+        let len = line.trim_end_matches(['\r', '\n']).len();
+        line.truncate(len);
+        // Moved, not copied: the passcode's memory is wiped when it is dropped.
+        return Ok(Password::new(line));
     }
-}
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let path = match args.as_slice() {
-        [] => std::env::temp_dir().join(format!("example-field-device-{}.sqlite", std::process::id())),
-        [flag, path] if flag == "--store" => PathBuf::from(path),
-        _ => bail!("usage: example-field-device [--store <file>]"),
+    let prompt = if choose {
+        format!("Pick a passcode for {} on this tablet: ", args.user)
+    } else {
+        format!("Passcode of {}: ", args.user)
     };
-    let _ = std::fs::remove_file(&path);
-    let clock = ManualClock::new(Timestamp::now());
-    let sqlite = Arc::new(SqliteStore::open(&path).await.context("opening the store")?);
-    let mut policy = OfflinePolicy::default();
-    policy.max_failures = 3;
-    let vault =
-        Arc::new(OfflineVault::new(sqlite.clone(), policy.clone()).with_clock(Arc::new(clock.clone())));
-    let source = KeySource::PerUser {
-        store_key: None,
-        vault: vault.clone(),
-    };
-    let protected: Arc<dyn SessionStore> = source.protect(sqlite.clone());
-    let provider = Arc::new(FakeProvider::new());
-    let manager = AuthManager::builder(TENANT, protected)
-        .provider(PROVIDER, provider.clone())
-        .clock(Arc::new(clock.clone()))
-        .sleeper(Arc::new(clock.clone()))
-        .build();
-    let device = Device {
-        manager,
-        store: VaultedStore::new(sqlite.clone(), vault.clone()),
-        vault: vault.clone(),
-        provider: provider.clone(),
-        tenant: TENANT.into(),
-    };
-    println!("store: {}", path.display());
-
-    println!("\n-- two enumerators log in online on the shared tablet");
-    device.login_online("amina", "amina-password").await?;
-    device.login_online("bob", "bob-password").await?;
-    vault.lock_all();
-
-    println!("\n-- the provider is out of reach; each unlocks offline with their own secret");
-    device.unlock("amina", "amina-password").await?;
-    println!("amina: unlocked offline");
-    device.show_sessions("amina").await?;
-    device.show_sessions("bob").await?;
-    vault.lock_all();
-    device.unlock("bob", "bob-password").await?;
-    println!("bob: unlocked offline");
-    device.show_sessions("bob").await?;
-    vault.lock_all();
-
-    println!("\n-- a wrong secret is delayed, then locked out");
-    for attempt in 1..=policy.max_failures {
-        match device.unlock("amina", "guess").await {
-            Err(e) => println!("amina, wrong secret (attempt {attempt}): {e}"),
-            Ok(()) => bail!("a wrong secret unlocked"),
-        }
-        match device.unlock("amina", "amina-password").await {
-            Err(StoreError::TooSoon { retry_in }) => {
-                println!(
-                    "amina, right secret at once: refused, retry in {} s",
-                    retry_in.as_secs()
-                );
-                clock.advance(retry_in);
-            }
-            Err(e) => println!("amina, right secret: {e}"),
-            Ok(()) => bail!("the delay was not enforced"),
+    let first = Password::new(rpassword::prompt_password(prompt).context("cannot read the passcode")?);
+    if choose {
+        let again =
+            Password::new(rpassword::prompt_password("Once more: ").context("cannot read the passcode")?);
+        if again.secret() != first.secret() {
+            bail!("the two passcodes differ");
         }
     }
+    Ok(first)
+}
 
-    println!("\n-- the grace period runs out (the clock moves 15 days on)");
-    clock.advance(Duration::from_secs(15 * 24 * 3600));
-    match device.unlock("bob", "bob-password").await {
-        Err(e @ StoreError::GraceExpired) => println!("bob: {e}"),
-        other => bail!("bob unlocked after the grace period: {other:?}"),
-    }
-    clock.set(Timestamp::now());
-    match device.unlock("bob", "bob-password").await {
-        Err(e @ StoreError::GraceExpired) => println!("bob, clock set back: still {e}"),
-        other => bail!("setting the clock back extended the grace: {other:?}"),
-    }
+/// The system clock moved by a whole number of days (the demo's way to
+/// move time on; see `--clock-offset-days`).
+#[derive(Debug, Clone, Copy)]
+struct OffsetClock {
+    days: i64,
+}
 
-    println!("\n-- the provider is back: amina logs in online again, bob was revoked");
-    device.login_online("amina", "amina-password").await?;
-    device.show_sessions("amina").await?;
-    let bob = device.manager.for_user("bob");
-    vault
-        .prepare_login(&device.tenant, &"bob".into(), Some(b"bob-password"))
-        .await?;
-    provider.push_refresh(Err(Error::provider(
-        FailureKind::Terminal,
-        "invalid_grant: user disabled",
-    )));
-    match bob.refresh(PROVIDER).await {
-        Err(e) if e.is_terminal() => {
-            vault.disable(&device.tenant, &"bob".into()).await?;
-            println!("bob: the provider refused the refresh for good ({e})");
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        let now = Timestamp::now();
+        let by = Duration::from_secs(self.days.unsigned_abs().saturating_mul(24 * 3600));
+        if self.days >= 0 {
+            now.saturating_add(by)
+        } else {
+            now.saturating_sub(by)
         }
-        other => bail!("the revoked user's refresh answered {other:?}"),
     }
-    match device.unlock("bob", "bob-password").await {
-        Err(e @ StoreError::OfflineDisabled) => println!("bob: {e}"),
-        other => bail!("a revoked user unlocked offline: {other:?}"),
-    }
-    drop((device, vault, source));
-    println!("\ndone: every rule held");
-    Ok(())
 }

@@ -10,9 +10,9 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use authresult_core::{Session, SessionStore as _, TenantId, Timestamp};
+use authresult_core::{SessionStore as _, TenantId, Timestamp};
 use clap::{Parser, Subcommand};
-use example_common::{Settings, exit, human_duration};
+use example_common::{Settings, exit, expiry};
 
 mod datacollect;
 
@@ -137,15 +137,6 @@ async fn run(args: Args) -> Result<()> {
             }
             Ok(())
         }
-    }
-}
-
-/// "in 4m 10s", "expired 30s ago" or "unknown".
-fn expiry(session: Option<&Session>, now: Timestamp) -> String {
-    match session.and_then(|s| s.expires_at) {
-        None => "unknown".to_owned(),
-        Some(at) if at <= now => human_duration(-(now.duration_since(at).as_secs().max(1) as i64)),
-        Some(at) => human_duration(at.duration_since(now).as_secs() as i64),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Integration tests of `authresult-oidc`: every flow end to end against the
-//! local OpenID provider (`xtask/idp`, started once for this binary) and
-//! against glewlwyd (a second, independent provider), and
-//! hostile or unusual answers against `wiremock`.
+//! local OpenID provider (`xtask/idp`, started once for this binary; the
+//! tests that stop and restart it start their own) and against glewlwyd (a
+//! second, independent provider), and hostile or unusual answers against
+//! `wiremock`.
 
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
@@ -12,6 +13,7 @@ mod datacollect;
 mod debug_output;
 mod device;
 mod discovery;
+mod field_device;
 mod field_network;
 mod glewlwyd;
 mod hostile;
