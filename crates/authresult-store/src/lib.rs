@@ -154,6 +154,8 @@
 //!   `testing` re-exporting `authresult_core::testing` (`run_all` and its
 //!   single checks, which every backend's tests run); with `postgres` also
 //!   bulk seeding (`testing::seed_postgres`) and query plans for benchmarks.
+//!   It turns on `authresult-core`'s `testing` feature; without it only
+//!   core's `memory` feature (`MemoryStore`) is compiled in.
 
 // With no backend but `MemoryStore`, the shared codec and keys are unused.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -173,8 +175,8 @@ mod sqlite;
 pub mod testing;
 mod vault;
 
-/// [`authresult_core::testing::MemoryStore`], re-exported.
-pub use authresult_core::testing::MemoryStore;
+/// [`authresult_core::MemoryStore`], re-exported.
+pub use authresult_core::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN, KdfParams};
