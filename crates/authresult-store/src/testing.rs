@@ -8,12 +8,3 @@ pub use authresult_core::testing::*;
 mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::{SEED_PROVIDER, explain_postgres_get, seed_postgres, seeded_key};
-
-/// The small session bulk seeding writes for `tenant` (provider
-/// `SEED_PROVIDER`, an access token only).
-#[cfg(feature = "postgres")]
-pub(crate) fn seed_session(tenant: &str) -> authresult_core::Session {
-    use authresult_core::{AccessToken, AuthResult, Session, SessionKey};
-    let auth = AuthResult::new(AccessToken::new("seed-access-token"), 3600);
-    Session::new(SessionKey::new(tenant, "seed"), auth, T0)
-}

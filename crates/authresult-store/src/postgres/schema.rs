@@ -4,8 +4,8 @@
 
 use deadpool_postgres::{Pool, Transaction};
 
-use super::pg;
-use crate::codec;
+use super::pool::{column, pg};
+use crate::codec::{self, version_of};
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
@@ -307,17 +307,17 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in sessions {
-        let tenant: String = super::column(&row, 0)?;
-        let provider: String = super::column(&row, 1)?;
-        let version: i64 = super::column(&row, 2)?;
-        let body: String = super::column(&row, 3)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
-        let user: String = super::column(&row, 5)?;
+        let tenant: String = column(&row, 0)?;
+        let provider: String = column(&row, 1)?;
+        let version: i64 = column(&row, 2)?;
+        let body: String = column(&row, 3)?;
+        let sealed: Option<Vec<u8>> = column(&row, 4)?;
+        let user: String = column(&row, 5)?;
         let session = codec::decode_session(
             &tenant,
             &user,
             &provider,
-            super::version_of(version)?,
+            version_of(version)?,
             &body,
             sealed.as_deref(),
             None,
@@ -344,10 +344,10 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in pending {
-        let tenant: String = super::column(&row, 0)?;
-        let state: String = super::column(&row, 1)?;
-        let body: String = super::column(&row, 2)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 3)?;
+        let tenant: String = column(&row, 0)?;
+        let state: String = column(&row, 1)?;
+        let body: String = column(&row, 2)?;
+        let sealed: Option<Vec<u8>> = column(&row, 3)?;
         let pending = codec::decode_pending(&tenant, &state, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_pending(&pending, Some(cipher))?;
         tx.execute(&update, &[&tenant, &state, &encoded.body, &encoded.sealed])
@@ -368,11 +368,11 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in revocations {
-        let tenant: String = super::column(&row, 0)?;
-        let provider: String = super::column(&row, 1)?;
-        let id: String = super::column(&row, 2)?;
-        let body: String = super::column(&row, 3)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
+        let tenant: String = column(&row, 0)?;
+        let provider: String = column(&row, 1)?;
+        let id: String = column(&row, 2)?;
+        let body: String = column(&row, 3)?;
+        let sealed: Option<Vec<u8>> = column(&row, 4)?;
         let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
         tx.execute(&update, &[&tenant, &id, &encoded.body, &encoded.sealed])
