@@ -4,8 +4,9 @@
 //! By job: `options.rs` (connecting), `pool.rs` (connections, retries,
 //! column helpers), `sql.rs` (the statements), `sessions.rs` (session rows
 //! and their compare-and-swap), `pending.rs` (usernames, pending logins),
-//! `revocation.rs` (pending revocations), `port.rs` (the `SessionStore`
-//! port), `schema.rs` (the versioned schema and its migrations).
+//! `revocation.rs` (pending revocations), `vault.rs` (offline vault
+//! records), `port.rs` (the `SessionStore` port), `schema.rs` (the
+//! versioned schema and its migrations).
 
 use std::fmt;
 
@@ -22,6 +23,7 @@ mod revocation;
 mod schema;
 mod sessions;
 mod sql;
+mod vault;
 
 pub use options::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,

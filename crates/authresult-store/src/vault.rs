@@ -35,8 +35,9 @@ pub(crate) use record::VaultRecord;
 
 /// Where vault records and the time high-water mark are kept.
 /// [`SqliteStore`](crate::SqliteStore) keeps them in its file (next to the
-/// sessions); [`MemoryVaultStore`] in memory. Both pass one conformance
-/// suite (`testing::vault`, feature `testing`).
+/// sessions), `PostgresStore` (feature `postgres`) in its schema, shared by
+/// every instance; [`MemoryVaultStore`] in memory. All three pass one
+/// conformance suite (`testing::vault`, feature `testing`).
 ///
 /// Records are opaque text to the store; each write is atomic and guarded
 /// by the revision the writer read, so concurrent unlocks (in one process,

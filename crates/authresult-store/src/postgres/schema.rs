@@ -11,20 +11,22 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 6] = [
+const OUR_TABLES: [&str; 8] = [
     "authresult_meta",
     "sessions",
     "usernames",
     "pending",
     "leases",
     "revocations",
+    "vault",
+    "vault_clock",
 ];
 
 /// Version 0: just the version, in a table every version can read.
@@ -106,6 +108,25 @@ ALTER TABLE {s}.sessions ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT ''
 ALTER TABLE {s}.sessions DROP CONSTRAINT sessions_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
 ALTER TABLE {s}.leases ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE {s}.leases DROP CONSTRAINT leases_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
+"#;
+
+/// The offline vault (as in the SQLite file): one record per tenant and
+/// user, replaced only over the revision its writer read (`rev`), and each
+/// tenant's high-water mark of the time seen (`seen`, Unix milliseconds).
+/// The record is the vault's own JSON text (the data key in it is wrapped
+/// under the user's secret).
+const V4: &str = r#"
+CREATE TABLE {s}.vault (
+    tenant  TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    rev     BIGINT NOT NULL CHECK (rev > 0),
+    record  TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE TABLE {s}.vault_clock (
+    tenant TEXT COLLATE "C" PRIMARY KEY,
+    seen   BIGINT NOT NULL
+);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up

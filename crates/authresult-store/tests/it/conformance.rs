@@ -1,5 +1,6 @@
 //! The conformance suites on every backend in this crate: `SessionStore`
-//! (core's suite) and `VaultStore` (`testing::vault`).
+//! (core's suite) and `VaultStore` (`testing::vault`; Postgres runs both in
+//! `postgres.rs` and `postgres/vault.rs`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
