@@ -31,7 +31,7 @@ pub use options::{
 };
 use sql::Sql;
 
-/// A [`SessionStore`] on a PostgreSQL server, shared by every instance of an
+/// A [`SessionStore`](authresult_core::SessionStore) on a PostgreSQL server, shared by every instance of an
 /// application (several processes, several machines).
 ///
 /// * One pool of connections (deadpool); a connection the server dropped is
@@ -51,7 +51,7 @@ use sql::Sql;
 /// * The tables live in one schema ([`PostgresOptions::schema`]), versioned
 ///   in `authresult_meta` and migrated forward on connect; a schema from a
 ///   newer version is refused.
-/// * With an [`EncryptionKey`], tokens are sealed (XChaCha20-Poly1305) as in
+/// * With an [`EncryptionKey`](crate::EncryptionKey), tokens are sealed (XChaCha20-Poly1305) as in
 ///   [`SqliteStore`](crate::SqliteStore), bound to their row; tenant,
 ///   provider, subject and expiry stay queryable.
 ///

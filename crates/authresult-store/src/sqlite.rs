@@ -34,7 +34,7 @@ use worker::Worker;
 
 type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
-/// The embedded default [`SessionStore`]: one SQLite file.
+/// The embedded default [`SessionStore`](authresult_core::SessionStore): one SQLite file.
 ///
 /// * WAL journal, `synchronous = FULL`: a write that returned `Ok` survives a
 ///   crash of the process or of the machine.
@@ -48,7 +48,7 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 ///   is never followed.
 /// * Sessions are keyed by tenant, user and provider; the store also holds each
 ///   tenant's username, pending logins and refresh leases.
-/// * With an [`EncryptionKey`], tokens are sealed (XChaCha20-Poly1305), bound
+/// * With an [`EncryptionKey`](crate::EncryptionKey), tokens are sealed (XChaCha20-Poly1305), bound
 ///   to their row; tenant, provider, subject and expiry stay queryable.
 ///
 /// All SQLite calls run on a dedicated thread owned by the store; the async
