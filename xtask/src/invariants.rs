@@ -1,5 +1,6 @@
 //! The Architecture Invariants of ARCHITECTURE.md, checked on the real
-//! dependency graph (`cargo tree`, normal dependencies, all features).
+//! dependency graph (`cargo tree`, normal dependencies, all features; the
+//! test-double rule with default features, as a production build has them).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -44,6 +45,32 @@ const JWT_FORBIDDEN: &[&str] = &[
     "rusqlite",
     "libsqlite3-sys",
 ];
+
+/// Features of `authresult-core` that hold test doubles: no adapter's
+/// production build may turn them on.
+const CORE_TEST_FEATURES: &[&str] = &["testing", "mocks"];
+
+/// The features of `authresult-core` that `package`'s normal dependencies
+/// turn on with its default features.
+fn core_features(package: &str) -> Result<BTreeSet<String>> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(crate::root())
+        .args(["tree", "-p", package, "-e", "normal,features", "--prefix", "none"])
+        .output()
+        .context("could not run cargo tree")?;
+    if !out.status.success() {
+        bail!(
+            "cargo tree -p {package} -e normal,features failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("authresult-core feature \""))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect())
+}
 
 fn dependencies(package: &str) -> Result<BTreeSet<String>> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -108,6 +135,17 @@ pub(crate) fn check() -> Result<()> {
             problems.push(format!(
                 "{package} depends on {forbidden} (adapters never depend on each other)"
             ));
+        }
+    }
+    for package in ["authresult-store", "authresult-oidc", "authresult-jwt"] {
+        let features = core_features(package)?;
+        for feature in CORE_TEST_FEATURES {
+            if features.contains(*feature) {
+                problems.push(format!(
+                    "{package} turns on authresult-core's `{feature}` in a production build \
+                     (test doubles only with the package's own `testing` feature or in dev-dependencies)"
+                ));
+            }
         }
     }
     if !problems.is_empty() {

@@ -47,9 +47,11 @@
 //!
 //! * `mocks` (off by default): `mockall` mocks of the ports,
 //!   [`MockAuthProvider`] and [`MockSessionStore`], for other crates' tests.
-//! * `testing` (off by default): the module `testing` with test doubles beside
-//!   the contract: `MemoryStore`, the `SessionStore` conformance suite and
-//!   `FakeProvider`, a scriptable provider.
+//! * `memory` (off by default): `MemoryStore`, a `SessionStore` in process
+//!   memory, alone (what `authresult-store` re-exports in production builds).
+//! * `testing` (off by default, implies `memory`): the module `testing` with
+//!   test doubles beside the contract: `MemoryStore`, the `SessionStore`
+//!   conformance suite and `FakeProvider`, a scriptable provider.
 
 mod auth_result;
 mod config;
@@ -59,6 +61,8 @@ mod events;
 mod exposed;
 mod jwt;
 mod manager;
+#[cfg(any(test, feature = "memory"))]
+mod memory;
 mod provider;
 mod secret;
 mod session;
@@ -85,6 +89,8 @@ pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,
     RevocationReport, User,
 };
+#[cfg(any(test, feature = "memory"))]
+pub use memory::MemoryStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{

@@ -1,10 +1,11 @@
 //! Rows as stored: a session or pending login as clear JSON, with its secrets
 //! split off and sealed when encryption is on.
 //!
-//! Shared by the backends that serialize (SQLite, later Postgres), so every
-//! such backend stores the same shape and seals the same fields.
+//! Shared by the backends that serialize (SQLite, Postgres), so every such
+//! backend stores the same shape and seals the same fields, and writes times
+//! and versions as the same integers.
 
-use authresult_core::{Exposed, PendingAuthorization, PendingRevocation, Session};
+use authresult_core::{Exposed, PendingAuthorization, PendingRevocation, Session, Timestamp};
 use serde_json::{Map, Value};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -32,6 +33,34 @@ pub(crate) struct Encoded {
     pub(crate) body: String,
     /// The sealed secrets, when encryption is on.
     pub(crate) sealed: Option<Vec<u8>>,
+}
+
+/// A time as stored: Unix milliseconds in a signed 64-bit column; beyond
+/// `i64::MAX` ms is "forever" anyway.
+pub(crate) fn ts(t: Timestamp) -> i64 {
+    i64::try_from(t.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored version (of a session) or revision (of a vault record); a
+/// negative one is damage.
+pub(crate) fn version_of(stored: i64) -> Result<u64, StoreError> {
+    u64::try_from(stored).map_err(|_| StoreError::Corrupt {
+        reason: "a stored version is negative".into(),
+        source: None,
+    })
+}
+
+/// A version or revision as stored in a signed 64-bit column.
+pub(crate) fn stored_version(version: u64) -> Result<i64, StoreError> {
+    i64::try_from(version).map_err(|_| version_overflow())
+}
+
+/// A version or revision past what a column holds.
+pub(crate) fn version_overflow() -> StoreError {
+    StoreError::Corrupt {
+        reason: "a stored version overflowed".into(),
+        source: None,
+    }
 }
 
 /// Encodes a session stored under its own key.

@@ -23,6 +23,35 @@ use crate::vault::{OfflineVault, VaultedStore};
 /// guessed at elsewhere), and/or combine it with [`KeySource::Key`] (the
 /// store key) kept in the keystore. The failure counter and lock-out only
 /// slow guessing inside the app: an attacker with the file copies it back.
+///
+/// # What the per-user source does not seal per user
+///
+/// [`VaultedStore`] seals a named user's *sessions* with that user's data
+/// key. Two other kinds of rows pass through it sealed by the store key only
+/// ([`KeySource::store_key`]; in clear without one), because they must be
+/// usable while that user is locked:
+///
+/// * **Pending revocations.** A logout that cannot reach the provider
+///   (offline) leaves the user's refresh token (valid up to 30 days) and
+///   access token (until it expires) in the store, to be revoked by the next
+///   call that reaches the provider, whoever is unlocked then. From that
+///   logout until the revocation succeeds, the user's refresh token is
+///   protected like any store-key row, no longer by the user's secret: a
+///   thief with the file and the store key can use it. At most 32 per
+///   tenant, each dropped after 30 days.
+/// * **Pending logins.** An interactive login in progress keeps its PKCE
+///   verifier, nonce or device code until it completes or expires (10
+///   minutes by default); single use, and worthless without the user
+///   approving the login at the provider.
+///
+/// What the app should do: on a shared device always set a store key from
+/// the OS keystore (`PerUser { store_key: Some(..), .. }`), so these rows are
+/// sealed at rest; after an offline logout tell the user the sign-out
+/// completes online, and call `AuthManager::retry_pending_revocations` as
+/// soon as the device is online (`LogoutReport::pending_revocations` and
+/// `AuthEvent::RevocationPending` say when one is waiting); when a device is
+/// lost, end the users' sessions at the provider (its admin console or API),
+/// which no device-side key can replace.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum KeySource {

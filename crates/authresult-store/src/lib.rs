@@ -20,7 +20,8 @@
 //!   seals each named user's sessions with it, and [`KeySource`] names the
 //!   key sources with the threat each resists (see the README's "Shared and
 //!   offline devices" and `docs/offline-devices.md`). Vault records live in
-//!   the SQLite file ([`VaultStore`] for [`SqliteStore`]) or in memory
+//!   the SQLite file ([`VaultStore`] for [`SqliteStore`]), in the Postgres
+//!   schema (`PostgresStore`, shared by every instance) or in memory
 //!   ([`MemoryVaultStore`]).
 //!
 //! Applications depend on it next to `authresult-core` (and usually
@@ -125,6 +126,8 @@
 //! | `pending` | `(tenant, state)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
 //! | `leases` | `(tenant, user_id, provider)` | `holder`, `expires_at` |
 //! | `revocations` | `(tenant, id)` | `provider`, `created_at`, `expires_at`, `body`, `sealed` |
+//! | `vault` | `(tenant, user_id)` | `rev`, `record` |
+//! | `vault_clock` | `tenant` | `seen` |
 //!
 //! * `sessions.body` is the session as JSON `TEXT` (not `JSONB`: sealed
 //!   secrets are bound to its exact bytes). Without encryption the tokens are
@@ -141,6 +144,11 @@
 //! * `revocations` holds the tokens a logout could not revoke yet (sealed
 //!   like sessions when encrypted), at most `MAX_PENDING_REVOCATIONS` per
 //!   tenant; the manager retries and removes them.
+//! * `vault` holds each user's offline vault record (the data key wrapped
+//!   under the user's secret, Argon2id parameters, failures, lock-out,
+//!   online proof, disabled), replaced only over the revision `rev` its
+//!   writer read, in one statement; `vault_clock` each tenant's high-water
+//!   mark of time (schema version 4).
 //! * Do not write these tables by hand while instances run; removing rows of
 //!   `sessions` (a logout) or `leases` is harmless.
 //!
@@ -150,10 +158,13 @@
 //!   with bundled SQLite); without it the crate compiles no C code.
 //! * `postgres` (off by default): `PostgresStore` and `PostgresOptions`,
 //!   with tokio-postgres, a deadpool connection pool and optional rustls TLS.
-//! * `testing` (off by default): the backend conformance suite, the module
+//! * `testing` (off by default): the backend conformance suites, the module
 //!   `testing` re-exporting `authresult_core::testing` (`run_all` and its
-//!   single checks, which every backend's tests run); with `postgres` also
-//!   bulk seeding (`testing::seed_postgres`) and query plans for benchmarks.
+//!   single checks, which every backend's tests run) and `testing::vault`
+//!   (the `VaultStore` suite); with `postgres` also bulk seeding
+//!   (`testing::seed_postgres`) and query plans for benchmarks. It turns on
+//!   `authresult-core`'s `testing` feature; without it only core's `memory`
+//!   feature (`MemoryStore`) is compiled in.
 
 // With no backend but `MemoryStore`, the shared codec and keys are unused.
 #![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
@@ -173,8 +184,8 @@ mod sqlite;
 pub mod testing;
 mod vault;
 
-/// [`authresult_core::testing::MemoryStore`], re-exported.
-pub use authresult_core::testing::MemoryStore;
+/// [`authresult_core::MemoryStore`], re-exported.
+pub use authresult_core::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN, KdfParams};

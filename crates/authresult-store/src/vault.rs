@@ -31,14 +31,19 @@ pub use memory::MemoryVaultStore;
 pub use record::MAX_SECRET_LEN;
 pub use sealed::VaultedStore;
 
-use record::VaultRecord;
+pub(crate) use record::VaultRecord;
 
-/// Where vault records and the time high-water mark are kept. [`SqliteStore`](crate::SqliteStore)
-/// keeps them in its file (next to the sessions); [`MemoryVaultStore`] in memory.
+/// Where vault records and the time high-water mark are kept.
+/// [`SqliteStore`](crate::SqliteStore) keeps them in its file (next to the
+/// sessions), `PostgresStore` (feature `postgres`) in its schema, shared by
+/// every instance; [`MemoryVaultStore`] in memory. All three pass one
+/// conformance suite (`testing::vault`, feature `testing`).
 ///
 /// Records are opaque text to the store; each write is atomic and guarded
-/// by the revision the writer read, so concurrent unlocks never lose a
-/// counted failure and a crash leaves the old or the new record.
+/// by the revision the writer read, so concurrent unlocks (in one process,
+/// or in instances sharing the store) never lose a counted failure nor take
+/// the same attempt twice, a stale re-wrap never replaces a newer record,
+/// and a crash leaves the old or the new record.
 #[async_trait]
 pub trait VaultStore: Send + Sync {
     /// The record of `user` with its revision (1 or more), if any.
@@ -132,9 +137,11 @@ impl Default for OfflinePolicy {
 pub struct VaultStatus {
     /// The key is in memory: the user's sessions are readable.
     pub unlocked: bool,
-    /// Failed unlocks since the last success.
+    /// Failed unlocks since the last success (an attempt still running
+    /// counts until it succeeds).
     pub failures: u32,
-    /// Locked out: only an online login lifts it.
+    /// Locked out (or the last allowed attempt is running): only an online
+    /// login lifts it.
     pub locked_out: bool,
     /// Disabled by a terminal answer of the provider.
     pub disabled: bool,
@@ -349,15 +356,26 @@ impl OfflineVault {
     /// [`LockedOut`](StoreError::LockedOut), [`TooSoon`](StoreError::TooSoon),
     /// [`GraceExpired`](StoreError::GraceExpired),
     /// [`InvalidSecret`](StoreError::InvalidSecret) (empty, too long), and
-    /// [`WrongSecret`](StoreError::WrongSecret), which is counted in the
-    /// store before it is answered.
+    /// [`WrongSecret`](StoreError::WrongSecret).
+    ///
+    /// The attempt is counted in the store (with the delay before the next
+    /// one) before the secret is tried, and uncounted when it opens the
+    /// vault: instances sharing the store never try more secrets than the
+    /// policy allows between them, and a crash or a killed process during
+    /// the guess still counts it.
     pub async fn unlock(&self, tenant: &TenantId, user: &UserId, secret: &[u8]) -> Result<(), StoreError> {
-        let now = self.now(tenant).await?;
-        let (record, _) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
+        let (key, _) = self.attempt(tenant, user, secret).await?;
+        self.hold((tenant.clone(), user.clone()), key);
+        Ok(())
+    }
+
+    /// Why `record` refuses an attempt at `now`, if it does.
+    fn refuse_attempt(&self, record: &VaultRecord, now: Timestamp) -> Result<(), StoreError> {
         if record.disabled {
             return Err(StoreError::OfflineDisabled);
         }
-        if record.locked_out {
+        // Every allowed attempt is spent, or taken by one still running.
+        if record.locked_out || record.failures >= self.policy.max_failures {
             return Err(StoreError::LockedOut);
         }
         if now < record.not_before {
@@ -368,37 +386,62 @@ impl OfflineVault {
         if now.duration_since(record.online_proof_at) > self.policy.grace {
             return Err(StoreError::GraceExpired);
         }
-        record::check_secret(secret)?;
+        Ok(())
+    }
+
+    /// One offline attempt with `secret` (see [`unlock`](Self::unlock)):
+    /// the checks, the attempt taken in the store over the revision the
+    /// checks read, then the guess. Returns the data key and the record it
+    /// opened.
+    async fn attempt(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        secret: &[u8],
+    ) -> Result<(Zeroizing<[u8; KEY_LEN]>, VaultRecord), StoreError> {
+        let now = self.now(tenant).await?;
+        let policy = &self.policy;
+        let mut taken = None;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let (mut record, rev) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
+            self.refuse_attempt(&record, now)?;
+            record::check_secret(secret)?;
+            record.failures = record.failures.saturating_add(1);
+            record.not_before = now.saturating_add(policy.delay_after(record.failures));
+            // Another attempt or change landed since the read: check again.
+            if self
+                .store
+                .put_vault_record(tenant, user, &record.encode()?, rev)
+                .await?
+            {
+                taken = Some(record);
+                break;
+            }
+        }
+        let record = taken.ok_or(StoreError::VaultBusy)?;
         if let Some(key) = record.unwrap_key(secret, self.pepper())? {
-            if record.failures > 0 || record.not_before > Timestamp::from_secs(0) {
-                self.update(tenant, user, |r| {
+            let written = self
+                .update(tenant, user, |r| {
                     r.failures = 0;
                     r.not_before = Timestamp::from_secs(0);
                 })
                 .await?;
+            // Disabled by another instance while the secret was tried.
+            if written.disabled {
+                return Err(StoreError::OfflineDisabled);
             }
-            self.hold((tenant.clone(), user.clone()), key);
-            return Ok(());
+            return Ok((key, record));
         }
-        let policy = &self.policy;
-        let written = self
-            .update(tenant, user, |r| {
-                r.failures = r.failures.saturating_add(1);
-                r.not_before = now.saturating_add(policy.delay_after(r.failures));
-                if r.failures >= policy.max_failures {
-                    r.locked_out = true;
-                }
-            })
-            .await?;
-        if written.locked_out {
-            if policy.wipe_on_lockout {
-                self.store.remove_vault_record(tenant, user).await?;
-            }
-            return Err(StoreError::LockedOut);
+        if record.failures < policy.max_failures {
+            return Err(StoreError::WrongSecret {
+                attempts_left: policy.max_failures - record.failures,
+            });
         }
-        Err(StoreError::WrongSecret {
-            attempts_left: policy.max_failures.saturating_sub(written.failures),
-        })
+        self.update(tenant, user, |r| r.locked_out = true).await?;
+        if policy.wipe_on_lockout {
+            self.store.remove_vault_record(tenant, user).await?;
+        }
+        Err(StoreError::LockedOut)
     }
 
     /// Drops `user`'s key from memory (zeroed): their sessions are
@@ -478,10 +521,15 @@ impl OfflineVault {
     }
 
     /// Changes `user`'s secret (e.g. the passcode) offline: the old one must
-    /// open the vault (a failure is counted like an unlock). The data key
+    /// open the vault (an attempt counted like an unlock). The data key
     /// stays, so the sessions stay readable; the new record replaces the old
     /// one in one atomic write (after a crash, the old or the new secret
-    /// works). Keeps the online proof and the user unlocked.
+    /// works), and only if the stored record is still the one the old secret
+    /// opened: when another instance changed the secret meanwhile, the old
+    /// secret is tried again on its record (so it is usually
+    /// [`WrongSecret`](StoreError::WrongSecret)), and a credential disabled
+    /// meanwhile stays disabled. Keeps the online proof and the user
+    /// unlocked.
     pub async fn change_secret(
         &self,
         tenant: &TenantId,
@@ -490,27 +538,35 @@ impl OfflineVault {
         new: &[u8],
     ) -> Result<(), StoreError> {
         record::check_secret(new)?;
-        self.unlock(tenant, user, old).await?;
-        let now = self.now(tenant).await?;
-        let data_key = {
-            let held = self.lock_held();
-            let held = held
-                .get(&(tenant.clone(), user.clone()))
-                .ok_or(StoreError::VaultLocked)?;
-            Zeroizing::new(*held.data_key)
-        };
-        for _ in 0..UPDATE_ATTEMPTS {
-            let (old_record, rev) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
+        let id = (tenant.clone(), user.clone());
+        'attempt: for _ in 0..UPDATE_ATTEMPTS {
+            let (data_key, opened) = self.attempt(tenant, user, old).await?;
+            self.hold(id.clone(), Zeroizing::new(*data_key));
+            let now = self.now(tenant).await?;
             let mut record =
                 VaultRecord::wrap(tenant, user, &data_key, new, self.policy.kdf, self.pepper(), now)?;
-            record.online_proof_at = old_record.online_proof_at;
-            if self
-                .store
-                .put_vault_record(tenant, user, &record.encode()?, rev)
-                .await?
-            {
-                return Ok(());
+            for _ in 0..UPDATE_ATTEMPTS {
+                let (current, rev) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
+                if !current.same_wrap(&opened) {
+                    continue 'attempt;
+                }
+                if current.disabled {
+                    self.lock(tenant, user);
+                    return Err(StoreError::OfflineDisabled);
+                }
+                if current.locked_out {
+                    return Err(StoreError::LockedOut);
+                }
+                record.online_proof_at = current.online_proof_at;
+                if self
+                    .store
+                    .put_vault_record(tenant, user, &record.encode()?, rev)
+                    .await?
+                {
+                    return Ok(());
+                }
             }
+            return Err(StoreError::VaultBusy);
         }
         Err(StoreError::VaultBusy)
     }
@@ -521,7 +577,7 @@ impl OfflineVault {
         Ok(self.read(tenant, user).await?.map(|(r, _)| VaultStatus {
             unlocked,
             failures: r.failures,
-            locked_out: r.locked_out,
+            locked_out: r.locked_out || r.failures >= self.policy.max_failures,
             disabled: r.disabled,
             online_proof_at: r.online_proof_at,
         }))

@@ -4,8 +4,10 @@
 use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
 use deadpool_postgres::Object;
 
-use super::{Param, PostgresStore, column, pg, quote_ident, settle, ts};
-use crate::codec::{self, Encoded};
+use super::PostgresStore;
+use super::options::quote_ident;
+use super::pool::{Param, column, pg, settle};
+use crate::codec::{self, Encoded, ts};
 use crate::error::StoreError;
 
 /// The statements, with the schema name quoted in.

@@ -4,27 +4,29 @@
 
 use deadpool_postgres::{Pool, Transaction};
 
-use super::pg;
-use crate::codec;
+use super::pool::{column, pg};
+use crate::codec::{self, version_of};
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 6] = [
+const OUR_TABLES: [&str; 8] = [
     "authresult_meta",
     "sessions",
     "usernames",
     "pending",
     "leases",
     "revocations",
+    "vault",
+    "vault_clock",
 ];
 
 /// Version 0: just the version, in a table every version can read.
@@ -106,6 +108,25 @@ ALTER TABLE {s}.sessions ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT ''
 ALTER TABLE {s}.sessions DROP CONSTRAINT sessions_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
 ALTER TABLE {s}.leases ADD COLUMN user_id TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE {s}.leases DROP CONSTRAINT leases_pkey, ADD PRIMARY KEY (tenant, user_id, provider);
+"#;
+
+/// The offline vault (as in the SQLite file): one record per tenant and
+/// user, replaced only over the revision its writer read (`rev`), and each
+/// tenant's high-water mark of the time seen (`seen`, Unix milliseconds).
+/// The record is the vault's own JSON text (the data key in it is wrapped
+/// under the user's secret).
+const V4: &str = r#"
+CREATE TABLE {s}.vault (
+    tenant  TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL,
+    rev     BIGINT NOT NULL CHECK (rev > 0),
+    record  TEXT NOT NULL,
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE TABLE {s}.vault_clock (
+    tenant TEXT COLLATE "C" PRIMARY KEY,
+    seen   BIGINT NOT NULL
+);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up
@@ -307,17 +328,17 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in sessions {
-        let tenant: String = super::column(&row, 0)?;
-        let provider: String = super::column(&row, 1)?;
-        let version: i64 = super::column(&row, 2)?;
-        let body: String = super::column(&row, 3)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
-        let user: String = super::column(&row, 5)?;
+        let tenant: String = column(&row, 0)?;
+        let provider: String = column(&row, 1)?;
+        let version: i64 = column(&row, 2)?;
+        let body: String = column(&row, 3)?;
+        let sealed: Option<Vec<u8>> = column(&row, 4)?;
+        let user: String = column(&row, 5)?;
         let session = codec::decode_session(
             &tenant,
             &user,
             &provider,
-            super::version_of(version)?,
+            version_of(version)?,
             &body,
             sealed.as_deref(),
             None,
@@ -344,10 +365,10 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in pending {
-        let tenant: String = super::column(&row, 0)?;
-        let state: String = super::column(&row, 1)?;
-        let body: String = super::column(&row, 2)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 3)?;
+        let tenant: String = column(&row, 0)?;
+        let state: String = column(&row, 1)?;
+        let body: String = column(&row, 2)?;
+        let sealed: Option<Vec<u8>> = column(&row, 3)?;
         let pending = codec::decode_pending(&tenant, &state, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_pending(&pending, Some(cipher))?;
         tx.execute(&update, &[&tenant, &state, &encoded.body, &encoded.sealed])
@@ -368,11 +389,11 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         .await
         .map_err(pg)?;
     for row in revocations {
-        let tenant: String = super::column(&row, 0)?;
-        let provider: String = super::column(&row, 1)?;
-        let id: String = super::column(&row, 2)?;
-        let body: String = super::column(&row, 3)?;
-        let sealed: Option<Vec<u8>> = super::column(&row, 4)?;
+        let tenant: String = column(&row, 0)?;
+        let provider: String = column(&row, 1)?;
+        let id: String = column(&row, 2)?;
+        let body: String = column(&row, 3)?;
+        let sealed: Option<Vec<u8>> = column(&row, 4)?;
         let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
         tx.execute(&update, &[&tenant, &id, &encoded.body, &encoded.sealed])

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use authresult_core::FailureKind;
 
-use super::{PostgresOptions, Sql, backoff, check_schema_name, quote_ident, with_statement_timeout};
+use super::PostgresOptions;
+use super::options::{check_schema_name, quote_ident, with_statement_timeout};
+use super::pool::backoff;
+use super::sql::Sql;
 use crate::error::{ServerError, SqlStateClass, classify_sqlstate};
 use crate::{EncryptionKey, StoreError};
 

@@ -4,8 +4,9 @@
 use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
 use rusqlite::params;
 
-use super::{Worker, all_rows, ensure_writable_in_mode, ts};
-use crate::codec::{self, Encoded};
+use super::encryption::ensure_writable_in_mode;
+use super::worker::{Worker, all_rows};
+use crate::codec::{self, Encoded, ts};
 use crate::error::StoreError;
 
 impl Worker {

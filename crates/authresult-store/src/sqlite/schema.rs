@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::retry;
+use super::worker::retry;
 use crate::error::StoreError;
 
 /// `PRAGMA application_id` of our files: "ARST".

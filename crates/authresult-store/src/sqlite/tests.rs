@@ -8,7 +8,8 @@ use std::time::Duration;
 use authresult_core::{AccessToken, AuthResult, Session, SessionKey, SessionStore as _, Timestamp};
 
 use super::schema::{APPLICATION_ID, SCHEMA_VERSION};
-use super::{SqliteOptions, SqliteStore, ts};
+use super::{SqliteOptions, SqliteStore};
+use crate::codec::ts;
 
 fn pragma(path: &std::path::Path, name: &str) -> i64 {
     rusqlite::Connection::open(path)

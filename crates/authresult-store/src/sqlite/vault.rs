@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use authresult_core::{TenantId, Timestamp, UserId};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{SqliteStore, ts};
+use super::SqliteStore;
+use crate::codec::{stored_version, ts, version_of};
 use crate::error::StoreError;
 use crate::vault::VaultStore;
 
@@ -27,7 +28,7 @@ impl VaultStore for SqliteStore {
                 )
                 .optional()
                 .map_err(|e| StoreError::from_sqlite(e, &w.path))?
-                .map(|(record, rev)| Ok((record, super::version_of(rev)?)))
+                .map(|(record, rev)| Ok((record, version_of(rev)?)))
                 .transpose()
             })
         })
@@ -42,10 +43,7 @@ impl VaultStore for SqliteStore {
         expected: u64,
     ) -> Result<bool, StoreError> {
         let (tenant, user, record) = (tenant.clone(), user.clone(), record.to_owned());
-        let expected = i64::try_from(expected).map_err(|_| StoreError::Corrupt {
-            reason: "the vault record revision overflowed".into(),
-            source: None,
-        })?;
+        let expected = stored_version(expected)?;
         self.run(move |w| {
             let path = w.path.clone();
             w.write(|tx, _| {

@@ -102,6 +102,13 @@ impl VaultRecord {
         Ok(Some(Zeroizing::new(key)))
     }
 
+    /// True when `other` wraps the data key under the same secret
+    /// derivation (salt, parameters, sealed key): the same enrollment or
+    /// re-wrap, whatever its counters say.
+    pub(crate) fn same_wrap(&self, other: &VaultRecord) -> bool {
+        self.salt == other.salt && self.kdf == other.kdf && self.wrapped == other.wrapped
+    }
+
     /// Reads a stored record, checking it belongs to `tenant`/`user`.
     pub(crate) fn decode(tenant: &TenantId, user: &UserId, text: &str) -> Result<Self, StoreError> {
         let record: VaultRecord = serde_json::from_str(text).map_err(|e| StoreError::decode(WHAT, &e))?;

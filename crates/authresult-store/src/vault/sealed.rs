@@ -33,7 +33,11 @@ const WHAT: &str = "vault session";
 /// user whose vault is locked gets [`StoreError::VaultLocked`] on reads and
 /// writes of their sessions (through `Error::Store`); `list` leaves out the
 /// sessions of locked users. Pending logins and revocations are not sealed
-/// per user (a revocation must be retried whoever is unlocked).
+/// per user (a revocation must be retried whoever is unlocked): they are
+/// sealed by the backend's store key only, so after an offline logout the
+/// user's refresh token waits for its revocation without the user's seal
+/// (see [`KeySource`](crate::KeySource) for the trade-off and what the app
+/// should do).
 #[derive(Clone)]
 pub struct VaultedStore {
     inner: Arc<dyn SessionStore>,

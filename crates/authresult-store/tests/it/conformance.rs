@@ -1,8 +1,12 @@
-//! The conformance suite on every backend in this crate.
+//! The conformance suites on every backend in this crate: `SessionStore`
+//! (core's suite) and `VaultStore` (`testing::vault`; Postgres runs both in
+//! `postgres.rs` and `postgres/vault.rs`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use authresult_store::{MemoryStore, SqliteOptions, SqliteStore, testing};
+use authresult_store::testing::vault::VaultHandles;
+use authresult_store::{MemoryStore, MemoryVaultStore, SqliteOptions, SqliteStore, testing};
 
 use crate::common::test_key;
 
@@ -52,8 +56,6 @@ async fn encrypted_sqlite_store_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
-    use std::sync::Arc;
-
     use authresult_core::{SessionKey, SessionStore as _};
 
     let dir = tempfile::tempdir().unwrap();
@@ -81,4 +83,27 @@ async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
         testing::assert_same_session(&stored, &testing::sample_session("t", &format!("p{t}"), 9));
         assert_eq!(stored.version, 10);
     }
+}
+
+#[tokio::test]
+async fn memory_vault_store_conforms() {
+    testing::vault::run_all(|| async { VaultHandles::one(Arc::new(MemoryVaultStore::new())) }).await;
+}
+
+#[tokio::test]
+async fn sqlite_vault_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = AtomicUsize::new(0);
+    testing::vault::run_all(|| {
+        let path = dir
+            .path()
+            .join(format!("vault-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        async move {
+            // Two stores on one file, as two processes of one device would open it.
+            let a = SqliteStore::open(&path).await.unwrap();
+            let b = SqliteStore::open(&path).await.unwrap();
+            VaultHandles::new(Arc::new(a), Arc::new(b))
+        }
+    })
+    .await;
 }

@@ -202,8 +202,11 @@ async fn a_sigkill_during_a_rewrap_leaves_the_old_or_the_new_secret_working() {
         } else {
             "first"
         };
-        // Each check runs later than the last (a wrong guess delays the next).
-        let now = T0.saturating_add(Duration::from_secs(3600 * u64::from(2 * round + 1)));
+        // Each check runs an hour after the last time the store saw (the
+        // last check's, which the child's clock cannot go below): a wrong
+        // guess, or the child's attempt counted just before the kill,
+        // delays the next one by seconds.
+        let now = T0.saturating_add(Duration::from_secs(3600 * u64::from(3 * round + 1)));
         let (store, vault, sealed) = open(&path, now).await;
         current = match vault.unlock(&tenant, &amina, acknowledged.as_bytes()).await {
             Ok(()) => acknowledged,

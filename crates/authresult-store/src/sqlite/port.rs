@@ -1,0 +1,124 @@
+//! The `SessionStore` port on SQLite: each operation a job for the worker
+//! thread, awaited without blocking the caller's executor.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use authresult_core::{
+    CasOutcome, Error, PendingAuthorization, PendingRevocation, Session, SessionKey, SessionStore, TenantId,
+    Timestamp,
+};
+
+use super::SqliteStore;
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
+        let key = key.clone();
+        Ok(self.run(move |w| w.get(&key)).await?)
+    }
+
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.list(&tenant)).await?)
+    }
+
+    async fn put(&self, session: &Session) -> Result<u64, Error> {
+        let session = session.clone();
+        Ok(self.run(move |w| w.put(&session)).await?)
+    }
+
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
+        let session = session.clone();
+        Ok(self.run(move |w| w.compare_and_swap(&session, expected)).await?)
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
+        let key = key.clone();
+        Ok(self.run(move |w| w.remove(&key)).await?)
+    }
+
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        let session = session.clone();
+        Ok(self.run(move |w| w.remove_if_current(&session)).await?)
+    }
+
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.remove_tenant(&tenant)).await?)
+    }
+
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.username(&tenant)).await?)
+    }
+
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
+        let tenant = tenant.clone();
+        Ok(self
+            .run(move |w| w.set_username(&tenant, username.as_deref()))
+            .await?)
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
+        let pending = pending.clone();
+        Ok(self.run(move |w| w.put_pending(&pending)).await?)
+    }
+
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        let tenant = tenant.clone();
+        let state = state.to_owned();
+        Ok(self.run(move |w| w.take_pending(&tenant, &state, now)).await?)
+    }
+
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
+        Ok(self.run(move |w| w.purge_pending(now)).await?)
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        let key = key.clone();
+        let holder = holder.to_owned();
+        Ok(self
+            .run(move |w| w.try_acquire_lease(&key, &holder, now, ttl))
+            .await?)
+    }
+
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
+        let key = key.clone();
+        let holder = holder.to_owned();
+        Ok(self.run(move |w| w.release_lease(&key, &holder)).await?)
+    }
+
+    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+        let revocation = revocation.clone();
+        Ok(self.run(move |w| w.put_pending_revocation(&revocation)).await?)
+    }
+
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<PendingRevocation>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.pending_revocations(&tenant, now)).await?)
+    }
+
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        let tenant = tenant.clone();
+        let id = id.to_owned();
+        Ok(self
+            .run(move |w| w.remove_pending_revocation(&tenant, &id))
+            .await?)
+    }
+}

@@ -1,0 +1,104 @@
+//! The worker thread's side of the store: the connection, transactions
+//! (`BEGIN IMMEDIATE` writes, reads), and the busy retries around them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::{SqliteOptions, file, schema};
+use crate::error::StoreError;
+use crate::key::Cipher;
+
+/// Extra attempts after a busy error that SQLite's own wait did not absorb.
+const BUSY_RETRIES: u32 = 5;
+
+/// The connection and everything needed to use it; lives on the worker thread.
+pub(super) struct Worker {
+    pub(super) conn: Connection,
+    pub(super) path: PathBuf,
+    pub(super) cipher: Option<Cipher>,
+}
+
+/// Every row `sql` yields for `params`, read by `row` (a cached statement).
+pub(super) fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    sqlite: impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<Vec<T>, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(&sqlite)?;
+    let rows = statement.query_map(params, row).map_err(&sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(&sqlite)
+}
+
+pub(super) fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+impl Worker {
+    pub(super) fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        let SqliteOptions {
+            path,
+            key,
+            busy_timeout,
+            max_size,
+        } = options;
+        let checked = file::prepare(&path)?;
+        let conn = schema::open(&path, busy_timeout, max_size)?;
+        file::verify(&path, checked)?;
+        let mut worker = Worker {
+            conn,
+            path,
+            cipher: None,
+        };
+        worker.cipher = worker.setup_encryption(key.as_ref())?;
+        Ok(worker)
+    }
+
+    pub(super) fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |e| StoreError::from_sqlite(e, &self.path)
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, committed when `f`
+    /// succeeds; busy errors SQLite's wait did not absorb are retried.
+    pub(super) fn write<T>(
+        &mut self,
+        mut f: impl FnMut(&Transaction<'_>, Option<&Cipher>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let Worker { conn, path, cipher } = self;
+        let sqlite = |e| StoreError::from_sqlite(e, path);
+        retry(|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite)?;
+            let value = f(&tx, cipher.as_ref())?;
+            tx.commit().map_err(sqlite)?;
+            Ok(value)
+        })
+    }
+
+    /// Runs a read, retrying busy errors SQLite's wait did not absorb.
+    pub(super) fn read<T>(
+        &self,
+        mut f: impl FnMut(&Connection, Option<&Cipher>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        retry(|| f(&self.conn, self.cipher.as_ref()))
+    }
+}
+
+/// Retries `f` while it fails with a busy error SQLite's own wait gave up on
+/// (e.g. a WAL recovery in another process), a few times, with a short pause.
+pub(super) fn retry<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(e) if e.is_busy() && attempt < BUSY_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
+            }
+            other => return other,
+        }
+    }
+}

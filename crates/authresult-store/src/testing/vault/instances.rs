@@ -1,0 +1,271 @@
+//! The suite's checks with two [`OfflineVault`]s over the two handles of one
+//! backend, like two instances (processes, devices, servers) sharing it:
+//! what one counts, the other sees; and the interleavings that must not let
+//! both pass one failure check, a stale re-wrap replace a newer one, or a
+//! re-wrap undo a disable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authresult_core::{ManualClock, TenantId, UserId};
+
+use super::pause::{Hold, Pausing};
+use super::{T0, VaultHandles};
+use crate::error::StoreError;
+use crate::key::KdfParams;
+use crate::{OfflinePolicy, OfflineVault, VaultStore};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Cheap key derivation (the suite checks the rules, not the cost), three
+/// failures before the lock-out, the default delays.
+fn policy() -> OfflinePolicy {
+    OfflinePolicy {
+        kdf: KdfParams {
+            memory_kib: 64,
+            iterations: 1,
+            lanes: 1,
+        },
+        max_failures: 3,
+        ..OfflinePolicy::default()
+    }
+}
+
+fn t() -> TenantId {
+    "field-app".into()
+}
+
+fn amina() -> UserId {
+    "amina".into()
+}
+
+fn vault(store: Arc<dyn VaultStore>, policy: &OfflinePolicy, clock: &ManualClock) -> OfflineVault {
+    OfflineVault::new(store, policy.clone()).with_clock(Arc::new(clock.clone()))
+}
+
+/// Enrolls Amina with `secret` through `vault` (what an online login does)
+/// and locks her again.
+async fn enroll(vault: &OfflineVault, secret: &[u8]) {
+    vault
+        .prepare_login(&t(), &amina(), None)
+        .await
+        .expect("prepare_login");
+    vault.enroll(&t(), &amina(), secret).await.expect("enroll");
+    vault.lock_all();
+}
+
+async fn failures(vault: &OfflineVault) -> u32 {
+    vault
+        .status(&t(), &amina())
+        .await
+        .expect("status")
+        .expect("enrolled")
+        .failures
+}
+
+/// A failure counted by one instance holds for the other, and for a new
+/// vault (a restart): the delay and then the lock-out.
+pub async fn failures_and_lock_out_are_shared_and_survive(stores: &VaultHandles) {
+    let clock = ManualClock::new(T0);
+    let policy = policy();
+    let one = vault(Arc::clone(&stores.a), &policy, &clock);
+    let other = vault(Arc::clone(&stores.b), &policy, &clock);
+    enroll(&one, b"right").await;
+    let e = one.unlock(&t(), &amina(), b"wrong").await.expect_err("wrong");
+    assert!(matches!(e, StoreError::WrongSecret { attempts_left: 2 }), "{e:?}");
+    let e = other.unlock(&t(), &amina(), b"right").await.expect_err("delayed");
+    assert!(
+        matches!(e, StoreError::TooSoon { retry_in } if retry_in == Duration::from_secs(2)),
+        "the other instance sees the delay: {e:?}"
+    );
+    clock.advance(Duration::from_secs(2));
+    let e = other.unlock(&t(), &amina(), b"wrong").await.expect_err("wrong");
+    assert!(
+        matches!(e, StoreError::WrongSecret { attempts_left: 1 }),
+        "the other instance counts on: {e:?}"
+    );
+    clock.advance(Duration::from_secs(4));
+    let e = one.unlock(&t(), &amina(), b"wrong").await.expect_err("wrong");
+    assert!(matches!(e, StoreError::LockedOut), "{e:?}");
+    let restarted = vault(Arc::clone(&stores.b), &policy, &clock);
+    clock.advance(DAY);
+    let e = restarted
+        .unlock(&t(), &amina(), b"right")
+        .await
+        .expect_err("locked out");
+    assert!(matches!(e, StoreError::LockedOut), "{e:?}");
+    let status = restarted
+        .status(&t(), &amina())
+        .await
+        .expect("status")
+        .expect("enrolled");
+    assert!(status.locked_out && status.failures == 3, "{status:?}");
+    // An online login on the other instance lifts it for both.
+    enroll(&other, b"right").await;
+    one.unlock(&t(), &amina(), b"right").await.expect("unlocked");
+}
+
+/// One instance's clock far ahead ends the grace period for an instance
+/// whose clock is behind too: the time mark is shared.
+pub async fn a_clock_set_back_on_another_instance_extends_nothing(stores: &VaultHandles) {
+    let ahead = ManualClock::new(T0);
+    let behind = ManualClock::new(T0);
+    let policy = policy();
+    let one = vault(Arc::clone(&stores.a), &policy, &ahead);
+    let other = vault(Arc::clone(&stores.b), &policy, &behind);
+    enroll(&one, b"right").await;
+    ahead.advance(15 * DAY);
+    let e = one
+        .unlock(&t(), &amina(), b"right")
+        .await
+        .expect_err("grace over");
+    assert!(matches!(e, StoreError::GraceExpired), "{e:?}");
+    behind.advance(DAY);
+    let e = other
+        .unlock(&t(), &amina(), b"right")
+        .await
+        .expect_err("grace over");
+    assert!(
+        matches!(e, StoreError::GraceExpired),
+        "a clock behind does not bring the grace back: {e:?}"
+    );
+}
+
+/// Instance A reads the record, then B's whole wrong attempt runs before A
+/// writes: A's write over the stale revision is refused, A reads again and
+/// is delayed. One guess ran, one failure is counted.
+pub async fn two_instances_never_pass_one_failure_check(stores: &VaultHandles) {
+    let clock = ManualClock::new(T0);
+    let policy = policy();
+    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
+    let one = vault(paused.clone(), &policy, &clock);
+    let other = vault(Arc::clone(&stores.b), &policy, &clock);
+    enroll(&one, b"right").await;
+    let mut held = paused.hold(Hold::NextWrite);
+    let (tenant, user) = (t(), amina());
+    let (first, second) = futures::join!(one.unlock(&tenant, &user, b"wrong"), async {
+        held.reached().await;
+        let answer = other.unlock(&t(), &amina(), b"wrong").await;
+        held.release();
+        answer
+    });
+    let second = second.expect_err("wrong");
+    assert!(
+        matches!(second, StoreError::WrongSecret { attempts_left: 2 }),
+        "{second:?}"
+    );
+    let first = first.expect_err("delayed");
+    assert!(
+        matches!(first, StoreError::TooSoon { .. }),
+        "the instance that read first must not guess after the other's failure: {first:?}"
+    );
+    assert_eq!(failures(&other).await, 1, "one guess, one failure");
+}
+
+/// With no delay, the last allowed attempt is taken by one instance only:
+/// the other is refused without guessing, and the count never passes the
+/// limit.
+pub async fn the_last_attempt_is_taken_once(stores: &VaultHandles) {
+    let clock = ManualClock::new(T0);
+    let mut policy = policy();
+    policy.base_delay = Duration::ZERO;
+    policy.max_failures = 2;
+    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
+    let one = vault(paused.clone(), &policy, &clock);
+    let other = vault(Arc::clone(&stores.b), &policy, &clock);
+    enroll(&one, b"right").await;
+    let e = other.unlock(&t(), &amina(), b"wrong").await.expect_err("wrong");
+    assert!(matches!(e, StoreError::WrongSecret { attempts_left: 1 }), "{e:?}");
+    let mut held = paused.hold(Hold::NextWrite);
+    let (tenant, user) = (t(), amina());
+    let (first, second) = futures::join!(one.unlock(&tenant, &user, b"wrong"), async {
+        held.reached().await;
+        let answer = other.unlock(&t(), &amina(), b"wrong").await;
+        held.release();
+        answer
+    });
+    let second = second.expect_err("locked out");
+    assert!(matches!(second, StoreError::LockedOut), "{second:?}");
+    let first = first.expect_err("locked out");
+    assert!(matches!(first, StoreError::LockedOut), "{first:?}");
+    assert_eq!(
+        failures(&other).await,
+        2,
+        "two guesses in all, as the policy allows"
+    );
+    let e = one
+        .unlock(&t(), &amina(), b"right")
+        .await
+        .expect_err("locked out");
+    assert!(matches!(e, StoreError::LockedOut), "{e:?}");
+}
+
+/// A changes the secret and is held just before writing its re-wrap; B
+/// changes it meanwhile. A's stale re-wrap is refused and its old secret no
+/// longer opens B's record: B's secret is the one that works.
+pub async fn a_stale_rewrap_does_not_replace_a_newer_one(stores: &VaultHandles) {
+    let clock = ManualClock::new(T0);
+    let policy = policy();
+    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
+    let one = vault(paused.clone(), &policy, &clock);
+    let other = vault(Arc::clone(&stores.b), &policy, &clock);
+    enroll(&one, b"first").await;
+    let mut held = paused.hold(Hold::NextRewrap);
+    let (tenant, user) = (t(), amina());
+    let (first, second) = futures::join!(one.change_secret(&tenant, &user, b"first", b"from-a"), async {
+        held.reached().await;
+        let answer = other.change_secret(&t(), &amina(), b"first", b"from-b").await;
+        held.release();
+        answer
+    });
+    second.expect("the change that wrote first stands");
+    let first = first.expect_err("stale");
+    assert!(
+        matches!(first, StoreError::WrongSecret { .. }),
+        "the stale change is refused, not written: {first:?}"
+    );
+    let fresh = vault(Arc::clone(&stores.b), &policy, &clock);
+    for (secret, works) in [
+        (&b"from-b"[..], true),
+        (&b"from-a"[..], false),
+        (&b"first"[..], false),
+    ] {
+        clock.advance(DAY);
+        let answer = fresh.unlock(&t(), &amina(), secret).await;
+        assert_eq!(
+            answer.is_ok(),
+            works,
+            "{}: {answer:?}",
+            String::from_utf8_lossy(secret)
+        );
+        fresh.lock_all();
+    }
+}
+
+/// A changes the secret and is held just before writing its re-wrap; B
+/// disables the credential meanwhile (a terminal answer online). A's
+/// re-wrap does not clear the disable.
+pub async fn a_stale_rewrap_does_not_undo_a_disable(stores: &VaultHandles) {
+    let clock = ManualClock::new(T0);
+    let policy = policy();
+    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
+    let one = vault(paused.clone(), &policy, &clock);
+    let other = vault(Arc::clone(&stores.b), &policy, &clock);
+    enroll(&one, b"first").await;
+    let mut held = paused.hold(Hold::NextRewrap);
+    let (tenant, user) = (t(), amina());
+    let (first, second) = futures::join!(one.change_secret(&tenant, &user, b"first", b"from-a"), async {
+        held.reached().await;
+        let answer = other.disable(&t(), &amina()).await;
+        held.release();
+        answer
+    });
+    second.expect("disable");
+    let first = first.expect_err("disabled");
+    assert!(matches!(first, StoreError::OfflineDisabled), "{first:?}");
+    assert!(!one.is_unlocked(&t(), &amina()), "a disabled user is locked");
+    for secret in [&b"first"[..], &b"from-a"[..]] {
+        let e = other.unlock(&t(), &amina(), secret).await.expect_err("disabled");
+        assert!(matches!(e, StoreError::OfflineDisabled), "{e:?}");
+    }
+}
