@@ -2,6 +2,7 @@
 //! tokens (`Bearer` or the app's configured schemes), picks the app, runs the
 //! application's authorizer and answers RFC 6750 challenges.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -299,19 +300,25 @@ struct Credentials<'a> {
 impl LayerConfig {
     /// The request's app (and the id to put in the extensions), or why
     /// there is none.
-    fn pick_app(&self, parts: &Parts, has_credentials: bool) -> Result<(AppAuth, Option<AppId>), Rejection> {
+    /// A configured app is borrowed, not cloned: no shared counter is
+    /// touched per request.
+    fn pick_app(
+        &self,
+        parts: &Parts,
+        has_credentials: bool,
+    ) -> Result<(Cow<'_, AppAuth>, Option<AppId>), Rejection> {
         match &self.validator {
-            Choice::Fixed(app) => Ok((app.clone(), None)),
+            Choice::Fixed(app) => Ok((Cow::Borrowed(app), None)),
             Choice::PerRequest(select) => match select(parts) {
                 Some(validator) => Ok((
-                    AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)]),
+                    Cow::Owned(AppAuth::new().scheme(BEARER, [TokenCheck::Issuers(validator)])),
                     None,
                 )),
                 None => Err(Rejection::Invalid(BEARER.to_owned(), None)),
             },
             Choice::Apps { apps, select } => {
                 let found = match select.select(parts) {
-                    Selection::App(id) => apps.get(id.as_str()).map(|app| (app.clone(), Some(id))),
+                    Selection::App(id) => apps.get(id.as_str()).map(|app| (Cow::Borrowed(app), Some(id))),
                     Selection::Ambiguous => return Err(Rejection::BadRequest),
                     Selection::None => None,
                 };
