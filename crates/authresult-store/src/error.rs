@@ -229,7 +229,7 @@ pub enum StoreError {
         reason: String,
     },
     /// Too soon after a failed unlock: the delay grows with each failure.
-    #[error("too many failed unlocks: try again in {} s", retry_in.as_secs())]
+    #[error("too many failed unlocks: try again in {} s", retry_in.as_millis().div_ceil(1000))]
     TooSoon {
         /// How long to wait.
         retry_in: std::time::Duration,

@@ -179,3 +179,23 @@ fn postgres_variants_are_classified_and_worded_like_the_others() {
         assert_eq!(error.sqlstate(), None, "a plain cause has no sqlstate");
     }
 }
+
+#[test]
+fn a_delay_is_shown_rounded_up_never_as_zero_seconds() {
+    use std::time::Duration;
+    for (millis, shown) in [
+        (1, "1 s"),
+        (999, "1 s"),
+        (1000, "1 s"),
+        (1001, "2 s"),
+        (59_500, "60 s"),
+    ] {
+        let error = StoreError::TooSoon {
+            retry_in: Duration::from_millis(millis),
+        };
+        assert!(
+            error.to_string().ends_with(&format!("try again in {shown}")),
+            "{millis} ms: {error}"
+        );
+    }
+}
