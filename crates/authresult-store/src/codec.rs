@@ -89,6 +89,20 @@ pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Resu
     })
 }
 
+/// A row written in clear, encoded again sealed with `cipher`: what a store
+/// that gets a key does to each of its sessions.
+pub(crate) fn reseal_session(
+    key: (&str, &str, &str),
+    version: i64,
+    body: &str,
+    sealed: Option<&[u8]>,
+    cipher: &Cipher,
+) -> Result<Encoded, StoreError> {
+    let (tenant, user, provider) = key;
+    let session = decode_session(tenant, user, provider, version_of(version)?, body, sealed, None)?;
+    encode_session(&session, Some(cipher))
+}
+
 /// Decodes a session row stored under `tenant`/`user`/`provider` at `version`.
 ///
 /// Sealed secrets are bound to the user too (a named user only: rows of the

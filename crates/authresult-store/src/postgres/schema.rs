@@ -5,7 +5,7 @@
 use deadpool_postgres::{Pool, Transaction};
 
 use super::pool::{column, pg};
-use crate::codec::{self, version_of};
+use crate::codec;
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
@@ -334,16 +334,13 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         let body: String = column(&row, 3)?;
         let sealed: Option<Vec<u8>> = column(&row, 4)?;
         let user: String = column(&row, 5)?;
-        let session = codec::decode_session(
-            &tenant,
-            &user,
-            &provider,
-            version_of(version)?,
+        let encoded = codec::reseal_session(
+            (&tenant, &user, &provider),
+            version,
             &body,
             sealed.as_deref(),
-            None,
+            cipher,
         )?;
-        let encoded = codec::encode_session(&session, Some(cipher))?;
         tx.execute(
             &update,
             &[&tenant, &provider, &encoded.body, &encoded.sealed, &user],

@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension as _, Transaction, params};
 
 use super::worker::{Worker, all_rows};
-use crate::codec::{self, version_of};
+use crate::codec;
 use crate::error::StoreError;
 use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
@@ -129,16 +129,13 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         sqlite,
     )?;
     for (tenant, user, provider, version, body, sealed) in sessions {
-        let session = codec::decode_session(
-            &tenant,
-            &user,
-            &provider,
-            version_of(version)?,
+        let encoded = codec::reseal_session(
+            (&tenant, &user, &provider),
+            version,
             &body,
             sealed.as_deref(),
-            None,
+            cipher,
         )?;
-        let encoded = codec::encode_session(&session, Some(cipher))?;
         tx.execute(
             "UPDATE sessions SET body = ?3, sealed = ?4 WHERE tenant = ?1 AND provider = ?2 AND user_id = ?5",
             params![tenant, provider, encoded.body, encoded.sealed, user],
