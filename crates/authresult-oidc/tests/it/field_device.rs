@@ -117,6 +117,20 @@ impl Tablet {
     }
 
     /// What `user`'s manager reads: their sessions, or the store's refusal.
+    /// `user`, unlocked, reads exactly their own session (the one `login`
+    /// stored) and `other`'s sessions stay sealed.
+    async fn assert_sees_only_own(&self, user: &str, login: &Session, other: &str) {
+        let mine = self.sessions(user).await.unwrap();
+        assert_eq!(mine.len(), 1, "{user}");
+        assert_eq!(mine[0].subject.as_deref(), Some(user));
+        assert_eq!(refresh_token(&mine[0]), refresh_token(login));
+        let refused = self.sessions(other).await.unwrap_err();
+        assert!(
+            matches!(store_error(&refused), StoreError::VaultLocked),
+            "{user} reading {other}'s: {refused:?}"
+        );
+    }
+
     async fn sessions(&self, user: &str) -> Result<Vec<Session>, Error> {
         self.manager.for_user(user).sessions().await
     }
@@ -201,15 +215,7 @@ async fn two_users_offline_then_the_provider_forgets_a_grant() {
 
     // alice unlocks offline and reads her own session, not bob's.
     tablet.unlock(ALICE).await.unwrap();
-    let mine = tablet.sessions("alice").await.unwrap();
-    assert_eq!(mine.len(), 1);
-    assert_eq!(mine[0].subject.as_deref(), Some("alice"));
-    assert_eq!(refresh_token(&mine[0]), refresh_token(&alice));
-    let refused = tablet.sessions("bob").await.unwrap_err();
-    assert!(
-        matches!(store_error(&refused), StoreError::VaultLocked),
-        "{refused:?}"
-    );
+    tablet.assert_sees_only_own("alice", &alice, "bob").await;
     let refused = tablet
         .manager
         .for_user("bob")
@@ -230,15 +236,7 @@ async fn two_users_offline_then_the_provider_forgets_a_grant() {
     // bob unlocks with his own and reads his session, not alice's.
     tablet.vault.lock_all();
     tablet.unlock(BOB).await.unwrap();
-    let his = tablet.sessions("bob").await.unwrap();
-    assert_eq!(his.len(), 1);
-    assert_eq!(his[0].subject.as_deref(), Some("bob"));
-    assert_eq!(refresh_token(&his[0]), refresh_token(&bob));
-    let refused = tablet.sessions("alice").await.unwrap_err();
-    assert!(
-        matches!(store_error(&refused), StoreError::VaultLocked),
-        "{refused:?}"
-    );
+    tablet.assert_sees_only_own("bob", &bob, "alice").await;
 
     // A refresh with the provider down is transient: the session (still
     // valid) and the offline credential are kept.

@@ -4,12 +4,13 @@
 //! both pass one failure check, a stale re-wrap replace a newer one, or a
 //! re-wrap undo a disable.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{ManualClock, TenantId, UserId};
 
-use super::pause::{Hold, Pausing};
+use super::pause::{Held, Hold, Pausing};
 use super::{T0, VaultHandles};
 use crate::error::StoreError;
 use crate::key::KdfParams;
@@ -52,6 +53,44 @@ async fn enroll(vault: &OfflineVault, secret: &[u8]) {
         .expect("prepare_login");
     vault.enroll(&t(), &amina(), secret).await.expect("enroll");
     vault.lock_all();
+}
+
+/// Two instances over one backend, Amina enrolled with `secret`: `one`
+/// writes through a store that can be held before a write, `other` directly.
+struct Pair {
+    clock: ManualClock,
+    paused: Arc<Pausing>,
+    one: OfflineVault,
+    other: OfflineVault,
+}
+
+async fn pair(stores: &VaultHandles, policy: &OfflinePolicy, secret: &[u8]) -> Pair {
+    let clock = ManualClock::new(T0);
+    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
+    let one = vault(paused.clone(), policy, &clock);
+    let other = vault(Arc::clone(&stores.b), policy, &clock);
+    enroll(&one, secret).await;
+    Pair {
+        clock,
+        paused,
+        one,
+        other,
+    }
+}
+
+/// Runs `first` until it reaches `held`, then the whole of `second`, then
+/// lets `first` finish: the interleaving under test.
+async fn interleave<A, B>(
+    mut held: Held,
+    first: impl Future<Output = A>,
+    second: impl Future<Output = B>,
+) -> (A, B) {
+    futures::join!(first, async {
+        held.reached().await;
+        let answer = second.await;
+        held.release();
+        answer
+    })
 }
 
 async fn failures(vault: &OfflineVault) -> u32 {
@@ -135,20 +174,16 @@ pub async fn a_clock_set_back_on_another_instance_extends_nothing(stores: &Vault
 /// writes: A's write over the stale revision is refused, A reads again and
 /// is delayed. One guess ran, one failure is counted.
 pub async fn two_instances_never_pass_one_failure_check(stores: &VaultHandles) {
-    let clock = ManualClock::new(T0);
-    let policy = policy();
-    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
-    let one = vault(paused.clone(), &policy, &clock);
-    let other = vault(Arc::clone(&stores.b), &policy, &clock);
-    enroll(&one, b"right").await;
-    let mut held = paused.hold(Hold::NextWrite);
+    let Pair {
+        paused, one, other, ..
+    } = pair(stores, &policy(), b"right").await;
     let (tenant, user) = (t(), amina());
-    let (first, second) = futures::join!(one.unlock(&tenant, &user, b"wrong"), async {
-        held.reached().await;
-        let answer = other.unlock(&t(), &amina(), b"wrong").await;
-        held.release();
-        answer
-    });
+    let (first, second) = interleave(
+        paused.hold(Hold::NextWrite),
+        one.unlock(&tenant, &user, b"wrong"),
+        other.unlock(&tenant, &user, b"wrong"),
+    )
+    .await;
     let second = second.expect_err("wrong");
     assert!(
         matches!(second, StoreError::WrongSecret { attempts_left: 2 }),
@@ -166,24 +201,21 @@ pub async fn two_instances_never_pass_one_failure_check(stores: &VaultHandles) {
 /// the other is refused without guessing, and the count never passes the
 /// limit.
 pub async fn the_last_attempt_is_taken_once(stores: &VaultHandles) {
-    let clock = ManualClock::new(T0);
     let mut policy = policy();
     policy.base_delay = Duration::ZERO;
     policy.max_failures = 2;
-    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
-    let one = vault(paused.clone(), &policy, &clock);
-    let other = vault(Arc::clone(&stores.b), &policy, &clock);
-    enroll(&one, b"right").await;
+    let Pair {
+        paused, one, other, ..
+    } = pair(stores, &policy, b"right").await;
     let e = other.unlock(&t(), &amina(), b"wrong").await.expect_err("wrong");
     assert!(matches!(e, StoreError::WrongSecret { attempts_left: 1 }), "{e:?}");
-    let mut held = paused.hold(Hold::NextWrite);
     let (tenant, user) = (t(), amina());
-    let (first, second) = futures::join!(one.unlock(&tenant, &user, b"wrong"), async {
-        held.reached().await;
-        let answer = other.unlock(&t(), &amina(), b"wrong").await;
-        held.release();
-        answer
-    });
+    let (first, second) = interleave(
+        paused.hold(Hold::NextWrite),
+        one.unlock(&tenant, &user, b"wrong"),
+        other.unlock(&tenant, &user, b"wrong"),
+    )
+    .await;
     let second = second.expect_err("locked out");
     assert!(matches!(second, StoreError::LockedOut), "{second:?}");
     let first = first.expect_err("locked out");
@@ -204,20 +236,20 @@ pub async fn the_last_attempt_is_taken_once(stores: &VaultHandles) {
 /// changes it meanwhile. A's stale re-wrap is refused and its old secret no
 /// longer opens B's record: B's secret is the one that works.
 pub async fn a_stale_rewrap_does_not_replace_a_newer_one(stores: &VaultHandles) {
-    let clock = ManualClock::new(T0);
     let policy = policy();
-    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
-    let one = vault(paused.clone(), &policy, &clock);
-    let other = vault(Arc::clone(&stores.b), &policy, &clock);
-    enroll(&one, b"first").await;
-    let mut held = paused.hold(Hold::NextRewrap);
+    let Pair {
+        clock,
+        paused,
+        one,
+        other,
+    } = pair(stores, &policy, b"first").await;
     let (tenant, user) = (t(), amina());
-    let (first, second) = futures::join!(one.change_secret(&tenant, &user, b"first", b"from-a"), async {
-        held.reached().await;
-        let answer = other.change_secret(&t(), &amina(), b"first", b"from-b").await;
-        held.release();
-        answer
-    });
+    let (first, second) = interleave(
+        paused.hold(Hold::NextRewrap),
+        one.change_secret(&tenant, &user, b"first", b"from-a"),
+        other.change_secret(&tenant, &user, b"first", b"from-b"),
+    )
+    .await;
     second.expect("the change that wrote first stands");
     let first = first.expect_err("stale");
     assert!(
@@ -246,20 +278,16 @@ pub async fn a_stale_rewrap_does_not_replace_a_newer_one(stores: &VaultHandles) 
 /// disables the credential meanwhile (a terminal answer online). A's
 /// re-wrap does not clear the disable.
 pub async fn a_stale_rewrap_does_not_undo_a_disable(stores: &VaultHandles) {
-    let clock = ManualClock::new(T0);
-    let policy = policy();
-    let paused = Arc::new(Pausing::new(Arc::clone(&stores.a)));
-    let one = vault(paused.clone(), &policy, &clock);
-    let other = vault(Arc::clone(&stores.b), &policy, &clock);
-    enroll(&one, b"first").await;
-    let mut held = paused.hold(Hold::NextRewrap);
+    let Pair {
+        paused, one, other, ..
+    } = pair(stores, &policy(), b"first").await;
     let (tenant, user) = (t(), amina());
-    let (first, second) = futures::join!(one.change_secret(&tenant, &user, b"first", b"from-a"), async {
-        held.reached().await;
-        let answer = other.disable(&t(), &amina()).await;
-        held.release();
-        answer
-    });
+    let (first, second) = interleave(
+        paused.hold(Hold::NextRewrap),
+        one.change_secret(&tenant, &user, b"first", b"from-a"),
+        other.disable(&tenant, &user),
+    )
+    .await;
     second.expect("disable");
     let first = first.expect_err("disabled");
     assert!(matches!(first, StoreError::OfflineDisabled), "{first:?}");
