@@ -140,6 +140,14 @@ pub enum Error {
         /// What is wrong with it (never the code itself).
         reason: String,
     },
+    /// The user's sessions are locked (their offline vault is locked, idle
+    /// too long, or disabled): no token is answered until they unlock. The
+    /// session is kept.
+    #[error("the sessions of this user are locked: unlock them first (provider `{provider}`)")]
+    Locked {
+        /// The provider name.
+        provider: String,
+    },
     /// The callback's `state` matches no pending login: unknown, already used or expired.
     #[error("no pending login matches this callback (unknown, already used or expired state)")]
     UnknownLoginState,
@@ -185,6 +193,7 @@ impl Error {
             Error::InvalidConfig { .. }
             | Error::UnknownProvider { .. }
             | Error::NotAuthenticated { .. }
+            | Error::Locked { .. }
             | Error::Unsupported { .. } => FailureKind::Configuration,
         }
     }

@@ -59,6 +59,7 @@ mod datacollect;
 mod error;
 mod events;
 mod exposed;
+mod gate;
 mod jwt;
 mod manager;
 #[cfg(any(test, feature = "memory"))]
@@ -84,6 +85,7 @@ pub use datacollect::{
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
 pub use exposed::Exposed;
+pub use gate::AccessGate;
 pub use jwt::{MAX_PEEK_LEN, peek_claims};
 pub use manager::{
     AuthManager, AuthManagerBuilder, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, LogoutReport,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use url::Url;
@@ -11,6 +11,7 @@ use url::Url;
 use crate::auth_result::AuthResult;
 use crate::error::Error;
 use crate::events::{AuthEvent, EventHub, EventStream};
+use crate::gate::{AccessGate, GateListener};
 use crate::provider::{
     AuthProvider, Credentials, LoginFlow, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
     TokenKind,
@@ -132,6 +133,17 @@ struct Inner {
     revoking: futures::lock::Mutex<()>,
     /// Numbers the pending revocations this manager writes.
     revocation_seq: AtomicU64,
+    /// The user's gate when the store can lock their sessions: checked
+    /// before any token is answered; closing it empties the slots.
+    gate: Option<AccessGate>,
+}
+
+impl GateListener for Inner {
+    fn gate_closed(&self) {
+        for slot in self.slots.values() {
+            AuthManager::forget(slot);
+        }
+    }
 }
 
 /// Orchestrates providers and a session store for one tenant (app).
@@ -245,24 +257,30 @@ impl AuthManagerBuilder {
                 )
             })
             .collect();
-        AuthManager {
-            inner: Arc::new(Inner {
-                tenant: self.tenant,
-                user: self.user,
-                store: self.store,
-                slots,
-                clock: self.clock,
-                sleeper: self.sleeper,
-                margin: self.margin,
-                lease_ttl: self.lease_ttl,
-                lease_poll: Duration::from_millis(50),
-                pending_ttl: self.pending_ttl,
-                holder,
-                events: EventHub::default(),
-                revoking: futures::lock::Mutex::new(()),
-                revocation_seq: AtomicU64::new(0),
-            }),
+        let gate = self.store.access_gate(&self.tenant, &self.user);
+        let inner = Arc::new(Inner {
+            tenant: self.tenant,
+            user: self.user,
+            store: self.store,
+            slots,
+            clock: self.clock,
+            sleeper: self.sleeper,
+            margin: self.margin,
+            lease_ttl: self.lease_ttl,
+            lease_poll: Duration::from_millis(50),
+            pending_ttl: self.pending_ttl,
+            holder,
+            events: EventHub::default(),
+            revoking: futures::lock::Mutex::new(()),
+            revocation_seq: AtomicU64::new(0),
+            gate,
+        });
+        if let Some(gate) = &inner.gate {
+            let listener: Weak<dyn GateListener> =
+                Arc::downgrade(&(Arc::clone(&inner) as Arc<dyn GateListener>));
+            gate.listen(listener);
         }
+        AuthManager { inner }
     }
 }
 
@@ -356,6 +374,39 @@ impl AuthManager {
         }
     }
 
+    /// Drops every token the slot holds in memory (cached and unsaved).
+    fn forget(slot: &Slot) {
+        Self::set_cache(slot, None);
+        if let Ok(mut u) = slot.unsaved.lock() {
+            *u = None;
+        }
+    }
+
+    /// The gate's epoch when the user's sessions may be used now (always
+    /// `Some(0)` without a gate); [`Error::Locked`] when they are locked.
+    fn pass_gate(&self, name: &ProviderId) -> Result<u64, Error> {
+        match &self.inner.gate {
+            None => Ok(0),
+            Some(gate) => gate.pass(self.now()).ok_or_else(|| Error::Locked {
+                provider: name.to_string(),
+            }),
+        }
+    }
+
+    /// After work that began at gate `epoch`: when the gate closed
+    /// meanwhile, what the work left in memory goes and it fails.
+    fn still_unlocked(&self, name: &ProviderId, slot: &Slot, epoch: u64) -> Result<(), Error> {
+        match &self.inner.gate {
+            Some(gate) if !gate.still_open_since(epoch) => {
+                Self::forget(slot);
+                Err(Error::Locked {
+                    provider: name.to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Stores a new session and announces it. A login always wins: it
     /// replaces whatever is stored, and a refresh running meanwhile (here or
     /// in another process) discards its result.
@@ -367,7 +418,11 @@ impl AuthManager {
             *u = None;
         }
         session.version = self.inner.store.put(&session).await?;
-        if let Some(username) = &session.username {
+        // The tenant's username is the default user's; a named user's name
+        // lives in their own sessions.
+        if let Some(username) = &session.username
+            && self.inner.user.is_default()
+        {
             self.inner
                 .store
                 .set_username(&self.inner.tenant, Some(username.clone()))
@@ -505,6 +560,8 @@ impl AuthManager {
     /// session ([`Error::ReauthenticationRequired`]).
     pub async fn access_token(&self, provider: &str) -> Result<AccessToken, Error> {
         let (name, slot) = self.slot(provider)?;
+        // Locked (vault locked, idle, disabled): nothing is answered.
+        let epoch = self.pass_gate(name)?;
         // Fast path: a fresh cached session, no store read, no lock but a read lock.
         if let Ok(cached) = slot.cached.read()
             && let Some(session) = cached.as_ref()
@@ -513,7 +570,9 @@ impl AuthManager {
             return Ok(session.auth.access_token.clone());
         }
         let started = self.now();
-        let session = self.refresh_slow(name, slot, Refresh::IfNeeded).await?;
+        let session = self.refresh_slow(name, slot, Refresh::IfNeeded).await;
+        self.still_unlocked(name, slot, epoch)?;
+        let session = session?;
         self.after_refresh(name, slot, &session, started).await;
         Ok(session.auth.access_token.clone())
     }
@@ -521,8 +580,11 @@ impl AuthManager {
     /// Refreshes now, even if the token is fresh; returns the new session.
     pub async fn refresh(&self, provider: &str) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
+        let epoch = self.pass_gate(name)?;
         let started = self.now();
-        let session = self.refresh_slow(name, slot, Refresh::Force).await?;
+        let session = self.refresh_slow(name, slot, Refresh::Force).await;
+        self.still_unlocked(name, slot, epoch)?;
+        let session = session?;
         self.after_refresh(name, slot, &session, started).await;
         Ok((*session).clone())
     }
@@ -568,7 +630,7 @@ impl AuthManager {
         };
         let username = match session.username.clone() {
             Some(u) => Some(u),
-            None => self.inner.store.username(&self.inner.tenant).await?,
+            None => self.username().await?,
         };
         Ok(Some(User {
             provider: session.key.provider,
@@ -578,9 +640,16 @@ impl AuthManager {
         }))
     }
 
-    /// The tenant's last username.
+    /// The last username of this manager's user: for the default user the
+    /// tenant's, for a named user ([`for_user`](Self::for_user)) the one
+    /// their own sessions carry, never another user's.
     pub async fn username(&self) -> Result<Option<String>, Error> {
-        self.inner.store.username(&self.inner.tenant).await
+        if self.inner.user.is_default() {
+            return self.inner.store.username(&self.inner.tenant).await;
+        }
+        let mut sessions = self.sessions().await?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.issued_at));
+        Ok(sessions.into_iter().find_map(|s| s.username))
     }
 
     /// Asks `provider` about `token` ([`AuthProvider::introspect`]: remote
@@ -592,55 +661,63 @@ impl AuthManager {
         Ok(info)
     }
 
-    /// Logs out of `provider`: removes the local session and revokes its
-    /// refresh and access tokens at the provider (each on its own, so the
-    /// access token is revoked even when the refresh token could not be).
+    /// Logs out of `provider`: revokes its refresh and access tokens at the
+    /// provider (each on its own, so the access token is revoked even when
+    /// the refresh token could not be), then removes the local session.
     ///
-    /// The tokens to revoke are written to the store (sealed like a session)
-    /// before the session is removed, so a crash in between loses nothing.
-    /// A revocation that fails transiently (offline, timeout, 5xx) stays
-    /// there and is retried on the next call that reaches the provider, or by
+    /// No token leaves the session's own protection when the provider
+    /// answers: the tokens are asked to be revoked while the session still
+    /// holds them, and only a revocation that fails transiently (offline,
+    /// timeout, 5xx) is written to the store's pending revocations (sealed
+    /// by the store's key, not a vault user's) before the session goes, so a
+    /// crash in between loses nothing. A pending revocation is retried on the
+    /// next call that reaches the provider, or by
     /// [`retry_pending_revocations`](Self::retry_pending_revocations); the
     /// report and an [`AuthEvent::RevocationPending`] say so. A final answer
-    /// (revoked, or refused for good) forgets it.
+    /// (revoked, or refused for good) forgets it. The cached token is
+    /// dropped first: nothing is answered while the logout runs.
     pub async fn logout(&self, provider: &str) -> Result<LogoutReport, Error> {
         let (name, slot) = self.slot(provider)?;
         let _guard = slot.refresh.lock().await;
+        Self::set_cache(slot, None);
         let key = self.key(name);
         let stored = self.inner.store.get(&key).await?;
         // A refreshed session the store refused holds the live refresh token.
         let unsaved = slot.unsaved.lock().ok().and_then(|u| u.clone());
         let revocations = self.revocations_of(name, stored.iter().chain(unsaved.iter()));
-        for revocation in &revocations {
-            self.inner.store.put_pending_revocation(revocation).await?;
-        }
-        let removed = self.inner.store.remove(&key).await?;
-        Self::set_cache(slot, None);
-        if let Ok(mut u) = slot.unsaved.lock() {
-            *u = None;
-        }
         let end_session_url = match stored.as_ref().or(unsaved.as_ref()) {
             Some(session) => slot.provider.end_session_url(&session.auth).await.ok().flatten(),
             None => None,
         };
+        let (revocation, pending) = self.revoke_now(name, slot, revocations).await;
+        for revocation in &pending {
+            self.inner.store.put_pending_revocation(revocation).await?;
+        }
+        if !pending.is_empty() {
+            slot.revocations_pending.store(true, Ordering::Release);
+        }
+        let removed = self.inner.store.remove(&key).await?;
+        Self::forget(slot);
         if removed {
             self.inner.events.emit(AuthEvent::LoggedOut {
                 provider: name.clone(),
             });
         }
-        let (revocation, pending_revocations) = self.revoke_now(name, slot, revocations).await;
         Ok(LogoutReport {
             provider: name.clone(),
             removed,
             revocation,
-            pending_revocations,
+            pending_revocations: pending.iter().map(|r| r.token.kind()).collect(),
             end_session_url,
         })
     }
 
-    /// Logs out of every provider with a session, then clears the tenant's
-    /// sessions and username. A manager of a named user ([`for_user`](Self::for_user))
-    /// clears only that user's sessions: the other users of the device keep theirs.
+    /// Logs out of every provider with a session of this manager's user
+    /// (each revoked as [`logout`](Self::logout) does), then removes what
+    /// is left of that user's sessions; the default user's manager also
+    /// clears the tenant's username. Only this user's sessions are touched:
+    /// the other users of a shared device keep theirs, and nothing is
+    /// removed without its revocation being asked for or queued.
     pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
         let mut reports = Vec::new();
         for session in self.sessions().await? {
@@ -648,13 +725,17 @@ impl AuthManager {
                 reports.push(self.logout(session.key.provider.as_str()).await?);
             }
         }
-        if self.inner.user.is_default() {
-            self.inner.store.remove_tenant(&self.inner.tenant).await?;
-            self.inner.store.set_username(&self.inner.tenant, None).await?;
-        } else {
-            for session in self.sessions().await? {
-                self.inner.store.remove(&session.key).await?;
+        // Sessions of providers this manager does not know: queue their
+        // revocations (no provider to ask here), then remove them.
+        for session in self.sessions().await? {
+            let name = session.key.provider.clone();
+            for revocation in self.revocations_of(&name, std::iter::once(&session)) {
+                self.inner.store.put_pending_revocation(&revocation).await?;
             }
+            self.inner.store.remove_if_current(&session).await?;
+        }
+        if self.inner.user.is_default() {
+            self.inner.store.set_username(&self.inner.tenant, None).await?;
         }
         Ok(reports)
     }

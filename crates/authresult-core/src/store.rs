@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use crate::error::Error;
+use crate::gate::AccessGate;
 use crate::provider::{PendingAuthorization, RevocableToken};
 use crate::session::{Session, SessionKey, TenantId, UserId};
 use crate::time::Timestamp;
@@ -160,4 +161,13 @@ pub trait SessionStore: Send + Sync {
 
     /// Forgets a pending revocation (revoked, or refused for good); true when there was one.
     async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error>;
+
+    /// The gate of `user`'s sessions when this store can lock them (a store
+    /// sealing them per user: `authresult-store`'s `VaultedStore`), `None`
+    /// (the default) when they are always readable. Every manager of the
+    /// user asks it once and checks it before answering from its cache.
+    fn access_gate(&self, tenant: &TenantId, user: &UserId) -> Option<AccessGate> {
+        let _ = (tenant, user);
+        None
+    }
 }

@@ -363,3 +363,78 @@ fn wipe(value: Value) {
 
 #[cfg(test)]
 mod tests;
+
+const VAULT_RECORD_AAD: &str = "authresult-store/vault-record/v1";
+/// What a vault record sealed with the store key starts with; the rest is
+/// the hex of the box.
+const SEALED_RECORD_PREFIX: &str = "sealed:v1:";
+const VAULT_RECORD: &str = "vault record";
+
+/// A vault record as the store writes it at revision `rev`: sealed with the
+/// store key when there is one (bound to tenant, user and revision, so an
+/// edited, moved or re-numbered record fails closed), as it is otherwise.
+pub(crate) fn seal_vault_record(
+    cipher: Option<&Cipher>,
+    tenant: &str,
+    user: &str,
+    rev: i64,
+    record: &str,
+) -> Result<String, StoreError> {
+    let Some(cipher) = cipher else {
+        return Ok(record.to_owned());
+    };
+    let aad = aad(
+        VAULT_RECORD_AAD,
+        &[tenant.as_bytes(), user.as_bytes(), &rev.to_le_bytes()],
+    );
+    let sealed = cipher.seal(&aad, record.as_bytes())?;
+    let mut text = String::with_capacity(SEALED_RECORD_PREFIX.len() + 2 * sealed.len());
+    text.push_str(SEALED_RECORD_PREFIX);
+    for byte in sealed {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    Ok(text)
+}
+
+/// The record text of a stored vault row at `rev` (see
+/// [`seal_vault_record`]). With a store key, a row in clear or one that
+/// does not open is [`StoreError::Tampered`]: nobody without the key can
+/// re-enable a credential, reset its failures or move its time.
+pub(crate) fn open_vault_record(
+    cipher: Option<&Cipher>,
+    tenant: &str,
+    user: &str,
+    rev: i64,
+    stored: &str,
+) -> Result<String, StoreError> {
+    let tampered = || StoreError::Tampered { what: VAULT_RECORD };
+    let Some(cipher) = cipher else {
+        return if stored.starts_with(SEALED_RECORD_PREFIX) {
+            Err(StoreError::KeyRequired)
+        } else {
+            Ok(stored.to_owned())
+        };
+    };
+    let hex = stored.strip_prefix(SEALED_RECORD_PREFIX).ok_or_else(tampered)?;
+    let sealed = decode_hex(hex).ok_or_else(tampered)?;
+    let aad = aad(
+        VAULT_RECORD_AAD,
+        &[tenant.as_bytes(), user.as_bytes(), &rev.to_le_bytes()],
+    );
+    let plain = cipher.open(&aad, &sealed).ok_or_else(tampered)?;
+    String::from_utf8(plain.to_vec()).map_err(|_| tampered())
+}
+
+/// Lower-case hex back to bytes; `None` when it is not.
+pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect()
+}

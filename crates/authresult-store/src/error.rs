@@ -245,6 +245,38 @@ pub enum StoreError {
     /// (other processes unlocking at once). Trying again later works.
     #[error("the offline vault record is busy")]
     VaultBusy,
+    /// The device clock is behind the latest time this user's vault has
+    /// seen (set back, reset, a bad time source): offline access ended
+    /// until the next online login. Never tried the secret.
+    #[error("the device clock is behind the time this vault has seen: log in online")]
+    ClockBehind,
+    /// After the provider accepted an online login, the secret given does
+    /// not open the user's vault on this device: nothing was stored and
+    /// the user's other sessions are untouched. Use the secret set on this
+    /// device (or change it offline), or reset the user's vault.
+    #[error("the secret does not open this user's offline vault on this device: nothing was changed")]
+    SecretMismatch,
+    /// The account that logged in is not the one this device user is bound
+    /// to for the provider: the login is refused and nothing changed.
+    #[error(
+        "another account than the one bound to this device user logged in with provider `{provider}`: refused, nothing changed"
+    )]
+    SubjectMismatch {
+        /// The provider name.
+        provider: String,
+    },
+    /// The device user is bound to accounts of other providers, none of
+    /// this one: an online login with it cannot stand for the user. Unlock
+    /// offline first, then log in.
+    #[error("this device user has no account bound for provider `{provider}`: unlock first, then log in")]
+    UnboundProvider {
+        /// The provider name.
+        provider: String,
+    },
+    /// `enroll` without an online login of the user written since the
+    /// last lock.
+    #[error("enrolling an offline secret needs an online login of the user first")]
+    OnlineLoginRequired,
     /// The last online proof (login or refresh) is older than the offline
     /// grace period: the user must go online.
     #[error("the offline grace period is over: log in online")]
@@ -307,10 +339,15 @@ impl StoreError {
             | StoreError::NotEnrolled
             | StoreError::VaultLocked
             | StoreError::WrongSecret { .. }
+            | StoreError::SecretMismatch
+            | StoreError::SubjectMismatch { .. }
+            | StoreError::UnboundProvider { .. }
+            | StoreError::OnlineLoginRequired
             | StoreError::InvalidSecret { .. } => FailureKind::Configuration,
-            StoreError::LockedOut | StoreError::OfflineDisabled | StoreError::GraceExpired => {
-                FailureKind::Terminal
-            }
+            StoreError::LockedOut
+            | StoreError::OfflineDisabled
+            | StoreError::GraceExpired
+            | StoreError::ClockBehind => FailureKind::Terminal,
             StoreError::NotADatabase { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Tampered { .. }

@@ -8,8 +8,16 @@
 //! sessions with the data key. [`OfflineVault::unlock`] opens it again with
 //! no network, under the [`OfflinePolicy`]: failures counted in the store
 //! with a growing delay and a lock-out, a grace period since the last online
-//! proof measured against a high-water mark of time, and the provider's
-//! terminal answers disabling the credential.
+//! proof measured on the user's own time mark (a clock found behind it ends
+//! offline access until an online login), and the provider's terminal
+//! answers disabling the credential.
+//!
+//! A secret is tried against a stored record in two places only: a counted
+//! [`unlock`](OfflineVault::unlock) (or [`change_secret`](OfflineVault::change_secret))
+//! with every check, and after the provider accepted an online login of the
+//! account the user is bound to ([`prepare_login`](OfflineVault::prepare_login)).
+//! Locking (explicit, idle, disabled) closes the user's
+//! [`AccessGate`]: every manager of the user drops its tokens.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,20 +25,23 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authresult_core::{AuthEvent, Clock, FailureKind, SystemClock, TenantId, Timestamp, UserId};
+use authresult_core::{AccessGate, Clock, SystemClock, TenantId, Timestamp, UserId};
 use zeroize::Zeroizing;
 
 use crate::error::StoreError;
-use crate::key::{Cipher, KEY_LEN, KdfParams, fill_random};
+use crate::key::{Cipher, KEY_LEN, KdfParams};
 
+mod login;
 mod memory;
 mod record;
 mod sealed;
+mod unlock;
 
 pub use memory::MemoryVaultStore;
 pub use record::MAX_SECRET_LEN;
 pub use sealed::VaultedStore;
 
+use login::{PendingLogin, Proven};
 pub(crate) use record::VaultRecord;
 
 /// Where vault records and the time high-water mark are kept.
@@ -65,10 +76,6 @@ pub trait VaultStore: Send + Sync {
 
     /// Removes the record; true when there was one.
     async fn remove_vault_record(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError>;
-
-    /// Raises the tenant's high-water mark of time to `now` when later, and
-    /// returns the mark (never less than `now`).
-    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError>;
 }
 
 /// The offline rules: key derivation costs, grace period, failures.
@@ -90,9 +97,13 @@ pub struct OfflinePolicy {
     pub max_delay: Duration,
     /// An unlocked vault locks itself after this long unused (default 15 min; `None`: never).
     pub idle_timeout: Option<Duration>,
-    /// On lock-out, also remove the record (the sealed sessions become
+    /// On lock-out, also forget the wrapped key (the sealed sessions become
     /// unreadable and are removed at the next online login). Default false.
     pub wipe_on_lockout: bool,
+    /// How far the clock may be behind the latest time a user's vault has
+    /// seen (an NTP correction) before it counts as set back, which ends
+    /// that user's offline access until an online login (default 5 min).
+    pub clock_tolerance: Duration,
 }
 
 impl OfflinePolicy {
@@ -127,6 +138,7 @@ impl Default for OfflinePolicy {
             max_delay: Duration::from_secs(300),
             idle_timeout: Some(Duration::from_secs(15 * 60)),
             wipe_on_lockout: false,
+            clock_tolerance: Duration::from_secs(300),
         }
     }
 }
@@ -147,13 +159,22 @@ pub struct VaultStatus {
     pub disabled: bool,
     /// The last online login or refresh.
     pub online_proof_at: Timestamp,
+    /// The clock is (or was found) behind the latest time this user's vault
+    /// has seen: offline access has ended until an online login.
+    pub clock_behind: bool,
+    /// How much of the grace period is left (`None`: over).
+    pub grace_left: Option<Duration>,
 }
 
 struct Held {
     cipher: Arc<Cipher>,
     data_key: Zeroizing<[u8; KEY_LEN]>,
-    last_used: Timestamp,
+    /// Made at an online login with no usable record: enrolling it replaces
+    /// whatever record another instance wrote meanwhile.
+    fresh: bool,
 }
+
+type UserKey = (TenantId, UserId);
 
 /// The per-user offline credentials of one device.
 ///
@@ -164,7 +185,13 @@ pub struct OfflineVault {
     clock: Arc<dyn Clock>,
     policy: OfflinePolicy,
     device_key: Option<Zeroizing<Vec<u8>>>,
-    held: Mutex<HashMap<(TenantId, UserId), Held>>,
+    held: Mutex<HashMap<UserKey, Held>>,
+    /// One gate per user, kept across locks and unlocks.
+    gates: Mutex<HashMap<UserKey, AccessGate>>,
+    /// Online logins under way: the secret waiting for the provider's answer.
+    pending: Mutex<HashMap<UserKey, PendingLogin>>,
+    /// Online logins the provider accepted, waiting for `enroll`.
+    proven: Mutex<HashMap<UserKey, Proven>>,
 }
 
 impl fmt::Debug for OfflineVault {
@@ -189,6 +216,9 @@ impl OfflineVault {
             policy,
             device_key: None,
             held: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            proven: Mutex::new(HashMap::new()),
         }
     }
 
@@ -212,19 +242,12 @@ impl OfflineVault {
         &self.policy
     }
 
-    fn lock_held(&self) -> MutexGuard<'_, HashMap<(TenantId, UserId), Held>> {
-        // Every update is a single insert/remove: a poisoned map is consistent.
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_held(&self) -> MutexGuard<'_, HashMap<UserKey, Held>> {
+        lock(&self.held)
     }
 
     fn pepper(&self) -> Option<&[u8]> {
         self.device_key.as_deref().map(Vec::as_slice)
-    }
-
-    /// The current time, never earlier than any time this tenant's vault
-    /// has seen before (the device clock set back does not turn it back).
-    async fn now(&self, tenant: &TenantId) -> Result<Timestamp, StoreError> {
-        self.store.observe_time(tenant, self.clock.now()).await
     }
 
     async fn read(&self, tenant: &TenantId, user: &UserId) -> Result<Option<(VaultRecord, u64)>, StoreError> {
@@ -255,204 +278,69 @@ impl OfflineVault {
         }
         Err(StoreError::VaultBusy)
     }
-}
 
-impl OfflineVault {
-    /// Before an online login of `user`: makes sure a data key is in memory,
-    /// so the session the login writes through [`VaultedStore`] is sealed.
-    /// The key is the one already unlocked; else the stored one when
-    /// `secret` (the password about to be used) opens it; else a new one,
-    /// which [`enroll`](Self::enroll) then stores (the user's older sealed
-    /// sessions become unreadable and [`VaultedStore::enroll`] removes them).
-    /// A secret that does not open the record here is not counted: the
-    /// online login decides.
-    pub async fn prepare_login(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        secret: Option<&[u8]>,
-    ) -> Result<(), StoreError> {
-        let id = (tenant.clone(), user.clone());
-        if self.lock_held().contains_key(&id) {
-            return Ok(());
-        }
-        let stored = match (secret, self.read(tenant, user).await?) {
-            (Some(secret), Some((record, _))) if !secret.is_empty() && secret.len() <= MAX_SECRET_LEN => {
-                record.unwrap_key(secret, self.pepper())?
-            }
-            _ => None,
-        };
-        let key = match stored {
-            Some(key) => key,
-            None => {
-                let mut key = Zeroizing::new([0u8; KEY_LEN]);
-                fill_random(key.as_mut_slice())?;
-                key
-            }
-        };
-        self.hold(id, key);
-        Ok(())
+    /// `user`'s gate (made closed on first use): what every manager of the
+    /// user checks before answering a token ([`VaultedStore`] hands it out).
+    pub fn gate(&self, tenant: &TenantId, user: &UserId) -> AccessGate {
+        lock(&self.gates)
+            .entry((tenant.clone(), user.clone()))
+            .or_insert_with(|| AccessGate::new(self.policy.idle_timeout))
+            .clone()
     }
 
-    /// Keeps `data_key` in memory, its idle time counted on the clock
-    /// (what [`cipher`](Self::cipher) compares with).
-    fn hold(&self, id: (TenantId, UserId), data_key: Zeroizing<[u8; KEY_LEN]>) {
+    /// Keeps `data_key` in memory and opens the user's gate.
+    fn hold(&self, id: UserKey, data_key: Zeroizing<[u8; KEY_LEN]>, fresh: bool) {
+        let gate = self.gate(&id.0, &id.1);
         let held = Held {
             cipher: Arc::new(Cipher::new(&data_key)),
             data_key,
-            last_used: self.clock.now(),
+            fresh,
         };
         self.lock_held().insert(id, held);
+        gate.open(self.clock.now());
     }
 
-    /// After a successful online login of `user` (see
-    /// [`prepare_login`](Self::prepare_login)): wraps the data key in memory
-    /// under `secret` (the password just used, or a passcode the user chose)
-    /// and stores the record in one atomic write, replacing any older one.
-    /// Failures, lock-out and a disabled credential are cleared and the
-    /// login counts as the online proof. Returns true when this replaced a
-    /// record holding another data key.
-    pub async fn enroll(&self, tenant: &TenantId, user: &UserId, secret: &[u8]) -> Result<bool, StoreError> {
-        record::check_secret(secret)?;
-        let now = self.now(tenant).await?;
-        let data_key = {
-            let held = self.lock_held();
-            let held = held
-                .get(&(tenant.clone(), user.clone()))
-                .ok_or(StoreError::VaultLocked)?;
-            Zeroizing::new(*held.data_key)
-        };
-        let record = VaultRecord::wrap(
-            tenant,
-            user,
-            &data_key,
-            secret,
-            self.policy.kdf,
-            self.pepper(),
-            now,
-        )?;
-        let text = record.encode()?;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self.store.vault_record(tenant, user).await?;
-            let rev = current.as_ref().map_or(0, |(_, rev)| *rev);
-            // The old record held another key when the key in memory was new.
-            let replaced = match &current {
-                None => false,
-                Some((old, _)) => VaultRecord::decode(tenant, user, old)
-                    .ok()
-                    .and_then(|old| old.unwrap_key(secret, self.pepper()).ok().flatten())
-                    .is_none_or(|old_key| *old_key != *data_key),
-            };
-            if self.store.put_vault_record(tenant, user, &text, rev).await? {
-                return Ok(replaced);
-            }
-        }
-        Err(StoreError::VaultBusy)
-    }
-
-    /// Unlocks `user`'s vault with `secret`, offline. Refused, in this
-    /// order: [`NotEnrolled`](StoreError::NotEnrolled),
-    /// [`OfflineDisabled`](StoreError::OfflineDisabled),
-    /// [`LockedOut`](StoreError::LockedOut), [`TooSoon`](StoreError::TooSoon),
-    /// [`GraceExpired`](StoreError::GraceExpired),
-    /// [`InvalidSecret`](StoreError::InvalidSecret) (empty, too long), and
-    /// [`WrongSecret`](StoreError::WrongSecret).
-    ///
-    /// The attempt is counted in the store (with the delay before the next
-    /// one) before the secret is tried, and uncounted when it opens the
-    /// vault: instances sharing the store never try more secrets than the
-    /// policy allows between them, and a crash or a killed process during
-    /// the guess still counts it.
-    pub async fn unlock(&self, tenant: &TenantId, user: &UserId, secret: &[u8]) -> Result<(), StoreError> {
-        let (key, _) = self.attempt(tenant, user, secret).await?;
-        self.hold((tenant.clone(), user.clone()), key);
-        Ok(())
-    }
-
-    /// Why `record` refuses an attempt at `now`, if it does.
-    fn refuse_attempt(&self, record: &VaultRecord, now: Timestamp) -> Result<(), StoreError> {
-        if record.disabled {
-            return Err(StoreError::OfflineDisabled);
-        }
-        // Every allowed attempt is spent, or taken by one still running.
-        if record.locked_out || record.failures >= self.policy.max_failures {
-            return Err(StoreError::LockedOut);
-        }
-        if now < record.not_before {
-            return Err(StoreError::TooSoon {
-                retry_in: record.not_before.duration_since(now),
-            });
-        }
-        if now.duration_since(record.online_proof_at) > self.policy.grace {
-            return Err(StoreError::GraceExpired);
-        }
-        Ok(())
-    }
-
-    /// One offline attempt with `secret` (see [`unlock`](Self::unlock)):
-    /// the checks, the attempt taken in the store over the revision the
-    /// checks read, then the guess. Returns the data key and the record it
-    /// opened.
-    async fn attempt(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        secret: &[u8],
-    ) -> Result<(Zeroizing<[u8; KEY_LEN]>, VaultRecord), StoreError> {
-        let now = self.now(tenant).await?;
-        let policy = &self.policy;
-        let mut taken = None;
-        for _ in 0..UPDATE_ATTEMPTS {
-            let (mut record, rev) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
-            self.refuse_attempt(&record, now)?;
-            record::check_secret(secret)?;
-            record.failures = record.failures.saturating_add(1);
-            record.not_before = now.saturating_add(policy.delay_after(record.failures));
-            // Another attempt or change landed since the read: check again.
-            if self
-                .store
-                .put_vault_record(tenant, user, &record.encode()?, rev)
-                .await?
-            {
-                taken = Some(record);
-                break;
-            }
-        }
-        let record = taken.ok_or(StoreError::VaultBusy)?;
-        if let Some(key) = record.unwrap_key(secret, self.pepper())? {
-            let written = self
-                .update(tenant, user, |r| {
-                    r.failures = 0;
-                    r.not_before = Timestamp::from_secs(0);
-                })
-                .await?;
-            // Disabled by another instance while the secret was tried.
-            if written.disabled {
-                return Err(StoreError::OfflineDisabled);
-            }
-            return Ok((key, record));
-        }
-        if record.failures < policy.max_failures {
-            return Err(StoreError::WrongSecret {
-                attempts_left: policy.max_failures - record.failures,
-            });
-        }
-        self.update(tenant, user, |r| r.locked_out = true).await?;
-        if policy.wipe_on_lockout {
-            self.store.remove_vault_record(tenant, user).await?;
-        }
-        Err(StoreError::LockedOut)
-    }
-
-    /// Drops `user`'s key from memory (zeroed): their sessions are
-    /// unreadable until the next unlock or online login.
+    /// Drops `user`'s key from memory (zeroed) and closes their gate: no
+    /// manager of the user answers a token or keeps one in memory until the
+    /// next unlock or online login. An online login under way is abandoned.
     pub fn lock(&self, tenant: &TenantId, user: &UserId) {
-        self.lock_held().remove(&(tenant.clone(), user.clone()));
+        let id = (tenant.clone(), user.clone());
+        self.lock_held().remove(&id);
+        lock(&self.pending).remove(&id);
+        lock(&self.proven).remove(&id);
+        let gate = lock(&self.gates).get(&id).cloned();
+        if let Some(gate) = gate {
+            gate.close();
+        }
     }
 
-    /// Drops every key from memory.
+    /// Locks every user.
     pub fn lock_all(&self) {
-        self.lock_held().clear();
+        let users: Vec<UserKey> = {
+            let mut ids: Vec<UserKey> = self.lock_held().keys().cloned().collect();
+            ids.extend(lock(&self.gates).keys().cloned());
+            ids.extend(lock(&self.pending).keys().cloned());
+            ids
+        };
+        for (tenant, user) in users {
+            self.lock(&tenant, &user);
+        }
+    }
+
+    /// Locks every user idle longer than the policy allows, now. The idle
+    /// limit is also checked whenever a user's sessions are used; an app
+    /// calls this on a timer so an idle user's tokens leave memory on time.
+    pub fn lock_idle(&self) {
+        let now = self.clock.now();
+        let gates: Vec<(UserKey, AccessGate)> = lock(&self.gates)
+            .iter()
+            .map(|(k, g)| (k.clone(), g.clone()))
+            .collect();
+        for ((tenant, user), gate) in gates {
+            if gate.expire_idle(now) {
+                self.lock(&tenant, &user);
+            }
+        }
     }
 
     /// True when `user`'s key is in memory and not idle too long.
@@ -460,134 +348,50 @@ impl OfflineVault {
         self.cipher(tenant, user).is_some()
     }
 
-    /// The cipher of an unlocked user, marking it used; locks a user idle
-    /// longer than the policy allows. Uses the clock directly: an idle
-    /// check never writes.
+    /// The cipher of an unlocked user, marking them used; locks a user idle
+    /// longer than the policy allows (or whose clock went back).
     pub(crate) fn cipher(&self, tenant: &TenantId, user: &UserId) -> Option<Arc<Cipher>> {
-        let now = self.clock.now();
         let id = (tenant.clone(), user.clone());
-        let mut held = self.lock_held();
-        let entry = held.get_mut(&id)?;
-        let idle = now.duration_since(entry.last_used);
-        // A clock set back does not keep a vault open: time it as idle.
-        if now < entry.last_used || self.policy.idle_timeout.is_some_and(|limit| idle > limit) {
-            held.remove(&id);
+        let cipher = self.lock_held().get(&id).map(|h| Arc::clone(&h.cipher))?;
+        if self.gate(tenant, user).pass(self.clock.now()).is_none() {
+            self.lock(tenant, user);
             return None;
         }
-        entry.last_used = now;
-        Some(Arc::clone(&entry.cipher))
-    }
-
-    /// Records an online proof for `user` (a successful refresh), which
-    /// restarts the grace period.
-    pub async fn record_online_proof(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
-        let now = self.now(tenant).await?;
-        self.update(tenant, user, |r| r.online_proof_at = r.online_proof_at.max(now))
-            .await
-            .map(drop)
-    }
-
-    /// The provider answered terminally for `user` (revoked, disabled,
-    /// `invalid_grant`): the offline credential stops working and the key
-    /// leaves memory. Only an online login and a new enrollment restore it.
-    pub async fn disable(&self, tenant: &TenantId, user: &UserId) -> Result<(), StoreError> {
-        self.lock(tenant, user);
-        match self.update(tenant, user, |r| r.disabled = true).await {
-            Ok(_) | Err(StoreError::NotEnrolled) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Follows `user`'s manager events (`AuthManager::subscribe`): a
-    /// refresh is an online proof; a terminal refresh failure disables the
-    /// offline credential.
-    pub async fn observe(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        event: &AuthEvent,
-    ) -> Result<(), StoreError> {
-        match event {
-            AuthEvent::Refreshed { .. } => match self.record_online_proof(tenant, user).await {
-                Err(StoreError::NotEnrolled) => Ok(()),
-                other => other,
-            },
-            AuthEvent::RefreshFailed {
-                kind: FailureKind::Terminal,
-                ..
-            } => self.disable(tenant, user).await,
-            _ => Ok(()),
-        }
-    }
-
-    /// Changes `user`'s secret (e.g. the passcode) offline: the old one must
-    /// open the vault (an attempt counted like an unlock). The data key
-    /// stays, so the sessions stay readable; the new record replaces the old
-    /// one in one atomic write (after a crash, the old or the new secret
-    /// works), and only if the stored record is still the one the old secret
-    /// opened: when another instance changed the secret meanwhile, the old
-    /// secret is tried again on its record (so it is usually
-    /// [`WrongSecret`](StoreError::WrongSecret)), and a credential disabled
-    /// meanwhile stays disabled. Keeps the online proof and the user
-    /// unlocked.
-    pub async fn change_secret(
-        &self,
-        tenant: &TenantId,
-        user: &UserId,
-        old: &[u8],
-        new: &[u8],
-    ) -> Result<(), StoreError> {
-        record::check_secret(new)?;
-        let id = (tenant.clone(), user.clone());
-        'attempt: for _ in 0..UPDATE_ATTEMPTS {
-            let (data_key, opened) = self.attempt(tenant, user, old).await?;
-            self.hold(id.clone(), Zeroizing::new(*data_key));
-            let now = self.now(tenant).await?;
-            let mut record =
-                VaultRecord::wrap(tenant, user, &data_key, new, self.policy.kdf, self.pepper(), now)?;
-            for _ in 0..UPDATE_ATTEMPTS {
-                let (current, rev) = self.read(tenant, user).await?.ok_or(StoreError::NotEnrolled)?;
-                if !current.same_wrap(&opened) {
-                    continue 'attempt;
-                }
-                if current.disabled {
-                    self.lock(tenant, user);
-                    return Err(StoreError::OfflineDisabled);
-                }
-                if current.locked_out {
-                    return Err(StoreError::LockedOut);
-                }
-                record.online_proof_at = current.online_proof_at;
-                if self
-                    .store
-                    .put_vault_record(tenant, user, &record.encode()?, rev)
-                    .await?
-                {
-                    return Ok(());
-                }
-            }
-            return Err(StoreError::VaultBusy);
-        }
-        Err(StoreError::VaultBusy)
+        Some(cipher)
     }
 
     /// What the vault knows about `user`; `None` when not enrolled.
     pub async fn status(&self, tenant: &TenantId, user: &UserId) -> Result<Option<VaultStatus>, StoreError> {
         let unlocked = self.is_unlocked(tenant, user);
+        let now = self.clock.now();
+        let tolerance = self.policy.clock_tolerance;
         Ok(self.read(tenant, user).await?.map(|(r, _)| VaultStatus {
             unlocked,
             failures: r.failures,
-            locked_out: r.locked_out || r.failures >= self.policy.max_failures,
+            locked_out: r.locked_out || r.is_wiped() || r.failures >= self.policy.max_failures,
             disabled: r.disabled,
             online_proof_at: r.online_proof_at,
+            clock_behind: r.clock_behind || now.saturating_add(tolerance) < r.last_seen,
+            grace_left: self
+                .policy
+                .grace
+                .checked_sub(now.max(r.last_seen).duration_since(r.online_proof_at)),
         }))
     }
 
-    /// Removes `user`'s record and key (their sealed sessions become unreadable).
+    /// Removes `user`'s record and key (their sealed sessions become
+    /// unreadable). The explicit reset an app offers when the user forgot
+    /// the secret set on this device; an online login then starts anew.
     pub async fn wipe(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError> {
         self.lock(tenant, user);
         self.store.remove_vault_record(tenant, user).await
     }
+}
+
+/// Locks a mutex whose every update is a single insert or remove: a
+/// poisoned one is still consistent.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -8,10 +8,13 @@
 //! user's tokens are sealed with it. Later, with no network, `unlock` opens
 //! that user's sessions and no one else's; a wrong passcode is counted in the
 //! store, delayed, then locked out; unlock is refused once the last online
-//! proof is older than the grace period, measured against a high-water mark
-//! of time kept in the store (a clock set back gains nothing); `refresh` asks
+//! proof is older than the grace period, measured on the user's own time
+//! mark (a clock set back ends offline access until an online login);
+//! offline, the login form is a counted unlock too; `refresh` asks
 //! the provider, and its terminal answer disables the user's offline unlock.
-//! Each command is one process: everything it remembers is in the store file.
+//! Each command is one process: everything it remembers is in the store
+//! file; `shell` is one process for many commands read from stdin, as a
+//! long-running app is (`lock` then `token` answers nothing).
 //!
 //! Passcodes are read without echo, or as one line from stdin with
 //! `--passcode-stdin` (scripts). `--clock-offset-days` moves this process's
@@ -31,6 +34,7 @@ use authresult_core::{Clock, Password, Timestamp};
 use clap::{Parser, Subcommand};
 use example_common::{Settings, exit};
 
+mod shell;
 mod tablet;
 
 use tablet::Tablet;
@@ -105,6 +109,15 @@ enum Command {
         #[command(flatten)]
         user: UserArgs,
     },
+    /// One process for many commands, as a long-running app: reads
+    /// `login USER PASSCODE`, `unlock USER PASSCODE`, `lock USER`,
+    /// `token USER` (prints a fingerprint, never the token), `status USER`
+    /// and `quit` from stdin, one a line.
+    Shell {
+        /// Do not draw the QR code of a device login.
+        #[arg(long)]
+        no_qr: bool,
+    },
     /// What the vault knows about a user (no passcode needed).
     Status {
         /// The tablet user.
@@ -134,8 +147,12 @@ async fn run(args: Args) -> Result<()> {
     match &args.command {
         Command::Login { user, no_qr } => {
             let passcode = passcode(user, true)?;
-            tablet.login(&args.settings, &user.user, &passcode, !no_qr).await
+            let (manager, provider) = tablet.manager(&args.settings)?;
+            tablet
+                .login(&manager, &provider, &user.user, &passcode, !no_qr)
+                .await
         }
+        Command::Shell { no_qr } => shell::run(&tablet, &args.settings, !no_qr).await,
         Command::Unlock { user } => tablet.unlock(&user.user, &passcode(user, false)?).await,
         Command::Refresh { user } => {
             tablet

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use authresult_core::AuthManager;
 use authresult_core::{
     AuthEvent, Clock, Error, FailureKind, Password, SessionStore as _, TenantId, Timestamp, UserId,
 };
 use authresult_oidc::OidcOptions;
-use authresult_store::{OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultStore as _, VaultedStore};
+use authresult_store::{OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore};
 use example_common::{Settings, device_login, expiry, human_span};
 
 use crate::{OffsetClock, PolicyArgs};
@@ -25,7 +26,6 @@ pub(crate) struct Tablet {
     vault: Arc<OfflineVault>,
     /// The same file seen through the users' keys (what the manager uses).
     sealed: VaultedStore,
-    clock: Arc<dyn Clock>,
 }
 
 impl Tablet {
@@ -45,27 +45,37 @@ impl Tablet {
             raw,
             vault,
             sealed,
-            clock,
         })
     }
 
+    /// The session manager over the sealed store, and the provider's name.
+    pub(crate) fn manager(&self, settings: &Settings) -> Result<(AuthManager, String)> {
+        settings.manager_over(Arc::new(self.sealed.clone()), OidcOptions::default())
+    }
+
     /// Online: a device login of `user`, then their passcode enrolled.
+    ///
+    /// The passcode opens nothing before the provider accepted the login.
+    /// When the provider cannot be reached, the login form is an offline
+    /// unlock: counted, delayed and locked out like `unlock`.
     pub(crate) async fn login(
         &self,
-        settings: &Settings,
+        manager: &AuthManager,
+        provider: &str,
         user: &str,
         passcode: &Password,
         qr: bool,
     ) -> Result<()> {
-        let (manager, provider) =
-            settings.manager_over(Arc::new(self.sealed.clone()), OidcOptions::default())?;
         let id = UserId::from(user);
         let secret = passcode.secret().as_bytes();
-        // The key the new session is sealed with: the user's own when the
-        // passcode opens their record (their other sessions stay readable),
-        // else a new one (then the old sealed sessions are removed).
+        // Kept in memory only: the session the login writes decides which
+        // key seals it (the user's own when the passcode opens their record,
+        // a new one when they have none), after the provider's answer.
         self.vault.prepare_login(&self.tenant, &id, Some(secret)).await?;
-        let session = device_login(&manager.for_user(user), &provider, qr).await?;
+        let session = match device_login(&manager.for_user(user), provider, qr).await {
+            Ok(session) => session,
+            Err(e) => return self.login_failed(user, passcode, e).await,
+        };
         // After an OpenID login the app never saw the password: the passcode
         // the user picked wraps the key. This also lifts a lock-out or a
         // disabled credential and counts as the online proof.
@@ -80,6 +90,41 @@ impl Tablet {
         Ok(())
     }
 
+    /// What a failed online login means for the tablet.
+    async fn login_failed(&self, user: &str, passcode: &Password, error: anyhow::Error) -> Result<()> {
+        let id = UserId::from(user);
+        let reason = error.chain().find_map(|e| e.downcast_ref::<StoreError>());
+        match reason {
+            Some(StoreError::SecretMismatch) => {
+                println!(
+                    "{user}: logged in online, but the passcode does not open {user}'s vault on this tablet: nothing was stored, {user}'s sessions are untouched"
+                );
+                return Err(error);
+            }
+            Some(StoreError::SubjectMismatch { .. } | StoreError::UnboundProvider { .. }) => {
+                println!(
+                    "{user}: another account logged in than the one {user} is bound to on this tablet: refused, nothing changed"
+                );
+                return Err(error);
+            }
+            _ => {}
+        }
+        let transient = error
+            .chain()
+            .find_map(|e| e.downcast_ref::<Error>())
+            .is_some_and(Error::is_transient);
+        let enrolled = self.vault.status(&self.tenant, &id).await?.is_some();
+        if !(transient && enrolled) {
+            return Err(error);
+        }
+        println!(
+            "{user}: the provider cannot be reached: the passcode is tried as an offline unlock (counted)"
+        );
+        self.open_vault(user, passcode).await?;
+        println!("{user}: unlocked offline (no network used)");
+        self.show(user).await
+    }
+
     /// Offline: unlocks `user` and shows what they can read.
     pub(crate) async fn unlock(&self, user: &str, passcode: &Password) -> Result<()> {
         self.open_vault(user, passcode).await?;
@@ -87,7 +132,19 @@ impl Tablet {
         self.show(user).await
     }
 
-    async fn open_vault(&self, user: &str, passcode: &Password) -> Result<()> {
+    /// Locks `user`: their key leaves memory and every manager of theirs
+    /// drops its tokens.
+    pub(crate) fn lock(&self, user: &str) {
+        self.vault.lock(&self.tenant, &user.into());
+        println!("{user}: locked (key and tokens dropped from memory)");
+    }
+
+    /// Locks the users idle longer than the policy allows.
+    pub(crate) fn lock_idle(&self) {
+        self.vault.lock_idle();
+    }
+
+    pub(crate) async fn open_vault(&self, user: &str, passcode: &Password) -> Result<()> {
         self.vault
             .unlock(&self.tenant, &user.into(), passcode.secret().as_bytes())
             .await
@@ -145,8 +202,7 @@ impl Tablet {
     /// Online: unlock `user`, then refresh at the provider; the vault
     /// follows what the provider answered.
     pub(crate) async fn refresh(&self, settings: &Settings, user: &str, passcode: &Password) -> Result<()> {
-        let (manager, provider) =
-            settings.manager_over(Arc::new(self.sealed.clone()), OidcOptions::default())?;
+        let (manager, provider) = self.manager(settings)?;
         let id = UserId::from(user);
         self.open_vault(user, passcode).await?;
         let manager = manager.for_user(user);
@@ -219,21 +275,23 @@ impl Tablet {
             "disabled by the provider's answer"
         } else if s.locked_out {
             "locked out after too many failures"
+        } else if s.clock_behind {
+            "ended: the clock went back behind the time this vault has seen"
         } else {
             "enabled"
         };
-        // The vault's time: never before the latest time the tablet has seen.
-        let now = self.raw.observe_time(&self.tenant, self.clock.now()).await?;
-        let age = now.duration_since(s.online_proof_at);
-        let grace = self.vault.policy().grace;
-        let left = match grace.checked_sub(age) {
+        let left = match s.grace_left {
             Some(left) => format!("grace left {}", human_span(left.as_secs())),
             None => "grace period over".to_owned(),
         };
         println!(
-            "{user}: offline credential {state}; {} failed unlocks; last online proof {} ago ({left})",
+            "{user}: offline credential {state}; {} failed unlocks; {}; {left}",
             s.failures,
-            human_span(age.as_secs())
+            if s.unlocked {
+                "unlocked in this process"
+            } else {
+                "locked"
+            }
         );
         let stored = self.raw.list_user(&self.tenant, &id).await?.len();
         println!("{user}: {stored} session(s) on this tablet, sealed with {user}'s key");

@@ -28,9 +28,9 @@ pub struct RevocationReport {
 enum Attempt {
     Revoked,
     /// A final error: there is no point in trying again.
-    Dropped(Error),
+    Dropped,
     /// A transient error: kept for later.
-    Pending(Error),
+    Pending,
 }
 
 impl AuthManager {
@@ -74,33 +74,33 @@ impl AuthManager {
         revocations
     }
 
-    /// Revokes `revocations` (already in the store) one by one; forgets
-    /// those that got a final answer. Returns the first error and the kinds
-    /// still pending.
+    /// Revokes `revocations` (not in the store) one by one at the
+    /// provider. Returns the first error and the revocations that failed
+    /// transiently (the caller stores them); those refused for good are
+    /// dropped.
     pub(super) async fn revoke_now(
         &self,
         name: &ProviderId,
         slot: &Slot,
         revocations: Vec<PendingRevocation>,
-    ) -> (Result<(), Error>, Vec<TokenKind>) {
+    ) -> (Result<(), Error>, Vec<PendingRevocation>) {
         let _guard = self.inner.revoking.lock().await;
         let mut first_error = None;
         let mut revoked = Vec::new();
         let mut pending = Vec::new();
         for revocation in revocations {
-            let kind = revocation.token.kind();
-            match self.attempt(slot, &revocation).await {
-                Attempt::Revoked => revoked.push(kind),
-                Attempt::Dropped(e) => {
+            match slot.provider.revoke(&revocation.token).await {
+                Ok(()) => revoked.push(revocation.token.kind()),
+                Err(e) => {
+                    let transient = e.is_transient();
                     first_error.get_or_insert(e);
-                }
-                Attempt::Pending(e) => {
-                    first_error.get_or_insert(e);
-                    pending.push(kind);
+                    if transient {
+                        pending.push(revocation);
+                    }
                 }
             }
         }
-        self.announce(name, revoked, pending.clone());
+        self.announce(name, revoked, pending.iter().map(|r| r.token.kind()).collect());
         (first_error.map_or(Ok(()), Err), pending)
     }
 
@@ -109,12 +109,12 @@ impl AuthManager {
     async fn attempt(&self, slot: &Slot, revocation: &PendingRevocation) -> Attempt {
         let outcome = match slot.provider.revoke(&revocation.token).await {
             Ok(()) => Attempt::Revoked,
-            Err(e) if e.is_transient() => Attempt::Pending(e),
-            Err(e) => Attempt::Dropped(e),
+            Err(e) if e.is_transient() => Attempt::Pending,
+            Err(_) => Attempt::Dropped,
         };
         let forgotten = match outcome {
-            Attempt::Pending(_) => false,
-            Attempt::Revoked | Attempt::Dropped(_) => self
+            Attempt::Pending => false,
+            Attempt::Revoked | Attempt::Dropped => self
                 .inner
                 .store
                 .remove_pending_revocation(&revocation.key.tenant, &revocation.id)
@@ -227,8 +227,8 @@ impl AuthManager {
                         None => revoked.push((name.clone(), vec![kind])),
                     }
                 }
-                Attempt::Dropped(_) => report.dropped.push((name.clone(), kind)),
-                Attempt::Pending(_) => report.pending.push((name.clone(), kind)),
+                Attempt::Dropped => report.dropped.push((name.clone(), kind)),
+                Attempt::Pending => report.pending.push((name.clone(), kind)),
             }
         }
         // What is still pending was announced when its logout failed.

@@ -38,6 +38,7 @@ type Shared = Arc<Mutex<State>>;
 
 fn store(state: &Shared) -> MockSessionStore {
     let mut m = MockSessionStore::new();
+    m.expect_access_gate().returning(|_, _| None);
     let s = state.clone();
     m.expect_get().returning(move |k| {
         let mut st = s.lock().unwrap();
@@ -715,12 +716,12 @@ async fn logout_revokes_and_removes_even_when_revocation_fails() {
     assert_eq!(
         events(&mut ev),
         [
-            AuthEvent::LoggedOut {
-                provider: "kc".into()
-            },
             AuthEvent::RevocationPending {
                 provider: "kc".into(),
                 tokens: vec![crate::TokenKind::Refresh, crate::TokenKind::Access],
+            },
+            AuthEvent::LoggedOut {
+                provider: "kc".into()
             }
         ]
     );

@@ -297,7 +297,7 @@ async fn setup_encryption(
     }
     // Keyless instances' writes wait here, then see the key check and refuse.
     tx.batch_execute(&format!(
-        "LOCK TABLE {s}.sessions, {s}.pending, {s}.revocations IN EXCLUSIVE MODE"
+        "LOCK TABLE {s}.sessions, {s}.pending, {s}.revocations, {s}.vault IN EXCLUSIVE MODE"
     ))
     .await
     .map_err(pg)?;
@@ -394,6 +394,30 @@ async fn seal_existing(tx: &Transaction<'_>, s: &str, cipher: &Cipher) -> Result
         let revocation = codec::decode_revocation(&tenant, &provider, &id, &body, sealed.as_deref(), None)?;
         let encoded = codec::encode_revocation(&revocation, Some(cipher))?;
         tx.execute(&update, &[&tenant, &id, &encoded.body, &encoded.sealed])
+            .await
+            .map_err(pg)?;
+    }
+    let records = tx
+        .query(
+            &format!("SELECT tenant, user_id, rev, record FROM {s}.vault"),
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let update = tx
+        .prepare(&format!(
+            "UPDATE {s}.vault SET record = $3 WHERE tenant = $1 AND user_id = $2"
+        ))
+        .await
+        .map_err(pg)?;
+    for row in records {
+        let tenant: String = column(&row, 0)?;
+        let user: String = column(&row, 1)?;
+        let rev: i64 = column(&row, 2)?;
+        let record: String = column(&row, 3)?;
+        let record = codec::open_vault_record(None, &tenant, &user, rev, &record)?;
+        let sealed = codec::seal_vault_record(Some(cipher), &tenant, &user, rev, &record)?;
+        tx.execute(&update, &[&tenant, &user, &sealed])
             .await
             .map_err(pg)?;
     }

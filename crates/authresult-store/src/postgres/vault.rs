@@ -4,12 +4,12 @@
 //! database never lose a counted failure nor overwrite each other's re-wrap.
 
 use async_trait::async_trait;
-use authresult_core::{TenantId, Timestamp, UserId};
+use authresult_core::{TenantId, UserId};
 
 use super::PostgresStore;
 use super::options::quote_ident;
 use super::pool::{Param, column, pg, settle};
-use crate::codec::{stored_version, ts, version_of};
+use crate::codec::{open_vault_record, seal_vault_record, stored_version, version_of};
 use crate::error::StoreError;
 use crate::vault::VaultStore;
 
@@ -19,7 +19,6 @@ struct VaultSql {
     create: String,
     replace: String,
     remove: String,
-    observe: String,
 }
 
 impl VaultSql {
@@ -38,11 +37,6 @@ impl VaultSql {
                  WHERE tenant = $1 AND user_id = $2 AND rev = $4"
             ),
             remove: format!("DELETE FROM {s}.vault WHERE tenant = $1 AND user_id = $2"),
-            observe: format!(
-                "INSERT INTO {s}.vault_clock AS cur (tenant, seen) VALUES ($1, $2)
-                 ON CONFLICT (tenant) DO UPDATE SET seen = GREATEST(cur.seen, EXCLUDED.seen)
-                 RETURNING seen"
-            ),
         }
     }
 }
@@ -64,25 +58,19 @@ impl PostgresStore {
                 .query_opt(&statement, &[&tenant.as_str(), &user.as_str()])
                 .await
                 .map_err(pg)?
-                .map(|row| Ok((column(&row, 0)?, version_of(column(&row, 1)?)?)))
+                .map(|row| {
+                    let rev: i64 = column(&row, 1)?;
+                    let stored: String = column(&row, 0)?;
+                    let record = open_vault_record(
+                        self.cipher.as_ref(),
+                        tenant.as_str(),
+                        user.as_str(),
+                        rev,
+                        &stored,
+                    )?;
+                    Ok((record, version_of(rev)?))
+                })
                 .transpose()
-        }
-        .await;
-        settle(client, result)
-    }
-
-    async fn observe_time_once(&self, tenant: &TenantId, now: Timestamp) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        let result = async {
-            let statement = client
-                .prepare_cached(&self.vault_sql().observe)
-                .await
-                .map_err(pg)?;
-            let row = client
-                .query_one(&statement, &[&tenant.as_str(), &ts(now)])
-                .await
-                .map_err(pg)?;
-            column::<i64>(&row, 0)
         }
         .await;
         settle(client, result)
@@ -110,6 +98,9 @@ impl VaultStore for PostgresStore {
         let (tenant, user) = (tenant.as_str(), user.as_str());
         // Not repeated after a dropped connection: the first attempt may have
         // committed, and a second would then answer "changed meanwhile".
+        let rev = stored_version(expected)?.saturating_add(1);
+        let record = seal_vault_record(self.cipher.as_ref(), tenant, user, rev, record)?;
+        let record = record.as_str();
         let written = if expected == 0 {
             let params: [Param<'_>; 3] = [&tenant, &user, &record];
             self.retry(false, || self.execute_once(&sql.create, &params))
@@ -130,11 +121,5 @@ impl VaultStore for PostgresStore {
             .retry(false, || self.execute_once(&sql.remove, &params))
             .await?;
         Ok(removed > 0)
-    }
-
-    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError> {
-        // Repeatable: raising the mark to `now` twice is raising it once.
-        let seen = self.retry(true, || self.observe_time_once(tenant, now)).await?;
-        Ok(Timestamp::from_millis(u64::try_from(seen).unwrap_or(0)).max(now))
     }
 }

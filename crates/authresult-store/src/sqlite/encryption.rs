@@ -189,5 +189,28 @@ fn seal_existing(tx: &Transaction<'_>, cipher: &Cipher, path: &Path) -> Result<(
         )
         .map_err(sqlite)?;
     }
+    let records = all_rows(
+        tx,
+        "SELECT tenant, user_id, rev, record FROM vault",
+        [],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        },
+        sqlite,
+    )?;
+    for (tenant, user, rev, record) in records {
+        let record = codec::open_vault_record(None, &tenant, &user, rev, &record)?;
+        let sealed = codec::seal_vault_record(Some(cipher), &tenant, &user, rev, &record)?;
+        tx.execute(
+            "UPDATE vault SET record = ?3 WHERE tenant = ?1 AND user_id = ?2",
+            params![tenant, user, sealed],
+        )
+        .map_err(sqlite)?;
+    }
     Ok(())
 }

@@ -50,6 +50,21 @@ pub(super) fn verify(path: &Path, id: FileId) -> Result<(), StoreError> {
     check_sidecars(path)
 }
 
+/// `path` with its folders resolved (symbolic links in them followed: a
+/// store under macOS's `/tmp`, a linked home or data folder), the file name
+/// kept as it is: the file itself and its sidecars are never followed.
+pub(super) fn resolve_folders(path: &Path) -> Result<PathBuf, StoreError> {
+    let Some(name) = path.file_name() else {
+        return Ok(path.to_owned());
+    };
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let folder = fs::canonicalize(folder).map_err(|e| cannot_open(path, e))?;
+    Ok(folder.join(name))
+}
+
 fn check_sidecars(path: &Path) -> Result<(), StoreError> {
     for suffix in SIDECARS {
         let mut name = path.as_os_str().to_owned();

@@ -35,17 +35,23 @@ impl SessionStore for SqliteStore {
 
     async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
         let key = key.clone();
-        Ok(self.run(move |w| w.remove(&key)).await?)
+        Ok(self
+            .run(move |w| w.remove(&key).inspect(|&gone| w.scrub_if(gone)))
+            .await?)
     }
 
     async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
         let session = session.clone();
-        Ok(self.run(move |w| w.remove_if_current(&session)).await?)
+        Ok(self
+            .run(move |w| w.remove_if_current(&session).inspect(|&gone| w.scrub_if(gone)))
+            .await?)
     }
 
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         let tenant = tenant.clone();
-        Ok(self.run(move |w| w.remove_tenant(&tenant)).await?)
+        Ok(self
+            .run(move |w| w.remove_tenant(&tenant).inspect(|&n| w.scrub_if(n > 0)))
+            .await?)
     }
 
     async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
@@ -118,7 +124,10 @@ impl SessionStore for SqliteStore {
         let tenant = tenant.clone();
         let id = id.to_owned();
         Ok(self
-            .run(move |w| w.remove_pending_revocation(&tenant, &id))
+            .run(move |w| {
+                w.remove_pending_revocation(&tenant, &id)
+                    .inspect(|&gone| w.scrub_if(gone))
+            })
             .await?)
     }
 }

@@ -1,13 +1,14 @@
 //! Vault records in the SQLite file: one row per (tenant, user), replaced
-//! in one transaction guarded by its revision, and the tenant's time
-//! high-water mark.
+//! in one transaction guarded by its revision, sealed with the store key
+//! when there is one. (The `vault_clock` table of schema 3 is no longer
+//! used: each record keeps its user's own time mark.)
 
 use async_trait::async_trait;
-use authresult_core::{TenantId, Timestamp, UserId};
+use authresult_core::{TenantId, UserId};
 use rusqlite::{OptionalExtension as _, params};
 
 use super::SqliteStore;
-use crate::codec::{stored_version, ts, version_of};
+use crate::codec::{open_vault_record, seal_vault_record, stored_version, version_of};
 use crate::error::StoreError;
 use crate::vault::VaultStore;
 
@@ -20,7 +21,7 @@ impl VaultStore for SqliteStore {
     ) -> Result<Option<(String, u64)>, StoreError> {
         let (tenant, user) = (tenant.clone(), user.clone());
         self.run(move |w| {
-            w.read(|conn, _| {
+            w.read(|conn, cipher| {
                 conn.query_row(
                     "SELECT record, rev FROM vault WHERE tenant = ?1 AND user_id = ?2",
                     params![tenant.as_str(), user.as_str()],
@@ -28,7 +29,10 @@ impl VaultStore for SqliteStore {
                 )
                 .optional()
                 .map_err(|e| StoreError::from_sqlite(e, &w.path))?
-                .map(|(record, rev)| Ok((record, version_of(rev)?)))
+                .map(|(stored, rev)| {
+                    let record = open_vault_record(cipher, tenant.as_str(), user.as_str(), rev, &stored)?;
+                    Ok((record, version_of(rev)?))
+                })
                 .transpose()
             })
         })
@@ -46,7 +50,7 @@ impl VaultStore for SqliteStore {
         let expected = stored_version(expected)?;
         self.run(move |w| {
             let path = w.path.clone();
-            w.write(|tx, _| {
+            w.write(|tx, cipher| {
                 let sqlite = |e| StoreError::from_sqlite(e, &path);
                 let current: i64 = tx
                     .query_row(
@@ -60,10 +64,12 @@ impl VaultStore for SqliteStore {
                 if current != expected {
                     return Ok(false);
                 }
+                let rev = expected.saturating_add(1);
+                let record = seal_vault_record(cipher, tenant.as_str(), user.as_str(), rev, &record)?;
                 tx.execute(
                     "INSERT INTO vault (tenant, user_id, rev, record) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (tenant, user_id) DO UPDATE SET rev = excluded.rev, record = excluded.record",
-                    params![tenant.as_str(), user.as_str(), expected.saturating_add(1), record],
+                    params![tenant.as_str(), user.as_str(), rev, record],
                 )
                 .map_err(sqlite)?;
                 Ok(true)
@@ -83,31 +89,6 @@ impl VaultStore for SqliteStore {
                 )
                 .map(|n| n > 0)
                 .map_err(|e| StoreError::from_sqlite(e, &path))
-            })
-        })
-        .await
-    }
-
-    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError> {
-        let tenant = tenant.clone();
-        self.run(move |w| {
-            let path = w.path.clone();
-            w.write(|tx, _| {
-                let sqlite = |e| StoreError::from_sqlite(e, &path);
-                tx.execute(
-                    "INSERT INTO vault_clock (tenant, seen) VALUES (?1, ?2)
-                     ON CONFLICT (tenant) DO UPDATE SET seen = max(seen, excluded.seen)",
-                    params![tenant.as_str(), ts(now)],
-                )
-                .map_err(sqlite)?;
-                let seen: i64 = tx
-                    .query_row(
-                        "SELECT seen FROM vault_clock WHERE tenant = ?1",
-                        [tenant.as_str()],
-                        |r| r.get(0),
-                    )
-                    .map_err(sqlite)?;
-                Ok(Timestamp::from_millis(u64::try_from(seen).unwrap_or(0)).max(now))
             })
         })
         .await

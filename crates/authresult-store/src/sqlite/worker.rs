@@ -46,7 +46,11 @@ impl Worker {
             max_size,
         } = options;
         let checked = file::prepare(&path)?;
-        let conn = schema::open(&path, busy_timeout, max_size)?;
+        // SQLite's NOFOLLOW refuses a link anywhere in the path; the rule is
+        // about the file and its sidecars only (checked above), so SQLite
+        // gets the path with its folders resolved.
+        let real = file::resolve_folders(&path)?;
+        let conn = schema::open(&real, busy_timeout, max_size)?;
         file::verify(&path, checked)?;
         let mut worker = Worker {
             conn,
@@ -55,6 +59,19 @@ impl Worker {
         };
         worker.cipher = worker.setup_encryption(key.as_ref())?;
         Ok(worker)
+    }
+
+    /// After tokens were deleted (`removed`): the write-ahead log still
+    /// holds the pages that carried them, so it is copied into the file
+    /// (where `secure_delete` has zeroed them) and truncated. Best effort: a
+    /// reader in another connection may keep the log for now; the next
+    /// removal or checkpoint finishes it.
+    pub(super) fn scrub_if(&self, removed: bool) {
+        if removed {
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
     }
 
     pub(super) fn sqlite(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

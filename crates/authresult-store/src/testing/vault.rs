@@ -17,7 +17,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use authresult_core::{TenantId, Timestamp, UserId};
+use authresult_core::{TenantId, UserId};
 use futures::future::join_all;
 
 use crate::VaultStore;
@@ -77,8 +77,7 @@ where
     remove_then_create_again(&make().await).await;
     records_are_per_tenant_and_user(&make().await).await;
     record_text_round_trips(&make().await).await;
-    time_mark_only_rises(&make().await).await;
-    handles_share_records_and_time(&make().await).await;
+    handles_share_records(&make().await).await;
     concurrent_creates_have_one_winner(&make().await).await;
     concurrent_replaces_have_one_winner(&make().await).await;
     failures_and_lock_out_are_shared_and_survive(&make().await).await;
@@ -244,29 +243,8 @@ pub async fn record_text_round_trips(stores: &VaultHandles) {
     assert!(back == text, "the record text changed on the way");
 }
 
-/// The time mark of a tenant only rises; it is kept per tenant; the far
-/// future stays far.
-pub async fn time_mark_only_rises(stores: &VaultHandles) {
-    let store = &*stores.a;
-    let later = T0.saturating_add(std::time::Duration::from_secs(3600));
-    let observe = |t: &'static str, now: Timestamp| async move {
-        store.observe_time(&tenant(t), now).await.expect("observe_time")
-    };
-    assert_eq!(observe("t", T0).await, T0, "the first time seen");
-    assert_eq!(observe("t", later).await, later, "a later time raises the mark");
-    assert_eq!(observe("t", T0).await, later, "an earlier time does not lower it");
-    assert_eq!(observe("other", T0).await, T0, "each tenant has its own mark");
-    assert_eq!(observe("far", Timestamp::MAX).await, Timestamp::MAX);
-    let far = Timestamp::from_millis(u64::try_from(i64::MAX).unwrap_or(u64::MAX));
-    assert!(
-        observe("far", T0).await >= far,
-        "the far future stays far when the clock goes back"
-    );
-}
-
-/// What one handle writes, the other reads and writes over; the time mark
-/// one handle raised holds for the other.
-pub async fn handles_share_records_and_time(stores: &VaultHandles) {
+/// What one handle writes, the other reads and writes over.
+pub async fn handles_share_records(stores: &VaultHandles) {
     let (a, b) = (&*stores.a, &*stores.b);
     assert!(put(a, "t", "amina", "from-a", 0).await);
     assert_eq!(stored(b, "t", "amina").await, Some(("from-a".into(), 1)));
@@ -274,13 +252,6 @@ pub async fn handles_share_records_and_time(stores: &VaultHandles) {
     assert!(put(b, "t", "amina", "from-b", 1).await);
     assert!(!put(a, "t", "amina", "stale-a", 1).await, "a's revision is stale");
     assert_eq!(stored(a, "t", "amina").await, Some(("from-b".into(), 2)));
-    let later = T0.saturating_add(std::time::Duration::from_secs(60));
-    a.observe_time(&tenant("t"), later).await.expect("observe_time");
-    assert_eq!(
-        b.observe_time(&tenant("t"), T0).await.expect("observe_time"),
-        later,
-        "b keeps the mark a raised"
-    );
 }
 
 /// Creations racing on both handles: exactly one wins.

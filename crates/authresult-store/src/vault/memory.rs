@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use authresult_core::{TenantId, Timestamp, UserId};
+use authresult_core::{TenantId, UserId};
 
 use super::VaultStore;
 use crate::error::StoreError;
@@ -18,7 +18,6 @@ pub struct MemoryVaultStore {
 #[derive(Debug, Default)]
 struct State {
     records: BTreeMap<(TenantId, UserId), (String, u64)>,
-    seen: BTreeMap<TenantId, Timestamp>,
 }
 
 impl MemoryVaultStore {
@@ -68,12 +67,5 @@ impl VaultStore for MemoryVaultStore {
             .records
             .remove(&(tenant.clone(), user.clone()))
             .is_some())
-    }
-
-    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError> {
-        let mut state = self.lock();
-        let seen = state.seen.entry(tenant.clone()).or_insert(now);
-        *seen = (*seen).max(now);
-        Ok(*seen)
     }
 }

@@ -2,6 +2,8 @@
 //! derivation parameters, and the offline policy state (failures, lock-out,
 //! online proof).
 
+use std::collections::BTreeMap;
+
 use authresult_core::{TenantId, Timestamp, UserId};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -35,6 +37,30 @@ pub(crate) struct VaultRecord {
     pub(crate) locked_out: bool,
     /// The provider answered terminally for this user.
     pub(crate) disabled: bool,
+    /// The latest time this user's vault has seen (its own high-water
+    /// mark; other users' clocks events never move it).
+    #[serde(default = "the_epoch")]
+    pub(crate) last_seen: Timestamp,
+    /// The clock was found behind `last_seen`: offline access ended until
+    /// the next online login.
+    #[serde(default)]
+    pub(crate) clock_behind: bool,
+    /// The account each provider's online login proved for this user: a
+    /// later login as the user with another account is refused.
+    #[serde(default)]
+    pub(crate) subjects: BTreeMap<String, BoundSubject>,
+}
+
+/// Records written before `last_seen` existed have seen nothing.
+fn the_epoch() -> Timestamp {
+    Timestamp::from_secs(0)
+}
+
+/// The account an online login proved (the token's `iss` and `sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BoundSubject {
+    pub(crate) issuer: String,
+    pub(crate) subject: String,
 }
 
 /// Refuses an empty or oversized secret.
@@ -79,6 +105,9 @@ impl VaultRecord {
             not_before: Timestamp::from_secs(0),
             locked_out: false,
             disabled: false,
+            last_seen: now,
+            clock_behind: false,
+            subjects: BTreeMap::new(),
         })
     }
 
@@ -90,6 +119,9 @@ impl VaultRecord {
         pepper: Option<&[u8]>,
     ) -> Result<Option<Zeroizing<[u8; KEY_LEN]>>, StoreError> {
         check_secret(secret)?;
+        if self.is_wiped() {
+            return Ok(None);
+        }
         let kek = Cipher::new(&*derive_with(secret, &self.salt, &self.kdf, pepper)?);
         let aad = wrap_aad(&self.tenant, &self.user, &self.kdf, &self.salt);
         let Some(opened) = kek.open(&aad, &self.wrapped) else {
@@ -100,6 +132,20 @@ impl VaultRecord {
             .try_into()
             .map_err(|_| StoreError::Tampered { what: WHAT })?;
         Ok(Some(Zeroizing::new(key)))
+    }
+
+    /// True when the record holds no key any more (wiped after a lock-out):
+    /// nothing opens it, and an online login enrolls anew over it.
+    pub(crate) fn is_wiped(&self) -> bool {
+        self.wrapped.is_empty()
+    }
+
+    /// Forgets the wrapped key (the lock-out wipe), keeping the record as a
+    /// tombstone so the write is guarded by its revision like any other.
+    pub(crate) fn wipe(&mut self) {
+        self.salt.clear();
+        self.wrapped.clear();
+        self.locked_out = true;
     }
 
     /// True when `other` wraps the data key under the same secret

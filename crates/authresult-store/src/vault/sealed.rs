@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessToken, AuthResult, CasOutcome, Error, Exposed, PendingAuthorization, PendingRevocation, Session,
-    SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, PendingAuthorization, PendingRevocation,
+    Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
 };
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::OfflineVault;
+use crate::codec::decode_hex;
 use crate::error::StoreError;
 use crate::key::{Cipher, aad};
 
@@ -63,10 +64,9 @@ impl VaultedStore {
         &self.vault
     }
 
-    /// [`OfflineVault::enroll`], then, when it replaced a record holding
-    /// another data key (a password changed at the server, a vault wiped
-    /// after a lock-out), removes the user's sessions sealed under the old
-    /// key: nobody can read them any more.
+    /// [`OfflineVault::enroll`], then, when the key is new (no record, or a
+    /// wiped one, when the login ran), removes the user's sessions sealed
+    /// under an older key: nobody can read them any more.
     ///
     /// Errors of the vault arrive as `Error::Store` with the [`StoreError`]
     /// as `source()`.
@@ -97,6 +97,16 @@ impl VaultedStore {
             None => Ok(session.clone()),
             Some(cipher) => Ok(seal(&cipher, session)?),
         }
+    }
+
+    /// A login's write: sealed with the key the vault picks for it (see
+    /// [`OfflineVault::prepare_login`]), after the account check.
+    async fn seal_login(&self, session: &Session) -> Result<Session, Error> {
+        if session.key.user.is_default() {
+            return Ok(session.clone());
+        }
+        let cipher = self.vault.login_cipher(session).await?;
+        Ok(seal(&cipher, session)?)
     }
 
     fn open(&self, session: Session) -> Result<Session, Error> {
@@ -151,19 +161,6 @@ fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     Ok(out)
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect()
-}
-
 #[async_trait]
 impl SessionStore for VaultedStore {
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
@@ -195,7 +192,7 @@ impl SessionStore for VaultedStore {
     }
 
     async fn put(&self, session: &Session) -> Result<u64, Error> {
-        self.inner.put(&self.seal(session)?).await
+        self.inner.put(&self.seal_login(session).await?).await
     }
 
     async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
@@ -267,6 +264,10 @@ impl SessionStore for VaultedStore {
 
     async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
         self.inner.remove_pending_revocation(tenant, id).await
+    }
+
+    fn access_gate(&self, tenant: &TenantId, user: &UserId) -> Option<AccessGate> {
+        (!user.is_default()).then(|| self.vault.gate(tenant, user))
     }
 }
 

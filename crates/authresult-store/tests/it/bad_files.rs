@@ -440,3 +440,54 @@ async fn a_symlinked_wal_file_is_refused_and_its_target_untouched() {
         UnsafeFileProblem::OpenToOthers { mode: 0o644 }
     );
 }
+
+/// Issue 21 item 8 (failed on 1f2d0f5 with SQLite's `unable to open database
+/// file`, code 1550): a store under a symlinked folder (macOS's `/tmp`, a
+/// linked home or data folder) opens, keeps its data, and its sidecars are
+/// still checked; only the file or a sidecar being a link is refused.
+#[tokio::test]
+async fn a_store_in_a_symlinked_folder_opens_and_its_files_are_still_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real-data");
+    std::fs::create_dir(&real).unwrap();
+    let linked = dir.path().join("linked-data");
+    std::os::unix::fs::symlink(&real, &linked).unwrap();
+    // Two levels: a link to a folder holding a link to a folder.
+    let deeper = real.join("deeper");
+    std::fs::create_dir(&deeper).unwrap();
+    let deeper_link = real.join("via");
+    std::os::unix::fs::symlink(&deeper, &deeper_link).unwrap();
+    for path in [linked.join("sessions.db"), linked.join("via").join("sessions.db")] {
+        let store = SqliteStore::open(&path)
+            .await
+            .expect("a store under a linked folder opens");
+        store.put(&testing::sample_session("t", "p", 1)).await.unwrap();
+        store.close().await;
+        let store = SqliteStore::open(&path).await.unwrap();
+        assert!(store.get(&SessionKey::new("t", "p")).await.unwrap().is_some());
+        store.close().await;
+    }
+    assert!(
+        real.join("sessions.db").is_file(),
+        "the file is in the real folder"
+    );
+    // The rule still holds for the file itself, reached through the linked folder.
+    let target = real.join("other.txt");
+    std::fs::write(&target, b"keep").unwrap();
+    private(&target);
+    let file_link = linked.join("link.db");
+    std::os::unix::fs::symlink(&target, &file_link).unwrap();
+    let error = open_error(&file_link).await;
+    assert_eq!(unsafe_problem(&error, &file_link), UnsafeFileProblem::Symlink);
+    assert!(
+        error.to_string().contains("link.db"),
+        "the error names the file: {error}"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    // And for a sidecar.
+    let wal = linked.join("sessions.db-wal");
+    let _ = std::fs::remove_file(&wal);
+    std::os::unix::fs::symlink(&target, &wal).unwrap();
+    let error = open_error(&linked.join("sessions.db")).await;
+    assert_eq!(unsafe_problem(&error, &wal), UnsafeFileProblem::Symlink);
+}

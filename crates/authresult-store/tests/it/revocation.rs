@@ -188,12 +188,13 @@ async fn logout_while_offline_keeps_the_revocation_and_reports_it() {
                 AuthEvent::LoggedIn {
                     provider: "keycloak".into()
                 },
-                AuthEvent::LoggedOut {
-                    provider: "keycloak".into()
-                },
+                // The revocations are asked for before the session goes.
                 AuthEvent::RevocationPending {
                     provider: "keycloak".into(),
                     tokens: vec![TokenKind::Refresh, TokenKind::Access],
+                },
+                AuthEvent::LoggedOut {
+                    provider: "keycloak".into()
                 },
             ]
         );

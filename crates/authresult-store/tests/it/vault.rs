@@ -67,10 +67,11 @@ async fn failures_and_the_time_seen_survive_a_restart() {
     assert!(matches!(e, StoreError::GraceExpired), "{e:?}");
     drop(vault);
     Arc::into_inner(store).unwrap().close().await;
-    // Another restart with the clock set back to the enrollment: still over.
+    // Another restart with the clock set back to the enrollment: the clock
+    // is behind the time the vault saw, so offline access has ended.
     let (store, vault, _) = open(&path, T0).await;
     let e = vault.unlock(&tenant, &amina, b"right").await.unwrap_err();
-    assert!(matches!(e, StoreError::GraceExpired), "{e:?}");
+    assert!(matches!(e, StoreError::ClockBehind), "{e:?}");
     drop(vault);
     Arc::into_inner(store).unwrap().close().await;
 
@@ -79,7 +80,9 @@ async fn failures_and_the_time_seen_survive_a_restart() {
     let path = dir.path().join("sessions.db");
     let (store, vault, sealed) = open(&path, T0).await;
     vault.prepare_login(&tenant, &amina, None).await.unwrap();
+    sealed.put(&session("amina", 1)).await.unwrap();
     sealed.enroll(&tenant, &amina, b"right").await.unwrap();
+    vault.lock_all();
     let e = vault.unlock(&tenant, &amina, b"wrong").await.unwrap_err();
     assert!(matches!(e, StoreError::WrongSecret { .. }), "{e:?}");
     drop((vault, sealed));
@@ -99,7 +102,9 @@ async fn child_rewrapper() {
     }
     let path = std::env::var("AUTHRESULT_STORE_DB").unwrap();
     let mut current = std::env::var("AUTHRESULT_STORE_SECRET").unwrap();
-    let (_store, vault, _) = open(Path::new(&path), T0).await;
+    // The parent's last check time: the vault's time never goes back.
+    let now = std::env::var("AUTHRESULT_STORE_NOW").unwrap().parse().unwrap();
+    let (_store, vault, _) = open(Path::new(&path), Timestamp::from_secs(now)).await;
     let (tenant, amina) = (TENANT.into(), "amina".into());
     loop {
         let next = if current == "first" { "second" } else { "first" };
@@ -193,7 +198,11 @@ async fn a_sigkill_during_a_rewrap_leaves_the_old_or_the_new_secret_working() {
         let mut command = child_command("vault::child_rewrapper", REWRAP);
         command
             .env("AUTHRESULT_STORE_DB", &path)
-            .env("AUTHRESULT_STORE_SECRET", &current);
+            .env("AUTHRESULT_STORE_SECRET", &current)
+            .env(
+                "AUTHRESULT_STORE_NOW",
+                (T0.as_millis() / 1000 + 3600 * 3 * u64::from(round)).to_string(),
+            );
         let acks = run_and_kill(command, &mut rng);
         rewraps += acks.len();
         let acknowledged = acks.last().cloned().unwrap_or_else(|| current.clone());

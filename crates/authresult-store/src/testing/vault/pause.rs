@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use authresult_core::{TenantId, Timestamp, UserId};
+use authresult_core::{TenantId, UserId};
 use futures::channel::oneshot;
 
 use crate::error::StoreError;
@@ -125,9 +125,5 @@ impl VaultStore for Pausing {
 
     async fn remove_vault_record(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError> {
         self.inner.remove_vault_record(tenant, user).await
-    }
-
-    async fn observe_time(&self, tenant: &TenantId, now: Timestamp) -> Result<Timestamp, StoreError> {
-        self.inner.observe_time(tenant, now).await
     }
 }
