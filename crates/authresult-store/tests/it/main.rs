@@ -21,6 +21,7 @@ mod postgres;
 mod process_races;
 mod races;
 mod revocation;
+mod tablet_attacks;
 mod two_processes;
 mod users;
 mod vault;
