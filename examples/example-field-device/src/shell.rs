@@ -47,7 +47,7 @@ pub(crate) async fn run(tablet: &Tablet, settings: &Settings, qr: bool) -> Resul
                 .or_insert_with(|| manager.for_user(*user));
         }
         let user_manager = words.get(1).and_then(|u| managers.get(*u));
-        if let Err(e) = command(tablet, settings, user_manager, &provider, &words, qr).await {
+        if let Err(e) = command(tablet, user_manager, &provider, &words, qr).await {
             print_error(&e);
         }
         println!("> done: {}", words[0]);
@@ -57,7 +57,6 @@ pub(crate) async fn run(tablet: &Tablet, settings: &Settings, qr: bool) -> Resul
 
 async fn command(
     tablet: &Tablet,
-    settings: &Settings,
     manager: Option<&AuthManager>,
     provider: &str,
     words: &[&str],
