@@ -946,3 +946,61 @@ async fn users_of_a_shared_device_keep_their_own_sessions() {
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a-single");
     assert_eq!(f.store.list(&"tenant-a".into()).await.unwrap().len(), 2);
 }
+
+/// Issue 21 item 9 (on 1f2d0f5 a named user's `current_user` fell back to
+/// the tenant's username, written by any user's login): each user sees only
+/// their own name.
+#[tokio::test]
+async fn a_user_never_sees_another_users_name() {
+    let p = FakeProvider::new();
+    p.push_login(Ok(auth("a-amina", None, 3600)))
+        .push_login(Ok(auth("a-bob", None, 3600)));
+    let f = doubles(p);
+    let password = |user: &str| Credentials::Password {
+        username: user.into(),
+        password: crate::Password::new("pw".to_owned()),
+    };
+    let amina = f.manager.for_user("amina");
+    let bob = f.manager.for_user("bob");
+    amina.login("kc", &password("amina@example.org")).await.unwrap();
+    bob.login("kc", &password("bob@example.org")).await.unwrap();
+    assert_eq!(
+        amina.username().await.unwrap().as_deref(),
+        Some("amina@example.org")
+    );
+    assert_eq!(bob.username().await.unwrap().as_deref(), Some("bob@example.org"));
+    // The tenant's username is the default user's, untouched by named users.
+    assert_eq!(f.manager.username().await.unwrap(), None);
+    // A session without a username of its own does not borrow another's.
+    let carol = f.manager.for_user("carol");
+    carol.import("kc", auth("a-carol", None, 3600)).await.unwrap();
+    let user = carol.current_user("kc").await.unwrap().unwrap();
+    assert_eq!(user.username, None);
+}
+
+/// Issue 21 item 9 (on 1f2d0f5 the default user's `logout_all` removed every
+/// user's sessions without revoking them): only the default user's go.
+#[tokio::test]
+async fn logout_all_of_the_default_user_leaves_the_other_users() {
+    let f = doubles(FakeProvider::new());
+    f.seed("a1", Some("r1"), 3600).await;
+    let bobs = Session::new(
+        SessionKey::for_user("tenant-a", "bob", "kc"),
+        auth("b1", Some("rb1"), 3600),
+        Timestamp::from_secs(T0),
+    );
+    f.store.put(&bobs).await.unwrap();
+    let reports = f.manager.logout_all().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(f.stored().await.is_none());
+    let left = f.store.list(&"tenant-a".into()).await.unwrap();
+    assert_eq!(left.len(), 1, "bob's session stays");
+    assert_eq!(left[0].auth.access_token.secret(), "b1");
+    assert!(
+        f.provider
+            .revoked()
+            .iter()
+            .all(|t| !t.secret().starts_with('b') && !t.secret().starts_with("rb")),
+        "bob's tokens were not revoked either"
+    );
+}
