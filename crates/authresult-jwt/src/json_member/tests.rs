@@ -3,6 +3,8 @@
 //! answer whatever the chunking, and hostile bodies refused with bounded
 //! state.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
+
 use super::{MAX_DEPTH, MAX_VALUE_LEN, MemberScan, Scan, ScanError, scan_all};
 
 fn scan(body: &str) -> Result<Option<String>, ScanError> {
