@@ -53,11 +53,14 @@ impl Report {
              (100 KB declared, one byte every {} ms): a third without `Authorization`, a third \
              with a refused `Bearer` token, a third with a `keycloak` token whose check depends \
              on the app (their bodies are read before authentication, at most 64 at once). An \
-             answered attacker reconnects.\n",
+             answered attacker connects again {} ms later. Runs with and without the attack \
+             alternate, {} rounds of each.\n",
             text(&f["clients"]),
             text(&f["phase_secs"]),
             text(&f["attackers"]),
             text(&f["drip_ms"]),
+            text(&f["reconnect_ms"]),
+            text(&f["rounds"]),
         );
         let _ = writeln!(md, "| | requests/s | failed | server memory |\n|---|---|---|---|");
         let _ = writeln!(
@@ -82,7 +85,7 @@ impl Report {
             text(&answers["401"]),
             text(&answers["503"]),
             text(&answers["408"]),
-            text(&answers["reconnects"]),
+            text(&answers["connects"]),
         );
     }
 }
