@@ -80,6 +80,10 @@ struct Args {
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_unauthenticated: usize,
 
+    /// Seconds a push may take to arrive whole, once authenticated.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    body_timeout_secs: u64,
+
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -121,6 +125,7 @@ async fn run(args: Args) -> Result<()> {
         max_body: args.max_body,
         max_events: args.max_events,
         max_unauthenticated: args.max_unauthenticated,
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
     };
     let app = server::router(settings)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

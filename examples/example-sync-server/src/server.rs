@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use authresult_core::ProviderConfig;
@@ -12,8 +13,9 @@ use authresult_jwt::{
     AccessDecision, AppAuth, AppId, AppSelector, BearerAuthLayer, IssuerConfig, JsonBodyApp,
     SyncServerTokens, TokenCheck, TokenValidator, ValidatedToken,
 };
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -81,6 +83,8 @@ pub(crate) struct Settings {
     pub(crate) max_events: usize,
     /// Push bodies read at once before their client is authenticated.
     pub(crate) max_unauthenticated: usize,
+    /// How long a push may take to arrive whole (its handler included).
+    pub(crate) body_timeout: Duration,
 }
 
 /// One app's schemes: `Bearer` for the server's own tokens; each provider
@@ -132,6 +136,7 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
     let push_auth = sync.clone().json_body_app(
         JsonBodyApp::config_id()
             .max_bytes(settings.max_body)
+            .timeout(settings.body_timeout)
             .max_unauthenticated(settings.max_unauthenticated),
     );
     // DataCollect's `authenticateJWT`: `Bearer` and the secret only.
@@ -150,6 +155,7 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
             }
         }
     });
+    let body_timeout = settings.body_timeout;
     let events: Events = Arc::new(Store {
         apps: Mutex::default(),
         max_events: settings.max_events,
@@ -160,6 +166,9 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
             "/api/sync/push",
             post(push)
                 .layer(DefaultBodyLimit::max(settings.max_body))
+                .layer(from_fn(move |request: Request, next: Next| {
+                    within(body_timeout, request, next)
+                }))
                 .route_layer(push_auth),
         )
         .route(
@@ -169,6 +178,16 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
         .route("/api/users/me", get(me).layer(admin))
         .route("/health", get(|| async { "ok" }))
         .with_state(events))
+}
+
+/// The rest of the request (the body past `configId`, read by the
+/// handler's extractor) within `limit`, else 408: an authenticated client
+/// cannot hold the connection by sending the rest slowly.
+async fn within(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }
 
 /// A refusal as JSON (`{"error": ...}`, as DataCollect's server answers).

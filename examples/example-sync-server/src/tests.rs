@@ -67,6 +67,7 @@ pub(crate) fn server(clock: Arc<ManualClock>) -> Router {
         max_body: 64 * 1024,
         max_events: 100,
         max_unauthenticated: 4,
+        body_timeout: Duration::from_secs(1),
     })
     .unwrap()
 }

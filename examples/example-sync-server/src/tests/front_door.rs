@@ -66,3 +66,43 @@ async fn a_pull_does_not_wait_for_a_body() {
     );
     assert_eq!(status_without_the_body(addr, &head, "").await, 200);
 }
+
+#[tokio::test]
+async fn an_authenticated_push_cannot_hold_the_connection_with_a_slow_rest_of_body() {
+    let addr = serve().await;
+    // `configId` at once, then the rest of a declared body never comes:
+    // the handler's read is bounded too (1 s in the test server).
+    let head = format!(
+        "POST /api/sync/push HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n",
+        bearer("ana@example.org")
+    );
+    let status = status_without_the_body(addr, &head, r#"{"configId":"field","events":[]}"#).await;
+    assert_eq!(status, 408);
+}
+
+#[tokio::test]
+async fn hostile_push_bodies_are_refused_at_once() {
+    let addr = serve().await;
+    let push = |body: &str| {
+        format!(
+            "POST /api/sync/push HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            bearer("ana@example.org"),
+            body.len() + 40_000
+        )
+    };
+    // Each is decided within its first bytes; the rest never comes.
+    let huge_id = format!(r#"{{"configId":"{}"#, "a".repeat(10_000));
+    let deep = format!(r#"{{"events":{}"#, "[".repeat(10_000));
+    for start in [
+        huge_id.as_str(),
+        deep.as_str(),
+        r#"{"configId":"field","configId":"default""#,
+        r#"{"configId":{"x":1}"#,
+        r#"{"configId":"field"#,
+    ] {
+        let status = status_without_the_body(addr, &push(start), start).await;
+        // The last is cut off: it waits for the rest, then 408 (1 s).
+        let expected = if start.ends_with("field") { 408 } else { 400 };
+        assert_eq!(status, expected, "{}", &start[..start.len().min(40)]);
+    }
+}
