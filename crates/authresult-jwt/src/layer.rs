@@ -19,9 +19,11 @@ use super::error::ValidationErrorKind;
 use super::schemes::{AppAuth, AppId, TokenCheck};
 use super::validator::TokenValidator;
 
+mod body;
 mod future;
 mod select;
 
+pub use body::{JsonBodyApp, JsonBodyAuth, JsonBodyAuthLayer, PrefixedBody};
 pub use future::BearerAuthFuture;
 pub use select::{AccessDecision, AppSelector};
 use select::{Authorizer, Selection};
@@ -289,6 +291,10 @@ enum Rejection {
     Insufficient(String, Vec<String>),
     /// The authorizer refused.
     Denied,
+    /// Too many requests are being read before authentication.
+    Busy,
+    /// The body cannot be read for its app (bad JSON, too large, too slow).
+    Body(StatusCode),
 }
 
 /// The `Authorization` header, split.
@@ -428,7 +434,8 @@ impl LayerConfig {
             }
             Rejection::UnknownApp => (StatusCode::BAD_REQUEST, Vec::new()),
             Rejection::Denied => (StatusCode::FORBIDDEN, Vec::new()),
-            Rejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+            Rejection::Unavailable | Rejection::Busy => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+            Rejection::Body(status) => (*status, Vec::new()),
         };
         let challenges: Vec<String> = schemes
             .iter()
@@ -445,6 +452,8 @@ impl LayerConfig {
         let headers = response.headers_mut();
         if matches!(rejection, Rejection::Unavailable) {
             headers.insert(RETRY_AFTER, HeaderValue::from_static("5"));
+        } else if matches!(rejection, Rejection::Busy) {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         } else if !challenges.is_empty() {
             let value = HeaderValue::from_str(&challenges.join(", "))
                 .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));

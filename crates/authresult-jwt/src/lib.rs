@@ -136,6 +136,7 @@ mod discovery;
 mod error;
 mod fetch;
 mod jose;
+mod json_member;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
@@ -156,7 +157,10 @@ pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
-pub use layer::{AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer};
+pub use layer::{
+    AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer, JsonBodyApp, JsonBodyAuth,
+    JsonBodyAuthLayer, PrefixedBody,
+};
 pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
-
 use super::claims::ValidatedToken;
 use super::error::{ValidationError, sanitize};
 use super::sync_server::SyncServerTokens;
@@ -28,6 +26,17 @@ impl TokenCheck {
         match self {
             TokenCheck::Issuers(validator) => validator.validate(token).await,
             TokenCheck::SyncServer(tokens) => tokens.validate(token),
+        }
+    }
+}
+
+impl TokenCheck {
+    /// The same check: a clone of the same validator or secret.
+    pub(crate) fn same_as(&self, other: &TokenCheck) -> bool {
+        match (self, other) {
+            (TokenCheck::Issuers(a), TokenCheck::Issuers(b)) => a.same_as(b),
+            (TokenCheck::SyncServer(a), TokenCheck::SyncServer(b)) => a.same_as(b),
+            _ => false,
         }
     }
 }
@@ -101,6 +110,16 @@ impl AppAuth {
     /// The configured spelling of `scheme`, when it is accepted.
     pub fn find_scheme(&self, scheme: &str) -> Option<&str> {
         self.chain(scheme).map(|(name, _)| name)
+    }
+
+    /// Whether `other` checks `scheme` with the same chain (the same
+    /// checks, shared by clones, in the same order): a token it accepts
+    /// under `scheme` this app accepts too.
+    pub(crate) fn same_chain(&self, other: &AppAuth, scheme: &str) -> bool {
+        match (self.chain(scheme), other.chain(scheme)) {
+            (Some((_, a)), Some((_, b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+            _ => false,
+        }
     }
 
     fn chain(&self, scheme: &str) -> Option<(&str, &[TokenCheck])> {
@@ -182,16 +201,23 @@ fn not_meant_for(error: &ValidationError) -> bool {
 pub struct AppId(pub String);
 
 impl AppId {
-    /// The top-level string member `member` of a JSON object body, as
-    /// DataCollect reads `req.body.configId`: `None` when the body is not
-    /// a JSON object, or the member is absent, empty or not a string.
+    /// The top-level string member `member` of a whole JSON object body, as
+    /// DataCollect reads `req.body.configId`, found by a streaming scan (no
+    /// JSON tree is built): `None` when the body is not a JSON object, or
+    /// the member is absent, empty, not a string, longer than 256 bytes or
+    /// given twice, or the JSON is broken or nested deeper than 128.
+    ///
+    /// This needs the body already buffered. A server should let
+    /// [`BearerAuthLayer::json_body_app`](crate::BearerAuthLayer::json_body_app)
+    /// read it instead: it authenticates from the header first where it
+    /// can, reads only what the scan needs (a cap and a time limit), bounds
+    /// the requests it reads unauthenticated, and refuses (400) a member
+    /// given twice rather than fall back to another app.
     pub fn from_json_body(body: &[u8], member: &str) -> Option<AppId> {
-        let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::Map::deserialize(&mut serde_json::Deserializer::from_slice(body)).ok()?;
-        match object.get(member) {
-            Some(serde_json::Value::String(id)) if !id.is_empty() => Some(AppId(id.clone())),
-            _ => None,
-        }
+        crate::json_member::scan_all(body, member)
+            .ok()
+            .flatten()
+            .map(AppId)
     }
 
     /// The app's name.

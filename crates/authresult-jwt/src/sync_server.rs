@@ -183,6 +183,11 @@ impl fmt::Debug for SyncServerTokens {
 }
 
 impl SyncServerTokens {
+    /// The same secret and rules (a clone of the same `SyncServerTokens`).
+    pub(crate) fn same_as(&self, other: &SyncServerTokens) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A builder with the defaults (one day's maximum age, 60 s leeway, a
     /// secret of at least 32 bytes).
     pub fn builder(secret: SyncServerSecret) -> SyncServerTokensBuilder {

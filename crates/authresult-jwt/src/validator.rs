@@ -211,6 +211,11 @@ impl fmt::Debug for TokenValidator {
 }
 
 impl TokenValidator {
+    /// The same issuers, keys and cache (a clone of the same validator).
+    pub(crate) fn same_as(&self, other: &TokenValidator) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A builder with the defaults (see its methods).
     pub fn builder() -> TokenValidatorBuilder {
         TokenValidatorBuilder {

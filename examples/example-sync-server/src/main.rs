@@ -12,8 +12,10 @@
 //! stand-in for DataCollect's user table). Each `--app` is a DataCollect app
 //! config (`{id, authConfigs: [{type, fields}], ...}`; other members are
 //! ignored); the app `default` (the server's own login only) always exists.
-//! Pushed events are kept in memory. `docs/datacollect-server.md` tells
-//! more. Prints the address it listens on, then serves until Ctrl-C.
+//! Pushed events are kept in memory and pulled as DataCollect's server
+//! answers (server-side fields, `syncLevel: 1`, pages of 10 strictly after
+//! `since`); a full store refuses a push (507), never drops an event.
+//! `docs/datacollect-server.md` tells more. Prints the address it listens on, then serves until Ctrl-C.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use authresult_jwt::{SyncServerSecret, SyncServerTokens};
 use clap::Parser;
 use example_common::exit;
 
+mod events;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -67,6 +70,20 @@ struct Args {
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     max_body: usize,
 
+    /// Events kept per app, in memory; a push past it is refused with 507
+    /// (nothing is dropped).
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    max_events: usize,
+
+    /// Push bodies read at once before their client is authenticated (a
+    /// provider scheme several apps check differently); more get 503.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    max_unauthenticated: usize,
+
+    /// Seconds a push may take to arrive whole, once authenticated.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    body_timeout_secs: u64,
+
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -106,6 +123,9 @@ async fn run(args: Args) -> Result<()> {
         own,
         admins: args.admin.into_iter().collect::<HashSet<_>>(),
         max_body: args.max_body,
+        max_events: args.max_events,
+        max_unauthenticated: args.max_unauthenticated,
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
     };
     let app = server::router(settings)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,6 +1,7 @@
 //! The sync server's routes: DataCollect's apps (`configId`) and their
-//! `Authorization` schemes, body buffering for `configId` in JSON, the admin
-//! check, and the in-memory event store.
+//! `Authorization` schemes, `configId` read from push bodies by the layer
+//! (`JsonBodyApp`), the admin check, and pull and push over the in-memory
+//! event store (`events.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -9,24 +10,22 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use authresult_core::ProviderConfig;
 use authresult_jwt::{
-    AccessDecision, AppAuth, AppId, AppSelector, BearerAuthLayer, IssuerConfig, SyncServerTokens, TokenCheck,
-    TokenValidator, ValidatedToken,
+    AccessDecision, AppAuth, AppId, AppSelector, BearerAuthLayer, IssuerConfig, JsonBodyApp,
+    SyncServerTokens, TokenCheck, TokenValidator, ValidatedToken,
 };
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use serde::Deserialize;
 use serde_json::{Value, json};
+
+use super::events::{AppEvents, Refusal, parse_since};
 
 /// DataCollect's app of requests that name none.
 pub(crate) const DEFAULT_APP: &str = "default";
-/// How long a client may take to send its body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Events kept per app (the oldest go first).
-const MAX_EVENTS: usize = 10_000;
 
 /// One DataCollect app config, as far as the server needs it.
 #[derive(Debug)]
@@ -80,6 +79,12 @@ pub(crate) struct Settings {
     /// Emails of the admins (DataCollect reads roles from its user table).
     pub(crate) admins: HashSet<String>,
     pub(crate) max_body: usize,
+    /// Events stored per app; a push past it is refused (507).
+    pub(crate) max_events: usize,
+    /// Push bodies read at once before their client is authenticated.
+    pub(crate) max_unauthenticated: usize,
+    /// How long a push may take to arrive whole (its handler included).
+    pub(crate) body_timeout: Duration,
 }
 
 /// One app's schemes: `Bearer` for the server's own tokens; each provider
@@ -105,7 +110,14 @@ fn app_auth(app: &AppConfig, audiences: &[String], own: &SyncServerTokens) -> Re
     Ok(auth)
 }
 
-type Events = Arc<Mutex<HashMap<String, Vec<Value>>>>;
+/// Every app's events.
+#[derive(Debug)]
+struct Store {
+    apps: Mutex<HashMap<String, AppEvents>>,
+    max_events: usize,
+}
+
+type Events = Arc<Store>;
 
 /// The server's routes.
 pub(crate) fn router(settings: Settings) -> Result<Router> {
@@ -119,6 +131,14 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
         apps.push((app.id.clone(), auth));
     }
     let sync = BearerAuthLayer::for_apps(apps, AppSelector::config_id());
+    // Only push names its app in the body: only push reads it, and only as
+    // far as `configId` (after the header's token where the scheme allows).
+    let push_auth = sync.clone().json_body_app(
+        JsonBodyApp::config_id()
+            .max_bytes(settings.max_body)
+            .timeout(settings.body_timeout)
+            .max_unauthenticated(settings.max_unauthenticated),
+    );
     // DataCollect's `authenticateJWT`: `Bearer` and the secret only.
     let own_only = AppAuth::new().scheme("Bearer", [TokenCheck::from(settings.own.clone())]);
     let admins = Arc::new(settings.admins);
@@ -135,45 +155,76 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
             }
         }
     });
-    let events: Events = Arc::default();
-    let max_body = settings.max_body;
+    let body_timeout = settings.body_timeout;
+    let events: Events = Arc::new(Store {
+        apps: Mutex::default(),
+        max_events: settings.max_events,
+    });
     Ok(Router::new()
-        .route("/api/sync/pull", get(pull))
-        .route("/api/sync/push", post(push))
-        .layer(sync)
+        .route("/api/sync/pull", get(pull).layer(sync))
+        .route(
+            "/api/sync/push",
+            post(push)
+                .layer(DefaultBodyLimit::max(settings.max_body))
+                .layer(from_fn(move |request: Request, next: Next| {
+                    within(body_timeout, request, next)
+                }))
+                .route_layer(push_auth),
+        )
         .route(
             "/api/users/check-token",
             get(check_token).layer(BearerAuthLayer::for_app(own_only)),
         )
         .route("/api/users/me", get(me).layer(admin))
         .route("/health", get(|| async { "ok" }))
-        .with_state(events)
-        .layer(from_fn(move |request: Request, next: Next| {
-            buffer_config_id(request, next, max_body)
-        })))
+        .with_state(events))
 }
 
-/// Buffers the body (size cap, time limit) and hands its JSON `configId`
-/// to the authentication layer, as DataCollect reads `req.body.configId`.
-async fn buffer_config_id(request: Request, next: Next, max_body: usize) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, max_body)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Err(_) => return StatusCode::REQUEST_TIMEOUT.into_response(),
-    };
-    if let Some(id) = AppId::from_json_body(&bytes, "configId") {
-        parts.extensions.insert(id);
+/// The rest of the request (the body past `configId`, read by the
+/// handler's extractor) within `limit`, else 408: an authenticated client
+/// cannot hold the connection by sending the rest slowly.
+async fn within(limit: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-async fn pull(State(events): State<Events>, Extension(app): Extension<AppId>) -> Json<Value> {
-    let stored = events
-        .lock()
-        .map(|all| all.get(app.as_str()).cloned().unwrap_or_default())
-        .unwrap_or_default();
-    Json(json!({"events": stored, "nextCursor": null}))
+/// A refusal as JSON (`{"error": ...}`, as DataCollect's server answers).
+fn refused(refusal: Refusal) -> Response {
+    let (status, message) = match refusal {
+        Refusal::Bad(message) => (StatusCode::BAD_REQUEST, message),
+        Refusal::Full { stored, limit } => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!(
+                "the app's event store is full ({stored} of {limit} events); nothing of this push was stored"
+            ),
+        ),
+    };
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct PullQuery {
+    since: Option<String>,
+}
+
+async fn pull(
+    State(events): State<Events>,
+    Extension(app): Extension<AppId>,
+    Query(query): Query<PullQuery>,
+) -> Response {
+    let since = match parse_since(query.since.as_deref()) {
+        Ok(since) => since,
+        Err(refusal) => return refused(refusal),
+    };
+    let Ok(apps) = events.apps.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let page = apps
+        .get(app.as_str())
+        .map_or_else(|| AppEvents::default().pull(since), |stored| stored.pull(since));
+    Json(page).into_response()
 }
 
 async fn push(
@@ -181,18 +232,18 @@ async fn push(
     Extension(app): Extension<AppId>,
     Extension(token): Extension<ValidatedToken>,
     Json(body): Json<Value>,
-) -> Json<Value> {
-    let pushed = match body.get("events") {
-        Some(Value::Array(pushed)) => pushed.clone(),
-        _ => return Json(json!({"status": "success"})),
+) -> Response {
+    // DataCollect answers success to a push without an `events` array.
+    let Some(Value::Array(pushed)) = body.get("events") else {
+        return Json(json!({"status": "success"})).into_response();
     };
-    if let Ok(mut all) = events.lock() {
-        let stored = all.entry(app.0).or_default();
-        stored.extend(pushed);
-        let excess = stored.len().saturating_sub(MAX_EVENTS);
-        stored.drain(..excess);
+    let Ok(mut apps) = events.apps.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match apps.entry(app.0).or_default().push(pushed, events.max_events) {
+        Ok(_) => Json(json!({"status": "success", "by": token.subject()})).into_response(),
+        Err(refusal) => refused(refusal),
     }
-    Json(json!({"status": "success", "by": token.subject()}))
 }
 
 async fn check_token() -> Json<Value> {

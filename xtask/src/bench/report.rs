@@ -15,6 +15,7 @@ use format::{count, opt_time, ratio, text, time, utc};
 
 mod crypto;
 mod format;
+mod front_door;
 mod load;
 mod sections;
 
@@ -111,6 +112,8 @@ struct Report {
     crypto: Value,
     /// `benches/benches/instructions.rs`: callgrind counts per call.
     instructions: Value,
+    /// `benches/benches/front_door.rs`: the sync server under a slow-body attack.
+    front_door: Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +166,7 @@ impl Report {
             storm: read("storm"),
             crypto: read("crypto"),
             instructions: read("instructions"),
+            front_door: read("front_door"),
             inputs,
         }
     }
@@ -359,6 +363,7 @@ impl Report {
         });
         rows.extend(self.load_rows());
         rows.extend(self.storm_rows());
+        rows.extend(self.front_door_rows());
         rows
     }
 
@@ -382,6 +387,7 @@ impl Report {
         self.render_alternatives(&mut md);
         self.render_load(&mut md);
         self.render_storm(&mut md);
+        self.render_front_door(&mut md);
         self.render_manager(&mut md);
         self.render_stores(&mut md);
         self.render_memory(&mut md);

@@ -3,7 +3,8 @@
 //! tokens signed in the tests, key sets and opaque tokens against `wiremock`,
 //! the token cache, property tests, and the local OpenID provider's real
 //! tokens, including key rotation; the DataCollect sync server's own HS256
-//! tokens and the layer standing in for its middleware.
+//! tokens and the layer standing in for its middleware, and the bounded cost
+//! of an unauthenticated client of a route that reads `configId` from its body.
 
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
@@ -14,6 +15,8 @@ mod claims;
 mod datacollect_layer;
 mod hostile;
 mod hostile_types;
+#[cfg(feature = "tower")]
+mod json_body;
 mod jwks;
 #[cfg(feature = "tower")]
 mod layer;
