@@ -20,5 +20,6 @@ mod layer;
 mod opaque;
 mod properties;
 mod provider;
+mod proxy;
 mod support;
 mod sync_server;
