@@ -74,8 +74,9 @@ mod time;
 
 pub use auth_result::AuthResult;
 pub use config::{
-    Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig,
-    SyncServerConfig, check_endpoint_transport, check_transport, is_loopback,
+    APP_ONLY_FIELDS, AppSecurity, Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings,
+    OidcConfig, ProviderConfig, RESERVED_PARAMS, SyncServerConfig, check_endpoint_transport, check_transport,
+    ignored_fields, is_loopback,
 };
 pub use datacollect::{
     AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES,

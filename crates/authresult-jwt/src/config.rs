@@ -146,8 +146,10 @@ impl IssuerConfig {
     ///   [`accept_login_client_audience`](Self::accept_login_client_audience)),
     ///   as are ID tokens and tokens nothing marks as access tokens.
     /// * Auth0's `organization` makes tokens of any other `org_id` fail.
-    /// * A plain-`http` loopback issuer (allowed by the config) may have
-    ///   plain-`http` endpoints.
+    /// * A plain-`http` loopback issuer may have plain-`http` loopback
+    ///   endpoints only; a plain-`http` issuer on another host (which only
+    ///   the app's own setting lets a config name) may have plain-`http`
+    ///   endpoints anywhere.
     ///
     /// Fails for the sync server's own login type (`default`), which issues no
     /// tokens to validate.
@@ -184,7 +186,8 @@ impl IssuerConfig {
             this = this.audience(resource.clone());
         }
         this = this.login_client(client.client_id.clone());
-        this.allow_insecure_http = client.issuer.scheme() == "http";
+        this.allow_insecure_http =
+            client.issuer.scheme() == "http" && !authresult_core::is_loopback(&client.issuer);
         Ok(this)
     }
 

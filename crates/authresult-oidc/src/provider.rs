@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use authresult_core::{
     AuthResult, LoginFlow, LoginRequest, LoginResponse, OidcClientSettings, PendingAuthorization,
-    ProviderConfig,
+    ProviderConfig, RESERVED_PARAMS,
 };
 use openidconnect::{
     AuthType, ClientId, EndpointMaybeSet, EndpointNotSet, EndpointSet, ErrorResponseType, RequestTokenError,
@@ -40,18 +40,6 @@ mod tokens;
 pub(crate) use code_flow::callback_params;
 
 pub(crate) use code_flow::token_in_callback;
-
-/// Authorization-request parameters a config or caller may not override.
-const RESERVED_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
 
 /// Provider-specific behaviour on top of plain OpenID Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,8 +220,9 @@ impl OidcProvider {
     }
 
     /// A provider from DataCollect's `{type, fields}` config (`keycloak`,
-    /// `auth0` or `oidc`). The config's own transport check (plain http only
-    /// to loopback unless `allow_insecure_http`) has already been applied.
+    /// `auth0` or `oidc`). The issuer is checked again against the app's
+    /// own `options.allow_insecure_http` (plain http only to loopback
+    /// otherwise), whatever the config was read with.
     pub fn from_config(config: &ProviderConfig, options: OidcOptions) -> Result<Self, OidcError> {
         let (settings, preset) = match config {
             ProviderConfig::Keycloak(c) => (
@@ -257,6 +246,7 @@ impl OidcProvider {
             }
             _ => return Err(OidcError::config("this provider type is not supported")),
         };
+        check_transport(&settings.issuer, options.allow_insecure_http, "issuer")?;
         Self::build(settings, preset, options)
     }
 

@@ -54,9 +54,10 @@ impl SyncServerProvider {
         Self::build(&url, options)
     }
 
-    /// A provider from a parsed `default` config (already transport-checked).
+    /// A provider from a parsed `default` config; its URL is checked again
+    /// against the app's own `options.allow_insecure_http`.
     pub fn from_config(config: &SyncServerConfig, options: &OidcOptions) -> Result<Self, OidcError> {
-        Self::build(&config.url, options)
+        Self::new(config.url.clone(), options)
     }
 
     fn build(url: &Url, options: &OidcOptions) -> Result<Self, OidcError> {
