@@ -8,6 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::Error;
+use crate::profile::{ProviderKind, normalize_issuer};
 use crate::secret::ClientSecret;
 
 /// Scopes asked for when the config names none.
@@ -246,6 +247,7 @@ impl ProviderConfig {
                         f.url(name, &format!("{base}/realms/{realm}"))?
                     }
                 };
+                let issuer = normalize_issuer(ProviderKind::Keycloak, issuer);
                 let realm = realm.or_else(|| {
                     let path = issuer.path();
                     path.rsplit_once("/realms/")
@@ -265,11 +267,7 @@ impl ProviderConfig {
                 } else {
                     format!("https://{domain}")
                 };
-                let mut issuer = f.url(name, &with_scheme)?;
-                if !issuer.path().ends_with('/') {
-                    let path = format!("{}/", issuer.path());
-                    issuer.set_path(&path);
-                }
+                let issuer = normalize_issuer(ProviderKind::Auth0, f.url(name, &with_scheme)?);
                 Ok(ProviderConfig::Auth0(Auth0Config {
                     client: f.client(issuer)?,
                     audience: f.string("audience")?,

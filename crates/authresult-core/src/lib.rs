@@ -63,6 +63,7 @@ mod jwt;
 mod manager;
 #[cfg(any(test, feature = "memory"))]
 mod memory;
+mod profile;
 mod provider;
 mod secret;
 mod session;
@@ -92,6 +93,7 @@ pub use manager::{
 };
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryStore;
+pub use profile::{Organization, ProviderKind, ProviderProfile};
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{
