@@ -5,11 +5,13 @@
 //! every request of `authresult-oidc` go through it; each crate maps an
 //! [`HttpError`] into its own error once.
 //!
-//! A loopback URL ([`authresult_core::is_loopback`]) never goes through a
-//! proxy, configured or from the environment: plain `http` is allowed to
-//! loopback only because it never leaves the host, and a proxy would carry
-//! it off the host. Such requests use a second client without any proxy,
-//! whose `localhost` resolves to the loopback addresses only (never DNS).
+//! A plain-`http` loopback URL ([`authresult_core::is_loopback`]) never goes
+//! through a proxy, configured or from the environment: plain `http` is
+//! allowed to loopback only because it never leaves the host, and a proxy
+//! would carry it off the host in clear. Such requests use a second client
+//! without any proxy, whose `localhost` resolves to the loopback addresses
+//! only (never DNS). An `https` URL follows the proxy settings wherever it
+//! points: TLS protects it on the way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +33,14 @@ pub struct HttpLimits {
 }
 
 /// A shared `reqwest::Client` with rustls, no redirects and [`HttpLimits`].
-/// Cloning is cheap (the connection pool is shared). Requests to a loopback
-/// host go direct, never through a proxy (see the module's documentation).
+/// Cloning is cheap (the connection pool is shared). Plain-`http` requests
+/// to a loopback host go direct, never through a proxy (see the module's
+/// documentation).
 #[derive(Clone)]
 pub struct HttpClient {
-    /// Every request to a host that is not loopback, through the proxy.
+    /// Every request but plain `http` to loopback, through the proxy.
     client: reqwest::Client,
-    /// Requests to a loopback host: no proxy, `localhost` pinned to loopback.
+    /// Plain `http` to a loopback host: no proxy, `localhost` pinned to loopback.
     direct: reqwest::Client,
     limits: HttpLimits,
     /// Reads `Retry-After` dates.
@@ -235,7 +238,7 @@ impl HttpClient {
                 }
             }
         };
-        let client = if authresult_core::is_loopback(request.url()) {
+        let client = if bypasses_proxy(request.url()) {
             &self.direct
         } else {
             &self.client
@@ -278,6 +281,12 @@ impl HttpClient {
         }
         builder.body(body).map_err(|_| HttpError::BadRequest { url })
     }
+}
+
+/// True for a plain-`http` URL to a loopback host: sent directly, never
+/// through a proxy.
+fn bypasses_proxy(url: &Url) -> bool {
+    url.scheme() == "http" && authresult_core::is_loopback(url)
 }
 
 /// A URL fit for an error message: no query, fragment or credentials.

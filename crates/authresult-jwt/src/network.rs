@@ -51,10 +51,9 @@ impl Default for NetworkOptions {
     }
 }
 
-/// Which proxy the client uses for hosts that are not loopback. A loopback
-/// URL (`localhost`, 127.0.0.0/8, `::1`) never goes through a proxy, from
-/// any of these: plain `http` is allowed there only because it never leaves
-/// the host. `Debug` shows a proxy URL without its credentials.
+/// Which proxy the client uses. A plain-`http` loopback URL (`localhost`,
+/// 127.0.0.0/8, `::1`) never goes through a proxy, from any of these: plain
+/// `http` is allowed there only because it never leaves the host. `Debug` shows a proxy URL without its credentials.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Proxy {
@@ -194,9 +193,9 @@ impl ClientIdentity {
 /// Which requests a client built by [`NetworkOptions::apply`] carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route {
-    /// Requests to hosts that are not loopback: through the proxy, if any.
+    /// Every request but plain `http` to loopback: through the proxy, if any.
     Proxied,
-    /// Requests to a loopback host: never through a proxy (not even one
+    /// Plain `http` to a loopback host: never through a proxy (not even one
     /// from the environment), and `localhost` is 127.0.0.1 or ::1, never
     /// a DNS answer.
     Loopback,

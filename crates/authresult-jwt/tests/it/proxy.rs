@@ -1,5 +1,5 @@
-//! The one HTTP client and proxies: a request to a loopback URL never goes
-//! through a proxy, neither a configured one nor one from the environment
+//! The one HTTP client and proxies: a request to a plain-http loopback URL
+//! never goes through a proxy, neither a configured one nor one from the environment
 //! (`HTTP_PROXY`, `ALL_PROXY`, ...), while a host that is not loopback still
 //! does. The proxy is a real listener that records every request it gets.
 //! The environment case runs in a child process of this test binary, since
@@ -86,6 +86,14 @@ async fn a_configured_proxy_is_never_used_for_loopback() {
     let error = get(&client, "https://sync.example.org/").await.unwrap_err();
     assert!(matches!(error, HttpError::Connect { .. }), "{error:?}");
     assert_eq!(proxy.requests(), vec!["CONNECT sync.example.org:443".to_owned()]);
+    // An https loopback URL follows the proxy settings (TLS protects it):
+    // only plain http is kept on the host.
+    let port = server.address().port();
+    let _ = get(&client, &format!("https://127.0.0.1:{port}/")).await;
+    assert_eq!(
+        proxy.requests().last().map(String::as_str),
+        Some(format!("CONNECT 127.0.0.1:{port}").as_str())
+    );
 }
 
 #[tokio::test]
