@@ -91,9 +91,11 @@ impl ArtifactProvider {
         ProviderId::new(self.provider_type.clone())
     }
 
-    /// The `Authorization` scheme for its tokens ([`datacollect_scheme`]).
-    pub fn scheme(&self) -> &str {
-        datacollect_scheme(&self.provider_type)
+    /// The `Authorization` scheme for its tokens: its profile's
+    /// ([`ProviderProfile::scheme`](crate::ProviderProfile::scheme), DataCollect's
+    /// [`datacollect_scheme`] of the type; `oidc` for its alias `generic`).
+    pub fn scheme(&self) -> &'static str {
+        self.config.profile().scheme()
     }
 }
 
@@ -266,7 +268,7 @@ impl AppArtifact {
 
     /// The `Authorization` scheme for tokens of the provider registered as
     /// `provider`, when the artifact has it.
-    pub fn scheme_of(&self, provider: &str) -> Option<&str> {
+    pub fn scheme_of(&self, provider: &str) -> Option<&'static str> {
         self.providers
             .iter()
             .find(|p| p.provider_type == provider)
