@@ -8,10 +8,80 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::Error;
+use crate::profile::{ProviderKind, normalize_issuer};
 use crate::secret::ClientSecret;
 
 /// Scopes asked for when the config names none.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Fields of a `{type, fields}` config that only the app may set: a
+/// security switch. They are never read from a config or an artifact (an
+/// artifact reports them with `ArtifactWarning::AppSettingIgnored`); the app
+/// sets them through [`AppSecurity`] and its providers' options
+/// (`OidcOptions::allow_insecure_http`).
+pub const APP_ONLY_FIELDS: &[&str] = &["allow_insecure_http", "allowInsecureHttp"];
+
+/// Authorization-request parameters that neither a config nor a caller may
+/// set: the client sets them for the flow's own protection (`state`,
+/// `nonce`, PKCE, the redirect), and `request`/`request_uri` would replace
+/// them all with a request object (OpenID Connect Core §6.1). A config
+/// field of this name is ignored (an artifact warns about it).
+pub const RESERVED_PARAMS: &[&str] = &[
+    "response_type",
+    "response_mode",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "request",
+    "request_uri",
+];
+
+/// The app's own security settings for reading a `{type, fields}` config or
+/// an artifact: never taken from the config or the artifact itself. The
+/// default is the strict one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppSecurity {
+    /// Allow plain `http` to hosts other than loopback (default false).
+    pub allow_insecure_http: bool,
+}
+
+impl AppSecurity {
+    /// The settings with plain `http` to any host allowed or not.
+    pub fn insecure_http(allow: bool) -> Self {
+        AppSecurity {
+            allow_insecure_http: allow,
+        }
+    }
+}
+
+/// The fields of `fields` a config may not set: [`APP_ONLY_FIELDS`] and
+/// [`RESERVED_PARAMS`] (also inside `extraQueryParams`). They are ignored.
+pub fn ignored_fields(fields: &BTreeMap<String, Value>) -> Vec<String> {
+    let mut ignored: Vec<String> = fields
+        .iter()
+        .filter(|(name, value)| {
+            !value.is_null() && !KNOWN_FIELDS.contains(&name.as_str()) && is_ignored_field(name)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    if let Some(Value::String(extra)) = fields.get("extraQueryParams")
+        && let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(extra)
+    {
+        for name in extra.keys().filter(|name| is_ignored_field(name)) {
+            ignored.push(format!("extraQueryParams.{name}"));
+        }
+    }
+    ignored
+}
+
+fn is_ignored_field(name: &str) -> bool {
+    APP_ONLY_FIELDS.contains(&name) || RESERVED_PARAMS.contains(&name)
+}
 
 /// Fields with a meaning of their own; every other field is passed on as an
 /// extra authorization-request parameter, as DataCollect does.
@@ -39,7 +109,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "base_url",
     "api_client_id",
     "api_client_secret",
-    "allow_insecure_http",
     "extraQueryParams",
 ];
 
@@ -119,8 +188,13 @@ struct RawConfig {
 }
 
 impl ProviderConfig {
-    /// Parses DataCollect's JSON text.
+    /// Parses DataCollect's JSON text, with the strict [`AppSecurity`].
     pub fn from_json_str(json: &str) -> Result<Self, Error> {
+        Self::from_json_str_with(json, AppSecurity::default())
+    }
+
+    /// Parses DataCollect's JSON text under the app's `security` settings.
+    pub fn from_json_str_with(json: &str, security: AppSecurity) -> Result<Self, Error> {
         let raw: RawConfig = serde_json::from_str(json).map_err(|e| Error::InvalidConfig {
             field: "(document)".into(),
             reason: format!("is not a {{type, fields}} object: {e}"),
@@ -134,12 +208,26 @@ impl ProviderConfig {
             Some(Value::Object(map)) => map.into_iter().collect(),
             Some(_) => return Err(config_error("fields", "must be an object")),
         };
-        Self::from_fields(&kind, &fields)
+        Self::from_fields_with(&kind, &fields, security)
     }
 
-    /// Builds a config from a type name and its fields.
+    /// Builds a config from a type name and its fields, with the strict
+    /// [`AppSecurity`].
     pub fn from_fields(kind: &str, fields: &BTreeMap<String, Value>) -> Result<Self, Error> {
-        let f = Fields { fields };
+        Self::from_fields_with(kind, fields, AppSecurity::default())
+    }
+
+    /// Builds a config from a type name and its fields under the app's
+    /// `security` settings. Plain `http` is accepted only to a loopback host
+    /// unless `security` allows it; the fields' own security switches
+    /// ([`APP_ONLY_FIELDS`]) and [`RESERVED_PARAMS`] are ignored
+    /// ([`ignored_fields`] names them).
+    pub fn from_fields_with(
+        kind: &str,
+        fields: &BTreeMap<String, Value>,
+        security: AppSecurity,
+    ) -> Result<Self, Error> {
+        let f = Fields { fields, security };
         match kind {
             "keycloak" => {
                 let realm = f.string("realm")?;
@@ -159,6 +247,7 @@ impl ProviderConfig {
                         f.url(name, &format!("{base}/realms/{realm}"))?
                     }
                 };
+                let issuer = normalize_issuer(ProviderKind::Keycloak, issuer);
                 let realm = realm.or_else(|| {
                     let path = issuer.path();
                     path.rsplit_once("/realms/")
@@ -178,11 +267,7 @@ impl ProviderConfig {
                 } else {
                     format!("https://{domain}")
                 };
-                let mut issuer = f.url(name, &with_scheme)?;
-                if !issuer.path().ends_with('/') {
-                    let path = format!("{}/", issuer.path());
-                    issuer.set_path(&path);
-                }
+                let issuer = normalize_issuer(ProviderKind::Auth0, f.url(name, &with_scheme)?);
                 Ok(ProviderConfig::Auth0(Auth0Config {
                     client: f.client(issuer)?,
                     audience: f.string("audience")?,
@@ -233,6 +318,7 @@ fn config_error(field: &str, reason: impl Into<String>) -> Error {
 
 struct Fields<'a> {
     fields: &'a BTreeMap<String, Value>,
+    security: AppSecurity,
 }
 
 impl Fields<'_> {
@@ -254,22 +340,10 @@ impl Fields<'_> {
         Ok(None)
     }
 
-    fn insecure_allowed(&self) -> Result<bool, Error> {
-        match self.fields.get("allow_insecure_http") {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(Value::String(s)) => match s.as_str() {
-                "true" => Ok(true),
-                "false" | "" => Ok(false),
-                _ => Err(config_error("allow_insecure_http", "must be true or false")),
-            },
-            Some(_) => Err(config_error("allow_insecure_http", "must be true or false")),
-        }
-    }
-
     fn url(&self, field: &str, text: &str) -> Result<Url, Error> {
         let url = Url::parse(text).map_err(|e| config_error(field, format!("is not a valid URL: {e}")))?;
-        check_transport(&url, self.insecure_allowed()?).map_err(|reason| config_error(field, reason))?;
+        check_transport(&url, self.security.allow_insecure_http)
+            .map_err(|reason| config_error(field, reason))?;
         Ok(url)
     }
 
@@ -307,11 +381,13 @@ impl Fields<'_> {
             let parsed: BTreeMap<String, Value> = serde_json::from_str(&extra)
                 .map_err(|e| config_error("extraQueryParams", format!("is not a JSON object: {e}")))?;
             for (k, v) in parsed {
-                extra_params.insert(k, value_text(v));
+                if !is_ignored_field(&k) {
+                    extra_params.insert(k, value_text(v));
+                }
             }
         }
         for (name, value) in self.fields {
-            if !KNOWN_FIELDS.contains(&name.as_str()) && !value.is_null() {
+            if !KNOWN_FIELDS.contains(&name.as_str()) && !is_ignored_field(name) && !value.is_null() {
                 extra_params.insert(name.clone(), value_text(value.clone()));
             }
         }
@@ -341,7 +417,10 @@ pub fn check_transport(url: &Url, allow_insecure_http: bool) -> Result<(), Strin
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_insecure_http || is_loopback(url) => Ok(()),
-        "http" => Err("uses plain http to a non-loopback host (set `allow_insecure_http` to allow)".into()),
+        "http" => Err(
+            "uses plain http to a non-loopback host (only the app's own `allow_insecure_http` setting allows it)"
+                .into(),
+        ),
         other => Err(format!("has unsupported scheme `{other}`")),
     }
 }
@@ -359,7 +438,8 @@ pub fn check_endpoint_transport(
     let loopback_issuer = issuer.scheme() == "http" && is_loopback(issuer);
     if endpoint.scheme() != "https" && !allow_insecure_http && !loopback_issuer {
         return Err(
-            "uses plain http although the issuer does not (set `allow_insecure_http` to allow)".into(),
+            "uses plain http although the issuer does not (only the app's own `allow_insecure_http` setting allows it)"
+                .into(),
         );
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::fmt;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::ProviderConfig;
+use crate::config::{AppSecurity, ProviderConfig, ignored_fields};
 use crate::error::Error;
 use crate::session::ProviderId;
 
@@ -91,9 +91,11 @@ impl ArtifactProvider {
         ProviderId::new(self.provider_type.clone())
     }
 
-    /// The `Authorization` scheme for its tokens ([`datacollect_scheme`]).
-    pub fn scheme(&self) -> &str {
-        datacollect_scheme(&self.provider_type)
+    /// The `Authorization` scheme for its tokens: its profile's
+    /// ([`ProviderProfile::scheme`](crate::ProviderProfile::scheme), DataCollect's
+    /// [`datacollect_scheme`] of the type; `oidc` for its alias `generic`).
+    pub fn scheme(&self) -> &'static str {
+        self.config.profile().scheme()
     }
 }
 
@@ -134,6 +136,16 @@ pub enum ArtifactWarning {
     },
     /// The artifact has no `syncServerUrl`, so there is no `default` login.
     NoSyncServerUrl,
+    /// An `authConfigs[]` entry sets something only the app may set: a
+    /// security switch (`allow_insecure_http`) or a parameter the client
+    /// sets for the login's own protection (`state`, `nonce`, PKCE,
+    /// `request`, ...). It is ignored: an artifact can never weaken the app.
+    AppSettingIgnored {
+        /// The entry's `type`.
+        provider_type: String,
+        /// The field, e.g. `allow_insecure_http` or `extraQueryParams.request`.
+        field: String,
+    },
 }
 
 impl fmt::Display for ArtifactWarning {
@@ -159,6 +171,10 @@ impl fmt::Display for ArtifactWarning {
             ArtifactWarning::NoSyncServerUrl => {
                 f.write_str("the artifact has no `syncServerUrl`: no `default` sync-server login")
             }
+            ArtifactWarning::AppSettingIgnored { provider_type, field } => write!(
+                f,
+                "the `{provider_type}` auth config sets `{field}`, which only the app may set; it is ignored"
+            ),
         }
     }
 }
@@ -170,8 +186,10 @@ impl AppArtifact {
     /// [`ProviderConfig::from_fields`] (unknown fields become extra
     /// authorization parameters, plain `http` only to loopback); an entry
     /// that fails is an error naming it (`authConfigs[1].client_id`), never
-    /// skipped. `allow_insecure_http` applies to every entry and to
-    /// `syncServerUrl`, as if each set the field of that name.
+    /// skipped. `allow_insecure_http` is the app's own setting (never the
+    /// artifact's): it applies to every entry and to `syncServerUrl`. An
+    /// entry's own security switches and reserved parameters are ignored
+    /// with an [`ArtifactWarning::AppSettingIgnored`].
     pub fn from_json_str(json: &str, allow_insecure_http: bool) -> Result<Self, Error> {
         if json.len() > MAX_ARTIFACT_BYTES {
             return Err(artifact_error(
@@ -250,7 +268,7 @@ impl AppArtifact {
 
     /// The `Authorization` scheme for tokens of the provider registered as
     /// `provider`, when the artifact has it.
-    pub fn scheme_of(&self, provider: &str) -> Option<&str> {
+    pub fn scheme_of(&self, provider: &str) -> Option<&'static str> {
         self.providers
             .iter()
             .find(|p| p.provider_type == provider)
@@ -287,7 +305,7 @@ fn parse_entry(
         });
         return Ok(None);
     }
-    let mut fields: BTreeMap<String, Value> = match entry.remove("fields") {
+    let fields: BTreeMap<String, Value> = match entry.remove("fields") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => map.into_iter().collect(),
         Some(_) => return Err(artifact_error(&at("fields"), "must be an object")),
@@ -300,13 +318,18 @@ fn parse_entry(
             });
         }
     }
-    if allow_insecure_http {
-        fields.insert("allow_insecure_http".into(), Value::Bool(true));
+    for field in ignored_fields(&fields) {
+        warnings.push(ArtifactWarning::AppSettingIgnored {
+            provider_type: provider_type.clone(),
+            field: sanitize(&field),
+        });
     }
-    let config = ProviderConfig::from_fields(&provider_type, &fields).map_err(|e| match e {
-        Error::InvalidConfig { field, reason } => artifact_error(&at(&field), reason),
-        other => other,
-    })?;
+    let security = AppSecurity::insecure_http(allow_insecure_http);
+    let config =
+        ProviderConfig::from_fields_with(&provider_type, &fields, security).map_err(|e| match e {
+            Error::InvalidConfig { field, reason } => artifact_error(&at(&field), reason),
+            other => other,
+        })?;
     Ok(Some(ArtifactProvider {
         provider_type,
         config,
@@ -322,13 +345,12 @@ fn sync_server(text: &str, allow_insecure_http: bool) -> Result<(Url, ArtifactPr
     };
     let mut fields = BTreeMap::new();
     fields.insert("url".to_owned(), Value::String(with_scheme));
-    if allow_insecure_http {
-        fields.insert("allow_insecure_http".into(), Value::Bool(true));
-    }
-    let config = ProviderConfig::from_fields(SYNC_SERVER_PROVIDER, &fields).map_err(|e| match e {
-        Error::InvalidConfig { reason, .. } => artifact_error("syncServerUrl", reason),
-        other => other,
-    })?;
+    let security = AppSecurity::insecure_http(allow_insecure_http);
+    let config =
+        ProviderConfig::from_fields_with(SYNC_SERVER_PROVIDER, &fields, security).map_err(|e| match e {
+            Error::InvalidConfig { reason, .. } => artifact_error("syncServerUrl", reason),
+            other => other,
+        })?;
     let ProviderConfig::SyncServer(server) = &config else {
         return Err(artifact_error("syncServerUrl", "is not a sync server URL"));
     };

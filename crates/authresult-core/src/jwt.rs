@@ -6,6 +6,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
+use crate::time::Timestamp;
+
 /// Tokens longer than this are not looked into by [`peek_claims`].
 pub const MAX_PEEK_LEN: usize = 64 * 1024;
 
@@ -30,9 +32,12 @@ pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
     }
 }
 
-/// The `exp` claim in whole seconds, when it is a non-negative integer.
-pub(crate) fn peek_exp(token: &str) -> Option<u64> {
-    peek_claims(token)?.get("exp")?.as_u64()
+/// The workspace's one expiry fallback: when a token's answer gives no
+/// lifetime, the JWT `exp` claim (whole seconds, a non-negative integer),
+/// unverified. `ProviderProfile::expires_in_hint` and `Session`'s expiry
+/// read it.
+pub(crate) fn expiry_hint(token: &str) -> Option<Timestamp> {
+    peek_claims(token)?.get("exp")?.as_u64().map(Timestamp::from_secs)
 }
 
 /// The `sub` claim, when it is a string.

@@ -64,6 +64,7 @@ mod jwt;
 mod manager;
 #[cfg(any(test, feature = "memory"))]
 mod memory;
+mod profile;
 mod provider;
 mod secret;
 mod session;
@@ -75,8 +76,9 @@ mod time;
 
 pub use auth_result::AuthResult;
 pub use config::{
-    Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings, OidcConfig, ProviderConfig,
-    SyncServerConfig, check_endpoint_transport, check_transport, is_loopback,
+    APP_ONLY_FIELDS, AppSecurity, Auth0Config, DEFAULT_SCOPES, KeycloakConfig, OidcClientSettings,
+    OidcConfig, ProviderConfig, RESERVED_PARAMS, SyncServerConfig, check_endpoint_transport, check_transport,
+    ignored_fields, is_loopback,
 };
 pub use datacollect::{
     AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES,
@@ -93,6 +95,7 @@ pub use manager::{
 };
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryStore;
+pub use profile::{Organization, ProviderKind, ProviderProfile};
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{

@@ -269,6 +269,6 @@ fn expiry_of(auth: &AuthResult, issued_at: Timestamp) -> Option<Timestamp> {
     if auth.expires_in > 0 {
         Some(issued_at.saturating_add_secs(auth.expires_in))
     } else {
-        jwt::peek_exp(auth.access_token.secret()).map(Timestamp::from_secs)
+        jwt::expiry_hint(auth.access_token.secret())
     }
 }

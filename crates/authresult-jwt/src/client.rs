@@ -4,6 +4,14 @@
 //! proxy and client certificate of [`NetworkOptions`]. The validator and
 //! every request of `authresult-oidc` go through it; each crate maps an
 //! [`HttpError`] into its own error once.
+//!
+//! A plain-`http` loopback URL ([`authresult_core::is_loopback`]) never goes
+//! through a proxy, configured or from the environment: plain `http` is
+//! allowed to loopback only because it never leaves the host, and a proxy
+//! would carry it off the host in clear. Such requests use a second client
+//! without any proxy, whose `localhost` resolves to the loopback addresses
+//! only (never DNS). An `https` URL follows the proxy settings wherever it
+//! points: TLS protects it on the way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +19,7 @@ use std::time::Duration;
 use authresult_core::{Clock, Timestamp};
 use url::Url;
 
-use super::network::NetworkOptions;
+use super::network::{NetworkOptions, Route};
 
 /// Limits of an [`HttpClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +33,15 @@ pub struct HttpLimits {
 }
 
 /// A shared `reqwest::Client` with rustls, no redirects and [`HttpLimits`].
-/// Cloning is cheap (the connection pool is shared).
+/// Cloning is cheap (the connection pool is shared). Plain-`http` requests
+/// to a loopback host go direct, never through a proxy (see the module's
+/// documentation).
 #[derive(Clone)]
 pub struct HttpClient {
+    /// Every request but plain `http` to loopback, through the proxy.
     client: reqwest::Client,
+    /// Plain `http` to a loopback host: no proxy, `localhost` pinned to loopback.
+    direct: reqwest::Client,
     limits: HttpLimits,
     /// Reads `Retry-After` dates.
     clock: Arc<dyn Clock>,
@@ -162,15 +175,25 @@ impl HttpClient {
         network: &NetworkOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HttpError> {
-        let builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(limits.connect_timeout)
-            .timeout(limits.timeout)
-            .user_agent(concat!("authresult/", env!("CARGO_PKG_VERSION")));
-        let client = network.apply(builder)?.build().map_err(HttpError::Build)?;
+        let builder = || {
+            reqwest::Client::builder()
+                .use_rustls_tls()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(limits.connect_timeout)
+                .timeout(limits.timeout)
+                .user_agent(concat!("authresult/", env!("CARGO_PKG_VERSION")))
+        };
+        let client = network
+            .apply(builder(), Route::Proxied)?
+            .build()
+            .map_err(HttpError::Build)?;
+        let direct = network
+            .apply(builder(), Route::Loopback)?
+            .build()
+            .map_err(HttpError::Build)?;
         Ok(HttpClient {
             client,
+            direct,
             limits,
             clock,
         })
@@ -215,11 +238,12 @@ impl HttpClient {
                 }
             }
         };
-        let mut response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|e| transport(e, &url))?;
+        let client = if bypasses_proxy(request.url()) {
+            &self.direct
+        } else {
+            &self.client
+        };
+        let mut response = client.execute(request).await.map_err(|e| transport(e, &url))?;
         let status = response.status();
         if status.is_redirection() {
             return Err(HttpError::Redirect {
@@ -257,6 +281,12 @@ impl HttpClient {
         }
         builder.body(body).map_err(|_| HttpError::BadRequest { url })
     }
+}
+
+/// True for a plain-`http` URL to a loopback host: sent directly, never
+/// through a proxy.
+fn bypasses_proxy(url: &Url) -> bool {
+    url.scheme() == "http" && authresult_core::is_loopback(url)
 }
 
 /// A URL fit for an error message: no query, fragment or credentials.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use authresult_core::{ClientSecret, ProviderConfig};
+use authresult_core::{ClientSecret, Organization, ProviderConfig};
 use url::Url;
 
 use super::error::ValidationError;
@@ -60,6 +60,9 @@ pub(crate) enum OpaqueMode {
 #[derive(Clone)]
 pub struct IssuerConfig {
     pub(crate) issuer: String,
+    /// Other spellings of the issuer its tokens may carry (a root issuer
+    /// with its `/`), from the provider profile.
+    pub(crate) aliases: Vec<String>,
     pub(crate) audiences: Vec<String>,
     pub(crate) any_audience: bool,
     pub(crate) authorized_parties: Vec<String>,
@@ -67,7 +70,7 @@ pub struct IssuerConfig {
     pub(crate) leeway: Duration,
     pub(crate) max_age: Option<Duration>,
     pub(crate) required_claims: Vec<String>,
-    pub(crate) organization: Option<String>,
+    pub(crate) organization: Option<Organization>,
     pub(crate) hmac: Option<HmacKeys>,
     pub(crate) keys: KeySource,
     pub(crate) opaque: Option<OpaqueMode>,
@@ -83,6 +86,7 @@ impl fmt::Debug for IssuerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerConfig")
             .field("issuer", &self.issuer)
+            .field("aliases", &self.aliases)
             .field("audiences", &self.audiences)
             .field("any_audience", &self.any_audience)
             .field("authorized_parties", &self.authorized_parties)
@@ -111,6 +115,7 @@ impl IssuerConfig {
     pub fn new(issuer: impl Into<String>) -> Self {
         IssuerConfig {
             issuer: issuer.into(),
+            aliases: Vec::new(),
             audiences: Vec::new(),
             any_audience: false,
             authorized_parties: Vec::new(),
@@ -131,11 +136,13 @@ impl IssuerConfig {
         }
     }
 
-    /// An issuer configured from DataCollect's `{type, fields}` provider config.
+    /// An issuer configured from DataCollect's `{type, fields}` provider
+    /// config, following its [`ProviderProfile`](authresult_core::ProviderProfile)
+    /// (the login client's rules too):
     ///
-    /// * The issuer is the config's issuer; a generic OIDC issuer without a
-    ///   path is used without the trailing `/` that URL parsing adds (Auth0
-    ///   issuers keep theirs).
+    /// * The issuer as the type's tokens spell it: Auth0's with its trailing
+    ///   `/`, a Keycloak realm's without; a root issuer of another type is
+    ///   accepted with or without the `/` that URL parsing adds.
     /// * The accepted audience is Auth0's `audience` when set, else the
     ///   `client_id`, and the RFC 8707 `resource` field when set; for
     ///   Keycloak a token whose `azp` is the `client_id` is also accepted, as
@@ -145,46 +152,34 @@ impl IssuerConfig {
     ///   not a bearer token, and is refused (unless
     ///   [`accept_login_client_audience`](Self::accept_login_client_audience)),
     ///   as are ID tokens and tokens nothing marks as access tokens.
-    /// * Auth0's `organization` makes tokens of any other `org_id` fail.
-    /// * A plain-`http` loopback issuer (allowed by the config) may have
-    ///   plain-`http` endpoints.
+    /// * Auth0's `organization` (see [`organization`](Self::organization)):
+    ///   `org_...` must be the `org_id`, a name the `org_name` (any case).
+    /// * A plain-`http` loopback issuer may have plain-`http` loopback
+    ///   endpoints only; a plain-`http` issuer on another host (which only
+    ///   the app's own setting lets a config name) may have plain-`http`
+    ///   endpoints anywhere.
     ///
     /// Fails for the sync server's own login type (`default`), which issues no
     /// tokens to validate.
     pub fn from_provider_config(config: &ProviderConfig) -> Result<Self, ValidationError> {
-        let client = config.oidc_client().ok_or_else(|| {
-            ValidationError::config("this provider type issues no tokens that can be validated locally")
-        })?;
-        let mut issuer = client.issuer.to_string();
-        let mut this = match config {
-            ProviderConfig::Auth0(auth0) => {
-                let mut this = IssuerConfig::new(issuer);
-                this = this.audience(auth0.audience.clone().unwrap_or_else(|| client.client_id.clone()));
-                if let Some(org) = &auth0.organization {
-                    this = this.organization(org.clone());
-                }
-                this
-            }
-            ProviderConfig::Keycloak(_) => {
-                if client.issuer.path() == "/" {
-                    issuer.pop();
-                }
-                IssuerConfig::new(issuer)
-                    .audience(client.client_id.clone())
-                    .authorized_party(client.client_id.clone())
-            }
-            _ => {
-                if client.issuer.path() == "/" {
-                    issuer.pop();
-                }
-                IssuerConfig::new(issuer).audience(client.client_id.clone())
-            }
+        let profile = config.profile();
+        let (Some(client), Some(issuer)) = (config.oidc_client(), profile.issuer()) else {
+            return Err(ValidationError::config(
+                "this provider type issues no tokens that can be validated locally",
+            ));
         };
-        if let Some(resource) = client.extra_params.get("resource") {
-            this = this.audience(resource.clone());
-        }
+        let mut this = IssuerConfig::new(issuer);
+        this.aliases = profile
+            .issuer_spellings()
+            .filter(|s| *s != issuer)
+            .map(str::to_owned)
+            .collect();
+        this.audiences = profile.audiences().to_vec();
+        this.authorized_parties = profile.authorized_parties().to_vec();
+        this.organization = profile.organization().cloned();
         this = this.login_client(client.client_id.clone());
-        this.allow_insecure_http = client.issuer.scheme() == "http";
+        this.allow_insecure_http =
+            client.issuer.scheme() == "http" && !authresult_core::is_loopback(&client.issuer);
         Ok(this)
     }
 
@@ -238,9 +233,12 @@ impl IssuerConfig {
         self
     }
 
-    /// Tokens must carry `org_id` equal to `organization` (Auth0 Organizations).
-    pub fn organization(mut self, organization: impl Into<String>) -> Self {
-        self.organization = Some(organization.into());
+    /// Tokens must belong to `organization` (Auth0 Organizations), by
+    /// Auth0's rule ([`Organization::from_config`]): an `org_...` value is
+    /// compared exactly with the `org_id` claim, a name case-insensitively
+    /// with the `org_name` claim.
+    pub fn organization(mut self, organization: impl AsRef<str>) -> Self {
+        self.organization = Some(Organization::from_config(organization.as_ref()));
         self
     }
 

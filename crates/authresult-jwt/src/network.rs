@@ -5,6 +5,7 @@
 //! (`TokenValidatorBuilder::network`) take the same [`NetworkOptions`].
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -50,8 +51,9 @@ impl Default for NetworkOptions {
     }
 }
 
-/// Which proxy the client uses. `Debug` shows a proxy URL without its
-/// credentials.
+/// Which proxy the client uses. A plain-`http` loopback URL (`localhost`,
+/// 127.0.0.0/8, `::1`) never goes through a proxy, from any of these: plain
+/// `http` is allowed there only because it never leaves the host. `Debug` shows a proxy URL without its credentials.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Proxy {
@@ -188,11 +190,23 @@ impl ClientIdentity {
     }
 }
 
+/// Which requests a client built by [`NetworkOptions::apply`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Every request but plain `http` to loopback: through the proxy, if any.
+    Proxied,
+    /// Plain `http` to a loopback host: never through a proxy (not even one
+    /// from the environment), and `localhost` is 127.0.0.1 or ::1, never
+    /// a DNS answer.
+    Loopback,
+}
+
 impl NetworkOptions {
-    /// Applies these options to a client builder.
+    /// Applies these options to a client builder for `route`.
     pub(crate) fn apply(
         &self,
         mut builder: reqwest::ClientBuilder,
+        route: Route,
     ) -> Result<reqwest::ClientBuilder, HttpError> {
         builder = builder
             .tls_built_in_webpki_certs(self.webpki_roots)
@@ -201,10 +215,17 @@ impl NetworkOptions {
             let certificate = reqwest::Certificate::from_der(der).map_err(HttpError::Build)?;
             builder = builder.add_root_certificate(certificate);
         }
-        builder = match &self.proxy {
-            Proxy::Environment => builder,
-            Proxy::None => builder.no_proxy(),
-            Proxy::Url(url) => {
+        builder = match (&self.proxy, route) {
+            (_, Route::Loopback) => builder.no_proxy().resolve_to_addrs(
+                "localhost",
+                &[
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                    SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+                ],
+            ),
+            (Proxy::Environment, Route::Proxied) => builder,
+            (Proxy::None, Route::Proxied) => builder.no_proxy(),
+            (Proxy::Url(url), Route::Proxied) => {
                 builder.proxy(reqwest::Proxy::all(url.as_str()).map_err(|_| HttpError::InvalidProxy)?)
             }
         };

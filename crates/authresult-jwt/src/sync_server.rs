@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authresult_core::{Clock, SystemClock};
+use authresult_core::{Clock, ProviderProfile, SystemClock};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -243,16 +243,18 @@ impl SyncServerTokens {
         };
         typed.times().check(profile.clock.now(), rules)?;
         let claims = ClaimStore::lazy(payload);
-        typed.subject = Some(match claims.map().get("id") {
-            None | Some(Value::Null) => return Err(ValidationError::MissingClaim { claim: "id".into() }),
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
-            Some(Value::Number(id)) if id.is_u64() || id.is_i64() => id.to_string(),
-            Some(_) => {
-                return Err(ValidationError::invalid_claim(
-                    "id",
-                    "must be a non-empty string or an integer",
-                ));
+        // The subject is the sync server profile's (`id`), as the login
+        // client and the stored-token import read it.
+        let sync = ProviderProfile::sync_server();
+        let subject_claim = sync.subject_claim();
+        typed.subject = Some(match sync.subject(claims.map()) {
+            Ok(Some(subject)) => subject,
+            Ok(None) => {
+                return Err(ValidationError::MissingClaim {
+                    claim: subject_claim.into(),
+                });
             }
+            Err(reason) => return Err(ValidationError::invalid_claim(subject_claim, reason)),
         });
         if let Some(email) = claims.map().get("email")
             && !matches!(email, Value::String(_) | Value::Null)

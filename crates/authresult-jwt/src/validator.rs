@@ -152,17 +152,23 @@ impl TokenValidatorBuilder {
                 }
                 opaque = Some(config.issuer.clone());
             }
-            let name = config.issuer.clone();
+            let names: Vec<String> = std::iter::once(&config.issuer)
+                .chain(&config.aliases)
+                .cloned()
+                .collect();
             let issuer = Arc::new(Issuer::new(
                 config,
                 &algorithms,
                 self.jwks_cooldown,
                 self.jwks_max_age,
             ));
-            if issuers.insert(name.clone(), issuer).is_some() {
-                return Err(ValidationError::config(format!(
-                    "issuer `{name}` is configured twice"
-                )));
+            // Each spelling of the issuer routes to the same checks.
+            for name in names {
+                if issuers.insert(name.clone(), Arc::clone(&issuer)).is_some() {
+                    return Err(ValidationError::config(format!(
+                        "issuer `{name}` is configured twice"
+                    )));
+                }
             }
         }
         let opaque = opaque.and_then(|name| issuers.get(&name).cloned());
@@ -325,9 +331,14 @@ impl TokenValidator {
         Ok(())
     }
 
-    /// The configured issuers.
+    /// The configured issuers (each once, under its own name, not its
+    /// other spellings).
     pub fn issuers(&self) -> impl Iterator<Item = &str> {
-        self.inner.issuers.keys().map(String::as_str)
+        self.inner
+            .issuers
+            .iter()
+            .filter(|(name, issuer)| name.as_str() == &*issuer.issuer)
+            .map(|(name, _)| name.as_str())
     }
 
     /// The number of tokens in the cache (expired ones included until dropped).

@@ -29,7 +29,10 @@ use crate::options::OidcOptions;
 /// A token that cannot be a header value (control characters) is an error
 /// that does not quote it.
 pub fn authorization_header(provider_type: &str, token: &AccessToken) -> Result<HeaderValue, OidcError> {
-    let scheme = datacollect_scheme(provider_type);
+    header_value(provider_type, datacollect_scheme(provider_type), token)
+}
+
+fn header_value(provider_type: &str, scheme: &str, token: &AccessToken) -> Result<HeaderValue, OidcError> {
     let mut value = HeaderValue::from_str(&format!("{scheme} {}", token.secret())).map_err(|_| {
         OidcError::config(format!(
             "the `{provider_type}` access token or scheme cannot be sent in an Authorization header"
@@ -191,19 +194,18 @@ impl DataCollectApp {
     /// The `Authorization` header for a request to DataCollect's server as
     /// `provider` (a type of the artifact, or `default`): a fresh access
     /// token from the manager (refreshed if due) in the scheme DataCollect's
-    /// server expects ([`authorization_header`]).
+    /// server expects, its provider profile's ([`authorization_header`]).
     pub async fn authorization_header(&self, provider: &str) -> Result<HeaderValue, Error> {
-        let provider_type = self
+        let found = self
             .artifact
             .providers
             .iter()
             .find(|p| p.provider_type == provider)
-            .map(|p| p.provider_type.as_str())
             .ok_or_else(|| Error::UnknownProvider {
                 provider: provider.to_owned(),
             })?;
         let token = self.manager.access_token(provider).await?;
-        Ok(authorization_header(provider_type, &token)?)
+        Ok(header_value(&found.provider_type, found.scheme(), &token)?)
     }
 
     /// Imports one record of DataCollect's IndexedDB `authStore_{tenant}`

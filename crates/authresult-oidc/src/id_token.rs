@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use authresult_core::ProviderProfile;
 use authresult_jwt::{SharedKeySet, UnverifiedJwt, ValidationError, ValidationErrorKind};
 use serde_json::{Map, Value};
 
@@ -157,8 +158,11 @@ fn parse(raw: &str) -> Result<UnverifiedJwt<'_>, OidcError> {
 
 /// What the OpenID rules check an ID token against.
 pub(crate) struct Rules<'a> {
-    /// The provider's discovery (its issuer).
+    /// The provider's discovery.
     pub(crate) discovered: &'a Discovered,
+    /// The type's rules: the issuer as its tokens spell it (the validator's
+    /// rule too).
+    pub(crate) profile: &'a ProviderProfile,
     pub(crate) client_id: &'a str,
     pub(crate) options: &'a OidcOptions,
     pub(crate) nonce: &'a NonceCheck,
@@ -177,7 +181,7 @@ fn openid_rules(
     let claims = jwt.claims();
     check_claims(
         &claims,
-        rules.discovered,
+        rules.profile,
         rules.client_id,
         rules.options,
         rules.nonce,
@@ -207,19 +211,19 @@ fn openid_rules(
     })
 }
 
-/// OpenID Connect Core §3.1.3.7: `iss` is the discovered issuer, `sub` a
-/// string, `aud` names this client (other audiences only when trusted),
+/// OpenID Connect Core §3.1.3.7: `iss` is the issuer (as the profile spells
+/// it, which discovery has matched), `sub` a string, `aud` names this client (other audiences only when trusted),
 /// `exp` not passed and `iat` neither in the future nor older than the
 /// maximum age (each with the leeway), and the `nonce` rule.
 fn check_claims(
     claims: &Map<String, Value>,
-    discovered: &Discovered,
+    profile: &ProviderProfile,
     client_id: &str,
     options: &OidcOptions,
     nonce: &NonceCheck,
 ) -> Result<(), OidcError> {
     match claims.get("iss") {
-        Some(Value::String(iss)) if *iss == discovered.issuer => {}
+        Some(Value::String(iss)) if profile.accepts_issuer(iss) => {}
         Some(Value::String(_)) => return Err(OidcError::id_token("the `iss` claim names another issuer")),
         _ => return Err(OidcError::id_token("the `iss` claim (issuer) is missing")),
     }

@@ -13,8 +13,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use authresult_core::{
-    AuthResult, LoginFlow, LoginRequest, LoginResponse, OidcClientSettings, PendingAuthorization,
-    ProviderConfig,
+    Auth0Config, AuthResult, KeycloakConfig, LoginFlow, LoginRequest, LoginResponse, OidcClientSettings,
+    OidcConfig, PendingAuthorization, ProviderConfig, ProviderKind, ProviderProfile, RESERVED_PARAMS,
 };
 use openidconnect::{
     AuthType, ClientId, EndpointMaybeSet, EndpointNotSet, EndpointSet, ErrorResponseType, RequestTokenError,
@@ -41,18 +41,6 @@ pub(crate) use code_flow::callback_params;
 
 pub(crate) use code_flow::token_in_callback;
 
-/// Authorization-request parameters a config or caller may not override.
-const RESERVED_PARAMS: &[&str] = &[
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-];
-
 /// Provider-specific behaviour on top of plain OpenID Connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -76,11 +64,38 @@ pub enum Preset {
 }
 
 impl Preset {
-    fn name(&self) -> &'static str {
+    /// The preset of a profile (`None` for the sync server's).
+    fn of(profile: &ProviderProfile) -> Option<Self> {
+        match profile.kind() {
+            ProviderKind::Keycloak => Some(Preset::Keycloak {
+                realm: profile.realm().map(str::to_owned),
+            }),
+            ProviderKind::Auth0 => Some(Preset::Auth0 {
+                audience: profile.authorization_params().get("audience").cloned(),
+                organization: profile.organization().map(|o| o.expected().to_owned()),
+            }),
+            ProviderKind::Oidc => Some(Preset::Generic),
+            _ => None,
+        }
+    }
+
+    /// The config `settings` and this preset make, whose profile the
+    /// provider follows.
+    fn config(&self, settings: OidcClientSettings) -> ProviderConfig {
         match self {
-            Preset::Generic => "oidc",
-            Preset::Keycloak { .. } => "keycloak",
-            Preset::Auth0 { .. } => "auth0",
+            Preset::Generic => ProviderConfig::Oidc(OidcConfig { client: settings }),
+            Preset::Keycloak { realm } => ProviderConfig::Keycloak(KeycloakConfig {
+                client: settings,
+                realm: realm.clone(),
+            }),
+            Preset::Auth0 {
+                audience,
+                organization,
+            } => ProviderConfig::Auth0(Auth0Config {
+                client: settings,
+                audience: audience.clone(),
+                organization: organization.clone(),
+            }),
         }
     }
 }
@@ -136,6 +151,9 @@ type BaseClient = openidconnect::Client<
 struct Inner {
     settings: OidcClientSettings,
     preset: Preset,
+    /// The type's rules (issuer, organisation, parameters), shared with the
+    /// validator of the same config.
+    profile: ProviderProfile,
     options: OidcOptions,
     http: HttpClient,
     discovery: Discovery,
@@ -198,11 +216,15 @@ impl OidcProvider {
         preset: Preset,
         options: OidcOptions,
     ) -> Result<Self, OidcError> {
-        check_transport(&settings.issuer, options.allow_insecure_http, "issuer")?;
-        Self::build(settings, preset, options)
+        Self::from_config(&preset.config(settings), options)
     }
 
-    fn build(settings: OidcClientSettings, preset: Preset, options: OidcOptions) -> Result<Self, OidcError> {
+    fn build(
+        settings: OidcClientSettings,
+        preset: Preset,
+        profile: ProviderProfile,
+        options: OidcOptions,
+    ) -> Result<Self, OidcError> {
         if settings.client_id.is_empty() {
             return Err(OidcError::config("`client_id` is empty"));
         }
@@ -223,6 +245,7 @@ impl OidcProvider {
             inner: Arc::new(Inner {
                 settings,
                 preset,
+                profile,
                 options,
                 http,
                 discovery,
@@ -232,32 +255,24 @@ impl OidcProvider {
     }
 
     /// A provider from DataCollect's `{type, fields}` config (`keycloak`,
-    /// `auth0` or `oidc`). The config's own transport check (plain http only
-    /// to loopback unless `allow_insecure_http`) has already been applied.
+    /// `auth0` or `oidc`). The issuer is checked again against the app's
+    /// own `options.allow_insecure_http` (plain http only to loopback
+    /// otherwise), whatever the config was read with.
     pub fn from_config(config: &ProviderConfig, options: OidcOptions) -> Result<Self, OidcError> {
-        let (settings, preset) = match config {
-            ProviderConfig::Keycloak(c) => (
-                c.client.clone(),
-                Preset::Keycloak {
-                    realm: c.realm.clone(),
-                },
-            ),
-            ProviderConfig::Auth0(c) => (
-                c.client.clone(),
-                Preset::Auth0 {
-                    audience: c.audience.clone(),
-                    organization: c.organization.clone(),
-                },
-            ),
-            ProviderConfig::Oidc(c) => (c.client.clone(), Preset::Generic),
-            ProviderConfig::SyncServer(_) => {
-                return Err(OidcError::config(
-                    "type `default` is the sync server, not an OpenID provider (use SyncServerProvider)",
-                ));
-            }
-            _ => return Err(OidcError::config("this provider type is not supported")),
+        let profile = config.profile();
+        let (Some(settings), Some(preset)) = (config.oidc_client(), Preset::of(&profile)) else {
+            return Err(OidcError::config(
+                "type `default` is the sync server, not an OpenID provider (use SyncServerProvider)",
+            ));
         };
-        Self::build(settings, preset, options)
+        check_transport(&settings.issuer, options.allow_insecure_http, "issuer")?;
+        Self::build(settings.clone(), preset, profile, options)
+    }
+
+    /// The type's rules this provider follows (the validator of the same
+    /// config follows the same profile).
+    pub fn profile(&self) -> &ProviderProfile {
+        &self.inner.profile
     }
 
     /// The configured issuer.
@@ -319,7 +334,6 @@ impl OidcProvider {
             .map(|s| Scope::new(s.clone()))
     }
 
-    /// Extra authorization parameters: config, preset, then the call's own.
     /// The configured RFC 8707 `resource`: sent with the authorization request
     /// (as an extra parameter) and again with every token request, so the
     /// provider issues access tokens for that resource.
@@ -331,20 +345,10 @@ impl OidcProvider {
             .map(String::as_str)
     }
 
+    /// Extra authorization parameters: the profile's (config, then Auth0's
+    /// `audience` and `organization`), then the call's own.
     fn extra_params(&self, request: &LoginRequest) -> BTreeMap<String, String> {
-        let mut params = self.inner.settings.extra_params.clone();
-        if let Preset::Auth0 {
-            audience,
-            organization,
-        } = &self.inner.preset
-        {
-            if let Some(audience) = audience {
-                params.insert("audience".into(), audience.clone());
-            }
-            if let Some(organization) = organization {
-                params.insert("organization".into(), organization.clone());
-            }
-        }
+        let mut params = self.inner.profile.authorization_params().clone();
         params.extend(request.extra_params.clone());
         params.retain(|k, _| !RESERVED_PARAMS.contains(&k.as_str()));
         if let Some(max_age) = self.inner.options.max_auth_age {

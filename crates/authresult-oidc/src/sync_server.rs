@@ -8,7 +8,7 @@ use std::fmt;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse,
-    PendingAuthorization, RevocableToken, SyncServerConfig, TokenInfo,
+    PendingAuthorization, ProviderProfile, RevocableToken, SyncServerConfig, TokenInfo,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -54,9 +54,10 @@ impl SyncServerProvider {
         Self::build(&url, options)
     }
 
-    /// A provider from a parsed `default` config (already transport-checked).
+    /// A provider from a parsed `default` config; its URL is checked again
+    /// against the app's own `options.allow_insecure_http`.
     pub fn from_config(config: &SyncServerConfig, options: &OidcOptions) -> Result<Self, OidcError> {
-        Self::build(&config.url, options)
+        Self::new(config.url.clone(), options)
     }
 
     fn build(url: &Url, options: &OidcOptions) -> Result<Self, OidcError> {
@@ -104,18 +105,15 @@ impl SyncServerProvider {
         Ok(self.adopt(AccessToken::new(answer.token), Some(user_id), Some(email)))
     }
 
+    /// The `AuthResult` of one of the server's tokens: its lifetime and
+    /// subject as the sync server's profile reads them (`exp`, `id`), unless
+    /// the login answer named the user.
     fn adopt(&self, token: AccessToken, user_id: Option<String>, email: Option<&str>) -> AuthResult {
-        let now = self.clock.now().as_secs();
-        let claims = authresult_core::peek_claims(token.secret());
-        let expires_in = claims
-            .as_ref()
-            .and_then(|c| c.get("exp").and_then(Value::as_u64))
-            .map(|exp| exp.saturating_sub(now))
-            .unwrap_or(0);
+        let profile = ProviderProfile::sync_server();
+        let expires_in = profile.expires_in_hint(token.secret(), self.clock.now());
         let sub = user_id.or_else(|| {
-            claims
-                .as_ref()
-                .and_then(|c| c.get("sub")?.as_str().map(str::to_owned))
+            let claims = authresult_core::peek_claims(token.secret())?;
+            profile.subject(&claims).ok().flatten()
         });
         let mut profile = BTreeMap::new();
         if let Some(sub) = sub {

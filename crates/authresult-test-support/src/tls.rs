@@ -207,12 +207,14 @@ async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> anyhow::R
 }
 
 /// An HTTP proxy on 127.0.0.1 that opens `CONNECT` tunnels (what a client
-/// sends for https URLs) and counts them; other methods get `405`. Stops
-/// when dropped.
+/// sends for https URLs) and counts them; other methods get `405`. Every
+/// request it receives is recorded (method and target), answered or not.
+/// Stops when dropped.
 #[derive(Debug)]
 pub struct CountingProxy {
     addr: SocketAddr,
     tunnels: Arc<AtomicUsize>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -222,15 +224,22 @@ impl CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let tunnels = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let count = Arc::clone(&tunnels);
+        let record = Arc::clone(&seen);
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let count = Arc::clone(&count);
+                let record = Arc::clone(&record);
                 tokio::spawn(async move {
                     let Ok(head) = read_head(&mut client).await else {
                         return;
                     };
                     let head = String::from_utf8_lossy(&head).into_owned();
+                    let line: Vec<&str> = head.split_whitespace().take(2).collect();
+                    if let Ok(mut seen) = record.lock() {
+                        seen.push(line.join(" "));
+                    }
                     let mut words = head.split_whitespace();
                     let (Some("CONNECT"), Some(target)) = (words.next(), words.next()) else {
                         let _ = client
@@ -255,7 +264,12 @@ impl CountingProxy {
                 });
             }
         });
-        Ok(CountingProxy { addr, tunnels, task })
+        Ok(CountingProxy {
+            addr,
+            tunnels,
+            seen,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -266,6 +280,12 @@ impl CountingProxy {
     /// Tunnels opened so far.
     pub fn tunnels(&self) -> usize {
         self.tunnels.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far, as `METHOD target` (e.g.
+    /// `CONNECT sync.example.org:443`, `GET http://127.0.0.1:8080/x`).
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().map(|seen| seen.clone()).unwrap_or_default()
     }
 }
 

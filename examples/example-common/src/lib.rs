@@ -149,13 +149,7 @@ impl Settings {
         if let Some(p) = &self.provider {
             return Ok(p.clone());
         }
-        Ok(match self.provider_config()? {
-            ProviderConfig::Keycloak(_) => "keycloak",
-            ProviderConfig::Auth0(_) => "auth0",
-            ProviderConfig::SyncServer(_) => "default",
-            _ => "oidc",
-        }
-        .to_owned())
+        Ok(self.provider_config()?.profile().type_name().to_owned())
     }
 
     /// The store file: `--store`, or the per-user data folder.

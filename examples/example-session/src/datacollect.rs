@@ -18,6 +18,47 @@ pub(crate) struct ArtifactSource {
     pub(crate) artifact: String,
 }
 
+/// `from-artifact` arguments: the artifact, and what to do as the app it
+/// sets up would, so its reach can be seen from outside.
+#[derive(Debug, Args)]
+pub(crate) struct FromArtifactArgs {
+    #[command(flatten)]
+    pub(crate) source: ArtifactSource,
+    /// The artifact's login to use (`keycloak`, `auth0`, `oidc`,
+    /// `default`); needed by `--header`, `--refresh` and `--logout`.
+    #[arg(long, value_name = "PROVIDER")]
+    pub(crate) login: Option<String>,
+    /// Print the `Authorization` header the app would send: its scheme and a
+    /// fingerprint of the token (never the token).
+    #[arg(long, requires = "login")]
+    pub(crate) header: bool,
+    /// Refresh the provider's session now, then print the new fingerprint.
+    #[arg(long, requires = "login")]
+    pub(crate) refresh: bool,
+    /// Log out of the provider (revoke, remove the session).
+    #[arg(long, requires = "login")]
+    pub(crate) logout: bool,
+}
+
+/// The first 8 hex digits of the SHA-256 of `token`: enough to tell tokens
+/// apart in a log, nothing to replay.
+pub(crate) fn fingerprint(token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `Authorization: <scheme> <fingerprint>` of a header value.
+fn shown_header(value: &http::HeaderValue) -> Result<String> {
+    let text = value.to_str().context("the Authorization header is not text")?;
+    let (scheme, token) = text
+        .split_once(' ')
+        .context("the Authorization header has no scheme")?;
+    Ok(format!(
+        "Authorization: {scheme} <token sha256:{}>",
+        fingerprint(token)
+    ))
+}
+
 /// Which stored shape stdin holds.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum Shape {
@@ -60,9 +101,10 @@ async fn load(settings: &Settings, source: &ArtifactSource) -> Result<DataCollec
     Ok(app)
 }
 
-/// `from-artifact`: what the artifact sets up, and the sessions it already has.
-pub(crate) async fn from_artifact(settings: &Settings, source: &ArtifactSource) -> Result<()> {
-    let app = load(settings, source).await?;
+/// `from-artifact`: what the artifact sets up, and the sessions it already
+/// has; with `--login`, the header, refresh and logout of that login.
+pub(crate) async fn from_artifact(settings: &Settings, args: &FromArtifactArgs) -> Result<()> {
+    let app = load(settings, &args.source).await?;
     println!(
         "App {} (configId, and the tenant of its sessions)",
         app.config_id()
@@ -79,6 +121,56 @@ pub(crate) async fn from_artifact(settings: &Settings, source: &ArtifactSource) 
                 .subject
                 .clone()
                 .unwrap_or_else(|| "(stored)".into()))
+        );
+    }
+    let Some(provider) = &args.login else {
+        return Ok(());
+    };
+    if args.header {
+        let header = app
+            .authorization_header(provider)
+            .await
+            .with_context(|| format!("no Authorization header for `{provider}`"))?;
+        println!("{}", shown_header(&header)?);
+    }
+    if args.refresh {
+        let before = app.manager().session(provider).await?;
+        let session = app
+            .manager()
+            .refresh(provider)
+            .await
+            .with_context(|| format!("cannot refresh `{provider}`"))?;
+        let kept = before
+            .as_ref()
+            .is_some_and(|b| b.auth.access_token.secret() == session.auth.access_token.secret());
+        println!(
+            "{} {provider}: token sha256:{}, expiry {}",
+            if kept {
+                "Kept (no refresh token, or the provider was unreachable)"
+            } else {
+                "Refreshed"
+            },
+            fingerprint(session.auth.access_token.secret()),
+            example_common::expiry(Some(&session), authresult_core::Timestamp::now())
+        );
+    }
+    if args.logout {
+        let report = app
+            .manager()
+            .logout(provider)
+            .await
+            .with_context(|| format!("cannot log out of `{provider}`"))?;
+        println!(
+            "Logged out of {provider}: local session {}; revocation {}",
+            if report.removed {
+                "removed"
+            } else {
+                "was not there"
+            },
+            match &report.revocation {
+                Ok(()) => "done".to_owned(),
+                Err(e) => format!("failed ({e})"),
+            }
         );
     }
     Ok(())
@@ -106,4 +198,24 @@ pub(crate) async fn import(settings: &Settings, args: &ImportArgs) -> Result<()>
         authresult_core::datacollect_scheme(session.key.provider.as_str()),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_is_shown_by_scheme_and_fingerprint_never_by_token() {
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJpZCI6NDJ9.c2lnbmF0dXJl";
+        let header =
+            http::HeaderValue::from_str(&format!("keycloak {token}")).unwrap_or_else(|_| unreachable!());
+        let shown = shown_header(&header).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            shown,
+            format!("Authorization: keycloak <token sha256:{}>", fingerprint(token))
+        );
+        assert!(!shown.contains("eyJ"), "{shown}");
+        assert_eq!(fingerprint(token).len(), 8);
+        assert_ne!(fingerprint(token), fingerprint("another token"));
+    }
 }

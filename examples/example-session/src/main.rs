@@ -5,7 +5,9 @@
 //! (refreshing first when needed), forces a refresh, or logs out (revokes at
 //! the provider and removes the session). `from-artifact` and
 //! `import-datacollect` load a DataCollect app-config artifact and import the
-//! tokens DataCollect's client stored.
+//! tokens DataCollect's client stored; `from-artifact ARTIFACT --login
+//! keycloak --header --refresh --logout` uses a login of the artifact as the
+//! app would, printing the header's scheme and a token fingerprint only.
 
 use std::process::ExitCode;
 
@@ -43,8 +45,10 @@ enum Command {
         end_session_url: bool,
     },
     /// Load a DataCollect app-config artifact (URL, QR text or file): its
-    /// logins, their Authorization schemes and stored sessions.
-    FromArtifact(datacollect::ArtifactSource),
+    /// logins, their Authorization schemes and stored sessions; with
+    /// `--login P`, use that login as the app would (`--header`: the
+    /// scheme and a fingerprint of the token; `--refresh`; `--logout`).
+    FromArtifact(datacollect::FromArtifactArgs),
     /// Import a token DataCollect's client stored (read from stdin) into
     /// the session store, for the app of the artifact.
     ImportDatacollect(datacollect::ImportArgs),
@@ -58,7 +62,7 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<()> {
     match args.command {
         Command::Status => status(&args.settings).await,
-        Command::FromArtifact(source) => datacollect::from_artifact(&args.settings, &source).await,
+        Command::FromArtifact(from) => datacollect::from_artifact(&args.settings, &from).await,
         Command::ImportDatacollect(import) => datacollect::import(&args.settings, &import).await,
         Command::Token => {
             let (manager, provider) = args.settings.manager().await?;

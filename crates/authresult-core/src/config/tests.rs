@@ -3,7 +3,7 @@
 
 use url::Url;
 
-use crate::{Error, ProviderConfig, check_endpoint_transport};
+use crate::{AppSecurity, Error, ProviderConfig, check_endpoint_transport, ignored_fields};
 
 fn parse(json: &str) -> Result<ProviderConfig, Error> {
     ProviderConfig::from_json_str(json)
@@ -145,15 +145,20 @@ fn bad_urls_and_insecure_transport_are_named() {
     )
     .unwrap_err();
     assert_eq!(field_of(err), "redirect_uri");
-    // Loopback is fine over http, and so is any host when the config says so.
+    // Loopback is fine over http.
     for ok in [
         r#"{"type":"oidc","fields":{"issuer":"http://127.0.0.1:8080/plain","client_id":"c"}}"#,
         r#"{"type":"oidc","fields":{"issuer":"http://localhost:8080","client_id":"c"}}"#,
         r#"{"type":"oidc","fields":{"issuer":"http://[::1]:8080","client_id":"c"}}"#,
-        r#"{"type":"default","fields":{"url":"http://sync.lan","allow_insecure_http":"true"}}"#,
     ] {
         parse(ok).unwrap();
     }
+    // Any host only when the app says so: the config's own switch is ignored.
+    let lan = r#"{"type":"default","fields":{"url":"http://sync.lan","allow_insecure_http":"true"}}"#;
+    assert_eq!(field_of(parse(lan).unwrap_err()), "url");
+    ProviderConfig::from_json_str_with(lan, AppSecurity::insecure_http(true)).unwrap();
+    let fields = serde_json::from_str(r#"{"url":"http://sync.lan","allow_insecure_http":true}"#).unwrap();
+    assert_eq!(ignored_fields(&fields), ["allow_insecure_http"]);
 }
 
 fn err_text(json: &str) -> String {

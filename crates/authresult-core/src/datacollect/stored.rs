@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::auth_result::AuthResult;
 use crate::error::Error;
 use crate::jwt;
+use crate::profile::ProviderProfile;
 use crate::secret::AccessToken;
 use crate::session::ProviderId;
 use crate::time::Timestamp;
@@ -139,7 +140,8 @@ impl StoredToken {
 }
 
 /// A raw token: lifetime from its JWT `exp`; the sync server's own token
-/// (`{id, email, iat}`) gives its `id` as `sub` and its `email`.
+/// (`{id, email, iat}`) gives its subject (the profile's: `id`) as `sub`
+/// and its `email`.
 fn raw_token(
     shape: &'static str,
     provider: ProviderId,
@@ -155,12 +157,7 @@ fn raw_token(
         && let Some(claims) = jwt::peek_claims(auth.access_token.secret())
     {
         let mut profile = std::collections::BTreeMap::new();
-        let id = match claims.get("id") {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        if let Some(id) = id {
+        if let Ok(Some(id)) = ProviderProfile::sync_server().subject(&claims) {
             profile.insert("sub".to_owned(), id);
         }
         if let Some(Value::String(email)) = claims.get("email") {
@@ -209,7 +206,7 @@ fn check_token_text(shape: &'static str, field: &'static str, token: &str) -> Re
 }
 
 fn jwt_expired(token: &str, now: Timestamp) -> bool {
-    matches!(jwt::peek_exp(token), Some(exp) if Timestamp::from_secs(exp) <= now)
+    matches!(jwt::expiry_hint(token), Some(exp) if exp <= now)
 }
 
 /// `expires_at` (seconds, possibly fractional) in milliseconds.

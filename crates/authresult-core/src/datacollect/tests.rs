@@ -208,6 +208,61 @@ fn artifact_sync_server_url_without_scheme_is_https_and_plain_http_needs_loopbac
     assert!(parse(&value).is_ok());
 }
 
+/// Issue #22 item 2: the malicious artifact cannot turn the app's security
+/// switches, nor set the parameters that protect a login.
+#[test]
+fn artifact_security_switches_and_reserved_parameters_are_ignored_with_warnings() {
+    // `allow_insecure_http` in an entry does not open plain http to the network.
+    let mut value = artifact();
+    value["authConfigs"][2]["fields"] = json!({"issuer": "http://id.example.org", "client_id": "generic",
+        "allow_insecure_http": true});
+    assert_eq!(config_field(parse(&value).unwrap_err()), "authConfigs[2].issuer");
+    value["authConfigs"][2]["fields"]["allow_insecure_http"] = json!("true");
+    assert_eq!(config_field(parse(&value).unwrap_err()), "authConfigs[2].issuer");
+    // Only the app's own setting does.
+    let allowed = AppArtifact::from_json_str(&value.to_string(), true).unwrap();
+    assert_eq!(
+        allowed.providers[2].config.oidc_client().unwrap().issuer.as_str(),
+        "http://id.example.org/"
+    );
+
+    // Over https the entry loads, and every app-only field is ignored and named.
+    value["authConfigs"][2]["fields"] = json!({"issuer": "https://id.example.org", "client_id": "generic",
+        "allow_insecure_http": "true", "allowInsecureHttp": true,
+        "request_uri": "https://evil.example/request.jwt", "response_mode": "fragment",
+        "code_challenge_method": "plain", "ui_locales": "fr",
+        "extraQueryParams": "{\"request\":\"eyJhbGciOiJub25lIn0.e30.\",\"nonce\":\"n\",\"prompt\":\"login\"}"});
+    let artifact = parse(&value).unwrap();
+    let mut ignored: Vec<String> = artifact
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            ArtifactWarning::AppSettingIgnored { provider_type, field } => {
+                assert_eq!(provider_type, "oidc");
+                assert!(w.to_string().contains("only the app may set"), "{w}");
+                Some(field.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    ignored.sort();
+    assert_eq!(
+        ignored,
+        [
+            "allowInsecureHttp",
+            "allow_insecure_http",
+            "code_challenge_method",
+            "extraQueryParams.nonce",
+            "extraQueryParams.request",
+            "request_uri",
+            "response_mode",
+        ]
+    );
+    let extra = &artifact.providers[2].config.oidc_client().unwrap().extra_params;
+    let names: Vec<&str> = extra.keys().map(String::as_str).collect();
+    assert_eq!(names, ["prompt", "ui_locales"], "{extra:?}");
+}
+
 #[test]
 fn artifact_bad_input_is_a_typed_error_naming_the_place() {
     let mut missing_client = artifact();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use authresult_core::Timestamp;
+use authresult_core::{Organization, Timestamp};
 use serde_json::{Map, Value};
 
 use super::key_store::KeyStore;
@@ -189,6 +189,7 @@ impl Issuer {
         let typed = Typed::extract(&mut claims)?;
         if let Some(iss) = string(&claims, "iss")?
             && iss != self.config.issuer
+            && !self.config.aliases.iter().any(|a| a == iss)
         {
             return Err(ValidationError::UntrustedIssuer {
                 issuer: sanitize(iss, 128),
@@ -231,10 +232,14 @@ impl Issuer {
 
     /// Organization and required claims.
     fn check_common(&self, typed: &Typed, claims: &ClaimStore) -> Result<(), ValidationError> {
-        if let Some(org) = &self.config.organization
-            && typed.org_id.as_deref() != Some(org.as_str())
-        {
-            return Err(ValidationError::WrongOrganization);
+        if let Some(org) = &self.config.organization {
+            let org_name = match org {
+                Organization::Name(_) => claims.map().get("org_name").and_then(Value::as_str),
+                _ => None,
+            };
+            if !org.matches(typed.org_id.as_deref(), org_name) {
+                return Err(ValidationError::WrongOrganization);
+            }
         }
         for claim in &self.config.required_claims {
             if claims.map().get(claim).is_none_or(Value::is_null) {

@@ -23,5 +23,6 @@ mod layer;
 mod opaque;
 mod properties;
 mod provider;
+mod proxy;
 mod support;
 mod sync_server;

@@ -7,7 +7,6 @@ use authresult_core::{
     AccessToken, AuthProvider, AuthResult, Credentials, LoginRequest, LoginResponse, PendingAuthorization,
     RevocableToken, TokenInfo,
 };
-use serde_json::Value;
 use url::Url;
 
 use super::OidcProvider;
@@ -19,17 +18,16 @@ impl AuthProvider for OidcProvider {
         match credentials {
             Credentials::Token { token } => {
                 let claims = self.userinfo(token, None).await?;
-                let now = self.inner.options.clock.now().as_secs();
-                let expires_in = authresult_core::peek_claims(token.secret())
-                    .and_then(|c| c.get("exp").and_then(Value::as_u64))
-                    .map(|exp| exp.saturating_sub(now))
-                    .unwrap_or(0);
+                let expires_in = self
+                    .inner
+                    .profile
+                    .expires_in_hint(token.secret(), self.inner.options.clock.now());
                 let mut result = AuthResult::new(token.clone(), expires_in);
                 result.profile = Some(id_token::profile_of(&claims));
                 Ok(result)
             }
             _ => Err(authresult_core::Error::Unsupported {
-                provider: self.inner.preset.name().to_owned(),
+                provider: self.inner.profile.type_name().to_owned(),
                 operation: "password login (use an interactive login)",
             }),
         }

@@ -11,7 +11,7 @@ use authresult_core::{AccessToken, AuthResult, IdToken, RefreshToken};
 use openidconnect::{OAuth2TokenResponse as _, Scope};
 use serde_json::{Map, Value};
 
-use super::{OidcProvider, Preset, request_error};
+use super::{OidcProvider, request_error};
 use crate::discovery::Discovered;
 use crate::error::{Endpoint, OidcError};
 use crate::id_token::{self, NonceCheck, VerifiedIdToken, constant_time_eq};
@@ -62,11 +62,7 @@ impl OidcProvider {
                 endpoint: Endpoint::Token,
             })?
             .add_scopes(scopes.iter().map(|s| Scope::new((*s).to_owned())));
-        if let Preset::Auth0 {
-            audience: Some(audience),
-            ..
-        } = &self.inner.preset
-        {
+        if let Some(audience) = self.inner.profile.authorization_params().get("audience") {
             request = request.add_extra_param("audience", audience.clone());
         }
         let response: RawTokenResponse = request
@@ -89,6 +85,7 @@ impl OidcProvider {
         let keys = self.inner.keys.for_provider(d)?;
         let rules = id_token::Rules {
             discovered: d,
+            profile: &self.inner.profile,
             client_id: &self.inner.settings.client_id,
             options: &self.inner.options,
             nonce,
@@ -97,35 +94,16 @@ impl OidcProvider {
         id_token::verify(raw, access, &keys, &rules).await
     }
 
+    /// The profile's organisation rule (Auth0), the validator's too.
     fn check_organization(&self, claims: &Map<String, Value>) -> Result<(), OidcError> {
-        let Preset::Auth0 {
-            organization: Some(expected),
-            ..
-        } = &self.inner.preset
-        else {
-            return Ok(());
-        };
-        let (claim, matches) = if expected.starts_with("org_") {
-            (
-                "org_id",
-                claims.get("org_id").and_then(Value::as_str) == Some(expected.as_str()),
-            )
-        } else {
-            (
-                "org_name",
-                claims
-                    .get("org_name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case(expected)),
-            )
-        };
-        if matches {
-            Ok(())
-        } else {
-            Err(OidcError::OrganizationMismatch {
-                claim,
-                expected: expected.clone(),
-            })
+        match self.inner.profile.organization() {
+            Some(organization) if !organization.matches_claims(claims) => {
+                Err(OidcError::OrganizationMismatch {
+                    claim: organization.claim(),
+                    expected: organization.expected().to_owned(),
+                })
+            }
+            _ => Ok(()),
         }
     }
 

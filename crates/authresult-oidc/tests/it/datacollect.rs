@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use authresult_core::{
-    ArtifactWarning, Error, FailureKind, MAX_ARTIFACT_BYTES, ManualClock, SessionStore, Timestamp,
+    AppSecurity, ArtifactWarning, Error, FailureKind, LoginFlow, MAX_ARTIFACT_BYTES, ManualClock,
+    SessionStore, Timestamp,
 };
-use authresult_oidc::{DataCollectApp, OidcError, OidcOptions};
+use authresult_oidc::{DataCollectApp, OidcError, OidcOptions, ProviderConfig};
 use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -283,6 +284,78 @@ fn client_secret_in_an_artifact_is_logged_as_a_warning_without_the_secret() {
     assert!(secret_events[0].starts_with("WARN "), "{events:?}");
     assert!(secret_events[0].contains("household-survey"), "{events:?}");
     assert!(events.iter().all(|e| !e.contains(SECRET)), "{events:?}");
+}
+
+/// Issue #22 item 2: what an artifact says can never weaken the app. Its
+/// `allow_insecure_http` opens nothing, a config read permissively still
+/// meets the app's own options, and the parameters that protect a login
+/// (`request_uri`, `response_mode`, PKCE, `nonce`) never reach the provider.
+#[tokio::test]
+async fn an_artifact_cannot_weaken_the_app() {
+    let clock = Arc::new(ManualClock::new(NOW));
+    let insecure = json!({"id": "weak", "authConfigs": [{"type": "oidc", "fields": {
+        "issuer": "http://sso.example.org", "client_id": "app", "allow_insecure_http": true}}]})
+    .to_string();
+    let error = DataCollectApp::from_json_str(&insecure, store(), options(&clock)).unwrap_err();
+    assert!(
+        matches!(&error, Error::InvalidConfig { field, .. } if field == "authConfigs[0].issuer"),
+        "{error:?}"
+    );
+    // The app's own option is what allows it.
+    let mut lan = options(&clock);
+    lan.allow_insecure_http = true;
+    DataCollectApp::from_json_str(&insecure, store(), lan).unwrap();
+    // A config read under a permissive setting still meets the options it is built with.
+    let permissive = ProviderConfig::from_json_str_with(
+        r#"{"type":"oidc","fields":{"issuer":"http://sso.example.org","client_id":"app"}}"#,
+        AppSecurity::insecure_http(true),
+    )
+    .unwrap();
+    assert!(authresult_oidc::build_provider(&permissive, options(&clock)).is_err());
+    let sync = ProviderConfig::from_json_str_with(
+        r#"{"type":"default","fields":{"url":"http://sync.example.org"}}"#,
+        AppSecurity::insecure_http(true),
+    )
+    .unwrap();
+    assert!(authresult_oidc::build_provider(&sync, options(&clock)).is_err());
+
+    // Over a loopback provider the artifact loads; what only the app may set is ignored.
+    let mock = crate::support::MockIdp::start().await;
+    let artifact = json!({"id": "weak", "authConfigs": [{"type": "oidc", "fields": {
+        "issuer": mock.issuer(), "client_id": "app", "allow_insecure_http": true,
+        "request_uri": "https://evil.example/request.jwt", "response_mode": "fragment",
+        "ui_locales": "fr",
+        "extraQueryParams": r#"{"code_challenge_method":"plain","nonce":"fixed","request":"eyJhbGciOiJub25lIn0.e30."}"#}}]})
+    .to_string();
+    let app = DataCollectApp::from_json_str(&artifact, store(), options(&clock)).unwrap();
+    let ignored = app
+        .warnings()
+        .iter()
+        .filter(|w| matches!(w, ArtifactWarning::AppSettingIgnored { .. }))
+        .count();
+    assert_eq!(ignored, 6, "{:?}", app.warnings());
+    let redirect = url::Url::parse("http://127.0.0.1:9/callback").unwrap();
+    let pending = app
+        .manager()
+        .begin_login_with(
+            "oidc",
+            LoginFlow::AuthorizationCode,
+            Some(redirect),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let url = crate::support::authorization_url(&pending);
+    let query: std::collections::BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query.get("code_challenge_method").map(String::as_str),
+        Some("S256")
+    );
+    assert_eq!(query.get("ui_locales").map(String::as_str), Some("fr"));
+    assert_ne!(query.get("nonce").map(String::as_str), Some("fixed"));
+    for absent in ["request_uri", "request", "response_mode", "allow_insecure_http"] {
+        assert!(!query.contains_key(absent), "{absent}: {url}");
+    }
 }
 
 fn app_at(clock: &Arc<ManualClock>) -> DataCollectApp {

@@ -61,8 +61,7 @@ impl Field {
         options.request_timeout = REQUEST_TIMEOUT;
         options.connect_timeout = CONNECT_TIMEOUT;
         provider_from(
-            json!({"type": "oidc", "fields": {"issuer": self.issuer().as_str(), "client_id": "native-app",
-                "allow_insecure_http": "true"}}),
+            json!({"type": "oidc", "fields": {"issuer": self.issuer().as_str(), "client_id": "native-app"}}),
             options,
         )
     }

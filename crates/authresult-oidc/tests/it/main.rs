@@ -21,6 +21,7 @@ mod id_token;
 mod id_token_hostile;
 mod logout;
 mod presets;
+mod profiles;
 mod real_browser;
 mod refresh;
 mod support;

@@ -3,7 +3,7 @@
 //! Auth0 (`domain`, `audience`, `organization` and the `org_id` check) and
 //! generic OIDC; `build_provider` for every type.
 
-use authresult_core::{FailureKind, LoginFlow, LoginResponse};
+use authresult_core::{AppSecurity, FailureKind, LoginFlow, LoginResponse};
 use authresult_oidc::{OidcError, OidcOptions, Preset, ProviderConfig, build_provider};
 use serde_json::json;
 use url::Url;
@@ -142,16 +142,15 @@ async fn build_provider_handles_every_type() {
             "{config}"
         );
     }
-    // Plain http to another host is refused unless the config allows it.
-    let insecure = ProviderConfig::from_json_str(
-        &json!({"type": "oidc", "fields": {"issuer": "http://sso.example.org", "client_id": "a"}})
-            .to_string(),
-    );
-    assert!(insecure.is_err());
-    let allowed = ProviderConfig::from_json_str(
-        &json!({"type": "oidc", "fields": {"issuer": "http://sso.example.org", "client_id": "a", "allow_insecure_http": true}})
-            .to_string(),
-    )
-    .unwrap();
-    assert!(build_provider(&allowed, OidcOptions::default()).is_ok());
+    // Plain http to another host is refused unless the app allows it: the
+    // config's own `allow_insecure_http` is ignored.
+    let lan = json!({"type": "oidc", "fields": {"issuer": "http://sso.example.org", "client_id": "a",
+        "allow_insecure_http": true}})
+    .to_string();
+    assert!(ProviderConfig::from_json_str(&lan).is_err());
+    let allowed = ProviderConfig::from_json_str_with(&lan, AppSecurity::insecure_http(true)).unwrap();
+    assert!(build_provider(&allowed, OidcOptions::default()).is_err());
+    let mut app = OidcOptions::default();
+    app.allow_insecure_http = true;
+    assert!(build_provider(&allowed, app).is_ok());
 }

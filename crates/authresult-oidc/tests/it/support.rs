@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authresult_core::{
-    AuthManager, AuthResult, Clock, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, ManualClock,
-    PendingAuthorization, SessionKey, Sleeper, Timestamp,
+    AppSecurity, AuthManager, AuthResult, Clock, LoginFlow, LoginPrompt, LoginRequest, LoginResponse,
+    ManualClock, PendingAuthorization, SessionKey, Sleeper, Timestamp,
 };
 use authresult_oidc::{LoopbackListener, OidcOptions, OidcProvider, ProviderConfig};
 use authresult_store::MemoryStore;
@@ -44,9 +44,11 @@ pub fn fast_options() -> OidcOptions {
     options
 }
 
-/// A provider from a DataCollect-style config.
+/// A provider from a DataCollect-style config, read as an app does: under
+/// the app's own `allow_insecure_http` (the options'), never the config's.
 pub fn provider_from(config: Value, options: OidcOptions) -> OidcProvider {
-    let config = ProviderConfig::from_json_str(&config.to_string()).unwrap();
+    let security = AppSecurity::insecure_http(options.allow_insecure_http);
+    let config = ProviderConfig::from_json_str_with(&config.to_string(), security).unwrap();
     OidcProvider::from_config(&config, options).unwrap()
 }
 
