@@ -333,3 +333,38 @@ async fn stale_key_sets_are_refreshed_in_the_background() {
     }
     assert!(refused, "a removed key is still trusted");
 }
+
+/// The network between a field device and its provider: a plain-http
+/// loopback issuer (a local provider, allowed in clear because it never
+/// leaves the host) cannot send the validator's key-set fetch in clear to
+/// another host. On 1f2d0f5 `from_provider_config` allowed plain http
+/// everywhere for any plain-http issuer, and the fetch went out.
+#[tokio::test]
+async fn a_loopback_issuer_cannot_send_key_fetches_in_clear_off_the_host() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": issuer,
+            "jwks_uri": "http://198.51.100.7/jwks",
+            "authorization_endpoint": format!("{issuer}/auth"),
+        })))
+        .mount(&server)
+        .await;
+    let config = authresult_core::ProviderConfig::from_json_str(
+        &json!({"type": "oidc", "fields": {"issuer": issuer, "client_id": "app"}}).to_string(),
+    )
+    .unwrap();
+    let validator = TokenValidator::builder()
+        .issuer(IssuerConfig::from_provider_config(&config).unwrap())
+        .build()
+        .unwrap();
+    let mut claims = claims();
+    claims["iss"] = json!(issuer);
+    claims["aud"] = json!(["app", "urn:api"]);
+    let token = sign(rsa_a(), header("RS256", "rsa-a"), claims);
+    let error = validator.validate(&token).await.unwrap_err();
+    assert_eq!(error.kind(), K::Configuration, "{error}");
+    assert!(error.to_string().contains("plain http"), "{error}");
+}
