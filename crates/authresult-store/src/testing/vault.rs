@@ -26,7 +26,8 @@ mod instances;
 mod pause;
 
 pub use instances::{
-    a_clock_set_back_on_another_instance_extends_nothing, a_stale_rewrap_does_not_replace_a_newer_one,
+    a_clock_set_back_on_another_instance_extends_nothing, a_stale_lock_out_never_replaces_a_new_enrollment,
+    a_stale_rewrap_does_not_replace_a_newer_one,
     a_stale_rewrap_does_not_undo_a_disable, failures_and_lock_out_are_shared_and_survive,
     the_last_attempt_is_taken_once, two_instances_never_pass_one_failure_check,
 };
@@ -86,6 +87,7 @@ where
     the_last_attempt_is_taken_once(&make().await).await;
     a_stale_rewrap_does_not_replace_a_newer_one(&make().await).await;
     a_stale_rewrap_does_not_undo_a_disable(&make().await).await;
+    a_stale_lock_out_never_replaces_a_new_enrollment(&make().await).await;
 }
 
 fn tenant(name: &str) -> TenantId {

@@ -307,3 +307,41 @@ pub async fn a_stale_rewrap_does_not_undo_a_disable(stores: &VaultHandles) {
         assert!(matches!(e, StoreError::OfflineDisabled), "{e:?}");
     }
 }
+
+/// Issue 21 item 5 (on 1f2d0f5 the lock-out was applied to whatever record
+/// was current): A's last allowed attempt fails and is held before its
+/// lock-out (and wipe) write; B enrolls the user anew meanwhile (an online
+/// login). A's stale lock-out writes nothing over B's enrollment.
+pub async fn a_stale_lock_out_never_replaces_a_new_enrollment(stores: &VaultHandles) {
+    for wipe in [false, true] {
+        let mut policy = policy();
+        policy.max_failures = 1;
+        policy.wipe_on_lockout = wipe;
+        let Pair {
+            clock,
+            paused,
+            one,
+            other,
+        } = pair(stores, &policy, b"right").await;
+        let (tenant, user) = (t(), amina());
+        let (first, ()) = interleave(
+            paused.hold(Hold::NextLockout),
+            one.unlock(&tenant, &user, b"wrong"),
+            enroll(&other, b"right"),
+        )
+        .await;
+        assert!(matches!(first, Err(StoreError::LockedOut)), "{first:?}");
+        let fresh = vault(Arc::clone(&stores.b), &policy, &clock);
+        let status = fresh.status(&tenant, &user).await.expect("status").expect("enrolled");
+        assert!(
+            !status.locked_out && status.failures == 0,
+            "the new enrollment stands (wipe {wipe}): {status:?}"
+        );
+        clock.advance(DAY);
+        fresh
+            .unlock(&tenant, &user, b"right")
+            .await
+            .unwrap_or_else(|e| panic!("the new enrollment opens (wipe {wipe}): {e:?}"));
+        fresh.wipe(&tenant, &user).await.expect("clean up");
+    }
+}

@@ -20,6 +20,8 @@ pub(super) enum Hold {
     /// The next write that re-wraps the data key (a new salt or wrapped key
     /// over an existing record).
     NextRewrap,
+    /// The next write of a locked-out record (a lock-out or its wipe).
+    NextLockout,
 }
 
 struct Armed {
@@ -113,6 +115,7 @@ impl VaultStore for Pausing {
             None => false,
             Some(Hold::NextWrite) => true,
             Some(Hold::NextRewrap) => self.is_rewrap(tenant, user, record).await?,
+            Some(Hold::NextLockout) => VaultRecord::decode(tenant, user, record)?.locked_out,
         };
         let armed = if holds { self.armed().take() } else { None };
         if let Some(Armed { reached, release, .. }) = armed {
