@@ -105,8 +105,8 @@ impl Serialize for Exposed<'_, Session> {
             auth: &s.auth,
             issued_at: &s.issued_at,
             expires_at: &s.expires_at,
-            version: s.version,
-            login_id: &s.login_id,
+            version: s.version(),
+            login_id: s.login_id(),
         }
         .serialize(serializer)
     }

@@ -417,7 +417,7 @@ impl AuthManager {
         if let Ok(mut u) = slot.unsaved.lock() {
             *u = None;
         }
-        session.version = self.inner.store.put(&session).await?;
+        session.set_stored_version(self.inner.store.put(&session).await?);
         // The tenant's username is the default user's; a named user's name
         // lives in their own sessions.
         if let Some(username) = &session.username

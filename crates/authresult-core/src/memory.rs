@@ -85,10 +85,10 @@ impl SessionStore for MemoryStore {
         let version = state
             .sessions
             .get(&key)
-            .map_or(0, |s| s.version)
+            .map_or(0, |s| s.version())
             .saturating_add(1);
         let mut stored = session.clone();
-        stored.version = version;
+        stored.set_stored_version(version);
         state.sessions.insert(key, stored);
         Ok(version)
     }
@@ -98,16 +98,16 @@ impl SessionStore for MemoryStore {
         let key = map_key(&session.key);
         let stored = state.sessions.get(&key);
         let same = stored.map_or(expected == 0, |s| {
-            s.version == expected && s.login_id == session.login_id
+            s.version() == expected && s.login_id() == session.login_id()
         });
         if !same {
             return Ok(CasOutcome::Conflict {
-                current: stored.map(|s| s.version),
+                current: stored.map(|s| s.version()),
             });
         }
         let version = expected.saturating_add(1);
         let mut stored = session.clone();
-        stored.version = version;
+        stored.set_stored_version(version);
         state.sessions.insert(key, stored);
         Ok(CasOutcome::Stored { version })
     }
@@ -122,7 +122,7 @@ impl SessionStore for MemoryStore {
         let current = state
             .sessions
             .get(&key)
-            .is_some_and(|s| s.version == session.version && s.login_id == session.login_id);
+            .is_some_and(|s| s.version() == session.version() && s.login_id() == session.login_id());
         if current {
             state.sessions.remove(&key);
         }

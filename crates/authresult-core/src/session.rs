@@ -149,14 +149,16 @@ pub struct Session {
     /// When the current access token expires; `None` when unknown.
     pub expires_at: Option<Timestamp>,
     /// Store version, bumped on every write; used for compare-and-swap so a
-    /// stale writer cannot overwrite a newer rotated refresh token. 0 = never stored.
-    pub version: u64,
+    /// stale writer cannot overwrite a newer rotated refresh token. 0 = never
+    /// stored. Read with [`version`](Self::version); only a store sets it
+    /// ([`set_stored_version`](Self::set_stored_version)).
+    version: u64,
     /// Which login this session comes from: a unique id made by
     /// [`Session::new`] (at login or import) and kept by
     /// [`Session::refreshed`]. A refresh result is written only over the same
     /// login ([`Session::same_login`]). Empty for rows stored before it existed.
     #[serde(default)]
-    pub login_id: String,
+    login_id: String,
 }
 
 impl Session {
@@ -183,6 +185,33 @@ impl Session {
             version: 0,
             login_id: new_login_id(),
         }
+    }
+
+    /// The store version this session was read or written at (0: never
+    /// stored): the compare-and-swap fence of its next write.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Which login this session comes from (see [`same_login`](Self::same_login)).
+    pub fn login_id(&self) -> &str {
+        &self.login_id
+    }
+
+    /// For [`SessionStore`](crate::SessionStore) implementations: the
+    /// version the store just gave this session (read or written). Nothing
+    /// else sets it; a caller that changes it only makes its own next
+    /// compare-and-swap fail.
+    pub fn set_stored_version(&mut self, version: u64) {
+        self.version = version;
+    }
+
+    /// Test doubles only (feature `testing`): a chosen login id, so a
+    /// conformance check can make two logins of one key on purpose.
+    #[cfg(any(test, feature = "testing"))]
+    #[doc(hidden)]
+    pub fn set_login_id_for_tests(&mut self, login_id: impl Into<String>) {
+        self.login_id = login_id.into();
     }
 
     /// True when `other` belongs to the same login as `self` (same

@@ -135,7 +135,7 @@ pub(crate) fn decode_session(
             source: None,
         });
     }
-    session.version = version;
+    session.set_stored_version(version);
     Ok(session)
 }
 

@@ -18,8 +18,8 @@ fn session() -> Session {
     auth.profile = Some(BTreeMap::from([("sub".to_owned(), "u1".to_owned())]));
     let mut session = Session::new(SessionKey::new("t", "p"), auth, Timestamp::from_secs(10));
     session.username = Some("ann".into());
-    session.version = 3;
-    session.login_id = "login-1".into();
+    session.set_stored_version(3);
+    session.set_login_id_for_tests("login-1");
     session
 }
 

@@ -85,10 +85,10 @@ impl AuthManager {
         // refresh, a new login), that write owns the session now.
         let unsaved = slot.unsaved.lock().ok().and_then(|mut u| u.take());
         if let Some(session) = unsaved {
-            match store.compare_and_swap(&session, session.version).await {
+            match store.compare_and_swap(&session, session.version()).await {
                 Ok(CasOutcome::Stored { version }) => {
                     let mut session = session;
-                    session.version = version;
+                    session.set_stored_version(version);
                     Self::cache_refreshed(slot, logins, Some(Arc::new(session)));
                 }
                 Ok(CasOutcome::Conflict { .. }) => {}
@@ -125,8 +125,8 @@ impl AuthManager {
             };
             // Fresh in the store: another process refreshed, or a forced
             // refresh already happened since we were called.
-            let baseline = *first_version.get_or_insert(stored.version);
-            let refreshed_elsewhere = matches!(mode, Refresh::Force) && stored.version != baseline;
+            let baseline = *first_version.get_or_insert(stored.version());
+            let refreshed_elsewhere = matches!(mode, Refresh::Force) && stored.version() != baseline;
             if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, margin) {
                 let stored = Arc::new(stored);
                 Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
@@ -219,7 +219,7 @@ impl AuthManager {
                 provider: name.to_string(),
             });
         };
-        let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version) != first_version;
+        let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version()) != first_version;
         if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere)
             && stored.is_fresh(now, self.inner.margin)
         {
@@ -237,7 +237,7 @@ impl AuthManager {
             Ok(auth) => {
                 let now = self.now();
                 let mut next = stored.refreshed(auth, now);
-                let outcome = match store.compare_and_swap(&next, stored.version).await {
+                let outcome = match store.compare_and_swap(&next, stored.version()).await {
                     Ok(outcome) => outcome,
                     Err(e) => {
                         // Keep the rotated refresh token in memory; it is written
@@ -250,7 +250,7 @@ impl AuthManager {
                     }
                 };
                 match outcome {
-                    CasOutcome::Stored { version } => next.version = version,
+                    CasOutcome::Stored { version } => next.set_stored_version(version),
                     // Someone wrote after our read: never write over it. It is
                     // a logout, a new login, or (our lease expired) another
                     // refresh of this login, which then answers us.

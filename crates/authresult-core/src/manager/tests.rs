@@ -75,9 +75,9 @@ fn store(state: &Shared) -> MockSessionStore {
         if st.fail_writes {
             return Err(Error::store(FailureKind::Protocol, "disk full"));
         }
-        let version = st.sessions.get(&session.key).map_or(0, |x| x.version) + 1;
+        let version = st.sessions.get(&session.key).map_or(0, |x| x.version()) + 1;
         let mut stored = session.clone();
-        stored.version = version;
+        stored.set_stored_version(version);
         st.writes_log.push(format!("put {}", token_of(&stored)));
         st.sessions.insert(session.key.clone(), stored);
         Ok(version)
@@ -88,16 +88,16 @@ fn store(state: &Shared) -> MockSessionStore {
         if st.fail_writes {
             return Err(Error::store(FailureKind::Protocol, "disk full"));
         }
-        let current = st.sessions.get(&session.key).map(|x| x.version);
+        let current = st.sessions.get(&session.key).map(|x| x.version());
         let other_login = st
             .sessions
             .get(&session.key)
-            .is_some_and(|x| x.login_id != session.login_id);
+            .is_some_and(|x| x.login_id() != session.login_id());
         if current.unwrap_or(0) != expected || other_login {
             return Ok(CasOutcome::Conflict { current });
         }
         let mut stored = session.clone();
-        stored.version = expected + 1;
+        stored.set_stored_version(expected + 1);
         st.writes_log.push(format!("cas {}", token_of(&stored)));
         st.sessions.insert(session.key.clone(), stored);
         Ok(CasOutcome::Stored {
@@ -113,7 +113,7 @@ fn store(state: &Shared) -> MockSessionStore {
         let current = st
             .sessions
             .get(&session.key)
-            .is_some_and(|x| x.version == session.version && x.login_id == session.login_id);
+            .is_some_and(|x| x.version() == session.version() && x.login_id() == session.login_id());
         if current {
             st.sessions.remove(&session.key);
         }
@@ -165,7 +165,7 @@ fn store(state: &Shared) -> MockSessionStore {
                 if st.refuse_leases == 0
                     && let Some(mut other) = st.other_process_writes.take()
                 {
-                    other.version = st.sessions.get(k).map_or(0, |x| x.version) + 1;
+                    other.set_stored_version(st.sessions.get(k).map_or(0, |x| x.version()) + 1);
                     st.sessions.insert(k.clone(), other);
                 }
                 return Ok(false);
@@ -259,7 +259,7 @@ fn seed(f: &Fixture, access: &str, refresh: Option<&str>, expires_in: u64) {
         auth(access, refresh, expires_in),
         f.clock.now_ts(),
     );
-    s.version = 1;
+    s.set_stored_version(1);
     f.state.lock().unwrap().sessions.insert(s.key.clone(), s);
 }
 
@@ -341,7 +341,7 @@ async fn password_login_stores_the_session_and_username() {
         password: Password::new("pw"),
     };
     let session = f.manager.login("kc", &creds).await.unwrap();
-    assert_eq!(session.version, 1);
+    assert_eq!(session.version(), 1);
     assert_eq!(token_of(&stored(&f).unwrap()), "a1");
     assert_eq!(f.manager.username().await.unwrap().as_deref(), Some("alice"));
     assert!(f.manager.is_authenticated().await.unwrap());
@@ -585,7 +585,7 @@ async fn forced_refresh_refreshes_a_fresh_token() {
     f.seed("a1", Some("r1"), 3600).await;
     let s = f.manager.refresh("kc").await.unwrap();
     assert_eq!(token_of(&s), "a2");
-    assert_eq!(s.version, 2);
+    assert_eq!(s.version(), 2);
     assert!(matches!(&events(&mut ev)[..], [AuthEvent::Refreshed { .. }]));
     assert_eq!(f.provider.calls().refresh, 1);
 }
@@ -877,8 +877,8 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
     .unwrap();
     old.as_object_mut().unwrap().remove("login_id");
     let mut legacy: Session = serde_json::from_value(old).unwrap();
-    assert_eq!(legacy.login_id, "");
-    legacy.version = 1;
+    assert_eq!(legacy.login_id(), "");
+    legacy.set_stored_version(1);
     f.state
         .lock()
         .unwrap()
@@ -886,8 +886,8 @@ async fn a_session_stored_before_login_ids_existed_still_decodes_and_refreshes()
         .insert(legacy.key.clone(), legacy);
     assert_eq!(f.manager.access_token("kc").await.unwrap().secret(), "a2");
     let s = stored(&f).unwrap();
-    assert_eq!(s.auth.refresh_token.unwrap().secret(), "r2");
-    assert_eq!(s.login_id, "", "a refresh keeps the login it refreshed");
+    assert_eq!(s.auth.refresh_token.as_ref().unwrap().secret(), "r2");
+    assert_eq!(s.login_id(), "", "a refresh keeps the login it refreshed");
 }
 
 #[tokio::test]
@@ -903,11 +903,11 @@ async fn every_login_gets_its_own_login_id_and_refreshes_keep_it() {
     };
     let first = f.manager.login("kc", &creds).await.unwrap();
     let second = f.manager.login("kc", &creds).await.unwrap();
-    assert!(!first.login_id.is_empty());
-    assert_ne!(first.login_id, second.login_id, "two logins, one id");
+    assert!(!first.login_id().is_empty());
+    assert_ne!(first.login_id(), second.login_id(), "two logins, one id");
     assert!(!first.same_login(&second));
     let refreshed = f.manager.refresh("kc").await.unwrap();
-    assert_eq!(refreshed.login_id, second.login_id);
+    assert_eq!(refreshed.login_id(), second.login_id());
     assert!(refreshed.same_login(&second));
     assert_eq!(f.provider.calls().refresh, 1);
 }

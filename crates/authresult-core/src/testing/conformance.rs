@@ -80,14 +80,14 @@ pub fn sample_session(tenant: &str, provider: &str, n: u64) -> Session {
     let mut session = Session::new(SessionKey::new(tenant, provider), auth, T0);
     session.username = Some(format!("user{n}@example.org"));
     // One login per key: samples of a key stand for its successive refreshes.
-    session.login_id = format!("login-{tenant}-{provider}");
+    session.set_login_id_for_tests(format!("login-{tenant}-{provider}"));
     session
 }
 
 /// A session of another login than [`sample_session`]'s for the same key.
 pub fn sample_session_of_another_login(tenant: &str, provider: &str, n: u64) -> Session {
     let mut session = sample_session(tenant, provider, n);
-    session.login_id = format!("another-login-{tenant}-{provider}");
+    session.set_login_id_for_tests(format!("another-login-{tenant}-{provider}"));
     session.subject = Some(format!("another-user-{n}"));
     session
 }
@@ -119,7 +119,7 @@ fn url_of(text: &str) -> url::Url {
 /// Everything of a session as JSON (tokens included), except its version.
 fn comparable(session: &Session) -> serde_json::Value {
     let mut copy = session.clone();
-    copy.version = 0;
+    copy.set_stored_version(0);
     serde_json::to_value(Exposed(&copy)).expect("a session serializes")
 }
 
@@ -176,7 +176,7 @@ pub async fn put_then_get<S: SessionStore + ?Sized>(store: &S) {
         .expect("get")
         .expect("stored session");
     assert_same_session(&stored, &session);
-    assert_eq!(stored.version, 1, "version read back");
+    assert_eq!(stored.version(), 1, "version read back");
     assert_eq!(stored.auth.access_token.secret(), "access-tenant-a-keycloak-1");
     assert_eq!(
         stored.auth.refresh_token.as_ref().map(RefreshToken::secret),
@@ -203,7 +203,7 @@ pub async fn put_overwrites<S: SessionStore + ?Sized>(store: &S) {
         .expect("get")
         .expect("stored session");
     assert_same_session(&stored, &second);
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.version(), 2);
     assert_eq!(
         store.list(&"t".into()).await.expect("list").len(),
         1,
@@ -285,7 +285,7 @@ pub async fn list_is_per_tenant_and_sorted<S: SessionStore + ?Sized>(store: &S) 
     assert_eq!(providers, ["auth0", "keycloak", "zitadel"]);
     for session in &listed {
         assert_same_session(session, &sample_session("t", session.key.provider.as_str(), 1));
-        assert_eq!(session.version, 1);
+        assert_eq!(session.version(), 1);
     }
 }
 
@@ -627,10 +627,13 @@ pub async fn remove_if_current_spares_newer_versions<S: SessionStore + ?Sized>(s
         "nothing to remove"
     );
     let mut read = read;
-    read.version = store.put(&read).await.expect("put");
+    read.set_stored_version(store.put(&read).await.expect("put"));
     let rotated = sample_session("t", "p", 2);
     assert_eq!(
-        store.compare_and_swap(&rotated, read.version).await.expect("cas"),
+        store
+            .compare_and_swap(&rotated, read.version())
+            .await
+            .expect("cas"),
         CasOutcome::Stored { version: 2 }
     );
     assert!(
@@ -650,10 +653,10 @@ pub async fn remove_if_current_spares_newer_versions<S: SessionStore + ?Sized>(s
 /// version (versions restart after a removal).
 pub async fn remove_if_current_spares_another_login<S: SessionStore + ?Sized>(store: &S) {
     let mut alice = sample_session("t", "p", 1);
-    alice.version = store.put(&alice).await.expect("put");
+    alice.set_stored_version(store.put(&alice).await.expect("put"));
     assert!(store.remove(&alice.key).await.expect("remove"));
     let bob = sample_session_of_another_login("t", "p", 2);
-    assert_eq!(store.put(&bob).await.expect("put"), alice.version);
+    assert_eq!(store.put(&bob).await.expect("put"), alice.version());
     assert!(
         !store.remove_if_current(&alice).await.expect("remove_if_current"),
         "another login's session was removed"
@@ -735,14 +738,14 @@ pub async fn stale_writer_cannot_overwrite_rotation<S: SessionStore + ?Sized>(st
     let rotated_by_b = read_by_b.refreshed(sample_session("t", "p", 3).auth, T0.saturating_add_secs(61));
     assert_eq!(
         store
-            .compare_and_swap(&rotated_by_a, read_by_a.version)
+            .compare_and_swap(&rotated_by_a, read_by_a.version())
             .await
             .expect("cas"),
         CasOutcome::Stored { version: 2 }
     );
     assert_eq!(
         store
-            .compare_and_swap(&rotated_by_b, read_by_b.version)
+            .compare_and_swap(&rotated_by_b, read_by_b.version())
             .await
             .expect("cas"),
         CasOutcome::Conflict { current: Some(2) },
@@ -786,7 +789,7 @@ pub async fn concurrent_puts_are_all_counted<S: SessionStore + ?Sized>(store: &S
     versions.sort_unstable();
     assert_eq!(versions, (1..=16).collect::<Vec<u64>>(), "one version per put");
     let stored = store.get(&key("t", "p")).await.expect("get").expect("session");
-    assert_eq!(stored.version, 16);
+    assert_eq!(stored.version(), 16);
 }
 
 /// Names with quotes, wildcards, separators and non-ASCII are plain data.

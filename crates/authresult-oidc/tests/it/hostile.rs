@@ -251,7 +251,7 @@ async fn a_refresh_answered_with_garbage_stores_nothing() {
     // what matters here is that nothing new was written.
     let _ = manager.refresh("p").await;
     let after = manager.session("p").await.unwrap().unwrap();
-    assert_eq!(after.version, before.version);
+    assert_eq!(after.version(), before.version());
     assert_eq!(after.auth.refresh_token.unwrap().secret(), "old-rt");
 }
 

@@ -77,7 +77,7 @@ async fn a_refreshed_id_token_for_another_user_is_rejected_and_nothing_is_stored
     // The manager keeps the session through a protocol failure; nothing new is written.
     let _ = manager.refresh("p").await;
     let after = store.get(&key("p")).await.unwrap().unwrap();
-    assert_eq!(after.version, before.version, "nothing was stored");
+    assert_eq!(after.version(), before.version(), "nothing was stored");
     assert_eq!(after.auth.access_token.secret(), alice.access_token.secret());
 }
 

@@ -59,9 +59,12 @@ fn sealed_sessions_keep_no_token_in_the_clear_body() {
     )
     .unwrap();
     assert_eq!(decoded.auth.access_token.secret(), "ACCESS-SECRET");
-    assert_eq!(decoded.auth.refresh_token.unwrap().secret(), "REFRESH-SECRET");
-    assert_eq!(decoded.auth.id_token.unwrap().secret(), "ID-SECRET");
-    assert_eq!(decoded.version, 7);
+    assert_eq!(
+        decoded.auth.refresh_token.as_ref().unwrap().secret(),
+        "REFRESH-SECRET"
+    );
+    assert_eq!(decoded.auth.id_token.as_ref().unwrap().secret(), "ID-SECRET");
+    assert_eq!(decoded.version(), 7);
     assert_eq!(decoded.expires_at, Some(Timestamp::from_secs(1300)));
 }
 

@@ -44,12 +44,12 @@ impl SessionStore for PostgresStore {
     }
 
     async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
-        let version = stored_version(session.version)?;
+        let version = stored_version(session.version())?;
         let params: [Param<'_>; 5] = [
             &session.key.tenant.as_str(),
             &session.key.provider.as_str(),
             &version,
-            &session.login_id.as_str(),
+            &session.login_id(),
             &session.key.user.as_str(),
         ];
         let removed = self

@@ -142,7 +142,7 @@ impl PostgresStore {
         }
         let same = match &current {
             None => expected == 0,
-            Some((version, login)) => *version == expected && *login == session.login_id,
+            Some((version, login)) => *version == expected && *login == session.login_id(),
         };
         if !same {
             tx.rollback().await.map_err(pg)?;

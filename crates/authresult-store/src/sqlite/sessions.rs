@@ -105,7 +105,7 @@ impl Worker {
             let current = current_login(tx, &session.key, &path)?;
             let same = match &current {
                 None => expected == 0,
-                Some((version, login)) => *version == expected && *login == session.login_id,
+                Some((version, login)) => *version == expected && *login == session.login_id(),
             };
             if !same {
                 return Ok(CasOutcome::Conflict {
@@ -134,7 +134,8 @@ impl Worker {
         let path = self.path.clone();
         self.write(|tx, _| {
             let current = current_login(tx, &session.key, &path)?;
-            if current.is_none_or(|(version, login)| version != session.version || login != session.login_id)
+            if current
+                .is_none_or(|(version, login)| version != session.version() || login != session.login_id())
             {
                 return Ok(false);
             }

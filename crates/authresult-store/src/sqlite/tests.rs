@@ -63,7 +63,7 @@ async fn reopening_does_not_migrate_again() {
             .await
             .unwrap()
             .unwrap()
-            .version,
+            .version(),
         1
     );
     store.close().await;

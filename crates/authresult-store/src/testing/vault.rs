@@ -27,9 +27,9 @@ mod pause;
 
 pub use instances::{
     a_clock_set_back_on_another_instance_extends_nothing, a_stale_lock_out_never_replaces_a_new_enrollment,
-    a_stale_rewrap_does_not_replace_a_newer_one,
-    a_stale_rewrap_does_not_undo_a_disable, failures_and_lock_out_are_shared_and_survive,
-    the_last_attempt_is_taken_once, two_instances_never_pass_one_failure_check,
+    a_stale_rewrap_does_not_replace_a_newer_one, a_stale_rewrap_does_not_undo_a_disable,
+    failures_and_lock_out_are_shared_and_survive, the_last_attempt_is_taken_once,
+    two_instances_never_pass_one_failure_check,
 };
 
 use super::T0;

@@ -125,7 +125,7 @@ fn session_aad(session: &Session) -> Vec<u8> {
             key.tenant.as_str().as_bytes(),
             key.user.as_str().as_bytes(),
             key.provider.as_str().as_bytes(),
-            session.login_id.as_bytes(),
+            session.login_id().as_bytes(),
         ],
     )
 }

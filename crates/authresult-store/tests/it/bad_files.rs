@@ -290,7 +290,7 @@ async fn a_lock_held_briefly_is_waited_for_and_a_long_one_is_a_transient_busy() 
     // Reads are never blocked by a writer (WAL).
     let holder = hold(500);
     let stored = store.get(&SessionKey::new("t", "p")).await.unwrap().unwrap();
-    assert_eq!(stored.version, 1);
+    assert_eq!(stored.version(), 1);
     holder.join().unwrap();
     store.put(&testing::sample_session("t", "p", 3)).await.unwrap();
 }

@@ -81,7 +81,7 @@ async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
             .unwrap()
             .unwrap();
         testing::assert_same_session(&stored, &testing::sample_session("t", &format!("p{t}"), 9));
-        assert_eq!(stored.version, 10);
+        assert_eq!(stored.version(), 10);
     }
 }
 

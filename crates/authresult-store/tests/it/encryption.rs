@@ -292,7 +292,7 @@ async fn turning_encryption_on_seals_existing_rows() {
         .unwrap()
         .unwrap();
     testing::assert_same_session(&stored, &testing::sample_session("field-app", "keycloak", 42));
-    assert_eq!(stored.version, 1);
+    assert_eq!(stored.version(), 1);
 
     // The keyless store still open on the same file may no longer write clear rows.
     let error = clear

@@ -66,8 +66,8 @@ async fn a_session_survives_a_restart_and_refreshes_rotate_the_stored_token() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.auth.refresh_token.unwrap().secret(), "rt-1");
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.auth.refresh_token.as_ref().unwrap().secret(), "rt-1");
+    assert_eq!(stored.version(), 2);
 
     second.logout_all().await.unwrap();
     assert!(store.list(&"field-app".into()).await.unwrap().is_empty());

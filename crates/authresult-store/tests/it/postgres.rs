@@ -293,5 +293,5 @@ async fn postgres_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
     }
     let listed = store.list(&"t".into()).await.unwrap();
     assert_eq!(listed.len(), 8);
-    assert!(listed.iter().all(|s| s.version == 10));
+    assert!(listed.iter().all(|s| s.version() == 10));
 }

@@ -326,7 +326,7 @@ async fn refresh_conflict_after_another_login(
     let call_a = calls.next().await;
     b.logout(PROVIDER).await.unwrap();
     let bob_session = b.login(PROVIDER, &bob()).await.unwrap();
-    assert_eq!(bob_session.version, version, "the version A read, reused");
+    assert_eq!(bob_session.version(), version, "the version A read, reused");
     call_a.answer(answer);
 
     let error = task_a.await.unwrap().expect_err("A answered with alice's token");

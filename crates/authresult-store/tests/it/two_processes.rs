@@ -36,7 +36,7 @@ async fn increment(store: &dyn SessionStore) {
         let mut next = current.clone();
         let count = counter_value(&current) + 1;
         next.auth.user_metadata = Some([("count".to_owned(), count.to_string())].into());
-        match store.compare_and_swap(&next, current.version).await.unwrap() {
+        match store.compare_and_swap(&next, current.version()).await.unwrap() {
             CasOutcome::Stored { .. } => return,
             CasOutcome::Conflict { .. } => tokio::task::yield_now().await,
         }

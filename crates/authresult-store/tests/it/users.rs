@@ -67,7 +67,7 @@ async fn a_version_2_sqlite_file_migrates_to_users_without_losing_a_session() {
     assert_same_session(&stored, &keycloak);
     let stored = store.get(&auth0.key).await.unwrap().unwrap();
     assert_same_session(&stored, &auth0);
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.version(), 2);
     let listed = store
         .list_user(&"field-app".into(), &UserId::default())
         .await

@@ -17,7 +17,7 @@ fn session() -> Session {
     let mut auth = AuthResult::new(AccessToken::new("a1"), 3600);
     auth.refresh_token = Some(RefreshToken::new("r1"));
     let mut session = Session::new(SessionKey::new("tenant-a", "kc"), auth, T0);
-    session.version = 1;
+    session.set_stored_version(1);
     session
 }
 

@@ -11,7 +11,7 @@ use crate::{CasOutcome, Session, SessionKey, SessionStore, UserId};
 pub fn sample_user_session(tenant: &str, user: &str, provider: &str, n: u64) -> Session {
     let mut session = sample_session(tenant, &format!("{provider}-of-{user}"), n);
     session.key = SessionKey::for_user(tenant, user, provider);
-    session.login_id = format!("login-{tenant}-{user}-{provider}");
+    session.set_login_id_for_tests(format!("login-{tenant}-{user}-{provider}"));
     session
 }
 
@@ -55,13 +55,13 @@ pub async fn sessions_are_per_user<S: SessionStore + ?Sized>(store: &S) {
 
     // A write of one user never conflicts with another's version.
     let mut next = sample_user_session("t", "bob", "p", 4);
-    next.version = 1;
+    next.set_stored_version(1);
     assert_eq!(
         store.compare_and_swap(&next, 1).await.expect("cas"),
         CasOutcome::Stored { version: 2 }
     );
     let mut stale_amina = amina.clone();
-    stale_amina.version = 2;
+    stale_amina.set_stored_version(2);
     assert!(
         !store
             .remove_if_current(&stale_amina)

@@ -332,7 +332,11 @@ pub async fn a_stale_lock_out_never_replaces_a_new_enrollment(stores: &VaultHand
         .await;
         assert!(matches!(first, Err(StoreError::LockedOut)), "{first:?}");
         let fresh = vault(Arc::clone(&stores.b), &policy, &clock);
-        let status = fresh.status(&tenant, &user).await.expect("status").expect("enrolled");
+        let status = fresh
+            .status(&tenant, &user)
+            .await
+            .expect("status")
+            .expect("enrolled");
         assert!(
             !status.locked_out && status.failures == 0,
             "the new enrollment stands (wipe {wipe}): {status:?}"

@@ -95,7 +95,7 @@ async fn a_connection_dropped_mid_transaction_leaves_no_partial_row() {
     assert!(store.get(&fresh.key).await.unwrap().is_none(), "no partial row");
     let stored = store.get(&existing.key).await.unwrap().unwrap();
     testing::assert_same_session(&stored, &existing);
-    assert_eq!(stored.version, 1);
+    assert_eq!(stored.version(), 1);
     let rows: i64 = admin
         .query_one(&format!("SELECT count(*) FROM {s}.sessions"), &[])
         .await
@@ -326,7 +326,7 @@ async fn serialization_failures_are_retried() {
     }
     let stored = store.get(&session.key).await.unwrap().unwrap();
     testing::assert_same_session(&stored, &replaced);
-    assert_eq!(stored.version, 3);
+    assert_eq!(stored.version(), 3);
 
     // And the conformance checks that race on one row hold under SERIALIZABLE.
     testing::concurrent_swaps_have_one_winner(&*schemas_store(&schemas, &url).await).await;

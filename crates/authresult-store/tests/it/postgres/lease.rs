@@ -151,7 +151,7 @@ async fn instances_share_one_refresh_through_the_database_lease() {
         stored.auth.refresh_token.as_ref().map(RefreshToken::secret),
         Some("rt-1")
     );
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.version(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

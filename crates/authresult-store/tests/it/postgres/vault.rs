@@ -104,7 +104,7 @@ async fn a_version_3_schema_migrates_to_the_vault_without_losing_a_session() {
     testing::assert_same_session(&store.get(&single.key).await.unwrap().unwrap(), &single);
     let stored = other.get(&amina.key).await.unwrap().unwrap();
     testing::assert_same_session(&stored, &amina);
-    assert_eq!(stored.version, 2);
+    assert_eq!(stored.version(), 2);
     assert_eq!(
         store.username(&"t".into()).await.unwrap().as_deref(),
         Some("amina")
