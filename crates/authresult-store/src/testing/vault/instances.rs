@@ -189,7 +189,7 @@ pub async fn two_instances_never_pass_one_failure_check(stores: &VaultHandles) {
     } = pair(stores, &policy(), b"right").await;
     let (tenant, user) = (t(), amina());
     let (first, second) = interleave(
-        paused.hold(Hold::NextWrite),
+        paused.hold(Hold::AnyWrite),
         one.unlock(&tenant, &user, b"wrong"),
         other.unlock(&tenant, &user, b"wrong"),
     )
@@ -221,7 +221,7 @@ pub async fn the_last_attempt_is_taken_once(stores: &VaultHandles) {
     assert!(matches!(e, StoreError::WrongSecret { attempts_left: 1 }), "{e:?}");
     let (tenant, user) = (t(), amina());
     let (first, second) = interleave(
-        paused.hold(Hold::NextWrite),
+        paused.hold(Hold::AnyWrite),
         one.unlock(&tenant, &user, b"wrong"),
         other.unlock(&tenant, &user, b"wrong"),
     )
@@ -255,7 +255,7 @@ pub async fn a_stale_rewrap_does_not_replace_a_newer_one(stores: &VaultHandles) 
     } = pair(stores, &policy, b"first").await;
     let (tenant, user) = (t(), amina());
     let (first, second) = interleave(
-        paused.hold(Hold::NextRewrap),
+        paused.hold(Hold::Rewrap),
         one.change_secret(&tenant, &user, b"first", b"from-a"),
         other.change_secret(&tenant, &user, b"first", b"from-b"),
     )
@@ -293,7 +293,7 @@ pub async fn a_stale_rewrap_does_not_undo_a_disable(stores: &VaultHandles) {
     } = pair(stores, &policy(), b"first").await;
     let (tenant, user) = (t(), amina());
     let (first, second) = interleave(
-        paused.hold(Hold::NextRewrap),
+        paused.hold(Hold::Rewrap),
         one.change_secret(&tenant, &user, b"first", b"from-a"),
         other.disable(&tenant, &user),
     )
@@ -325,7 +325,7 @@ pub async fn a_stale_lock_out_never_replaces_a_new_enrollment(stores: &VaultHand
         } = pair(stores, &policy, b"right").await;
         let (tenant, user) = (t(), amina());
         let (first, ()) = interleave(
-            paused.hold(Hold::NextLockout),
+            paused.hold(Hold::Lockout),
             one.unlock(&tenant, &user, b"wrong"),
             enroll(&other, b"right"),
         )

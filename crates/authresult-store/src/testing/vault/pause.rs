@@ -16,12 +16,12 @@ use crate::vault::{VaultRecord, VaultStore};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Hold {
     /// The next write of any record.
-    NextWrite,
+    AnyWrite,
     /// The next write that re-wraps the data key (a new salt or wrapped key
     /// over an existing record).
-    NextRewrap,
+    Rewrap,
     /// The next write of a locked-out record (a lock-out or its wipe).
-    NextLockout,
+    Lockout,
 }
 
 struct Armed {
@@ -113,9 +113,9 @@ impl VaultStore for Pausing {
         let kind = self.armed().as_ref().map(|armed| armed.hold);
         let holds = match kind {
             None => false,
-            Some(Hold::NextWrite) => true,
-            Some(Hold::NextRewrap) => self.is_rewrap(tenant, user, record).await?,
-            Some(Hold::NextLockout) => VaultRecord::decode(tenant, user, record)?.locked_out,
+            Some(Hold::AnyWrite) => true,
+            Some(Hold::Rewrap) => self.is_rewrap(tenant, user, record).await?,
+            Some(Hold::Lockout) => VaultRecord::decode(tenant, user, record)?.locked_out,
         };
         let armed = if holds { self.armed().take() } else { None };
         if let Some(Armed { reached, release, .. }) = armed {
