@@ -742,10 +742,20 @@ impl AuthManager {
 
     /// Stores an `AuthResult` obtained elsewhere (e.g. imported from the
     /// TypeScript side) as the session of `provider`.
+    ///
+    /// An import is no online login: no provider answered it here, so for a
+    /// user whose sessions a store locks (an offline vault's user) it needs
+    /// the user unlocked, [`Error::Locked`] otherwise. It never opens a
+    /// locked user's sessions: a vault would otherwise try the secret
+    /// waiting for a login against the stored record, uncounted and past a
+    /// disabled credential, for any forged result.
     pub async fn import(&self, provider: &str, auth: AuthResult) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
+        let epoch = self.pass_gate(name)?;
         let session = Session::new(self.key(name), auth, self.now());
-        self.adopt(name, slot, session).await
+        let session = self.adopt(name, slot, session).await?;
+        self.still_unlocked(name, slot, epoch)?;
+        Ok(session)
     }
 }
 
