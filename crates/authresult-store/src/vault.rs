@@ -379,12 +379,23 @@ impl OfflineVault {
         }))
     }
 
-    /// Removes `user`'s record and key (their sealed sessions become
-    /// unreadable). The explicit reset an app offers when the user forgot
-    /// the secret set on this device; an online login then starts anew.
+    /// Forgets `user`'s wrapped key (their sealed sessions become
+    /// unreadable) and locks them. The explicit reset an app offers when the
+    /// user forgot the secret set on this device; an online login then
+    /// starts anew. The record stays as a tombstone (locked out) that keeps
+    /// the accounts the user is bound to: a reset never lets another
+    /// account log in as the user. A record that cannot be read (modified,
+    /// undecodable) is removed. True when there was one.
     pub async fn wipe(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError> {
         self.lock(tenant, user);
-        self.store.remove_vault_record(tenant, user).await
+        match self.update(tenant, user, VaultRecord::wipe).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotEnrolled) => Ok(false),
+            Err(StoreError::Tampered { .. } | StoreError::Decode { .. }) => {
+                self.store.remove_vault_record(tenant, user).await
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -15,6 +15,8 @@ use authresult_store::{
     KdfParams, MemoryStore, MemoryVaultStore, OfflinePolicy, OfflineVault, StoreError, VaultedStore,
 };
 
+use crate::common::store_error;
+
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 const TENANT: &str = "field-app";
 
@@ -143,4 +145,69 @@ async fn an_import_opens_nothing_and_guesses_nothing() {
     let after = tablet.vault.status(&tenant, &alice).await.unwrap().unwrap();
     assert!(after.disabled && before.disabled);
     assert!(tablet.sealed.enroll(&tenant, &alice, b"thief").await.is_err());
+}
+
+/// The other user of the tablet: ten wrong unlocks of alice (counted,
+/// allowed) wipe her record when the policy says so; the tombstone kept her
+/// account binding, but the login and the enrollment ignored it, so bob
+/// logged in as "alice" with his own account and became her. The explicit
+/// reset (`wipe`, offered when a user forgot their passcode) dropped the
+/// binding too. A tablet user stays bound to the account that enrolled it.
+#[tokio::test]
+async fn a_wiped_tablet_user_stays_bound_to_their_account() {
+    let mut policy = policy();
+    policy.wipe_on_lockout = true;
+    policy.max_failures = 2;
+    let tablet = Tablet::new(policy);
+    let (tenant, alice) = Tablet::ids("alice");
+    tablet.login_and_enroll("alice", "alice-sub", b"right").await;
+    tablet.vault.lock(&tenant, &alice);
+
+    // Bob spends alice's attempts: her record is wiped.
+    for _ in 0..2 {
+        let _ = tablet.vault.unlock(&tenant, &alice, b"bob-guess").await;
+    }
+    assert!(
+        tablet
+            .vault
+            .status(&tenant, &alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_out
+    );
+
+    // Bob logs in as "alice" with his own account.
+    let as_alice = tablet.manager.for_user("alice");
+    tablet
+        .vault
+        .prepare_login(&tenant, &alice, Some(b"bobs"))
+        .await
+        .unwrap();
+    tablet.provider.push_login(Ok(account("bob-sub", "online")));
+    let e = as_alice.login("kc", &password_of("alice")).await.unwrap_err();
+    assert!(
+        matches!(store_error(&e), StoreError::SubjectMismatch { .. }),
+        "bob's account logged in as alice after her record was wiped: {e:?}"
+    );
+    assert!(tablet.sealed.enroll(&tenant, &alice, b"bobs").await.is_err());
+
+    // The explicit reset keeps the binding too.
+    tablet.vault.wipe(&tenant, &alice).await.unwrap();
+    tablet
+        .vault
+        .prepare_login(&tenant, &alice, Some(b"bobs"))
+        .await
+        .unwrap();
+    tablet.provider.push_login(Ok(account("bob-sub", "online")));
+    let e = as_alice.login("kc", &password_of("alice")).await.unwrap_err();
+    assert!(
+        matches!(store_error(&e), StoreError::SubjectMismatch { .. }),
+        "bob's account logged in as alice after her reset: {e:?}"
+    );
+
+    // Alice herself starts anew with an online login.
+    tablet.login_and_enroll("alice", "alice-sub", b"new").await;
+    tablet.vault.lock(&tenant, &alice);
+    tablet.vault.unlock(&tenant, &alice, b"new").await.unwrap();
 }
