@@ -343,9 +343,20 @@ impl OfflineVault {
         }
     }
 
-    /// True when `user`'s key is in memory and not idle too long.
+    /// True when `user`'s key is in memory and not idle too long. Asking
+    /// is no use of the user's sessions: a login screen polling it never
+    /// keeps an idle user unlocked (one found idle is locked here).
     pub fn is_unlocked(&self, tenant: &TenantId, user: &UserId) -> bool {
-        self.cipher(tenant, user).is_some()
+        let id = (tenant.clone(), user.clone());
+        if !self.lock_held().contains_key(&id) {
+            return false;
+        }
+        let gate = self.gate(tenant, user);
+        if gate.expire_idle(self.clock.now()) || !gate.is_open() {
+            self.lock(tenant, user);
+            return false;
+        }
+        true
     }
 
     /// The cipher of an unlocked user, marking them used; locks a user idle

@@ -211,3 +211,30 @@ async fn a_wiped_tablet_user_stays_bound_to_their_account() {
     tablet.vault.lock(&tenant, &alice);
     tablet.vault.unlock(&tenant, &alice, b"new").await.unwrap();
 }
+
+/// Whoever holds the tablet while alice is unlocked: a login screen that
+/// shows each user's status (`status`, `is_unlocked`) every few minutes
+/// marked alice as used each time, so the idle timeout never locked her and
+/// her token stayed answerable. Asking about a user is no use of their
+/// sessions.
+#[tokio::test]
+async fn asking_about_a_user_does_not_keep_them_unlocked() {
+    let tablet = Tablet::new(policy());
+    let (tenant, alice) = Tablet::ids("alice");
+    tablet.login_and_enroll("alice", "alice-sub", b"right").await;
+    let manager = tablet.manager.for_user("alice");
+    tablet.vault.lock(&tenant, &alice);
+    tablet.vault.unlock(&tenant, &alice, b"right").await.unwrap();
+    manager.access_token("kc").await.unwrap();
+
+    // The login screen polls every 5 minutes; nobody uses alice's sessions.
+    for _ in 0..4 {
+        tablet.clock.advance(Duration::from_secs(5 * 60));
+        let _ = tablet.vault.status(&tenant, &alice).await.unwrap();
+        let _ = tablet.vault.is_unlocked(&tenant, &alice);
+    }
+    // 20 minutes unused, past the 15-minute idle limit.
+    let e = manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(e, Error::Locked { .. }), "{e:?}");
+    assert!(!tablet.vault.is_unlocked(&tenant, &alice));
+}
