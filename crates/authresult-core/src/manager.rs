@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use url::Url;
@@ -428,15 +428,26 @@ impl AuthManager {
                 .set_username(&self.inner.tenant, Some(username.clone()))
                 .await?;
         }
-        if let Ok(mut cached) = slot.cached.write() {
+        // A locking store opens the user's gate for the login's write; a
+        // lock that came since leaves nothing in memory. Looked at under the
+        // cache lock: a close after it empties the cache once we let go.
+        let open = {
+            let mut cached = slot.cached.write().unwrap_or_else(PoisonError::into_inner);
             // Under the cache lock: a refresh that cached after this would
             // see the new generation and leave the login's session cached.
             slot.logins.fetch_add(1, Ordering::SeqCst);
-            *cached = Some(Arc::new(session.clone()));
-        }
+            let open = self.inner.gate.as_ref().is_none_or(AccessGate::is_open);
+            *cached = open.then(|| Arc::new(session.clone()));
+            open
+        };
         self.inner.events.emit(AuthEvent::LoggedIn {
             provider: name.clone(),
         });
+        if !open {
+            return Err(Error::Locked {
+                provider: name.to_string(),
+            });
+        }
         Ok(session)
     }
 
@@ -742,8 +753,16 @@ impl AuthManager {
 
     /// Stores an `AuthResult` obtained elsewhere (e.g. imported from the
     /// TypeScript side) as the session of `provider`.
+    ///
+    /// An import is no online login: no provider answered it here, so for a
+    /// user whose sessions a store locks (an offline vault's user) it needs
+    /// the user unlocked, [`Error::Locked`] otherwise. It never opens a
+    /// locked user's sessions: a vault would otherwise try the secret
+    /// waiting for a login against the stored record, uncounted and past a
+    /// disabled credential, for any forged result.
     pub async fn import(&self, provider: &str, auth: AuthResult) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
+        self.pass_gate(name)?;
         let session = Session::new(self.key(name), auth, self.now());
         self.adopt(name, slot, session).await
     }

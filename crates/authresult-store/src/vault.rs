@@ -343,9 +343,20 @@ impl OfflineVault {
         }
     }
 
-    /// True when `user`'s key is in memory and not idle too long.
+    /// True when `user`'s key is in memory and not idle too long. Asking
+    /// is no use of the user's sessions: a login screen polling it never
+    /// keeps an idle user unlocked (one found idle is locked here).
     pub fn is_unlocked(&self, tenant: &TenantId, user: &UserId) -> bool {
-        self.cipher(tenant, user).is_some()
+        let id = (tenant.clone(), user.clone());
+        if !self.lock_held().contains_key(&id) {
+            return false;
+        }
+        let gate = self.gate(tenant, user);
+        if gate.expire_idle(self.clock.now()) || !gate.is_open() {
+            self.lock(tenant, user);
+            return false;
+        }
+        true
     }
 
     /// The cipher of an unlocked user, marking them used; locks a user idle
@@ -379,12 +390,23 @@ impl OfflineVault {
         }))
     }
 
-    /// Removes `user`'s record and key (their sealed sessions become
-    /// unreadable). The explicit reset an app offers when the user forgot
-    /// the secret set on this device; an online login then starts anew.
+    /// Forgets `user`'s wrapped key (their sealed sessions become
+    /// unreadable) and locks them. The explicit reset an app offers when the
+    /// user forgot the secret set on this device; an online login then
+    /// starts anew. The record stays as a tombstone (locked out) that keeps
+    /// the accounts the user is bound to: a reset never lets another
+    /// account log in as the user. A record that cannot be read (modified,
+    /// undecodable) is removed. True when there was one.
     pub async fn wipe(&self, tenant: &TenantId, user: &UserId) -> Result<bool, StoreError> {
         self.lock(tenant, user);
-        self.store.remove_vault_record(tenant, user).await
+        match self.update(tenant, user, VaultRecord::wipe).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::NotEnrolled) => Ok(false),
+            Err(StoreError::Tampered { .. } | StoreError::Decode { .. }) => {
+                self.store.remove_vault_record(tenant, user).await
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

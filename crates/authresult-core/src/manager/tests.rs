@@ -1004,3 +1004,129 @@ async fn logout_all_of_the_default_user_leaves_the_other_users() {
         "bob's tokens were not revoked either"
     );
 }
+
+/// A store whose user `amina` has a gate that a lock closes while a login's
+/// write is under way (the vault opens it for the login, then the user is
+/// locked: `lock`, idle, `disable`, from another task).
+struct LockDuringLogin {
+    inner: MemoryStore,
+    gate: crate::AccessGate,
+}
+
+#[async_trait::async_trait]
+impl crate::SessionStore for LockDuringLogin {
+    async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, tenant: &TenantId) -> Result<Vec<Session>, Error> {
+        self.inner.list(tenant).await
+    }
+    async fn put(&self, session: &Session) -> Result<u64, Error> {
+        // The login opens the gate (an unlock), then a lock comes.
+        self.gate.open(Timestamp::from_secs(T0));
+        let version = self.inner.put(session).await?;
+        self.gate.close();
+        Ok(version)
+    }
+    async fn compare_and_swap(&self, session: &Session, expected: u64) -> Result<CasOutcome, Error> {
+        self.inner.compare_and_swap(session, expected).await
+    }
+    async fn remove(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.inner.remove(key).await
+    }
+    async fn remove_if_current(&self, session: &Session) -> Result<bool, Error> {
+        self.inner.remove_if_current(session).await
+    }
+    async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
+        self.inner.remove_tenant(tenant).await
+    }
+    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
+        self.inner.username(tenant).await
+    }
+    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
+        self.inner.set_username(tenant, username).await
+    }
+    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
+        self.inner.put_pending(pending).await
+    }
+    async fn take_pending(
+        &self,
+        tenant: &TenantId,
+        state: &str,
+        now: Timestamp,
+    ) -> Result<Option<PendingAuthorization>, Error> {
+        self.inner.take_pending(tenant, state, now).await
+    }
+    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
+        self.inner.purge_pending(now).await
+    }
+    async fn try_acquire_lease(
+        &self,
+        key: &SessionKey,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, Error> {
+        self.inner.try_acquire_lease(key, holder, now, ttl).await
+    }
+    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
+        self.inner.release_lease(key, holder).await
+    }
+    async fn put_pending_revocation(&self, revocation: &crate::PendingRevocation) -> Result<(), Error> {
+        self.inner.put_pending_revocation(revocation).await
+    }
+    async fn pending_revocations(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+    ) -> Result<Vec<crate::PendingRevocation>, Error> {
+        self.inner.pending_revocations(tenant, now).await
+    }
+    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        self.inner.remove_pending_revocation(tenant, id).await
+    }
+    fn access_gate(&self, _: &TenantId, user: &crate::UserId) -> Option<crate::AccessGate> {
+        (user.as_str() == "amina").then(|| self.gate.clone())
+    }
+}
+
+/// Found attacking issue 21's change (lock means lock): a lock that came
+/// while a login's session was being written left the login's tokens cached
+/// in the manager (the login wrote its cache after the store answered,
+/// without looking at the gate), and the login answered them. A closed gate
+/// leaves no token in memory and the login says `Locked`.
+#[tokio::test]
+async fn a_lock_during_a_login_leaves_no_token_in_memory() {
+    let store = Arc::new(LockDuringLogin {
+        inner: MemoryStore::new(),
+        gate: crate::AccessGate::new(None),
+    });
+    let provider = Arc::new(FakeProvider::new());
+    provider.push_login(Ok(auth("a-amina", Some("r-amina"), 3600)));
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    let amina = AuthManager::builder("tenant-a", store.clone())
+        .provider("kc", provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .user("amina")
+        .build();
+    let credentials = Credentials::Password {
+        username: "amina".into(),
+        password: Password::new("pw"),
+    };
+    let e = amina.login("kc", &credentials).await.unwrap_err();
+    assert!(matches!(e, Error::Locked { .. }), "{e:?}");
+    let slot = amina.inner.slots.get("kc").unwrap();
+    assert!(
+        slot.cached.read().unwrap().is_none(),
+        "the login's tokens stayed cached after the lock"
+    );
+    // Still stored (sealed, in a vault): the next unlock reads it.
+    assert!(
+        store
+            .inner
+            .get(&SessionKey::for_user("tenant-a", "amina", "kc"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

@@ -103,24 +103,29 @@ impl OfflineVault {
         let provider = key.provider.as_str();
         let account = account_of(session);
         let stored = self.read(tenant, user).await?;
-        let record = stored.as_ref().map(|(r, _)| r).filter(|r| !r.is_wiped());
-        Self::check_account(record, provider, &account)?;
+        // A wiped record (lock-out, reset) keeps the accounts it was bound to.
+        let bound = stored.as_ref().map(|(r, _)| r);
+        Self::check_account(bound, provider, &account)?;
+        let record = bound.filter(|r| !r.is_wiped());
         let cipher = match self.cipher(tenant, user) {
             Some(cipher) => cipher,
             None => {
                 let Some(pending) = lock(&self.pending).remove(&id) else {
                     return Err(StoreError::VaultLocked);
                 };
+                // Bound to other accounts, never this provider's: an
+                // account of it cannot stand for the user.
+                if let Some(bound) = bound
+                    && !bound.subjects.is_empty()
+                    && !bound.subjects.contains_key(provider)
+                {
+                    lock(&self.pending).insert(id, pending);
+                    return Err(StoreError::UnboundProvider {
+                        provider: provider.to_owned(),
+                    });
+                }
                 match record {
                     Some(record) => {
-                        // Bound to other accounts, never this provider's: an
-                        // account of it cannot stand for the user.
-                        if !record.subjects.is_empty() && !record.subjects.contains_key(provider) {
-                            lock(&self.pending).insert(id, pending);
-                            return Err(StoreError::UnboundProvider {
-                                provider: provider.to_owned(),
-                            });
-                        }
                         let opened = match &pending.secret {
                             Some(secret) => record.unwrap_key(secret, self.pepper())?,
                             None => None,
@@ -189,9 +194,10 @@ impl OfflineVault {
             for _ in 0..UPDATE_ATTEMPTS {
                 let current = self.read(tenant, user).await?;
                 let rev = current.as_ref().map_or(0, |(_, rev)| *rev);
-                let live = current.as_ref().map(|(r, _)| r).filter(|r| !r.is_wiped());
-                Self::check_account(live, &proven.provider, &proven.subject)?;
-                record.subjects = live.map(|r| r.subjects.clone()).unwrap_or_default();
+                // A wiped record still binds the user to its accounts.
+                let bound = current.as_ref().map(|(r, _)| r);
+                Self::check_account(bound, &proven.provider, &proven.subject)?;
+                record.subjects = bound.map(|r| r.subjects.clone()).unwrap_or_default();
                 record
                     .subjects
                     .insert(proven.provider.clone(), proven.subject.clone());

@@ -22,6 +22,7 @@ mod process_races;
 mod races;
 mod revocation;
 mod tablet_attacks;
+mod tablet_review;
 mod two_processes;
 mod users;
 mod vault;
