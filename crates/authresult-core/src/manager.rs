@@ -712,7 +712,8 @@ impl AuthManager {
         }
         // A refreshed session the store refused holds the live refresh token.
         let unsaved = slot.unsaved.lock().ok().and_then(|u| u.clone());
-        let revocations = self.revocations_of(name, slot.origin.as_ref(), stored.iter().chain(unsaved.iter()));
+        let revocations =
+            self.revocations_of(name, slot.origin.as_ref(), stored.iter().chain(unsaved.iter()));
         let end_session_url = match stored.as_ref().or(unsaved.as_ref()) {
             Some(session) => slot.provider.end_session_url(&session.auth).await.ok().flatten(),
             None => None,

@@ -322,9 +322,11 @@ impl AuthManager {
                     provider: name.to_string(),
                 })
             }
-            Some(current) if Self::check_origin(name, slot, &current).is_err() => Err(Error::OriginMismatch {
-                provider: name.to_string(),
-            }),
+            Some(current) if Self::check_origin(name, slot, &current).is_err() => {
+                Err(Error::OriginMismatch {
+                    provider: name.to_string(),
+                })
+            }
             Some(current) if current.same_login(read) => {
                 // Not expected to be expired (it was just written), but if
                 // so, say offline like any refresh that did not happen.

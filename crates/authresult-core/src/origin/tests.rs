@@ -60,14 +60,23 @@ fn a_token_of_another_issuer_contradicts_an_oidc_origin() {
     let other = jwt_with(json!({"iss": "https://attacker.test"}));
     assert!(!admits(&origin, &[&other, &own]));
     let not_text = jwt_with(json!({"iss": 7}));
-    assert!(!admits(&origin, &[&not_text]), "an issuer that is not text is not this one");
+    assert!(
+        !admits(&origin, &[&not_text]),
+        "an issuer that is not text is not this one"
+    );
 }
 
 #[test]
 fn opaque_tokens_and_sync_server_origins_are_not_contradicted() {
-    assert!(admits(&Origin::oidc(&url("https://idp.example.org"), "app"), &["opaque"]));
+    assert!(admits(
+        &Origin::oidc(&url("https://idp.example.org"), "app"),
+        &["opaque"]
+    ));
     let jwt = jwt_with(json!({"iss": "elsewhere"}));
-    assert!(admits(&Origin::sync_server(&url("https://sync.example.org")), &[&jwt]));
+    assert!(admits(
+        &Origin::sync_server(&url("https://sync.example.org")),
+        &[&jwt]
+    ));
 }
 
 #[test]
@@ -76,9 +85,15 @@ fn the_rule_lets_only_the_same_origin_use_what_records_one() {
     let b = Origin::sync_server(&url("https://attacker.test"));
     assert!(allows(Some(&a), Some(&a), ["t"]));
     assert!(!allows(Some(&a), Some(&b), ["t"]));
-    assert!(!allows(Some(&a), None, ["t"]), "an origin-less provider cannot show it is `a`");
+    assert!(
+        !allows(Some(&a), None, ["t"]),
+        "an origin-less provider cannot show it is `a`"
+    );
     assert!(allows(None, None, ["t"]));
-    assert!(allows(None, Some(&b), ["t"]), "a row stored before origins is taken over");
+    assert!(
+        allows(None, Some(&b), ["t"]),
+        "a row stored before origins is taken over"
+    );
     let kc = Origin::oidc(&url("https://idp.example.org"), "app");
     let other_issuer = jwt_with(json!({"iss": "https://elsewhere.test"}));
     assert!(!allows(None, Some(&kc), [other_issuer.as_str()]));

@@ -67,6 +67,9 @@ impl AuthProvider for OidcProvider {
     /// The configured issuer and client id: every token request and
     /// revocation goes to that issuer's endpoints as that client.
     fn origin(&self) -> Option<Origin> {
-        Some(Origin::oidc(&self.inner.settings.issuer, &self.inner.settings.client_id))
+        Some(Origin::oidc(
+            &self.inner.settings.issuer,
+            &self.inner.settings.client_id,
+        ))
     }
 }

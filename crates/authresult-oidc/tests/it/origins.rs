@@ -67,14 +67,22 @@ async fn an_artifact_with_another_sync_server_gets_none_of_the_apps_session() {
     assert_mismatch(evil.authorization_header("default").await, "default");
     assert_mismatch(evil.manager().access_token("default").await, "default");
     assert_mismatch(evil.manager().logout("default").await, "default");
-    let record = json!({"id": "default", "token": jwt(&json!({"id": 666})), "timestamp": "2026-01-01T00:00:00Z"});
+    let record =
+        json!({"id": "default", "token": jwt(&json!({"id": 666})), "timestamp": "2026-01-01T00:00:00Z"});
     assert_mismatch(evil.import_indexeddb_record(&record.to_string()).await, "default");
     assert_mismatch(evil.manager().login("default", &password).await, "default");
     assert!(evil.manager().logout_all().await.unwrap().is_empty());
-    assert_eq!(requests(&evil_server).await, 0, "nothing went to the artifact's server");
+    assert_eq!(
+        requests(&evil_server).await,
+        0,
+        "nothing went to the artifact's server"
+    );
 
     let after = real.manager().session("default").await.unwrap().unwrap();
-    assert_eq!((after.version, &after.login_id), (before.version, &before.login_id));
+    assert_eq!(
+        (after.version, &after.login_id),
+        (before.version, &before.login_id)
+    );
     let header = real.authorization_header("default").await.unwrap();
     assert_eq!(header.to_str().unwrap(), format!("Bearer {token}"));
 }
@@ -98,9 +106,19 @@ async fn an_artifact_with_another_issuer_or_client_cannot_use_refresh_or_end_the
     // with another client, and another issuer of the same provider.
     let evil_idp = attacker_server().await;
     let mut evil_issuer = issuer("keycloak");
-    evil_issuer.set_port(Some(url::Url::parse(&evil_idp.uri()).unwrap().port().unwrap())).unwrap();
-    for authority in [evil_issuer.as_str(), issuer("keycloak").as_str(), issuer("auth0").as_str()] {
-        let client_id = if authority == issuer("keycloak").as_str() { "other-app" } else { "native-app" };
+    evil_issuer
+        .set_port(Some(url::Url::parse(&evil_idp.uri()).unwrap().port().unwrap()))
+        .unwrap();
+    for authority in [
+        evil_issuer.as_str(),
+        issuer("keycloak").as_str(),
+        issuer("auth0").as_str(),
+    ] {
+        let client_id = if authority == issuer("keycloak").as_str() {
+            "other-app"
+        } else {
+            "native-app"
+        };
         let mut value = artifact(&sync.uri());
         value["authConfigs"] = keycloak(authority, client_id);
         let evil = app(&value, &store, fast_options());
@@ -114,12 +132,22 @@ async fn an_artifact_with_another_issuer_or_client_cannot_use_refresh_or_end_the
             "keycloak",
         );
     }
-    assert_eq!(requests(&evil_idp).await, 0, "nothing went to the artifact's issuer");
+    assert_eq!(
+        requests(&evil_idp).await,
+        0,
+        "nothing went to the artifact's issuer"
+    );
 
     let after = real.manager().session("keycloak").await.unwrap().unwrap();
-    assert_eq!((after.version, &after.login_id), (before.version, &before.login_id));
+    assert_eq!(
+        (after.version, &after.login_id),
+        (before.version, &before.login_id)
+    );
     // The refresh token was never spent elsewhere: the app still refreshes it.
     let refreshed = real.manager().refresh("keycloak").await.unwrap();
-    assert_ne!(refreshed.auth.access_token.secret(), before.auth.access_token.secret());
+    assert_ne!(
+        refreshed.auth.access_token.secret(),
+        before.auth.access_token.secret()
+    );
     assert_eq!(refreshed.origin, before.origin);
 }

@@ -27,7 +27,10 @@ fn attacker() -> Origin {
 }
 
 fn keycloak() -> Origin {
-    Origin::oidc(&Url::parse("https://idp.example.org/realms/field").unwrap(), "app")
+    Origin::oidc(
+        &Url::parse("https://idp.example.org/realms/field").unwrap(),
+        "app",
+    )
 }
 
 fn auth(access: &str, refresh: Option<&str>, expires_in: u64) -> AuthResult {
@@ -77,7 +80,11 @@ impl World {
             .import("default", auth("a1", Some("r1"), expires_in))
             .await
             .unwrap();
-        assert_eq!(session.origin, Some(real()), "a login records its provider's origin");
+        assert_eq!(
+            session.origin,
+            Some(real()),
+            "a login records its provider's origin"
+        );
         (provider, session)
     }
 }
@@ -95,7 +102,10 @@ fn assert_untouched(stored: Option<Session>, before: &Session) {
     assert_eq!(stored.version, before.version);
     assert_eq!(stored.login_id, before.login_id);
     assert_eq!(stored.origin, before.origin);
-    assert_eq!(stored.auth.access_token.secret(), before.auth.access_token.secret());
+    assert_eq!(
+        stored.auth.access_token.secret(),
+        before.auth.access_token.secret()
+    );
     assert_eq!(
         stored.auth.refresh_token.as_ref().map(RefreshToken::secret),
         before.auth.refresh_token.as_ref().map(RefreshToken::secret)
@@ -121,12 +131,16 @@ async fn the_refresh_token_of_another_origin_is_never_sent() {
     let world = World::new();
     let (_, before) = world.real_session(10).await;
     world.clock.advance(Duration::from_secs(60));
-    let evil = Arc::new(FakeProvider::new().with_origin(attacker()).refresh_with(|previous| {
-        panic!(
-            "the refresh token {:?} went to another origin",
-            previous.refresh_token.as_ref().map(RefreshToken::secret)
-        )
-    }));
+    let evil = Arc::new(
+        FakeProvider::new()
+            .with_origin(attacker())
+            .refresh_with(|previous| {
+                panic!(
+                    "the refresh token {:?} went to another origin",
+                    previous.refresh_token.as_ref().map(RefreshToken::secret)
+                )
+            }),
+    );
     let manager = world.manager(&evil);
     assert_mismatch(manager.access_token("default").await);
     assert_mismatch(manager.refresh("default").await);
@@ -147,7 +161,11 @@ async fn a_terminal_answer_of_another_origin_cannot_end_the_session() {
     assert_untouched(world.stored().await, &before);
     // The real app still refreshes its session.
     real_provider.push_refresh(Ok(auth("a2", Some("r2"), 3600)));
-    let token = world.manager(&real_provider).access_token("default").await.unwrap();
+    let token = world
+        .manager(&real_provider)
+        .access_token("default")
+        .await
+        .unwrap();
     assert_eq!(token.secret(), "a2");
 }
 
@@ -164,7 +182,10 @@ async fn a_logout_under_another_origin_sends_nothing_and_keeps_the_session() {
     assert_mismatch(manager.logout("default").await);
     assert_eq!(evil.calls().revoke, 0);
     assert_eq!(evil.calls().end_session_url, 0);
-    let pending = world.store.pending_revocations(&"app-1".into(), world.clock.now()).await;
+    let pending = world
+        .store
+        .pending_revocations(&"app-1".into(), world.clock.now())
+        .await;
     assert!(pending.unwrap().is_empty(), "no token was queued either");
     assert_untouched(world.stored().await, &before);
     // `logout_all` leaves it too.
@@ -186,7 +207,11 @@ async fn a_login_or_import_under_another_origin_does_not_replace_the_session() {
         password: Password::new("pw"),
     };
     assert_mismatch(manager.login("default", &password).await);
-    assert_eq!(evil.calls().login, 0, "no credential is sent for a login that cannot be stored");
+    assert_eq!(
+        evil.calls().login,
+        0,
+        "no credential is sent for a login that cannot be stored"
+    );
     assert_mismatch(manager.begin_login("default", LoginFlow::AuthorizationCode).await);
     assert_eq!(evil.calls().begin_login, 0);
     assert_untouched(world.stored().await, &before);
@@ -203,12 +228,23 @@ async fn discarding_another_origins_session_queues_its_revocations_for_its_own_o
     assert_eq!(other.calls().revoke, 0, "nothing of it went to this origin");
     // This origin's retries leave them; the real origin's revoke them.
     let report = manager.retry_pending_revocations().await.unwrap();
-    assert!(report.revoked.is_empty() && report.dropped.is_empty(), "{report:?}");
+    assert!(
+        report.revoked.is_empty() && report.dropped.is_empty(),
+        "{report:?}"
+    );
     assert_eq!(report.pending.len(), 2);
     assert_eq!(other.calls().revoke, 0);
-    let report = world.manager(&real_provider).retry_pending_revocations().await.unwrap();
+    let report = world
+        .manager(&real_provider)
+        .retry_pending_revocations()
+        .await
+        .unwrap();
     assert_eq!(report.revoked.len(), 2, "{report:?}");
-    let revoked: Vec<_> = real_provider.revoked().iter().map(|t| t.secret().to_owned()).collect();
+    let revoked: Vec<_> = real_provider
+        .revoked()
+        .iter()
+        .map(|t| t.secret().to_owned())
+        .collect();
     assert_eq!(revoked, ["r1", before.auth.access_token.secret()]);
     // Now a login here may store its own session.
     let session = manager.import("default", auth("b1", None, 3600)).await.unwrap();
@@ -228,7 +264,10 @@ async fn a_pending_revocation_of_another_origin_is_not_sent_to_this_provider() {
     // leaves the real origin's tokens alone.
     let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
     let manager = world.manager(&evil);
-    manager.import("default", auth("evil-a", None, 3600)).await.unwrap();
+    manager
+        .import("default", auth("evil-a", None, 3600))
+        .await
+        .unwrap();
     let report = manager.retry_pending_revocations().await.unwrap();
     assert_eq!(report.pending.len(), 2, "{report:?}");
     assert!(evil.revoked().is_empty());
@@ -247,8 +286,12 @@ async fn a_provider_without_an_origin_uses_no_session_that_records_one() {
 
 /// A session stored before origins were recorded (an existing install).
 async fn legacy(world: &World, auth: AuthResult) -> Session {
-    let mut old = serde_json::to_value(crate::Exposed(&Session::new(key(), auth, world.clock.now()))).unwrap();
-    assert!(old.get("origin").is_none(), "a session without an origin writes none");
+    let mut old =
+        serde_json::to_value(crate::Exposed(&Session::new(key(), auth, world.clock.now()))).unwrap();
+    assert!(
+        old.get("origin").is_none(),
+        "a session without an origin writes none"
+    );
     old.as_object_mut().unwrap().remove("origin");
     let legacy: Session = serde_json::from_value(old).unwrap();
     assert_eq!(legacy.origin, None);
@@ -261,10 +304,18 @@ async fn a_session_stored_before_origins_is_taken_over_by_the_first_origin_that_
     let world = World::new();
     legacy(&world, auth("a1", Some("r1"), 3600)).await;
     let real_provider = Arc::new(FakeProvider::new().with_origin(real()));
-    let token = world.manager(&real_provider).access_token("default").await.unwrap();
+    let token = world
+        .manager(&real_provider)
+        .access_token("default")
+        .await
+        .unwrap();
     assert_eq!(token.secret(), "a1", "an existing install keeps its session");
     let claimed = world.stored().await.unwrap();
-    assert_eq!(claimed.origin, Some(real()), "the origin is recorded at first use");
+    assert_eq!(
+        claimed.origin,
+        Some(real()),
+        "the origin is recorded at first use"
+    );
     let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
     assert_mismatch(world.manager(&evil).access_token("default").await);
     assert_untouched(world.stored().await, &claimed);
@@ -298,7 +349,11 @@ async fn a_refresh_keeps_the_origin() {
     let (real_provider, _) = world.real_session(10).await;
     world.clock.advance(Duration::from_secs(60));
     real_provider.push_refresh(Ok(auth("a2", Some("r2"), 3600)));
-    world.manager(&real_provider).access_token("default").await.unwrap();
+    world
+        .manager(&real_provider)
+        .access_token("default")
+        .await
+        .unwrap();
     let stored = world.stored().await.unwrap();
     assert_eq!(stored.auth.access_token.secret(), "a2");
     assert_eq!(stored.origin, Some(real()));
