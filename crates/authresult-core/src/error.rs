@@ -148,6 +148,16 @@ pub enum Error {
         /// The provider name.
         provider: String,
     },
+    /// The stored session of this provider name comes from another origin
+    /// (another issuer or client, another sync server) than the provider
+    /// registered here, e.g. an artifact that reuses another app's id over
+    /// the same store. Nothing of it was used or sent anywhere, and it is
+    /// kept as it was.
+    #[error("the session of provider `{provider}` belongs to another origin and is not used here")]
+    OriginMismatch {
+        /// The provider name.
+        provider: String,
+    },
     /// The callback's `state` matches no pending login: unknown, already used or expired.
     #[error("no pending login matches this callback (unknown, already used or expired state)")]
     UnknownLoginState,
@@ -194,6 +204,7 @@ impl Error {
             | Error::UnknownProvider { .. }
             | Error::NotAuthenticated { .. }
             | Error::Locked { .. }
+            | Error::OriginMismatch { .. }
             | Error::Unsupported { .. } => FailureKind::Configuration,
         }
     }

@@ -66,6 +66,7 @@ use serde::{Serialize, Serializer};
 use url::Url;
 
 use crate::auth_result::AuthResult;
+use crate::origin::Origin;
 use crate::provider::{LoginPrompt, PendingAuthorization, RevocableToken};
 use crate::secret::{AccessToken, PendingSecret, RefreshToken, in_clear};
 use crate::session::{Session, SessionKey};
@@ -93,6 +94,8 @@ struct SessionRow<'a> {
     expires_at: &'a Option<Timestamp>,
     version: u64,
     login_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: &'a Option<Origin>,
 }
 
 impl Serialize for Exposed<'_, Session> {
@@ -107,6 +110,7 @@ impl Serialize for Exposed<'_, Session> {
             expires_at: &s.expires_at,
             version: s.version(),
             login_id: s.login_id(),
+            origin: &s.origin,
         }
         .serialize(serializer)
     }
@@ -197,6 +201,8 @@ struct RevocationRow<'a> {
     token: Exposed<'a, RevocableToken>,
     created_at: &'a Timestamp,
     expires_at: &'a Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: &'a Option<Origin>,
 }
 
 impl Serialize for Exposed<'_, PendingRevocation> {
@@ -208,6 +214,7 @@ impl Serialize for Exposed<'_, PendingRevocation> {
             token: Exposed(&r.token),
             created_at: &r.created_at,
             expires_at: &r.expires_at,
+            origin: &r.origin,
         }
         .serialize(serializer)
     }

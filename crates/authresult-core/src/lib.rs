@@ -64,6 +64,7 @@ mod jwt;
 mod manager;
 #[cfg(any(test, feature = "memory"))]
 mod memory;
+mod origin;
 mod profile;
 mod provider;
 mod secret;
@@ -95,6 +96,7 @@ pub use manager::{
 };
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryStore;
+pub use origin::Origin;
 pub use profile::{Organization, ProviderKind, ProviderProfile};
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;

@@ -12,6 +12,7 @@ use crate::auth_result::AuthResult;
 use crate::error::Error;
 use crate::events::{AuthEvent, EventHub, EventStream};
 use crate::gate::{AccessGate, GateListener};
+use crate::origin::Origin;
 use crate::provider::{
     AuthProvider, Credentials, LoginFlow, LoginRequest, LoginResponse, PendingAuthorization, TokenInfo,
     TokenKind,
@@ -24,6 +25,7 @@ use crate::time::{Clock, SystemClock, Timestamp};
 
 use refresh::Refresh;
 
+mod origin;
 mod revocation;
 
 pub use revocation::RevocationReport;
@@ -97,6 +99,9 @@ impl fmt::Debug for LogoutReport {
 
 struct Slot {
     provider: Arc<dyn AuthProvider>,
+    /// The provider's origin, asked once: the only origin whose sessions
+    /// this slot uses, and the one its logins record.
+    origin: Option<Origin>,
     /// The last session seen; read on the fast path without touching the store.
     cached: RwLock<Option<Arc<Session>>>,
     /// One refresh at a time per session inside this process.
@@ -247,6 +252,7 @@ impl AuthManagerBuilder {
                 (
                     name,
                     Slot {
+                        origin: provider.origin(),
                         provider,
                         cached: RwLock::new(None),
                         refresh: futures::lock::Mutex::new(()),
@@ -407,10 +413,15 @@ impl AuthManager {
         }
     }
 
-    /// Stores a new session and announces it. A login always wins: it
-    /// replaces whatever is stored, and a refresh running meanwhile (here or
-    /// in another process) discards its result.
+    /// Stores a new session, of the slot's origin, and announces it. A
+    /// login wins over a session of its own origin: it replaces it, and a
+    /// refresh running meanwhile (here or in another process) discards its
+    /// result. Over a session of another origin it is refused
+    /// ([`Error::OriginMismatch`]) and nothing is written.
     async fn adopt(&self, name: &ProviderId, slot: &Slot, mut session: Session) -> Result<Session, Error> {
+        // A login never replaces another origin's session.
+        self.refuse_foreign(name, slot).await?;
+        session.origin = slot.origin.clone();
         // Announce the login to a refresh in flight before writing, so it
         // cannot cache or return the replaced login's tokens after this write.
         slot.logins.fetch_add(1, Ordering::SeqCst);
@@ -454,6 +465,8 @@ impl AuthManager {
     /// Logs in with a password or a token and stores the session.
     pub async fn login(&self, provider: &str, credentials: &Credentials) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
+        // Checked again when storing; first so no credential is sent for nothing.
+        self.refuse_foreign(name, slot).await?;
         let auth = slot.provider.login(credentials).await?;
         let mut session = Session::new(self.key(name), auth, self.now());
         if let Credentials::Password { username, .. } = credentials {
@@ -480,6 +493,9 @@ impl AuthManager {
         extra_params: BTreeMap<String, String>,
     ) -> Result<PendingAuthorization, Error> {
         let (name, slot) = self.slot(provider)?;
+        // Checked again when the login completes; first so the user does not
+        // log in for nothing.
+        self.refuse_foreign(name, slot).await?;
         let now = self.now();
         // Old abandoned logins go; failing to purge is not a reason to refuse a login.
         let _ = self.inner.store.purge_pending(now).await;
@@ -569,6 +585,9 @@ impl AuthManager {
     /// get the still-valid token, or [`Error::Offline`] once it has expired,
     /// and the next call tries again. Only a terminal answer removes the
     /// session ([`Error::ReauthenticationRequired`]).
+    ///
+    /// A stored session of another origin than the provider's is neither
+    /// answered nor refreshed: [`Error::OriginMismatch`], the session kept.
     pub async fn access_token(&self, provider: &str) -> Result<AccessToken, Error> {
         let (name, slot) = self.slot(provider)?;
         // Locked (vault locked, idle, disabled): nothing is answered.
@@ -576,6 +595,7 @@ impl AuthManager {
         // Fast path: a fresh cached session, no store read, no lock but a read lock.
         if let Ok(cached) = slot.cached.read()
             && let Some(session) = cached.as_ref()
+            && session.origin == slot.origin
             && session.is_fresh(self.now(), self.inner.margin)
         {
             return Ok(session.auth.access_token.clone());
@@ -589,6 +609,8 @@ impl AuthManager {
     }
 
     /// Refreshes now, even if the token is fresh; returns the new session.
+    /// The refresh token of a session of another origin is never sent:
+    /// [`Error::OriginMismatch`].
     pub async fn refresh(&self, provider: &str) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
         let epoch = self.pass_gate(name)?;
@@ -625,13 +647,13 @@ impl AuthManager {
             .any(|s| !s.is_expired(now) || s.is_refreshable()))
     }
 
-    /// True when `provider` has a usable session.
+    /// True when `provider` has a usable session (of its own origin).
     pub async fn is_authenticated_with(&self, provider: &str) -> Result<bool, Error> {
+        let (name, slot) = self.slot(provider)?;
         let now = self.now();
-        Ok(self
-            .session(provider)
-            .await?
-            .is_some_and(|s| !s.is_expired(now) || s.is_refreshable()))
+        Ok(self.session(provider).await?.is_some_and(|s| {
+            Self::check_origin(name, slot, &s).is_ok() && (!s.is_expired(now) || s.is_refreshable())
+        }))
     }
 
     /// The user of `provider`'s session, if logged in.
@@ -687,15 +709,22 @@ impl AuthManager {
     /// report and an [`AuthEvent::RevocationPending`] say so. A final answer
     /// (revoked, or refused for good) forgets it. The cached token is
     /// dropped first: nothing is answered while the logout runs.
+    ///
+    /// A stored session of another origin than the provider's is left as it
+    /// is, and nothing is sent to the provider: [`Error::OriginMismatch`].
     pub async fn logout(&self, provider: &str) -> Result<LogoutReport, Error> {
         let (name, slot) = self.slot(provider)?;
         let _guard = slot.refresh.lock().await;
         Self::set_cache(slot, None);
         let key = self.key(name);
         let stored = self.inner.store.get(&key).await?;
+        if let Some(stored) = &stored {
+            Self::check_origin(name, slot, stored)?;
+        }
         // A refreshed session the store refused holds the live refresh token.
         let unsaved = slot.unsaved.lock().ok().and_then(|u| u.clone());
-        let revocations = self.revocations_of(name, stored.iter().chain(unsaved.iter()));
+        let revocations =
+            self.revocations_of(name, slot.origin.as_ref(), stored.iter().chain(unsaved.iter()));
         let end_session_url = match stored.as_ref().or(unsaved.as_ref()) {
             Some(session) => slot.provider.end_session_url(&session.auth).await.ok().flatten(),
             None => None,
@@ -728,10 +757,15 @@ impl AuthManager {
     /// is left of that user's sessions; the default user's manager also
     /// clears the tenant's username. Only this user's sessions are touched:
     /// the other users of a shared device keep theirs, and nothing is
-    /// removed without its revocation being asked for or queued.
+    /// removed without its revocation being asked for or queued. Sessions
+    /// of an origin none of this manager's providers has are left as they
+    /// are.
     pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
         let mut reports = Vec::new();
         for session in self.sessions().await? {
+            if self.foreign_to_all(&session) {
+                continue;
+            }
             if self.inner.slots.contains_key(session.key.provider.as_str()) {
                 reports.push(self.logout(session.key.provider.as_str()).await?);
             }
@@ -739,8 +773,12 @@ impl AuthManager {
         // Sessions of providers this manager does not know: queue their
         // revocations (no provider to ask here), then remove them.
         for session in self.sessions().await? {
+            if self.foreign_to_all(&session) {
+                continue;
+            }
             let name = session.key.provider.clone();
-            for revocation in self.revocations_of(&name, std::iter::once(&session)) {
+            let origin = session.origin.as_ref();
+            for revocation in self.revocations_of(&name, origin, std::iter::once(&session)) {
                 self.inner.store.put_pending_revocation(&revocation).await?;
             }
             self.inner.store.remove_if_current(&session).await?;
@@ -752,7 +790,8 @@ impl AuthManager {
     }
 
     /// Stores an `AuthResult` obtained elsewhere (e.g. imported from the
-    /// TypeScript side) as the session of `provider`.
+    /// TypeScript side) as the session of `provider`, of its origin; refused
+    /// over a session of another origin ([`Error::OriginMismatch`]).
     ///
     /// An import is no online login: no provider answered it here, so for a
     /// user whose sessions a store locks (an offline vault's user) it needs

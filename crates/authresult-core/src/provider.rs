@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::auth_result::AuthResult;
 use crate::error::Error;
+use crate::origin::Origin;
 use crate::secret::{AccessToken, Password, PendingSecret, RefreshToken};
 use crate::session::SessionKey;
 use crate::time::Timestamp;
@@ -293,6 +294,19 @@ pub trait AuthProvider: Send + Sync {
     /// The browser URL that ends the provider's own session (RP-initiated
     /// logout), when the provider has one.
     async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, Error>;
+
+    /// Where this provider's tokens come from and go back to (issuer and
+    /// client id, or the sync server's URL). The manager records it in every
+    /// session a login or import of this provider stores, and uses a stored
+    /// session only through a provider of the same origin
+    /// ([`Error::OriginMismatch`] otherwise).
+    ///
+    /// `None` (the default, for adapters written before origins): the
+    /// provider's sessions record no origin, and it may use no session that
+    /// records one. Adapters that send tokens over a network should say it.
+    fn origin(&self) -> Option<Origin> {
+        None
+    }
 }
 
 #[cfg(test)]

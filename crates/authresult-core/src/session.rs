@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth_result::AuthResult;
 use crate::jwt;
+use crate::origin::Origin;
 use crate::time::Timestamp;
 
 macro_rules! id_type {
@@ -159,6 +160,15 @@ pub struct Session {
     /// login ([`Session::same_login`]). Empty for rows stored before it existed.
     #[serde(default)]
     login_id: String,
+    /// Where the tokens come from and may be sent back to: the origin of the
+    /// provider whose login or import stored it (the manager sets it), kept
+    /// by [`Session::refreshed`]. The manager uses the session only through
+    /// a provider of this origin. `None` for a provider that reports none,
+    /// and for rows stored before origins were recorded: the first provider
+    /// with an origin that uses such a row, and whose issuer its tokens do
+    /// not contradict, records its own (see [`AuthManager`](crate::AuthManager)).
+    #[serde(default)]
+    pub origin: Option<Origin>,
 }
 
 impl Session {
@@ -184,6 +194,7 @@ impl Session {
             expires_at,
             version: 0,
             login_id: new_login_id(),
+            origin: None,
         }
     }
 
@@ -245,6 +256,7 @@ impl Session {
             issued_at: now,
             version: self.version,
             login_id: self.login_id.clone(),
+            origin: self.origin.clone(),
         }
     }
 

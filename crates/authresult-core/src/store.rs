@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::gate::AccessGate;
+use crate::origin::Origin;
 use crate::provider::{PendingAuthorization, RevocableToken};
 use crate::session::{Session, SessionKey, TenantId, UserId};
 use crate::time::Timestamp;
@@ -54,6 +55,11 @@ pub struct PendingRevocation {
     pub created_at: Timestamp,
     /// After this there is nothing left to revoke and it is dropped.
     pub expires_at: Timestamp,
+    /// The origin of the session the token came from: only a provider of
+    /// this origin is asked to revoke it. `None` for a session without one
+    /// (and rows written before origins were recorded).
+    #[serde(default)]
+    pub origin: Option<Origin>,
 }
 
 /// Persistence for sessions, keyed by tenant, user and provider. Adapters live in

@@ -195,6 +195,11 @@ impl DataCollectApp {
     /// `provider` (a type of the artifact, or `default`): a fresh access
     /// token from the manager (refreshed if due) in the scheme DataCollect's
     /// server expects, its provider profile's ([`authorization_header`]).
+    ///
+    /// A stored session of another origin (an artifact that reused this
+    /// app's `id` over the same store with another `syncServerUrl`, issuer
+    /// or client id) gives no header: [`Error::OriginMismatch`], and the
+    /// session is left as it is.
     pub async fn authorization_header(&self, provider: &str) -> Result<HeaderValue, Error> {
         let found = self
             .artifact

@@ -7,7 +7,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse,
+    AccessToken, AuthProvider, AuthResult, Clock, Credentials, LoginRequest, LoginResponse, Origin,
     PendingAuthorization, ProviderProfile, RevocableToken, SyncServerConfig, TokenInfo,
 };
 use serde::Deserialize;
@@ -27,6 +27,8 @@ const NAME: &str = "default";
 /// `allow_insecure_http` is set. `Debug` shows no secret.
 #[derive(Clone)]
 pub struct SyncServerProvider {
+    /// The server's base URL: its tokens' origin.
+    url: Url,
     login_url: Url,
     http: HttpClient,
     clock: std::sync::Arc<dyn Clock>,
@@ -65,6 +67,7 @@ impl SyncServerProvider {
         let login_url = Url::parse(&format!("{base}/api/users/login"))
             .map_err(|_| OidcError::config("`url` cannot carry the login path"))?;
         Ok(SyncServerProvider {
+            url: url.clone(),
             login_url,
             http: HttpClient::new(options)?,
             clock: options.clock.clone(),
@@ -177,5 +180,11 @@ impl AuthProvider for SyncServerProvider {
 
     async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, authresult_core::Error> {
         Ok(None)
+    }
+
+    /// The server's base URL: its token is sent to it (DataCollect's
+    /// `Authorization: Bearer`), and to no other server.
+    fn origin(&self) -> Option<Origin> {
+        Some(Origin::sync_server(&self.url))
     }
 }

@@ -47,7 +47,9 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
 //! # let data_dir = dir.path();
-//! # let keycloak: Arc<dyn AuthProvider> = Arc::new(MockAuthProvider::new());
+//! # let mut mock = MockAuthProvider::new();
+//! # mock.expect_origin().return_const(None);
+//! # let keycloak: Arc<dyn AuthProvider> = Arc::new(mock);
 //! let store = SqliteStore::open(data_dir.join("auth/sessions.db")).await?;
 //! // With tokens encrypted at rest instead:
 //! // SqliteOptions::new(path).encryption_key(EncryptionKey::from_passphrase(p)).open().await?

@@ -96,6 +96,7 @@ fn a_pending_revocation_is_written_exactly_as_before() {
             token,
             created_at: Timestamp::from_secs(4),
             expires_at: Timestamp::from_secs(5),
+            origin: None,
         };
         let value = serde_json::to_value(Exposed(&revocation)).unwrap();
         assert_eq!(
@@ -106,4 +107,21 @@ fn a_pending_revocation_is_written_exactly_as_before() {
         let back: PendingRevocation = serde_json::from_value(value.clone()).unwrap();
         assert_eq!(serde_json::to_value(Exposed(&back)).unwrap(), value);
     }
+}
+
+/// Issue 22 item 1: the origin is stored beside the login id (rows without
+/// one, written before, read back as `None`: see the tests above).
+#[test]
+fn a_sessions_origin_is_written_and_reads_back() {
+    let mut session = session();
+    let origin = crate::Origin::sync_server(&url::Url::parse("https://sync.example.org/").unwrap());
+    session.origin = Some(origin.clone());
+    let text = serde_json::to_string(&Exposed(&session)).unwrap();
+    let expected = SESSION_ROW.replace(
+        r#""login_id":"login-1"}"#,
+        r#""login_id":"login-1","origin":{"kind":"sync_server","url":"https://sync.example.org"}}"#,
+    );
+    assert_eq!(text, expected);
+    let back: Session = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.origin, Some(origin));
 }

@@ -123,6 +123,12 @@ impl AuthManager {
                     provider: name.to_string(),
                 });
             };
+            // Another origin's session: not answered, not refreshed, kept.
+            // One stored before origins is taken over (read again if the
+            // store moved on meanwhile).
+            let Some(stored) = self.owned(name, slot, stored).await? else {
+                continue;
+            };
             // Fresh in the store: another process refreshed, or a forced
             // refresh already happened since we were called.
             let baseline = *first_version.get_or_insert(stored.version());
@@ -219,6 +225,7 @@ impl AuthManager {
                 provider: name.to_string(),
             });
         };
+        Self::check_origin(name, slot, &stored)?;
         let refreshed_elsewhere = matches!(mode, Refresh::Force) && Some(stored.version()) != first_version;
         if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere)
             && stored.is_fresh(now, self.inner.margin)
@@ -237,6 +244,9 @@ impl AuthManager {
             Ok(auth) => {
                 let now = self.now();
                 let mut next = stored.refreshed(auth, now);
+                // The same origin, or this one taking over a session stored
+                // before origins were recorded.
+                next.origin = slot.origin.clone();
                 let outcome = match store.compare_and_swap(&next, stored.version()).await {
                     Ok(outcome) => outcome,
                     Err(e) => {
@@ -309,6 +319,11 @@ impl AuthManager {
             None => {
                 Self::cache_refreshed(slot, logins, None);
                 Err(Error::NotAuthenticated {
+                    provider: name.to_string(),
+                })
+            }
+            Some(current) if Self::check_origin(name, slot, &current).is_err() => {
+                Err(Error::OriginMismatch {
                     provider: name.to_string(),
                 })
             }

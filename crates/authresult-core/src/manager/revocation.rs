@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use super::{AuthManager, Slot};
 use crate::error::Error;
 use crate::events::AuthEvent;
+use crate::origin::Origin;
 use crate::provider::{RevocableToken, TokenKind};
 use crate::session::{ProviderId, Session};
 use crate::store::{PENDING_REVOCATION_MAX_AGE, PendingRevocation};
@@ -34,11 +35,13 @@ enum Attempt {
 }
 
 impl AuthManager {
-    /// The revocations a logout of `sessions` must do, refresh tokens first.
-    /// An access token already expired needs none; duplicates are left out.
+    /// The revocations a logout of `sessions` (of `origin`) must do,
+    /// refresh tokens first. An access token already expired needs none;
+    /// duplicates are left out.
     pub(super) fn revocations_of<'a>(
         &self,
         name: &ProviderId,
+        origin: Option<&Origin>,
         sessions: impl Iterator<Item = &'a Session>,
     ) -> Vec<PendingRevocation> {
         let now = self.now();
@@ -69,6 +72,7 @@ impl AuthManager {
                 token,
                 created_at: now,
                 expires_at,
+                origin: origin.cloned(),
             });
         }
         revocations
@@ -219,6 +223,12 @@ impl AuthManager {
                 report.pending.push((provider.clone(), kind));
                 continue;
             };
+            // Another origin's token never goes to this provider; a manager
+            // of its own origin revokes it.
+            if !Self::may_revoke(slot, &revocation) {
+                report.pending.push((name.clone(), kind));
+                continue;
+            }
             match self.attempt(slot, &revocation).await {
                 Attempt::Revoked => {
                     report.revoked.push((name.clone(), kind));

@@ -236,7 +236,8 @@ struct Fixture {
     manager: AuthManager,
 }
 
-fn fixture(provider: MockAuthProvider) -> Fixture {
+fn fixture(mut provider: MockAuthProvider) -> Fixture {
+    provider.expect_origin().return_const(None);
     let state: Shared = Arc::default();
     let clock = ManualClock::new(Timestamp::from_secs(T0));
     let manager = AuthManager::builder("tenant-a", Arc::new(store(&state)))

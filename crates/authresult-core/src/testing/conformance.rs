@@ -15,7 +15,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::{
-    AccessToken, AuthResult, CasOutcome, Exposed, IdToken, LoginPrompt, MAX_PENDING_REVOCATIONS,
+    AccessToken, AuthResult, CasOutcome, Exposed, IdToken, LoginPrompt, MAX_PENDING_REVOCATIONS, Origin,
     PendingAuthorization, PendingRevocation, PendingSecret, RefreshToken, RevocableToken, Session,
     SessionKey, SessionStore, TenantId, Timestamp,
 };
@@ -66,8 +66,13 @@ where
     unusual_user_names(&make().await).await;
 }
 
+/// The origin of the sample sessions and revocations.
+pub fn sample_origin() -> Origin {
+    Origin::oidc(&url_of("https://idp.example.org/realms/field"), "field-app")
+}
+
 /// A session with every field set: tokens derived from `n`, profile,
-/// metadata, username, an expiry one hour after [`T0`].
+/// metadata, username, [`sample_origin`], an expiry one hour after [`T0`].
 pub fn sample_session(tenant: &str, provider: &str, n: u64) -> Session {
     let mut auth = AuthResult::new(AccessToken::new(format!("access-{tenant}-{provider}-{n}")), 3600);
     auth.refresh_token = Some(RefreshToken::new(format!("refresh-{tenant}-{provider}-{n}")));
@@ -81,6 +86,7 @@ pub fn sample_session(tenant: &str, provider: &str, n: u64) -> Session {
     session.username = Some(format!("user{n}@example.org"));
     // One login per key: samples of a key stand for its successive refreshes.
     session.set_login_id_for_tests(format!("login-{tenant}-{provider}"));
+    session.origin = Some(sample_origin());
     session
 }
 
@@ -874,6 +880,7 @@ pub fn sample_revocation(
         },
         created_at,
         expires_at: created_at.saturating_add(Duration::from_secs(3600)),
+        origin: Some(sample_origin()),
     }
 }
 

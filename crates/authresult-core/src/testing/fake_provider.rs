@@ -10,7 +10,7 @@ use url::Url;
 
 use crate::{
     AccessToken, AuthProvider, AuthResult, Credentials, Error, FailureKind, LoginPrompt, LoginRequest,
-    LoginResponse, PendingAuthorization, PendingSecret, RevocableToken, Sleeper, TokenInfo,
+    LoginResponse, Origin, PendingAuthorization, PendingSecret, RevocableToken, Sleeper, TokenInfo,
 };
 
 /// How many times each operation of a [`FakeProvider`] was called.
@@ -44,12 +44,14 @@ type Refresher = Box<dyn Fn(&AuthResult) -> Result<AuthResult, Error> + Send + S
 /// [`refresh_with`](Self::refresh_with) function when set, else fails the same
 /// way; `revoke` succeeds; `begin_login` starts a redirect login with state
 /// `fake-state-<n>`; `end_session_url` is `None` unless set with
-/// [`with_end_session_url`](Self::with_end_session_url).
+/// [`with_end_session_url`](Self::with_end_session_url); `origin` is `None`
+/// unless set with [`with_origin`](Self::with_origin).
 pub struct FakeProvider {
     state: Mutex<State>,
     refresher: Option<Refresher>,
     refresh_delay: Option<(Arc<dyn Sleeper>, Duration)>,
     end_session_url: Option<Url>,
+    origin: Option<Origin>,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ impl FakeProvider {
             refresher: None,
             refresh_delay: None,
             end_session_url: None,
+            origin: None,
         }
     }
 
@@ -108,6 +111,12 @@ impl FakeProvider {
     /// Answers `end_session_url` with `url` (instead of `None`).
     pub fn with_end_session_url(mut self, url: Url) -> Self {
         self.end_session_url = Some(url);
+        self
+    }
+
+    /// Reports `origin` as its [`AuthProvider::origin`] (instead of `None`).
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = Some(origin);
         self
     }
 
@@ -243,6 +252,10 @@ impl AuthProvider for FakeProvider {
     async fn end_session_url(&self, _auth: &AuthResult) -> Result<Option<Url>, Error> {
         self.lock().calls.end_session_url += 1;
         Ok(self.end_session_url.clone())
+    }
+
+    fn origin(&self) -> Option<Origin> {
+        self.origin.clone()
     }
 }
 

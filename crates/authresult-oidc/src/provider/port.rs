@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessToken, AuthProvider, AuthResult, Credentials, LoginRequest, LoginResponse, PendingAuthorization,
-    RevocableToken, TokenInfo,
+    AccessToken, AuthProvider, AuthResult, Credentials, LoginRequest, LoginResponse, Origin,
+    PendingAuthorization, RevocableToken, TokenInfo,
 };
 use url::Url;
 
@@ -62,5 +62,14 @@ impl AuthProvider for OidcProvider {
 
     async fn end_session_url(&self, auth: &AuthResult) -> Result<Option<Url>, authresult_core::Error> {
         Ok(OidcProvider::end_session_url(self, auth).await?)
+    }
+
+    /// The configured issuer and client id: every token request and
+    /// revocation goes to that issuer's endpoints as that client.
+    fn origin(&self) -> Option<Origin> {
+        Some(Origin::oidc(
+            &self.inner.settings.issuer,
+            &self.inner.settings.client_id,
+        ))
     }
 }

@@ -25,7 +25,7 @@ const NOW: Timestamp = Timestamp::from_secs(1_800_000_000);
 
 /// The artifact DataCollect's server writes (`generatePublicArtifacts`):
 /// the app config with `syncServerUrl` set to the server's public URL.
-fn artifact(sync_server_url: &str) -> Value {
+pub(crate) fn artifact(sync_server_url: &str) -> Value {
     json!({
         "id": "household-survey",
         "artifactId": "9f0c1d2e3a4b5c6d7e8f90a1b2c3d4e5",
@@ -78,7 +78,7 @@ async fn serve(body: ResponseTemplate) -> MockServer {
     server
 }
 
-fn jwt(claims: &Value) -> String {
+pub(crate) fn jwt(claims: &Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     format!("{header}.{payload}.c2lnbmF0dXJl")
@@ -454,7 +454,7 @@ async fn imports_that_cannot_make_a_session_store_nothing() {
 
 /// Logs in to `provider` of `app` as `username` through the local
 /// provider's login form; answers the access token's header.
-async fn browser_login(app: &DataCollectApp, provider: &str, username: &str) -> String {
+pub(crate) async fn browser_login(app: &DataCollectApp, provider: &str, username: &str) -> String {
     let redirect = url::Url::parse("http://127.0.0.1:9/callback").unwrap();
     let pending = app
         .manager()

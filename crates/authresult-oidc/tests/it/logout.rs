@@ -123,6 +123,10 @@ async fn tokens_an_offline_logout_left_pending_are_revoked_at_the_provider_on_re
             token,
             created_at: now,
             expires_at: now.saturating_add_secs(3600),
+            origin: Some(authresult_core::Origin::oidc(
+                provider.issuer(),
+                provider.client_id(),
+            )),
         };
         store.put_pending_revocation(&revocation).await.unwrap();
     }

@@ -20,6 +20,7 @@ mod hostile;
 mod id_token;
 mod id_token_hostile;
 mod logout;
+mod origins;
 mod presets;
 mod profiles;
 mod real_browser;

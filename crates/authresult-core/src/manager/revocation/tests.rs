@@ -21,7 +21,8 @@ fn session() -> Session {
     session
 }
 
-fn manager(store: MockSessionStore, provider: MockAuthProvider) -> AuthManager {
+fn manager(store: MockSessionStore, mut provider: MockAuthProvider) -> AuthManager {
+    provider.expect_origin().return_const(None);
     let clock = ManualClock::new(T0);
     AuthManager::builder("tenant-a", Arc::new(store))
         .provider("kc", Arc::new(provider))
@@ -128,6 +129,7 @@ fn revocations_never_print_their_token() {
         token: crate::RevocableToken::Refresh(RefreshToken::new("SECRET-REFRESH")),
         created_at: T0,
         expires_at: T0,
+        origin: None,
     };
     let shown = format!(
         "{revocation:?} {:?}",
