@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authresult_bench::results;
-use authresult_core::{TenantId, UserId};
+use authresult_core::{
+    AccessToken, AuthResult, Session, SessionKey, SessionStore as _, TenantId, Timestamp, UserId,
+};
 use authresult_store::{
-    MemoryVaultStore, OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore,
+    MemoryStore, MemoryVaultStore, OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore,
 };
 use serde_json::json;
 
@@ -43,7 +45,10 @@ fn run() -> anyhow::Result<()> {
         let store = Arc::new(SqliteStore::open(dir.join("sessions.db")).await?);
         let vault = Arc::new(OfflineVault::new(store.clone(), policy.clone()));
         vault.prepare_login(&tenant, &user, None).await?;
-        VaultedStore::new(store.clone(), vault.clone())
+        let sealed = VaultedStore::new(store.clone(), vault.clone());
+        // The online login's session write, then the enrollment it allows.
+        sealed.put(&login_session(&tenant, &user)).await?;
+        sealed
             .enroll(&tenant, &user, b"correct horse battery staple")
             .await?;
         let mut unlocks = Vec::new();
@@ -62,6 +67,9 @@ fn run() -> anyhow::Result<()> {
         let records = Arc::new(MemoryVaultStore::new());
         let target = Arc::new(OfflineVault::new(records, guessing));
         target.prepare_login(&tenant, &user, None).await?;
+        VaultedStore::new(Arc::new(MemoryStore::new()), target.clone())
+            .put(&login_session(&tenant, &user))
+            .await?;
         target.enroll(&tenant, &user, b"123456").await?;
         let mut guesses = Vec::new();
         for n in 0..RUNS {
@@ -103,4 +111,15 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = results::out_dir().join(format!("offline-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The session an online login of `user` writes (an account named `sub`).
+fn login_session(tenant: &TenantId, user: &UserId) -> Session {
+    let mut auth = AuthResult::new(AccessToken::new("bench-access"), 3600);
+    auth.profile = Some([("sub".to_owned(), "bench-sub".to_owned())].into());
+    Session::new(
+        SessionKey::for_user(tenant.clone(), user.clone(), "kc"),
+        auth,
+        Timestamp::now(),
+    )
 }

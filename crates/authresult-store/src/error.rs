@@ -273,6 +273,14 @@ pub enum StoreError {
         /// The provider name.
         provider: String,
     },
+    /// The provider's answer names no account (no subject in the profile,
+    /// ID token or access token): it cannot bind a device user nor stand for
+    /// one. Nothing was written.
+    #[error("the answer of provider `{provider}` names no account: a device user's login needs one")]
+    NoAccount {
+        /// The provider name.
+        provider: String,
+    },
     /// `enroll` without an online login of the user written since the
     /// last lock.
     #[error("enrolling an offline secret needs an online login of the user first")]
@@ -342,6 +350,7 @@ impl StoreError {
             | StoreError::SecretMismatch
             | StoreError::SubjectMismatch { .. }
             | StoreError::UnboundProvider { .. }
+            | StoreError::NoAccount { .. }
             | StoreError::OnlineLoginRequired
             | StoreError::InvalidSecret { .. } => FailureKind::Configuration,
             StoreError::LockedOut

@@ -75,6 +75,12 @@ impl AuthManager {
     /// replaces another origin's session (see
     /// [`discard_foreign_session`](Self::discard_foreign_session)).
     pub(super) async fn refuse_foreign(&self, name: &ProviderId, slot: &Slot) -> Result<(), Error> {
+        // A user whose sessions are locked (an offline vault's user) cannot
+        // be read before the login's write opens them: that write checks the
+        // account the user is bound to (its issuer and subject) instead.
+        if self.inner.gate.as_ref().is_some_and(|g| !g.is_open()) {
+            return Ok(());
+        }
         match self.inner.store.get(&self.key(name)).await? {
             Some(stored) => Self::check_origin(name, slot, &stored),
             None => Ok(()),

@@ -102,6 +102,13 @@ impl OfflineVault {
         let id: UserKey = (tenant.clone(), user.clone());
         let provider = key.provider.as_str();
         let account = account_of(session);
+        // An answer naming no account cannot bind a device user, nor stand
+        // for one: any other anonymous account would equal it.
+        if account.subject.is_empty() {
+            return Err(StoreError::NoAccount {
+                provider: provider.to_owned(),
+            });
+        }
         let stored = self.read(tenant, user).await?;
         // A wiped record (lock-out, reset) keeps the accounts it was bound to.
         let bound = stored.as_ref().map(|(r, _)| r);

@@ -41,11 +41,9 @@ async fn open(path: &Path, now: Timestamp) -> (Arc<SqliteStore>, Arc<OfflineVaul
 }
 
 fn session(user: &str, n: u64) -> Session {
-    Session::new(
-        SessionKey::for_user(TENANT, user, "kc"),
-        AuthResult::new(AccessToken::new(format!("access-{user}-{n}")), 3600),
-        T0,
-    )
+    let mut auth = AuthResult::new(AccessToken::new(format!("access-{user}-{n}")), 3600);
+    auth.profile = Some([("sub".to_owned(), format!("sub-{user}"))].into());
+    Session::new(SessionKey::for_user(TENANT, user, "kc"), auth, T0)
 }
 
 #[tokio::test]

@@ -54,7 +54,8 @@ async fn enroll(vault: &OfflineVault, secret: &[u8]) {
         .await
         .expect("prepare_login");
     // The online login's session write, as `VaultedStore` makes it.
-    let auth = AuthResult::new(AccessToken::new("access"), 3600);
+    let mut auth = AuthResult::new(AccessToken::new("access"), 3600);
+    auth.profile = Some([("sub".to_owned(), "sub-amina".to_owned())].into());
     let session = Session::new(
         SessionKey::for_user(t(), amina(), "kc"),
         auth,

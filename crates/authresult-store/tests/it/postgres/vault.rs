@@ -61,6 +61,7 @@ async fn postgres_vault_store_conforms() {
 fn session(user: &str, token: &str) -> Session {
     let mut auth = AuthResult::new(AccessToken::new(format!("access-{token}")), 3600);
     auth.refresh_token = Some(RefreshToken::new(format!("refresh-{token}")));
+    auth.profile = Some([("sub".to_owned(), format!("sub-{user}"))].into());
     Session::new(SessionKey::for_user("field-app", user, "kc"), auth, T0)
 }
 
