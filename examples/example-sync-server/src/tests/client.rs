@@ -353,9 +353,15 @@ fn a_pull_page_stays_small_however_many_events_share_a_timestamp() {
     let event = |i: usize| json!({"guid": format!("e{i}"), "timestamp": at(1), "data": {}});
     let crowd: Vec<Value> = (0..MAX_AT_ONE_INSTANT).map(event).collect();
     assert_eq!(store.push(&crowd, 100_000), Ok(MAX_AT_ONE_INSTANT));
-    let one_more = [json!({"guid": "later", "timestamp": at(2)}), event(MAX_AT_ONE_INSTANT)];
+    let one_more = [
+        json!({"guid": "later", "timestamp": at(2)}),
+        event(MAX_AT_ONE_INSTANT),
+    ];
     let at_one = parse_rfc3339(&at(1)).unwrap();
-    assert_eq!(store.push(&one_more, 100_000), Err(Refusal::Crowded { at: at_one }));
+    assert_eq!(
+        store.push(&one_more, 100_000),
+        Err(Refusal::Crowded { at: at_one })
+    );
     // Refused whole: nothing of it stored; the page is bounded.
     let page = store.pull(None);
     let events = page["events"].as_array().unwrap();
@@ -363,6 +369,8 @@ fn a_pull_page_stays_small_however_many_events_share_a_timestamp() {
     assert_eq!(events.len(), MAX_AT_ONE_INSTANT);
     assert_eq!(store.pull(Some(at_one))["events"], json!([]));
     // Other instants still take events, and a guid already stored is no crowd.
-    assert_eq!(store.push(&[json!({"guid": "later", "timestamp": at(2)}), event(0)], 100_000), Ok(1));
+    assert_eq!(
+        store.push(&[json!({"guid": "later", "timestamp": at(2)}), event(0)], 100_000),
+        Ok(1)
+    );
 }
-

@@ -31,7 +31,11 @@ fn limits(max_connections: usize) -> ServeLimits {
 /// dropped); the address, and the server's task.
 async fn serve(
     limits: ServeLimits,
-) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>) {
+) -> (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -90,7 +94,11 @@ fn push() -> String {
 async fn trickle(addr: SocketAddr, within: Duration) -> bool {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let started = Instant::now();
-    if stream.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n").await.is_err() {
+    if stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .is_err()
+    {
         return true;
     }
     let mut buf = [0u8; 256];
@@ -125,7 +133,10 @@ async fn a_client_trickling_its_headers_is_cut_off_while_authenticated_clients_a
         assert_eq!(status(addr, &push()).await, 200);
     }
     for trickler in tricklers {
-        assert!(trickler.await.unwrap(), "a client sending a header line every 200 ms kept its connection");
+        assert!(
+            trickler.await.unwrap(),
+            "a client sending a header line every 200 ms kept its connection"
+        );
     }
 }
 
@@ -133,7 +144,10 @@ async fn a_client_trickling_its_headers_is_cut_off_while_authenticated_clients_a
 async fn a_connection_that_sends_nothing_is_closed() {
     let (addr, _stop, _task) = serve(limits(64)).await;
     let mut silent = TcpStream::connect(addr).await.unwrap();
-    assert!(closed_within(&mut silent, PATIENCE).await, "a silent connection stayed open");
+    assert!(
+        closed_within(&mut silent, PATIENCE).await,
+        "a silent connection stayed open"
+    );
 
     // After an answered request, an idle keep-alive connection too.
     let mut idle = TcpStream::connect(addr).await.unwrap();
@@ -142,7 +156,10 @@ async fn a_connection_that_sends_nothing_is_closed() {
     let mut answer = [0u8; 16];
     idle.read_exact(&mut answer).await.unwrap();
     assert!(answer.starts_with(b"HTTP/1.1 200"));
-    assert!(closed_within(&mut idle, PATIENCE).await, "an idle keep-alive connection stayed open");
+    assert!(
+        closed_within(&mut idle, PATIENCE).await,
+        "an idle keep-alive connection stayed open"
+    );
 }
 
 #[tokio::test]
@@ -160,21 +177,31 @@ async fn connections_past_the_bound_wait_for_a_free_one() {
     third.write_all(pull().as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     let early = tokio::time::timeout(Duration::from_millis(300), third.read_to_end(&mut answer)).await;
-    assert!(early.is_err(), "a third connection was served past a bound of two");
+    assert!(
+        early.is_err(),
+        "a third connection was served past a bound of two"
+    );
     // A slot freed (here by the client), the waiting one is served.
     drop(holders.pop());
     tokio::time::timeout(PATIENCE, third.read_to_end(&mut answer))
         .await
         .expect("served once a slot is free")
         .unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
 }
 
 #[tokio::test]
 async fn http2_is_not_spoken() {
     let (addr, _stop, _task) = serve(limits(64)).await;
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(PATIENCE, stream.read_to_end(&mut answer))
         .await
@@ -208,7 +235,11 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     stream.write_all(body.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
-    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
     tokio::time::timeout(PATIENCE, task)
         .await
         .expect("the server stopped")

@@ -15,7 +15,12 @@ async fn serve() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = example_common::ServeLimits::default();
-    tokio::spawn(example_common::serve(listener, server(clock()), limits, std::future::pending()));
+    tokio::spawn(example_common::serve(
+        listener,
+        server(clock()),
+        limits,
+        std::future::pending(),
+    ));
     addr
 }
 
