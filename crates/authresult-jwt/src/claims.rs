@@ -106,7 +106,9 @@ impl ValidatedToken {
         &self.0.issuer
     }
 
-    /// `sub`, when present.
+    /// The user the token names, by its provider profile's subject claim
+    /// (`ProviderProfile::subject_claim`): `sub`, or `id` for the sync
+    /// server's own tokens; `None` when absent.
     pub fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
     }

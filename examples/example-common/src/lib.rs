@@ -1,7 +1,8 @@
 //! Shared plumbing of the authresult examples: provider settings from flags,
 //! environment variables or a DataCollect-style `{type, fields}` JSON file,
 //! the default SQLite store in the per-user data folder, the device login's
-//! screen (`device_login.rs`), and printing an error's whole cause chain.
+//! screen (`device_login.rs`), serving HTTP with the limits an open server
+//! needs (`serve.rs`), and printing an error's whole cause chain.
 //!
 //! Not a library to depend on: it only keeps the examples short.
 
@@ -18,8 +19,10 @@ use authresult_store::SqliteStore;
 use serde_json::Value;
 
 mod device_login;
+mod serve;
 
 pub use device_login::device_login;
+pub use serve::{ServeLimits, serve};
 
 /// Where the provider and the store come from.
 #[derive(Debug, Clone, clap::Args)]

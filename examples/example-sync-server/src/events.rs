@@ -10,14 +10,19 @@
 //! knowing: a push with an event it cannot store is refused whole (400),
 //! a full store refuses the push (507) and keeps every event it has, and
 //! events sharing the timestamp that ends a page are all on that page (with
-//! `timestamp > since`, DataCollect's next page would skip them).
+//! `timestamp > since`, DataCollect's next page would skip them). So that a
+//! page stays small, at most [`MAX_AT_ONE_INSTANT`] events of an app share
+//! one millisecond; a push past it is refused whole (507) too.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
 /// Events per pull page (DataCollect's `getEventsSincePagination(since, 10)`).
 pub(crate) const PAGE: usize = 10;
+/// Events of one app sharing one millisecond: a pull page holds all of
+/// those sharing its last timestamp, so at most this many plus [`PAGE`].
+pub(crate) const MAX_AT_ONE_INSTANT: usize = 100 * PAGE;
 /// `SyncLevel.REMOTE`: synced with the sync server.
 const REMOTE: u64 = 1;
 
@@ -28,6 +33,9 @@ pub(crate) enum Refusal {
     Bad(String),
     /// The app's store is full (507).
     Full { stored: usize, limit: usize },
+    /// More than [`MAX_AT_ONE_INSTANT`] events would share the millisecond
+    /// `at` (507).
+    Crowded { at: i64 },
 }
 
 /// One app's events, in timestamp order (then arrival).
@@ -35,6 +43,8 @@ pub(crate) enum Refusal {
 pub(crate) struct AppEvents {
     by_time: BTreeMap<(i64, u64), Value>,
     guids: HashSet<String>,
+    /// How many events each millisecond has.
+    at_instant: HashMap<i64, usize>,
     arrivals: u64,
 }
 
@@ -59,9 +69,19 @@ impl AppEvents {
                 limit,
             });
         }
+        let mut added: HashMap<i64, usize> = HashMap::new();
+        for (millis, _) in &fresh {
+            *added.entry(*millis).or_default() += 1;
+        }
+        for (&at, &n) in &added {
+            if self.at_instant.get(&at).copied().unwrap_or_default() + n > MAX_AT_ONE_INSTANT {
+                return Err(Refusal::Crowded { at });
+            }
+        }
         let new = fresh.len();
         for (millis, stored) in fresh {
             self.arrivals += 1;
+            *self.at_instant.entry(millis).or_default() += 1;
             if let Some(guid) = stored["guid"].as_str() {
                 self.guids.insert(guid.to_owned());
             }

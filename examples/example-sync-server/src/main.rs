@@ -15,7 +15,10 @@
 //! Pushed events are kept in memory and pulled as DataCollect's server
 //! answers (server-side fields, `syncLevel: 1`, pages of 10 strictly after
 //! `since`); a full store refuses a push (507), never drops an event.
-//! `docs/datacollect-server.md` tells more. Prints the address it listens on, then serves until Ctrl-C.
+//! Served over HTTP/1.1 with a time limit on each request's headers and on
+//! idle connections, and a bound on connections at once
+//! (`example_common::serve`). `docs/datacollect-server.md` tells more.
+//! Prints the address it listens on, then serves until Ctrl-C.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -26,7 +29,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use authresult_jwt::{SyncServerSecret, SyncServerTokens};
 use clap::Parser;
-use example_common::exit;
+use example_common::{ServeLimits, exit, serve};
 
 mod events;
 mod server;
@@ -84,6 +87,15 @@ struct Args {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     body_timeout_secs: u64,
 
+    /// Seconds a client may take to send a request's headers (and an idle
+    /// connection its next request) before it is disconnected.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout_secs: u64,
+
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    max_connections: usize,
+
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
@@ -132,10 +144,14 @@ async fn run(args: Args) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let limits = ServeLimits {
+        header_read_timeout: Duration::from_secs(args.header_timeout_secs),
+        max_connections: args.max_connections,
+        ..ServeLimits::default()
+    };
+    serve(listener, app, limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

@@ -22,7 +22,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::events::{AppEvents, Refusal, parse_since};
+use super::events::{AppEvents, MAX_AT_ONE_INSTANT, Refusal, format_millis, parse_since};
 
 /// DataCollect's app of requests that name none.
 pub(crate) const DEFAULT_APP: &str = "default";
@@ -198,6 +198,13 @@ fn refused(refusal: Refusal) -> Response {
             StatusCode::INSUFFICIENT_STORAGE,
             format!(
                 "the app's event store is full ({stored} of {limit} events); nothing of this push was stored"
+            ),
+        ),
+        Refusal::Crowded { at } => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!(
+                "more than {MAX_AT_ONE_INSTANT} events of the app would share the timestamp {}; nothing of this push was stored",
+                format_millis(at)
             ),
         ),
     };

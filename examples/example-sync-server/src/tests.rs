@@ -3,7 +3,8 @@
 //! (made as DataCollect makes them), the schemes an app config declares,
 //! unknown apps, admins, and a legacy token past its maximum age; pull and
 //! push as DataCollect's client meets them (`client.rs`) and the front door
-//! as an unauthenticated client meets it over TCP (`front_door.rs`).
+//! as an unauthenticated client meets it over TCP (`front_door.rs`), and
+//! connections as `main` serves them (`connections.rs`).
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
 
@@ -24,6 +25,7 @@ use tower::ServiceExt as _;
 use super::server::{AppConfig, Settings, router};
 
 mod client;
+mod connections;
 mod front_door;
 
 const SECRET: &[u8] = b"the-sync-servers-jwt-secret-0123456789";

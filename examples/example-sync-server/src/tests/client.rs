@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{bearer, call, clock, server};
-use crate::events::{PAGE, format_millis, parse_rfc3339};
+use crate::events::{AppEvents, MAX_AT_ONE_INSTANT, PAGE, Refusal, format_millis, parse_rfc3339};
 
 /// One device's IndexedDB event store and sync state, as the client keeps
 /// them.
@@ -342,4 +342,35 @@ fn timestamps_read_and_print_as_javascript_dates_do() {
     ] {
         assert_eq!(ms(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn a_pull_page_stays_small_however_many_events_share_a_timestamp() {
+    // A page holds every event sharing its last timestamp (else the next
+    // one, `timestamp > since`, would skip some): one user pushing 100,000
+    // events at one instant made every pull of the app answer all of them.
+    let mut store = AppEvents::default();
+    let event = |i: usize| json!({"guid": format!("e{i}"), "timestamp": at(1), "data": {}});
+    let crowd: Vec<Value> = (0..MAX_AT_ONE_INSTANT).map(event).collect();
+    assert_eq!(store.push(&crowd, 100_000), Ok(MAX_AT_ONE_INSTANT));
+    let one_more = [
+        json!({"guid": "later", "timestamp": at(2)}),
+        event(MAX_AT_ONE_INSTANT),
+    ];
+    let at_one = parse_rfc3339(&at(1)).unwrap();
+    assert_eq!(
+        store.push(&one_more, 100_000),
+        Err(Refusal::Crowded { at: at_one })
+    );
+    // Refused whole: nothing of it stored; the page is bounded.
+    let page = store.pull(None);
+    let events = page["events"].as_array().unwrap();
+    assert!(events.len() <= MAX_AT_ONE_INSTANT + PAGE);
+    assert_eq!(events.len(), MAX_AT_ONE_INSTANT);
+    assert_eq!(store.pull(Some(at_one))["events"], json!([]));
+    // Other instants still take events, and a guid already stored is no crowd.
+    assert_eq!(
+        store.push(&[json!({"guid": "later", "timestamp": at(2)}), event(0)], 100_000),
+        Ok(1)
+    );
 }

@@ -10,11 +10,17 @@ use tokio::net::TcpStream;
 
 use super::{bearer, clock, server};
 
-/// Serves the test server on a loopback port.
+/// Serves the test server on a loopback port, as `main` serves it.
 async fn serve() -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, server(clock())).await });
+    let limits = example_common::ServeLimits::default();
+    tokio::spawn(example_common::serve(
+        listener,
+        server(clock()),
+        limits,
+        std::future::pending(),
+    ));
     addr
 }
 

@@ -53,14 +53,18 @@ impl Report {
              (100 KB declared, one byte every {} ms): a third without `Authorization`, a third \
              with a refused `Bearer` token, a third with a `keycloak` token whose check depends \
              on the app (their bodies are read before authentication, at most 64 at once). An \
-             answered attacker connects again {} ms later. Runs with and without the attack \
-             alternate, {} rounds of each.\n",
+             answered attacker connects again {} ms later. The server is served as the example \
+             serves it (`example_common::serve`: 10 s to send headers, at most 2,048 connections). \
+             Runs with and without the attack alternate, {} rounds of each; the throughput kept \
+             is the median of the rounds' ratios (lowest {}, highest {}).\n",
             text(&f["clients"]),
             text(&f["phase_secs"]),
             text(&f["attackers"]),
             text(&f["drip_ms"]),
             text(&f["reconnect_ms"]),
             text(&f["rounds"]),
+            percent(&f["min_kept"]),
+            percent(&f["max_kept"]),
         );
         let _ = writeln!(md, "| | requests/s | failed | server memory |\n|---|---|---|---|");
         let _ = writeln!(
@@ -88,4 +92,11 @@ impl Report {
             text(&answers["connects"]),
         );
     }
+}
+
+/// A ratio as a whole percentage, or "?".
+fn percent(value: &serde_json::Value) -> String {
+    value
+        .as_f64()
+        .map_or_else(|| "?".into(), |r| format!("{:.0}%", r * 100.0))
 }
