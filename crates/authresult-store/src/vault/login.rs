@@ -204,6 +204,15 @@ impl OfflineVault {
                 // A wiped record still binds the user to its accounts.
                 let bound = current.as_ref().map(|(r, _)| r);
                 Self::check_account(bound, &proven.provider, &proven.subject)?;
+                // A new secret over a live record needs the account it is
+                // bound to for this provider: a login through a provider the
+                // user never used (while unlocked) keeps the secret as is.
+                if let Some(live) = bound.filter(|r| !r.is_wiped())
+                    && live.subjects.get(&proven.provider) != Some(&proven.subject)
+                    && live.unwrap_key(secret, self.pepper())?.is_none()
+                {
+                    return Err(StoreError::SecretMismatch);
+                }
                 record.subjects = bound.map(|r| r.subjects.clone()).unwrap_or_default();
                 record
                     .subjects

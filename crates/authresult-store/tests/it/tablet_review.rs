@@ -283,3 +283,30 @@ async fn an_account_without_a_subject_cannot_stand_for_another() {
         "no secret was tried"
     );
 }
+
+/// The other user, while alice left the tablet unlocked, logs in as her
+/// through a provider she never used, with his own account, and tries to
+/// enroll his own passcode: refused (`SecretMismatch`), her passcode stays
+/// (found by the review: on the first fix round it changed her passcode).
+#[tokio::test]
+async fn a_new_provider_cannot_change_an_unlocked_users_secret() {
+    let tablet = Tablet::new(policy());
+    let (tenant, alice) = Tablet::ids("alice");
+    tablet.login_and_enroll("alice", "sub-alice", b"right").await;
+    let other = Arc::new(FakeProvider::new());
+    let manager = AuthManager::builder(TENANT, Arc::new(tablet.sealed.clone()))
+        .provider("other", other.clone())
+        .clock(tablet.clock.clone())
+        .build()
+        .for_user("alice");
+    other.push_login(Ok(account("sub-bob", "online")));
+    manager.login("other", &password_of("alice")).await.unwrap();
+    let e = tablet
+        .sealed
+        .enroll(&tenant, &alice, b"bobs-code")
+        .await
+        .unwrap_err();
+    assert!(matches!(store_error(&e), StoreError::SecretMismatch), "{e:?}");
+    tablet.vault.lock(&tenant, &alice);
+    tablet.vault.unlock(&tenant, &alice, b"right").await.unwrap();
+}

@@ -274,6 +274,9 @@ async fn per_user_sessions_on_postgres_are_readable_only_while_unlocked_on_any_i
         "access-amina"
     );
     second.vault.lock(&tenant, &amina);
+    // Locked: no manager of amina answers, not even from its cache.
     let e = manager.for_user("amina").access_token("kc").await.unwrap_err();
-    assert!(matches!(cause(&e), StoreError::VaultLocked), "{e:?}");
+    assert!(matches!(e, authresult_core::Error::Locked { .. }), "{e:?}");
+    let e = amina_manager.access_token("kc").await.unwrap_err();
+    assert!(matches!(e, authresult_core::Error::Locked { .. }), "{e:?}");
 }
