@@ -17,8 +17,7 @@ use std::io::BufRead as _;
 
 use anyhow::{Context as _, Result, bail};
 use authresult_core::{AuthManager, Password};
-use example_common::{Settings, print_error};
-use ring::digest::{SHA256, digest};
+use example_common::{Settings, fingerprint, print_error};
 
 use crate::tablet::Tablet;
 
@@ -85,7 +84,7 @@ async fn command(
                 .access_token(provider)
                 .await
                 .with_context(|| format!("{user}: no access token"))?;
-            println!("{user}: access token {}", fingerprint(token.secret()));
+            println!("{user}: access token sha256:{}", fingerprint(token.secret()));
             Ok(())
         }
         ["status", user] => tablet.status(user).await,
@@ -93,12 +92,4 @@ async fn command(
             "unknown command (login USER PASSCODE | unlock USER PASSCODE | lock USER | token USER | status USER | quit)"
         ),
     }
-}
-
-/// What a token is shown as: the first 8 bytes of its SHA-256, never the
-/// token itself.
-pub(crate) fn fingerprint(token: &str) -> String {
-    let hash = digest(&SHA256, token.as_bytes());
-    let hex: String = hash.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }

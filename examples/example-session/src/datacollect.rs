@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use authresult_oidc::{DataCollectApp, OidcOptions};
 use clap::{Args, ValueEnum};
-use example_common::Settings;
+use example_common::{Settings, fingerprint};
 
 /// Where the artifact comes from.
 #[derive(Debug, Args)]
@@ -38,13 +38,6 @@ pub(crate) struct FromArtifactArgs {
     /// Log out of the provider (revoke, remove the session).
     #[arg(long, requires = "login")]
     pub(crate) logout: bool,
-}
-
-/// The first 8 hex digits of the SHA-256 of `token`: enough to tell tokens
-/// apart in a log, nothing to replay.
-pub(crate) fn fingerprint(token: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-    digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `Authorization: <scheme> <fingerprint>` of a header value.

@@ -1,3 +1,5 @@
+//! Unit tests of `AccessGate`: open, close, idle, a clock set back, listeners.
+
 use std::sync::atomic::AtomicUsize;
 
 use super::*;
