@@ -507,6 +507,8 @@ impl AuthManager {
             extra_params,
         };
         let mut pending = slot.provider.begin_login(&request).await?;
+        // Whatever the provider said: the login is this slot's origin's.
+        pending.origin = slot.origin.clone();
         let cap = now.saturating_add(self.inner.pending_ttl);
         if pending.expires_at > cap {
             pending.expires_at = cap;
@@ -561,6 +563,15 @@ impl AuthManager {
             return Err(Error::UnknownLoginState);
         }
         let (name, slot) = self.slot(pending.key.provider.as_str())?;
+        // A login begun at another origin (another app's manager over the
+        // same store and tenant) is not completed here: its code, verifier
+        // or device code would go to this provider's token endpoint. It is
+        // consumed, nothing is sent.
+        if pending.origin != slot.origin {
+            return Err(Error::OriginMismatch {
+                provider: name.to_string(),
+            });
+        }
         let auth = slot.provider.complete_login(&pending, &response).await?;
         let mut session = Session::new(self.key(name), auth, self.now());
         session.username = session
