@@ -633,22 +633,35 @@ impl AuthManager {
         Ok((*session).clone())
     }
 
-    /// The stored session for `provider`, if any.
+    /// The stored session for `provider`, if any. A session of another
+    /// origin than the provider's is not shown (its tokens, subject and
+    /// profile are not this app's): [`Error::OriginMismatch`], the session
+    /// kept.
     pub async fn session(&self, provider: &str) -> Result<Option<Session>, Error> {
-        let (name, _) = self.slot(provider)?;
-        self.inner.store.get(&self.key(name)).await
+        let (name, slot) = self.slot(provider)?;
+        match self.inner.store.get(&self.key(name)).await? {
+            Some(stored) => {
+                Self::check_origin(name, slot, &stored)?;
+                Ok(Some(stored))
+            }
+            None => Ok(None),
+        }
     }
 
-    /// All stored sessions of this manager's user (one per provider).
+    /// The stored sessions of this manager's user (one per provider),
+    /// except those of an origin none of its providers may use.
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
-        self.inner
+        let mut sessions = self
+            .inner
             .store
             .list_user(&self.inner.tenant, &self.inner.user)
-            .await
+            .await?;
+        sessions.retain(|s| !self.foreign_to_all(s));
+        Ok(sessions)
     }
 
     /// True when some provider has a usable session: an unexpired access token,
-    /// or a refresh token to get one.
+    /// or a refresh token to get one (another origin's does not count).
     pub async fn is_authenticated(&self) -> Result<bool, Error> {
         let now = self.now();
         Ok(self
@@ -662,12 +675,13 @@ impl AuthManager {
     pub async fn is_authenticated_with(&self, provider: &str) -> Result<bool, Error> {
         let (name, slot) = self.slot(provider)?;
         let now = self.now();
-        Ok(self.session(provider).await?.is_some_and(|s| {
+        Ok(self.inner.store.get(&self.key(name)).await?.is_some_and(|s| {
             Self::check_origin(name, slot, &s).is_ok() && (!s.is_expired(now) || s.is_refreshable())
         }))
     }
 
-    /// The user of `provider`'s session, if logged in.
+    /// The user of `provider`'s session, if logged in; of another origin's
+    /// session, [`Error::OriginMismatch`].
     pub async fn current_user(&self, provider: &str) -> Result<Option<User>, Error> {
         let Some(session) = self.session(provider).await? else {
             return Ok(None);
@@ -774,9 +788,6 @@ impl AuthManager {
     pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
         let mut reports = Vec::new();
         for session in self.sessions().await? {
-            if self.foreign_to_all(&session) {
-                continue;
-            }
             if self.inner.slots.contains_key(session.key.provider.as_str()) {
                 reports.push(self.logout(session.key.provider.as_str()).await?);
             }
@@ -784,9 +795,6 @@ impl AuthManager {
         // Sessions of providers this manager does not know: queue their
         // revocations (no provider to ask here), then remove them.
         for session in self.sessions().await? {
-            if self.foreign_to_all(&session) {
-                continue;
-            }
             let name = session.key.provider.clone();
             let origin = session.origin.as_ref();
             for revocation in self.revocations_of(&name, origin, std::iter::once(&session)) {

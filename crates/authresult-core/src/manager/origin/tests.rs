@@ -432,3 +432,29 @@ async fn the_real_app_completes_its_own_login() {
     assert_eq!(session.origin, Some(real()));
     assert_eq!(provider.calls().complete_login, 1);
 }
+
+#[tokio::test]
+async fn another_origins_session_is_not_shown_to_this_app() {
+    let world = World::new();
+    let (provider, before) = world.real_session(3600).await;
+    let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
+    let manager = world.manager(&evil);
+    // Its tokens, subject and profile are not this app's to read.
+    assert_mismatch(manager.session("default").await);
+    assert_mismatch(manager.current_user("default").await);
+    assert!(
+        manager.sessions().await.unwrap().is_empty(),
+        "no session of another origin is listed"
+    );
+    assert!(
+        !manager.is_authenticated().await.unwrap(),
+        "another origin's session does not make this app authenticated"
+    );
+    assert_untouched(world.stored().await, &before);
+    // The real app still sees its own.
+    let real = world.manager(&provider);
+    assert!(real.session("default").await.unwrap().is_some());
+    assert!(real.current_user("default").await.unwrap().is_some());
+    assert_eq!(real.sessions().await.unwrap().len(), 1);
+    assert!(real.is_authenticated().await.unwrap());
+}
