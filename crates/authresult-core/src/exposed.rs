@@ -159,6 +159,8 @@ struct PendingRow<'a> {
     expires_at: &'a Timestamp,
     #[serde(serialize_with = "in_clear")]
     secret: &'a PendingSecret,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: &'a Option<Origin>,
 }
 
 impl Serialize for Exposed<'_, PendingAuthorization> {
@@ -172,6 +174,7 @@ impl Serialize for Exposed<'_, PendingAuthorization> {
             created_at: &p.created_at,
             expires_at: &p.expires_at,
             secret: &p.secret,
+            origin: &p.origin,
         }
         .serialize(serializer)
     }

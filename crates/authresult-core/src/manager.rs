@@ -507,6 +507,8 @@ impl AuthManager {
             extra_params,
         };
         let mut pending = slot.provider.begin_login(&request).await?;
+        // Whatever the provider said: the login is this slot's origin's.
+        pending.origin = slot.origin.clone();
         let cap = now.saturating_add(self.inner.pending_ttl);
         if pending.expires_at > cap {
             pending.expires_at = cap;
@@ -561,6 +563,15 @@ impl AuthManager {
             return Err(Error::UnknownLoginState);
         }
         let (name, slot) = self.slot(pending.key.provider.as_str())?;
+        // A login begun at another origin (another app's manager over the
+        // same store and tenant) is not completed here: its code, verifier
+        // or device code would go to this provider's token endpoint. It is
+        // consumed, nothing is sent.
+        if pending.origin != slot.origin {
+            return Err(Error::OriginMismatch {
+                provider: name.to_string(),
+            });
+        }
         let auth = slot.provider.complete_login(&pending, &response).await?;
         let mut session = Session::new(self.key(name), auth, self.now());
         session.username = session
@@ -622,22 +633,35 @@ impl AuthManager {
         Ok((*session).clone())
     }
 
-    /// The stored session for `provider`, if any.
+    /// The stored session for `provider`, if any. A session of another
+    /// origin than the provider's is not shown (its tokens, subject and
+    /// profile are not this app's): [`Error::OriginMismatch`], the session
+    /// kept.
     pub async fn session(&self, provider: &str) -> Result<Option<Session>, Error> {
-        let (name, _) = self.slot(provider)?;
-        self.inner.store.get(&self.key(name)).await
+        let (name, slot) = self.slot(provider)?;
+        match self.inner.store.get(&self.key(name)).await? {
+            Some(stored) => {
+                Self::check_origin(name, slot, &stored)?;
+                Ok(Some(stored))
+            }
+            None => Ok(None),
+        }
     }
 
-    /// All stored sessions of this manager's user (one per provider).
+    /// The stored sessions of this manager's user (one per provider),
+    /// except those of an origin none of its providers may use.
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
-        self.inner
+        let mut sessions = self
+            .inner
             .store
             .list_user(&self.inner.tenant, &self.inner.user)
-            .await
+            .await?;
+        sessions.retain(|s| !self.foreign_to_all(s));
+        Ok(sessions)
     }
 
     /// True when some provider has a usable session: an unexpired access token,
-    /// or a refresh token to get one.
+    /// or a refresh token to get one (another origin's does not count).
     pub async fn is_authenticated(&self) -> Result<bool, Error> {
         let now = self.now();
         Ok(self
@@ -651,12 +675,13 @@ impl AuthManager {
     pub async fn is_authenticated_with(&self, provider: &str) -> Result<bool, Error> {
         let (name, slot) = self.slot(provider)?;
         let now = self.now();
-        Ok(self.session(provider).await?.is_some_and(|s| {
+        Ok(self.inner.store.get(&self.key(name)).await?.is_some_and(|s| {
             Self::check_origin(name, slot, &s).is_ok() && (!s.is_expired(now) || s.is_refreshable())
         }))
     }
 
-    /// The user of `provider`'s session, if logged in.
+    /// The user of `provider`'s session, if logged in; of another origin's
+    /// session, [`Error::OriginMismatch`].
     pub async fn current_user(&self, provider: &str) -> Result<Option<User>, Error> {
         let Some(session) = self.session(provider).await? else {
             return Ok(None);
@@ -763,9 +788,6 @@ impl AuthManager {
     pub async fn logout_all(&self) -> Result<Vec<LogoutReport>, Error> {
         let mut reports = Vec::new();
         for session in self.sessions().await? {
-            if self.foreign_to_all(&session) {
-                continue;
-            }
             if self.inner.slots.contains_key(session.key.provider.as_str()) {
                 reports.push(self.logout(session.key.provider.as_str()).await?);
             }
@@ -773,9 +795,6 @@ impl AuthManager {
         // Sessions of providers this manager does not know: queue their
         // revocations (no provider to ask here), then remove them.
         for session in self.sessions().await? {
-            if self.foreign_to_all(&session) {
-                continue;
-            }
             let name = session.key.provider.clone();
             let origin = session.origin.as_ref();
             for revocation in self.revocations_of(&name, origin, std::iter::once(&session)) {

@@ -55,20 +55,25 @@ impl Origin {
     }
 
     /// True when nothing `tokens` say contradicts this origin: an ID token
-    /// or a JWT access token whose (unverified) `iss` is another issuer
-    /// does. Used for what was stored before origins were recorded; a sync
+    /// or a JWT access token whose (unverified) `iss` is another issuer, or
+    /// whose `azp` (the client it was issued to) is another client, does.
+    /// Used for what was stored before origins were recorded; a sync
     /// server's tokens carry no issuer, so nothing contradicts it.
     pub(crate) fn admits_tokens<'a>(&self, tokens: impl IntoIterator<Item = &'a str>) -> bool {
-        let Origin::Oidc { issuer, .. } = self else {
+        let Origin::Oidc { issuer, client_id } = self else {
             return true;
         };
-        tokens
-            .into_iter()
-            .filter_map(|token| jwt::peek_claims(token)?.remove("iss"))
-            .all(|iss| match iss {
+        tokens.into_iter().filter_map(jwt::peek_claims).all(|mut claims| {
+            let iss_ok = claims.remove("iss").is_none_or(|iss| match iss {
                 Value::String(iss) => iss.trim_end_matches('/') == issuer,
                 _ => false,
-            })
+            });
+            let azp_ok = claims.remove("azp").is_none_or(|azp| match azp {
+                Value::String(azp) => azp == *client_id,
+                _ => false,
+            });
+            iss_ok && azp_ok
+        })
     }
 }
 

@@ -90,6 +90,13 @@ pub struct PendingAuthorization {
     pub expires_at: Timestamp,
     /// The provider's private part (PKCE verifier, nonce, device code).
     pub secret: PendingSecret,
+    /// The origin of the provider that began the login, recorded by the
+    /// manager when it stores it (a provider leaves it `None`): only a
+    /// provider of this origin completes it, so its code, verifier or
+    /// device code never goes to another origin's token endpoint. `None`
+    /// in a row stored before origins were recorded.
+    #[serde(default)]
+    pub origin: Option<Origin>,
 }
 
 /// Parameters of an interactive login start.
@@ -179,6 +186,7 @@ impl fmt::Debug for PendingAuthorization {
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .field("secret", &self.secret)
+            .field("origin", &self.origin)
             .finish()
     }
 }

@@ -105,16 +105,15 @@ pub(crate) async fn from_artifact(settings: &Settings, args: &FromArtifactArgs) 
     println!("PROVIDER     SCHEME       SESSION");
     for provider in &app.artifact().providers {
         let name = provider.name();
-        let session = app.manager().session(name.as_str()).await?;
-        println!(
-            "{:<12} {:<12} {}",
-            name.as_str(),
-            provider.scheme(),
-            session.as_ref().map_or("-".to_owned(), |s| s
-                .subject
-                .clone()
-                .unwrap_or_else(|| "(stored)".into()))
-        );
+        let shown = match app.manager().session(name.as_str()).await {
+            Ok(session) => session.as_ref().map_or("-".to_owned(), |s| {
+                s.subject.clone().unwrap_or_else(|| "(stored)".into())
+            }),
+            // Another app's (another origin's) session: not this app's to show.
+            Err(authresult_core::Error::OriginMismatch { .. }) => "(another origin's)".to_owned(),
+            Err(e) => return Err(e.into()),
+        };
+        println!("{:<12} {:<12} {}", name.as_str(), provider.scheme(), shown);
     }
     let Some(provider) = &args.login else {
         return Ok(());

@@ -183,6 +183,7 @@ fn token_text_never_appears_in_debug_output() {
         created_at: Timestamp::EPOCH,
         expires_at: Timestamp::MAX,
         secret: PendingSecret::new(secrets[1]),
+        origin: None,
     };
     let config = ProviderConfig::from_json_str(&format!(
         r#"{{"type":"oidc","fields":{{"issuer":"https://id.example.org","client_id":"c","client_secret":"{}"}}}}"#,

@@ -48,6 +48,7 @@ fn pending(prompt: LoginPrompt) -> PendingAuthorization {
         created_at: Timestamp::from_secs(1),
         expires_at: Timestamp::from_secs(2),
         secret: PendingSecret::new("pkce-secret"),
+        origin: None,
     }
 }
 

@@ -602,6 +602,7 @@ fn pending(state: &str, expires_at: Timestamp) -> PendingAuthorization {
         created_at: Timestamp::from_secs(T0),
         expires_at,
         secret: PendingSecret::new("{\"verifier\":\"v\"}"),
+        origin: None,
     }
 }
 

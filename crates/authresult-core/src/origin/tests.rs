@@ -98,3 +98,21 @@ fn the_rule_lets_only_the_same_origin_use_what_records_one() {
     let other_issuer = jwt_with(json!({"iss": "https://elsewhere.test"}));
     assert!(!allows(None, Some(&kc), [other_issuer.as_str()]));
 }
+
+/// A session stored before origins were recorded, its tokens issued by the
+/// real issuer to client `app`: an artifact naming the same issuer with its
+/// own client id cannot take it over (its refresh would be refused by the
+/// issuer for good, ending the real session, and its token answered to the
+/// artifact's app).
+#[test]
+fn a_token_authorized_to_another_client_contradicts_an_oidc_origin() {
+    let issuer = url("https://idp.example.org/realms/field");
+    let token = jwt_with(json!({"iss": "https://idp.example.org/realms/field", "azp": "app"}));
+    assert!(Origin::oidc(&issuer, "app").admits_tokens([token.as_str()]));
+    assert!(!Origin::oidc(&issuer, "evil-client").admits_tokens([token.as_str()]));
+    let not_a_string = jwt_with(json!({"iss": "https://idp.example.org/realms/field", "azp": 7}));
+    assert!(!Origin::oidc(&issuer, "app").admits_tokens([not_a_string.as_str()]));
+    // No `azp`: nothing said about the client.
+    let bare = jwt_with(json!({"iss": "https://idp.example.org/realms/field"}));
+    assert!(Origin::oidc(&issuer, "evil-client").admits_tokens([bare.as_str()]));
+}

@@ -31,6 +31,7 @@ fn pending_authorization_debug_hides_state_user_code_and_url_values() {
         created_at: Timestamp::EPOCH,
         expires_at: Timestamp::EPOCH,
         secret: PendingSecret::new("PRIVATE-SECRET"),
+        origin: None,
     };
     let device = pending(LoginPrompt::DeviceCode {
         user_code: "USER-CODE".into(),

@@ -115,6 +115,7 @@ pub fn sample_pending(
         created_at: T0,
         expires_at,
         secret: PendingSecret::new(format!("pkce-verifier-{state}")),
+        origin: Some(sample_origin()),
     }
 }
 

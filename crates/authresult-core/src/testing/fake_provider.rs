@@ -201,6 +201,7 @@ impl AuthProvider for FakeProvider {
             created_at: request.now,
             expires_at: request.now.saturating_add(std::time::Duration::from_secs(600)),
             secret: PendingSecret::new(format!("fake-secret-{n}")),
+            origin: None,
         })
     }
 

@@ -59,6 +59,7 @@ impl OidcProvider {
             created_at: request.now,
             expires_at: request.now.saturating_add(CODE_LOGIN_TTL),
             secret: data.to_secret()?,
+            origin: None,
         })
     }
 

@@ -72,6 +72,7 @@ impl OidcProvider {
             created_at: request.now,
             expires_at,
             secret: data.to_secret()?,
+            origin: None,
         })
     }
 

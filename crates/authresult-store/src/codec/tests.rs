@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use authresult_core::{
-    AccessToken, AuthResult, IdToken, LoginPrompt, PendingAuthorization, PendingSecret, RefreshToken,
+    AccessToken, AuthResult, IdToken, LoginPrompt, Origin, PendingAuthorization, PendingSecret, RefreshToken,
     Session, SessionKey, Timestamp,
 };
 
@@ -37,6 +37,7 @@ fn pending() -> PendingAuthorization {
         created_at: Timestamp::from_secs(1),
         expires_at: Timestamp::from_secs(2),
         secret: PendingSecret::new("VERIFIER-SECRET"),
+        origin: None,
     }
 }
 
@@ -128,6 +129,36 @@ fn pending_secrets_are_sealed_too() {
         decode_pending("u", "st", &clear.body, None, None),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+#[test]
+fn a_pending_logins_origin_is_kept_and_bound_to_its_row() {
+    let real = Origin::sync_server(&url::Url::parse("https://sync.example.org").unwrap());
+    let mut with_origin = pending();
+    with_origin.origin = Some(real.clone());
+    let c = cipher();
+    let sealed = encode_pending(&with_origin, Some(&c)).unwrap();
+    let decoded = decode_pending("t", "st", &sealed.body, sealed.sealed.as_deref(), Some(&c)).unwrap();
+    assert_eq!(decoded.origin, Some(real.clone()));
+    let clear = encode_pending(&with_origin, None).unwrap();
+    assert_eq!(
+        decode_pending("t", "st", &clear.body, None, None).unwrap().origin,
+        Some(real)
+    );
+    // A file editor cannot move a sealed pending login to another origin.
+    let edited = sealed.body.replace("sync.example.org", "sync.attacker.test");
+    assert_ne!(edited, sealed.body);
+    assert!(matches!(
+        decode_pending("t", "st", &edited, sealed.sealed.as_deref(), Some(&c)),
+        Err(StoreError::Tampered { .. })
+    ));
+    // A row written before origins were recorded still reads, with none.
+    let old = encode_pending(&pending(), None).unwrap();
+    assert!(!old.body.contains("origin"));
+    assert_eq!(
+        decode_pending("t", "st", &old.body, None, None).unwrap().origin,
+        None
+    );
 }
 
 #[test]

@@ -358,3 +358,103 @@ async fn a_refresh_keeps_the_origin() {
     assert_eq!(stored.auth.access_token.secret(), "a2");
     assert_eq!(stored.origin, Some(real()));
 }
+
+/// A login begun by the real app's manager, its callback URL (the real
+/// provider would send the browser there with a code).
+async fn real_pending_login(world: &World) -> (Arc<FakeProvider>, crate::PendingAuthorization, Url) {
+    let provider = Arc::new(FakeProvider::new().with_origin(real()));
+    let pending = world
+        .manager(&provider)
+        .begin_login("default", LoginFlow::AuthorizationCode)
+        .await
+        .unwrap();
+    assert_eq!(pending.origin, Some(real()), "a pending login records its origin");
+    let callback = Url::parse(&format!(
+        "https://app.example.org/callback?code=real-code&state={}",
+        pending.state
+    ))
+    .unwrap();
+    (provider, pending, callback)
+}
+
+#[tokio::test]
+async fn a_callback_of_another_origins_login_sends_nothing_to_this_provider() {
+    let world = World::new();
+    let (_, _, callback) = real_pending_login(&world).await;
+    let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
+    evil.push_complete_login(Ok(auth("evil", Some("evil-r"), 3600)));
+    let manager = world.manager(&evil);
+    assert_mismatch(manager.handle_callback(&callback).await);
+    assert_eq!(
+        evil.calls().complete_login,
+        0,
+        "the code went to no other token endpoint"
+    );
+    assert!(world.stored().await.is_none(), "no session was stored");
+}
+
+#[tokio::test]
+async fn completing_another_origins_pending_login_sends_nothing_to_this_provider() {
+    let world = World::new();
+    let (_, pending, _) = real_pending_login(&world).await;
+    let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
+    evil.push_complete_login(Ok(auth("evil", Some("evil-r"), 3600)));
+    let manager = world.manager(&evil);
+    assert_mismatch(
+        manager
+            .complete_login(&pending, crate::LoginResponse::DevicePoll)
+            .await,
+    );
+    assert_eq!(
+        evil.calls().complete_login,
+        0,
+        "the device code went nowhere else"
+    );
+    assert!(world.stored().await.is_none(), "no session was stored");
+}
+
+#[tokio::test]
+async fn a_pending_login_of_an_origin_is_not_completed_without_one() {
+    let world = World::new();
+    let (_, _, callback) = real_pending_login(&world).await;
+    let bare = Arc::new(FakeProvider::new());
+    bare.push_complete_login(Ok(auth("bare", None, 3600)));
+    assert_mismatch(world.manager(&bare).handle_callback(&callback).await);
+    assert_eq!(bare.calls().complete_login, 0);
+}
+
+#[tokio::test]
+async fn the_real_app_completes_its_own_login() {
+    let world = World::new();
+    let (provider, _, callback) = real_pending_login(&world).await;
+    provider.push_complete_login(Ok(auth("a1", Some("r1"), 3600)));
+    let session = world.manager(&provider).handle_callback(&callback).await.unwrap();
+    assert_eq!(session.origin, Some(real()));
+    assert_eq!(provider.calls().complete_login, 1);
+}
+
+#[tokio::test]
+async fn another_origins_session_is_not_shown_to_this_app() {
+    let world = World::new();
+    let (provider, before) = world.real_session(3600).await;
+    let evil = Arc::new(FakeProvider::new().with_origin(attacker()));
+    let manager = world.manager(&evil);
+    // Its tokens, subject and profile are not this app's to read.
+    assert_mismatch(manager.session("default").await);
+    assert_mismatch(manager.current_user("default").await);
+    assert!(
+        manager.sessions().await.unwrap().is_empty(),
+        "no session of another origin is listed"
+    );
+    assert!(
+        !manager.is_authenticated().await.unwrap(),
+        "another origin's session does not make this app authenticated"
+    );
+    assert_untouched(world.stored().await, &before);
+    // The real app still sees its own.
+    let real = world.manager(&provider);
+    assert!(real.session("default").await.unwrap().is_some());
+    assert!(real.current_user("default").await.unwrap().is_some());
+    assert_eq!(real.sessions().await.unwrap().len(), 1);
+    assert!(real.is_authenticated().await.unwrap());
+}
