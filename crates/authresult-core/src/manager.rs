@@ -41,6 +41,9 @@ pub const DEFAULT_MARGIN: Duration = Duration::from_secs(30);
 /// request and up to two key-set fetches for the ID token, 120 s), so even a
 /// holder that cannot renew (store unreachable) keeps it for its whole refresh.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(150);
+/// How often a logout reads a session rotated meanwhile by another
+/// process's refresh again before it gives up removing it.
+const LOGOUT_ATTEMPTS: usize = 4;
 /// Default lifetime of a pending interactive login.
 pub const DEFAULT_PENDING_TTL: Duration = Duration::from_secs(600);
 
@@ -748,20 +751,46 @@ impl AuthManager {
         }
         // A refreshed session the store refused holds the live refresh token.
         let unsaved = slot.unsaved.lock().ok().and_then(|u| u.clone());
-        let revocations =
-            self.revocations_of(name, slot.origin.as_ref(), stored.iter().chain(unsaved.iter()));
         let end_session_url = match stored.as_ref().or(unsaved.as_ref()) {
             Some(session) => slot.provider.end_session_url(&session.auth).await.ok().flatten(),
             None => None,
         };
-        let (revocation, pending) = self.revoke_now(name, slot, revocations).await;
-        for revocation in &pending {
-            self.inner.store.put_pending_revocation(revocation).await?;
+        let mut revocations =
+            self.revocations_of(name, slot.origin.as_ref(), stored.iter().chain(unsaved.iter()));
+        let mut current = stored;
+        let mut revocation = Ok(());
+        let mut pending = Vec::new();
+        let mut removed = false;
+        // Removed only as the version read: another process's refresh of
+        // this login (a rotation) is read again and its tokens revoked too;
+        // a session of another login written meanwhile is not this logout's.
+        for _ in 0..LOGOUT_ATTEMPTS {
+            let (answer, failed) = self
+                .revoke_now(name, slot, std::mem::take(&mut revocations))
+                .await;
+            if revocation.is_ok() {
+                revocation = answer;
+            }
+            for r in &failed {
+                self.inner.store.put_pending_revocation(r).await?;
+            }
+            pending.extend(failed);
+            let Some(session) = &current else { break };
+            if self.inner.store.remove_if_current(session).await? {
+                removed = true;
+                break;
+            }
+            match self.inner.store.get(&key).await? {
+                Some(next) if next.same_login(session) => {
+                    revocations = self.revocations_of(name, slot.origin.as_ref(), std::iter::once(&next));
+                    current = Some(next);
+                }
+                _ => break,
+            }
         }
         if !pending.is_empty() {
             slot.revocations_pending.store(true, Ordering::Release);
         }
-        let removed = self.inner.store.remove(&key).await?;
         Self::forget(slot);
         if removed {
             self.inner.events.emit(AuthEvent::LoggedOut {

@@ -56,7 +56,8 @@ async fn a_logout_the_provider_answers_writes_no_pending_revocation() {
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     store
-        .expect_remove()
+        .expect_remove_if_current()
+        .withf(|s| s.auth.access_token.secret() == "a1")
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(true));
@@ -93,7 +94,8 @@ async fn an_offline_logout_writes_its_revocations_before_it_removes_the_session(
         .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     store
-        .expect_remove()
+        .expect_remove_if_current()
+        .withf(|s| s.auth.access_token.secret() == "a1")
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_| Ok(true));
@@ -112,6 +114,7 @@ async fn a_logout_that_cannot_remember_the_revocation_keeps_the_session() {
         .expect_put_pending_revocation()
         .returning(|_| Err(Error::store(FailureKind::Configuration, "disk full")));
     store.expect_remove().never();
+    store.expect_remove_if_current().never();
     let mut provider = MockAuthProvider::new();
     provider.expect_end_session_url().returning(|_| Ok(None));
     provider
@@ -137,4 +140,77 @@ fn revocations_never_print_their_token() {
     );
     assert!(!shown.contains("SECRET"), "{shown}");
     assert!(shown.contains("Refresh(RefreshToken([redacted]))"), "{shown}");
+}
+
+/// A logout removes only the version it read: when another process's
+/// refresh rotated the same login meanwhile, the rotated tokens are revoked
+/// too, then that version is removed; nothing is removed unconditionally.
+#[tokio::test]
+async fn a_logout_racing_a_refresh_elsewhere_revokes_the_rotated_tokens_too() {
+    let first = session();
+    let mut rotated = first.refreshed(
+        {
+            let mut auth = AuthResult::new(AccessToken::new("a2"), 3600);
+            auth.refresh_token = Some(RefreshToken::new("r2"));
+            auth
+        },
+        T0,
+    );
+    rotated.set_stored_version(2);
+    let mut store = MockSessionStore::new();
+    store.expect_access_gate().returning(|_, _| None);
+    let reads = std::sync::Mutex::new(vec![rotated.clone(), first.clone()]);
+    store
+        .expect_get()
+        .returning(move |_| Ok(reads.lock().unwrap().pop()));
+    store.expect_put_pending_revocation().never();
+    store.expect_remove().never();
+    store
+        .expect_remove_if_current()
+        .withf(|s| s.version() == 1)
+        .times(1)
+        .returning(|_| Ok(false));
+    store
+        .expect_remove_if_current()
+        .withf(|s| s.version() == 2)
+        .times(1)
+        .returning(|_| Ok(true));
+    let mut provider = MockAuthProvider::new();
+    provider.expect_end_session_url().returning(|_| Ok(None));
+    let revoked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = revoked.clone();
+    provider.expect_revoke().returning(move |t| {
+        seen.lock().unwrap().push(t.secret().to_owned());
+        Ok(())
+    });
+    let report = manager(store, provider).logout("kc").await.unwrap();
+    assert!(report.removed);
+    let revoked = revoked.lock().unwrap().clone();
+    assert_eq!(revoked, ["r1", "a1", "r2", "a2"]);
+}
+
+/// A session of another login written meanwhile (a login in another
+/// process) is not this logout's to remove.
+#[tokio::test]
+async fn a_logout_leaves_a_login_written_meanwhile() {
+    let first = session();
+    let mut other = Session::new(
+        SessionKey::new("tenant-a", "kc"),
+        AuthResult::new(AccessToken::new("b1"), 3600),
+        T0,
+    );
+    other.set_stored_version(1);
+    let mut store = MockSessionStore::new();
+    store.expect_access_gate().returning(|_, _| None);
+    let reads = std::sync::Mutex::new(vec![other, first]);
+    store
+        .expect_get()
+        .returning(move |_| Ok(reads.lock().unwrap().pop()));
+    store.expect_remove().never();
+    store.expect_remove_if_current().times(1).returning(|_| Ok(false));
+    let mut provider = MockAuthProvider::new();
+    provider.expect_end_session_url().returning(|_| Ok(None));
+    provider.expect_revoke().times(2).returning(|_| Ok(()));
+    let report = manager(store, provider).logout("kc").await.unwrap();
+    assert!(!report.removed, "the other login's session stays");
 }
