@@ -402,6 +402,12 @@ impl AuthManager {
         }
     }
 
+    /// True when the user's sessions may be held in memory now (no gate, or
+    /// an open one).
+    fn gate_open(&self) -> bool {
+        self.inner.gate.as_ref().is_none_or(AccessGate::is_open)
+    }
+
     /// After work that began at gate `epoch`: when the gate closed
     /// meanwhile, what the work left in memory goes and it fails.
     fn still_unlocked(&self, name: &ProviderId, slot: &Slot, epoch: u64) -> Result<(), Error> {

@@ -1,5 +1,8 @@
 //! Unit tests of `AccessGate`: open, close, idle, a clock set back, listeners.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::AtomicUsize;
 
 use super::*;
@@ -43,6 +46,11 @@ fn a_clock_set_back_closes_it() {
     let gate = AccessGate::new(None);
     gate.open(t(100));
     assert_eq!(gate.pass(t(99)), None);
+    assert!(
+        !gate.is_open(),
+        "a clock set back closes the gate, not only refuses once"
+    );
+    assert_eq!(gate.pass(t(101)), None, "and it stays closed");
 }
 
 #[test]
@@ -61,8 +69,17 @@ fn closing_tells_live_listeners_once() {
     gate.close();
     gate.close();
     assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-    // A listener dropped is forgotten.
+    // A listener dropped is forgotten: only live ones stay listed.
     drop(counter);
+    assert_eq!(
+        gate.state.listeners.lock().unwrap().len(),
+        1,
+        "still listed until the next pass"
+    );
     gate.open(t(2));
     gate.close();
+    assert!(
+        gate.state.listeners.lock().unwrap().is_empty(),
+        "a dropped listener is forgotten"
+    );
 }

@@ -61,11 +61,23 @@ impl AuthManager {
 
     /// Caches what a refresh found or wrote, unless a login (generation
     /// `logins`) came meanwhile; the login's session stays cached then.
-    fn cache_refreshed(slot: &Slot, logins: u64, session: Option<Arc<Session>>) {
+    /// Nothing is cached while the user's gate is closed: checked under the
+    /// cache lock, so a close either is seen here or clears after (its
+    /// listeners take the same lock once the gate reads closed).
+    fn cache_refreshed(&self, slot: &Slot, logins: u64, session: Option<Arc<Session>>) {
         if let Ok(mut cached) = slot.cached.write()
             && slot.logins.load(Ordering::SeqCst) == logins
         {
-            *cached = session;
+            *cached = if self.gate_open() { session } else { None };
+        }
+    }
+
+    /// Keeps `session` (a rotation the store refused) for the next call,
+    /// unless the user's gate is closed: then it is dropped (checked under
+    /// the slot's lock, as [`cache_refreshed`](Self::cache_refreshed)).
+    fn keep_unsaved(&self, slot: &Slot, session: Session) {
+        if let Ok(mut u) = slot.unsaved.lock() {
+            *u = self.gate_open().then_some(session);
         }
     }
 
@@ -89,13 +101,11 @@ impl AuthManager {
                 Ok(CasOutcome::Stored { version }) => {
                     let mut session = session;
                     session.set_stored_version(version);
-                    Self::cache_refreshed(slot, logins, Some(Arc::new(session)));
+                    self.cache_refreshed(slot, logins, Some(Arc::new(session)));
                 }
                 Ok(CasOutcome::Conflict { .. }) => {}
                 Err(e) => {
-                    if let Ok(mut u) = slot.unsaved.lock() {
-                        *u = Some(session);
-                    }
+                    self.keep_unsaved(slot, session);
                     return Err(e);
                 }
             }
@@ -118,7 +128,7 @@ impl AuthManager {
         loop {
             let now = self.now();
             let Some(stored) = store.get(&key).await? else {
-                Self::cache_refreshed(slot, logins, None);
+                self.cache_refreshed(slot, logins, None);
                 return Err(Error::NotAuthenticated {
                     provider: name.to_string(),
                 });
@@ -135,7 +145,7 @@ impl AuthManager {
             let refreshed_elsewhere = matches!(mode, Refresh::Force) && stored.version() != baseline;
             if (matches!(mode, Refresh::IfNeeded) || refreshed_elsewhere) && stored.is_fresh(now, margin) {
                 let stored = Arc::new(stored);
-                Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
+                self.cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
                 return Ok(stored);
             }
             if !stored.is_refreshable() {
@@ -220,7 +230,7 @@ impl AuthManager {
         let now = self.now();
         // Read again under the lease: another process may have just finished.
         let Some(stored) = store.get(key).await? else {
-            Self::cache_refreshed(slot, logins, None);
+            self.cache_refreshed(slot, logins, None);
             return Err(Error::NotAuthenticated {
                 provider: name.to_string(),
             });
@@ -231,7 +241,7 @@ impl AuthManager {
             && stored.is_fresh(now, self.inner.margin)
         {
             let stored = Arc::new(stored);
-            Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
+            self.cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
             return Ok(stored);
         }
         if stored.auth.refresh_token.is_none() {
@@ -253,9 +263,7 @@ impl AuthManager {
                         // Keep the rotated refresh token in memory; it is written
                         // (over the version it was refreshed from) before
                         // anything else next time.
-                        if let Ok(mut u) = slot.unsaved.lock() {
-                            *u = Some(next);
-                        }
+                        self.keep_unsaved(slot, next);
                         return Err(e);
                     }
                 };
@@ -267,7 +275,7 @@ impl AuthManager {
                     CasOutcome::Conflict { .. } => return self.overtaken(name, slot, logins, &stored).await,
                 }
                 let next = Arc::new(next);
-                Self::cache_refreshed(slot, logins, Some(Arc::clone(&next)));
+                self.cache_refreshed(slot, logins, Some(Arc::clone(&next)));
                 self.inner.events.emit(AuthEvent::Refreshed {
                     provider: name.clone(),
                     expires_at: next.expires_at,
@@ -281,7 +289,7 @@ impl AuthManager {
                 if !store.remove_if_current(&stored).await? {
                     return self.overtaken(name, slot, logins, &stored).await;
                 }
-                Self::cache_refreshed(slot, logins, None);
+                self.cache_refreshed(slot, logins, None);
                 self.inner.events.emit(AuthEvent::RefreshFailed {
                     provider: name.clone(),
                     kind: FailureKind::Terminal,
@@ -317,7 +325,7 @@ impl AuthManager {
     ) -> Result<Arc<Session>, Error> {
         match self.inner.store.get(&read.key).await? {
             None => {
-                Self::cache_refreshed(slot, logins, None);
+                self.cache_refreshed(slot, logins, None);
                 Err(Error::NotAuthenticated {
                     provider: name.to_string(),
                 })
@@ -335,7 +343,7 @@ impl AuthManager {
                 self.transient_outcome(name, slot, logins, current, now, error)
             }
             Some(current) => {
-                Self::cache_refreshed(slot, logins, Some(Arc::new(current)));
+                self.cache_refreshed(slot, logins, Some(Arc::new(current)));
                 Err(self.discarded(name))
             }
         }
@@ -354,7 +362,7 @@ impl AuthManager {
     ) -> Result<Arc<Session>, Error> {
         let expired = stored.is_expired(now);
         let stored = Arc::new(stored);
-        Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
+        self.cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
         if expired {
             Err(Error::Offline {
                 provider: name.to_string(),
@@ -374,7 +382,7 @@ impl AuthManager {
         now: Timestamp,
     ) -> Result<Arc<Session>, Error> {
         if stored.is_expired(now) {
-            Self::cache_refreshed(slot, logins, None);
+            self.cache_refreshed(slot, logins, None);
             self.inner.events.emit(AuthEvent::Expired {
                 provider: name.clone(),
             });
@@ -384,7 +392,7 @@ impl AuthManager {
             })
         } else {
             let stored = Arc::new(stored);
-            Self::cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
+            self.cache_refreshed(slot, logins, Some(Arc::clone(&stored)));
             Ok(stored)
         }
     }

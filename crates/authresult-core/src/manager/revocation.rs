@@ -29,9 +29,20 @@ pub struct RevocationReport {
 enum Attempt {
     Revoked,
     /// A final error: there is no point in trying again.
-    Dropped,
+    Dropped(Error),
     /// A transient error: kept for later.
-    Pending,
+    Pending(Error),
+}
+
+impl Attempt {
+    /// The one rule for what a revocation answer means.
+    fn of(answer: Result<(), Error>) -> Self {
+        match answer {
+            Ok(()) => Attempt::Revoked,
+            Err(e) if e.is_transient() => Attempt::Pending(e),
+            Err(e) => Attempt::Dropped(e),
+        }
+    }
 }
 
 impl AuthManager {
@@ -93,14 +104,14 @@ impl AuthManager {
         let mut revoked = Vec::new();
         let mut pending = Vec::new();
         for revocation in revocations {
-            match slot.provider.revoke(&revocation.token).await {
-                Ok(()) => revoked.push(revocation.token.kind()),
-                Err(e) => {
-                    let transient = e.is_transient();
+            match Attempt::of(slot.provider.revoke(&revocation.token).await) {
+                Attempt::Revoked => revoked.push(revocation.token.kind()),
+                Attempt::Dropped(e) => {
                     first_error.get_or_insert(e);
-                    if transient {
-                        pending.push(revocation);
-                    }
+                }
+                Attempt::Pending(e) => {
+                    first_error.get_or_insert(e);
+                    pending.push(revocation);
                 }
             }
         }
@@ -111,14 +122,10 @@ impl AuthManager {
     /// Asks the provider to revoke one stored revocation; forgets it unless
     /// the failure was transient.
     async fn attempt(&self, slot: &Slot, revocation: &PendingRevocation) -> Attempt {
-        let outcome = match slot.provider.revoke(&revocation.token).await {
-            Ok(()) => Attempt::Revoked,
-            Err(e) if e.is_transient() => Attempt::Pending,
-            Err(_) => Attempt::Dropped,
-        };
+        let outcome = Attempt::of(slot.provider.revoke(&revocation.token).await);
         let forgotten = match outcome {
-            Attempt::Pending => false,
-            Attempt::Revoked | Attempt::Dropped => self
+            Attempt::Pending(_) => false,
+            Attempt::Revoked | Attempt::Dropped(_) => self
                 .inner
                 .store
                 .remove_pending_revocation(&revocation.key.tenant, &revocation.id)
@@ -237,8 +244,8 @@ impl AuthManager {
                         None => revoked.push((name.clone(), vec![kind])),
                     }
                 }
-                Attempt::Dropped => report.dropped.push((name.clone(), kind)),
-                Attempt::Pending => report.pending.push((name.clone(), kind)),
+                Attempt::Dropped(_) => report.dropped.push((name.clone(), kind)),
+                Attempt::Pending(_) => report.pending.push((name.clone(), kind)),
             }
         }
         // What is still pending was announced when its logout failed.

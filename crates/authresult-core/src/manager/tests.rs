@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::refresh::Refresh;
 use crate::testing::{FakeProvider, MemoryStore};
 use crate::{
     AccessToken, AuthEvent, AuthManager, AuthResult, CasOutcome, Credentials, Error, FailureKind, LoginFlow,
@@ -1130,5 +1131,43 @@ async fn a_lock_during_a_login_leaves_no_token_in_memory() {
             .await
             .unwrap()
             .is_some()
+    );
+}
+
+/// A refresh whose answer arrives after the user's gate closed caches
+/// nothing, even when its caller never gets to look (its future dropped
+/// after `refresh_slow`): checked where the cache is written, not only by
+/// the caller afterwards (found by the review of issue 21's change).
+#[tokio::test]
+async fn a_refresh_answered_after_a_lock_caches_nothing_where_it_writes() {
+    let gate = crate::AccessGate::new(None);
+    let store = Arc::new(LockDuringLogin {
+        inner: MemoryStore::new(),
+        gate: gate.clone(),
+    });
+    let mut seeded = Session::new(
+        SessionKey::for_user("tenant-a", "amina", "kc"),
+        auth("a1", Some("r1"), 3600),
+        Timestamp::from_secs(T0),
+    );
+    seeded.set_stored_version(store.inner.put(&seeded).await.unwrap());
+    let closing = gate.clone();
+    let provider = Arc::new(FakeProvider::new().refresh_with(move |_| {
+        closing.close();
+        Ok(auth("a2", Some("r2"), 3600))
+    }));
+    let clock = ManualClock::new(Timestamp::from_secs(T0));
+    gate.open(Timestamp::from_secs(T0));
+    let amina = AuthManager::builder("tenant-a", store.clone())
+        .provider("kc", provider.clone())
+        .clock(Arc::new(clock.clone()))
+        .user("amina")
+        .build();
+    let (name, slot) = amina.slot("kc").unwrap();
+    let _ = amina.refresh_slow(name, slot, Refresh::Force).await;
+    assert!(slot.cached.read().unwrap().is_none(), "cached after the lock");
+    assert!(
+        slot.unsaved.lock().unwrap().is_none(),
+        "kept unsaved after the lock"
     );
 }

@@ -217,6 +217,7 @@ impl OfflineVault {
                     return Err(StoreError::OfflineDisabled);
                 }
                 if current.locked_out {
+                    self.lock(tenant, user);
                     return Err(StoreError::LockedOut);
                 }
                 record.online_proof_at = current.online_proof_at;

@@ -190,7 +190,15 @@ async fn a_wiped_tablet_user_stays_bound_to_their_account() {
         matches!(store_error(&e), StoreError::SubjectMismatch { .. }),
         "bob's account logged in as alice after her record was wiped: {e:?}"
     );
-    assert!(tablet.sealed.enroll(&tenant, &alice, b"bobs").await.is_err());
+    // Nothing was proven online for alice: bob's passcode cannot be enrolled.
+    let e = tablet.sealed.enroll(&tenant, &alice, b"bobs").await.unwrap_err();
+    assert!(
+        matches!(
+            store_error(&e),
+            StoreError::OnlineLoginRequired | StoreError::VaultLocked
+        ),
+        "{e:?}"
+    );
 
     // The explicit reset keeps the binding too.
     tablet.vault.wipe(&tenant, &alice).await.unwrap();
