@@ -240,11 +240,24 @@ impl ProviderConfig {
                         let realm = realm
                             .as_deref()
                             .ok_or_else(|| config_error("realm", "is missing (needed with `url`)"))?;
-                        if realm.is_empty() || realm.contains('/') {
-                            return Err(config_error("realm", "must be a non-empty name without `/`"));
+                        if !is_realm_name(realm) {
+                            return Err(config_error(
+                                "realm",
+                                "must be a name (not `.` or `..`, without `/`, `\\`, `?`, `#`, `%` or control characters)",
+                            ));
                         }
                         let base = base.trim_end_matches('/');
-                        f.url(name, &format!("{base}/realms/{realm}"))?
+                        let issuer = f.url(name, &format!("{base}/realms/{realm}"))?;
+                        // The realm must stay the last path segment, after
+                        // `/realms/`: not a query or fragment of `url`.
+                        let in_realms = issuer
+                            .path_segments()
+                            .and_then(|mut s| s.nth_back(1))
+                            .is_some_and(|s| s == "realms");
+                        if !in_realms || issuer.query().is_some() || issuer.fragment().is_some() {
+                            return Err(config_error(name, "must be a base URL without query or fragment"));
+                        }
+                        issuer
                     }
                 };
                 let issuer = normalize_issuer(ProviderKind::Keycloak, issuer);
@@ -408,6 +421,18 @@ fn value_text(v: Value) -> String {
         Value::String(s) => s,
         other => other.to_string(),
     }
+}
+
+/// True for a Keycloak realm name that `{url}/realms/{realm}` keeps as one
+/// path segment: URL parsing reads `.`/`..` (also percent-encoded) as dot
+/// segments, `\\` as `/`, drops tabs and newlines, and `?`/`#` end the path.
+fn is_realm_name(realm: &str) -> bool {
+    !realm.is_empty()
+        && realm != "."
+        && realm != ".."
+        && !realm
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#' | '%'))
 }
 
 /// The one transport rule of every URL the crates call: `https` anywhere;

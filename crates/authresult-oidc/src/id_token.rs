@@ -234,7 +234,13 @@ fn check_claims(
     }
     let audiences: Vec<&str> = match claims.get("aud") {
         Some(Value::String(aud)) => vec![aud.as_str()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(Value::as_str)
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                OidcError::id_token("the `aud` claim (audience) lists a value that is not a string")
+            })?,
         _ => return Err(OidcError::id_token("the `aud` claim (audience) is missing")),
     };
     if !audiences.contains(&client_id) {

@@ -206,3 +206,51 @@ fn endpoints_of_an_https_issuer_must_be_https_unless_insecure_is_allowed() {
     // Other schemes never.
     assert!(check_endpoint_transport(&loopback, &url("ftp://127.0.0.1/token"), true).is_err());
 }
+
+/// A `realm` that URL parsing reads as something other than one path
+/// segment (a dot segment, a query, a fragment, a backslash that special
+/// URLs read as `/`, a percent-encoded `/` or dot) would move the issuer
+/// out of `{url}/realms/{realm}`: to the host's root or another realm.
+#[test]
+fn keycloak_realm_cannot_leave_the_realms_path() {
+    for realm in [
+        "..",
+        ".",
+        "%2e%2e",
+        "%2E.",
+        ".%2e",
+        "%2e",
+        "a?x",
+        "a#x",
+        r"a\..\..",
+        r"..\other",
+        "a%2F..",
+        "%2e%2e%2fother",
+    ] {
+        let fields = serde_json::json!({
+            "url": "https://kc.example.org",
+            "realm": realm,
+            "client_id": "app",
+        });
+        let json = serde_json::json!({"type": "keycloak", "fields": fields}).to_string();
+        match parse(&json) {
+            Err(e) => assert_eq!(field_of(e), "realm", "realm {realm:?}"),
+            Ok(c) => {
+                let ProviderConfig::Keycloak(kc) = c else {
+                    panic!("not keycloak")
+                };
+                panic!("realm {realm:?} accepted as issuer {}", kc.client.issuer);
+            }
+        }
+    }
+}
+
+/// A `url` with a query or fragment would swallow `/realms/{realm}`.
+#[test]
+fn keycloak_url_with_query_or_fragment_is_refused() {
+    for url in ["https://kc.example.org/?x=", "https://kc.example.org/#x"] {
+        let fields = serde_json::json!({"url": url, "realm": "field", "client_id": "app"});
+        let json = serde_json::json!({"type": "keycloak", "fields": fields}).to_string();
+        assert_eq!(field_of(parse(&json).unwrap_err()), "url", "url {url:?}");
+    }
+}

@@ -142,3 +142,49 @@ async fn environment_child() {
     let error = get(&client, "https://sync.example.org/").await.unwrap_err();
     assert!(matches!(error, HttpError::Connect { .. }), "{error:?}");
 }
+
+/// Every spelling `url` reads as a loopback host goes direct (`LOCALHOST`,
+/// `[::1]`-less IPv4 shorthands, hex, userinfo); names that only look like
+/// loopback (`localhost.`, `127.0.0.1.nip.io`, an IPv4-mapped address) are
+/// not loopback and follow the proxy, like any other host.
+#[tokio::test]
+async fn loopback_spellings_go_direct_and_lookalikes_do_not() {
+    let proxy = CountingProxy::start().await.unwrap();
+    let server = loopback_server().await;
+    let client = client(Proxy::Url(proxy.url()));
+    let port = server.address().port();
+    for url in [
+        format!("http://LOCALHOST:{port}/direct"),
+        format!("http://LocalHost:{port}/direct"),
+        format!("http://127.1:{port}/direct"),
+        format!("http://0x7f.1:{port}/direct"),
+        format!("http://2130706433:{port}/direct"),
+        format!("http://user:pass@127.0.0.1:{port}/direct"),
+        format!("http://evil.example@localhost:{port}/direct"),
+    ] {
+        let answer = get(&client, &url).await.unwrap();
+        assert_eq!(answer, (200, "direct".to_owned()), "{url}");
+    }
+    assert_eq!(
+        proxy.requests(),
+        Vec::<String>::new(),
+        "loopback went through the proxy"
+    );
+    for (url, seen) in [
+        (format!("http://localhost.:{port}/direct"), "localhost.:"),
+        (
+            format!("http://127.0.0.1.nip.io:{port}/direct"),
+            "127.0.0.1.nip.io:",
+        ),
+        (
+            format!("http://[::ffff:127.0.0.1]:{port}/direct"),
+            "[::ffff:7f00:1]:",
+        ),
+    ] {
+        let before = proxy.requests().len();
+        let _ = get(&client, &url).await;
+        let requests = proxy.requests();
+        assert_eq!(requests.len(), before + 1, "{url} did not go through the proxy");
+        assert!(requests[before].contains(seen), "{url}: {}", requests[before]);
+    }
+}

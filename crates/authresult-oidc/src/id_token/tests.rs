@@ -37,3 +37,42 @@ fn payload_decoding_and_audiences() {
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
 }
+
+/// An `aud` list with an entry that is not a string is malformed: the
+/// validator of the sync server refuses it, so the login must too (the
+/// entry must not slip past the untrusted-audience rule either).
+#[test]
+fn an_audience_list_with_a_non_string_entry_is_refused() {
+    let config = authresult_core::ProviderConfig::from_json_str(
+        r#"{"type":"oidc","fields":{"issuer":"https://id.example.org/tenant","client_id":"app"}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let profile = config.profile();
+    let options = OidcOptions::default();
+    let now = options.clock.now().as_secs();
+    for aud in [
+        r#"["app", 42]"#,
+        r#"["app", {"evil": "api"}]"#,
+        r#"["app", null]"#,
+    ] {
+        let claims: Map<String, Value> = serde_json::from_str(&format!(
+            r#"{{"iss":"https://id.example.org/tenant","sub":"alice","aud":{aud},"azp":"app",
+                "exp":{},"iat":{now}}}"#,
+            now + 300
+        ))
+        .unwrap_or_default();
+        assert!(
+            check_claims(&claims, &profile, "app", &options, &NonceCheck::IfPresent(None)).is_err(),
+            "aud {aud} accepted"
+        );
+    }
+    // The same token with string audiences only is accepted (the test's
+    // claims are otherwise valid).
+    let claims: Map<String, Value> = serde_json::from_str(&format!(
+        r#"{{"iss":"https://id.example.org/tenant","sub":"alice","aud":["app"],"azp":"app",
+            "exp":{},"iat":{now}}}"#,
+        now + 300
+    ))
+    .unwrap_or_default();
+    assert!(check_claims(&claims, &profile, "app", &options, &NonceCheck::IfPresent(None)).is_ok());
+}

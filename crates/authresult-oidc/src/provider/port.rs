@@ -18,6 +18,7 @@ impl AuthProvider for OidcProvider {
         match credentials {
             Credentials::Token { token } => {
                 let claims = self.userinfo(token, None).await?;
+                self.check_brought_token_organization(token, &claims)?;
                 let expires_in = self
                     .inner
                     .profile

@@ -94,6 +94,31 @@ impl OidcProvider {
         id_token::verify(raw, access, &keys, &rules).await
     }
 
+    /// The organisation rule for a token the user brought
+    /// (`Credentials::Token`), which userinfo has just accepted: on
+    /// userinfo's organisation claims, or else on the token's own (a JWT the
+    /// provider accepted). Without either, a configured organisation is not
+    /// met.
+    pub(super) fn check_brought_token_organization(
+        &self,
+        token: &AccessToken,
+        userinfo: &Map<String, Value>,
+    ) -> Result<(), OidcError> {
+        if self.inner.profile.organization().is_none() {
+            return Ok(());
+        }
+        let has_organization = |claims: &Map<String, Value>| {
+            ["org_id", "org_name"]
+                .iter()
+                .any(|c| claims.get(*c).is_some_and(|v| !v.is_null()))
+        };
+        if has_organization(userinfo) {
+            return self.check_organization(userinfo);
+        }
+        let own = authresult_core::peek_claims(token.secret()).unwrap_or_default();
+        self.check_organization(&own)
+    }
+
     /// The profile's organisation rule (Auth0), the validator's too.
     fn check_organization(&self, claims: &Map<String, Value>) -> Result<(), OidcError> {
         match self.inner.profile.organization() {

@@ -268,3 +268,73 @@ async fn the_sync_server_token_has_one_subject_everywhere() {
         assert_eq!(stored.auth.subject(), Some(subject));
     }
 }
+
+/// A login with a token the user brings (`Credentials::Token`) follows the
+/// Auth0 organisation rule too: a live token of the same tenant but of
+/// another organisation, which the validator refuses
+/// (`WrongOrganization`), is not logged in on the device. The rule reads
+/// the organisation claims of userinfo, or of the token itself (a JWT the
+/// provider has just accepted).
+#[tokio::test]
+async fn a_brought_token_of_another_organization_is_not_logged_in() {
+    let cases = [
+        // (userinfo claims, token claims, accepted)
+        (
+            json!({"sub": "alice", "org_id": "org_other"}),
+            json!({"org_id": "org_other"}),
+            false,
+        ),
+        (json!({"sub": "alice"}), json!({"org_id": "org_other"}), false),
+        (json!({"sub": "alice"}), json!({}), false),
+        (json!({"sub": "alice", "org_id": "org_alpha"}), json!({}), true),
+        (json!({"sub": "alice"}), json!({"org_id": "org_alpha"}), true),
+    ];
+    for (userinfo, token_claims, accepted) in cases {
+        let (server, _) = mock_provider(|b| format!("{b}/")).await;
+        let base = server.uri();
+        Mock::given(method("GET"))
+            .and(path("/userinfo"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(userinfo.clone()))
+            .mount(&server)
+            .await;
+        // Discovery with a userinfo endpoint (mounted later, matched first).
+        Mock::given(method("GET"))
+            .and(path("/.well-known/openid-configuration"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "issuer": format!("{base}/"),
+                "authorization_endpoint": format!("{base}/auth"),
+                "token_endpoint": format!("{base}/token"),
+                "userinfo_endpoint": format!("{base}/userinfo"),
+                "jwks_uri": format!("{base}/jwks"),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+            })))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let config = ProviderConfig::from_json_str(
+            &json!({"type": "auth0", "fields": {"domain": base, "client_id": "app", "organization": "org_alpha"}})
+                .to_string(),
+        )
+        .unwrap();
+        let provider = OidcProvider::from_config(&config, fast_options()).unwrap();
+        let now = now();
+        let mut claims = json!({"iss": format!("{base}/"), "sub": "alice", "aud": "https://api.example.org",
+            "azp": "app", "scope": "openid", "exp": now + 300, "iat": now});
+        for (k, v) in token_claims.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let token = sign_id_token(signing_key(), Some(KID), &claims);
+        let login = provider
+            .login(&Credentials::Token {
+                token: AccessToken::new(token),
+            })
+            .await;
+        assert_eq!(
+            login.is_ok(),
+            accepted,
+            "userinfo {userinfo}, token {token_claims}: {login:?}"
+        );
+    }
+}
