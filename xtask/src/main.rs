@@ -9,6 +9,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 
 mod apt;
+mod architecture;
 mod bench;
 mod demo;
 mod fuzz;
@@ -156,6 +157,8 @@ fn ci() -> Result<()> {
     )?;
     eprintln!("\n==> architecture invariants (cargo tree)");
     invariants::check()?;
+    eprintln!("\n==> ARCHITECTURE.md against the manifests and sources");
+    architecture::check(&root())?;
     // Tests that need the providers start them themselves; installing them
     // first makes a missing Node.js or glewlwyd fail here, loudly, rather
     // than mid-suite.
