@@ -21,7 +21,7 @@ use super::typed_claims::{TimeRules, Typed};
 /// The name [`ValidatedToken::issuer`] reports for the sync server's tokens
 /// unless [`SyncServerTokensBuilder::issuer`] names another: DataCollect's
 /// provider type of the sync server's own login.
-pub const SYNC_SERVER_ISSUER: &str = "default";
+pub const SYNC_SERVER_ISSUER: &str = authresult_core::SYNC_SERVER_PROVIDER;
 
 /// The sync server's HMAC secret (DataCollect's `JWT_SECRET`). `Debug`
 /// prints `SyncServerSecret([redacted])`; the bytes are wiped on drop.

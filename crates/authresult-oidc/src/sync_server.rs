@@ -18,9 +18,6 @@ use crate::error::{Endpoint, OidcError};
 use crate::http::{HttpClient, error_from_status, parse_json};
 use crate::options::OidcOptions;
 
-/// The provider name used in `Unsupported` errors.
-const NAME: &str = "default";
-
 /// The sync server's email + password login.
 ///
 /// Plain `http` is accepted only to a loopback host unless
@@ -133,7 +130,7 @@ impl SyncServerProvider {
 
 fn unsupported(operation: &'static str) -> authresult_core::Error {
     authresult_core::Error::Unsupported {
-        provider: NAME.to_owned(),
+        provider: authresult_core::SYNC_SERVER_PROVIDER.to_owned(),
         operation,
     }
 }

@@ -8,12 +8,10 @@ use serde_json::{Map, Value};
 use crate::auth_result::AuthResult;
 use crate::error::Error;
 use crate::jwt;
-use crate::profile::ProviderProfile;
+use crate::profile::{ProviderProfile, SYNC_SERVER_PROVIDER};
 use crate::secret::AccessToken;
 use crate::session::ProviderId;
 use crate::time::Timestamp;
-
-use super::SYNC_SERVER_PROVIDER;
 
 /// Largest stored document (record, value or `User` JSON) read: 256 KiB.
 pub const MAX_STORED_TOKEN_BYTES: usize = 256 * 1024;

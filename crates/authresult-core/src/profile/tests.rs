@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::ProviderConfig;
 
 fn profile(config: Value) -> ProviderProfile {
     ProviderConfig::from_json_str(&config.to_string())
