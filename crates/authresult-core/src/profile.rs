@@ -128,6 +128,14 @@ impl Organization {
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         self.matches(text("org_id"), text("org_name"))
     }
+
+    /// True when `claims` name an organisation at all (`org_id` or
+    /// `org_name`, other than `null`).
+    pub fn stated_in(claims: &Map<String, Value>) -> bool {
+        ["org_id", "org_name"]
+            .iter()
+            .any(|c| claims.get(*c).is_some_and(|v| !v.is_null()))
+    }
 }
 
 /// What a provider type means for its tokens; see the module's
@@ -327,6 +335,25 @@ impl ProviderProfile {
             (Some(_), ProviderKind::SyncServer) => Err("must be a non-empty string or an integer"),
             (Some(_), _) => Err("must be a non-empty string"),
         }
+    }
+
+    /// The `AuthResult` profile of a token that came without user
+    /// information (a brought or stored raw token), from its unverified
+    /// `claims`: for the sync server's own `{id, email, iat}`, its
+    /// [`subject`](Self::subject) as `sub` and its `email`; empty for the
+    /// other types, whose user comes from the ID token or userinfo.
+    pub fn token_user(&self, claims: &Map<String, Value>) -> BTreeMap<String, String> {
+        let mut user = BTreeMap::new();
+        if self.kind != ProviderKind::SyncServer {
+            return user;
+        }
+        if let Ok(Some(sub)) = self.subject(claims) {
+            user.insert("sub".to_owned(), sub);
+        }
+        if let Some(Value::String(email)) = claims.get("email") {
+            user.insert("email".to_owned(), email.clone());
+        }
+        user
     }
 
     /// The lifetime of an access token whose answer gave none, from its JWT

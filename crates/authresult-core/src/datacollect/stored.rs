@@ -154,14 +154,8 @@ fn raw_token(
     if provider.as_str() == SYNC_SERVER_PROVIDER
         && let Some(claims) = jwt::peek_claims(auth.access_token.secret())
     {
-        let mut profile = std::collections::BTreeMap::new();
-        if let Ok(Some(id)) = ProviderProfile::sync_server().subject(&claims) {
-            profile.insert("sub".to_owned(), id);
-        }
-        if let Some(Value::String(email)) = claims.get("email") {
-            profile.insert("email".to_owned(), email.clone());
-        }
-        auth.profile = (!profile.is_empty()).then_some(profile);
+        let user = ProviderProfile::sync_server().token_user(&claims);
+        auth.profile = (!user.is_empty()).then_some(user);
     }
     Ok(StoredToken { provider, auth })
 }
