@@ -8,7 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::Error;
-use crate::profile::{ProviderKind, normalize_issuer};
+use crate::profile::{ProfileSettings, ProviderKind, ProviderProfile, normalize_issuer};
 use crate::secret::ClientSecret;
 
 /// Scopes asked for when the config names none.
@@ -228,8 +228,14 @@ impl ProviderConfig {
         security: AppSecurity,
     ) -> Result<Self, Error> {
         let f = Fields { fields, security };
+        let Some(kind) = ProviderKind::from_type_name(kind) else {
+            return Err(config_error(
+                "type",
+                format!("`{kind}` is not one of keycloak, auth0, oidc, default"),
+            ));
+        };
         match kind {
-            "keycloak" => {
+            ProviderKind::Keycloak => {
                 let realm = f.string("realm")?;
                 let issuer = match f.string_any(&["authority", "issuer"])? {
                     Some((name, authority)) => f.url(name, &authority)?,
@@ -271,7 +277,7 @@ impl ProviderConfig {
                     realm,
                 }))
             }
-            "auth0" => {
+            ProviderKind::Auth0 => {
                 let (name, domain) = f
                     .string_any(&["domain", "authority", "issuer"])?
                     .ok_or_else(|| config_error("domain", "is missing"))?;
@@ -287,7 +293,7 @@ impl ProviderConfig {
                     organization: f.string("organization")?,
                 }))
             }
-            "oidc" | "generic" => {
+            ProviderKind::Oidc => {
                 let (name, issuer) = f
                     .string_any(&["issuer", "authority"])?
                     .ok_or_else(|| config_error("issuer", "is missing"))?;
@@ -296,7 +302,7 @@ impl ProviderConfig {
                     client: f.client(issuer)?,
                 }))
             }
-            "default" => {
+            ProviderKind::SyncServer => {
                 let (name, url) = f
                     .string_any(&["url", "host", "base_url"])?
                     .ok_or_else(|| config_error("url", "is missing"))?;
@@ -304,11 +310,33 @@ impl ProviderConfig {
                     url: f.url(name, &url)?,
                 }))
             }
-            other => Err(config_error(
-                "type",
-                format!("`{other}` is not one of keycloak, auth0, oidc, default"),
-            )),
         }
+    }
+
+    /// This config's [`ProviderProfile`]: what its type means for its tokens.
+    pub fn profile(&self) -> ProviderProfile {
+        use ProviderKind::{Auth0, Keycloak, Oidc};
+        let (kind, client, audience, organization, realm) = match self {
+            ProviderConfig::Keycloak(c) => (Keycloak, &c.client, None, None, c.realm.as_deref()),
+            ProviderConfig::Auth0(c) => (
+                Auth0,
+                &c.client,
+                c.audience.as_deref(),
+                c.organization.as_deref(),
+                None,
+            ),
+            ProviderConfig::Oidc(c) => (Oidc, &c.client, None, None, None),
+            ProviderConfig::SyncServer(_) => return ProviderProfile::sync_server(),
+        };
+        ProviderProfile::oidc(ProfileSettings {
+            kind,
+            issuer: &client.issuer,
+            client_id: &client.client_id,
+            extra_params: &client.extra_params,
+            audience,
+            organization,
+            realm,
+        })
     }
 
     /// The OpenID Connect client settings, for the OIDC types.

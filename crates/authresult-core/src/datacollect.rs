@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::config::{AppSecurity, ProviderConfig, ignored_fields};
 use crate::error::Error;
+use crate::profile::{ProviderKind, SYNC_SERVER_PROVIDER};
 use crate::session::ProviderId;
 
 mod stored;
@@ -20,34 +21,8 @@ pub use stored::{MAX_STORED_TOKEN_BYTES, StoredToken};
 /// Largest artifact accepted (8 MiB): artifacts carry the app's forms too.
 pub const MAX_ARTIFACT_BYTES: usize = 8 * 1024 * 1024;
 
-/// The provider name (and session key) of the sync server's own login,
-/// implicit in every artifact through `syncServerUrl`.
-pub const SYNC_SERVER_PROVIDER: &str = "default";
-
-/// Provider types DataCollect's client builds an adapter for, plus this
-/// library's generic `oidc` (and its alias `generic`).
-const SUPPORTED_TYPES: &[&str] = &["keycloak", "auth0", "oidc", "generic"];
-
 /// Fields of an `authConfigs[]` entry that hold a client secret.
 const SECRET_FIELDS: &[&str] = &["client_secret", "clientSecret", "api_client_secret"];
-
-/// The `Authorization` scheme DataCollect's client sends with a token of
-/// `provider_type`: `Bearer` for the sync server's own token (`default`),
-/// else the type itself, exactly as written (`keycloak`, `auth0`), which
-/// DataCollect's server uses to pick the validator.
-///
-/// ```
-/// use authresult_core::datacollect_scheme;
-/// assert_eq!(datacollect_scheme("default"), "Bearer");
-/// assert_eq!(datacollect_scheme("keycloak"), "keycloak");
-/// ```
-pub fn datacollect_scheme(provider_type: &str) -> &str {
-    if provider_type == SYNC_SERVER_PROVIDER {
-        "Bearer"
-    } else {
-        provider_type
-    }
-}
 
 /// A DataCollect app-config artifact (the JSON its server publishes at
 /// `/artifacts/{artifactId}.json`, and the QR code points to), reduced to
@@ -93,7 +68,7 @@ impl ArtifactProvider {
 
     /// The `Authorization` scheme for its tokens: its profile's
     /// ([`ProviderProfile::scheme`](crate::ProviderProfile::scheme), DataCollect's
-    /// [`datacollect_scheme`] of the type; `oidc` for its alias `generic`).
+    /// [`datacollect_scheme`](crate::datacollect_scheme) of the type; `oidc` for its alias `generic`).
     pub fn scheme(&self) -> &'static str {
         self.config.profile().scheme()
     }
@@ -298,7 +273,11 @@ fn parse_entry(
         warnings.push(ArtifactWarning::DefaultEntryIgnored { index });
         return Ok(None);
     }
-    if !SUPPORTED_TYPES.contains(&provider_type.as_str()) {
+    // The types DataCollect's client builds an adapter for, plus this
+    // library's generic `oidc` (and its alias `generic`).
+    let supported =
+        ProviderKind::from_type_name(&provider_type).is_some_and(|k| k != ProviderKind::SyncServer);
+    if !supported {
         warnings.push(ArtifactWarning::UnsupportedType {
             index,
             provider_type: sanitize(&provider_type),

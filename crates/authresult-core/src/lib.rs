@@ -82,8 +82,7 @@ pub use config::{
     ignored_fields, is_loopback,
 };
 pub use datacollect::{
-    AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES,
-    SYNC_SERVER_PROVIDER, StoredToken, datacollect_scheme,
+    AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES, StoredToken,
 };
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
@@ -97,7 +96,7 @@ pub use manager::{
 #[cfg(any(test, feature = "memory"))]
 pub use memory::MemoryStore;
 pub use origin::Origin;
-pub use profile::{Organization, ProviderKind, ProviderProfile};
+pub use profile::{Organization, ProviderKind, ProviderProfile, SYNC_SERVER_PROVIDER, datacollect_scheme};
 #[cfg(any(test, feature = "mocks"))]
 pub use provider::MockAuthProvider;
 pub use provider::{

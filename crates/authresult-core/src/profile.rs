@@ -12,8 +12,6 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::config::ProviderConfig;
-use crate::datacollect::datacollect_scheme;
 use crate::jwt;
 use crate::time::Timestamp;
 
@@ -34,13 +32,47 @@ pub enum ProviderKind {
 impl ProviderKind {
     /// The type as DataCollect names it (`keycloak`, `auth0`, `oidc`,
     /// `default`).
-    pub fn type_name(self) -> &'static str {
+    pub const fn type_name(self) -> &'static str {
         match self {
             ProviderKind::Keycloak => "keycloak",
             ProviderKind::Auth0 => "auth0",
             ProviderKind::Oidc => "oidc",
             ProviderKind::SyncServer => "default",
         }
+    }
+
+    /// The kind of a config's `type` as written (`generic` is `oidc`'s
+    /// alias); `None` for a type this library has no provider for.
+    pub fn from_type_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "keycloak" => ProviderKind::Keycloak,
+            "auth0" => ProviderKind::Auth0,
+            "oidc" | "generic" => ProviderKind::Oidc,
+            "default" => ProviderKind::SyncServer,
+            _ => return None,
+        })
+    }
+}
+
+/// The provider name (and session key) of the sync server's own login,
+/// implicit in every artifact through `syncServerUrl`: its type name.
+pub const SYNC_SERVER_PROVIDER: &str = ProviderKind::SyncServer.type_name();
+
+/// The `Authorization` scheme DataCollect's client sends with a token of
+/// `provider_type`: `Bearer` for the sync server's own token (`default`),
+/// else the type itself, exactly as written (`keycloak`, `auth0`), which
+/// DataCollect's server uses to pick the validator.
+///
+/// ```
+/// use authresult_core::datacollect_scheme;
+/// assert_eq!(datacollect_scheme("default"), "Bearer");
+/// assert_eq!(datacollect_scheme("keycloak"), "keycloak");
+/// ```
+pub fn datacollect_scheme(provider_type: &str) -> &str {
+    if provider_type == SYNC_SERVER_PROVIDER {
+        "Bearer"
+    } else {
+        provider_type
     }
 }
 
@@ -96,10 +128,18 @@ impl Organization {
         let text = |name: &str| claims.get(name).and_then(Value::as_str);
         self.matches(text("org_id"), text("org_name"))
     }
+
+    /// True when `claims` name an organisation at all (`org_id` or
+    /// `org_name`, other than `null`).
+    pub fn stated_in(claims: &Map<String, Value>) -> bool {
+        ["org_id", "org_name"]
+            .iter()
+            .any(|c| claims.get(*c).is_some_and(|v| !v.is_null()))
+    }
 }
 
 /// What a provider type means for its tokens; see the module's
-/// documentation. Made from a config ([`ProviderConfig::profile`]) or, for
+/// documentation. Made from a config (`ProviderConfig::profile`) or, for
 /// the sync server's own tokens, [`ProviderProfile::sync_server`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderProfile {
@@ -132,32 +172,37 @@ pub(crate) fn normalize_issuer(kind: ProviderKind, mut issuer: Url) -> Url {
     issuer
 }
 
-impl ProviderConfig {
-    /// This config's [`ProviderProfile`].
-    pub fn profile(&self) -> ProviderProfile {
-        ProviderProfile::of(self)
-    }
+/// What a profile is made from: a config's type and the settings its rules
+/// read (`ProviderConfig::profile` takes them out of the config).
+pub(crate) struct ProfileSettings<'a> {
+    pub(crate) kind: ProviderKind,
+    /// The normalised issuer ([`normalize_issuer`]).
+    pub(crate) issuer: &'a Url,
+    pub(crate) client_id: &'a str,
+    pub(crate) extra_params: &'a BTreeMap<String, String>,
+    /// Auth0's `audience`.
+    pub(crate) audience: Option<&'a str>,
+    /// Auth0's `organization`.
+    pub(crate) organization: Option<&'a str>,
+    /// The Keycloak realm.
+    pub(crate) realm: Option<&'a str>,
 }
 
 impl ProviderProfile {
-    /// The profile of `config`.
-    pub fn of(config: &ProviderConfig) -> Self {
-        let (kind, realm, audience, organization) = match config {
-            ProviderConfig::Keycloak(c) => (ProviderKind::Keycloak, c.realm.clone(), None, None),
-            ProviderConfig::Auth0(c) => (
-                ProviderKind::Auth0,
-                None,
-                c.audience.clone(),
-                c.organization.as_deref().map(Organization::from_config),
-            ),
-            ProviderConfig::Oidc(_) => (ProviderKind::Oidc, None, None, None),
-            ProviderConfig::SyncServer(_) => return ProviderProfile::sync_server(),
-        };
-        let Some(client) = config.oidc_client() else {
-            return ProviderProfile::sync_server();
-        };
-        let url = client.issuer.as_str();
-        let root = client.issuer.path() == "/" && client.issuer.query().is_none();
+    /// The profile of an OpenID Connect provider with these `settings`.
+    pub(crate) fn oidc(settings: ProfileSettings<'_>) -> Self {
+        let ProfileSettings {
+            kind,
+            issuer,
+            client_id,
+            extra_params,
+            audience,
+            organization,
+            realm,
+        } = settings;
+        let organization = organization.map(Organization::from_config);
+        let url = issuer.as_str();
+        let root = issuer.path() == "/" && issuer.query().is_none();
         // `Url` writes an empty path as `/`: a root issuer is spelt without
         // it (the other spelling is accepted too), except Auth0's, whose
         // issuer is documented with the slash.
@@ -166,19 +211,19 @@ impl ProviderProfile {
             _ if root => (url.trim_end_matches('/').to_owned(), Some(url.to_owned())),
             _ => (url.to_owned(), None),
         };
-        let mut audiences = vec![audience.clone().unwrap_or_else(|| client.client_id.clone())];
-        if let Some(resource) = client.extra_params.get("resource") {
+        let mut audiences = vec![audience.unwrap_or(client_id).to_owned()];
+        if let Some(resource) = extra_params.get("resource") {
             audiences.push(resource.clone());
         }
         let authorized_parties = match kind {
             // Keycloak access tokens often name another audience (`account`)
             // and the client in `azp`.
-            ProviderKind::Keycloak => vec![client.client_id.clone()],
+            ProviderKind::Keycloak => vec![client_id.to_owned()],
             _ => Vec::new(),
         };
-        let mut extra_params = client.extra_params.clone();
-        if let Some(audience) = &audience {
-            extra_params.insert("audience".into(), audience.clone());
+        let mut extra_params = extra_params.clone();
+        if let Some(audience) = audience {
+            extra_params.insert("audience".into(), audience.to_owned());
         }
         if let Some(organization) = &organization {
             extra_params.insert("organization".into(), organization.expected().to_owned());
@@ -187,11 +232,11 @@ impl ProviderProfile {
             kind,
             issuer: Some(issuer),
             issuer_alias,
-            client_id: Some(client.client_id.clone()),
+            client_id: Some(client_id.to_owned()),
             audiences,
             authorized_parties,
             organization,
-            realm,
+            realm: realm.map(str::to_owned),
             extra_params,
         }
     }
@@ -290,6 +335,25 @@ impl ProviderProfile {
             (Some(_), ProviderKind::SyncServer) => Err("must be a non-empty string or an integer"),
             (Some(_), _) => Err("must be a non-empty string"),
         }
+    }
+
+    /// The `AuthResult` profile of a token that came without user
+    /// information (a brought or stored raw token), from its unverified
+    /// `claims`: for the sync server's own `{id, email, iat}`, its
+    /// [`subject`](Self::subject) as `sub` and its `email`; empty for the
+    /// other types, whose user comes from the ID token or userinfo.
+    pub fn token_user(&self, claims: &Map<String, Value>) -> BTreeMap<String, String> {
+        let mut user = BTreeMap::new();
+        if self.kind != ProviderKind::SyncServer {
+            return user;
+        }
+        if let Ok(Some(sub)) = self.subject(claims) {
+            user.insert("sub".to_owned(), sub);
+        }
+        if let Some(Value::String(email)) = claims.get("email") {
+            user.insert("email".to_owned(), email.clone());
+        }
+        user
     }
 
     /// The lifetime of an access token whose answer gave none, from its JWT

@@ -18,8 +18,9 @@ use foldhash::fast::RandomState;
 
 use authresult_core::Timestamp;
 
-use super::claims::{TimeRules, ValidatedToken};
+use super::claims::ValidatedToken;
 use super::error::ValidationError;
+use super::typed_claims::TimeRules;
 
 const SHARDS: usize = 16;
 /// Bytes counted for an entry on top of twice the token length (the token

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::error::{UpstreamEndpoint, ValidationError};
-use super::jose::parse_object;
+use super::strict_json::parse_object;
 
 /// Every endpoint field a discovery document may list that this workspace
 /// reads; each is checked by [`DiscoveryDocument::check`] before anything

@@ -15,9 +15,9 @@ use authresult_core::Clock;
 use super::client::{HttpClient, HttpError, HttpLimits, basic_auth};
 use super::discovery::DiscoveryDocument;
 use super::error::{UpstreamEndpoint, ValidationError};
-use super::jose::parse_object;
 use super::keys::JwkSet;
 use super::network::NetworkOptions;
+use super::strict_json::parse_object;
 
 /// The validator's requests, through the workspace's one [`HttpClient`].
 #[derive(Debug, Clone)]

@@ -7,6 +7,11 @@
 //! brace, so a member given twice is seen (and refused: a parser that keeps
 //! the last one, as JavaScript's `JSON.parse` does, must not disagree with
 //! the app the request was authenticated for), and stops there.
+//!
+//! It is not a second copy of `strict_json.rs`, the crate's strict reader
+//! of whole JSON objects: a request body arrives in chunks and may be
+//! large, so only this member is decoded and kept, and only its duplicate
+//! matters (the body's other members are the application's to read).
 
 /// Deepest nesting the scan follows (`serde_json`'s own limit).
 pub(crate) const MAX_DEPTH: usize = 128;

@@ -11,7 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::error::{UpstreamEndpoint, ValidationError, sanitize};
-use super::jose::{JwsAlgorithm, KeyFamily, UnverifiedJwt, parse_object};
+use super::jose::{JwsAlgorithm, KeyFamily, UnverifiedJwt};
+use super::strict_json::parse_object;
 
 /// RSA keys with a shorter modulus are refused.
 const MIN_RSA_BITS: usize = 2048;

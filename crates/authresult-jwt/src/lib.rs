@@ -128,7 +128,9 @@
 //! `ring` (client assertions for `private_key_jwt`).
 
 mod cache;
+mod claim_source;
 mod claims;
+mod classify;
 mod client;
 mod config;
 mod crypto;
@@ -143,7 +145,9 @@ mod layer;
 mod network;
 mod schemes;
 mod sign;
+mod strict_json;
 mod sync_server;
+mod typed_claims;
 mod validator;
 
 pub use claims::{ValidatedToken, Verification};

@@ -10,16 +10,18 @@ use authresult_core::{Clock, ProviderProfile, SystemClock};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use super::claims::{ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify};
+use super::claims::{ClaimStore, ValidatedToken, Verification};
+use super::classify::classify;
 use super::config::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_AGE};
 use super::error::{TokenKind, TokenTypeReason, ValidationError};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 use super::keys::HmacKeys;
+use super::typed_claims::{TimeRules, Typed};
 
 /// The name [`ValidatedToken::issuer`] reports for the sync server's tokens
 /// unless [`SyncServerTokensBuilder::issuer`] names another: DataCollect's
 /// provider type of the sync server's own login.
-pub const SYNC_SERVER_ISSUER: &str = "default";
+pub const SYNC_SERVER_ISSUER: &str = authresult_core::SYNC_SERVER_PROVIDER;
 
 /// The sync server's HMAC secret (DataCollect's `JWT_SECRET`). `Debug`
 /// prints `SyncServerSecret([redacted])`; the bytes are wiped on drop.

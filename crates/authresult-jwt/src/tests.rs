@@ -10,13 +10,14 @@ use authresult_core::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::cache::TokenCache;
-use super::claims::{
-    ClaimSource, ClaimStore, KnownClaims, TimeRules, Typed, ValidatedToken, Verification, classify,
-    numeric_date,
-};
+use super::claim_source::{ClaimSource, KnownClaims};
+use super::claims::{ClaimStore, ValidatedToken, Verification};
+use super::classify::classify;
 use super::error::{TokenKind, TokenTypeReason, ValidationErrorKind, sanitize};
-use super::jose::{JwsAlgorithm, TypHeader, parse_object};
+use super::jose::{JwsAlgorithm, TypHeader};
 use super::keys::{JwkSet, Selected};
+use super::strict_json::parse_object;
+use super::typed_claims::{TimeRules, Typed, numeric_date};
 
 fn object(value: Value) -> Map<String, Value> {
     match value {

@@ -11,7 +11,8 @@ use authresult_core::{Clock, SystemClock, Timestamp};
 use serde_json::Value;
 
 use super::cache::TokenCache;
-use super::claims::{ClaimSource, ValidatedToken, Verification};
+use super::claim_source::ClaimSource;
+use super::claims::{ValidatedToken, Verification};
 use super::client::HttpLimits;
 use super::config::{IssuerConfig, KeySource, OpaqueMode};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};

@@ -2,7 +2,6 @@
 //! server offers it: `POST {url}/api/users/login` with `{"email","password"}`
 //! answering `{"token","userId"}`.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -17,9 +16,6 @@ use url::Url;
 use crate::error::{Endpoint, OidcError};
 use crate::http::{HttpClient, error_from_status, parse_json};
 use crate::options::OidcOptions;
-
-/// The provider name used in `Unsupported` errors.
-const NAME: &str = "default";
 
 /// The sync server's email + password login.
 ///
@@ -109,31 +105,29 @@ impl SyncServerProvider {
     }
 
     /// The `AuthResult` of one of the server's tokens: its lifetime and
-    /// subject as the sync server's profile reads them (`exp`, `id`), unless
-    /// the login answer named the user.
+    /// user as the sync server's profile reads them (`exp`; `id` and
+    /// `email`: `ProviderProfile::token_user`, as a stored token's import
+    /// does), unless the login answer named the user.
     fn adopt(&self, token: AccessToken, user_id: Option<String>, email: Option<&str>) -> AuthResult {
         let profile = ProviderProfile::sync_server();
         let expires_in = profile.expires_in_hint(token.secret(), self.clock.now());
-        let sub = user_id.or_else(|| {
-            let claims = authresult_core::peek_claims(token.secret())?;
-            profile.subject(&claims).ok().flatten()
-        });
-        let mut profile = BTreeMap::new();
-        if let Some(sub) = sub {
-            profile.insert("sub".to_owned(), sub);
+        let claims = authresult_core::peek_claims(token.secret()).unwrap_or_default();
+        let mut user = profile.token_user(&claims);
+        if let Some(sub) = user_id {
+            user.insert("sub".to_owned(), sub);
         }
         if let Some(email) = email {
-            profile.insert("email".to_owned(), email.to_owned());
+            user.insert("email".to_owned(), email.to_owned());
         }
         let mut result = AuthResult::new(token, expires_in);
-        result.profile = (!profile.is_empty()).then_some(profile);
+        result.profile = (!user.is_empty()).then_some(user);
         result
     }
 }
 
 fn unsupported(operation: &'static str) -> authresult_core::Error {
     authresult_core::Error::Unsupported {
-        provider: NAME.to_owned(),
+        provider: authresult_core::SYNC_SERVER_PROVIDER.to_owned(),
         operation,
     }
 }

@@ -8,12 +8,10 @@ use serde_json::{Map, Value};
 use crate::auth_result::AuthResult;
 use crate::error::Error;
 use crate::jwt;
-use crate::profile::ProviderProfile;
+use crate::profile::{ProviderProfile, SYNC_SERVER_PROVIDER};
 use crate::secret::AccessToken;
 use crate::session::ProviderId;
 use crate::time::Timestamp;
-
-use super::SYNC_SERVER_PROVIDER;
 
 /// Largest stored document (record, value or `User` JSON) read: 256 KiB.
 pub const MAX_STORED_TOKEN_BYTES: usize = 256 * 1024;
@@ -156,14 +154,8 @@ fn raw_token(
     if provider.as_str() == SYNC_SERVER_PROVIDER
         && let Some(claims) = jwt::peek_claims(auth.access_token.secret())
     {
-        let mut profile = std::collections::BTreeMap::new();
-        if let Ok(Some(id)) = ProviderProfile::sync_server().subject(&claims) {
-            profile.insert("sub".to_owned(), id);
-        }
-        if let Some(Value::String(email)) = claims.get("email") {
-            profile.insert("email".to_owned(), email.clone());
-        }
-        auth.profile = (!profile.is_empty()).then_some(profile);
+        let user = ProviderProfile::sync_server().token_user(&claims);
+        auth.profile = (!user.is_empty()).then_some(user);
     }
     Ok(StoredToken { provider, auth })
 }

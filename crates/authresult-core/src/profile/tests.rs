@@ -4,6 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::ProviderConfig;
 
 fn profile(config: Value) -> ProviderProfile {
     ProviderConfig::from_json_str(&config.to_string())
@@ -102,6 +103,32 @@ fn the_subject_is_id_for_the_sync_server_and_sub_otherwise() {
         Ok(Some("x".into()))
     );
     assert!(oidc.subject(&claims(json!({"sub": 7}))).is_err());
+}
+
+#[test]
+fn a_raw_token_names_its_user_for_the_sync_server_only() {
+    let token = claims(json!({"id": 42, "email": "ana@example.org", "sub": "x", "name": "Ana"}));
+    let user = ProviderProfile::sync_server().token_user(&token);
+    assert_eq!(user.len(), 2, "{user:?}");
+    assert_eq!(user["sub"], "42");
+    assert_eq!(user["email"], "ana@example.org");
+    assert!(
+        ProviderProfile::sync_server()
+            .token_user(&claims(json!({"id": 1.5, "email": 7})))
+            .is_empty()
+    );
+    let oidc =
+        profile(json!({"type": "oidc", "fields": {"issuer": "https://id.example.org", "client_id": "c"}}));
+    assert!(oidc.token_user(&token).is_empty());
+}
+
+#[test]
+fn an_organisation_is_stated_by_org_id_or_org_name() {
+    assert!(Organization::stated_in(&claims(json!({"org_id": "org_x"}))));
+    assert!(Organization::stated_in(&claims(json!({"org_name": "acme"}))));
+    assert!(!Organization::stated_in(&claims(
+        json!({"org_id": null, "sub": "x"})
+    )));
 }
 
 #[test]

@@ -9,12 +9,14 @@ use authresult_core::{Organization, Timestamp};
 use serde_json::{Map, Value};
 
 use super::key_store::KeyStore;
-use crate::claims::{ClaimStore, TimeRules, Typed, ValidatedToken, Verification, classify, string};
+use crate::claims::{ClaimStore, ValidatedToken, Verification};
+use crate::classify::classify;
 use crate::config::{IssuerConfig, uses_key_set};
 use crate::error::{TokenKind, TokenTypeReason, ValidationError, sanitize};
 use crate::fetch::{Endpoints, Http};
 use crate::jose::{JwsAlgorithm, TypHeader, UnverifiedJwt};
 use crate::keys::Selected;
+use crate::typed_claims::{TimeRules, Typed, string};
 
 /// One trusted issuer at run time.
 pub(super) struct Issuer {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authresult_core::{AccessToken, AuthResult, IdToken, RefreshToken};
+use authresult_core::{AccessToken, AuthResult, IdToken, Organization, RefreshToken};
 use openidconnect::{OAuth2TokenResponse as _, Scope};
 use serde_json::{Map, Value};
 
@@ -107,12 +107,7 @@ impl OidcProvider {
         if self.inner.profile.organization().is_none() {
             return Ok(());
         }
-        let has_organization = |claims: &Map<String, Value>| {
-            ["org_id", "org_name"]
-                .iter()
-                .any(|c| claims.get(*c).is_some_and(|v| !v.is_null()))
-        };
-        if has_organization(userinfo) {
+        if Organization::stated_in(userinfo) {
             return self.check_organization(userinfo);
         }
         let own = authresult_core::peek_claims(token.secret()).unwrap_or_default();

@@ -266,6 +266,16 @@ async fn the_sync_server_token_has_one_subject_everywhere() {
         let record = json!({"id": "default", "token": token}).to_string();
         let stored = StoredToken::from_indexeddb_record(&record, Timestamp::from_secs(now)).unwrap();
         assert_eq!(stored.auth.subject(), Some(subject));
+        // The user of the token is read by one rule for the login and the import.
+        assert_eq!(login.profile, stored.auth.profile);
+        assert_eq!(
+            login
+                .profile
+                .as_ref()
+                .and_then(|p| p.get("email"))
+                .map(String::as_str),
+            Some("ana@example.org")
+        );
     }
 }
 

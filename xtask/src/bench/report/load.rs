@@ -1,6 +1,6 @@
 //! The "under load" part of the report: the targets and sections of the load
 //! bench (`benches/benches/load.rs`, `<out>/load.json`) and of the refresh
-//! storm (`benches/benches/storm.rs`, `<out>/storm.json`).
+//! storm (`benches/benches/storm/`, `<out>/storm.json`).
 
 use std::fmt::Write as _;
 
