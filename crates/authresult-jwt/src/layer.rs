@@ -255,16 +255,18 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The service that was polled ready handles this request; a fresh
-        // clone stays behind for the next one.
-        let fresh = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let (mut parts, body) = request.into_parts();
-        // A token answered at once goes straight on, without a boxed future.
+        // A token answered at once goes straight on, without a boxed future:
+        // the inner service, polled ready, is called now, so it needs no
+        // clone.
         if let Some(token) = self.config.authorize_now(&mut parts) {
             parts.extensions.insert(token);
-            return BearerAuthFuture::inner(inner.call(Request::from_parts(parts, body)));
+            return BearerAuthFuture::inner(self.inner.call(Request::from_parts(parts, body)));
         }
+        // The service that was polled ready handles this request later; a
+        // fresh clone stays behind for the next one.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let config = self.config.clone();
         BearerAuthFuture::waiting(async move {
             match config.authorize(&mut parts).await {
