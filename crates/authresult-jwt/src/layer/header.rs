@@ -75,14 +75,20 @@ fn is_token68(b: u8) -> bool {
     digit | letter | dash_dot_slash | (b == b'_') | (b == b'~') | (b == b'+')
 }
 
-/// Whether every byte of `bytes` is a token68 character: 32 bytes at a
-/// time, without a branch per byte.
+/// Whether every byte of `block` is a token68 character, without a branch
+/// per byte.
+fn block_token68(block: &[u8]) -> bool {
+    block.iter().fold(true, |ok, &b| ok & is_token68(b))
+}
+
+/// Whether every byte of `bytes` is a token68 character: in blocks of 32
+/// bytes, the last one ending at the end (overlapping the block before it)
+/// so that no byte is left to a loop of its own.
 fn all_token68(bytes: &[u8]) -> bool {
-    let mut blocks = bytes.chunks_exact(32);
-    let blocks_ok = blocks
-        .by_ref()
-        .all(|block| block.iter().fold(true, |ok, &b| ok & is_token68(b)));
-    blocks_ok && blocks.remainder().iter().all(|&b| is_token68(b))
+    match bytes.last_chunk::<32>() {
+        None => bytes.iter().all(|&b| is_token68(b)),
+        Some(last) => bytes.chunks_exact(32).all(block_token68) && block_token68(last),
+    }
 }
 
 /// The scheme and token of the one `Authorization` header; `None` without

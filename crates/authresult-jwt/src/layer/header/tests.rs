@@ -85,6 +85,21 @@ fn token68_is_exactly_its_characters() {
     }
 }
 
+#[test]
+fn a_bad_byte_anywhere_in_a_long_token_is_refused() {
+    let token = "a".repeat(100);
+    assert!(split(format!("Bearer {token}").as_bytes()).unwrap().is_some());
+    for at in 0..token.len() {
+        for bad in [b'!', b'=', b'\t', 0x80] {
+            let mut value = format!("Bearer {token}").into_bytes();
+            value[7 + at] = bad;
+            // Padding and a tab are fine at the very end only.
+            let tail_ok = at == token.len() - 1 && (bad == b'=' || bad == b'\t');
+            assert_eq!(split(&value).is_ok(), tail_ok, "byte {bad:#04x} at {at}");
+        }
+    }
+}
+
 proptest! {
     /// Any value a header may hold, biased towards the bytes that matter
     /// (blanks, padding, token characters, a few others, non-ASCII), long
