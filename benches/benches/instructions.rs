@@ -10,20 +10,30 @@
 //! counted), then makes [`CALLS`] calls inside `instr_measured_calls`, the
 //! only function callgrind collects (with everything it calls). The count
 //! per call is the collected total divided by [`CALLS`].
+//!
+//! The route cases count a whole request through an axum `Router`, in
+//! process (`tower::ServiceExt::oneshot`, polled once): the same handler
+//! and the same repeated valid RS256 token, without authentication and
+//! behind `BearerAuthLayer`. The difference is what the layer adds per
+//! request, shown beside a cached validation alone (`repeated`).
 
 use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
-use authresult_bench::results;
 use authresult_bench::support::poll_once;
 use authresult_bench::tokens::{self, Alg, RawKey, RawToken, Signer};
+use authresult_bench::{results, routes};
 use authresult_jwt::UnverifiedJwt;
+use axum::body::Body;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderValue, Request, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::RsaPublicKeyComponents;
 use serde_json::{Value, json};
+use tower::ServiceExt as _;
 
 /// Set (to a case name) when this binary runs as the measured child.
 const CASE_ENV: &str = "AUTHRESULT_INSTRUCTIONS_CASE";
@@ -33,6 +43,11 @@ const DIR_ENV: &str = "AUTHRESULT_INSTRUCTIONS_DIR";
 const CALLS: usize = 64;
 /// The cases, each per algorithm: what is called.
 const CASES: [&str; 4] = ["raw", "parse", "first_seen", "repeated"];
+/// The whole-request cases, with RS256 tokens only: the route without
+/// authentication, and behind the layer.
+const ROUTE_CASES: [&str; 2] = ["route_open", "route_protected"];
+/// The algorithm of the route cases.
+const ROUTE_ALG: Alg = Alg::Rs256;
 
 fn main() {
     if let Ok(case) = std::env::var(CASE_ENV) {
@@ -86,11 +101,20 @@ fn run() -> anyhow::Result<Value> {
         }
         algs.insert(alg.name().into(), Value::Object(cases));
     }
+    let mut route = serde_json::Map::new();
+    for case in ROUTE_CASES {
+        let name = format!("{case}-{}", ROUTE_ALG.name());
+        eprintln!("instructions: {name} under callgrind");
+        let per_call = measure(&dir, &name)?;
+        route.insert(case.trim_start_matches("route_").into(), json!(per_call));
+    }
+    route.insert("alg".into(), json!(ROUTE_ALG.name()));
     Ok(json!({
         "measured": true,
         "valgrind": version,
         "calls": CALLS,
         "algs": algs,
+        "route": route,
     }))
 }
 
@@ -173,6 +197,26 @@ fn child(name: &str) -> anyhow::Result<()> {
             };
             call(&all[0]);
             let same = vec![all[0].clone(); CALLS];
+            instr_measured_calls(&same, call);
+        }
+        "route_open" | "route_protected" => {
+            let router = if case == "route_open" {
+                routes::open_router()
+            } else {
+                routes::protected_router(tokens::validator(&jwks, None)?)
+            };
+            let authorization = HeaderValue::try_from(format!("Bearer {}", all[0]))?;
+            let call = |authorization: &HeaderValue| {
+                let request = Request::get(routes::PATH)
+                    .header(AUTHORIZATION, authorization.clone())
+                    .body(Body::empty())
+                    .expect("a request");
+                let response = poll_once(router.clone().oneshot(request)).expect("an answer");
+                assert_eq!(response.status(), StatusCode::OK);
+                black_box(response);
+            };
+            call(&authorization);
+            let same = vec![authorization.clone(); CALLS];
             instr_measured_calls(&same, call);
         }
         other => bail!("unknown case {other}"),

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use authresult_bench::results;
 use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, Signer};
+use authresult_bench::{results, routes};
 use authresult_jwt::{BearerAuthLayer, ValidatedToken};
 use authresult_test_support::{Idp, IdpOptions, repo_root};
 use axum::extract::State;
@@ -100,7 +100,7 @@ fn serve(role: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let app = match role {
-            "open" => Router::new().route("/api/sync", get(open)),
+            "open" => routes::open_router(),
             "ours" => {
                 let jwks = std::env::var("AUTHRESULT_LOAD_JWKS").context("no key set")?;
                 // The validator of the validation benches: the same keys,
@@ -136,16 +136,6 @@ async fn protected(Extension(token): Extension<ValidatedToken>) -> Json<Value> {
         "subject": token.subject(),
         "issuer": token.issuer(),
         "scopes": token.scopes(),
-        "message": "sync accepted",
-    }))
-}
-
-/// The same answer with no authentication at all: the ceiling.
-async fn open() -> Json<Value> {
-    Json(json!({
-        "subject": "f3b9c2a0-5d1e-4c7a-9e42-000000000000",
-        "issuer": ISSUER,
-        "scopes": ["openid", "profile", "email", "sync:read", "sync:write"],
         "message": "sync accepted",
     }))
 }

@@ -4,6 +4,7 @@
 //!   key set, and the raw `ring` check the validator is compared with;
 //! * [`support`]: a trivial provider that counts refreshes, a store that
 //!   counts reads, sessions of realistic size, a poll-once executor;
+//! * [`routes`]: the `/api/sync` route, open and behind `BearerAuthLayer`;
 //! * [`results`]: where the runs write what criterion does not record (counts,
 //!   percentiles, bytes), and the criterion settings every bench uses.
 //!
@@ -13,5 +14,6 @@
 
 pub mod idp;
 pub mod results;
+pub mod routes;
 pub mod support;
 pub mod tokens;

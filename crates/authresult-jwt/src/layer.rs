@@ -9,9 +9,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use super::claims::ValidatedToken;
@@ -21,10 +21,12 @@ use super::validator::TokenValidator;
 
 mod body;
 mod future;
+mod header;
 mod select;
 
 pub use body::{JsonBodyApp, JsonBodyAuth, JsonBodyAuthLayer, PrefixedBody};
 pub use future::BearerAuthFuture;
+use header::credentials;
 pub use select::{AccessDecision, AppSelector};
 use select::{Authorizer, Selection};
 
@@ -253,16 +255,18 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // The service that was polled ready handles this request; a fresh
-        // clone stays behind for the next one.
-        let fresh = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let (mut parts, body) = request.into_parts();
-        // A token answered at once goes straight on, without a boxed future.
+        // A token answered at once goes straight on, without a boxed future:
+        // the inner service, polled ready, is called now, so it needs no
+        // clone.
         if let Some(token) = self.config.authorize_now(&mut parts) {
             parts.extensions.insert(token);
-            return BearerAuthFuture::inner(inner.call(Request::from_parts(parts, body)));
+            return BearerAuthFuture::inner(self.inner.call(Request::from_parts(parts, body)));
         }
+        // The service that was polled ready handles this request later; a
+        // fresh clone stays behind for the next one.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
         let config = self.config.clone();
         BearerAuthFuture::waiting(async move {
             match config.authorize(&mut parts).await {
@@ -295,12 +299,6 @@ enum Rejection {
     Busy,
     /// The body cannot be read for its app (bad JSON, too large, too slow).
     Body(StatusCode),
-}
-
-/// The `Authorization` header, split.
-struct Credentials<'a> {
-    scheme: &'a str,
-    token: &'a str,
 }
 
 impl LayerConfig {
@@ -461,42 +459,6 @@ impl LayerConfig {
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
-    }
-}
-
-/// The scheme and token of the one `Authorization` header; `None` without
-/// one (or without a token after the scheme).
-fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>, Rejection> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(Rejection::BadRequest);
-    }
-    let value = value.to_str().map_err(|_| Rejection::BadRequest)?;
-    let Some((scheme, rest)) = value.split_once(' ') else {
-        return Ok(None);
-    };
-    // RFC 9110 auth-scheme: a token.
-    let scheme_ok = !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if !scheme_ok {
-        return Err(Rejection::BadRequest);
-    }
-    let token = rest.trim_start_matches(' ').trim_end();
-    // RFC 6750 b64token (RFC 9110 token68): 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = token.trim_end_matches('=');
-    let b64token = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'));
-    if b64token {
-        Ok(Some(Credentials { scheme, token }))
-    } else {
-        Err(Rejection::BadRequest)
     }
 }
 

@@ -28,7 +28,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
-use super::{BearerAuthLayer, Choice, LayerConfig, Rejection, credentials};
+use super::{BearerAuthLayer, Choice, LayerConfig, Rejection, header::credentials};
 use crate::json_member::{MemberScan, Scan};
 use crate::schemes::{AppAuth, AppId};
 

@@ -23,6 +23,13 @@ fn partial_run() -> PathBuf {
     )
     .unwrap();
     std::fs::write(
+        dir.join("instructions.json"),
+        r#"{"measured":true,"valgrind":"valgrind-3.20.0","calls":64,
+            "algs":{"RS256":{"raw":100000,"parse":2000,"first_seen":110000,"repeated":1500}},
+            "route":{"alg":"RS256","open":20000,"protected":25000}}"#,
+    )
+    .unwrap();
+    std::fs::write(
         dir.join("validation.json"),
         r#"{"paired":{"RS256":{"own_ns":1234}}}"#,
     )
@@ -65,5 +72,15 @@ fn a_partial_run_renders_its_medians_settings_and_every_section() {
         assert!(text.contains(heading), "{heading} missing in {text}");
     }
     assert!(text.contains("| This run |"), "{text}");
+    // The layer's own cost: the protected request minus the open one,
+    // beside the cached validation.
+    assert!(
+        text.contains(
+            "**20,000** instructions without authentication, **25,000** behind `BearerAuthLayer`, \
+             so the layer adds **5,000** per request (20% of the protected request), of which a \
+             cached validation alone is 1,500."
+        ),
+        "{text}"
+    );
     assert!(text.contains("not measured"), "{text}");
 }
