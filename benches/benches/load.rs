@@ -4,7 +4,9 @@
 //! the same route without authentication (the ceiling), Auth0's
 //! `express-oauth2-jwt-bearer` behind express verifying the same tokens with
 //! the same keys (`xtask/bench/express-server.mjs`), and DataCollect's way: a
-//! userinfo call to the local provider per request.
+//! userinfo call to the local provider per request. The alternating rounds
+//! hold the open route against its own handler behind the layer, so what
+//! they measure is the layer's cost alone.
 //!
 //! Each server runs in its own process (this bench re-executes itself with
 //! `AUTHRESULT_LOAD_SERVE` set, or Node.js), one at a time, so the load
@@ -107,6 +109,12 @@ fn serve(role: &str) -> anyhow::Result<()> {
                 // issuer and audience as the tokens, default token cache.
                 let validator = tokens::validator(&jwks, None)?;
                 Router::new().route("/api/sync", get(protected).layer(BearerAuthLayer::new(validator)))
+            }
+            "layer" => {
+                // The open route's own handler behind the layer: what the
+                // alternating rounds hold against the open route.
+                let jwks = std::env::var("AUTHRESULT_LOAD_JWKS").context("no key set")?;
+                routes::protected_router(tokens::validator(&jwks, None)?)
             }
             "userinfo" => {
                 let endpoint = std::env::var("AUTHRESULT_LOAD_USERINFO").context("no userinfo endpoint")?;
@@ -249,11 +257,15 @@ fn run() -> anyhow::Result<Value> {
         .map_err(clone_error)
         .and_then(|s| drive(s, &script, &mixes));
     servers.insert("ours".into(), outcome(ours_runs));
-    let alternating = match (&open, &ours) {
-        (Ok(open), Ok(ours)) => outcome(alternate(open, ours, &script, &repeated_file)),
+    drop(ours);
+    // The same route, same handler, with and without the layer: the
+    // difference is the layer's alone.
+    let layer = rust_server("layer", &[("AUTHRESULT_LOAD_JWKS", &jwks)]);
+    let alternating = match (&open, &layer) {
+        (Ok(open), Ok(layer)) => outcome(alternate(open, layer, &script, &repeated_file)),
         _ => outcome(Err(anyhow::anyhow!("a server did not start"))),
     };
-    drop((open, ours));
+    drop((open, layer));
     let express = express_server(&jwks_file).and_then(|s| drive(&s, &script, &mixes));
     servers.insert("express".into(), outcome(express));
     let userinfo = userinfo_run(&dir, &script);
@@ -333,8 +345,8 @@ fn drive(server: &Server, script: &Path, mixes: &[(&str, &PathBuf)]) -> anyhow::
 /// Rounds of the alternating comparison of the repeated-token mix.
 const ALTERNATING_ROUNDS: usize = 5;
 
-/// The repeated-token mix against the ceiling and the protected route in
-/// turn, [`ALTERNATING_ROUNDS`] times, one ratio per round: whatever else the
+/// The repeated-token mix against the ceiling and the same handler behind
+/// the layer in turn, [`ALTERNATING_ROUNDS`] times, one ratio per round: whatever else the
 /// machine does slows both runs of a round alike, which two runs measured
 /// tens of seconds apart cannot promise. The median ratio judges the bar.
 fn alternate(open: &Server, ours: &Server, script: &Path, tokens: &Path) -> anyhow::Result<Value> {
