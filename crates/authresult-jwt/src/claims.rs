@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::error::{TokenKind, TokenTypeReason, ValidationError};
+use super::error::{TokenPurpose, TokenTypeReason, ValidationError};
 use super::jose::{TypHeader, parse_object};
 
 /// The largest NumericDate accepted: 9999-12-31T23:59:59Z.
@@ -45,7 +45,7 @@ struct Inner {
     expires_at: Option<Timestamp>,
     issued_at: Option<Timestamp>,
     not_before: Option<Timestamp>,
-    kind: TokenKind,
+    kind: TokenPurpose,
     verified_by: Verification,
     client_id: Option<String>,
     org_id: Option<String>,
@@ -153,7 +153,7 @@ impl ValidatedToken {
     }
 
     /// Access token, ID token, or unmarked.
-    pub fn token_kind(&self) -> TokenKind {
+    pub fn token_kind(&self) -> TokenPurpose {
         self.0.kind
     }
 
@@ -362,7 +362,7 @@ impl Typed {
     pub(crate) fn into_token(
         self,
         issuer: &Arc<str>,
-        kind: TokenKind,
+        kind: TokenPurpose,
         verified_by: Verification,
         claims: ClaimStore,
     ) -> ValidatedToken {
@@ -404,10 +404,10 @@ pub(crate) fn classify(
     claims: &impl ClaimSource,
     login_clients: &[String],
     accept_login_client_audience: bool,
-) -> (TokenKind, Option<TokenTypeReason>) {
-    let id = |reason| (TokenKind::Id, Some(reason));
+) -> (TokenPurpose, Option<TokenTypeReason>) {
+    let id = |reason| (TokenPurpose::Id, Some(reason));
     if typ == TypHeader::Other {
-        return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+        return (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType));
     }
     // Keycloak marks its tokens with a `typ` claim.
     let mut bearer = false;
@@ -421,7 +421,7 @@ pub(crate) fn classify(
                 .iter()
                 .any(|other| t.eq_ignore_ascii_case(other)) =>
         {
-            return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+            return (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType));
         }
         _ => {}
     }
@@ -440,7 +440,7 @@ pub(crate) fn classify(
         return id(TokenTypeReason::LoginClientAudience);
     }
     if declared_access {
-        return (TokenKind::Access, None);
+        return (TokenPurpose::Access, None);
     }
     let access_claim = ["scope", "scp", "client_id", "gty"]
         .into_iter()
@@ -449,9 +449,9 @@ pub(crate) fn classify(
         return id(TokenTypeReason::IdTokenShape);
     }
     if access_claim {
-        (TokenKind::Access, None)
+        (TokenPurpose::Access, None)
     } else {
-        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+        (TokenPurpose::Unknown, Some(TokenTypeReason::Unclassified))
     }
 }
 

@@ -129,10 +129,8 @@
 
 mod cache;
 mod claims;
-mod client;
 mod config;
 mod crypto;
-mod discovery;
 mod error;
 mod fetch;
 mod jose;
@@ -140,20 +138,21 @@ mod json_member;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
-mod network;
 mod schemes;
 mod sign;
 mod sync_server;
 mod validator;
 
+/// The network settings (trust anchors, proxy, client certificate) of the
+/// validator and the login client, and the error their constructors
+/// answer: this is their one public path (`authresult-oidc` users reach
+/// them as `authresult_oidc::jwt::NetworkOptions`...).
+pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
 pub use claims::{ValidatedToken, Verification};
-pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
 pub use config::IssuerConfig;
-pub use discovery::{DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::{
-    TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+    TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
-pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
@@ -161,7 +160,6 @@ pub use layer::{
     AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer, JsonBodyApp, JsonBodyAuth,
     JsonBodyAuthLayer, PrefixedBody,
 };
-pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;
 pub use sync_server::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
