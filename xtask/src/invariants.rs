@@ -178,7 +178,12 @@ pub(crate) fn check() -> Result<()> {
                 .to_owned(),
         );
     }
-    for package in ["authresult-store", "authresult-oidc", "authresult-jwt", "authresult-http"] {
+    for package in [
+        "authresult-store",
+        "authresult-oidc",
+        "authresult-jwt",
+        "authresult-http",
+    ] {
         let features = core_features(package)?;
         for feature in CORE_TEST_FEATURES {
             if features.contains(*feature) {
