@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Why the HTTP client could not be built or a request failed. URLs are
-/// shown without query, fragment or credentials ([`display_url`]).
+/// shown without query, fragment or credentials ([`display_url`](crate::display_url)).
 ///
 /// The one error of this crate: the client, its network options, the
 /// fetches and discovery. `authresult-jwt` and `authresult-oidc` each map an
@@ -86,7 +86,7 @@ pub enum HttpError {
         /// The wait its `Retry-After` asked for.
         retry_after: Option<Duration>,
     },
-    /// The body is larger than [`HttpLimits::max_body`].
+    /// The body is larger than [`HttpLimits::max_body`](crate::HttpLimits::max_body).
     #[error("the answer of `{url}` is larger than {limit} bytes")]
     TooLarge {
         /// The URL, shown safely.

@@ -17,8 +17,12 @@
 //! A sync server that only checks bearer tokens depends on this crate and
 //! `authresult-core`; it does not compile the login client. `authresult-oidc`
 //! depends on it: it verifies ID tokens with the same parsing and keys
-//! ([`UnverifiedJwt`], [`JwkSet::verify`]), sends every request through the
-//! same [`HttpClient`], and re-exports the validator's API.
+//! ([`UnverifiedJwt`], [`JwkSet::verify`]), and re-exports this crate as
+//! `authresult_oidc::jwt`. Both send every request through the internal
+//! `authresult-http` crate (the one HTTP client, discovery with its TTL
+//! cache, introspection and userinfo), whose settings a user names
+//! ([`NetworkOptions`], [`Proxy`], [`CaCertificates`], [`ClientIdentity`],
+//! [`HttpError`]) are re-exported here: their one public path.
 //!
 //! # Example
 //!
@@ -111,6 +115,10 @@
 //!
 //! # Crate features
 //!
+//! * `ring` (default): verifies and signs with `ring`, and TLS on `ring`.
+//! * `aws-lc-rs` (off by default): `aws-lc-rs` instead (its `ring`-compatible
+//!   API, TLS included); with default features off, nothing depends on
+//!   `ring` (`cargo xtask ci` checks it). Only `crypto.rs` names the backend.
 //! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
 //!   checks `Authorization` tokens with a [`TokenValidator`] or each app's
 //!   [`AppAuth`] (401 with `WWW-Authenticate` for bad tokens, 403
@@ -125,7 +133,7 @@
 //! (the proxy environment variables by default, none, or an explicit URL)
 //! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
 //! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
-//! `ring` (client assertions for `private_key_jwt`).
+//! the crypto backend (client assertions for `private_key_jwt`).
 
 mod cache;
 mod claims;
