@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use authresult_bench::results;
 use authresult_bench::support::poll_once;
 use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, RawKey, RawToken, Signer};
-use authresult_oidc::{TokenValidator, UnverifiedJwt};
+use authresult_oidc::jwt::{TokenValidator, UnverifiedJwt};
 use authresult_test_support::{Idp, IdpOptions};
 use criterion::Criterion;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
-use authresult_oidc::{IssuerConfig, JwkSet, JwsAlgorithm, TokenValidator};
+use authresult_oidc::jwt::{IssuerConfig, JwkSet, JwsAlgorithm, TokenValidator};
 use authresult_test_support::{JwtAlg, JwtSigner, PublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use authresult_core::ProviderConfig;
-use authresult_oidc::IssuerConfig;
+use authresult_oidc::jwt::IssuerConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

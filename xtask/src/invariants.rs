@@ -46,6 +46,37 @@ const JWT_FORBIDDEN: &[&str] = &[
     "libsqlite3-sys",
 ];
 
+/// The layers above the core, each depending only on those before it:
+/// `authresult-core` <- `authresult-http` <- `authresult-jwt` <-
+/// `authresult-oidc`; `authresult-store` depends on the core alone.
+const LAYERS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "authresult-http",
+        &["authresult-core"],
+        &[
+            "authresult-jwt",
+            "authresult-oidc",
+            "authresult-store",
+            "openidconnect",
+        ],
+    ),
+    (
+        "authresult-jwt",
+        &["authresult-core", "authresult-http"],
+        &["authresult-oidc", "authresult-store"],
+    ),
+    (
+        "authresult-oidc",
+        &["authresult-core", "authresult-http", "authresult-jwt"],
+        &["authresult-store"],
+    ),
+    (
+        "authresult-store",
+        &["authresult-core"],
+        &["authresult-http", "authresult-jwt", "authresult-oidc"],
+    ),
+];
+
 /// Features of `authresult-core` that hold test doubles: no adapter's
 /// production build may turn them on.
 const CORE_TEST_FEATURES: &[&str] = &["testing", "mocks"];
@@ -73,18 +104,15 @@ fn core_features(package: &str) -> Result<BTreeSet<String>> {
 }
 
 fn dependencies(package: &str) -> Result<BTreeSet<String>> {
+    dependencies_with(package, &["--all-features"])
+}
+
+/// `package`'s normal dependencies (names) built with `features` (cargo flags).
+fn dependencies_with(package: &str, features: &[&str]) -> Result<BTreeSet<String>> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(crate::root())
-        .args([
-            "tree",
-            "-p",
-            package,
-            "-e",
-            "normal",
-            "--all-features",
-            "--prefix",
-            "none",
-        ])
+        .args(["tree", "-p", package, "-e", "normal", "--prefix", "none"])
+        .args(features)
         .args(["--format", "{p}"])
         .output()
         .context("could not run cargo tree")?;
@@ -123,21 +151,39 @@ pub(crate) fn check() -> Result<()> {
             ));
         }
     }
-    for (package, forbidden) in [
-        ("authresult-oidc", "authresult-store"),
-        ("authresult-store", "authresult-oidc"),
-    ] {
+    for (package, required, forbidden) in LAYERS {
         let deps = dependencies(package)?;
-        if !deps.contains("authresult-core") {
-            problems.push(format!("{package} no longer depends on authresult-core"));
+        for name in *required {
+            if !deps.contains(*name) {
+                problems.push(format!("{package} no longer depends on {name}"));
+            }
         }
-        if deps.contains(forbidden) {
-            problems.push(format!(
-                "{package} depends on {forbidden} (adapters never depend on each other)"
-            ));
+        for name in *forbidden {
+            if deps.contains(*name) {
+                problems.push(format!(
+                    "{package} depends on {name} (core <- http <- jwt <- oidc; the store on the core alone)"
+                ));
+            }
         }
     }
-    for package in ["authresult-store", "authresult-oidc", "authresult-jwt"] {
+    // `crypto.rs` is the one place naming the backend: with `aws-lc-rs`
+    // alone, nothing (TLS included) brings `ring`.
+    let aws = dependencies_with(
+        "authresult-jwt",
+        &["--no-default-features", "--features", "aws-lc-rs,tower"],
+    )?;
+    if aws.contains("ring") {
+        problems.push(
+            "authresult-jwt with `--no-default-features --features aws-lc-rs` still depends on `ring`"
+                .to_owned(),
+        );
+    }
+    for package in [
+        "authresult-store",
+        "authresult-oidc",
+        "authresult-jwt",
+        "authresult-http",
+    ] {
         let features = core_features(package)?;
         for feature in CORE_TEST_FEATURES {
             if features.contains(*feature) {

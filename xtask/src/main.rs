@@ -193,6 +193,20 @@ fn ci() -> Result<()> {
         "cargo test -p authresult-jwt (crypto backend: ring)",
         cargo().args(["test", "-p", "authresult-jwt", "--features", "tower"]),
     )?;
+    // aws-lc-rs alone, without `ring` (TLS included): the unit tests sign and
+    // verify through `crypto.rs`'s shims of that backend.
+    run(
+        "cargo test -p authresult-jwt --lib (aws-lc-rs only, no ring)",
+        cargo().args([
+            "test",
+            "-p",
+            "authresult-jwt",
+            "--lib",
+            "--no-default-features",
+            "--features",
+            "aws-lc-rs,tower",
+        ]),
+    )?;
     fuzz::ci()?;
     run(
         "cargo doc",

@@ -5,7 +5,7 @@
 use serde::de::{IgnoredAny, MapAccess};
 use serde_json::{Map, Value};
 
-use super::strict_json::{Members, read_object};
+use authresult_http::{Members, read_object};
 
 /// Where claims are looked up: a parsed object, or the interpreted claims of
 /// a JWT payload.

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use authresult_core::Timestamp;
 use serde_json::{Map, Value};
 
-use super::error::TokenKind;
-use super::strict_json::parse_object;
+use super::error::TokenPurpose;
+use authresult_http::parse_object;
 use super::typed_claims::{Scopes, Times, Typed};
 
 /// How a token was found valid.
@@ -39,7 +39,7 @@ struct Inner {
     expires_at: Option<Timestamp>,
     issued_at: Option<Timestamp>,
     not_before: Option<Timestamp>,
-    kind: TokenKind,
+    kind: TokenPurpose,
     verified_by: Verification,
     client_id: Option<String>,
     org_id: Option<String>,
@@ -147,7 +147,7 @@ impl ValidatedToken {
     }
 
     /// Access token, ID token, or unmarked.
-    pub fn token_kind(&self) -> TokenKind {
+    pub fn token_kind(&self) -> TokenPurpose {
         self.0.kind
     }
 
@@ -212,7 +212,7 @@ impl Typed {
     pub(crate) fn into_token(
         self,
         issuer: &Arc<str>,
-        kind: TokenKind,
+        kind: TokenPurpose,
         verified_by: Verification,
         claims: ClaimStore,
     ) -> ValidatedToken {

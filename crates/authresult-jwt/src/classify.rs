@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::claim_source::ClaimSource;
-use super::error::{TokenKind, TokenTypeReason};
+use super::error::{TokenPurpose, TokenTypeReason};
 use super::jose::TypHeader;
 
 /// What a JWT is, from its `typ` header and its claims, and for a token that
@@ -25,10 +25,10 @@ pub(crate) fn classify(
     claims: &impl ClaimSource,
     login_clients: &[String],
     accept_login_client_audience: bool,
-) -> (TokenKind, Option<TokenTypeReason>) {
-    let id = |reason| (TokenKind::Id, Some(reason));
+) -> (TokenPurpose, Option<TokenTypeReason>) {
+    let id = |reason| (TokenPurpose::Id, Some(reason));
     if typ == TypHeader::Other {
-        return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+        return (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType));
     }
     // Keycloak marks its tokens with a `typ` claim.
     let mut bearer = false;
@@ -42,7 +42,7 @@ pub(crate) fn classify(
                 .iter()
                 .any(|other| t.eq_ignore_ascii_case(other)) =>
         {
-            return (TokenKind::Other, Some(TokenTypeReason::DeclaredType));
+            return (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType));
         }
         _ => {}
     }
@@ -61,7 +61,7 @@ pub(crate) fn classify(
         return id(TokenTypeReason::LoginClientAudience);
     }
     if declared_access {
-        return (TokenKind::Access, None);
+        return (TokenPurpose::Access, None);
     }
     let access_claim = ["scope", "scp", "client_id", "gty"]
         .into_iter()
@@ -70,9 +70,9 @@ pub(crate) fn classify(
         return id(TokenTypeReason::IdTokenShape);
     }
     if access_claim {
-        (TokenKind::Access, None)
+        (TokenPurpose::Access, None)
     } else {
-        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+        (TokenPurpose::Unknown, Some(TokenTypeReason::Unclassified))
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) const DEFAULT_MAX_TOKEN_AGE: Duration = Duration::from_secs(24 * 60 *
 
 /// Where an issuer's signing keys come from.
 #[derive(Debug, Clone)]
-pub(crate) enum KeySource {
+pub(crate) enum KeyOrigin {
     /// `jwks_uri` from `{issuer}/.well-known/openid-configuration`.
     Discovery,
     /// A configured `jwks_uri`.
@@ -72,7 +72,7 @@ pub struct IssuerConfig {
     pub(crate) required_claims: Vec<String>,
     pub(crate) organization: Option<Organization>,
     pub(crate) hmac: Option<HmacKeys>,
-    pub(crate) keys: KeySource,
+    pub(crate) keys: KeyOrigin,
     pub(crate) opaque: Option<OpaqueMode>,
     pub(crate) accept_id_tokens: bool,
     pub(crate) accept_unclassified_tokens: bool,
@@ -125,7 +125,7 @@ impl IssuerConfig {
             required_claims: Vec::new(),
             organization: None,
             hmac: None,
-            keys: KeySource::Discovery,
+            keys: KeyOrigin::Discovery,
             opaque: None,
             accept_id_tokens: false,
             accept_unclassified_tokens: false,
@@ -252,13 +252,13 @@ impl IssuerConfig {
 
     /// Fetches keys from this `jwks_uri` instead of discovering it.
     pub fn jwks_uri(mut self, uri: Url) -> Self {
-        self.keys = KeySource::Uri(uri);
+        self.keys = KeyOrigin::Uri(uri);
         self
     }
 
     /// Uses this fixed key set; nothing is fetched.
     pub fn jwks(mut self, keys: JwkSet) -> Self {
-        self.keys = KeySource::Static(keys);
+        self.keys = KeyOrigin::Static(keys);
         self
     }
 
@@ -397,7 +397,7 @@ impl IssuerConfig {
                 "issuer `{issuer}` has no audience (add one, or call any_audience())"
             )));
         }
-        let needs_fetch = (matches!(self.keys, KeySource::Discovery) && uses_key_set(&algorithms))
+        let needs_fetch = (matches!(self.keys, KeyOrigin::Discovery) && uses_key_set(&algorithms))
             || matches!(
                 self.opaque,
                 Some(
@@ -415,7 +415,7 @@ impl IssuerConfig {
         }
         let endpoints = [
             match &self.keys {
-                KeySource::Uri(url) => Some(url),
+                KeyOrigin::Uri(url) => Some(url),
                 _ => None,
             },
             match &self.opaque {

@@ -62,7 +62,7 @@ impl fmt::Display for UpstreamEndpoint {
 /// token's `nonce` / `at_hash`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum TokenKind {
+pub enum TokenPurpose {
     /// An access token: `typ: at+jwt`, Keycloak `typ: Bearer`, a token with
     /// `scope`, `scp`, `client_id` or Auth0 `gty`, or an opaque token the
     /// provider vouched for.
@@ -77,13 +77,13 @@ pub enum TokenKind {
     Unknown,
 }
 
-impl fmt::Display for TokenKind {
+impl fmt::Display for TokenPurpose {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            TokenKind::Access => "access",
-            TokenKind::Id => "id",
-            TokenKind::Other => "non-access",
-            TokenKind::Unknown => "unmarked",
+            TokenPurpose::Access => "access",
+            TokenPurpose::Id => "id",
+            TokenPurpose::Other => "non-access",
+            TokenPurpose::Unknown => "unmarked",
         })
     }
 }
@@ -338,7 +338,7 @@ pub enum ValidationError {
     #[error("{found} token presented where an access token is required: {reason}")]
     WrongTokenType {
         /// What the token is.
-        found: TokenKind,
+        found: TokenPurpose,
         /// Why it is not taken for an access token.
         reason: TokenTypeReason,
     },

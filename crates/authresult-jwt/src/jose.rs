@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::claim_source::{ClaimSource, KnownClaims};
 use super::error::{TokenPart, ValidationError, sanitize};
-use super::strict_json::parse_object;
+use authresult_http::parse_object;
 
 /// The default cap on a token's length in bytes (16 KiB), applied before any
 /// parsing.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::error::{UpstreamEndpoint, ValidationError, sanitize};
 use super::jose::{JwsAlgorithm, KeyFamily, UnverifiedJwt};
-use super::strict_json::parse_object;
+use authresult_http::parse_object;
 
 /// RSA keys with a shorter modulus are refused.
 const MIN_RSA_BITS: usize = 2048;

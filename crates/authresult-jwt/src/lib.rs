@@ -17,8 +17,12 @@
 //! A sync server that only checks bearer tokens depends on this crate and
 //! `authresult-core`; it does not compile the login client. `authresult-oidc`
 //! depends on it: it verifies ID tokens with the same parsing and keys
-//! ([`UnverifiedJwt`], [`JwkSet::verify`]), sends every request through the
-//! same [`HttpClient`], and re-exports the validator's API.
+//! ([`UnverifiedJwt`], [`JwkSet::verify`]), and re-exports this crate as
+//! `authresult_oidc::jwt`. Both send every request through the internal
+//! `authresult-http` crate (the one HTTP client, discovery with its TTL
+//! cache, introspection and userinfo), whose settings a user names
+//! ([`NetworkOptions`], [`Proxy`], [`CaCertificates`], [`ClientIdentity`],
+//! [`HttpError`]) are re-exported here: their one public path.
 //!
 //! # Example
 //!
@@ -111,6 +115,10 @@
 //!
 //! # Crate features
 //!
+//! * `ring` (default): verifies and signs with `ring`, and TLS on `ring`.
+//! * `aws-lc-rs` (off by default): `aws-lc-rs` instead (its `ring`-compatible
+//!   API, TLS included); with default features off, nothing depends on
+//!   `ring` (`cargo xtask ci` checks it). Only `crypto.rs` names the backend.
 //! * `tower` (off by default): `BearerAuthLayer`, a `tower::Layer` that
 //!   checks `Authorization` tokens with a [`TokenValidator`] or each app's
 //!   [`AppAuth`] (401 with `WWW-Authenticate` for bad tokens, 403
@@ -125,16 +133,14 @@
 //! (the proxy environment variables by default, none, or an explicit URL)
 //! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
 //! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
-//! `ring` (client assertions for `private_key_jwt`).
+//! the crypto backend (client assertions for `private_key_jwt`).
 
 mod cache;
 mod claim_source;
 mod claims;
 mod classify;
-mod client;
 mod config;
 mod crypto;
-mod discovery;
 mod error;
 mod fetch;
 mod jose;
@@ -142,22 +148,22 @@ mod json_member;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
-mod network;
 mod schemes;
 mod sign;
-mod strict_json;
 mod sync_server;
 mod typed_claims;
 mod validator;
 
+/// The network settings (trust anchors, proxy, client certificate) of the
+/// validator and the login client, and the error their constructors
+/// answer: this is their one public path (`authresult-oidc` users reach
+/// them as `authresult_oidc::jwt::NetworkOptions`...).
+pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
 pub use claims::{ValidatedToken, Verification};
-pub use client::{HttpClient, HttpError, HttpLimits, basic_auth, display_uri, display_url, retry_after};
 pub use config::IssuerConfig;
-pub use discovery::{DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::{
-    TokenKind, TokenPart, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+    TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
-pub use fetch::{introspect, userinfo};
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
 #[cfg(feature = "tower")]
@@ -165,7 +171,6 @@ pub use layer::{
     AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer, JsonBodyApp, JsonBodyAuth,
     JsonBodyAuthLayer, PrefixedBody,
 };
-pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;
 pub use sync_server::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};

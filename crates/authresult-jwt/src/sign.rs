@@ -1,19 +1,20 @@
-//! [`SigningKey`]: signs compact JWS with `ring`, the crate's one JOSE
-//! stack. Used for client assertions (`private_key_jwt`, RFC 7523) by
+//! [`SigningKey`]: signs compact JWS with the crate's crypto backend
+//! (`crypto.rs`: `ring`, or `aws-lc-rs`). Used for client assertions (`private_key_jwt`, RFC 7523) by
 //! `authresult-oidc`; tokens are never issued here.
 
 use std::fmt;
 
+use crate::crypto::rand::SystemRandom;
+use crate::crypto::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use crate::crypto::{ecdsa_from_pkcs8, rsa_public};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Map, Value};
 
-use super::client::HttpError;
 use super::jose::JwsAlgorithm;
+use authresult_http::HttpError;
 
 /// A private key that signs compact JWS: RS256, PS256 (RSA of at least
 /// 2048 bits), ES256, ES384 or EdDSA (Ed25519), read from PKCS#8. `Debug`
@@ -61,11 +62,10 @@ impl SigningKey {
 
     /// The key of a PKCS#8 DER document, signing with `alg`.
     pub fn from_pkcs8_der(der: &[u8], alg: JwsAlgorithm, kid: Option<String>) -> Result<Self, HttpError> {
-        let rng = SystemRandom::new();
         let pair = match alg {
             JwsAlgorithm::Rs256 | JwsAlgorithm::Ps256 => {
                 let pair = RsaKeyPair::from_pkcs8(der).map_err(|_| BAD_KEY)?;
-                if pair.public().modulus_len() < 256 {
+                if crate::crypto::rsa_public(&pair).n.len() < 256 {
                     return Err(HttpError::InvalidCredential {
                         reason: "rsa keys must have at least 2048 bits",
                     });
@@ -73,12 +73,10 @@ impl SigningKey {
                 Pair::Rsa(pair)
             }
             JwsAlgorithm::Es256 => Pair::Ecdsa(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                    .map_err(|_| BAD_KEY)?,
+                ecdsa_from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der).ok_or(BAD_KEY)?,
             ),
             JwsAlgorithm::Es384 => Pair::Ecdsa(
-                EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng)
-                    .map_err(|_| BAD_KEY)?,
+                ecdsa_from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der).ok_or(BAD_KEY)?,
             ),
             JwsAlgorithm::EdDsa => {
                 Pair::Ed25519(Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|_| BAD_KEY)?)
@@ -131,7 +129,7 @@ impl SigningKey {
                     JwsAlgorithm::Ps256 => &signature::RSA_PSS_SHA256,
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
-                let mut out = vec![0; pair.public().modulus_len()];
+                let mut out = vec![0; rsa_public(pair).n.len()];
                 pair.sign(padding, &rng, input.as_bytes(), &mut out)
                     .map_err(failed)?;
                 out
@@ -153,8 +151,7 @@ impl SigningKey {
         let b64 = |bytes: &[u8]| Value::from(URL_SAFE_NO_PAD.encode(bytes));
         match &self.pair {
             Pair::Rsa(pair) => {
-                let public = pair.public();
-                let components: signature::RsaPublicKeyComponents<Vec<u8>> = public.into();
+                let components = rsa_public(pair);
                 jwk.insert("kty".into(), "RSA".into());
                 jwk.insert("n".into(), b64(&components.n));
                 jwk.insert("e".into(), b64(&components.e));

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::claims::{ClaimStore, ValidatedToken, Verification};
 use super::classify::classify;
 use super::config::{DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_AGE};
-use super::error::{TokenKind, TokenTypeReason, ValidationError};
+use super::error::{TokenPurpose, TokenTypeReason, ValidationError};
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 use super::keys::HmacKeys;
 use super::typed_claims::{TimeRules, Typed};
@@ -225,7 +225,7 @@ impl SyncServerTokens {
         let typ = jwt.typ();
         let (mut known, payload) = jwt.into_parts();
         let (kind, reason) = classify(typ, &known, &[], false);
-        if matches!(kind, TokenKind::Id | TokenKind::Other) {
+        if matches!(kind, TokenPurpose::Id | TokenPurpose::Other) {
             return Err(ValidationError::WrongTokenType {
                 found: kind,
                 reason: reason.unwrap_or(TokenTypeReason::DeclaredType),
@@ -265,7 +265,7 @@ impl SyncServerTokens {
         }
         Ok(typed.into_token(
             &profile.issuer,
-            TokenKind::Access,
+            TokenPurpose::Access,
             Verification::Signature,
             claims,
         ))

@@ -13,10 +13,10 @@ use super::cache::TokenCache;
 use super::claim_source::{ClaimSource, KnownClaims};
 use super::claims::{ClaimStore, ValidatedToken, Verification};
 use super::classify::classify;
-use super::error::{TokenKind, TokenTypeReason, ValidationErrorKind, sanitize};
+use super::error::{TokenPurpose, TokenTypeReason, ValidationErrorKind, sanitize};
 use super::jose::{JwsAlgorithm, TypHeader};
 use super::keys::{JwkSet, Selected};
-use super::strict_json::parse_object;
+use authresult_http::parse_object;
 use super::typed_claims::{TimeRules, Typed, numeric_date};
 
 fn object(value: Value) -> Map<String, Value> {
@@ -40,7 +40,7 @@ fn validated(sub: &str) -> ValidatedToken {
     let mut claims = object(json!({"sub": sub}));
     Typed::extract(&mut claims).unwrap().into_token(
         &Arc::from("https://issuer.test"),
-        TokenKind::Access,
+        TokenPurpose::Access,
         Verification::Signature,
         ClaimStore::Parsed(claims),
     )
@@ -197,31 +197,34 @@ fn token_kinds_follow_typ_then_claims() {
     let kind = |typ, claims: Value| classify(typ, &object(claims), &[], false).0;
     assert_eq!(
         kind(TypHeader::AccessToken, json!({"nonce": "n"})),
-        TokenKind::Access
+        TokenPurpose::Access
     );
-    assert_eq!(kind(TypHeader::Other, json!({})), TokenKind::Other);
+    assert_eq!(kind(TypHeader::Other, json!({})), TokenPurpose::Other);
     assert_eq!(
         kind(TypHeader::Plain, json!({"typ": "Bearer", "nonce": "n"})),
-        TokenKind::Access
+        TokenPurpose::Access
     );
-    assert_eq!(kind(TypHeader::Plain, json!({"typ": "ID"})), TokenKind::Id);
+    assert_eq!(kind(TypHeader::Plain, json!({"typ": "ID"})), TokenPurpose::Id);
     assert_eq!(
         kind(TypHeader::Plain, json!({"typ": "Offline"})),
-        TokenKind::Other
+        TokenPurpose::Other
     );
     assert_eq!(
         kind(TypHeader::Plain, json!({"at_hash": "x", "scope": "a"})),
-        TokenKind::Id
+        TokenPurpose::Id
     );
-    assert_eq!(kind(TypHeader::Plain, json!({"scp": ["a"]})), TokenKind::Access);
-    assert_eq!(kind(TypHeader::Plain, json!({"sub": "s"})), TokenKind::Unknown);
+    assert_eq!(
+        kind(TypHeader::Plain, json!({"scp": ["a"]})),
+        TokenPurpose::Access
+    );
+    assert_eq!(kind(TypHeader::Plain, json!({"sub": "s"})), TokenPurpose::Unknown);
 }
 
 #[test]
 fn id_token_markers_outrank_access_markers_and_name_the_reason() {
     let login = ["native-app".to_owned()];
     let class = |typ, claims: Value| classify(typ, &object(claims), &login, false);
-    let id = |reason| (TokenKind::Id, Some(reason));
+    let id = |reason| (TokenPurpose::Id, Some(reason));
     // The hash claims only ID tokens carry, whatever the token declares.
     for claim in ["at_hash", "c_hash", "s_hash"] {
         assert_eq!(
@@ -254,7 +257,7 @@ fn id_token_markers_outrank_access_markers_and_name_the_reason() {
             TypHeader::Plain,
             json!({"aud": ["native-app", "urn:api"], "scope": "a"})
         ),
-        (TokenKind::Access, None)
+        (TokenPurpose::Access, None)
     );
     // With that audience accepted, an ID token is still told by `auth_time`
     // or by the lack of any access-token claim.
@@ -267,23 +270,23 @@ fn id_token_markers_outrank_access_markers_and_name_the_reason() {
     }
     assert_eq!(
         accepting(json!({"aud": "native-app", "scp": "api.read"})),
-        (TokenKind::Access, None)
+        (TokenPurpose::Access, None)
     );
     // Access-token claims, and nothing at all.
     for claim in ["scope", "scp", "client_id", "gty"] {
         assert_eq!(
             class(TypHeader::Plain, json!({"aud": "urn:api", claim: "x"})),
-            (TokenKind::Access, None),
+            (TokenPurpose::Access, None),
             "{claim}"
         );
     }
     assert_eq!(
         class(TypHeader::Plain, json!({"aud": "urn:api", "scope": null})),
-        (TokenKind::Unknown, Some(TokenTypeReason::Unclassified))
+        (TokenPurpose::Unknown, Some(TokenTypeReason::Unclassified))
     );
     assert_eq!(
         class(TypHeader::Plain, json!({"typ": "Logout"})),
-        (TokenKind::Other, Some(TokenTypeReason::DeclaredType))
+        (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType))
     );
 }
 
@@ -293,7 +296,7 @@ fn cache_hits_apply_the_time_rules_of_a_fresh_validation() {
     let mut claims = object(json!({"sub": "a", "iat": 100, "nbf": 100, "exp": 10_000}));
     let token = Typed::extract(&mut claims).unwrap().into_token(
         &Arc::from("https://issuer.test"),
-        TokenKind::Access,
+        TokenPurpose::Access,
         Verification::Signature,
         ClaimStore::Parsed(claims),
     );

@@ -13,17 +13,17 @@ use serde_json::Value;
 use super::cache::TokenCache;
 use super::claim_source::ClaimSource;
 use super::claims::{ValidatedToken, Verification};
-use super::client::HttpLimits;
-use super::config::{IssuerConfig, KeySource, OpaqueMode};
+use authresult_http::{DEFAULT_DISCOVERY_TTL, HttpLimits, NetworkOptions};
+
+use super::config::{IssuerConfig, KeyOrigin, OpaqueMode};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::Http;
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
-use super::network::NetworkOptions;
 
 mod issuer;
 mod key_store;
 
-use issuer::Issuer;
+use issuer::{Issuer, IssuerTiming};
 
 /// Default minimum time between two key-set fetches caused by unknown `kid`s.
 pub(crate) const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(30);
@@ -44,6 +44,7 @@ pub struct TokenValidatorBuilder {
     issuers: Vec<IssuerConfig>,
     jwks_cooldown: Duration,
     jwks_max_age: Duration,
+    discovery_ttl: Duration,
     cache_capacity: usize,
     cache_max_bytes: usize,
     opaque_cache_ttl: Duration,
@@ -73,6 +74,14 @@ impl TokenValidatorBuilder {
     /// old keys.
     pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.jwks_max_age = max_age;
+        self
+    }
+
+    /// How long an issuer's discovery document is used before it is read
+    /// again (default one hour, as the login client's; by the validator's
+    /// clock). A read that fails transiently keeps the older document.
+    pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
+        self.discovery_ttl = ttl;
         self
     }
 
@@ -157,12 +166,12 @@ impl TokenValidatorBuilder {
                 .chain(&config.aliases)
                 .cloned()
                 .collect();
-            let issuer = Arc::new(Issuer::new(
-                config,
-                &algorithms,
-                self.jwks_cooldown,
-                self.jwks_max_age,
-            ));
+            let timing = IssuerTiming {
+                jwks_cooldown: self.jwks_cooldown,
+                jwks_max_age: self.jwks_max_age,
+                discovery_ttl: self.discovery_ttl,
+            };
+            let issuer = Arc::new(Issuer::new(config, &algorithms, &http, timing));
             // Each spelling of the issuer routes to the same checks.
             for name in names {
                 if issuers.insert(name.clone(), Arc::clone(&issuer)).is_some() {
@@ -229,6 +238,7 @@ impl TokenValidator {
             issuers: Vec::new(),
             jwks_cooldown: DEFAULT_JWKS_COOLDOWN,
             jwks_max_age: DEFAULT_JWKS_MAX_AGE,
+            discovery_ttl: DEFAULT_DISCOVERY_TTL,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             cache_max_bytes: DEFAULT_CACHE_MAX_BYTES,
             opaque_cache_ttl: DEFAULT_OPAQUE_CACHE_TTL,
@@ -321,12 +331,9 @@ impl TokenValidator {
     pub async fn prefetch(&self) -> Result<(), ValidationError> {
         for issuer in self.inner.issuers.values() {
             let seen = issuer.keys.attempts.load(Ordering::Acquire);
-            let fetched = !matches!(issuer.keys.source, KeySource::Static(_)) && issuer.uses_key_set;
+            let fetched = !matches!(issuer.keys.source, KeyOrigin::Static(_)) && issuer.uses_key_set;
             if fetched && issuer.keys.current().is_none() {
-                issuer
-                    .keys
-                    .refresh(&self.inner.http, &issuer.endpoints, seen, false)
-                    .await?;
+                issuer.keys.refresh(&self.inner.http, seen, false).await?;
             }
         }
         Ok(())

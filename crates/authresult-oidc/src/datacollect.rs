@@ -17,7 +17,7 @@ use url::Url;
 
 use crate::build_provider;
 use crate::error::{Endpoint, OidcError};
-use crate::http::HttpClient;
+use crate::http::Requests;
 use crate::options::OidcOptions;
 
 /// The `Authorization` header value DataCollect's server expects for a
@@ -164,7 +164,7 @@ impl DataCollectApp {
         })?;
         let mut fetch_options = options.clone();
         fetch_options.max_response_bytes = MAX_ARTIFACT_BYTES;
-        let http = HttpClient::new(&fetch_options)?;
+        let http = Requests::new(&fetch_options)?;
         let body = http.get_body(Endpoint::AppConfig, &url, None).await?;
         Self::from_json_str(&artifact_text(body)?, store, options)
     }

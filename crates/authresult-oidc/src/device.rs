@@ -14,7 +14,7 @@ use authresult_core::{Clock, Sleeper, Timestamp};
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
-use crate::http::{HttpClient, error_from_status, parse_json};
+use crate::http::{Requests, error_from_status, parse_json};
 
 /// What the last poll said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
 pub(crate) struct PollSetup<'a> {
-    pub(crate) http: &'a HttpClient,
+    pub(crate) http: &'a Requests,
     pub(crate) token_url: &'a Url,
     pub(crate) device_code: &'a str,
     pub(crate) client_id: &'a str,

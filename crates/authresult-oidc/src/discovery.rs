@@ -1,14 +1,16 @@
-//! OpenID Connect discovery, cached per issuer with a TTL, and the
-//! provider's key set: always `authresult-jwt`'s key-set cache (single-flight,
-//! rate-limited refetch on an unknown `kid`, the last good set kept), either
-//! the one a `TokenValidator` shares or one of the provider's own.
+//! OpenID Connect discovery through the workspace's one discovery cache
+//! (`authresult_http::Discovery`: a TTL by the injected clock, the older
+//! document kept on a transient failure), typed as `openidconnect`
+//! metadata; and the provider's key set: always `authresult-jwt`'s key-set
+//! cache (single-flight, rate-limited refetch on an unknown `kid`, the last
+//! good set kept), either the one a `TokenValidator` shares or one of the
+//! provider's own.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use authresult_jwt::{
-    DiscoveryDocument, IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator, issuer_matches,
-};
+use authresult_http::{Discovery, DiscoveryDocument};
+use authresult_jwt::{IssuerConfig, JwsAlgorithm, SharedKeySet, TokenValidator};
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType,
@@ -19,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
-use crate::http::HttpClient;
+use crate::http::{Requests, http_error};
 
 /// Discovery fields `openidconnect`'s core metadata does not model.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -63,6 +65,16 @@ pub(crate) type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
+/// The members `openidconnect`'s provider metadata cannot do without
+/// (OpenID Connect Discovery 1.0 §3's REQUIRED ones it models).
+const METADATA_REQUIRED: &[&str] = &[
+    "authorization_endpoint",
+    "jwks_uri",
+    "response_types_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+];
+
 /// A discovery result.
 #[derive(Debug)]
 pub(crate) struct Discovered {
@@ -70,7 +82,6 @@ pub(crate) struct Discovered {
     pub(crate) metadata: Metadata,
     /// The issuer exactly as the provider spells it.
     pub(crate) issuer: String,
-    fetched_at: Instant,
 }
 
 impl Discovered {
@@ -79,81 +90,65 @@ impl Discovered {
     }
 }
 
-/// The per-issuer cache.
+/// The provider's discovery: the document from the workspace's one cache,
+/// typed once per document read.
 #[derive(Debug)]
-pub(crate) struct Discovery {
-    issuer: Url,
-    http: HttpClient,
-    ttl: Duration,
+pub(crate) struct MetadataCache {
+    document: Discovery,
+    /// A client certificate is configured: the mTLS aliases are used.
+    client_certificate: bool,
     allow_insecure_http: bool,
-    state: tokio::sync::Mutex<Option<Arc<Discovered>>>,
+    typed: std::sync::Mutex<Option<(Arc<DiscoveryDocument>, Arc<Discovered>)>>,
 }
 
-impl Discovery {
-    pub(crate) fn new(issuer: Url, http: HttpClient, ttl: Duration, allow_insecure_http: bool) -> Self {
-        Discovery {
-            issuer,
-            http,
-            ttl,
+impl MetadataCache {
+    pub(crate) fn new(issuer: Url, http: &Requests, ttl: Duration, allow_insecure_http: bool) -> Self {
+        MetadataCache {
+            document: Discovery::new(issuer, http.shared().clone(), ttl, allow_insecure_http)
+                .requiring(METADATA_REQUIRED),
+            client_certificate: http.presents_client_certificate(),
             allow_insecure_http,
-            state: tokio::sync::Mutex::new(None),
+            typed: std::sync::Mutex::new(None),
         }
     }
 
-    /// The cached discovery, fetched on first use and after the TTL. When a
-    /// refetch fails and an older result exists, the older result is used.
+    /// The discovery, read (and checked: the issuer rule, every endpoint's
+    /// transport) by `authresult_http::Discovery`, fetched on first use and
+    /// after the TTL; when a refetch fails transiently the older document is
+    /// used.
     pub(crate) async fn get(&self) -> Result<Arc<Discovered>, OidcError> {
-        let mut state = self.state.lock().await;
-        if let Some(current) = state.as_ref()
-            && current.fetched_at.elapsed() < self.ttl
+        let document = self
+            .document
+            .get()
+            .await
+            .map_err(|e| http_error(Endpoint::Discovery, e))?;
+        let mut typed = match self.typed.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((seen, discovered)) = typed.as_ref()
+            && Arc::ptr_eq(seen, &document)
         {
-            return Ok(Arc::clone(current));
+            return Ok(Arc::clone(discovered));
         }
-        match self.fetch().await {
-            Ok(fresh) => {
-                let fresh = Arc::new(fresh);
-                *state = Some(Arc::clone(&fresh));
-                Ok(fresh)
-            }
-            Err(e) => match state.as_ref() {
-                Some(stale) if e.kind() == authresult_core::FailureKind::Transient => Ok(Arc::clone(stale)),
-                _ => Err(e),
-            },
-        }
+        let discovered = Arc::new(self.type_document(&document)?);
+        *typed = Some((document, Arc::clone(&discovered)));
+        Ok(discovered)
     }
 
-    /// Reads the document with `authresult-jwt`'s [`DiscoveryDocument`]
-    /// (the workspace's one reader: the issuer rule, every endpoint's
-    /// transport checked before any request goes to one), then types it
-    /// with `openidconnect`'s metadata for request building.
-    async fn fetch(&self) -> Result<Discovered, OidcError> {
-        let url = DiscoveryDocument::url(&self.issuer).map_err(|e| OidcError::config(e.to_string()))?;
-        let body = self.http.get_body(Endpoint::Discovery, &url, None).await?;
-        let document = DiscoveryDocument::from_json(&body)
-            .map_err(|e| OidcError::malformed(Endpoint::Discovery, e.to_string()))?;
-        let issuer = document.issuer().to_owned();
-        let checked = if issuer_matches(&self.issuer, &issuer) {
-            document
-                .check(&self.issuer, self.allow_insecure_http)
-                .map_err(|e| OidcError::config(e.to_string()))
-        } else {
-            Err(OidcError::IssuerMismatch {
-                expected: self.issuer.as_str().to_owned(),
-                found: issuer.chars().take(200).collect(),
-            })
-        };
-        // A document `openidconnect` cannot type (fields missing) is malformed
-        // before it is another issuer's.
-        let mut metadata: Metadata = serde_json::from_value(serde_json::Value::Object(document.into_json()))
-            .map_err(|e| crate::http::json_error(Endpoint::Discovery, &e, None))?;
-        checked?;
-        if self.http.presents_client_certificate() {
-            use_mtls_aliases(&self.issuer, &mut metadata, self.allow_insecure_http)?;
+    /// Types the checked document with `openidconnect`'s metadata for
+    /// request building.
+    fn type_document(&self, document: &DiscoveryDocument) -> Result<Discovered, OidcError> {
+        let issuer = self.document.issuer();
+        let mut metadata: Metadata =
+            serde_json::from_value(serde_json::Value::Object(document.clone().into_json()))
+                .map_err(|e| crate::http::json_error(Endpoint::Discovery, &e, None))?;
+        if self.client_certificate {
+            use_mtls_aliases(issuer, &mut metadata, self.allow_insecure_http)?;
         }
         Ok(Discovered {
             metadata,
-            issuer,
-            fetched_at: Instant::now(),
+            issuer: document.issuer().to_owned(),
         })
     }
 }
@@ -190,7 +185,7 @@ pub(crate) fn use_mtls_aliases(
                     |reason| {
                         OidcError::config(format!(
                             "discovery: `mtls_endpoint_aliases.{field}` ({}) {reason}",
-                            authresult_jwt::display_url(&url)
+                            authresult_http::display_url(&url)
                         ))
                     },
                 )?;

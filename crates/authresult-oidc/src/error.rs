@@ -191,17 +191,6 @@ pub enum OidcError {
         #[source]
         source: authresult_jwt::ValidationError,
     },
-    /// Introspection or userinfo failed in `authresult-jwt`'s client (the
-    /// workspace's one): transient when the provider is unavailable, a
-    /// configuration error for an unusable endpoint, else a protocol error.
-    #[error("the {endpoint} request failed")]
-    Upstream {
-        /// Introspection or userinfo.
-        endpoint: Endpoint,
-        /// The client's error.
-        #[source]
-        source: authresult_jwt::ValidationError,
-    },
     /// The token response lacks the ID token an `openid` login must return.
     #[error("the {endpoint} answered without an `id_token` although `openid` was requested")]
     IdTokenMissing {
@@ -357,11 +346,6 @@ impl OidcError {
             | OidcError::LoopbackTimeout { .. }
             | OidcError::KeySetUnavailable { .. } => FailureKind::Transient,
             OidcError::Loopback { .. } => FailureKind::Transient,
-            OidcError::Upstream { source, .. } => match source.kind() {
-                authresult_jwt::ValidationErrorKind::Unavailable => FailureKind::Transient,
-                authresult_jwt::ValidationErrorKind::Configuration => FailureKind::Configuration,
-                _ => FailureKind::Protocol,
-            },
             OidcError::HttpStatus { endpoint, status, .. } => {
                 if *status >= 500 || *status == 429 || *status == 408 {
                     FailureKind::Transient

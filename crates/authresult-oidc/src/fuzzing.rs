@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use url::Url;
 
-use authresult_jwt::{DiscoveryDocument, issuer_matches};
+use authresult_http::{DiscoveryDocument, issuer_matches};
 
 use crate::discovery::Metadata;
 use crate::error::{Endpoint, OidcError};
-use crate::http::parse_json;
+use crate::http::{http_error, parse_json};
 use crate::token_response::RawTokenResponse;
 
 /// Reads a discovery document as the discovery of `issuer` does: the
@@ -18,12 +18,12 @@ use crate::token_response::RawTokenResponse;
 /// every endpoint's transport checked), then typed as `openidconnect`
 /// metadata for request building.
 pub fn discovery_document(issuer: &Url, body: &[u8]) -> Result<(), OidcError> {
-    let document = DiscoveryDocument::from_json(body)
-        .map_err(|e| OidcError::malformed(Endpoint::Discovery, e.to_string()))?;
+    let document =
+        DiscoveryDocument::from_json(issuer, body).map_err(|e| http_error(Endpoint::Discovery, e))?;
     let _ = issuer_matches(issuer, document.issuer());
     document
         .check(issuer, false)
-        .map_err(|e| OidcError::config(e.to_string()))?;
+        .map_err(|e| http_error(Endpoint::Discovery, e))?;
     let _: Metadata = serde_json::from_value(serde_json::Value::Object(document.into_json()))
         .map_err(|e| crate::http::json_error(Endpoint::Discovery, &e, None))?;
     Ok(())

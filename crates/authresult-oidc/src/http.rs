@@ -1,14 +1,15 @@
-//! The provider's HTTP client: the workspace's one client
-//! (`authresult_jwt::HttpClient`: rustls, redirects never followed, connect
+//! The provider's requests: through the workspace's one HTTP client
+//! (`authresult_http::HttpClient`: rustls, redirects never followed, connect
 //! and total timeouts, a cap on every response body) with its errors mapped
-//! once into `OidcError`, and the `openidconnect::AsyncHttpClient` adapter.
+//! once into `OidcError`, client assertions added, and the
+//! `openidconnect::AsyncHttpClient` adapter.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use authresult_jwt::{HttpError, HttpLimits};
-pub(crate) use authresult_jwt::{basic_auth, display_uri, display_url};
+use authresult_http::{HttpClient, HttpError, HttpLimits};
+pub(crate) use authresult_http::{basic_auth, display_uri, display_url};
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -17,12 +18,12 @@ use crate::client_auth::ClientAssertion;
 use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
-/// The workspace's one HTTP client ([`authresult_jwt::HttpClient`]) with
-/// the provider's limits; its errors become [`OidcError`]s naming the
-/// endpoint.
+/// The provider's requests through the workspace's one HTTP client
+/// ([`authresult_http::HttpClient`]) with the provider's limits; its errors
+/// become [`OidcError`]s naming the endpoint.
 #[derive(Debug, Clone)]
-pub(crate) struct HttpClient {
-    inner: authresult_jwt::HttpClient,
+pub(crate) struct Requests {
+    inner: HttpClient,
     /// `private_key_jwt` client assertions (`client_auth.rs`), when set.
     assertion: Option<Arc<ClientAssertion>>,
     /// A client certificate is configured (discovery then uses the
@@ -34,12 +35,12 @@ pub(crate) struct HttpClient {
 /// `openidconnect` requests go through it.
 #[derive(Debug, Clone)]
 pub(crate) struct At {
-    http: HttpClient,
+    http: Requests,
     endpoint: Endpoint,
 }
 
 /// The one mapping of HTTP failures into [`OidcError`].
-fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
+pub(crate) fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
     match error {
         HttpError::Build(source) => OidcError::HttpClient { source },
         HttpError::Connect { url, source } => OidcError::Connect {
@@ -74,26 +75,39 @@ fn http_error(endpoint: Endpoint, error: HttpError) -> OidcError {
             retry_after,
         },
         HttpError::TooLarge { url, limit } => OidcError::ResponseTooLarge { endpoint, url, limit },
+        HttpError::Status { url, status } => OidcError::HttpStatus {
+            endpoint,
+            url,
+            status,
+            retry_after: None,
+        },
+        HttpError::Malformed { reason, .. } => OidcError::malformed(endpoint, reason),
+        HttpError::MissingMember { member, .. } => OidcError::MissingField {
+            endpoint,
+            field: member,
+        },
+        HttpError::IssuerMismatch { expected, found } => OidcError::IssuerMismatch { expected, found },
         HttpError::BadRequest { url } => {
             OidcError::config(format!("the {endpoint} URL `{url}` is not usable"))
         }
         other @ (HttpError::InvalidPem { .. }
         | HttpError::InvalidProxy
-        | HttpError::InvalidCredential { .. }) => OidcError::config(other.to_string()),
+        | HttpError::InvalidCredential { .. }
+        | HttpError::InsecureEndpoint { .. }) => OidcError::config(other.to_string()),
         other => OidcError::config(format!("the {endpoint} request failed: {other}")),
     }
 }
 
-impl HttpClient {
+impl Requests {
     pub(crate) fn new(options: &OidcOptions) -> Result<Self, OidcError> {
         let limits = HttpLimits {
             connect_timeout: options.connect_timeout,
             timeout: options.request_timeout,
             max_body: options.max_response_bytes,
         };
-        let inner = authresult_jwt::HttpClient::new(limits, &options.network, Arc::clone(&options.clock))
+        let inner = HttpClient::new(limits, &options.network, Arc::clone(&options.clock))
             .map_err(|e| http_error(Endpoint::Discovery, e))?;
-        Ok(HttpClient {
+        Ok(Requests {
             inner,
             assertion: None,
             client_certificate: options.network.client_identity.is_some(),
@@ -119,9 +133,9 @@ impl HttpClient {
         Ok(self)
     }
 
-    /// The workspace's client itself, for the requests `authresult-jwt`
-    /// makes (introspection, userinfo).
-    pub(crate) fn shared(&self) -> &authresult_jwt::HttpClient {
+    /// The workspace's client itself, for the requests `authresult-http`
+    /// makes (discovery, introspection, userinfo).
+    pub(crate) fn shared(&self) -> &HttpClient {
         &self.inner
     }
 

@@ -66,26 +66,26 @@
 //! # Validating tokens on a sync server
 //!
 //! The validator lives in `authresult-jwt` (a sync server that only checks
-//! tokens depends on that crate alone); this crate re-exports it.
-//! [`TokenValidator`] checks bearer tokens locally: each trusted issuer's key
+//! tokens depends on that crate alone); this crate re-exports it whole as
+//! [`jwt`]. [`jwt::TokenValidator`] checks bearer tokens locally: each trusted issuer's key
 //! set is fetched through discovery and cached (one refetch for an unknown
 //! `kid`, rate-limited), signatures are verified with `ring`, then `iss`,
 //! `aud`, `exp`/`nbf`/`iat`, the token type and the organization. Repeated
 //! tokens are answered from a bounded cache; opaque tokens can go to
-//! introspection or userinfo. Every refusal is a [`ValidationError`] with a
-//! [`ValidationErrorKind`] to log and map to a response. With the `tower`
+//! introspection or userinfo. Every refusal is a [`jwt::ValidationError`] with a
+//! [`jwt::ValidationErrorKind`] to log and map to a response. With the `tower`
 //! feature, `BearerAuthLayer` protects an axum or tower service (see the
 //! example of `authresult-jwt`).
 //!
 //! # Private CAs, proxies and client certificates
 //!
 //! [`OidcOptions::network`] (and `TokenValidatorBuilder::network` for the
-//! validator) is a [`NetworkOptions`]: extra trusted CA certificates
-//! ([`CaCertificates::from_pem`], one certificate or a bundle), the
+//! validator) is a [`jwt::NetworkOptions`]: extra trusted CA certificates
+//! ([`jwt::CaCertificates::from_pem`], one certificate or a bundle), the
 //! platform's native roots (`native_roots`), the bundled web PKI roots (on
-//! by default), the proxy ([`Proxy`]: the proxy environment variables by
-//! default, [`Proxy::None`], or an explicit URL), and a client certificate
-//! for mutual TLS ([`ClientIdentity::from_pem`]). A certificate the client
+//! by default), the proxy ([`jwt::Proxy`]: the proxy environment variables by
+//! default, [`jwt::Proxy::None`], or an explicit URL), and a client certificate
+//! for mutual TLS ([`jwt::ClientIdentity::from_pem`]). A certificate the client
 //! does not trust is an [`OidcError::Tls`] naming the TLS problem (e.g.
 //! `invalid peer certificate: UnknownIssuer`), transient so the session is
 //! kept. [`OidcOptions::client_assertion_key`] authenticates the client with
@@ -96,7 +96,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use authresult_oidc::{CaCertificates, ClientIdentity, JwsAlgorithm, OidcOptions, Proxy, SigningKey};
+//! use authresult_oidc::OidcOptions;
+//! use authresult_oidc::jwt::{CaCertificates, ClientIdentity, JwsAlgorithm, Proxy, SigningKey};
 //!
 //! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut options = OidcOptions::default();
@@ -115,12 +116,12 @@
 //!
 //! # Crate features
 //!
-//! * `tower` (off by default): re-exports `BearerAuthLayer`, the
-//!   `tower::Layer` of `authresult-jwt` (its `tower` feature) that checks
-//!   `Authorization: Bearer` tokens with a `TokenValidator`.
+//! * `tower` (off by default): turns on `authresult-jwt`'s `tower` feature,
+//!   so `jwt::BearerAuthLayer` checks `Authorization: Bearer` tokens with a
+//!   `TokenValidator`.
 //!
 //! TLS is always rustls; which roots it trusts is a run-time option
-//! ([`NetworkOptions`]), not a feature.
+//! ([`jwt::NetworkOptions`]), not a feature.
 
 mod client_auth;
 mod datacollect;
@@ -141,17 +142,14 @@ mod token_response;
 
 use std::sync::Arc;
 
-pub use authresult_core::{AuthProvider, Error, ProviderConfig};
-#[cfg(feature = "tower")]
-pub use authresult_jwt::{AccessDecision, AppSelector, BearerAuth, BearerAuthLayer};
-pub use authresult_jwt::{AppAuth, AppId, TokenCheck};
-pub use authresult_jwt::{CaCertificates, ClientIdentity, NetworkOptions, Proxy, SigningKey};
-pub use authresult_jwt::{
-    DEFAULT_MAX_TOKEN_LEN, IssuerConfig, JwkSet, JwsAlgorithm, TokenKind, TokenPart, TokenTypeReason,
-    TokenValidator, TokenValidatorBuilder, UnverifiedJwt, UpstreamEndpoint, ValidatedToken, ValidationError,
-    ValidationErrorKind, Verification,
-};
-pub use authresult_jwt::{SYNC_SERVER_ISSUER, SyncServerSecret, SyncServerTokens, SyncServerTokensBuilder};
+use authresult_core::Error;
+pub use authresult_core::{AuthProvider, ProviderConfig};
+/// The validator crate, whole: the token validator, key sets, the tower
+/// layer (its `tower` feature, turned on by this crate's), DataCollect's
+/// schemes, and the network settings of [`OidcOptions::network`]
+/// (`jwt::NetworkOptions`, `jwt::Proxy`, `jwt::CaCertificates`,
+/// `jwt::ClientIdentity`) and client assertion keys (`jwt::SigningKey`).
+pub use authresult_jwt as jwt;
 pub use datacollect::{DataCollectApp, authorization_header};
 pub use device::{DevicePollStatus, DeviceProgress};
 pub use error::{Endpoint, OidcError};

@@ -71,8 +71,9 @@ pub struct OidcOptions {
     /// Audiences besides the client id an ID token may name (default none:
     /// any extra audience is rejected).
     pub trusted_audiences: Vec<String>,
-    /// How long discovery is cached (default 1 h). The key set follows the
-    /// key-set cache's own rules (see `shared_key_set`).
+    /// How long discovery is cached (default 1 h, as the validator's: both go
+    /// through `authresult-http`'s one discovery cache, timed by `clock`). The
+    /// key set follows the key-set cache's own rules (see `shared_key_set`).
     pub discovery_ttl: Duration,
     /// Credentials for token introspection (`introspect`) when they differ from
     /// the client's own, e.g. a resource server's.
@@ -116,7 +117,7 @@ impl Default for OidcOptions {
             allowed_algorithms: JwsAlgorithm::DEFAULT.to_vec(),
             shared_key_set: None,
             trusted_audiences: Vec::new(),
-            discovery_ttl: Duration::from_secs(3600),
+            discovery_ttl: authresult_http::DEFAULT_DISCOVERY_TTL,
             introspection_client: None,
             network: NetworkOptions::default(),
             client_assertion_key: None,

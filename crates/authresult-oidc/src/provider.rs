@@ -23,9 +23,9 @@ use openidconnect::{
 use serde_json::Value;
 use url::Url;
 
-use crate::discovery::{Discovered, Discovery, KeySets};
+use crate::discovery::{Discovered, KeySets, MetadataCache};
 use crate::error::{Endpoint, OidcError};
-use crate::http::{HttpClient, json_error};
+use crate::http::{Requests, json_error};
 use crate::options::OidcOptions;
 use crate::pending::PendingData;
 use crate::token_response::RawTokenResponse;
@@ -155,8 +155,8 @@ struct Inner {
     /// validator of the same config.
     profile: ProviderProfile,
     options: OidcOptions,
-    http: HttpClient,
-    discovery: Discovery,
+    http: Requests,
+    discovery: MetadataCache,
     keys: KeySets,
 }
 
@@ -228,15 +228,15 @@ impl OidcProvider {
         if settings.client_id.is_empty() {
             return Err(OidcError::config("`client_id` is empty"));
         }
-        let http = HttpClient::new(&options)?.authenticating(
+        let http = Requests::new(&options)?.authenticating(
             &options,
             &settings.client_id,
             &settings.issuer,
             settings.client_secret.is_some(),
         )?;
-        let discovery = Discovery::new(
+        let discovery = MetadataCache::new(
             settings.issuer.clone(),
-            http.clone(),
+            &http,
             options.discovery_ttl,
             options.allow_insecure_http,
         );

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::error::{Endpoint, OidcError};
-use crate::http::{HttpClient, error_from_status, parse_json};
+use crate::http::{Requests, error_from_status, parse_json};
 use crate::options::OidcOptions;
 
 /// The sync server's email + password login.
@@ -26,7 +26,7 @@ pub struct SyncServerProvider {
     /// The server's base URL: its tokens' origin.
     url: Url,
     login_url: Url,
-    http: HttpClient,
+    http: Requests,
     clock: std::sync::Arc<dyn Clock>,
 }
 
@@ -65,7 +65,7 @@ impl SyncServerProvider {
         Ok(SyncServerProvider {
             url: url.clone(),
             login_url,
-            http: HttpClient::new(options)?,
+            http: Requests::new(options)?,
             clock: options.clock.clone(),
         })
     }

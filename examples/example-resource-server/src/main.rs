@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use authresult_oidc::{BearerAuthLayer, ValidatedToken};
+use authresult_jwt::{BearerAuthLayer, ValidatedToken};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use clap::Parser;

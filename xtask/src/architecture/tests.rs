@@ -1,5 +1,7 @@
 //! Tests of the ARCHITECTURE.md checks on small texts.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly on purpose.
+
 use super::*;
 
 const DOC: &str = "\

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
 
-use base64::Engine as _;
-use ring::rand::SystemRandom;
-use ring::signature::{
+use crate::crypto::rand::SystemRandom;
+use crate::crypto::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
 };
+use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::*;

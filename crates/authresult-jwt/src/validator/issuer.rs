@@ -12,11 +12,20 @@ use super::key_store::KeyStore;
 use crate::claims::{ClaimStore, ValidatedToken, Verification};
 use crate::classify::classify;
 use crate::config::{IssuerConfig, uses_key_set};
-use crate::error::{TokenKind, TokenTypeReason, ValidationError, sanitize};
+use crate::error::{TokenPurpose, TokenTypeReason, ValidationError, sanitize};
 use crate::fetch::{Endpoints, Http};
 use crate::jose::{JwsAlgorithm, TypHeader, UnverifiedJwt};
 use crate::keys::Selected;
 use crate::typed_claims::{TimeRules, Typed, string};
+use authresult_http::Discovery;
+
+/// How often an issuer's discovery and keys are read again.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct IssuerTiming {
+    pub(super) jwks_cooldown: Duration,
+    pub(super) jwks_max_age: Duration,
+    pub(super) discovery_ttl: Duration,
+}
 
 /// One trusted issuer at run time.
 pub(super) struct Issuer {
@@ -28,7 +37,9 @@ pub(super) struct Issuer {
     /// Bit `i` set when `JwsAlgorithm::ALL[i]` is allowed.
     pub(super) allowed: u16,
     pub(super) keys: Arc<KeyStore>,
-    pub(super) endpoints: Arc<tokio::sync::Mutex<Option<Endpoints>>>,
+    /// The issuer's discovery document, kept for the discovery TTL (`None`
+    /// when the issuer is not a URL).
+    discovery: Option<Arc<Discovery>>,
 }
 
 fn alg_bit(alg: JwsAlgorithm) -> u16 {
@@ -42,16 +53,19 @@ impl Issuer {
     pub(super) fn new(
         config: IssuerConfig,
         algorithms: &[JwsAlgorithm],
-        cooldown: Duration,
-        max_age: Duration,
+        http: &Http,
+        timing: IssuerTiming,
     ) -> Self {
         let allowed = algorithms.iter().fold(0, |bits, a| bits | alg_bit(*a));
+        let discovery = http
+            .discovery(&config.issuer, timing.discovery_ttl, config.allow_insecure_http)
+            .map(Arc::new);
         let keys = Arc::new(KeyStore::new(
             config.keys.clone(),
-            config.issuer.clone(),
-            config.allow_insecure_http,
-            cooldown,
-            max_age,
+            discovery.clone(),
+            timing.jwks_cooldown,
+            timing.jwks_max_age,
+            http.now(),
         ));
         Issuer {
             issuer: Arc::from(config.issuer.as_str()),
@@ -59,7 +73,7 @@ impl Issuer {
             config,
             allowed,
             keys,
-            endpoints: Arc::new(tokio::sync::Mutex::new(None)),
+            discovery,
         }
     }
 
@@ -67,17 +81,9 @@ impl Issuer {
         self.allowed & alg_bit(alg) != 0
     }
 
-    /// Discovery, done once (retried after a failure).
+    /// The discovered endpoints (the document kept for the discovery TTL).
     pub(super) async fn endpoints(&self, http: &Http) -> Result<Endpoints, ValidationError> {
-        let mut cached = self.endpoints.lock().await;
-        if let Some(found) = &*cached {
-            return Ok(found.clone());
-        }
-        let found = http
-            .discover(&self.config.issuer, self.config.allow_insecure_http)
-            .await?;
-        *cached = Some(found.clone());
-        Ok(found)
+        http.endpoints(self.discovery.as_deref()).await
     }
 
     pub(super) async fn verify_signature(
@@ -108,17 +114,14 @@ impl Issuer {
         if let Some(snapshot) = &current {
             match snapshot.set.select(kid, alg) {
                 Selected::Key(key) => {
-                    self.keys.refresh_if_stale(http, &self.endpoints);
+                    self.keys.refresh_if_stale(http);
                     return verified(key.verify(alg, message, sig));
                 }
                 Selected::Err(e) => return Err(e),
                 Selected::Missing => {}
             }
         }
-        let snapshot = self
-            .keys
-            .refresh(http, &self.endpoints, seen, current.is_some())
-            .await?;
+        let snapshot = self.keys.refresh(http, seen, current.is_some()).await?;
         match snapshot.set.select(kid, alg) {
             Selected::Key(key) => verified(key.verify(alg, message, sig)),
             Selected::Err(e) => Err(e),
@@ -157,9 +160,9 @@ impl Issuer {
         }
         typed.times().check(now, self.time_rules(true))?;
         let accepted = match kind {
-            TokenKind::Access => true,
-            TokenKind::Id => self.config.accept_id_tokens,
-            TokenKind::Unknown => self.config.accept_unclassified_tokens,
+            TokenPurpose::Access => true,
+            TokenPurpose::Id => self.config.accept_id_tokens,
+            TokenPurpose::Unknown => self.config.accept_unclassified_tokens,
             _ => false,
         };
         if !accepted {
@@ -206,13 +209,13 @@ impl Issuer {
             && t.eq_ignore_ascii_case("refresh_token")
         {
             return Err(ValidationError::WrongTokenType {
-                found: TokenKind::Other,
+                found: TokenPurpose::Other,
                 reason: TokenTypeReason::DeclaredType,
             });
         }
         let claims = ClaimStore::Parsed(claims);
         self.check_common(&typed, &claims)?;
-        Ok(typed.into_token(&self.issuer, TokenKind::Access, verified_by, claims))
+        Ok(typed.into_token(&self.issuer, TokenPurpose::Access, verified_by, claims))
     }
 
     fn check_audience(&self, typed: &Typed, use_azp: bool) -> Result<(), ValidationError> {

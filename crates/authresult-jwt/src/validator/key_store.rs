@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use authresult_core::Timestamp;
+use authresult_http::Discovery;
 
-use crate::config::KeySource;
+use crate::config::KeyOrigin;
 use crate::error::{UpstreamEndpoint, ValidationError};
-use crate::fetch::{Endpoints, Http};
+use crate::fetch::Http;
 use crate::keys::JwkSet;
 
 /// A key set as fetched.
@@ -20,52 +21,50 @@ pub(super) struct Snapshot {
 /// The key set of one issuer: the current snapshot, replaced atomically, and
 /// the single-flight refetch state.
 pub(super) struct KeyStore {
-    pub(super) source: KeySource,
-    issuer: String,
-    insecure_ok: bool,
+    pub(super) source: KeyOrigin,
+    /// The issuer's discovery (shared with its opaque-token checks); `None`
+    /// when the issuer is not a URL.
+    discovery: Option<Arc<Discovery>>,
     current: RwLock<Option<Arc<Snapshot>>>,
     /// Bumped after every fetch attempt has stored its result.
     pub(super) attempts: AtomicU64,
     state: Arc<tokio::sync::Mutex<RefreshState>>,
     cooldown: Duration,
     max_age: Duration,
-    /// `base` + this many ms is the earliest next background refresh.
-    base: Instant,
+    /// The earliest next background refresh, in ms since the epoch by the
+    /// validator's clock (0: at the first use).
     next_background_ms: AtomicU64,
 }
 
 #[derive(Default)]
 struct RefreshState {
     /// When an unknown `kid` last caused a fetch.
-    last_miss: Option<Instant>,
+    last_miss: Option<Timestamp>,
     /// The last failed attempt.
-    last_failure: Option<(Instant, ValidationError)>,
+    last_failure: Option<(Timestamp, ValidationError)>,
 }
 
 impl KeyStore {
     pub(super) fn new(
-        source: KeySource,
-        issuer: String,
-        insecure_ok: bool,
+        source: KeyOrigin,
+        discovery: Option<Arc<Discovery>>,
         cooldown: Duration,
         max_age: Duration,
+        now: Timestamp,
     ) -> Self {
-        let now = Instant::now();
         let current = match &source {
-            KeySource::Static(set) => Some(Arc::new(Snapshot { set: set.clone() })),
+            KeyOrigin::Static(set) => Some(Arc::new(Snapshot { set: set.clone() })),
             _ => None,
         };
         KeyStore {
             source,
-            issuer,
-            insecure_ok,
+            discovery,
             current: RwLock::new(current),
             attempts: AtomicU64::new(0),
             state: Arc::new(tokio::sync::Mutex::new(RefreshState::default())),
             cooldown,
             max_age,
-            base: now,
-            next_background_ms: AtomicU64::new(duration_ms(max_age)),
+            next_background_ms: AtomicU64::new(now.saturating_add(max_age).as_millis()),
         }
     }
 
@@ -96,7 +95,6 @@ impl KeyStore {
     pub(super) async fn refresh(
         &self,
         http: &Http,
-        endpoints: &tokio::sync::Mutex<Option<Endpoints>>,
         seen: u64,
         miss: bool,
     ) -> Result<Arc<Snapshot>, ValidationError> {
@@ -109,10 +107,10 @@ impl KeyStore {
                 reason: "no key set yet".into(),
             },
         };
-        if matches!(self.source, KeySource::Static(_)) || self.attempts.load(Ordering::Acquire) != seen {
+        if matches!(self.source, KeyOrigin::Static(_)) || self.attempts.load(Ordering::Acquire) != seen {
             return current.ok_or_else(|| unavailable(&state));
         }
-        let now = Instant::now();
+        let now = http.now();
         if let Some(current) = &current
             && miss
             && state
@@ -129,16 +127,14 @@ impl KeyStore {
         if miss {
             state.last_miss = Some(now);
         }
-        let result = self.fetch(http, endpoints).await;
+        let result = self.fetch(http).await;
         let outcome = match result {
             Ok(set) => {
                 let snapshot = Arc::new(Snapshot { set });
                 self.store(snapshot.clone());
                 state.last_failure = None;
-                self.next_background_ms.store(
-                    duration_ms(now.duration_since(self.base) + self.max_age),
-                    Ordering::Relaxed,
-                );
+                self.next_background_ms
+                    .store(now.saturating_add(self.max_age).as_millis(), Ordering::Relaxed);
                 Ok(snapshot)
             }
             Err(error) => {
@@ -150,33 +146,22 @@ impl KeyStore {
         outcome
     }
 
-    async fn fetch(
-        &self,
-        http: &Http,
-        endpoints: &tokio::sync::Mutex<Option<Endpoints>>,
-    ) -> Result<JwkSet, ValidationError> {
+    async fn fetch(&self, http: &Http) -> Result<JwkSet, ValidationError> {
         match &self.source {
-            KeySource::Static(set) => Ok(set.clone()),
-            KeySource::Uri(url) => http.jwks(url).await,
-            KeySource::Discovery => {
-                let mut cached = endpoints.lock().await;
-                let found = match &*cached {
-                    Some(found) => found.clone(),
-                    None => {
-                        let found = http.discover(&self.issuer, self.insecure_ok).await?;
-                        *cached = Some(found.clone());
-                        found
-                    }
-                };
-                drop(cached);
+            KeyOrigin::Static(set) => Ok(set.clone()),
+            KeyOrigin::Uri(url) => http.jwks(url).await,
+            KeyOrigin::Discovery => {
+                let found = http.endpoints(self.discovery.as_deref()).await?;
                 let url = found.jwks_uri.ok_or_else(|| ValidationError::ProviderError {
                     endpoint: UpstreamEndpoint::Discovery,
                     reason: "no jwks_uri".into(),
                 })?;
                 let result = http.jwks(&url).await;
-                if result.is_err() {
+                if result.is_err()
+                    && let Some(discovery) = &self.discovery
+                {
                     // The provider may have moved its keys: discover again next time.
-                    *endpoints.lock().await = None;
+                    discovery.forget().await;
                 }
                 result
             }
@@ -185,15 +170,11 @@ impl KeyStore {
 
     /// Starts a background refetch when the key set is older than `max_age`
     /// (at most once per cooldown while the provider keeps failing).
-    pub(super) fn refresh_if_stale(
-        self: &Arc<Self>,
-        http: &Http,
-        endpoints: &Arc<tokio::sync::Mutex<Option<Endpoints>>>,
-    ) {
-        if matches!(self.source, KeySource::Static(_)) {
+    pub(super) fn refresh_if_stale(self: &Arc<Self>, http: &Http) {
+        if matches!(self.source, KeyOrigin::Static(_)) {
             return;
         }
-        let now_ms = duration_ms(self.base.elapsed());
+        let now_ms = http.now().as_millis();
         let next = self.next_background_ms.load(Ordering::Relaxed);
         if now_ms < next {
             return;
@@ -211,10 +192,9 @@ impl KeyStore {
         };
         let store = self.clone();
         let http = http.clone();
-        let endpoints = endpoints.clone();
         runtime.spawn(async move {
             let seen = store.attempts.load(Ordering::Acquire);
-            let _ = store.refresh(&http, &endpoints, seen, false).await;
+            let _ = store.refresh(&http, seen, false).await;
         });
     }
 }

@@ -4,7 +4,7 @@
 
 use authresult_core::{FailureKind, ProviderConfig};
 use authresult_jwt::{
-    IssuerConfig, TokenKind, TokenValidator, ValidationError, ValidationErrorKind as K, Verification,
+    IssuerConfig, TokenPurpose, TokenValidator, ValidationError, ValidationErrorKind as K, Verification,
 };
 use serde_json::{Value, json};
 
@@ -74,7 +74,7 @@ async fn scopes_roles_and_organization_claims_are_exposed() {
     assert!(ok.has_permission("write:submissions"));
     assert_eq!(ok.client_id(), Some("native-app"));
     assert_eq!(ok.audiences(), [AUDIENCE]);
-    assert_eq!(ok.token_kind(), TokenKind::Access);
+    assert_eq!(ok.token_kind(), TokenPurpose::Access);
     assert_eq!(ok.verified_by(), Verification::Signature);
     assert_eq!(ok.claim("custom"), Some(&json!({"nested": true})));
     assert!(ok.expires_at().is_some() && ok.issued_at().is_some());
@@ -140,14 +140,17 @@ async fn id_tokens_and_other_types_are_told_apart() {
     assert!(matches!(
         error,
         ValidationError::WrongTokenType {
-            found: TokenKind::Id,
+            found: TokenPurpose::Id,
             ..
         }
     ));
     let accepting = builder(issuer_config(&jwks()).accept_id_tokens(true))
         .build()
         .unwrap();
-    assert_eq!(accepting.validate(&id).await.unwrap().token_kind(), TokenKind::Id);
+    assert_eq!(
+        accepting.validate(&id).await.unwrap().token_kind(),
+        TokenPurpose::Id
+    );
 
     // Keycloak's `typ` claim.
     let kc_id = sign(
@@ -169,7 +172,7 @@ async fn id_tokens_and_other_types_are_told_apart() {
     );
     assert_eq!(
         v.validate(&kc_access).await.unwrap().token_kind(),
-        TokenKind::Access
+        TokenPurpose::Access
     );
 
     // Other declared types.
@@ -190,7 +193,7 @@ async fn id_tokens_and_other_types_are_told_apart() {
         );
         assert_eq!(
             v.validate(&token).await.unwrap().token_kind(),
-            TokenKind::Access,
+            TokenPurpose::Access,
             "{typ}"
         );
     }
@@ -205,7 +208,7 @@ async fn id_tokens_and_other_types_are_told_apart() {
         .unwrap();
     assert_eq!(
         lenient.validate(&unmarked).await.unwrap().token_kind(),
-        TokenKind::Unknown
+        TokenPurpose::Unknown
     );
     let strict = builder(
         issuer_config(&jwks())

@@ -5,7 +5,7 @@
 
 use authresult_core::ProviderConfig;
 use authresult_jwt::{
-    IssuerConfig, TokenKind, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
+    IssuerConfig, TokenPurpose, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
 };
 use serde_json::{Value, json};
 
@@ -57,7 +57,7 @@ fn refused_as(
 ) -> TokenTypeReason {
     match assert_rejected(result, K::WrongTokenType, token) {
         ValidationError::WrongTokenType { found, reason } => {
-            assert_eq!(found, TokenKind::Id, "{reason}");
+            assert_eq!(found, TokenPurpose::Id, "{reason}");
             reason
         }
         other => panic!("unexpected {other:?}"),
@@ -142,7 +142,7 @@ async fn id_tokens_dressed_as_access_tokens_are_refused_with_the_reason() {
         json!({"iss": ISSUER, "aud": AUDIENCE, "client_id": CLIENT}),
     );
     let ok = v.validate(&sign(rsa_a(), at_jwt, access)).await.unwrap();
-    assert_eq!(ok.token_kind(), TokenKind::Access);
+    assert_eq!(ok.token_kind(), TokenPurpose::Access);
 }
 
 #[tokio::test]
@@ -176,7 +176,7 @@ async fn opting_in_accepts_only_what_the_option_names() {
 
     let client_audience = validator_of(provider_config().accept_login_client_audience(true));
     let ok = client_audience.validate(&self_access).await.unwrap();
-    assert_eq!(ok.token_kind(), TokenKind::Access);
+    assert_eq!(ok.token_kind(), TokenPurpose::Access);
     assert_eq!(
         refused_as(client_audience.validate(&device_id_token).await, &device_id_token),
         TokenTypeReason::IdTokenShape
@@ -190,7 +190,7 @@ async fn opting_in_accepts_only_what_the_option_names() {
     let unclassified = validator_of(provider_config().accept_unclassified_tokens(true));
     assert_eq!(
         unclassified.validate(&unmarked).await.unwrap().token_kind(),
-        TokenKind::Unknown
+        TokenPurpose::Unknown
     );
     assert_rejected(
         unclassified.validate(&device_id_token).await,
@@ -201,6 +201,6 @@ async fn opting_in_accepts_only_what_the_option_names() {
     let id_tokens = validator_of(provider_config().accept_id_tokens(true));
     assert_eq!(
         id_tokens.validate(&device_id_token).await.unwrap().token_kind(),
-        TokenKind::Id
+        TokenPurpose::Id
     );
 }

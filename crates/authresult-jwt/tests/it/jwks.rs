@@ -368,3 +368,38 @@ async fn a_loopback_issuer_cannot_send_key_fetches_in_clear_off_the_host() {
     assert_eq!(error.kind(), K::Configuration, "{error}");
     assert!(error.to_string().contains("plain http"), "{error}");
 }
+
+#[tokio::test]
+async fn the_refetch_cooldown_and_the_discovery_ttl_follow_the_injected_clock() {
+    use authresult_core::{ManualClock, Timestamp};
+    let p = Provider::start(json!({"keys": [rsa_a().jwk("a")]})).await;
+    let clock = ManualClock::new(Timestamp::from_secs(now()));
+    let v = TokenValidator::builder()
+        .issuer(IssuerConfig::new(p.issuer()).audience(AUDIENCE))
+        .jwks_cooldown(Duration::from_secs(30))
+        .discovery_ttl(Duration::from_secs(60))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+    v.prefetch().await.unwrap();
+    assert!(v.validate(&p.token(rsa_b(), "b")).await.is_err());
+    assert_eq!(p.fetches("/certs").await, 2, "an unknown kid refetches once");
+    assert!(v.validate(&p.token(rsa_b(), "c")).await.is_err());
+    assert_eq!(
+        p.fetches("/certs").await,
+        2,
+        "the cooldown has not passed by the clock"
+    );
+    clock.advance(Duration::from_secs(31));
+    assert!(v.validate(&p.token(rsa_b(), "d")).await.is_err());
+    assert_eq!(p.fetches("/certs").await, 3, "the cooldown passed by the clock");
+    assert_eq!(p.fetches("openid-configuration").await, 1, "within the ttl");
+    clock.advance(Duration::from_secs(31));
+    assert!(v.validate(&p.token(rsa_b(), "e")).await.is_err());
+    assert_eq!(p.fetches("/certs").await, 4);
+    assert_eq!(
+        p.fetches("openid-configuration").await,
+        2,
+        "discovery is read again once the ttl passed by the clock"
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{ClientSecret, ManualClock, Timestamp};
-use authresult_jwt::{IssuerConfig, TokenKind, TokenValidator, ValidationErrorKind as K, Verification};
+use authresult_jwt::{IssuerConfig, TokenPurpose, TokenValidator, ValidationErrorKind as K, Verification};
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -77,7 +77,7 @@ async fn introspection_accepts_active_tokens_and_caches_briefly() {
     let ok = v.validate(TOKEN).await.unwrap();
     assert_eq!(ok.subject(), Some("alice"));
     assert_eq!(ok.verified_by(), Verification::Introspection);
-    assert_eq!(ok.token_kind(), TokenKind::Access);
+    assert_eq!(ok.token_kind(), TokenPurpose::Access);
     assert!(ok.has_scope("api:read"));
     assert_eq!(ok.client_id(), Some("native-app"));
     v.validate(TOKEN).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use authresult_core::{ClientSecret, ProviderConfig};
 use authresult_jwt::{
-    IssuerConfig, TokenKind, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
+    IssuerConfig, TokenPurpose, TokenTypeReason, TokenValidator, ValidationError, ValidationErrorKind as K,
     Verification,
 };
 use authresult_test_support::{Idp, IdpOptions};
@@ -134,7 +134,7 @@ async fn client_credentials_tokens_of_every_issuer_validate() {
         assert_eq!(ok.issuer(), issuer.as_str());
         assert_eq!(ok.subject(), Some("confidential-app"));
         assert_eq!(ok.client_id(), Some("confidential-app"));
-        assert_eq!(ok.token_kind(), TokenKind::Access);
+        assert_eq!(ok.token_kind(), TokenPurpose::Access);
         assert!(
             ok.has_scope("api:read") && ok.has_scope("api:write"),
             "{:?}",
@@ -215,7 +215,7 @@ async fn real_id_tokens_validate_only_when_accepted() {
             .validate(id_token)
             .await
             .unwrap_or_else(|e| panic!("{client}: {e}"));
-        assert_eq!(ok.token_kind(), TokenKind::Id);
+        assert_eq!(ok.token_kind(), TokenPurpose::Id);
         assert_eq!(ok.subject(), Some("alice"));
         let refusing = TokenValidator::builder()
             .issuer(IssuerConfig::new(issuer.as_str()).audience(client))
@@ -378,7 +378,7 @@ fn sync_server(config: IssuerConfig) -> TokenValidator {
 fn refused_id_token(error: ValidationError) -> TokenTypeReason {
     match error {
         ValidationError::WrongTokenType {
-            found: TokenKind::Id,
+            found: TokenPurpose::Id,
             reason,
         } => reason,
         other => panic!("expected an id token refusal, got {other:?}"),
@@ -405,7 +405,7 @@ async fn a_sync_server_from_the_provider_config_refuses_the_clients_own_id_token
             .validate(tokens["access_token"].as_str().unwrap())
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(ok.token_kind(), TokenKind::Access);
+        assert_eq!(ok.token_kind(), TokenPurpose::Access);
         assert_eq!(ok.subject(), Some("alice"));
 
         // Code flow: an ID token with its nonce.
@@ -426,7 +426,7 @@ async fn a_sync_server_from_the_provider_config_refuses_the_clients_own_id_token
             .validate(tokens["access_token"].as_str().unwrap())
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(ok.token_kind(), TokenKind::Access);
+        assert_eq!(ok.token_kind(), TokenPurpose::Access);
     }
 }
 
@@ -451,6 +451,6 @@ async fn only_the_id_token_option_makes_a_real_device_id_token_pass() {
         .validate(id_token)
         .await
         .unwrap();
-    assert_eq!(ok.token_kind(), TokenKind::Id);
+    assert_eq!(ok.token_kind(), TokenPurpose::Id);
     assert_eq!(ok.subject(), Some("bob"));
 }

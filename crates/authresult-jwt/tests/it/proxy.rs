@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::SystemClock;
-use authresult_jwt::{HttpClient, HttpError, HttpLimits, NetworkOptions, Proxy};
+use authresult_http::{HttpClient, HttpError, HttpLimits, NetworkOptions, Proxy};
 use authresult_test_support::CountingProxy;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

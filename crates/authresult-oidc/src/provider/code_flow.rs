@@ -11,7 +11,7 @@ use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl};
 use url::Url;
 
-use super::tokens::TokenCheck;
+use super::tokens::ResponseCheck;
 use super::{OidcProvider, request_error};
 use crate::error::{Endpoint, OidcError};
 use crate::id_token::{NonceCheck, constant_time_eq};
@@ -137,7 +137,7 @@ impl OidcProvider {
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, TokenCheck::Login(NonceCheck::Exact(nonce)))
+        self.auth_result(&d, response, ResponseCheck::Login(NonceCheck::Exact(nonce)))
             .await
     }
 }

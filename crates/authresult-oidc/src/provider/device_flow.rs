@@ -8,7 +8,7 @@ use openidconnect::core::CoreDeviceAuthorizationResponse;
 use openidconnect::{CsrfToken, DeviceAuthorizationUrl};
 use url::Url;
 
-use super::tokens::TokenCheck;
+use super::tokens::ResponseCheck;
 use super::{OidcProvider, request_error};
 use crate::device::DeviceProgress;
 use crate::error::{Endpoint, OidcError};
@@ -135,7 +135,7 @@ impl OidcProvider {
             on_progress,
         )
         .await?;
-        self.auth_result(&d, response, TokenCheck::Login(NonceCheck::IfPresent(None)))
+        self.auth_result(&d, response, ResponseCheck::Login(NonceCheck::IfPresent(None)))
             .await
     }
 }

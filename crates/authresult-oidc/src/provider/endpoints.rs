@@ -9,7 +9,7 @@ use url::Url;
 use super::OidcProvider;
 use crate::discovery::Discovered;
 use crate::error::{Endpoint, OidcError};
-use crate::http::error_from_status;
+use crate::http::{error_from_status, http_error};
 
 impl OidcProvider {
     /// The userinfo claims for `access_token`; when `expected_subject` is
@@ -36,12 +36,9 @@ impl OidcProvider {
                 .ok_or(OidcError::EndpointMissing {
                     endpoint: Endpoint::Userinfo,
                 })?;
-        let claims = authresult_jwt::userinfo(self.inner.http.shared(), &url, access_token.secret())
+        let claims = authresult_http::fetch::userinfo(self.inner.http.shared(), &url, access_token.secret())
             .await
-            .map_err(|source| OidcError::Upstream {
-                endpoint: Endpoint::Userinfo,
-                source,
-            })?
+            .map_err(|e| http_error(Endpoint::Userinfo, e))?
             .ok_or(OidcError::TokenInactive)?;
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
         if let Some(expected) = expected_subject
@@ -88,13 +85,11 @@ impl OidcProvider {
         let (id, secret) = self
             .introspection_credentials()
             .ok_or_else(|| OidcError::config("introspection needs client credentials"))?;
-        let claims = authresult_jwt::introspect(self.inner.http.shared(), &url, &id, &secret, token.secret())
-            .await
-            .map_err(|source| OidcError::Upstream {
-                endpoint: Endpoint::Introspection,
-                source,
-            })?
-            .ok_or(OidcError::TokenInactive)?;
+        let claims =
+            authresult_http::fetch::introspect(self.inner.http.shared(), &url, &id, &secret, token.secret())
+                .await
+                .map_err(|e| http_error(Endpoint::Introspection, e))?
+                .ok_or(OidcError::TokenInactive)?;
         Ok(token_info(claims))
     }
 

@@ -44,7 +44,7 @@ impl OidcProvider {
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, TokenCheck::Refresh { previous })
+        self.auth_result(&d, response, ResponseCheck::Refresh { previous })
             .await
     }
 
@@ -69,7 +69,7 @@ impl OidcProvider {
             .request_async(&self.inner.http.at(Endpoint::Token))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, TokenCheck::ClientCredentials)
+        self.auth_result(&d, response, ResponseCheck::ClientCredentials)
             .await
     }
 
@@ -132,7 +132,7 @@ impl OidcProvider {
         &self,
         d: &Arc<Discovered>,
         response: RawTokenResponse,
-        check: TokenCheck<'_>,
+        check: ResponseCheck<'_>,
     ) -> Result<AuthResult, OidcError> {
         let access = response.access_token().secret();
         if access.is_empty() {
@@ -140,7 +140,7 @@ impl OidcProvider {
         }
         let mut raw_id_token = response.raw_id_token().map(str::to_owned);
         let mut repeated = None;
-        if let TokenCheck::Refresh { previous } = &check
+        if let ResponseCheck::Refresh { previous } = &check
             && let (Some(raw), Some(stored)) = (&raw_id_token, &previous.id_token)
             && raw == stored.secret()
         {
@@ -149,19 +149,19 @@ impl OidcProvider {
             repeated = raw_id_token.take();
         }
         let max_auth_age = match &check {
-            TokenCheck::Login(_) => self.inner.options.max_auth_age,
-            TokenCheck::Refresh { .. } | TokenCheck::ClientCredentials => None,
+            ResponseCheck::Login(_) => self.inner.options.max_auth_age,
+            ResponseCheck::Refresh { .. } | ResponseCheck::ClientCredentials => None,
         };
         let nonce = match &check {
-            TokenCheck::Login(nonce) => nonce.clone(),
+            ResponseCheck::Login(nonce) => nonce.clone(),
             // Checked after the identity, below: a token for another user
             // should be reported as such, not as a nonce mismatch.
-            TokenCheck::Refresh { .. } => NonceCheck::IfPresent(None),
-            TokenCheck::ClientCredentials => NonceCheck::IfPresent(None),
+            ResponseCheck::Refresh { .. } => NonceCheck::IfPresent(None),
+            ResponseCheck::ClientCredentials => NonceCheck::IfPresent(None),
         };
         let verified = match &raw_id_token {
             Some(raw) => Some(self.verify_id_token(d, raw, access, &nonce, max_auth_age).await?),
-            None if matches!(check, TokenCheck::Login(_)) => {
+            None if matches!(check, ResponseCheck::Login(_)) => {
                 return Err(OidcError::IdTokenMissing {
                     endpoint: Endpoint::Token,
                 });
@@ -170,7 +170,7 @@ impl OidcProvider {
         };
         if let Some(verified) = &verified {
             self.check_organization(&verified.claims)?;
-            if let TokenCheck::Refresh { previous } = &check {
+            if let ResponseCheck::Refresh { previous } = &check {
                 check_same_identity(previous, &verified.claims)?;
                 check_same_nonce(previous, &verified.claims)?;
             }
@@ -202,7 +202,7 @@ impl OidcProvider {
 }
 
 /// Which checks a token response gets.
-pub(super) enum TokenCheck<'a> {
+pub(super) enum ResponseCheck<'a> {
     /// A login: an ID token is required.
     Login(NonceCheck),
     /// A refresh: an ID token is optional, and must be for the same user.

@@ -13,7 +13,8 @@ use std::time::Duration;
 use authresult_core::{
     AuthResult, Error, FailureKind, LoginFlow, LoginPrompt, LoginResponse, SessionStore as _,
 };
-use authresult_oidc::{IssuerConfig, OidcError, OidcProvider, TokenKind, TokenValidator};
+use authresult_oidc::jwt::{IssuerConfig, TokenPurpose, TokenValidator};
+use authresult_oidc::{OidcError, OidcProvider};
 use authresult_store::MemoryStore;
 use authresult_test_support::Glewlwyd;
 use serde_json::json;
@@ -344,7 +345,7 @@ async fn glewlwyd_access_tokens_validate_with_the_token_validator() {
     let token = validator.validate(auth.access_token.secret()).await.unwrap();
     assert_eq!(token.issuer(), glewlwyd().issuer().as_str());
     assert_eq!(token.subject(), auth.subject());
-    assert_eq!(token.token_kind(), TokenKind::Access);
+    assert_eq!(token.token_kind(), TokenPurpose::Access);
     assert_eq!(token.client_id(), Some(Glewlwyd::PUBLIC_CLIENT));
     assert!(token.has_scope("openid") && token.has_scope("offline_access"));
 

@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use authresult_core::{FailureKind, LoginResponse};
-use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
+use authresult_oidc::jwt::{IssuerConfig, TokenValidator};
+use authresult_oidc::{OidcError, OidcOptions};
 use authresult_test_support::{JwtAlg, JwtSigner, at_hash, b64};
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;

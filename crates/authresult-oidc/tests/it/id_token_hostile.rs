@@ -7,7 +7,8 @@
 //! ones from the provider.
 
 use authresult_core::{AuthResult, FailureKind, LoginResponse};
-use authresult_oidc::{IssuerConfig, OidcError, OidcOptions, TokenValidator};
+use authresult_oidc::jwt::{IssuerConfig, TokenValidator};
+use authresult_oidc::{OidcError, OidcOptions};
 use authresult_test_support::{JwtSigner, b64};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -10,10 +10,8 @@
 use authresult_core::{
     AccessToken, AuthProvider as _, Credentials, LoginFlow, LoginResponse, StoredToken, Timestamp,
 };
-use authresult_oidc::{
-    IssuerConfig, JwkSet, OidcProvider, ProviderConfig, SyncServerProvider, SyncServerSecret,
-    SyncServerTokens, TokenValidator,
-};
+use authresult_oidc::jwt::{IssuerConfig, JwkSet, SyncServerSecret, SyncServerTokens, TokenValidator};
+use authresult_oidc::{OidcProvider, ProviderConfig, SyncServerProvider};
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{method, path};

@@ -9,11 +9,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use authresult_core::{AuthResult, FailureKind, LoginFlow, LoginResponse, ManualClock, Timestamp};
-use authresult_jwt::{HttpClient, HttpError, HttpLimits};
-use authresult_oidc::{
-    CaCertificates, ClientIdentity, Endpoint, IssuerConfig, JwsAlgorithm, NetworkOptions, OidcError,
-    OidcOptions, OidcProvider, Proxy, SigningKey, TokenValidator, ValidationErrorKind,
+use authresult_http::{HttpClient, HttpError, HttpLimits};
+use authresult_oidc::jwt::{
+    CaCertificates, ClientIdentity, IssuerConfig, JwsAlgorithm, NetworkOptions, Proxy, SigningKey,
+    TokenValidator, ValidationErrorKind,
 };
+use authresult_oidc::{Endpoint, OidcError, OidcOptions, OidcProvider};
 use authresult_test_support::{CountingProxy, Idp, IdpOptions, IdpTls, TestCa, TlsServer};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};

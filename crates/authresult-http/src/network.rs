@@ -12,7 +12,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use url::Url;
 use zeroize::Zeroizing;
 
-use super::client::{HttpError, display_url};
+use crate::error::HttpError;
+use crate::text::display_url;
 
 /// Trust anchors and the route to the provider. The default trusts the
 /// bundled web PKI roots only, follows the proxy environment variables, and

@@ -4,7 +4,13 @@
 use serde_json::json;
 
 use super::*;
-use crate::ValidationErrorKind;
+use std::sync::Arc;
+
+use authresult_core::{ManualClock, Timestamp};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::{HttpLimits, NetworkOptions};
 
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap_or_else(|_| unreachable!("test URLs are valid"))
@@ -17,7 +23,7 @@ fn document(issuer: &str, base: &str, field: &str, field_url: &str) -> Discovery
         doc[*name] = json!(format!("{base}/{name}"));
     }
     doc[field] = json!(field_url);
-    DiscoveryDocument::from_json(doc.to_string().as_bytes())
+    DiscoveryDocument::from_json(&url(issuer), doc.to_string().as_bytes())
         .unwrap_or_else(|e| unreachable!("test documents parse: {e}"))
 }
 
@@ -85,9 +91,8 @@ fn every_plain_http_endpoint_of_an_https_issuer_is_a_configuration_error() {
                 .check(&url(issuer), false)
                 .err()
                 .unwrap_or_else(|| panic!("{field} = {http} was accepted"));
-            assert_eq!(
-                error.kind(),
-                ValidationErrorKind::Configuration,
+            assert!(
+                matches!(&error, HttpError::InsecureEndpoint { field: f, .. } if f == field),
                 "{field}: {error}"
             );
             assert!(error.to_string().contains(field), "{field}: {error}");
@@ -111,16 +116,15 @@ fn a_loopback_issuer_may_list_loopback_http_endpoints_only() {
             .check(&url(issuer), false)
             .err()
             .unwrap_or_else(|| panic!("{field}: remote plain http was accepted"));
-        assert_eq!(
-            error.kind(),
-            ValidationErrorKind::Configuration,
+        assert!(
+            matches!(error, HttpError::InsecureEndpoint { .. }),
             "{field}: {error}"
         );
     }
 }
 
 #[test]
-fn another_issuer_or_a_malformed_document_is_a_provider_error() {
+fn another_issuer_or_a_malformed_document_is_refused() {
     let doc = document(
         "https://id.example.org/b",
         "https://id.example.org",
@@ -131,7 +135,7 @@ fn another_issuer_or_a_malformed_document_is_a_provider_error() {
         .check(&url("https://id.example.org/a"), false)
         .err()
         .unwrap_or_else(|| panic!("another issuer's document was accepted"));
-    assert_eq!(error.kind(), ValidationErrorKind::ProviderError, "{error}");
+    assert!(matches!(error, HttpError::IssuerMismatch { .. }), "{error}");
     for body in [
         "[]",
         "{}",
@@ -140,13 +144,74 @@ fn another_issuer_or_a_malformed_document_is_a_provider_error() {
         r#"{"issuer": "https://a", "token_endpoint": 3}"#,
         r#"{"issuer": "https://a", "issuer": "https://b"}"#,
     ] {
-        let error = DiscoveryDocument::from_json(body.as_bytes())
+        let error = DiscoveryDocument::from_json(&url("https://a"), body.as_bytes())
             .err()
             .unwrap_or_else(|| panic!("{body} was accepted"));
-        assert_eq!(
-            error.kind(),
-            ValidationErrorKind::ProviderError,
-            "{body}: {error}"
-        );
+        assert!(matches!(error, HttpError::Malformed { .. }), "{body}: {error}");
     }
+}
+
+/// A discovery of `server`'s issuer through a client on `clock`, kept for a minute.
+fn discovery(server: &MockServer, clock: &ManualClock) -> Discovery {
+    let limits = HttpLimits {
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+        max_body: 64 * 1024,
+    };
+    let client = HttpClient::new(limits, &NetworkOptions::default(), Arc::new(clock.clone()))
+        .unwrap_or_else(|e| unreachable!("the client builds: {e}"));
+    Discovery::new(url(&server.uri()), client, Duration::from_secs(60), false)
+}
+
+#[tokio::test]
+async fn the_document_is_kept_for_the_ttl_by_the_injected_clock_then_read_again() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issuer": issuer})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+    let discovery = discovery(&server, &clock);
+    let first = discovery.get().await.unwrap_or_else(|e| unreachable!("{e}"));
+    clock.advance(Duration::from_secs(59));
+    let second = discovery.get().await.unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(Arc::ptr_eq(&first, &second), "read again within the ttl");
+    clock.advance(Duration::from_secs(1));
+    let third = discovery.get().await.unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(!Arc::ptr_eq(&first, &third), "not read again after the ttl");
+}
+
+#[tokio::test]
+async fn a_transient_failure_keeps_the_older_document_and_a_refusal_does_not() {
+    let server = MockServer::start().await;
+    let issuer = server.uri();
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issuer": issuer})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let clock = ManualClock::new(Timestamp::from_millis(1_000_000));
+    let discovery = discovery(&server, &clock);
+    let first = discovery.get().await.unwrap_or_else(|e| unreachable!("{e}"));
+    server.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    clock.advance(Duration::from_secs(120));
+    let kept = discovery.get().await.unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(Arc::ptr_eq(&first, &kept), "a 503 dropped the older document");
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"issuer": "https://other.example"})))
+        .mount(&server)
+        .await;
+    let error = discovery.get().await.err();
+    assert!(
+        matches!(error, Some(HttpError::IssuerMismatch { .. })),
+        "another issuer's document was not refused: {error:?}"
+    );
 }

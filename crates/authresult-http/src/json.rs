@@ -1,9 +1,9 @@
-//! The one strict reader of JSON objects from the network or a token: the
-//! text must be one JSON object whose top-level members are unique
-//! (parsers resolve a duplicate differently, so a token or document that
-//! has one could mean two things). What is kept of each member is the
+//! The workspace's one strict reader of JSON objects from the network or a
+//! token: the text must be one JSON object whose top-level members are
+//! unique (parsers resolve a duplicate differently, so a token or document
+//! that has one could mean two things). What is kept of each member is the
 //! caller's choice ([`Members`]): all of them ([`parse_object`]), or only
-//! the claims this crate interprets (`KnownClaims`).
+//! what the caller interprets (`authresult-jwt`'s token claims).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -15,7 +15,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// What a strict read keeps of an object's members.
-pub(crate) trait Members: Default {
+pub trait Members: Default {
     /// Reads (or skips) the value of the member `name`, which is not a
     /// duplicate, from `access`.
     fn member<'de, A: MapAccess<'de>>(&mut self, name: &str, access: &mut A) -> Result<(), A::Error>;
@@ -31,7 +31,7 @@ impl Members for Map<String, Value> {
 
 /// Reads `text` as one JSON object without duplicate top-level members;
 /// the error says what is wrong with it.
-pub(crate) fn read_object<M: Members>(text: &str) -> Result<M, &'static str> {
+pub fn read_object<M: Members>(text: &str) -> Result<M, &'static str> {
     // serde would also read a map from other shapes; only `{` starts an object.
     match text.trim_start().as_bytes().first() {
         Some(b'{') => {}
@@ -46,7 +46,7 @@ pub(crate) fn read_object<M: Members>(text: &str) -> Result<M, &'static str> {
 }
 
 /// [`read_object`] keeping every member.
-pub(crate) fn parse_object(text: &str) -> Result<Map<String, Value>, &'static str> {
+pub fn parse_object(text: &str) -> Result<Map<String, Value>, &'static str> {
     read_object(text)
 }
 

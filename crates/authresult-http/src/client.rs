@@ -19,7 +19,9 @@ use std::time::Duration;
 use authresult_core::{Clock, Timestamp};
 use url::Url;
 
-use super::network::{NetworkOptions, Route};
+use crate::error::HttpError;
+use crate::network::{NetworkOptions, Route};
+use crate::text::{display_uri, retry_after};
 
 /// Limits of an [`HttpClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,100 +57,6 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
-/// Why the HTTP client could not be built or a request failed. URLs are
-/// shown without query, fragment or credentials ([`display_url`]).
-///
-/// This is the transport half of the crate's errors: [`HttpClient`] serves
-/// the validator and `authresult-oidc`, and each maps an `HttpError` once
-/// into its own error ([`ValidationError`](crate::ValidationError),
-/// `OidcError`) naming the endpoint (see ARCHITECTURE.md).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum HttpError {
-    /// The client could not be built (TLS backend, root certificates).
-    #[error("could not build the http client")]
-    Build(#[source] reqwest::Error),
-    /// A PEM text of [`NetworkOptions`](crate::NetworkOptions) is unusable.
-    #[error("invalid {what}: {reason}")]
-    InvalidPem {
-        /// `ca certificate`, `client certificate`, `client key`...
-        what: &'static str,
-        /// What is wrong (never the key).
-        reason: &'static str,
-    },
-    /// The proxy URL is not usable.
-    #[error("the proxy url is not usable")]
-    InvalidProxy,
-    /// A client credential (a client assertion key) is unusable.
-    #[error("invalid client credential: {reason}")]
-    InvalidCredential {
-        /// What is wrong (never the key).
-        reason: &'static str,
-    },
-    /// The request could not be formed from its URL.
-    #[error("the url `{url}` is not usable")]
-    BadRequest {
-        /// The URL, shown safely.
-        url: String,
-    },
-    /// Connecting or reading failed (transient).
-    #[error("could not reach `{url}`")]
-    Connect {
-        /// The URL, shown safely.
-        url: String,
-        /// The transport error, without its URL.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The TLS handshake failed: the server's certificate is not trusted
-    /// (unknown issuer, expired, wrong name), or the server refused this
-    /// client's certificate, or none was presented where one is required.
-    #[error("tls handshake with `{url}` failed: {reason}")]
-    Tls {
-        /// The URL, shown safely.
-        url: String,
-        /// What TLS reported, e.g. `invalid peer certificate: UnknownIssuer`.
-        reason: String,
-        /// The transport error, without its URL.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The request timed out (transient).
-    #[error("`{url}` timed out after {timeout:?}")]
-    Timeout {
-        /// The URL, shown safely.
-        url: String,
-        /// The timeout that ran out.
-        timeout: Duration,
-    },
-    /// A 3xx answer: redirects are never followed.
-    #[error("`{url}` answered a redirect ({status}), which is never followed")]
-    Redirect {
-        /// The URL, shown safely.
-        url: String,
-        /// The status code.
-        status: u16,
-    },
-    /// A status that asks to wait: 5xx, 429 or 408 (transient).
-    #[error("`{url}` answered http status {status}")]
-    Unavailable {
-        /// The URL, shown safely.
-        url: String,
-        /// The status code.
-        status: u16,
-        /// The wait its `Retry-After` asked for.
-        retry_after: Option<Duration>,
-    },
-    /// The body is larger than [`HttpLimits::max_body`].
-    #[error("the answer of `{url}` is larger than {limit} bytes")]
-    TooLarge {
-        /// The URL, shown safely.
-        url: String,
-        /// The cap in bytes.
-        limit: usize,
-    },
-}
-
 /// The TLS error in `error`'s chain, as text, if there is one.
 fn tls_reason(error: &reqwest::Error) -> Option<String> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
@@ -175,6 +83,10 @@ impl HttpClient {
         network: &NetworkOptions,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, HttpError> {
+        // Without `ring`, reqwest takes rustls's process-wide provider:
+        // aws-lc-rs's, unless the application installed one (then `Err`, kept).
+        #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let builder = || {
             reqwest::Client::builder()
                 .use_rustls_tls()
@@ -202,6 +114,11 @@ impl HttpClient {
     /// The client's limits.
     pub fn limits(&self) -> HttpLimits {
         self.limits
+    }
+
+    /// The time by this client's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// The wait `headers`' `Retry-After` asks for, against this client's clock.
@@ -288,50 +205,3 @@ impl HttpClient {
 fn bypasses_proxy(url: &Url) -> bool {
     url.scheme() == "http" && authresult_core::is_loopback(url)
 }
-
-/// A URL fit for an error message: no query, fragment or credentials.
-pub fn display_url(url: &Url) -> String {
-    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
-    if let Some(port) = url.port() {
-        shown.push_str(&format!(":{port}"));
-    }
-    shown.push_str(url.path());
-    shown
-}
-
-/// [`display_url`] of a request URI.
-pub fn display_uri(uri: &http::Uri) -> String {
-    match Url::parse(&uri.to_string()) {
-        Ok(url) => display_url(&url),
-        Err(_) => "(invalid url)".to_owned(),
-    }
-}
-
-/// `Basic` credentials as RFC 6749 §2.3.1 wants them (form-encoded first).
-pub fn basic_auth(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    let user: String = url::form_urlencoded::byte_serialize(user.as_bytes()).collect();
-    let password: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {encoded}")
-}
-
-/// The wait a `Retry-After` header asks for (RFC 9110 §10.2.3): delay
-/// seconds, or an HTTP date measured against `now`; a date in the past is
-/// no wait. `None` when absent or unreadable.
-pub fn retry_after(headers: &http::HeaderMap, now: Timestamp) -> Option<Duration> {
-    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // More digits than fit are a very long wait; callers cap it.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    let at = date
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Some(Timestamp::from_millis(at).duration_since(now))
-}
-
-#[cfg(test)]
-mod tests;
