@@ -22,8 +22,12 @@ const LIST_MARKER: &str = "Dependencies (checked by `cargo xtask ci`):";
 /// of day for a rule): the reason follows the marker.
 const CLOCK_EXEMPTION: &str = "// not a clock reading:";
 
-/// The one file of `authresult-jwt` that names the crypto backend.
-const CRYPTO_HOME: &str = "crates/authresult-jwt/src/crypto.rs";
+/// The files that name a crypto backend: the JOSE code's (`authresult-jwt`)
+/// and the TLS provider's (`authresult-http`), one per crate.
+const CRYPTO_HOMES: &[&str] = &[
+    "crates/authresult-jwt/src/crypto.rs",
+    "crates/authresult-http/src/client.rs",
+];
 
 pub(crate) fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
@@ -75,7 +79,7 @@ pub(crate) fn check(root: &Path) -> Result<()> {
 fn documented_dependencies(text: &str) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let mut lists = BTreeMap::new();
     let mut section: Option<String> = None;
-    let mut current: Option<BTreeSet<String>> = None;
+    let mut current: Option<String> = None;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
             finish(&mut lists, &section, &mut current)?;
@@ -88,16 +92,15 @@ fn documented_dependencies(text: &str) -> Result<BTreeMap<String, BTreeSet<Strin
         }
         if let Some((_, rest)) = line.split_once(LIST_MARKER) {
             finish(&mut lists, &section, &mut current)?;
-            let mut names = BTreeSet::new();
-            names.extend(backticked(rest));
-            current = Some(names);
+            current = Some(rest.to_owned());
             continue;
         }
-        if let Some(names) = current.as_mut() {
+        if let Some(list) = current.as_mut() {
             if line.trim().is_empty() || line.starts_with('#') || line.starts_with("- ") {
                 finish(&mut lists, &section, &mut current)?;
             } else {
-                names.extend(backticked(line));
+                list.push(' ');
+                list.push_str(line);
             }
         }
     }
@@ -108,27 +111,43 @@ fn documented_dependencies(text: &str) -> Result<BTreeMap<String, BTreeSet<Strin
 fn finish(
     lists: &mut BTreeMap<String, BTreeSet<String>>,
     section: &Option<String>,
-    current: &mut Option<BTreeSet<String>>,
+    current: &mut Option<String>,
 ) -> Result<()> {
-    let Some(names) = current.take() else {
+    let Some(list) = current.take() else {
         return Ok(());
     };
     let Some(package) = section else {
         bail!("ARCHITECTURE.md has a `{LIST_MARKER}` line outside a crate section");
     };
-    if lists.insert(package.clone(), names).is_some() {
+    if lists.insert(package.clone(), listed_names(&list)).is_some() {
         bail!("ARCHITECTURE.md has two dependency lists for {package}");
     }
     Ok(())
 }
 
-/// The `quoted` words of a line.
-fn backticked(line: &str) -> impl Iterator<Item = String> + '_ {
-    line.split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|word| !word.is_empty())
-        .map(str::to_owned)
+/// The `quoted` names of a list, which ends with its sentence; remarks in
+/// parentheses are not names.
+fn listed_names(list: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut depth = 0_usize;
+    let mut quoted: Option<String> = None;
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted.as_mut()) {
+            ('`', Some(_)) => {
+                if let Some(name) = quoted.take().filter(|n| depth == 0 && !n.is_empty()) {
+                    names.insert(name);
+                }
+            }
+            (c, Some(name)) => name.push(c),
+            ('`', None) => quoted = Some(String::new()),
+            ('(', None) => depth += 1,
+            (')', None) => depth = depth.saturating_sub(1),
+            ('.', None) if depth == 0 && chars.peek().is_none_or(|n| n.is_whitespace()) => break,
+            _ => {}
+        }
+    }
+    names
 }
 
 /// Workspace package -> its normal dependencies (by package name), from
@@ -207,18 +226,20 @@ fn collect(dir: &Path, root: &Path, files: &mut Vec<(String, String)>) -> Result
     Ok(())
 }
 
-/// "crypto.rs is the one place naming the backend": no other production
-/// file of the workspace's crates names `ring` or `aws_lc_rs` in a path.
+/// "crypto.rs is the one place naming the backend": no production file of
+/// the workspace's crates but [`CRYPTO_HOMES`] names `ring` or `aws_lc_rs`
+/// in a path.
 fn crypto_backend_named_once(root: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for (path, text) in production_sources(root)? {
-        if path == CRYPTO_HOME {
+        if CRYPTO_HOMES.contains(&path.as_str()) {
             continue;
         }
         for (number, line) in code_lines(&text) {
             if names_path(line, "ring") || names_path(line, "aws_lc_rs") {
                 problems.push(format!(
-                    "{path}:{number} names the crypto backend (only {CRYPTO_HOME} may)"
+                    "{path}:{number} names the crypto backend (only {} may)",
+                    CRYPTO_HOMES.join(" and ")
                 ));
             }
         }

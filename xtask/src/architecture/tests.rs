@@ -10,7 +10,7 @@ const DOC: &str = "\
 ### `crates/authresult-core`
 
 Pure types. Dependencies (checked by `cargo xtask ci`): `serde`,
-`thiserror` (errors), `url`.
+`thiserror` (errors, not `anyhow`), `url`. Never `tokio`.
 
 - `lib.rs`: the root; names `tokio` but is no list.
 
