@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
+use authresult_core::ProviderConfig;
 use authresult_core::{LoginFlow, LoginPrompt, LoginRequest, LoginResponse, SessionKey, Timestamp};
-use authresult_oidc::{OidcOptions, OidcProvider, ProviderConfig};
+use authresult_oidc::{OidcOptions, OidcProvider};
 use authresult_test_support::Idp;
 use serde_json::json;
 use url::Url;

@@ -31,8 +31,8 @@ const CRYPTO_HOMES: &[&str] = &[
 
 pub(crate) fn check(root: &Path) -> Result<()> {
     let mut problems = Vec::new();
-    let text = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
-        .context("could not read ARCHITECTURE.md")?;
+    let text =
+        std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("could not read ARCHITECTURE.md")?;
     let documented = documented_dependencies(&text)?;
     let manifests = manifest_dependencies(root)?;
     for (package, deps) in &manifests {
@@ -159,10 +159,7 @@ fn manifest_dependencies(root: &Path) -> Result<BTreeMap<String, BTreeSet<String
         .output()
         .context("could not run cargo metadata")?;
     if !out.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     let metadata: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("cargo metadata printed no JSON")?;

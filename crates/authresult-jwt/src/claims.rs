@@ -9,8 +9,8 @@ use authresult_core::Timestamp;
 use serde_json::{Map, Value};
 
 use super::error::TokenPurpose;
-use authresult_http::parse_object;
 use super::typed_claims::{Scopes, Times, Typed};
+use authresult_http::parse_object;
 
 /// How a token was found valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,8 +16,8 @@ use super::classify::classify;
 use super::error::{TokenPurpose, TokenTypeReason, ValidationErrorKind, sanitize};
 use super::jose::{JwsAlgorithm, TypHeader};
 use super::keys::{JwkSet, Selected};
-use authresult_http::parse_object;
 use super::typed_claims::{TimeRules, Typed, numeric_date};
+use authresult_http::parse_object;
 
 fn object(value: Value) -> Map<String, Value> {
     match value {

@@ -15,7 +15,7 @@
 //! * [`LoopbackListener`]: the RFC 8252 loopback redirect listener of a
 //!   native app;
 //! * [`build_provider`]: the right provider for a DataCollect-style
-//!   `{type, fields}` [`ProviderConfig`];
+//!   `{type, fields}` [`ProviderConfig`](authresult_core::ProviderConfig);
 //! * [`DataCollectApp`]: a DataCollect app-config artifact (file, URL or QR
 //!   payload) loaded into a ready manager, the `Authorization` header
 //!   DataCollect's server expects ([`authorization_header`]), and the import
@@ -30,8 +30,8 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use authresult_core::{AuthManager, LoginFlow, LoginPrompt, SessionStore};
-//! use authresult_oidc::{LoopbackListener, OidcOptions, ProviderConfig, build_provider};
+//! use authresult_core::{AuthManager, LoginFlow, LoginPrompt, ProviderConfig, SessionStore};
+//! use authresult_oidc::{LoopbackListener, OidcOptions, build_provider};
 //!
 //! # async fn run(store: Arc<dyn SessionStore>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ProviderConfig::from_json_str(
@@ -142,8 +142,7 @@ mod token_response;
 
 use std::sync::Arc;
 
-use authresult_core::Error;
-pub use authresult_core::{AuthProvider, ProviderConfig};
+use authresult_core::{AuthProvider, Error, ProviderConfig};
 /// The validator crate, whole: the token validator, key sets, the tower
 /// layer (its `tower` feature, turned on by this crate's), DataCollect's
 /// schemes, and the network settings of [`OidcOptions::network`]

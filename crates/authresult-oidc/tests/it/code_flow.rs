@@ -295,7 +295,7 @@ async fn userinfo_merge_and_token_adoption() {
     assert!(profile["realm_access"].contains("enumerator"));
 
     // An access token obtained elsewhere is checked at userinfo and adopted.
-    let adopted = authresult_oidc::AuthProvider::login(
+    let adopted = authresult_core::AuthProvider::login(
         &provider,
         &authresult_core::Credentials::Token {
             token: auth.access_token.clone(),
@@ -304,7 +304,7 @@ async fn userinfo_merge_and_token_adoption() {
     .await
     .unwrap();
     assert_eq!(adopted.subject(), Some("alice"));
-    let refused = authresult_oidc::AuthProvider::login(
+    let refused = authresult_core::AuthProvider::login(
         &provider,
         &authresult_core::Credentials::Password {
             username: "alice".into(),

@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authresult_core::ProviderConfig;
 use authresult_core::{
     AppSecurity, ArtifactWarning, Error, FailureKind, LoginFlow, MAX_ARTIFACT_BYTES, ManualClock,
     SessionStore, Timestamp,
 };
-use authresult_oidc::{DataCollectApp, OidcError, OidcOptions, ProviderConfig};
+use authresult_oidc::{DataCollectApp, OidcError, OidcOptions};
 use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -3,8 +3,9 @@
 //! Auth0 (`domain`, `audience`, `organization` and the `org_id` check) and
 //! generic OIDC; `build_provider` for every type.
 
+use authresult_core::ProviderConfig;
 use authresult_core::{AppSecurity, FailureKind, LoginFlow, LoginResponse};
-use authresult_oidc::{OidcError, OidcOptions, Preset, ProviderConfig, build_provider};
+use authresult_oidc::{OidcError, OidcOptions, Preset, build_provider};
 use serde_json::json;
 use url::Url;
 

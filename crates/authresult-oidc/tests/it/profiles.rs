@@ -7,11 +7,12 @@
 //! sync server's own token gives the same subject to the login, the
 //! validator and the stored-token import.
 
+use authresult_core::ProviderConfig;
 use authresult_core::{
     AccessToken, AuthProvider as _, Credentials, LoginFlow, LoginResponse, StoredToken, Timestamp,
 };
 use authresult_oidc::jwt::{IssuerConfig, JwkSet, SyncServerSecret, SyncServerTokens, TokenValidator};
-use authresult_oidc::{OidcProvider, ProviderConfig, SyncServerProvider};
+use authresult_oidc::{OidcProvider, SyncServerProvider};
 use serde_json::{Value, json};
 use url::Url;
 use wiremock::matchers::{method, path};

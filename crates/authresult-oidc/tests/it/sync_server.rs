@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use authresult_core::{Credentials, FailureKind, Password, Timestamp};
-use authresult_oidc::{
-    AuthProvider as _, OidcError, OidcOptions, ProviderConfig, SyncServerProvider, build_provider,
-};
+use authresult_core::{AuthProvider as _, Credentials, FailureKind, Password, ProviderConfig, Timestamp};
+use authresult_oidc::{OidcError, OidcOptions, SyncServerProvider, build_provider};
 use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
