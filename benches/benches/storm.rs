@@ -27,7 +27,7 @@ use anyhow::{Context as _, bail};
 use authresult_bench::results;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, ProviderConfig, RefreshToken, Session, SessionKey,
-    SessionStore, Timestamp,
+    SessionStore, StoreBackend, Timestamp,
 };
 use authresult_oidc::{OidcOptions, OidcProvider};
 use authresult_store::{PostgresOptions, SqliteStore};
@@ -107,7 +107,7 @@ impl Scenario {
         })
     }
 
-    async fn store(&self) -> anyhow::Result<Arc<dyn SessionStore>> {
+    async fn store(&self) -> anyhow::Result<Arc<dyn StoreBackend>> {
         Ok(match &self.backend {
             Backend::Postgres(url) => Arc::new(
                 PostgresOptions::new(url.as_str())

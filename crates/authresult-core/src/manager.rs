@@ -20,7 +20,7 @@ use crate::provider::{
 use crate::secret::AccessToken;
 use crate::session::{ProviderId, Session, SessionKey, TenantId, UserId};
 use crate::sleep::{Sleeper, ThreadSleeper};
-use crate::store::SessionStore;
+use crate::store::{RevocationQueueExt as _, Stores};
 use crate::time::{Clock, SystemClock, Timestamp};
 
 use refresh::Refresh;
@@ -127,7 +127,7 @@ struct Inner {
     tenant: TenantId,
     /// The device user whose sessions this manager serves.
     user: UserId,
-    store: Arc<dyn SessionStore>,
+    stores: Stores,
     slots: HashMap<ProviderId, Slot>,
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
@@ -178,7 +178,7 @@ impl fmt::Debug for AuthManager {
 pub struct AuthManagerBuilder {
     tenant: TenantId,
     user: UserId,
-    store: Arc<dyn SessionStore>,
+    stores: Stores,
     providers: Vec<(ProviderId, Arc<dyn AuthProvider>)>,
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
@@ -266,11 +266,11 @@ impl AuthManagerBuilder {
                 )
             })
             .collect();
-        let gate = self.store.access_gate(&self.tenant, &self.user);
+        let gate = self.stores.sessions.access_gate(&self.tenant, &self.user);
         let inner = Arc::new(Inner {
             tenant: self.tenant,
             user: self.user,
-            store: self.store,
+            stores: self.stores,
             slots,
             clock: self.clock,
             sleeper: self.sleeper,
@@ -294,12 +294,14 @@ impl AuthManagerBuilder {
 }
 
 impl AuthManager {
-    /// Starts building a manager for `tenant` over `store`.
-    pub fn builder(tenant: impl Into<TenantId>, store: Arc<dyn SessionStore>) -> AuthManagerBuilder {
+    /// Starts building a manager for `tenant` over `stores`: one backend
+    /// implementing every store port (`Arc::new(SqliteStore::open(..)?)`),
+    /// or a [`Stores`] bundle with a port replaced.
+    pub fn builder(tenant: impl Into<TenantId>, stores: impl Into<Stores>) -> AuthManagerBuilder {
         AuthManagerBuilder {
             tenant: tenant.into(),
             user: UserId::default(),
-            store,
+            stores: stores.into(),
             providers: Vec::new(),
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(ThreadSleeper),
@@ -329,7 +331,7 @@ impl AuthManager {
         AuthManagerBuilder {
             tenant: inner.tenant.clone(),
             user: user.into(),
-            store: Arc::clone(&inner.store),
+            stores: inner.stores.clone(),
             providers: inner
                 .slots
                 .iter()
@@ -437,14 +439,15 @@ impl AuthManager {
         if let Ok(mut u) = slot.unsaved.lock() {
             *u = None;
         }
-        session.set_stored_version(self.inner.store.put(&session).await?);
+        session.set_stored_version(self.inner.stores.sessions.put(&session).await?);
         // The tenant's username is the default user's; a named user's name
         // lives in their own sessions.
         if let Some(username) = &session.username
             && self.inner.user.is_default()
         {
             self.inner
-                .store
+                .stores
+                .usernames
                 .set_username(&self.inner.tenant, Some(username.clone()))
                 .await?;
         }
@@ -507,7 +510,7 @@ impl AuthManager {
         self.refuse_foreign(name, slot).await?;
         let now = self.now();
         // Old abandoned logins go; failing to purge is not a reason to refuse a login.
-        let _ = self.inner.store.purge_pending(now).await;
+        let _ = self.inner.stores.pending.purge_pending(now).await;
         let request = LoginRequest {
             key: self.key(name),
             flow,
@@ -522,7 +525,7 @@ impl AuthManager {
         if pending.expires_at > cap {
             pending.expires_at = cap;
         }
-        self.inner.store.put_pending(&pending).await?;
+        self.inner.stores.pending.put_pending(&pending).await?;
         Ok(pending)
     }
 
@@ -539,7 +542,8 @@ impl AuthManager {
             })?;
         let pending = self
             .inner
-            .store
+            .stores
+            .pending
             .take_pending(&self.inner.tenant, &state, self.now())
             .await?
             .ok_or(Error::UnknownLoginState)?;
@@ -556,7 +560,8 @@ impl AuthManager {
     ) -> Result<Session, Error> {
         let taken = self
             .inner
-            .store
+            .stores
+            .pending
             .take_pending(&pending.key.tenant, &pending.state, self.now())
             .await?
             .ok_or(Error::UnknownLoginState)?;
@@ -648,7 +653,7 @@ impl AuthManager {
     /// kept.
     pub async fn session(&self, provider: &str) -> Result<Option<Session>, Error> {
         let (name, slot) = self.slot(provider)?;
-        match self.inner.store.get(&self.key(name)).await? {
+        match self.inner.stores.sessions.get(&self.key(name)).await? {
             Some(stored) => {
                 Self::check_origin(name, slot, &stored)?;
                 Ok(Some(stored))
@@ -662,7 +667,8 @@ impl AuthManager {
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
         let mut sessions = self
             .inner
-            .store
+            .stores
+            .sessions
             .list_user(&self.inner.tenant, &self.inner.user)
             .await?;
         sessions.retain(|s| !self.foreign_to_all(s));
@@ -684,9 +690,15 @@ impl AuthManager {
     pub async fn is_authenticated_with(&self, provider: &str) -> Result<bool, Error> {
         let (name, slot) = self.slot(provider)?;
         let now = self.now();
-        Ok(self.inner.store.get(&self.key(name)).await?.is_some_and(|s| {
-            Self::check_origin(name, slot, &s).is_ok() && (!s.is_expired(now) || s.is_refreshable())
-        }))
+        Ok(self
+            .inner
+            .stores
+            .sessions
+            .get(&self.key(name))
+            .await?
+            .is_some_and(|s| {
+                Self::check_origin(name, slot, &s).is_ok() && (!s.is_expired(now) || s.is_refreshable())
+            }))
     }
 
     /// The user of `provider`'s session, if logged in; of another origin's
@@ -712,7 +724,7 @@ impl AuthManager {
     /// their own sessions carry, never another user's.
     pub async fn username(&self) -> Result<Option<String>, Error> {
         if self.inner.user.is_default() {
-            return self.inner.store.username(&self.inner.tenant).await;
+            return self.inner.stores.usernames.username(&self.inner.tenant).await;
         }
         let mut sessions = self.sessions().await?;
         sessions.sort_by_key(|s| std::cmp::Reverse(s.issued_at));
@@ -751,7 +763,7 @@ impl AuthManager {
         let _guard = slot.refresh.lock().await;
         Self::set_cache(slot, None);
         let key = self.key(name);
-        let stored = self.inner.store.get(&key).await?;
+        let stored = self.inner.stores.sessions.get(&key).await?;
         if let Some(stored) = &stored {
             Self::check_origin(name, slot, stored)?;
         }
@@ -778,15 +790,15 @@ impl AuthManager {
                 revocation = answer;
             }
             for r in &failed {
-                self.inner.store.put_pending_revocation(r).await?;
+                self.inner.stores.revocations.put_pending_revocation(r).await?;
             }
             pending.extend(failed);
             let Some(session) = &current else { break };
-            if self.inner.store.remove_if_current(session).await? {
+            if self.inner.stores.sessions.remove_if_current(session).await? {
                 removed = true;
                 break;
             }
-            match self.inner.store.get(&key).await? {
+            match self.inner.stores.sessions.get(&key).await? {
                 Some(next) if next.same_login(session) => {
                     revocations = self.revocations_of(name, slot.origin.as_ref(), std::iter::once(&next));
                     current = Some(next);
@@ -833,12 +845,20 @@ impl AuthManager {
             let name = session.key.provider.clone();
             let origin = session.origin.as_ref();
             for revocation in self.revocations_of(&name, origin, std::iter::once(&session)) {
-                self.inner.store.put_pending_revocation(&revocation).await?;
+                self.inner
+                    .stores
+                    .revocations
+                    .put_pending_revocation(&revocation)
+                    .await?;
             }
-            self.inner.store.remove_if_current(&session).await?;
+            self.inner.stores.sessions.remove_if_current(&session).await?;
         }
         if self.inner.user.is_default() {
-            self.inner.store.set_username(&self.inner.tenant, None).await?;
+            self.inner
+                .stores
+                .usernames
+                .set_username(&self.inner.tenant, None)
+                .await?;
         }
         Ok(reports)
     }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{Error, FailureKind, LoginFlow, LoginResponse};
 use authresult_oidc::{JwsAlgorithm, LoopbackListener, OidcError};
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use serde_json::json;
 use url::Url;

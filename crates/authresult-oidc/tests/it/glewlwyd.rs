@@ -10,11 +10,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{
     AuthResult, Error, FailureKind, LoginFlow, LoginPrompt, LoginResponse, SessionStore as _,
 };
 use authresult_oidc::{IssuerConfig, OidcError, OidcProvider, TokenKind, TokenValidator};
-use authresult_store::MemoryStore;
 use authresult_test_support::Glewlwyd;
 use serde_json::json;
 use url::Url;

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use authresult_core::MemoryStore;
 use authresult_core::{Credentials, FailureKind, Password, Timestamp};
 use authresult_oidc::{
     AuthProvider as _, OidcError, OidcOptions, ProviderConfig, SyncServerProvider, build_provider,
 };
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;

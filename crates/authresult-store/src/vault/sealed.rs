@@ -2,12 +2,11 @@
 //! sessions with that user's data key before any backend sees them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, PendingAuthorization, PendingRevocation,
-    Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, Session, SessionKey, SessionStore,
+    Stores, TenantId, UserId,
 };
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -33,7 +32,9 @@ const WHAT: &str = "vault session";
 /// The default user ([`UserId::default`]) passes through unchanged. A named
 /// user whose vault is locked gets [`StoreError::VaultLocked`] on reads and
 /// writes of their sessions (through `Error::Store`); `list` leaves out the
-/// sessions of locked users. Pending logins and revocations are not sealed
+/// sessions of locked users. It wraps the sessions port alone
+/// ([`VaultedStore::wrap`] puts it into a [`Stores`] bundle): usernames,
+/// pending logins, leases and revocations stay the backend's, not sealed
 /// per user (a revocation must be retried whoever is unlocked): they are
 /// sealed by the backend's store key only, so after an offline logout the
 /// user's refresh token waits for its revocation without the user's seal
@@ -57,6 +58,14 @@ impl VaultedStore {
     /// Seals `inner`'s named-user sessions with `vault`'s keys.
     pub fn new(inner: Arc<dyn SessionStore>, vault: Arc<OfflineVault>) -> Self {
         VaultedStore { inner, vault }
+    }
+
+    /// `stores` with its sessions port sealed by `vault`, the other ports
+    /// unchanged: what to give [`AuthManager::builder`](authresult_core::AuthManager::builder).
+    pub fn wrap(stores: impl Into<Stores>, vault: Arc<OfflineVault>) -> Stores {
+        let stores = stores.into();
+        let sealed = VaultedStore::new(Arc::clone(&stores.sessions), vault);
+        stores.with_sessions(Arc::new(sealed))
     }
 
     /// The vault.
@@ -209,61 +218,6 @@ impl SessionStore for VaultedStore {
 
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         self.inner.remove_tenant(tenant).await
-    }
-
-    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
-        self.inner.username(tenant).await
-    }
-
-    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
-        self.inner.set_username(tenant, username).await
-    }
-
-    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
-        self.inner.put_pending(pending).await
-    }
-
-    async fn take_pending(
-        &self,
-        tenant: &TenantId,
-        state: &str,
-        now: Timestamp,
-    ) -> Result<Option<PendingAuthorization>, Error> {
-        self.inner.take_pending(tenant, state, now).await
-    }
-
-    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
-        self.inner.purge_pending(now).await
-    }
-
-    async fn try_acquire_lease(
-        &self,
-        key: &SessionKey,
-        holder: &str,
-        now: Timestamp,
-        ttl: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.try_acquire_lease(key, holder, now, ttl).await
-    }
-
-    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
-        self.inner.release_lease(key, holder).await
-    }
-
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
-        self.inner.put_pending_revocation(revocation).await
-    }
-
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
-        self.inner.pending_revocations(tenant, now).await
-    }
-
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
-        self.inner.remove_pending_revocation(tenant, id).await
     }
 
     fn access_gate(&self, tenant: &TenantId, user: &UserId) -> Option<AccessGate> {

@@ -4,6 +4,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+use authresult_core::Stores;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,8 @@ use authresult_core::{
     SessionStore as _, TenantId, Timestamp, UserId,
 };
 
-use crate::MemoryStore;
 use authresult_core::Clock as _;
+use authresult_core::MemoryStore;
 
 use super::{MemoryVaultStore, OfflinePolicy, OfflineVault, VaultStore as _, VaultedStore};
 use crate::error::StoreError;
@@ -605,12 +606,15 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
 
     let d = device();
     let provider = Arc::new(FakeProvider::new());
-    let manager = AuthManager::builder("field-app", Arc::new(d.store.clone()))
-        .provider("kc", provider.clone())
-        .clock(Arc::new(d.clock.clone()))
-        .sleeper(Arc::new(d.clock.clone()))
-        .build()
-        .for_user("amina");
+    let manager = AuthManager::builder(
+        "field-app",
+        Stores::from(d.sessions.clone()).with_sessions(Arc::new(d.store.clone())),
+    )
+    .provider("kc", provider.clone())
+    .clock(Arc::new(d.clock.clone()))
+    .sleeper(Arc::new(d.clock.clone()))
+    .build()
+    .for_user("amina");
     online_login(&d, "amina", "right", "a1").await;
     d.clock.advance(Duration::from_secs(3600));
     // An hour idle locked the vault; the user unlocks before working.

@@ -1,6 +1,7 @@
 //! Encryption at rest: tokens never reach the file in clear, a wrong key or
 //! a tampered row is a typed error, and the key never prints.
 
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use std::path::Path;
 
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};

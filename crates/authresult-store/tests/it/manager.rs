@@ -1,6 +1,7 @@
 //! `AuthManager` over the SQLite store: sessions and usernames survive a
 //! restart, refreshes rotate the stored refresh token.
 
+use authresult_core::{StoreBackend, UsernameStore as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::{CountingProvider, test_key};
 
-fn manager(store: Arc<dyn SessionStore>, log: &std::path::Path, clock: &ManualClock) -> AuthManager {
+fn manager(store: Arc<dyn StoreBackend>, log: &std::path::Path, clock: &ManualClock) -> AuthManager {
     AuthManager::builder("field-app", store)
         .provider(
             "keycloak",

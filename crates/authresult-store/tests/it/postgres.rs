@@ -16,6 +16,7 @@
 //! migrations, TLS, unreachable servers), `vault.rs` (the offline vault on
 //! Postgres: its suite, migration, and per-user sealing through it).
 
+use authresult_core::StoreBackend;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -233,7 +234,7 @@ async fn a_manager_with_a_fast_clock_does_not_refresh_under_a_live_lease() {
 
     let _server = SERVER.read().await;
     let schemas = Schemas::new();
-    let store: Arc<dyn SessionStore> = Arc::new(schemas.options("lease_fast").connect().await.unwrap());
+    let store: Arc<dyn StoreBackend> = Arc::new(schemas.options("lease_fast").connect().await.unwrap());
     store.put(&races::expired_alice()).await.unwrap();
     let live = store
         .try_acquire_lease(

@@ -4,6 +4,7 @@
 //! process acts as the second instance. On SQLite here, on Postgres in
 //! `postgres.rs` (same scenarios, [`Backend::Postgres`]).
 
+use authresult_core::StoreBackend;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Stdio};
@@ -14,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
-    ManualClock, PendingAuthorization, SessionStore, TokenInfo,
+    ManualClock, PendingAuthorization, TokenInfo,
 };
 use authresult_store::SqliteStore;
 
@@ -69,7 +70,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn open(&self) -> Arc<dyn SessionStore> {
+    pub(crate) async fn open(&self) -> Arc<dyn StoreBackend> {
         match self {
             Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
             #[cfg(feature = "postgres")]

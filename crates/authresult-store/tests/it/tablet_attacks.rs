@@ -2,6 +2,7 @@
 //! it, the other user, the backup writer who edits the file). Each test
 //! failed on 1f2d0f5 and names the item it shows.
 
+use authresult_core::Stores;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -262,12 +263,15 @@ async fn clock_events_end_offline_access_and_never_freeze_other_users() {
 }
 
 fn manager(t: &Tablet, provider: Arc<FakeProvider>, user: &str) -> AuthManager {
-    AuthManager::builder(TENANT, Arc::new(t.sealed.clone()))
-        .provider("kc", provider)
-        .clock(Arc::new(t.clock.clone()))
-        .sleeper(Arc::new(t.clock.clone()))
-        .build()
-        .for_user(user)
+    AuthManager::builder(
+        TENANT,
+        Stores::from(t.raw.clone()).with_sessions(Arc::new(t.sealed.clone())),
+    )
+    .provider("kc", provider)
+    .clock(Arc::new(t.clock.clone()))
+    .sleeper(Arc::new(t.clock.clone()))
+    .build()
+    .for_user(user)
 }
 
 /// Item 4: lock, the idle timeout and disable each leave no manager of the

@@ -1,6 +1,7 @@
 //! The refresh lease across `PostgresStore` instances: one refresh per expiry,
 //! and a crashed holder blocks the others only until its lease expires.
 
+use authresult_core::LeaseStore as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

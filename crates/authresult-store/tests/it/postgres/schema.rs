@@ -1,6 +1,7 @@
 //! Encryption at rest, the versioned schema (newer, foreign, concurrent
 //! creation, migrations from versions 1 and 2), TLS and unreachable servers.
 
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
