@@ -80,6 +80,7 @@ where
     concurrent_puts_are_all_counted(&make().await).await;
     unusual_names(&make().await).await;
     extreme_times(&make().await).await;
+    sealed_auth_round_trips(&make().await).await;
     sessions_are_per_user(&make().await).await;
     unusual_user_names(&make().await).await;
 }

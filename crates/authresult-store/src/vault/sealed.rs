@@ -17,9 +17,10 @@ use crate::error::StoreError;
 use crate::key::{Cipher, aad};
 
 const SEALED_AAD: &str = "authresult-store/vault-session/v1";
-/// What a sealed session's access token starts with: the rest is the hex
-/// of the sealed `AuthResult`.
-const SEALED_PREFIX: &str = "authresult-vault:v1:";
+/// What the access token of a session sealed before `Session::sealed_auth`
+/// existed starts with: the rest is the hex of the sealed `AuthResult`.
+/// Such rows are still opened; new ones keep the box in `sealed_auth`.
+const LEGACY_SEALED_PREFIX: &str = "authresult-vault:v1:";
 const WHAT: &str = "vault session";
 
 /// A [`SessionStore`] over any backend whose named users' sessions are
@@ -144,29 +145,34 @@ fn seal(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let auth = value.get_mut("auth").map(Value::take).unwrap_or(Value::Null);
     let plaintext = Zeroizing::new(serde_json::to_vec(&auth).map_err(|e| StoreError::decode(WHAT, &e))?);
     let sealed = cipher.seal(&session_aad(session), &plaintext)?;
-    let mut text = String::with_capacity(SEALED_PREFIX.len() + 2 * sealed.len());
-    text.push_str(SEALED_PREFIX);
+    let mut text = String::with_capacity(2 * sealed.len());
     for byte in &sealed {
         text.push_str(&format!("{byte:02x}"));
     }
     let mut out = session.clone();
-    out.auth = AuthResult::new(AccessToken::new(text), session.auth.expires_in);
+    // No token outside the box: an empty access token, the box in its own field.
+    out.auth = AuthResult::new(AccessToken::new(""), session.auth.expires_in);
+    out.sealed_auth = Some(text);
     Ok(out)
 }
 
 fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let tampered = || StoreError::Tampered { what: WHAT };
-    let hex = session
-        .auth
-        .access_token
-        .secret()
-        .strip_prefix(SEALED_PREFIX)
-        .ok_or_else(tampered)?;
+    let hex = match &session.sealed_auth {
+        Some(hex) => hex.as_str(),
+        None => session
+            .auth
+            .access_token
+            .secret()
+            .strip_prefix(LEGACY_SEALED_PREFIX)
+            .ok_or_else(tampered)?,
+    };
     let sealed = decode_hex(hex).ok_or_else(tampered)?;
     let plaintext = cipher.open(&session_aad(session), &sealed).ok_or_else(tampered)?;
     let auth: AuthResult = serde_json::from_slice(&plaintext).map_err(|e| StoreError::decode(WHAT, &e))?;
     let mut out = session.clone();
     out.auth = auth;
+    out.sealed_auth = None;
     Ok(out)
 }
 

@@ -1,10 +1,10 @@
 //! Encryption at rest: tokens never reach the file in clear, a wrong key or
 //! a tampered row is a typed error, and the key never prints.
 
-use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use std::path::Path;
 
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use authresult_store::{EncryptionKey, SqliteOptions, SqliteStore, StoreError, testing};
 
 use crate::common::{store_error, test_key};

@@ -1,11 +1,11 @@
 //! `AuthManager` over the SQLite store: sessions and usernames survive a
 //! restart, refreshes rotate the stored refresh token.
 
-use authresult_core::{StoreBackend, UsernameStore as _};
 use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{AuthManager, Credentials, ManualClock, Password, SessionKey, SessionStore, Timestamp};
+use authresult_core::{StoreBackend, UsernameStore as _};
 use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::{CountingProvider, test_key};

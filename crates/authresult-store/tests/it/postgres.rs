@@ -16,11 +16,11 @@
 //! migrations, TLS, unreachable servers), `vault.rs` (the offline vault on
 //! Postgres: its suite, migration, and per-user sealing through it).
 
-use authresult_core::StoreBackend;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use authresult_core::StoreBackend;
 use authresult_core::{Error, SessionStore, Timestamp};
 use authresult_store::{PostgresOptions, StoreError, testing};
 use tokio::sync::RwLock;

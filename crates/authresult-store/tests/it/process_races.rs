@@ -4,7 +4,6 @@
 //! process acts as the second instance. On SQLite here, on Postgres in
 //! `postgres.rs` (same scenarios, [`Backend::Postgres`]).
 
-use authresult_core::StoreBackend;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Stdio};
@@ -13,6 +12,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authresult_core::StoreBackend;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
     ManualClock, PendingAuthorization, TokenInfo,

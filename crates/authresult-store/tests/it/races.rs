@@ -5,13 +5,13 @@
 //! a `ManualClock`, and the managers' sleepers never fire unless the test
 //! lets them, so nothing here depends on timing.
 
-use authresult_core::StoreBackend;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::MemoryStore;
+use authresult_core::StoreBackend;
 use authresult_core::{
     AccessToken, AuthEvent, AuthManager, AuthProvider, AuthResult, Clock as _, Credentials, Error,
     FailureKind, LoginRequest, LoginResponse, ManualClock, Password, PendingAuthorization, RefreshToken,

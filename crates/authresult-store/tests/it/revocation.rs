@@ -2,7 +2,6 @@
 //! provider is unreachable is kept (sealed) in the store and revoked on the
 //! next call that reaches the provider, in this process or after a restart.
 
-use authresult_core::{RevocationQueueExt as _, StoreBackend};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use authresult_core::{
     FailureKind, LoginRequest, LoginResponse, ManualClock, PendingAuthorization, RefreshToken,
     RevocableToken, SessionStore, Timestamp, TokenInfo, TokenKind,
 };
+use authresult_core::{RevocationQueueExt as _, StoreBackend};
 use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::test_key;

@@ -2,10 +2,10 @@
 //! it, the other user, the backup writer who edits the file). Each test
 //! failed on 1f2d0f5 and names the item it shows.
 
-use authresult_core::Stores;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::Stores;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, Credentials, Error, ManualClock, Password, RefreshToken, Session,

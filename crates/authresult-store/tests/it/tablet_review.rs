@@ -2,12 +2,12 @@
 //! other user of the tablet, through the app's flows: each test is an attack
 //! that worked on the change as written (see the commit that adds it).
 
-use authresult_core::MemoryStore;
-use authresult_core::Stores;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
+use authresult_core::Stores;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, Credentials, Error, ManualClock, Password, RefreshToken, TenantId,

@@ -3,10 +3,10 @@
 //! per expiry (counted by the fake provider in a shared log), no update is
 //! lost, and no `SQLITE_BUSY` (nor any other error) reaches the callers.
 
-use authresult_core::StoreBackend;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authresult_core::StoreBackend;
 use authresult_core::{AuthManager, CasOutcome, Session, SessionKey, SessionStore, Timestamp};
 use authresult_store::SqliteStore;
 

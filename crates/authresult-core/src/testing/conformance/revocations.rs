@@ -122,6 +122,19 @@ fn ids(revocations: &[PendingRevocation]) -> Vec<&str> {
     revocations.iter().map(|r| r.id.as_str()).collect()
 }
 
+/// The ids of the tenant's stored entries, sorted.
+async fn stored_ids<S: RevocationQueue + ?Sized>(store: &S, tenant: &TenantId) -> Vec<String> {
+    let mut ids: Vec<String> = store
+        .revocations(tenant)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// The storage operation applies the [`Retention`] it is given, whatever
 /// it is: expired entries first, then all but the newest `keep`.
 pub async fn revocations_keep_what_they_are_told<S: RevocationQueue + ?Sized>(store: &S) {
@@ -132,41 +145,22 @@ pub async fn revocations_keep_what_they_are_told<S: RevocationQueue + ?Sized>(st
         let written = sample_revocation("t", "p", id, false, at(n as u64));
         store.push_revocation(&written, keep_two(T0)).await.expect("push");
     }
-    let mut kept: Vec<String> = store
-        .revocations(&tenant)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    kept.sort();
-    assert_eq!(kept, ["b", "c"], "the newest two kept");
-    // Same created_at: the id decides.
+    assert_eq!(
+        stored_ids(store, &tenant).await,
+        ["b", "c"],
+        "the newest two kept"
+    );
+    // The same created_at as "b": the greater id is the newer.
     store
-        .push_revocation(&sample_revocation("t", "p", "d", false, at(2)), keep_two(T0))
+        .push_revocation(&sample_revocation("t", "p", "d", false, at(1)), keep_two(T0))
         .await
         .expect("push");
-    let mut kept: Vec<String> = store
-        .revocations(&tenant)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    kept.sort();
-    assert_eq!(kept, ["c", "d"], "ties broken by id");
+    assert_eq!(stored_ids(store, &tenant).await, ["c", "d"], "ties broken by id");
     // Expired at the given instant: dropped before counting.
     let late = sample_revocation("t", "p", "e", false, at(7200));
     store
         .push_revocation(&late, keep_two(at(7200)))
         .await
         .expect("push");
-    let kept: Vec<String> = store
-        .revocations(&tenant)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(kept, ["e"], "expired ones dropped");
+    assert_eq!(stored_ids(store, &tenant).await, ["e"], "expired ones dropped");
 }

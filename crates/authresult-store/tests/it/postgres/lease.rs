@@ -1,12 +1,12 @@
 //! The refresh lease across `PostgresStore` instances: one refresh per expiry,
 //! and a crashed holder blocks the others only until its lease expires.
 
-use authresult_core::LeaseStore as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use authresult_core::LeaseStore as _;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
     PendingAuthorization, RefreshToken, Session, SessionKey, SessionStore, Timestamp, TokenInfo,

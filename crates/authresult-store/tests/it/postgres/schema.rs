@@ -1,11 +1,11 @@
 //! Encryption at rest, the versioned schema (newer, foreign, concurrent
 //! creation, migrations from versions 1 and 2), TLS and unreachable servers.
 
-use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authresult_core::{Error, FailureKind, SessionKey, SessionStore, Timestamp};
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use authresult_store::{EncryptionKey, PostgresOptions, PostgresStore, StoreError, testing};
 
 use super::{SERVER, Schemas, cause, connect_raw, database_url, quote};

@@ -3,7 +3,6 @@
 //! `KeySource::PerUser` over Postgres (sessions sealed per user, readable
 //! only while that user is unlocked, on any instance).
 
-use authresult_core::{RevocationQueueExt as _, Stores, UsernameStore as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, ManualClock, RefreshToken, Session, SessionKey, SessionStore,
 };
+use authresult_core::{RevocationQueueExt as _, Stores, UsernameStore as _};
 use authresult_store::testing::vault::VaultHandles;
 use authresult_store::{
     KdfParams, KeySource, OfflinePolicy, OfflineVault, PostgresOptions, PostgresStore, StoreError,
@@ -226,8 +226,8 @@ async fn per_user_sessions_on_postgres_are_readable_only_while_unlocked_on_any_i
         .await
         .unwrap()
         .unwrap();
-    assert!(raw.auth.access_token.secret().starts_with("authresult-vault:v1:"));
-    assert!(raw.auth.refresh_token.is_none());
+    assert!(raw.sealed_auth.is_some(), "the sealed box in its own field");
+    assert!(raw.auth.access_token.secret().is_empty() && raw.auth.refresh_token.is_none());
 
     // Locked: a typed error, and `list` leaves the user out.
     first.vault.lock_all();
