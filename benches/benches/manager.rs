@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use authresult_bench::results::{self, micros, percentile};
 use authresult_bench::support::{CountingStore, bench_provider, poll_once, realistic_auth};
 use authresult_bench::tokens::{self, Alg, Signer};
+use authresult_core::MemoryStore;
 use authresult_core::{AuthManager, ManualClock, Timestamp};
-use authresult_store::MemoryStore;
 use criterion::Criterion;
 use serde_json::{Value, json};
 
@@ -56,7 +56,7 @@ fn run() -> anyhow::Result<()> {
 /// happens.
 fn fresh_session(criterion: &mut Criterion, access_token: &str) -> anyhow::Result<Value> {
     let store = Arc::new(CountingStore::new(MemoryStore::new()));
-    let manager = AuthManager::builder("bench", store.clone())
+    let manager = AuthManager::builder("bench", CountingStore::stores(&store))
         .provider("p", Arc::new(bench_provider(Duration::ZERO)))
         .build();
     let (auth, sizes) = realistic_auth(access_token, 0);

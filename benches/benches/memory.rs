@@ -17,9 +17,9 @@ use anyhow::bail;
 use authresult_bench::results;
 use authresult_bench::support::{NullStore, bench_provider, poll_once, realistic_auth};
 use authresult_bench::tokens::{self, Alg, RawToken, Signer};
+use authresult_core::MemoryStore;
 use authresult_core::{AuthManager, AuthProvider, Session, SessionKey, SessionStore, Timestamp};
 use authresult_oidc::jwt::JwkSet;
-use authresult_store::MemoryStore;
 use serde_json::{Value, json};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats, StatsAlloc};
 

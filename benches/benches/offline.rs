@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authresult_bench::results;
+use authresult_core::MemoryStore;
 use authresult_core::{
     AccessToken, AuthResult, Session, SessionKey, SessionStore as _, TenantId, Timestamp, UserId,
 };
 use authresult_store::{
-    MemoryStore, MemoryVaultStore, OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore,
+    MemoryVaultStore, OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore,
 };
 use serde_json::json;
 

@@ -11,8 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
-    AccessToken, AuthResult, CasOutcome, Error, IdToken, PendingAuthorization, PendingRevocation,
-    RefreshToken, Session, SessionKey, SessionStore, TenantId, Timestamp,
+    AccessToken, AuthResult, CasOutcome, Error, IdToken, LeaseStore, PendingAuthorization, PendingLoginStore,
+    PendingRevocation, RefreshToken, Retention, RevocationQueue, Session, SessionKey, SessionStore,
+    StoreBackend, Stores, TenantId, Timestamp, UsernameStore,
 };
 use authresult_oidc::TokioSleeper;
 
@@ -48,19 +49,21 @@ pub fn bench_provider(delay: Duration) -> FakeProvider {
     }
 }
 
-/// A store that forwards to another and counts the session reads (`get`,
-/// `list`), to show a path does not read the store.
+/// The sessions and revocation ports of another store, counting their
+/// reads (`get`, `list`, `revocations`), to show a path does not read the
+/// store; [`stores`](Self::stores) gives the manager those two and the
+/// other store's other ports.
 #[derive(Debug)]
 pub struct CountingStore<S> {
-    inner: S,
+    inner: Arc<S>,
     reads: AtomicU64,
 }
 
-impl<S> CountingStore<S> {
+impl<S: StoreBackend + 'static> CountingStore<S> {
     /// Counts the reads of `inner`.
     pub fn new(inner: S) -> Self {
         CountingStore {
-            inner,
+            inner: Arc::new(inner),
             reads: AtomicU64::new(0),
         }
     }
@@ -74,10 +77,18 @@ impl<S> CountingStore<S> {
     pub fn reset(&self) {
         self.reads.store(0, Ordering::SeqCst);
     }
+
+    /// The ports for a manager: sessions and revocations through `this`
+    /// (counted), the others straight from the inner store.
+    pub fn stores(this: &Arc<Self>) -> Stores {
+        let mut stores = Stores::from(Arc::clone(&this.inner)).with_sessions(this.clone());
+        stores.revocations = this.clone();
+        stores
+    }
 }
 
 #[async_trait]
-impl<S: SessionStore> SessionStore for CountingStore<S> {
+impl<S: StoreBackend> SessionStore for CountingStore<S> {
     async fn get(&self, key: &SessionKey) -> Result<Option<Session>, Error> {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.get(key).await
@@ -107,61 +118,25 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         self.inner.remove_tenant(tenant).await
     }
+}
 
-    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
-        self.inner.username(tenant).await
-    }
-
-    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
-        self.inner.set_username(tenant, username).await
-    }
-
-    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
-        self.inner.put_pending(pending).await
-    }
-
-    async fn take_pending(
+#[async_trait]
+impl<S: StoreBackend> RevocationQueue for CountingStore<S> {
+    async fn push_revocation(
         &self,
-        tenant: &TenantId,
-        state: &str,
-        now: Timestamp,
-    ) -> Result<Option<PendingAuthorization>, Error> {
-        self.inner.take_pending(tenant, state, now).await
+        revocation: &PendingRevocation,
+        retention: Retention,
+    ) -> Result<(), Error> {
+        self.inner.push_revocation(revocation, retention).await
     }
 
-    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
-        self.inner.purge_pending(now).await
-    }
-
-    async fn try_acquire_lease(
-        &self,
-        key: &SessionKey,
-        holder: &str,
-        now: Timestamp,
-        ttl: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.try_acquire_lease(key, holder, now, ttl).await
-    }
-
-    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
-        self.inner.release_lease(key, holder).await
-    }
-
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
-        self.inner.put_pending_revocation(revocation).await
-    }
-
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
+    async fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.pending_revocations(tenant, now).await
+        self.inner.revocations(tenant).await
     }
 
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
-        self.inner.remove_pending_revocation(tenant, id).await
+    async fn remove_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+        self.inner.remove_revocation(tenant, id).await
     }
 }
 
@@ -199,7 +174,10 @@ impl SessionStore for NullStore {
     async fn remove_tenant(&self, _tenant: &TenantId) -> Result<u64, Error> {
         Ok(0)
     }
+}
 
+#[async_trait]
+impl UsernameStore for NullStore {
     async fn username(&self, _tenant: &TenantId) -> Result<Option<String>, Error> {
         Ok(None)
     }
@@ -207,7 +185,10 @@ impl SessionStore for NullStore {
     async fn set_username(&self, _tenant: &TenantId, _username: Option<String>) -> Result<(), Error> {
         Ok(())
     }
+}
 
+#[async_trait]
+impl PendingLoginStore for NullStore {
     async fn put_pending(&self, _pending: &PendingAuthorization) -> Result<(), Error> {
         Ok(())
     }
@@ -224,7 +205,10 @@ impl SessionStore for NullStore {
     async fn purge_pending(&self, _now: Timestamp) -> Result<u64, Error> {
         Ok(0)
     }
+}
 
+#[async_trait]
+impl LeaseStore for NullStore {
     async fn try_acquire_lease(
         &self,
         _key: &SessionKey,
@@ -238,20 +222,23 @@ impl SessionStore for NullStore {
     async fn release_lease(&self, _key: &SessionKey, _holder: &str) -> Result<(), Error> {
         Ok(())
     }
+}
 
-    async fn put_pending_revocation(&self, _revocation: &PendingRevocation) -> Result<(), Error> {
+#[async_trait]
+impl RevocationQueue for NullStore {
+    async fn push_revocation(
+        &self,
+        _revocation: &PendingRevocation,
+        _retention: Retention,
+    ) -> Result<(), Error> {
         Ok(())
     }
 
-    async fn pending_revocations(
-        &self,
-        _tenant: &TenantId,
-        _now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
+    async fn revocations(&self, _tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error> {
         Ok(Vec::new())
     }
 
-    async fn remove_pending_revocation(&self, _tenant: &TenantId, _id: &str) -> Result<bool, Error> {
+    async fn remove_revocation(&self, _tenant: &TenantId, _id: &str) -> Result<bool, Error> {
         Ok(false)
     }
 }

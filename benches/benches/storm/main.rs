@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use authresult_bench::results;
-use authresult_core::{AuthManager, Session, SessionKey, SessionStore, Timestamp};
+use authresult_core::{AuthManager, Session, SessionKey, SessionStore, StoreBackend, Timestamp};
 use authresult_store::{PostgresOptions, SqliteStore};
 use futures::StreamExt as _;
 use serde_json::{Value, json};
@@ -103,7 +103,7 @@ impl Scenario {
         })
     }
 
-    async fn store(&self) -> anyhow::Result<Arc<dyn SessionStore>> {
+    async fn store(&self) -> anyhow::Result<Arc<dyn StoreBackend>> {
         Ok(match &self.backend {
             Backend::Postgres(url) => Arc::new(
                 PostgresOptions::new(url.as_str())

@@ -96,6 +96,8 @@ struct SessionRow<'a> {
     login_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: &'a Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed_auth: &'a Option<String>,
 }
 
 impl Serialize for Exposed<'_, Session> {
@@ -111,6 +113,7 @@ impl Serialize for Exposed<'_, Session> {
             version: s.version(),
             login_id: s.login_id(),
             origin: &s.origin,
+            sealed_auth: &s.sealed_auth,
         }
         .serialize(serializer)
     }

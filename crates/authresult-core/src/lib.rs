@@ -14,7 +14,9 @@
 //! * DataCollect's formats: its app-config artifact ([`AppArtifact`]), the
 //!   `Authorization` scheme its client sends ([`datacollect_scheme`]) and the
 //!   tokens its client stores ([`StoredToken`], for [`AuthManager::import`]);
-//! * the ports [`AuthProvider`] and [`SessionStore`];
+//! * the ports: [`AuthProvider`], and the store ports, one per job
+//!   ([`SessionStore`], [`UsernameStore`], [`PendingLoginStore`], [`LeaseStore`],
+//!   [`RevocationQueue`]), which an [`AuthManager`] takes as [`Stores`];
 //! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
 //!   refresh per expiry, and keeps an offline device's session through
 //!   transient failures.
@@ -46,12 +48,13 @@
 //! # Crate features
 //!
 //! * `mocks` (off by default): `mockall` mocks of the ports,
-//!   [`MockAuthProvider`] and [`MockSessionStore`], for other crates' tests.
-//! * `memory` (off by default): `MemoryStore`, a `SessionStore` in process
-//!   memory, alone (what `authresult-store` re-exports in production builds).
+//!   [`MockAuthProvider`] and one per store port ([`MockSessionStore`], ...),
+//!   for other crates' tests.
+//! * `memory` (off by default): `MemoryStore`, every store port in process
+//!   memory, alone (what `authresult-store` turns on in production builds).
 //! * `testing` (off by default, implies `memory`): the module `testing` with
-//!   test doubles beside the contract: `MemoryStore`, the `SessionStore`
-//!   conformance suite and `FakeProvider`, a scriptable provider.
+//!   test doubles beside the contract: the store ports' conformance suites
+//!   and `FakeProvider`, a scriptable provider.
 
 mod auth_result;
 mod config;
@@ -106,9 +109,15 @@ pub use provider::{
 pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
 pub use session::{ProviderId, Session, SessionKey, TenantId, UserId};
 pub use sleep::{Sleeper, ThreadSleeper};
-#[cfg(any(test, feature = "mocks"))]
-pub use store::MockSessionStore;
+#[cfg(test)]
+pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, MAX_PENDING_REVOCATIONS, PENDING_REVOCATION_MAX_AGE, PendingRevocation, SessionStore,
+    CasOutcome, LeaseStore, MAX_PENDING_REVOCATIONS, PENDING_REVOCATION_MAX_AGE, PendingLoginStore,
+    PendingRevocation, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
+    UsernameStore,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use store::{
+    MockLeaseStore, MockPendingLoginStore, MockRevocationQueue, MockSessionStore, MockUsernameStore,
 };
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

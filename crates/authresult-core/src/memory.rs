@@ -6,12 +6,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::{
-    CasOutcome, Error, MAX_PENDING_REVOCATIONS, PendingAuthorization, PendingRevocation, ProviderId, Session,
-    SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, ProviderId,
+    Retention, RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    UsernameStore,
 };
 use async_trait::async_trait;
 
-/// A [`SessionStore`] in memory: nothing survives the process, nothing is
+/// Every store port ([`StoreBackend`](crate::StoreBackend)) in memory: nothing survives the process, nothing is
 /// shared with other processes. Never blocks for long and never fails.
 ///
 /// Tokens are held as they are in a [`Session`]: zeroed on drop, never printed.
@@ -135,7 +136,10 @@ impl SessionStore for MemoryStore {
         state.sessions.retain(|(t, _, _), _| t != tenant);
         Ok((before - state.sessions.len()) as u64)
     }
+}
 
+#[async_trait]
+impl UsernameStore for MemoryStore {
     async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
         Ok(self.lock().usernames.get(tenant).cloned())
     }
@@ -148,7 +152,10 @@ impl SessionStore for MemoryStore {
         };
         Ok(())
     }
+}
 
+#[async_trait]
+impl PendingLoginStore for MemoryStore {
     async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
         self.lock().pending.insert(
             (pending.key.tenant.clone(), pending.state.clone()),
@@ -173,7 +180,10 @@ impl SessionStore for MemoryStore {
         state.pending.retain(|_, p| p.expires_at > now);
         Ok((before - state.pending.len()) as u64)
     }
+}
 
+#[async_trait]
+impl LeaseStore for MemoryStore {
     async fn try_acquire_lease(
         &self,
         key: &SessionKey,
@@ -207,13 +217,20 @@ impl SessionStore for MemoryStore {
         }
         Ok(())
     }
+}
 
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+#[async_trait]
+impl RevocationQueue for MemoryStore {
+    async fn push_revocation(
+        &self,
+        revocation: &PendingRevocation,
+        retention: Retention,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
         let tenant = &revocation.key.tenant;
         state
             .revocations
-            .retain(|(t, _), r| t != tenant || r.expires_at > revocation.created_at);
+            .retain(|(t, _), r| t != tenant || r.expires_at > retention.expired_at);
         state
             .revocations
             .insert((tenant.clone(), revocation.id.clone()), revocation.clone());
@@ -223,9 +240,9 @@ impl SessionStore for MemoryStore {
             .filter(|((t, _), _)| t == tenant)
             .map(|((_, id), r)| (r.created_at, id.clone()))
             .collect();
-        if kept.len() > MAX_PENDING_REVOCATIONS {
+        if kept.len() > retention.keep {
             kept.sort();
-            let excess = kept.len() - MAX_PENDING_REVOCATIONS;
+            let excess = kept.len() - retention.keep;
             for (_, id) in kept.into_iter().take(excess) {
                 state.revocations.remove(&(tenant.clone(), id));
             }
@@ -233,23 +250,17 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
-        let mut found: Vec<PendingRevocation> = self
+    async fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error> {
+        Ok(self
             .lock()
             .revocations
             .iter()
-            .filter(|((t, _), r)| t == tenant && r.expires_at > now)
+            .filter(|((t, _), _)| t == tenant)
             .map(|(_, r)| r.clone())
-            .collect();
-        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(found)
+            .collect())
     }
 
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+    async fn remove_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
         Ok(self
             .lock()
             .revocations

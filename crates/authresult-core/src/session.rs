@@ -169,6 +169,12 @@ pub struct Session {
     /// not contradict, records its own (see [`AuthManager`](crate::AuthManager)).
     #[serde(default)]
     pub origin: Option<Origin>,
+    /// The whole [`AuthResult`] sealed by a store that seals sessions itself
+    /// (`authresult-store`'s `VaultedStore`), in the form it wrote it (hex);
+    /// `auth` then holds no token. Only such a store reads or writes it:
+    /// `None` in every session a manager sees.
+    #[serde(default)]
+    pub sealed_auth: Option<String>,
 }
 
 impl Session {
@@ -195,6 +201,7 @@ impl Session {
             version: 0,
             login_id: new_login_id(),
             origin: None,
+            sealed_auth: None,
         }
     }
 
@@ -257,6 +264,7 @@ impl Session {
             version: self.version,
             login_id: self.login_id.clone(),
             origin: self.origin.clone(),
+            sealed_auth: None,
         }
     }
 

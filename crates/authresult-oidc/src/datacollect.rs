@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use authresult_core::{
-    AccessToken, AppArtifact, AuthManager, Clock, Error, MAX_ARTIFACT_BYTES, Session, SessionStore,
-    StoredToken, check_transport, datacollect_scheme,
+    AccessToken, AppArtifact, AuthManager, Clock, Error, MAX_ARTIFACT_BYTES, Session, StoredToken, Stores,
+    check_transport, datacollect_scheme,
 };
 use http::HeaderValue;
 use url::Url;
@@ -50,7 +50,7 @@ fn header_value(provider_type: &str, scheme: &str, token: &AccessToken) -> Resul
 /// ```no_run
 /// use std::sync::Arc;
 /// use authresult_oidc::{DataCollectApp, OidcOptions};
-/// use authresult_store::MemoryStore;
+/// use authresult_core::MemoryStore;
 ///
 /// # async fn run() -> Result<(), authresult_core::Error> {
 /// // The text of the app's QR code is the artifact's URL.
@@ -91,7 +91,7 @@ impl DataCollectApp {
     /// without any secret).
     pub fn from_artifact(
         artifact: AppArtifact,
-        store: Arc<dyn SessionStore>,
+        store: impl Into<Stores>,
         options: OidcOptions,
     ) -> Result<Self, Error> {
         for warning in &artifact.warnings {
@@ -114,18 +114,14 @@ impl DataCollectApp {
 
     /// An app from an artifact's JSON text (see [`AppArtifact::from_json_str`];
     /// `options.allow_insecure_http` applies to every URL in it).
-    pub fn from_json_str(
-        json: &str,
-        store: Arc<dyn SessionStore>,
-        options: OidcOptions,
-    ) -> Result<Self, Error> {
+    pub fn from_json_str(json: &str, store: impl Into<Stores>, options: OidcOptions) -> Result<Self, Error> {
         let artifact = AppArtifact::from_json_str(json, options.allow_insecure_http)?;
         Self::from_artifact(artifact, store, options)
     }
 
     /// An app from an artifact file (as DataCollect's "select file" reads
     /// it), at most [`MAX_ARTIFACT_BYTES`].
-    pub fn from_file(path: &Path, store: Arc<dyn SessionStore>, options: OidcOptions) -> Result<Self, Error> {
+    pub fn from_file(path: &Path, store: impl Into<Stores>, options: OidcOptions) -> Result<Self, Error> {
         let file_error = |source| OidcError::ArtifactFile {
             path: path.display().to_string(),
             source,
@@ -149,11 +145,7 @@ impl DataCollectApp {
     /// request goes through the workspace's one HTTP client with the
     /// options' timeouts, follows no redirect, and reads at most
     /// [`MAX_ARTIFACT_BYTES`].
-    pub async fn from_url(
-        url: &str,
-        store: Arc<dyn SessionStore>,
-        options: OidcOptions,
-    ) -> Result<Self, Error> {
+    pub async fn from_url(url: &str, store: impl Into<Stores>, options: OidcOptions) -> Result<Self, Error> {
         let url = Url::parse(url.trim()).map_err(|e| Error::InvalidConfig {
             field: "url".into(),
             reason: format!("is not a valid artifact URL: {e}"),

@@ -30,10 +30,10 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use authresult_core::{AuthManager, LoginFlow, LoginPrompt, ProviderConfig, SessionStore};
+//! use authresult_core::{AuthManager, LoginFlow, LoginPrompt, ProviderConfig, StoreBackend};
 //! use authresult_oidc::{LoopbackListener, OidcOptions, build_provider};
 //!
-//! # async fn run(store: Arc<dyn SessionStore>) -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn run(store: Arc<dyn StoreBackend>) -> Result<(), Box<dyn std::error::Error>> {
 //! let config = ProviderConfig::from_json_str(
 //!     r#"{"type":"keycloak","fields":{"url":"https://sso.example.org","realm":"field",
 //!         "client_id":"native-app"}}"#,

@@ -14,6 +14,8 @@ use crate::key::{Cipher, aad};
 
 /// The token fields of a session's `auth` object.
 const SESSION_SECRETS: [&str; 3] = ["access_token", "refresh_token", "id_token"];
+/// A session's top-level field sealed with them when present (`Session::sealed_auth`).
+const SEALED_AUTH: &str = "sealed_auth";
 /// The secret field of a pending login.
 const PENDING_SECRETS: [&str; 1] = ["secret"];
 const SESSION_AAD: &str = "authresult-store/session/v1";
@@ -69,11 +71,17 @@ pub(crate) fn encode_session(session: &Session, cipher: Option<&Cipher>) -> Resu
     let Some(cipher) = cipher else {
         return clear(&value, SESSION);
     };
+    // A box sealed per user (`Session::sealed_auth`) is sealed with the
+    // store key too, like the tokens it stands for.
+    let sealed_auth = value.as_object_mut().and_then(|o| o.remove(SEALED_AUTH));
     let auth = value
         .get_mut("auth")
         .and_then(Value::as_object_mut)
         .ok_or_else(|| missing(SESSION, "auth"))?;
-    let secrets = split(auth, &SESSION_SECRETS);
+    let mut secrets = split(auth, &SESSION_SECRETS);
+    if let Some(sealed_auth) = sealed_auth {
+        secrets.insert(SEALED_AUTH.to_owned(), sealed_auth);
+    }
     let body = serde_json::to_string(&value).map_err(|e| StoreError::decode(SESSION, &e))?;
     let key = &session.key;
     let aad = session_aad(
@@ -118,7 +126,13 @@ pub(crate) fn decode_session(
 ) -> Result<Session, StoreError> {
     let mut value: Value = serde_json::from_str(body).map_err(|e| StoreError::decode(SESSION, &e))?;
     let aad = session_aad(tenant, user, provider, body);
-    if let Some(secrets) = unseal(cipher, sealed, &aad, SESSION)? {
+    if let Some(mut secrets) = unseal(cipher, sealed, &aad, SESSION)? {
+        if let Some(sealed_auth) = secrets.remove(SEALED_AUTH) {
+            value
+                .as_object_mut()
+                .ok_or_else(|| missing(SESSION, "auth"))?
+                .insert(SEALED_AUTH.to_owned(), sealed_auth);
+        }
         value
             .get_mut("auth")
             .and_then(Value::as_object_mut)

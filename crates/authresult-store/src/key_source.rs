@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use authresult_core::SessionStore;
+use authresult_core::Stores;
 
 use crate::key::EncryptionKey;
 use crate::vault::{OfflineVault, VaultedStore};
@@ -85,12 +85,12 @@ impl KeySource {
         }
     }
 
-    /// `store` as the session manager should use it: sealed per user
-    /// ([`VaultedStore`]) for a per-user source, unchanged otherwise.
-    pub fn protect(&self, store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+    /// `stores` as the session manager should use them: sessions sealed per
+    /// user ([`VaultedStore::wrap`]) for a per-user source, unchanged otherwise.
+    pub fn protect(&self, stores: impl Into<Stores>) -> Stores {
         match self.vault() {
-            Some(vault) => Arc::new(VaultedStore::new(store, Arc::clone(vault))),
-            None => store,
+            Some(vault) => VaultedStore::wrap(stores, Arc::clone(vault)),
+            None => stores.into(),
         }
     }
 }

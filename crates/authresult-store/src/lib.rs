@@ -1,12 +1,14 @@
 //! Session stores for authresult: where `AuthManager` keeps sessions, pending
 //! logins and refresh leases.
 //!
-//! This crate implements the [`SessionStore`] port of `authresult-core`:
+//! This crate implements the store ports of `authresult-core` ([`SessionStore`]
+//! and the others, one per job; a backend implements all of them):
 //!
 //! * [`SqliteStore`], the embedded default: one SQLite file (WAL, `BEGIN
 //!   IMMEDIATE` writes, versioned schema, mode 0600), safe for several
 //!   processes at once and durable through crashes;
-//! * [`MemoryStore`], for tests and short-lived processes;
+//! * in memory, for tests and short-lived processes: [`authresult_core::MemoryStore`]
+//!   (its one path; this crate turns on core's `memory` feature for it);
 //! * `PostgresStore` (feature `postgres`), for several instances of an
 //!   application sharing sessions through a PostgreSQL server; see
 //!   [PostgreSQL](#postgresql) below;
@@ -186,8 +188,6 @@ mod sqlite;
 pub mod testing;
 mod vault;
 
-/// [`authresult_core::MemoryStore`], re-exported.
-pub use authresult_core::MemoryStore;
 pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN, KdfParams};

@@ -2,7 +2,7 @@
 //! a dedicated worker thread so no async runtime worker ever blocks on it.
 //!
 //! By job: `options.rs` (opening, the worker thread), `worker.rs` (the
-//! connection, transactions, busy retries), `encryption.rs` (the key check,
+//! connection, transactions), `busy.rs` (busy retries), `encryption.rs` (the key check,
 //! sealing a clear file), `sessions.rs` (session rows and their
 //! compare-and-swap), `pending.rs` (usernames, pending logins), `leases.rs`
 //! (refresh leases), `revocation.rs` (pending revocations), `vault.rs`
@@ -17,6 +17,7 @@ use futures::channel::oneshot;
 
 use crate::error::StoreError;
 
+mod busy;
 mod encryption;
 mod file;
 mod leases;

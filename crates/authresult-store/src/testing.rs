@@ -1,6 +1,6 @@
 //! The conformance suites for the backends of this crate (the `testing`
-//! feature): [`authresult_core::testing`] re-exported (the `SessionStore`
-//! suite), [`vault`] (the `VaultStore` suite), plus, with `postgres`, what
+//! feature): [`authresult_core::testing`] re-exported (the store
+//! ports' suites), [`vault`] (the `VaultStore` suite), plus, with `postgres`, what
 //! the Postgres tests and benchmarks need (bulk seeding and query plans).
 
 pub use authresult_core::testing::*;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use authresult_core::{AuthManager, ProviderConfig, SessionStore};
+use authresult_core::{AuthManager, ProviderConfig, Stores};
 use authresult_oidc::{OidcOptions, build_provider};
 use authresult_store::SqliteStore;
 use serde_json::Value;
@@ -175,11 +175,11 @@ impl Settings {
         self.manager_over(Arc::new(store), options)
     }
 
-    /// A manager over `store` (e.g. the default store behind an offline
-    /// vault) with the configured provider registered.
+    /// A manager over `store` (e.g. the default store with its sessions
+    /// behind an offline vault) with the configured provider registered.
     pub fn manager_over(
         &self,
-        store: Arc<dyn SessionStore>,
+        store: impl Into<Stores>,
         options: OidcOptions,
     ) -> Result<(AuthManager, String)> {
         let config = self.provider_config()?;

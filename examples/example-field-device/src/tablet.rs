@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, anyhow, bail};
 use authresult_core::AuthManager;
 use authresult_core::{
-    AuthEvent, Clock, Error, FailureKind, Password, SessionStore as _, TenantId, Timestamp, UserId,
+    AuthEvent, Clock, Error, FailureKind, Password, SessionStore as _, Stores, TenantId, Timestamp, UserId,
 };
 use authresult_oidc::OidcOptions;
 use authresult_store::{OfflinePolicy, OfflineVault, SqliteStore, StoreError, VaultedStore};
@@ -48,9 +48,10 @@ impl Tablet {
         })
     }
 
-    /// The session manager over the sealed store, and the provider's name.
+    /// The session manager over the store with its sessions sealed, and the provider's name.
     pub(crate) fn manager(&self, settings: &Settings) -> Result<(AuthManager, String)> {
-        settings.manager_over(Arc::new(self.sealed.clone()), OidcOptions::default())
+        let stores = Stores::from(self.raw.clone()).with_sessions(Arc::new(self.sealed.clone()));
+        settings.manager_over(stores, OidcOptions::default())
     }
 
     /// Online: a device login of `user`, then their passcode enrolled.

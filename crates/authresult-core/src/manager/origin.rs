@@ -9,7 +9,7 @@ use super::{AuthManager, Slot};
 use crate::error::Error;
 use crate::origin;
 use crate::session::{ProviderId, Session};
-use crate::store::{CasOutcome, PendingRevocation};
+use crate::store::{CasOutcome, PendingRevocation, RevocationQueueExt as _};
 
 impl AuthManager {
     /// `Ok` when the provider of `slot` may use `session` ([`origin::allows`]).
@@ -58,7 +58,8 @@ impl AuthManager {
         claimed.origin = slot.origin.clone();
         match self
             .inner
-            .store
+            .stores
+            .sessions
             .compare_and_swap(&claimed, claimed.version())
             .await?
         {
@@ -81,7 +82,7 @@ impl AuthManager {
         if self.inner.gate.as_ref().is_some_and(|g| !g.is_open()) {
             return Ok(());
         }
-        match self.inner.store.get(&self.key(name)).await? {
+        match self.inner.stores.sessions.get(&self.key(name)).await? {
             Some(stored) => Self::check_origin(name, slot, &stored),
             None => Ok(()),
         }
@@ -114,16 +115,20 @@ impl AuthManager {
     pub async fn discard_foreign_session(&self, provider: &str) -> Result<bool, Error> {
         let (name, slot) = self.slot(provider)?;
         let _guard = slot.refresh.lock().await;
-        let Some(stored) = self.inner.store.get(&self.key(name)).await? else {
+        let Some(stored) = self.inner.stores.sessions.get(&self.key(name)).await? else {
             return Ok(false);
         };
         if Self::check_origin(name, slot, &stored).is_ok() {
             return Ok(false);
         }
         for revocation in self.revocations_of(name, stored.origin.as_ref(), iter::once(&stored)) {
-            self.inner.store.put_pending_revocation(&revocation).await?;
+            self.inner
+                .stores
+                .revocations
+                .put_pending_revocation(&revocation)
+                .await?;
         }
-        self.inner.store.remove_if_current(&stored).await
+        self.inner.stores.sessions.remove_if_current(&stored).await
     }
 }
 

@@ -90,14 +90,14 @@ impl AuthManager {
     ) -> Result<Arc<Session>, Error> {
         let key = self.key(name);
         let margin = self.inner.margin;
-        let store = &self.inner.store;
+        let store = &self.inner.stores;
 
         // A refreshed session the store refused earlier goes first, over the
         // version it was refreshed from only: if the store moved on (another
         // refresh, a new login), that write owns the session now.
         let unsaved = slot.unsaved.lock().ok().and_then(|mut u| u.take());
         if let Some(session) = unsaved {
-            match store.compare_and_swap(&session, session.version()).await {
+            match store.sessions.compare_and_swap(&session, session.version()).await {
                 Ok(CasOutcome::Stored { version }) => {
                     let mut session = session;
                     session.set_stored_version(version);
@@ -127,7 +127,7 @@ impl AuthManager {
         let wait_limit = self.inner.lease_ttl.saturating_mul(2);
         loop {
             let now = self.now();
-            let Some(stored) = store.get(&key).await? else {
+            let Some(stored) = store.sessions.get(&key).await? else {
                 self.cache_refreshed(slot, logins, None);
                 return Err(Error::NotAuthenticated {
                     provider: name.to_string(),
@@ -152,6 +152,7 @@ impl AuthManager {
                 return self.without_refresh_token(name, slot, logins, stored, now);
             }
             if store
+                .leases
                 .try_acquire_lease(&key, &self.inner.holder, now, self.inner.lease_ttl)
                 .await?
             {
@@ -177,7 +178,7 @@ impl AuthManager {
             .await;
         // Release even on failure so the next caller (here or elsewhere) can
         // refresh again; a failed release only delays others until the TTL.
-        let _ = store.release_lease(&key, &self.inner.holder).await;
+        let _ = store.leases.release_lease(&key, &self.inner.holder).await;
         result
     }
 
@@ -194,7 +195,8 @@ impl AuthManager {
             loop {
                 inner.sleeper.sleep(period).await;
                 match inner
-                    .store
+                    .stores
+                    .leases
                     .try_acquire_lease(key, &inner.holder, inner.clock.now(), inner.lease_ttl)
                     .await
                 {
@@ -226,10 +228,10 @@ impl AuthManager {
         first_version: Option<u64>,
         mode: &Refresh,
     ) -> Result<Arc<Session>, Error> {
-        let store = &self.inner.store;
+        let store = &self.inner.stores;
         let now = self.now();
         // Read again under the lease: another process may have just finished.
-        let Some(stored) = store.get(key).await? else {
+        let Some(stored) = store.sessions.get(key).await? else {
             self.cache_refreshed(slot, logins, None);
             return Err(Error::NotAuthenticated {
                 provider: name.to_string(),
@@ -257,7 +259,7 @@ impl AuthManager {
                 // The same origin, or this one taking over a session stored
                 // before origins were recorded.
                 next.origin = slot.origin.clone();
-                let outcome = match store.compare_and_swap(&next, stored.version()).await {
+                let outcome = match store.sessions.compare_and_swap(&next, stored.version()).await {
                     Ok(outcome) => outcome,
                     Err(e) => {
                         // Keep the rotated refresh token in memory; it is written
@@ -286,7 +288,7 @@ impl AuthManager {
                 // End only the version this answer is about: if the store
                 // moved on (another holder's rotation, a new login), that
                 // session stays.
-                if !store.remove_if_current(&stored).await? {
+                if !store.sessions.remove_if_current(&stored).await? {
                     return self.overtaken(name, slot, logins, &stored).await;
                 }
                 self.cache_refreshed(slot, logins, None);
@@ -323,7 +325,7 @@ impl AuthManager {
         logins: u64,
         read: &Session,
     ) -> Result<Arc<Session>, Error> {
-        match self.inner.store.get(&read.key).await? {
+        match self.inner.stores.sessions.get(&read.key).await? {
             None => {
                 self.cache_refreshed(slot, logins, None);
                 Err(Error::NotAuthenticated {

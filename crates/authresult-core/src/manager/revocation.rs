@@ -9,7 +9,7 @@ use crate::events::AuthEvent;
 use crate::origin::Origin;
 use crate::provider::{RevocableToken, TokenKind};
 use crate::session::{ProviderId, Session};
-use crate::store::{PENDING_REVOCATION_MAX_AGE, PendingRevocation};
+use crate::store::{PENDING_REVOCATION_MAX_AGE, PendingRevocation, RevocationQueueExt as _};
 use crate::time::Timestamp;
 
 /// What [`AuthManager::retry_pending_revocations`] did. Holds no token text.
@@ -127,8 +127,9 @@ impl AuthManager {
             Attempt::Pending(_) => false,
             Attempt::Revoked | Attempt::Dropped(_) => self
                 .inner
-                .store
-                .remove_pending_revocation(&revocation.key.tenant, &revocation.id)
+                .stores
+                .revocations
+                .remove_revocation(&revocation.key.tenant, &revocation.id)
                 .await
                 .is_ok(),
         };
@@ -206,7 +207,8 @@ impl AuthManager {
         }
         let stored = match self
             .inner
-            .store
+            .stores
+            .revocations
             .pending_revocations(&self.inner.tenant, self.now())
             .await
         {

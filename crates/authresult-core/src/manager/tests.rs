@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::refresh::Refresh;
-use crate::testing::{FakeProvider, MemoryStore};
+use crate::testing::FakeProvider;
 use crate::{
     AccessToken, AuthEvent, AuthManager, AuthResult, CasOutcome, Credentials, Error, FailureKind, LoginFlow,
-    LoginPrompt, ManualClock, MockAuthProvider, MockSessionStore, Password, PendingAuthorization,
-    PendingSecret, RefreshToken, Session, SessionKey, SessionStore as _, TenantId, Timestamp, TokenInfo,
+    LoginPrompt, ManualClock, MockAuthProvider, MockBackend, Password, PendingAuthorization, PendingSecret,
+    RefreshToken, Session, SessionKey, SessionStore as _, TenantId, Timestamp, TokenInfo,
 };
+use crate::{LeaseStore as _, MemoryStore, UsernameStore as _};
 
 const T0: u64 = 1_700_000_000;
 
@@ -37,8 +38,8 @@ struct State {
 
 type Shared = Arc<Mutex<State>>;
 
-fn store(state: &Shared) -> MockSessionStore {
-    let mut m = MockSessionStore::new();
+fn store(state: &Shared) -> MockBackend {
+    let mut m = MockBackend::new();
     m.expect_access_gate().returning(|_, _| None);
     let s = state.clone();
     m.expect_get().returning(move |k| {
@@ -194,26 +195,26 @@ fn store(state: &Shared) -> MockSessionStore {
 
 /// The pending revocations of the mocked store (no cap: the backends' own
 /// conformance checks cover it).
-fn expect_revocations(m: &mut MockSessionStore, state: &Shared) {
+fn expect_revocations(m: &mut MockBackend, state: &Shared) {
     let s = state.clone();
-    m.expect_put_pending_revocation().returning(move |r| {
+    m.expect_push_revocation().returning(move |r, _| {
         let mut st = s.lock().unwrap();
         st.revocations.retain(|x| x.id != r.id);
         st.revocations.push(r.clone());
         Ok(())
     });
     let s = state.clone();
-    m.expect_pending_revocations().returning(move |t, now| {
+    m.expect_revocations().returning(move |t| {
         let st = s.lock().unwrap();
         Ok(st
             .revocations
             .iter()
-            .filter(|r| &r.key.tenant == t && r.expires_at > now)
+            .filter(|r| &r.key.tenant == t)
             .cloned()
             .collect())
     });
     let s = state.clone();
-    m.expect_remove_pending_revocation().returning(move |t, id| {
+    m.expect_remove_revocation().returning(move |t, id| {
         let mut st = s.lock().unwrap();
         let before = st.revocations.len();
         st.revocations.retain(|r| !(&r.key.tenant == t && r.id == id));
@@ -1012,7 +1013,7 @@ async fn logout_all_of_the_default_user_leaves_the_other_users() {
 /// write is under way (the vault opens it for the login, then the user is
 /// locked: `lock`, idle, `disable`, from another task).
 struct LockDuringLogin {
-    inner: MemoryStore,
+    inner: Arc<MemoryStore>,
     gate: crate::AccessGate,
 }
 
@@ -1043,54 +1044,14 @@ impl crate::SessionStore for LockDuringLogin {
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         self.inner.remove_tenant(tenant).await
     }
-    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
-        self.inner.username(tenant).await
-    }
-    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
-        self.inner.set_username(tenant, username).await
-    }
-    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
-        self.inner.put_pending(pending).await
-    }
-    async fn take_pending(
-        &self,
-        tenant: &TenantId,
-        state: &str,
-        now: Timestamp,
-    ) -> Result<Option<PendingAuthorization>, Error> {
-        self.inner.take_pending(tenant, state, now).await
-    }
-    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
-        self.inner.purge_pending(now).await
-    }
-    async fn try_acquire_lease(
-        &self,
-        key: &SessionKey,
-        holder: &str,
-        now: Timestamp,
-        ttl: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.try_acquire_lease(key, holder, now, ttl).await
-    }
-    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
-        self.inner.release_lease(key, holder).await
-    }
-    async fn put_pending_revocation(&self, revocation: &crate::PendingRevocation) -> Result<(), Error> {
-        self.inner.put_pending_revocation(revocation).await
-    }
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<crate::PendingRevocation>, Error> {
-        self.inner.pending_revocations(tenant, now).await
-    }
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
-        self.inner.remove_pending_revocation(tenant, id).await
-    }
     fn access_gate(&self, _: &TenantId, user: &crate::UserId) -> Option<crate::AccessGate> {
         (user.as_str() == "amina").then(|| self.gate.clone())
     }
+}
+
+/// The memory store's ports, with `store` in place of its sessions.
+fn lock_during_login(store: &Arc<LockDuringLogin>) -> crate::Stores {
+    crate::Stores::from(Arc::clone(&store.inner)).with_sessions(store.clone())
 }
 
 /// Found attacking issue 21's change (lock means lock): a lock that came
@@ -1101,13 +1062,13 @@ impl crate::SessionStore for LockDuringLogin {
 #[tokio::test]
 async fn a_lock_during_a_login_leaves_no_token_in_memory() {
     let store = Arc::new(LockDuringLogin {
-        inner: MemoryStore::new(),
+        inner: Arc::new(MemoryStore::new()),
         gate: crate::AccessGate::new(None),
     });
     let provider = Arc::new(FakeProvider::new());
     provider.push_login(Ok(auth("a-amina", Some("r-amina"), 3600)));
     let clock = ManualClock::new(Timestamp::from_secs(T0));
-    let amina = AuthManager::builder("tenant-a", store.clone())
+    let amina = AuthManager::builder("tenant-a", lock_during_login(&store))
         .provider("kc", provider.clone())
         .clock(Arc::new(clock.clone()))
         .user("amina")
@@ -1142,7 +1103,7 @@ async fn a_lock_during_a_login_leaves_no_token_in_memory() {
 async fn a_refresh_answered_after_a_lock_caches_nothing_where_it_writes() {
     let gate = crate::AccessGate::new(None);
     let store = Arc::new(LockDuringLogin {
-        inner: MemoryStore::new(),
+        inner: Arc::new(MemoryStore::new()),
         gate: gate.clone(),
     });
     let mut seeded = Session::new(
@@ -1158,7 +1119,7 @@ async fn a_refresh_answered_after_a_lock_caches_nothing_where_it_writes() {
     }));
     let clock = ManualClock::new(Timestamp::from_secs(T0));
     gate.open(Timestamp::from_secs(T0));
-    let amina = AuthManager::builder("tenant-a", store.clone())
+    let amina = AuthManager::builder("tenant-a", lock_during_login(&store))
         .provider("kc", provider.clone())
         .clock(Arc::new(clock.clone()))
         .user("amina")

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::{AccessToken, AuthResult, Session, SessionKey, SessionStore as _, Timestamp};
+use crate::{AccessToken, AuthResult, LeaseStore as _, Session, SessionKey, SessionStore as _, Timestamp};
 
 use super::MemoryStore;
 

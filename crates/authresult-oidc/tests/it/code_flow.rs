@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{Error, FailureKind, LoginFlow, LoginResponse};
 use authresult_oidc::jwt::JwsAlgorithm;
 use authresult_oidc::{LoopbackListener, OidcError};
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use serde_json::json;
 use url::Url;

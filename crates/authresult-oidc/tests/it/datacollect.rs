@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::ProviderConfig;
 use authresult_core::{
     AppSecurity, ArtifactWarning, Error, FailureKind, LoginFlow, MAX_ARTIFACT_BYTES, ManualClock,
-    SessionStore, Timestamp,
+    StoreBackend, Timestamp,
 };
 use authresult_oidc::{DataCollectApp, OidcError, OidcOptions};
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
@@ -65,7 +65,7 @@ fn options(clock: &Arc<ManualClock>) -> OidcOptions {
     options
 }
 
-fn store() -> Arc<dyn SessionStore> {
+fn store() -> Arc<dyn StoreBackend> {
     Arc::new(MemoryStore::new())
 }
 

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{FailureKind, LoginFlow, LoginPrompt, LoginResponse};
 use authresult_oidc::{DevicePollStatus, DeviceProgress, OidcError};
-use authresult_store::MemoryStore;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, Request, ResponseTemplate};

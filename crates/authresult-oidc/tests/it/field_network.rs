@@ -13,11 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authresult_core::MemoryStore;
 use authresult_core::{
     AuthEvent, AuthManager, AuthResult, Error, EventStream, FailureKind, LoginFlow, LoginResponse,
 };
 use authresult_oidc::OidcProvider;
-use authresult_store::MemoryStore;
 use authresult_test_support::{FieldLink, Idp, IdpOptions};
 use serde_json::json;
 use url::Url;

@@ -10,12 +10,12 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{
     AuthResult, Error, FailureKind, LoginFlow, LoginPrompt, LoginResponse, SessionStore as _,
 };
 use authresult_oidc::jwt::{IssuerConfig, TokenPurpose, TokenValidator};
 use authresult_oidc::{OidcError, OidcProvider};
-use authresult_store::MemoryStore;
 use authresult_test_support::Glewlwyd;
 use serde_json::json;
 use url::Url;

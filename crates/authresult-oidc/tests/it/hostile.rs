@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{Error, FailureKind, LoginFlow};
 use authresult_oidc::{Endpoint, OidcError, OidcOptions};
-use authresult_store::MemoryStore;
 use serde_json::json;
 use url::Url;
 use wiremock::matchers::{method, path};

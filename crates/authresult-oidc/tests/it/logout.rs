@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use authresult_core::MemoryStore;
 use authresult_core::{AccessToken, ClientSecret, FailureKind};
 use authresult_oidc::OidcError;
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use serde_json::json;
 
@@ -105,7 +105,9 @@ async fn client_credentials_for_a_service_account() {
 
 #[tokio::test]
 async fn tokens_an_offline_logout_left_pending_are_revoked_at_the_provider_on_retry() {
-    use authresult_core::{PendingRevocation, RevocableToken, SessionKey, SessionStore as _, Timestamp};
+    use authresult_core::{
+        PendingRevocation, RevocableToken, RevocationQueueExt as _, SessionKey, Timestamp,
+    };
 
     let provider = native_with_introspection();
     let auth = login_as(&provider, "alice").await;

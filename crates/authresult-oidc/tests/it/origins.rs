@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use authresult_core::{Error, SessionStore};
+use authresult_core::MemoryStore;
+use authresult_core::{Error, StoreBackend};
 use authresult_oidc::{DataCollectApp, OidcOptions};
-use authresult_store::MemoryStore;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -17,7 +17,7 @@ use crate::datacollect::{artifact, browser_login, jwt};
 use crate::support::{fast_options, issuer};
 
 fn app(value: &Value, store: &Arc<MemoryStore>, options: OidcOptions) -> DataCollectApp {
-    let store: Arc<dyn SessionStore> = store.clone();
+    let store: Arc<dyn StoreBackend> = store.clone();
     DataCollectApp::from_json_str(&value.to_string(), store, options).unwrap()
 }
 

@@ -10,9 +10,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
 use authresult_core::{LoginFlow, Session};
 use authresult_oidc::OidcProvider;
-use authresult_store::MemoryStore;
 use authresult_test_support::{Chromium, Glewlwyd};
 use base64::Engine as _;
 use serde_json::{Value, json};

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use authresult_core::MemoryStore;
 use authresult_core::{AuthResult, FailureKind, Session, SessionKey, SessionStore as _};
 use authresult_oidc::OidcError;
-use authresult_store::MemoryStore;
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 

@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use authresult_core::MemoryStore;
 use authresult_core::ProviderConfig;
 use authresult_core::{
     AppSecurity, AuthManager, AuthResult, Clock, LoginFlow, LoginPrompt, LoginRequest, LoginResponse,
     ManualClock, PendingAuthorization, SessionKey, Sleeper, Timestamp,
 };
 use authresult_oidc::{LoopbackListener, OidcOptions, OidcProvider};
-use authresult_store::MemoryStore;
 use authresult_test_support::{Idp, IdpOptions, JwtAlg, JwtSigner};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use authresult_core::MemoryStore;
 use authresult_core::{AuthProvider as _, Credentials, FailureKind, Password, ProviderConfig, Timestamp};
 use authresult_oidc::{OidcError, OidcOptions, SyncServerProvider, build_provider};
-use authresult_store::MemoryStore;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;

@@ -1,12 +1,13 @@
-//! The `SessionStore` port on PostgreSQL: each operation as one retried
+//! The store ports (`SessionStore`, `UsernameStore`, `PendingLoginStore`,
+//! `LeaseStore`, `RevocationQueue`) on PostgreSQL: each operation as one retried
 //! statement or transaction (the refresh lease timed by the database's clock).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, PendingRevocation, Session, SessionKey, SessionStore, TenantId,
-    Timestamp,
+    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, Retention,
+    RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
 };
 
 use super::PostgresStore;
@@ -64,7 +65,10 @@ impl SessionStore for PostgresStore {
             .retry(false, || self.execute_once(&self.sql.remove_tenant, &params))
             .await?)
     }
+}
 
+#[async_trait]
+impl UsernameStore for PostgresStore {
     async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
         Ok(self.retry(true, || self.username_once(tenant)).await?)
     }
@@ -78,7 +82,10 @@ impl SessionStore for PostgresStore {
         self.retry(true, || self.execute_once(sql, &params)).await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl PendingLoginStore for PostgresStore {
     async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
         let encoded = codec::encode_pending(pending, self.cipher.as_ref())?;
         Ok(self
@@ -104,7 +111,10 @@ impl SessionStore for PostgresStore {
             .retry(false, || self.execute_once(&self.sql.purge_pending, &params))
             .await?)
     }
+}
 
+#[async_trait]
+impl LeaseStore for PostgresStore {
     async fn try_acquire_lease(
         &self,
         key: &SessionKey,
@@ -140,24 +150,27 @@ impl SessionStore for PostgresStore {
             .await?;
         Ok(())
     }
+}
 
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
+#[async_trait]
+impl RevocationQueue for PostgresStore {
+    async fn push_revocation(
+        &self,
+        revocation: &PendingRevocation,
+        retention: Retention,
+    ) -> Result<(), Error> {
         let encoded = codec::encode_revocation(revocation, self.cipher.as_ref())?;
         // Repeatable: the same id is written again with the same content.
         Ok(self
-            .retry(true, || self.put_revocation_once(revocation, &encoded))
+            .retry(true, || self.put_revocation_once(revocation, retention, &encoded))
             .await?)
     }
 
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
-        Ok(self.retry(true, || self.revocations_once(tenant, now)).await?)
+    async fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error> {
+        Ok(self.retry(true, || self.revocations_once(tenant)).await?)
     }
 
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+    async fn remove_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
         Ok(self
             .retry(false, || self.remove_revocation_once(tenant, id))
             .await?)

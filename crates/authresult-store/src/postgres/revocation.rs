@@ -1,7 +1,7 @@
 //! Pending revocations on PostgreSQL: tokens a logout could not revoke yet,
-//! sealed like sessions and bounded per tenant.
+//! sealed like sessions and bounded per tenant as core's `Retention` says.
 
-use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
+use authresult_core::{PendingRevocation, Retention, TenantId};
 use deadpool_postgres::Object;
 
 use super::PostgresStore;
@@ -43,8 +43,7 @@ impl RevocationSql {
                     ORDER BY created_at DESC, id DESC OFFSET $2)"
             ),
             list: format!(
-                "SELECT provider, id, body, sealed FROM {s}.revocations
-                 WHERE tenant = $1 AND expires_at > $2 ORDER BY created_at, id"
+                "SELECT provider, id, body, sealed FROM {s}.revocations WHERE tenant = $1"
             ),
             remove: format!("DELETE FROM {s}.revocations WHERE tenant = $1 AND id = $2"),
         }
@@ -59,10 +58,13 @@ impl PostgresStore {
     pub(super) async fn put_revocation_once(
         &self,
         revocation: &PendingRevocation,
+        retention: Retention,
         encoded: &Encoded,
     ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let result = self.put_revocation_on(&mut client, revocation, encoded).await;
+        let result = self
+            .put_revocation_on(&mut client, revocation, retention, encoded)
+            .await;
         settle(client, result)
     }
 
@@ -70,15 +72,17 @@ impl PostgresStore {
         &self,
         client: &mut Object,
         revocation: &PendingRevocation,
+        retention: Retention,
         encoded: &Encoded,
     ) -> Result<(), StoreError> {
         let sql = self.revocation_sql();
         let tenant = revocation.key.tenant.as_str();
         let created_at = ts(revocation.created_at);
         let expires_at = ts(revocation.expires_at);
-        let cap = i64::try_from(MAX_PENDING_REVOCATIONS).unwrap_or(i64::MAX);
+        let keep = i64::try_from(retention.keep).unwrap_or(i64::MAX);
+        let expired_at = ts(retention.expired_at);
         let tx = client.transaction().await.map_err(pg)?;
-        tx.execute(&sql.purge, &[&tenant, &created_at])
+        tx.execute(&sql.purge, &[&tenant, &expired_at])
             .await
             .map_err(pg)?;
         let params: [Param<'_>; 7] = [
@@ -96,17 +100,16 @@ impl PostgresStore {
             tx.rollback().await.map_err(pg)?;
             return Err(StoreError::KeyRequired);
         }
-        tx.execute(&sql.trim, &[&tenant, &cap]).await.map_err(pg)?;
+        tx.execute(&sql.trim, &[&tenant, &keep]).await.map_err(pg)?;
         tx.commit().await.map_err(pg)
     }
 
     pub(super) async fn revocations_once(
         &self,
         tenant: &TenantId,
-        now: Timestamp,
     ) -> Result<Vec<PendingRevocation>, StoreError> {
         let client = self.client().await?;
-        let result = self.revocations_on(&client, tenant, now).await;
+        let result = self.revocations_on(&client, tenant).await;
         settle(client, result)
     }
 
@@ -114,14 +117,10 @@ impl PostgresStore {
         &self,
         client: &Object,
         tenant: &TenantId,
-        now: Timestamp,
     ) -> Result<Vec<PendingRevocation>, StoreError> {
         let sql = self.revocation_sql();
         let statement = client.prepare_cached(&sql.list).await.map_err(pg)?;
-        let rows = client
-            .query(&statement, &[&tenant.as_str(), &ts(now)])
-            .await
-            .map_err(pg)?;
+        let rows = client.query(&statement, &[&tenant.as_str()]).await.map_err(pg)?;
         rows.iter()
             .map(|row| {
                 let provider: String = column(row, 0)?;

@@ -1,12 +1,13 @@
-//! The `SessionStore` port on SQLite: each operation a job for the worker
+//! The store ports (`SessionStore`, `UsernameStore`, `PendingLoginStore`,
+//! `LeaseStore`, `RevocationQueue`) on SQLite: each operation a job for the worker
 //! thread, awaited without blocking the caller's executor.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, PendingAuthorization, PendingRevocation, Session, SessionKey, SessionStore, TenantId,
-    Timestamp,
+    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, Retention,
+    RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
 };
 
 use super::SqliteStore;
@@ -53,7 +54,10 @@ impl SessionStore for SqliteStore {
             .run(move |w| w.remove_tenant(&tenant).inspect(|&n| w.scrub_if(n > 0)))
             .await?)
     }
+}
 
+#[async_trait]
+impl UsernameStore for SqliteStore {
     async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
         let tenant = tenant.clone();
         Ok(self.run(move |w| w.username(&tenant)).await?)
@@ -65,7 +69,10 @@ impl SessionStore for SqliteStore {
             .run(move |w| w.set_username(&tenant, username.as_deref()))
             .await?)
     }
+}
 
+#[async_trait]
+impl PendingLoginStore for SqliteStore {
     async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
         let pending = pending.clone();
         Ok(self.run(move |w| w.put_pending(&pending)).await?)
@@ -85,7 +92,10 @@ impl SessionStore for SqliteStore {
     async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
         Ok(self.run(move |w| w.purge_pending(now)).await?)
     }
+}
 
+#[async_trait]
+impl LeaseStore for SqliteStore {
     async fn try_acquire_lease(
         &self,
         key: &SessionKey,
@@ -105,27 +115,32 @@ impl SessionStore for SqliteStore {
         let holder = holder.to_owned();
         Ok(self.run(move |w| w.release_lease(&key, &holder)).await?)
     }
+}
 
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
-        let revocation = revocation.clone();
-        Ok(self.run(move |w| w.put_pending_revocation(&revocation)).await?)
-    }
-
-    async fn pending_revocations(
+#[async_trait]
+impl RevocationQueue for SqliteStore {
+    async fn push_revocation(
         &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
-        let tenant = tenant.clone();
-        Ok(self.run(move |w| w.pending_revocations(&tenant, now)).await?)
+        revocation: &PendingRevocation,
+        retention: Retention,
+    ) -> Result<(), Error> {
+        let revocation = revocation.clone();
+        Ok(self
+            .run(move |w| w.push_revocation(&revocation, retention))
+            .await?)
     }
 
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
+    async fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error> {
+        let tenant = tenant.clone();
+        Ok(self.run(move |w| w.revocations(&tenant)).await?)
+    }
+
+    async fn remove_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
         let tenant = tenant.clone();
         let id = id.to_owned();
         Ok(self
             .run(move |w| {
-                w.remove_pending_revocation(&tenant, &id)
+                w.remove_revocation(&tenant, &id)
                     .inspect(|&gone| w.scrub_if(gone))
             })
             .await?)

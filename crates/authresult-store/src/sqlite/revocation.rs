@@ -1,7 +1,7 @@
 //! Pending revocations in the SQLite file: tokens a logout could not revoke
-//! yet, sealed like sessions and bounded per tenant.
+//! yet, sealed like sessions and bounded per tenant as core's `Retention` says.
 
-use authresult_core::{MAX_PENDING_REVOCATIONS, PendingRevocation, TenantId, Timestamp};
+use authresult_core::{PendingRevocation, Retention, TenantId};
 use rusqlite::params;
 
 use super::encryption::ensure_writable_in_mode;
@@ -10,20 +10,21 @@ use crate::codec::{self, Encoded, ts};
 use crate::error::StoreError;
 
 impl Worker {
-    pub(super) fn put_pending_revocation(
+    pub(super) fn push_revocation(
         &mut self,
         revocation: &PendingRevocation,
+        retention: Retention,
     ) -> Result<(), StoreError> {
         let Encoded { body, sealed } = codec::encode_revocation(revocation, self.cipher.as_ref())?;
         let path = self.path.clone();
         let tenant = revocation.key.tenant.as_str();
-        let cap = i64::try_from(MAX_PENDING_REVOCATIONS).unwrap_or(i64::MAX);
+        let keep = i64::try_from(retention.keep).unwrap_or(i64::MAX);
         self.write(|tx, cipher| {
             let sqlite = |e| StoreError::from_sqlite(e, &path);
             ensure_writable_in_mode(tx, cipher, &path)?;
             tx.execute(
                 "DELETE FROM revocations WHERE tenant = ?1 AND expires_at <= ?2",
-                params![tenant, ts(revocation.created_at)],
+                params![tenant, ts(retention.expired_at)],
             )
             .map_err(sqlite)?;
             tx.execute(
@@ -47,25 +48,20 @@ impl Worker {
                 "DELETE FROM revocations WHERE tenant = ?1 AND id IN (
                     SELECT id FROM revocations WHERE tenant = ?1
                     ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?2)",
-                params![tenant, cap],
+                params![tenant, keep],
             )
             .map(drop)
             .map_err(sqlite)
         })
     }
 
-    pub(super) fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, StoreError> {
+    pub(super) fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, StoreError> {
         let sqlite = self.sqlite();
         self.read(|conn, cipher| {
             let rows = all_rows(
                 conn,
-                "SELECT provider, id, body, sealed FROM revocations
-                 WHERE tenant = ?1 AND expires_at > ?2 ORDER BY created_at, id",
-                params![tenant.as_str(), ts(now)],
+                "SELECT provider, id, body, sealed FROM revocations WHERE tenant = ?1",
+                params![tenant.as_str()],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
@@ -91,11 +87,7 @@ impl Worker {
         })
     }
 
-    pub(super) fn remove_pending_revocation(
-        &mut self,
-        tenant: &TenantId,
-        id: &str,
-    ) -> Result<bool, StoreError> {
+    pub(super) fn remove_revocation(&mut self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         let path = self.path.clone();
         self.write(|tx, _| {
             tx.execute(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
-use super::worker::retry;
+use super::busy::retry;
 use crate::error::StoreError;
 
 /// `PRAGMA application_id` of our files: "ARST".

@@ -1,17 +1,14 @@
 //! The worker thread's side of the store: the connection, transactions
-//! (`BEGIN IMMEDIATE` writes, reads), and the busy retries around them.
+//! (`BEGIN IMMEDIATE` writes, reads), each run through `busy::retry`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::busy::retry;
 use super::{SqliteOptions, file, schema};
 use crate::error::StoreError;
 use crate::key::Cipher;
-
-/// Extra attempts after a busy error that SQLite's own wait did not absorb.
-const BUSY_RETRIES: u32 = 5;
 
 /// The connection and everything needed to use it; lives on the worker thread.
 pub(super) struct Worker {
@@ -102,20 +99,5 @@ impl Worker {
         mut f: impl FnMut(&Connection, Option<&Cipher>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         retry(|| f(&self.conn, self.cipher.as_ref()))
-    }
-}
-
-/// Retries `f` while it fails with a busy error SQLite's own wait gave up on
-/// (e.g. a WAL recovery in another process), a few times, with a short pause.
-pub(super) fn retry<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
-    let mut attempt = 0;
-    loop {
-        match f() {
-            Err(e) if e.is_busy() && attempt < BUSY_RETRIES => {
-                attempt += 1;
-                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
-            }
-            other => return other,
-        }
     }
 }

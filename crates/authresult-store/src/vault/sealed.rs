@@ -2,12 +2,11 @@
 //! sessions with that user's data key before any backend sees them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, PendingAuthorization, PendingRevocation,
-    Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, Session, SessionKey, SessionStore,
+    Stores, TenantId, UserId,
 };
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -18,9 +17,10 @@ use crate::error::StoreError;
 use crate::key::{Cipher, aad};
 
 const SEALED_AAD: &str = "authresult-store/vault-session/v1";
-/// What a sealed session's access token starts with: the rest is the hex
-/// of the sealed `AuthResult`.
-const SEALED_PREFIX: &str = "authresult-vault:v1:";
+/// What the access token of a session sealed before `Session::sealed_auth`
+/// existed starts with: the rest is the hex of the sealed `AuthResult`.
+/// Such rows are still opened; new ones keep the box in `sealed_auth`.
+const LEGACY_SEALED_PREFIX: &str = "authresult-vault:v1:";
 const WHAT: &str = "vault session";
 
 /// A [`SessionStore`] over any backend whose named users' sessions are
@@ -33,7 +33,9 @@ const WHAT: &str = "vault session";
 /// The default user ([`UserId::default`]) passes through unchanged. A named
 /// user whose vault is locked gets [`StoreError::VaultLocked`] on reads and
 /// writes of their sessions (through `Error::Store`); `list` leaves out the
-/// sessions of locked users. Pending logins and revocations are not sealed
+/// sessions of locked users. It wraps the sessions port alone
+/// ([`VaultedStore::wrap`] puts it into a [`Stores`] bundle): usernames,
+/// pending logins, leases and revocations stay the backend's, not sealed
 /// per user (a revocation must be retried whoever is unlocked): they are
 /// sealed by the backend's store key only, so after an offline logout the
 /// user's refresh token waits for its revocation without the user's seal
@@ -57,6 +59,14 @@ impl VaultedStore {
     /// Seals `inner`'s named-user sessions with `vault`'s keys.
     pub fn new(inner: Arc<dyn SessionStore>, vault: Arc<OfflineVault>) -> Self {
         VaultedStore { inner, vault }
+    }
+
+    /// `stores` with its sessions port sealed by `vault`, the other ports
+    /// unchanged: what to give [`AuthManager::builder`](authresult_core::AuthManager::builder).
+    pub fn wrap(stores: impl Into<Stores>, vault: Arc<OfflineVault>) -> Stores {
+        let stores = stores.into();
+        let sealed = VaultedStore::new(Arc::clone(&stores.sessions), vault);
+        stores.with_sessions(Arc::new(sealed))
     }
 
     /// The vault.
@@ -135,29 +145,34 @@ fn seal(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let auth = value.get_mut("auth").map(Value::take).unwrap_or(Value::Null);
     let plaintext = Zeroizing::new(serde_json::to_vec(&auth).map_err(|e| StoreError::decode(WHAT, &e))?);
     let sealed = cipher.seal(&session_aad(session), &plaintext)?;
-    let mut text = String::with_capacity(SEALED_PREFIX.len() + 2 * sealed.len());
-    text.push_str(SEALED_PREFIX);
+    let mut text = String::with_capacity(2 * sealed.len());
     for byte in &sealed {
         text.push_str(&format!("{byte:02x}"));
     }
     let mut out = session.clone();
-    out.auth = AuthResult::new(AccessToken::new(text), session.auth.expires_in);
+    // No token outside the box: an empty access token, the box in its own field.
+    out.auth = AuthResult::new(AccessToken::new(""), session.auth.expires_in);
+    out.sealed_auth = Some(text);
     Ok(out)
 }
 
 fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let tampered = || StoreError::Tampered { what: WHAT };
-    let hex = session
-        .auth
-        .access_token
-        .secret()
-        .strip_prefix(SEALED_PREFIX)
-        .ok_or_else(tampered)?;
+    let hex = match &session.sealed_auth {
+        Some(hex) => hex.as_str(),
+        None => session
+            .auth
+            .access_token
+            .secret()
+            .strip_prefix(LEGACY_SEALED_PREFIX)
+            .ok_or_else(tampered)?,
+    };
     let sealed = decode_hex(hex).ok_or_else(tampered)?;
     let plaintext = cipher.open(&session_aad(session), &sealed).ok_or_else(tampered)?;
     let auth: AuthResult = serde_json::from_slice(&plaintext).map_err(|e| StoreError::decode(WHAT, &e))?;
     let mut out = session.clone();
     out.auth = auth;
+    out.sealed_auth = None;
     Ok(out)
 }
 
@@ -209,61 +224,6 @@ impl SessionStore for VaultedStore {
 
     async fn remove_tenant(&self, tenant: &TenantId) -> Result<u64, Error> {
         self.inner.remove_tenant(tenant).await
-    }
-
-    async fn username(&self, tenant: &TenantId) -> Result<Option<String>, Error> {
-        self.inner.username(tenant).await
-    }
-
-    async fn set_username(&self, tenant: &TenantId, username: Option<String>) -> Result<(), Error> {
-        self.inner.set_username(tenant, username).await
-    }
-
-    async fn put_pending(&self, pending: &PendingAuthorization) -> Result<(), Error> {
-        self.inner.put_pending(pending).await
-    }
-
-    async fn take_pending(
-        &self,
-        tenant: &TenantId,
-        state: &str,
-        now: Timestamp,
-    ) -> Result<Option<PendingAuthorization>, Error> {
-        self.inner.take_pending(tenant, state, now).await
-    }
-
-    async fn purge_pending(&self, now: Timestamp) -> Result<u64, Error> {
-        self.inner.purge_pending(now).await
-    }
-
-    async fn try_acquire_lease(
-        &self,
-        key: &SessionKey,
-        holder: &str,
-        now: Timestamp,
-        ttl: Duration,
-    ) -> Result<bool, Error> {
-        self.inner.try_acquire_lease(key, holder, now, ttl).await
-    }
-
-    async fn release_lease(&self, key: &SessionKey, holder: &str) -> Result<(), Error> {
-        self.inner.release_lease(key, holder).await
-    }
-
-    async fn put_pending_revocation(&self, revocation: &PendingRevocation) -> Result<(), Error> {
-        self.inner.put_pending_revocation(revocation).await
-    }
-
-    async fn pending_revocations(
-        &self,
-        tenant: &TenantId,
-        now: Timestamp,
-    ) -> Result<Vec<PendingRevocation>, Error> {
-        self.inner.pending_revocations(tenant, now).await
-    }
-
-    async fn remove_pending_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error> {
-        self.inner.remove_pending_revocation(tenant, id).await
     }
 
     fn access_gate(&self, tenant: &TenantId, user: &UserId) -> Option<AccessGate> {

@@ -7,13 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::Stores;
 use authresult_core::{
     AccessToken, AuthEvent, AuthResult, Error, FailureKind, ManualClock, RefreshToken, Session, SessionKey,
     SessionStore as _, TenantId, Timestamp, UserId,
 };
 
-use crate::MemoryStore;
 use authresult_core::Clock as _;
+use authresult_core::MemoryStore;
 
 use super::{MemoryVaultStore, OfflinePolicy, OfflineVault, VaultStore as _, VaultedStore};
 use crate::error::StoreError;
@@ -139,9 +140,12 @@ async fn the_backend_never_sees_a_named_users_tokens_or_profile() {
         .await
         .unwrap()
         .unwrap();
-    let text = raw.auth.access_token.secret();
-    assert!(text.starts_with("authresult-vault:v1:"), "{text}");
+    let text = raw.sealed_auth.as_deref().expect("a sealed box of its own");
     assert!(!text.contains("secret-token"));
+    assert!(
+        raw.auth.access_token.secret().is_empty(),
+        "no token outside the box"
+    );
     assert!(raw.auth.refresh_token.is_none());
     // The default user passes through unchanged.
     let single = Session::new(
@@ -605,12 +609,15 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
 
     let d = device();
     let provider = Arc::new(FakeProvider::new());
-    let manager = AuthManager::builder("field-app", Arc::new(d.store.clone()))
-        .provider("kc", provider.clone())
-        .clock(Arc::new(d.clock.clone()))
-        .sleeper(Arc::new(d.clock.clone()))
-        .build()
-        .for_user("amina");
+    let manager = AuthManager::builder(
+        "field-app",
+        Stores::from(d.sessions.clone()).with_sessions(Arc::new(d.store.clone())),
+    )
+    .provider("kc", provider.clone())
+    .clock(Arc::new(d.clock.clone()))
+    .sleeper(Arc::new(d.clock.clone()))
+    .build()
+    .for_user("amina");
     online_login(&d, "amina", "right", "a1").await;
     d.clock.advance(Duration::from_secs(3600));
     // An hour idle locked the vault; the user unlocks before working.
@@ -626,8 +633,8 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
         .await
         .unwrap()
         .unwrap();
-    assert!(raw.auth.access_token.secret().starts_with("authresult-vault:v1:"));
-    assert!(!raw.auth.access_token.secret().contains("access-a2"));
+    let sealed = raw.sealed_auth.as_deref().expect("a sealed box of its own");
+    assert!(!sealed.contains("access-a2") && raw.auth.access_token.secret().is_empty());
     // Locked: the manager gets a typed error, not the sealed text, and its
     // cached token is not answered.
     d.vault.lock_all();
@@ -635,4 +642,20 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
     assert!(matches!(e, Error::Locked { .. }), "{e:?}");
     let e = manager.for_user("amina").access_token("kc").await.unwrap_err();
     assert!(matches!(e, Error::Locked { .. }), "{e:?}");
+}
+
+/// A row sealed before `Session::sealed_auth` existed (the box as hex after
+/// a prefix in the access token) is still opened.
+#[tokio::test]
+async fn a_session_sealed_in_the_old_form_is_still_read() {
+    let d = device();
+    online_login(&d, "amina", "amina-pass", "secret-token").await;
+    let key = SessionKey::for_user("field-app", "amina", "kc");
+    let mut raw = d.sessions.get(&key).await.unwrap().unwrap();
+    let hex = raw.sealed_auth.take().unwrap();
+    raw.auth.access_token = AccessToken::new(format!("authresult-vault:v1:{hex}"));
+    d.sessions.put(&raw).await.unwrap();
+    let opened = d.store.get(&key).await.unwrap().unwrap();
+    assert_eq!(opened.auth.access_token.secret(), "access-secret-token");
+    assert!(opened.sealed_auth.is_none());
 }

@@ -5,8 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use authresult_core::MemoryStore;
 use authresult_store::testing::vault::VaultHandles;
-use authresult_store::{MemoryStore, MemoryVaultStore, SqliteOptions, SqliteStore, testing};
+use authresult_store::{MemoryVaultStore, SqliteOptions, SqliteStore, testing};
 
 use crate::common::test_key;
 

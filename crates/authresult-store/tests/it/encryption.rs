@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use authresult_store::{EncryptionKey, SqliteOptions, SqliteStore, StoreError, testing};
 
 use crate::common::{store_error, test_key};

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authresult_core::{AuthManager, Credentials, ManualClock, Password, SessionKey, SessionStore, Timestamp};
+use authresult_core::{StoreBackend, UsernameStore as _};
 use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::{CountingProvider, test_key};
 
-fn manager(store: Arc<dyn SessionStore>, log: &std::path::Path, clock: &ManualClock) -> AuthManager {
+fn manager(store: Arc<dyn StoreBackend>, log: &std::path::Path, clock: &ManualClock) -> AuthManager {
     AuthManager::builder("field-app", store)
         .provider(
             "keycloak",

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use authresult_core::StoreBackend;
 use authresult_core::{Error, SessionStore, Timestamp};
 use authresult_store::{PostgresOptions, StoreError, testing};
 use tokio::sync::RwLock;
@@ -233,7 +234,7 @@ async fn a_manager_with_a_fast_clock_does_not_refresh_under_a_live_lease() {
 
     let _server = SERVER.read().await;
     let schemas = Schemas::new();
-    let store: Arc<dyn SessionStore> = Arc::new(schemas.options("lease_fast").connect().await.unwrap());
+    let store: Arc<dyn StoreBackend> = Arc::new(schemas.options("lease_fast").connect().await.unwrap());
     store.put(&races::expired_alice()).await.unwrap();
     let live = store
         .try_acquire_lease(

@@ -12,9 +12,10 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authresult_core::StoreBackend;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
-    ManualClock, PendingAuthorization, SessionStore, TokenInfo,
+    ManualClock, PendingAuthorization, TokenInfo,
 };
 use authresult_store::SqliteStore;
 
@@ -69,7 +70,7 @@ impl Backend {
         }
     }
 
-    pub(crate) async fn open(&self) -> Arc<dyn SessionStore> {
+    pub(crate) async fn open(&self) -> Arc<dyn StoreBackend> {
         match self {
             Backend::Sqlite(path) => Arc::new(SqliteStore::open(path).await.unwrap()),
             #[cfg(feature = "postgres")]

@@ -10,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authresult_core::MemoryStore;
+use authresult_core::StoreBackend;
 use authresult_core::{
     AccessToken, AuthEvent, AuthManager, AuthProvider, AuthResult, Clock as _, Credentials, Error,
     FailureKind, LoginRequest, LoginResponse, ManualClock, Password, PendingAuthorization, RefreshToken,
-    Session, SessionKey, SessionStore, Sleeper, Timestamp, TokenInfo,
+    Session, SessionKey, Sleeper, Timestamp, TokenInfo,
 };
-use authresult_store::{MemoryStore, SqliteStore};
+use authresult_store::SqliteStore;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
@@ -182,7 +184,7 @@ impl Sleeper for Stepped {
 }
 
 pub(crate) fn manager(
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn StoreBackend>,
     provider: Arc<Scripted>,
     clock: &ManualClock,
     sleeper: Arc<dyn Sleeper>,
@@ -202,7 +204,7 @@ pub(crate) fn bob() -> Credentials {
     }
 }
 
-pub(crate) async fn stored(store: &dyn SessionStore) -> Option<Session> {
+pub(crate) async fn stored(store: &dyn StoreBackend) -> Option<Session> {
     store.get(&key()).await.unwrap()
 }
 
@@ -213,7 +215,7 @@ fn refresh_token_of(session: &Session) -> &str {
 /// Issue 11 item 1: A's refresh outlives its lease; B takes the lease and
 /// refreshes the same old refresh token; A stores the rotation; B gets
 /// `invalid_grant`. B must not remove A's rotated session, and answers with it.
-async fn lease_expired_mid_refresh(store_a: Arc<dyn SessionStore>, store_b: Arc<dyn SessionStore>) {
+async fn lease_expired_mid_refresh(store_a: Arc<dyn StoreBackend>, store_b: Arc<dyn StoreBackend>) {
     let clock = ManualClock::new(T0);
     store_a.put(&expired_alice()).await.unwrap();
     let (provider, mut calls) = Scripted::new();
@@ -266,7 +268,7 @@ async fn lease_expired_mid_refresh(store_a: Arc<dyn SessionStore>, store_b: Arc<
 
 /// Issue 11 item 2: bob logs in (on B) while A refreshes alice's session. The
 /// login wins: A's result is discarded, A's caller is told, bob's session stays.
-async fn login_during_refresh(store_a: Arc<dyn SessionStore>, store_b: Arc<dyn SessionStore>) {
+async fn login_during_refresh(store_a: Arc<dyn StoreBackend>, store_b: Arc<dyn StoreBackend>) {
     let clock = ManualClock::new(T0);
     store_a.put(&expired_alice()).await.unwrap();
     let (provider, mut calls) = Scripted::new();
@@ -309,8 +311,8 @@ async fn login_during_refresh(store_a: Arc<dyn SessionStore>, store_b: Arc<dyn S
 /// logs in (on B) while A refreshes alice's session, so bob's session has
 /// the version A read. Neither A's rotation nor a terminal answer touches it.
 async fn refresh_conflict_after_another_login(
-    store_a: Arc<dyn SessionStore>,
-    store_b: Arc<dyn SessionStore>,
+    store_a: Arc<dyn StoreBackend>,
+    store_b: Arc<dyn StoreBackend>,
     answer: Result<AuthResult, Error>,
 ) {
     let clock = ManualClock::new(T0);
@@ -344,7 +346,7 @@ async fn refresh_conflict_after_another_login(
 /// refresh neither overwrites the login in the store nor in the cache.
 #[tokio::test]
 async fn a_login_wins_over_a_refresh_in_flight_in_the_same_manager() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(T0);
     store.put(&expired_alice()).await.unwrap();
     let (provider, mut calls) = Scripted::new();
@@ -387,7 +389,7 @@ async fn a_login_wins_over_a_refresh_in_flight_in_the_same_manager() {
 /// take it however long the refresh takes.
 #[tokio::test]
 async fn the_lease_is_renewed_for_as_long_as_the_refresh_runs() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     let clock = ManualClock::new(T0);
     store.put(&expired_alice()).await.unwrap();
     let (provider, mut calls) = Scripted::new();
@@ -433,12 +435,12 @@ async fn the_lease_is_renewed_for_as_long_as_the_refresh_runs() {
 // --- The scenarios on each store: two managers sharing one MemoryStore, and
 // two managers each with its own connection to one SQLite file.
 
-fn memory() -> (Arc<dyn SessionStore>, Arc<dyn SessionStore>) {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+fn memory() -> (Arc<dyn StoreBackend>, Arc<dyn StoreBackend>) {
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     (store.clone(), store)
 }
 
-async fn sqlite(dir: &tempfile::TempDir) -> (Arc<dyn SessionStore>, Arc<dyn SessionStore>) {
+async fn sqlite(dir: &tempfile::TempDir) -> (Arc<dyn StoreBackend>, Arc<dyn StoreBackend>) {
     let path = dir.path().join("sessions.db");
     let a = SqliteStore::open(&path).await.unwrap();
     let b = SqliteStore::open(&path).await.unwrap();

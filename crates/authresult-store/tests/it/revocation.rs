@@ -7,12 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use authresult_core::MemoryStore;
 use authresult_core::{
     AccessToken, AuthEvent, AuthManager, AuthProvider, AuthResult, Credentials, Error, EventStream,
     FailureKind, LoginRequest, LoginResponse, ManualClock, PendingAuthorization, RefreshToken,
     RevocableToken, SessionStore, Timestamp, TokenInfo, TokenKind,
 };
-use authresult_store::{MemoryStore, SqliteOptions, SqliteStore};
+use authresult_core::{RevocationQueueExt as _, StoreBackend};
+use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::test_key;
 
@@ -108,7 +110,7 @@ impl AuthProvider for RevokingProvider {
 }
 
 fn manager(
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn StoreBackend>,
     provider: &Arc<RevokingProvider>,
     clock: &ManualClock,
 ) -> AuthManager {
@@ -130,7 +132,7 @@ fn events(stream: &mut EventStream) -> Vec<AuthEvent> {
     std::iter::from_fn(|| stream.try_next_event()).collect()
 }
 
-async fn stored_tokens(store: &dyn SessionStore, now: Timestamp) -> Vec<String> {
+async fn stored_tokens(store: &dyn StoreBackend, now: Timestamp) -> Vec<String> {
     store
         .pending_revocations(&"field-app".into(), now)
         .await
@@ -147,7 +149,7 @@ async fn logout_offline(manager: &AuthManager, provider: &RevokingProvider) -> a
     manager.logout("keycloak").await.unwrap()
 }
 
-async fn each_store(test: impl AsyncFn(Arc<dyn SessionStore>)) {
+async fn each_store(test: impl AsyncFn(Arc<dyn StoreBackend>)) {
     test(Arc::new(MemoryStore::new())).await;
     let dir = tempfile::tempdir().unwrap();
     test(Arc::new(
@@ -259,7 +261,7 @@ fn clock_now(clock: &ManualClock) -> Timestamp {
 
 #[tokio::test]
 async fn a_refresh_kept_through_a_transient_failure_does_not_retry_revocations() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     let provider = Arc::new(RevokingProvider::default());
     let clock = ManualClock::new(T0);
     let manager = manager(store.clone(), &provider, &clock);
@@ -310,7 +312,7 @@ async fn the_access_token_is_revoked_even_when_the_refresh_token_revocation_fail
 
 #[tokio::test]
 async fn a_final_revocation_answer_forgets_the_token() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     let provider = Arc::new(RevokingProvider::default());
     let clock = ManualClock::new(T0);
     let manager = manager(store.clone(), &provider, &clock);
@@ -325,7 +327,7 @@ async fn a_final_revocation_answer_forgets_the_token() {
 
 #[tokio::test]
 async fn a_revocation_still_failing_stays_pending_until_its_age_limit() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let store: Arc<dyn StoreBackend> = Arc::new(MemoryStore::new());
     let provider = Arc::new(RevokingProvider::default());
     let clock = ManualClock::new(T0);
     let manager = manager(store.clone(), &provider, &clock);

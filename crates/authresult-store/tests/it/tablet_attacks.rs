@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::Stores;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, Credentials, Error, ManualClock, Password, RefreshToken, Session,
@@ -262,12 +263,15 @@ async fn clock_events_end_offline_access_and_never_freeze_other_users() {
 }
 
 fn manager(t: &Tablet, provider: Arc<FakeProvider>, user: &str) -> AuthManager {
-    AuthManager::builder(TENANT, Arc::new(t.sealed.clone()))
-        .provider("kc", provider)
-        .clock(Arc::new(t.clock.clone()))
-        .sleeper(Arc::new(t.clock.clone()))
-        .build()
-        .for_user(user)
+    AuthManager::builder(
+        TENANT,
+        Stores::from(t.raw.clone()).with_sessions(Arc::new(t.sealed.clone())),
+    )
+    .provider("kc", provider)
+    .clock(Arc::new(t.clock.clone()))
+    .sleeper(Arc::new(t.clock.clone()))
+    .build()
+    .for_user(user)
 }
 
 /// Item 4: lock, the idle timeout and disable each leave no manager of the

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use authresult_core::MemoryStore;
+use authresult_core::Stores;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, Credentials, Error, ManualClock, Password, RefreshToken, TenantId,
     Timestamp, UserId,
 };
-use authresult_store::{
-    KdfParams, MemoryStore, MemoryVaultStore, OfflinePolicy, OfflineVault, StoreError, VaultedStore,
-};
+use authresult_store::{KdfParams, MemoryVaultStore, OfflinePolicy, OfflineVault, StoreError, VaultedStore};
 
 use crate::common::store_error;
 
@@ -36,6 +36,8 @@ struct Tablet {
     clock: Arc<ManualClock>,
     vault: Arc<OfflineVault>,
     sealed: VaultedStore,
+    /// The memory store's ports, its sessions sealed by `sealed`.
+    stores: Stores,
     provider: Arc<FakeProvider>,
     manager: AuthManager,
 }
@@ -45,9 +47,11 @@ impl Tablet {
         let clock = Arc::new(ManualClock::new(T0));
         let vault =
             Arc::new(OfflineVault::new(Arc::new(MemoryVaultStore::new()), policy).with_clock(clock.clone()));
-        let sealed = VaultedStore::new(Arc::new(MemoryStore::new()), vault.clone());
+        let raw = Arc::new(MemoryStore::new());
+        let sealed = VaultedStore::new(raw.clone(), vault.clone());
         let provider = Arc::new(FakeProvider::new());
-        let manager = AuthManager::builder(TENANT, Arc::new(sealed.clone()))
+        let stores = Stores::from(raw).with_sessions(Arc::new(sealed.clone()));
+        let manager = AuthManager::builder(TENANT, stores.clone())
             .provider("kc", provider.clone())
             .clock(clock.clone())
             .build();
@@ -55,6 +59,7 @@ impl Tablet {
             clock,
             vault,
             sealed,
+            stores,
             provider,
             manager,
         }
@@ -302,7 +307,7 @@ async fn a_new_provider_cannot_change_an_unlocked_users_secret() {
     let (tenant, alice) = Tablet::ids("alice");
     tablet.login_and_enroll("alice", "sub-alice", b"right").await;
     let other = Arc::new(FakeProvider::new());
-    let manager = AuthManager::builder(TENANT, Arc::new(tablet.sealed.clone()))
+    let manager = AuthManager::builder(TENANT, tablet.stores.clone())
         .provider("other", other.clone())
         .clock(tablet.clock.clone())
         .build()

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authresult_core::StoreBackend;
 use authresult_core::{AuthManager, CasOutcome, Session, SessionKey, SessionStore, Timestamp};
 use authresult_store::SqliteStore;
 
@@ -30,7 +31,7 @@ fn counter_value(session: &Session) -> u64 {
 }
 
 /// Adds one to the shared counter with compare-and-swap, retrying conflicts.
-async fn increment(store: &dyn SessionStore) {
+async fn increment(store: &dyn StoreBackend) {
     loop {
         let current = store.get(&counter_key()).await.unwrap().unwrap();
         let mut next = current.clone();
@@ -51,7 +52,7 @@ async fn child_refresher() {
     }
     let db = std::env::var("AUTHRESULT_STORE_DB").unwrap();
     let log = std::env::var("AUTHRESULT_STORE_LOG").unwrap();
-    let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(db).await.unwrap());
+    let store: Arc<dyn StoreBackend> = Arc::new(SqliteStore::open(db).await.unwrap());
     let provider = Arc::new(CountingProvider {
         log: log.into(),
         expires_in: 1,

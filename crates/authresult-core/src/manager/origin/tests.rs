@@ -10,11 +10,12 @@ use std::time::Duration;
 use serde_json::json;
 use url::Url;
 
-use crate::testing::{FakeProvider, MemoryStore};
+use crate::testing::FakeProvider;
 use crate::{
     AccessToken, AuthManager, AuthResult, Clock as _, Credentials, Error, FailureKind, IdToken, LoginFlow,
     ManualClock, Origin, Password, RefreshToken, Session, SessionKey, SessionStore, Timestamp,
 };
+use crate::{MemoryStore, RevocationQueueExt as _};
 
 const T0: u64 = 1_700_000_000;
 

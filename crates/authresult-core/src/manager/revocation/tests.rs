@@ -7,8 +7,8 @@ use std::sync::Arc;
 use mockall::Sequence;
 
 use crate::{
-    AccessToken, AuthManager, AuthResult, Error, FailureKind, ManualClock, MockAuthProvider,
-    MockSessionStore, RefreshToken, Session, SessionKey, Timestamp,
+    AccessToken, AuthManager, AuthResult, Error, FailureKind, ManualClock, MockAuthProvider, MockBackend,
+    RefreshToken, Session, SessionKey, Timestamp,
 };
 
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
@@ -21,7 +21,7 @@ fn session() -> Session {
     session
 }
 
-fn manager(store: MockSessionStore, mut provider: MockAuthProvider) -> AuthManager {
+fn manager(store: MockBackend, mut provider: MockAuthProvider) -> AuthManager {
     provider.expect_origin().return_const(None);
     let clock = ManualClock::new(T0);
     AuthManager::builder("tenant-a", Arc::new(store))
@@ -37,10 +37,10 @@ fn manager(store: MockSessionStore, mut provider: MockAuthProvider) -> AuthManag
 #[tokio::test]
 async fn a_logout_the_provider_answers_writes_no_pending_revocation() {
     let mut seq = Sequence::new();
-    let mut store = MockSessionStore::new();
+    let mut store = MockBackend::new();
     store.expect_access_gate().returning(|_, _| None);
     store.expect_get().returning(|_| Ok(Some(session())));
-    store.expect_put_pending_revocation().never();
+    store.expect_push_revocation().never();
     let mut provider = MockAuthProvider::new();
     provider.expect_end_session_url().returning(|_| Ok(None));
     provider
@@ -72,7 +72,7 @@ async fn a_logout_the_provider_answers_writes_no_pending_revocation() {
 #[tokio::test]
 async fn an_offline_logout_writes_its_revocations_before_it_removes_the_session() {
     let mut seq = Sequence::new();
-    let mut store = MockSessionStore::new();
+    let mut store = MockBackend::new();
     store.expect_access_gate().returning(|_, _| None);
     store.expect_get().returning(|_| Ok(Some(session())));
     let mut provider = MockAuthProvider::new();
@@ -82,17 +82,17 @@ async fn an_offline_logout_writes_its_revocations_before_it_removes_the_session(
         .times(2)
         .returning(|_| Err(Error::provider(FailureKind::Transient, "offline")));
     store
-        .expect_put_pending_revocation()
-        .withf(|r| r.token.secret() == "r1" && r.key == SessionKey::new("tenant-a", "kc"))
+        .expect_push_revocation()
+        .withf(|r, _| r.token.secret() == "r1" && r.key == SessionKey::new("tenant-a", "kc"))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     store
-        .expect_put_pending_revocation()
-        .withf(|r| r.token.secret() == "a1" && r.expires_at == T0.saturating_add_secs(3600))
+        .expect_push_revocation()
+        .withf(|r, _| r.token.secret() == "a1" && r.expires_at == T0.saturating_add_secs(3600))
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     store
         .expect_remove_if_current()
         .withf(|s| s.auth.access_token.secret() == "a1")
@@ -107,12 +107,12 @@ async fn an_offline_logout_writes_its_revocations_before_it_removes_the_session(
 
 #[tokio::test]
 async fn a_logout_that_cannot_remember_the_revocation_keeps_the_session() {
-    let mut store = MockSessionStore::new();
+    let mut store = MockBackend::new();
     store.expect_access_gate().returning(|_, _| None);
     store.expect_get().returning(|_| Ok(Some(session())));
     store
-        .expect_put_pending_revocation()
-        .returning(|_| Err(Error::store(FailureKind::Configuration, "disk full")));
+        .expect_push_revocation()
+        .returning(|_, _| Err(Error::store(FailureKind::Configuration, "disk full")));
     store.expect_remove().never();
     store.expect_remove_if_current().never();
     let mut provider = MockAuthProvider::new();
@@ -157,13 +157,13 @@ async fn a_logout_racing_a_refresh_elsewhere_revokes_the_rotated_tokens_too() {
         T0,
     );
     rotated.set_stored_version(2);
-    let mut store = MockSessionStore::new();
+    let mut store = MockBackend::new();
     store.expect_access_gate().returning(|_, _| None);
     let reads = std::sync::Mutex::new(vec![rotated.clone(), first.clone()]);
     store
         .expect_get()
         .returning(move |_| Ok(reads.lock().unwrap().pop()));
-    store.expect_put_pending_revocation().never();
+    store.expect_push_revocation().never();
     store.expect_remove().never();
     store
         .expect_remove_if_current()
@@ -200,7 +200,7 @@ async fn a_logout_leaves_a_login_written_meanwhile() {
         T0,
     );
     other.set_stored_version(1);
-    let mut store = MockSessionStore::new();
+    let mut store = MockBackend::new();
     store.expect_access_gate().returning(|_, _| None);
     let reads = std::sync::Mutex::new(vec![other, first]);
     store

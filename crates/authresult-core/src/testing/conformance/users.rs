@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{T0, assert_same_session, sample_session};
-use crate::{CasOutcome, Session, SessionKey, SessionStore, UserId};
+use crate::{CasOutcome, LeaseStore, Session, SessionKey, SessionStore, UserId};
 
 /// [`sample_session`] of `user`: its tokens name the user, so a session of
 /// one user read under another's key is noticed.
@@ -80,7 +80,7 @@ pub async fn sessions_are_per_user<S: SessionStore + ?Sized>(store: &S) {
 }
 
 /// Each user's session has its own refresh lease.
-pub async fn leases_are_per_user<S: SessionStore + ?Sized>(store: &S) {
+pub async fn leases_are_per_user<S: LeaseStore + ?Sized>(store: &S) {
     let ttl = Duration::from_secs(30);
     for (user, holder) in [("amina", "one"), ("bob", "two"), ("", "three")] {
         let key = SessionKey::for_user("t", user, "p");

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use authresult_core::LeaseStore as _;
 use authresult_core::{
     AccessToken, AuthManager, AuthProvider, AuthResult, Credentials, Error, LoginRequest, LoginResponse,
     PendingAuthorization, RefreshToken, Session, SessionKey, SessionStore, Timestamp, TokenInfo,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authresult_core::{Error, FailureKind, SessionKey, SessionStore, Timestamp};
+use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
 use authresult_store::{EncryptionKey, PostgresOptions, PostgresStore, StoreError, testing};
 
 use super::{SERVER, Schemas, cause, connect_raw, database_url, quote};

@@ -10,6 +10,7 @@ use authresult_core::testing::FakeProvider;
 use authresult_core::{
     AccessToken, AuthManager, AuthResult, ManualClock, RefreshToken, Session, SessionKey, SessionStore,
 };
+use authresult_core::{RevocationQueueExt as _, Stores, UsernameStore as _};
 use authresult_store::testing::vault::VaultHandles;
 use authresult_store::{
     KdfParams, KeySource, OfflinePolicy, OfflineVault, PostgresOptions, PostgresStore, StoreError,
@@ -131,6 +132,8 @@ struct Instance {
     raw: Arc<PostgresStore>,
     vault: Arc<OfflineVault>,
     sessions: Arc<dyn SessionStore>,
+    /// Every port of `raw`, sessions through `sessions`.
+    stores: Stores,
 }
 
 async fn per_user_instance(schema: &str, clock: &ManualClock) -> Instance {
@@ -142,8 +145,14 @@ async fn per_user_instance(schema: &str, clock: &ManualClock) -> Instance {
         vault: vault.clone(),
     };
     assert!(source.store_key().is_some());
-    let sessions = source.protect(raw.clone());
-    Instance { raw, vault, sessions }
+    let stores = source.protect(raw.clone());
+    let sessions = stores.sessions.clone();
+    Instance {
+        raw,
+        vault,
+        sessions,
+        stores,
+    }
 }
 
 async fn token(store: &dyn SessionStore, user: &str) -> Result<String, authresult_core::Error> {
@@ -217,8 +226,8 @@ async fn per_user_sessions_on_postgres_are_readable_only_while_unlocked_on_any_i
         .await
         .unwrap()
         .unwrap();
-    assert!(raw.auth.access_token.secret().starts_with("authresult-vault:v1:"));
-    assert!(raw.auth.refresh_token.is_none());
+    assert!(raw.sealed_auth.is_some(), "the sealed box in its own field");
+    assert!(raw.auth.access_token.secret().is_empty() && raw.auth.refresh_token.is_none());
 
     // Locked: a typed error, and `list` leaves the user out.
     first.vault.lock_all();
@@ -259,7 +268,7 @@ async fn per_user_sessions_on_postgres_are_readable_only_while_unlocked_on_any_i
     );
 
     // The session manager of the second instance serves the unlocked user.
-    let manager = AuthManager::builder("field-app", second.sessions.clone())
+    let manager = AuthManager::builder("field-app", second.stores.clone())
         .provider("kc", Arc::new(FakeProvider::new()))
         .clock(Arc::new(clock.clone()))
         .sleeper(Arc::new(clock.clone()))
