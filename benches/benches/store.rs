@@ -16,8 +16,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use authresult_bench::results;
+use authresult_core::testing::sample_session;
 use authresult_core::{AccessToken, AuthResult, Session, SessionKey, SessionStore, Timestamp};
-use authresult_store::testing::{self, SEED_PROVIDER, sample_session, seeded_key};
+use authresult_store::testing::{self, SEED_PROVIDER, seeded_key};
 use authresult_store::{PostgresOptions, PostgresStore, SqliteStore};
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use rusqlite::params;
@@ -68,7 +69,11 @@ fn run() -> anyhow::Result<()> {
 /// The session seeding copies: an access token only, as Postgres seeding writes.
 fn seed_template(tenant: &str) -> Session {
     let auth = AuthResult::new(AccessToken::new("seed-access-token"), 3600);
-    Session::new(SessionKey::new(tenant, SEED_PROVIDER), auth, testing::T0)
+    Session::new(
+        SessionKey::new(tenant, SEED_PROVIDER),
+        auth,
+        authresult_core::testing::T0,
+    )
 }
 
 /// `KEYS` keys of seeded sessions, in a fixed pseudo-random order.

@@ -188,7 +188,6 @@ mod sqlite;
 pub mod testing;
 mod vault;
 
-pub use authresult_core::{CasOutcome, SessionKey, SessionStore};
 pub use error::{StoreError, UnsafeFileProblem};
 pub use key::{EncryptionKey, KEY_LEN, KdfParams};
 pub use key_source::KeySource;

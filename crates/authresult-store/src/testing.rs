@@ -1,9 +1,7 @@
-//! The conformance suites for the backends of this crate (the `testing`
-//! feature): [`authresult_core::testing`] re-exported (the store
-//! ports' suites), [`vault`] (the `VaultStore` suite), plus, with `postgres`, what
-//! the Postgres tests and benchmarks need (bulk seeding and query plans).
-
-pub use authresult_core::testing::*;
+//! The test doubles of this crate (the `testing` feature, which also turns
+//! on [`authresult_core::testing`], the home of the store ports' suites):
+//! [`vault`] (the `VaultStore` suite), plus, with `postgres`, what the
+//! Postgres tests and benchmarks need (bulk seeding and query plans).
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -78,7 +78,11 @@ pub async fn seed_postgres(store: &PostgresStore, count: u64) -> Result<(), Stor
 /// [`SEED_PROVIDER`], an access token only).
 fn seed_session(tenant: &str) -> Session {
     let auth = AuthResult::new(AccessToken::new("seed-access-token"), 3600);
-    Session::new(SessionKey::new(tenant, SEED_PROVIDER), auth, super::T0)
+    Session::new(
+        SessionKey::new(tenant, SEED_PROVIDER),
+        auth,
+        authresult_core::testing::T0,
+    )
 }
 
 /// The server's `EXPLAIN (FORMAT JSON)` of the statement

@@ -32,7 +32,7 @@ pub use instances::{
     two_instances_never_pass_one_failure_check,
 };
 
-use super::T0;
+use authresult_core::testing::T0;
 
 /// Two handles on one fresh, empty backend. For a backend with connections
 /// or files, two separate ones (as two processes or instances would have);

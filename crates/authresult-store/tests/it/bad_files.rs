@@ -5,8 +5,9 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::time::Duration;
 
+use authresult_core::testing;
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};
-use authresult_store::{SqliteOptions, SqliteStore, StoreError, UnsafeFileProblem, testing};
+use authresult_store::{SqliteOptions, SqliteStore, StoreError, UnsafeFileProblem};
 
 use crate::common::{Rng, child_command, child_role, ignores_file_permissions, store_error};
 

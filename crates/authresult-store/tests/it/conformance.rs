@@ -13,15 +13,15 @@ use crate::common::test_key;
 
 #[tokio::test]
 async fn memory_store_conforms() {
-    testing::run_all(|| async { MemoryStore::new() }).await;
-    testing::lease_expires_on_the_callers_clock(&MemoryStore::new()).await;
+    authresult_core::testing::run_all(|| async { MemoryStore::new() }).await;
+    authresult_core::testing::lease_expires_on_the_callers_clock(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let n = AtomicUsize::new(0);
-    testing::run_all(|| {
+    authresult_core::testing::run_all(|| {
         let path = dir
             .path()
             .join(format!("{}/sessions.db", n.fetch_add(1, Ordering::Relaxed)));
@@ -31,14 +31,14 @@ async fn sqlite_store_conforms() {
     let store = SqliteStore::open(dir.path().join("callers-clock.db"))
         .await
         .unwrap();
-    testing::lease_expires_on_the_callers_clock(&store).await;
+    authresult_core::testing::lease_expires_on_the_callers_clock(&store).await;
 }
 
 #[tokio::test]
 async fn encrypted_sqlite_store_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let n = AtomicUsize::new(0);
-    testing::run_all(|| {
+    authresult_core::testing::run_all(|| {
         let path = dir
             .path()
             .join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
@@ -66,7 +66,7 @@ async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 for n in 0..10 {
-                    let session = testing::sample_session("t", &format!("p{t}"), n);
+                    let session = authresult_core::testing::sample_session("t", &format!("p{t}"), n);
                     assert_eq!(store.put(&session).await.unwrap(), n + 1);
                 }
             })
@@ -81,7 +81,10 @@ async fn sqlite_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
             .await
             .unwrap()
             .unwrap();
-        testing::assert_same_session(&stored, &testing::sample_session("t", &format!("p{t}"), 9));
+        authresult_core::testing::assert_same_session(
+            &stored,
+            &authresult_core::testing::sample_session("t", &format!("p{t}"), 9),
+        );
         assert_eq!(stored.version(), 10);
     }
 }

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use authresult_core::testing;
 use authresult_core::{SessionKey, SessionStore as _};
-use authresult_store::{SqliteOptions, testing};
+use authresult_store::SqliteOptions;
 
 use crate::common::{Rng, child_command, child_role, test_key};
 

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use authresult_core::testing;
 use authresult_core::{FailureKind, SessionKey, SessionStore as _};
 use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
-use authresult_store::{EncryptionKey, SqliteOptions, SqliteStore, StoreError, testing};
+use authresult_store::{EncryptionKey, SqliteOptions, SqliteStore, StoreError};
 
 use crate::common::{store_error, test_key};
 

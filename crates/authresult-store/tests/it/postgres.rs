@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use authresult_core::StoreBackend;
+use authresult_core::testing;
 use authresult_core::{Error, SessionStore, Timestamp};
-use authresult_store::{PostgresOptions, StoreError, testing};
+use authresult_store::{PostgresOptions, StoreError};
 use tokio::sync::RwLock;
 use tokio_postgres::{Client, NoTls};
 

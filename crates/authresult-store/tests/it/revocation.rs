@@ -381,7 +381,7 @@ async fn a_version_1_sqlite_file_migrates_without_loss() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
     let store = SqliteStore::open(&path).await.unwrap();
-    let session = authresult_store::testing::sample_session("field-app", "keycloak", 1);
+    let session = authresult_core::testing::sample_session("field-app", "keycloak", 1);
     store.put(&session).await.unwrap();
     store.close().await;
     // Back to what version 1 wrote: no users, no revocations table.
@@ -393,8 +393,8 @@ async fn a_version_1_sqlite_file_migrates_without_loss() {
 
     let store = SqliteStore::open(&path).await.unwrap();
     let stored = store.get(&session.key).await.unwrap().unwrap();
-    authresult_store::testing::assert_same_session(&stored, &session);
-    let revocation = authresult_store::testing::sample_revocation("field-app", "keycloak", "1", false, T0);
+    authresult_core::testing::assert_same_session(&stored, &session);
+    let revocation = authresult_core::testing::sample_revocation("field-app", "keycloak", "1", false, T0);
     store.put_pending_revocation(&revocation).await.unwrap();
     assert_eq!(stored_tokens(&store, T0).await.len(), 1);
     store.check_integrity().await.unwrap();

@@ -2,8 +2,8 @@
 //! per user (schema version 2) migrates without losing a session, sealed
 //! rows included.
 
+use authresult_core::testing::{assert_same_session, sample_session, sample_user_session};
 use authresult_core::{SessionKey, SessionStore as _, UserId};
-use authresult_store::testing::{assert_same_session, sample_session, sample_user_session};
 use authresult_store::{SqliteOptions, SqliteStore};
 
 use crate::common::test_key;

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use authresult_core::testing;
 use authresult_core::{CasOutcome, FailureKind, SessionKey, SessionStore};
-use authresult_store::{PostgresOptions, PostgresStore, StoreError, testing};
+use authresult_store::{PostgresOptions, PostgresStore, StoreError};
 use tokio_postgres::NoTls;
 
 use super::{

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authresult_core::testing;
 use authresult_core::{Error, FailureKind, SessionKey, SessionStore, Timestamp};
 use authresult_core::{PendingLoginStore as _, RevocationQueueExt as _};
-use authresult_store::{EncryptionKey, PostgresOptions, PostgresStore, StoreError, testing};
+use authresult_store::{EncryptionKey, PostgresOptions, PostgresStore, StoreError};
 
 use super::{SERVER, Schemas, cause, connect_raw, database_url, quote};
 use crate::common::test_key;

@@ -21,7 +21,7 @@ use super::schema::back_to_v3;
 use super::{SERVER, Schemas, cause, connect_raw, database_url, quote};
 use crate::common::test_key;
 
-const T0: authresult_core::Timestamp = testing::T0;
+const T0: authresult_core::Timestamp = authresult_core::testing::T0;
 
 /// Cheap key derivation: the tests check the rules, not the cost.
 fn policy() -> OfflinePolicy {
@@ -72,8 +72,8 @@ async fn a_version_3_schema_migrates_to_the_vault_without_losing_a_session() {
     let schemas = Schemas::new();
     let schema = schemas.fresh("v3");
     let store = instance(&schema, Some(&test_key())).await;
-    let single = testing::sample_session("t", "keycloak", 1);
-    let amina = testing::sample_user_session("t", "amina", "keycloak", 2);
+    let single = authresult_core::testing::sample_session("t", "keycloak", 1);
+    let amina = authresult_core::testing::sample_user_session("t", "amina", "keycloak", 2);
     store.put(&single).await.unwrap();
     store.put(&amina).await.unwrap();
     store.put(&amina).await.unwrap();
@@ -81,7 +81,7 @@ async fn a_version_3_schema_migrates_to_the_vault_without_losing_a_session() {
         .set_username(&"t".into(), Some("amina".into()))
         .await
         .unwrap();
-    let revocation = testing::sample_revocation("t", "keycloak", "r1", true, T0);
+    let revocation = authresult_core::testing::sample_revocation("t", "keycloak", "r1", true, T0);
     store.put_pending_revocation(&revocation).await.unwrap();
     store.close();
     let admin = connect_raw(&database_url()).await;
@@ -103,9 +103,9 @@ async fn a_version_3_schema_migrates_to_the_vault_without_losing_a_session() {
         .unwrap()
         .get(0);
     assert_eq!(version, 4);
-    testing::assert_same_session(&store.get(&single.key).await.unwrap().unwrap(), &single);
+    authresult_core::testing::assert_same_session(&store.get(&single.key).await.unwrap().unwrap(), &single);
     let stored = other.get(&amina.key).await.unwrap().unwrap();
-    testing::assert_same_session(&stored, &amina);
+    authresult_core::testing::assert_same_session(&stored, &amina);
     assert_eq!(stored.version(), 2);
     assert_eq!(
         store.username(&"t".into()).await.unwrap().as_deref(),
