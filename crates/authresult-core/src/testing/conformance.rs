@@ -4,8 +4,8 @@
 //! sessions and leases).
 //!
 //! Enabled by the `testing` feature of `authresult-core` (a third-party
-//! backend runs it without compiling SQLite); `authresult_store::testing`
-//! re-exports it. A backend's tests call [`run_all`] (every port, for a
+//! backend runs it without compiling SQLite), its one path. A backend's
+//! tests call [`run_all`] (every port, for a
 //! backend implementing all of them), a port's runner ([`run_sessions`],
 //! [`run_usernames`], [`run_pending_logins`], [`run_leases`],
 //! [`run_revocations`]) with a function making a fresh, empty store, or the
