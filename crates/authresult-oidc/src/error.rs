@@ -264,6 +264,15 @@ pub enum OidcError {
         /// What is wrong.
         reason: String,
     },
+    /// The provider does not offer this operation (a password login at an
+    /// OpenID provider: use an interactive login).
+    #[error("provider `{provider}` does not support {operation}")]
+    Unsupported {
+        /// The provider type.
+        provider: String,
+        /// The operation, e.g. `password login`.
+        operation: &'static str,
+    },
     /// The provider configuration or a call's input is wrong.
     #[error("invalid configuration: {reason}")]
     Configuration {
@@ -380,6 +389,7 @@ impl OidcError {
             OidcError::IssuerMismatch { .. }
             | OidcError::EndpointMissing { .. }
             | OidcError::Configuration { .. }
+            | OidcError::Unsupported { .. }
             | OidcError::ArtifactFile { .. }
             | OidcError::HttpClient { .. } => FailureKind::Configuration,
         }
@@ -472,7 +482,13 @@ pub(crate) fn safe_description(text: &str) -> Option<String> {
 
 impl From<OidcError> for authresult_core::Error {
     fn from(error: OidcError) -> Self {
-        authresult_core::Error::provider(error.kind(), error)
+        match error {
+            // The port's own answer for an operation a provider lacks.
+            OidcError::Unsupported { provider, operation } => {
+                authresult_core::Error::Unsupported { provider, operation }
+            }
+            error => authresult_core::Error::provider(error.kind(), error),
+        }
     }
 }
 

@@ -10,28 +10,11 @@ use authresult_core::{
 use url::Url;
 
 use super::OidcProvider;
-use crate::id_token;
 
 #[async_trait]
 impl AuthProvider for OidcProvider {
     async fn login(&self, credentials: &Credentials) -> Result<AuthResult, authresult_core::Error> {
-        match credentials {
-            Credentials::Token { token } => {
-                let claims = self.userinfo(token, None).await?;
-                self.check_brought_token_organization(token, &claims)?;
-                let expires_in = self
-                    .inner
-                    .profile
-                    .expires_in_hint(token.secret(), self.inner.options.clock.now());
-                let mut result = AuthResult::new(token.clone(), expires_in);
-                result.profile = Some(id_token::profile_of(&claims));
-                Ok(result)
-            }
-            _ => Err(authresult_core::Error::Unsupported {
-                provider: self.inner.profile.type_name().to_owned(),
-                operation: "password login (use an interactive login)",
-            }),
-        }
+        Ok(OidcProvider::login(self, credentials).await?)
     }
 
     async fn begin_login(

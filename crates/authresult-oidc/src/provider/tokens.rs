@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authresult_core::{AccessToken, AuthResult, IdToken, Organization, RefreshToken};
+use authresult_core::{AccessToken, AuthResult, Credentials, IdToken, Organization, RefreshToken};
 use openidconnect::{OAuth2TokenResponse as _, Scope};
 use serde_json::{Map, Value};
 
@@ -94,12 +94,36 @@ impl OidcProvider {
         id_token::verify(raw, access, &keys, &rules).await
     }
 
+    /// A login without a browser (the port's
+    /// [`AuthProvider::login`](authresult_core::AuthProvider::login) with
+    /// this crate's error): only a token the user brought
+    /// (`Credentials::Token`), accepted by userinfo and the organisation
+    /// rule, its profile from userinfo. A password is `Unsupported`: an
+    /// OpenID provider's logins are interactive.
+    pub async fn login(&self, credentials: &Credentials) -> Result<AuthResult, OidcError> {
+        let Credentials::Token { token } = credentials else {
+            return Err(OidcError::Unsupported {
+                provider: self.inner.profile.type_name().to_owned(),
+                operation: "password login (use an interactive login)",
+            });
+        };
+        let claims = self.userinfo(token, None).await?;
+        self.check_brought_token_organization(token, &claims)?;
+        let expires_in = self
+            .inner
+            .profile
+            .expires_in_hint(token.secret(), self.inner.options.clock.now());
+        let mut result = AuthResult::new(token.clone(), expires_in);
+        result.profile = Some(id_token::profile_of(&claims));
+        Ok(result)
+    }
+
     /// The organisation rule for a token the user brought
     /// (`Credentials::Token`), which userinfo has just accepted: on
     /// userinfo's organisation claims, or else on the token's own (a JWT the
     /// provider accepted). Without either, a configured organisation is not
     /// met.
-    pub(super) fn check_brought_token_organization(
+    fn check_brought_token_organization(
         &self,
         token: &AccessToken,
         userinfo: &Map<String, Value>,

@@ -314,6 +314,18 @@ async fn userinfo_merge_and_token_adoption() {
     .await
     .unwrap_err();
     assert_eq!(refused.kind(), FailureKind::Configuration);
+    assert!(
+        matches!(&refused, authresult_core::Error::Unsupported { provider, .. } if provider == "keycloak"),
+        "{refused:?}"
+    );
+    // The inherent method is the same operation, with this crate's error.
+    let inherent = provider
+        .login(&authresult_core::Credentials::Token {
+            token: auth.access_token.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(inherent.subject(), Some("alice"));
 }
 
 #[tokio::test]
