@@ -54,13 +54,12 @@ impl AuthResult {
         }
     }
 
-    /// Parses DataCollect's JSON text.
+    /// Parses DataCollect's JSON text: one object, no member twice.
     pub fn from_json_str(json: &str) -> Result<Self, Error> {
-        let value: Value = serde_json::from_str(json).map_err(|e| Error::InvalidAuthResult {
-            field: "(document)",
-            reason: format!("is not valid JSON: {e}"),
-        })?;
-        Self::from_json_value(value)
+        // Strict: a member given twice (two `access_token`s) is refused, not
+        // read as whichever a parser keeps.
+        let object = crate::parse_strict_object(json).map_err(|reason| invalid("(document)", reason))?;
+        Self::from_json_value(Value::Object(object))
     }
 
     /// Reads a parsed JSON value.

@@ -172,13 +172,11 @@ impl AppArtifact {
                 format!("is larger than {MAX_ARTIFACT_BYTES} bytes"),
             ));
         }
-        let value: Value = serde_json::from_str(json).map_err(|e| {
-            artifact_error(
-                "(document)",
-                format!("is not valid JSON (line {}, column {})", e.line(), e.column()),
-            )
-        })?;
-        Self::from_json_value(value, allow_insecure_http)
+        // Strict at the top, where the app's id, providers and sync URL are:
+        // a member given twice is refused, not read as whichever a parser keeps.
+        let object =
+            crate::parse_strict_object(json).map_err(|reason| artifact_error("(document)", reason))?;
+        Self::from_json_value(Value::Object(object), allow_insecure_http)
     }
 
     /// [`from_json_str`](Self::from_json_str) on a parsed value.

@@ -20,6 +20,9 @@
 //! * [`AuthManager`], which logs in, keeps sessions fresh with exactly one
 //!   refresh per expiry, and keeps an offline device's session through
 //!   transient failures.
+//! * [`parse_strict_object`] and [`read_strict_object`], the workspace's one
+//!   strict reader of JSON objects from outside (no top-level member twice),
+//!   also used by `authresult-http` and `authresult-jwt`.
 //!
 //! Depend on it directly when you write an adapter (a provider or a store) or
 //! want only the types; applications usually also take `authresult-oidc`
@@ -74,6 +77,7 @@ mod secret;
 mod session;
 mod sleep;
 mod store;
+mod strict_json;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod time;
@@ -120,4 +124,5 @@ pub use store::{
 pub use store::{
     MockLeaseStore, MockPendingLoginStore, MockRevocationQueue, MockSessionStore, MockUsernameStore,
 };
+pub use strict_json::{StrictMembers, parse_strict_object, read_strict_object};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -14,8 +14,8 @@ use url::Url;
 
 use crate::client::HttpClient;
 use crate::error::HttpError;
-use crate::json::parse_object;
 use crate::text::display_url;
+use authresult_core::parse_strict_object;
 
 /// How long a discovery document is used before it is read again (both the
 /// validator's and the login client's default).
@@ -64,7 +64,7 @@ impl DiscoveryDocument {
             reason,
         };
         let text = std::str::from_utf8(body).map_err(|_| bad("response is not UTF-8".into()))?;
-        let document = parse_object(text).map_err(|e| bad(format!("response {e}")))?;
+        let document = parse_strict_object(text).map_err(|e| bad(format!("response {e}")))?;
         let issuer = match document.get("issuer") {
             Some(Value::String(issuer)) => issuer.clone(),
             Some(_) => return Err(bad("`issuer` is not a string".into())),

@@ -8,8 +8,8 @@ use url::Url;
 
 use crate::client::HttpClient;
 use crate::error::HttpError;
-use crate::json::parse_object;
 use crate::text::{basic_auth, display_url};
+use authresult_core::parse_strict_object;
 
 /// `GET url` with `accept`, expecting status 200; answers the capped body.
 /// Any other status is [`HttpError::Status`] (or what
@@ -113,5 +113,5 @@ fn malformed(url: &Url, reason: &str) -> HttpError {
 
 fn object(url: &Url, body: &[u8]) -> Result<Map<String, Value>, HttpError> {
     let text = std::str::from_utf8(body).map_err(|_| malformed(url, "the response is not UTF-8"))?;
-    parse_object(text).map_err(|e| malformed(url, &format!("the response {e}")))
+    parse_strict_object(text).map_err(|e| malformed(url, &format!("the response {e}")))
 }

@@ -16,8 +16,6 @@
 //!   [`DiscoveryDocument`] and kept for a TTL (the one cache rule of the
 //!   validator and the login client);
 //! * [`fetch`]: a JSON `GET`, introspection and userinfo;
-//! * [`parse_object`]: the strict JSON object reader (duplicate members
-//!   refused);
 //! * [`HttpError`]: the crate's one error; each caller maps it once into
 //!   its own.
 
@@ -30,13 +28,11 @@ mod client;
 mod discovery;
 mod error;
 pub mod fetch;
-mod json;
 mod network;
 mod text;
 
 pub use client::{HttpClient, HttpLimits};
 pub use discovery::{DEFAULT_DISCOVERY_TTL, Discovery, DiscoveryDocument, ENDPOINT_FIELDS, issuer_matches};
 pub use error::HttpError;
-pub use json::{Members, parse_object, read_object};
 pub use network::{CaCertificates, ClientIdentity, NetworkOptions, Proxy};
 pub use text::{basic_auth, describe, display_uri, display_url, retry_after};

@@ -5,7 +5,7 @@
 use serde::de::{IgnoredAny, MapAccess};
 use serde_json::{Map, Value};
 
-use authresult_http::{Members, read_object};
+use authresult_core::{StrictMembers, read_strict_object};
 
 /// Where claims are looked up: a parsed object, or the interpreted claims of
 /// a JWT payload.
@@ -79,11 +79,11 @@ impl ClaimSource for KnownClaims {
 impl KnownClaims {
     /// Parses a payload; the error says what is wrong with it.
     pub(crate) fn parse(text: &str) -> Result<Self, &'static str> {
-        read_object(text)
+        read_strict_object(text)
     }
 }
 
-impl Members for KnownClaims {
+impl StrictMembers for KnownClaims {
     fn member<'de, A: MapAccess<'de>>(&mut self, name: &str, access: &mut A) -> Result<(), A::Error> {
         match known_index(name) {
             Some(i) => self.values[i] = Some(access.next_value::<Value>()?),

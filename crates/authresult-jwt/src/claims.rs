@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::TokenPurpose;
 use super::typed_claims::{Scopes, Times, Typed};
-use authresult_http::parse_object;
+use authresult_core::parse_strict_object;
 
 /// How a token was found valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,7 +73,7 @@ impl ClaimStore {
             // The text was checked to be a JSON object without duplicates
             // before the token was accepted, so parsing cannot fail here.
             ClaimStore::Lazy { json, parsed } => {
-                parsed.get_or_init(|| parse_object(json).unwrap_or_default())
+                parsed.get_or_init(|| parse_strict_object(json).unwrap_or_default())
             }
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::claim_source::{ClaimSource, KnownClaims};
 use super::error::{TokenPart, ValidationError, sanitize};
-use authresult_http::parse_object;
+use authresult_core::parse_strict_object;
 
 /// The default cap on a token's length in bytes (16 KiB), applied before any
 /// parsing.
@@ -397,7 +397,7 @@ impl<'a> UnverifiedJwt<'a> {
     /// The unverified claims, parsed from [`payload_json`](Self::payload_json)
     /// on each call.
     pub fn claims(&self) -> Map<String, Value> {
-        parse_object(&self.payload).unwrap_or_default()
+        parse_strict_object(&self.payload).unwrap_or_default()
     }
 
     /// The signed bytes: `base64url(header) "." base64url(payload)`.

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::error::{UpstreamEndpoint, ValidationError, sanitize};
 use super::jose::{JwsAlgorithm, KeyFamily, UnverifiedJwt};
-use authresult_http::parse_object;
+use authresult_core::parse_strict_object;
 
 /// RSA keys with a shorter modulus are refused.
 const MIN_RSA_BITS: usize = 2048;
@@ -129,7 +129,7 @@ impl JwkSet {
             reason: format!("key set {reason}"),
         };
         let text = std::str::from_utf8(json).map_err(|_| bad("is not UTF-8"))?;
-        let mut doc = parse_object(text).map_err(bad)?;
+        let mut doc = parse_strict_object(text).map_err(bad)?;
         let keys = match doc.remove("keys") {
             Some(Value::Array(keys)) => keys,
             _ => return Err(bad("has no `keys` array")),

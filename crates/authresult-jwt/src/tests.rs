@@ -17,7 +17,7 @@ use super::error::{TokenPurpose, TokenTypeReason, ValidationErrorKind, sanitize}
 use super::jose::{JwsAlgorithm, TypHeader};
 use super::keys::{JwkSet, Selected};
 use super::typed_claims::{TimeRules, Typed, numeric_date};
-use authresult_http::parse_object;
+use authresult_core::parse_strict_object;
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -135,18 +135,21 @@ fn numeric_dates_are_range_checked() {
 #[test]
 fn json_objects_are_strict() {
     assert!(
-        parse_object(r#"{"a":1,"b":{"a":2,"a":3}}"#).is_ok(),
+        parse_strict_object(r#"{"a":1,"b":{"a":2,"a":3}}"#).is_ok(),
         "only top-level members are checked"
     );
     assert_eq!(
-        parse_object(r#"{"a":1,"a":1}"#).unwrap_err(),
+        parse_strict_object(r#"{"a":1,"a":1}"#).unwrap_err(),
         "has a duplicate member"
     );
-    assert_eq!(parse_object("[1]").unwrap_err(), "is not a JSON object");
-    assert_eq!(parse_object("").unwrap_err(), "is not a JSON object");
-    assert_eq!(parse_object("{").unwrap_err(), "is not valid JSON");
-    assert_eq!(parse_object(r#"{"a":1e400}"#).unwrap_err(), "is not valid JSON");
-    assert!(parse_object(" \n{}").is_ok());
+    assert_eq!(parse_strict_object("[1]").unwrap_err(), "is not a JSON object");
+    assert_eq!(parse_strict_object("").unwrap_err(), "is not a JSON object");
+    assert_eq!(parse_strict_object("{").unwrap_err(), "is not valid JSON");
+    assert_eq!(
+        parse_strict_object(r#"{"a":1e400}"#).unwrap_err(),
+        "is not valid JSON"
+    );
+    assert!(parse_strict_object(" \n{}").is_ok());
 }
 
 #[test]

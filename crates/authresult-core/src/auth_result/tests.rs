@@ -302,3 +302,18 @@ fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     let replaced = session.refreshed(rotated, Timestamp::from_secs(100));
     assert_eq!(replaced.auth.refresh_token.as_ref().unwrap().secret(), "r2");
 }
+
+#[test]
+fn a_member_given_twice_is_refused_not_read_as_the_last() {
+    // A second `access_token` would otherwise replace the first unseen.
+    let doubled = EXAMPLE.replacen('{', r#"{"access_token":"planted","#, 1);
+    let err = AuthResult::from_json_str(&doubled).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("duplicate member") && !shown.contains("planted"),
+        "{shown}"
+    );
+    assert_eq!(field_of(err), "(document)");
+    // Nested maps are read as before: a profile is any string map.
+    assert!(AuthResult::from_json_str(EXAMPLE).is_ok());
+}

@@ -164,15 +164,7 @@ fn parse_object(shape: &'static str, json: &str) -> Result<Map<String, Value>, E
     if json.len() > MAX_STORED_TOKEN_BYTES {
         return Err(too_large(shape));
     }
-    match serde_json::from_str(json) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(invalid(shape, "(document)", "is not a JSON object")),
-        Err(e) => Err(invalid(
-            shape,
-            "(document)",
-            format!("is not valid JSON (line {}, column {})", e.line(), e.column()),
-        )),
-    }
+    crate::parse_strict_object(json).map_err(|reason| invalid(shape, "(document)", reason))
 }
 
 fn provider_name(shape: &'static str, field: &'static str, name: &str) -> Result<ProviderId, Error> {

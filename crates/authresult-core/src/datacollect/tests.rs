@@ -510,3 +510,33 @@ fn oidc_user_wrong_types_are_typed_errors_without_tokens() {
     let err = StoredToken::from_oidc_user("keycloak", &huge, NOW).unwrap_err();
     assert_eq!(stored_field(err), "(document)");
 }
+
+#[test]
+fn a_stored_token_with_a_member_given_twice_is_refused_not_read_last_wins() {
+    // Two `access_token`s: a parser taking the last would import a token
+    // the app never stored as the session's.
+    let user = oidc_user(json!(NOW.as_secs() + 300)).to_string();
+    let doubled = user.replacen('{', "{\"access_token\":\"planted-token\",", 1);
+    let err = StoredToken::from_oidc_user("keycloak", &doubled, NOW).unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("duplicate member") && !shown.contains("planted-token"),
+        "{shown}"
+    );
+    assert_eq!(stored_field(err), "(document)");
+    let record = json!({"id": "auth0", "token": "opaque-access-token"}).to_string();
+    let doubled = record.replacen('{', "{\"token\":\"planted-token\",", 1);
+    let err = StoredToken::from_indexeddb_record(&doubled, NOW).unwrap_err();
+    assert_eq!(stored_field(err), "(document)");
+}
+
+#[test]
+fn an_artifact_naming_a_top_level_member_twice_is_refused() {
+    // A second `syncServerUrl` (or `id`) would otherwise win unseen.
+    let text = artifact().to_string();
+    let doubled = text.replacen('{', r#"{"syncServerUrl":"https://evil.example","#, 1);
+    let err = AppArtifact::from_json_str(&doubled, false).unwrap_err();
+    assert!(format!("{err}").contains("duplicate member"), "{err}");
+    assert_eq!(config_field(err), "(document)");
+    assert!(AppArtifact::from_json_str(&text, false).is_ok());
+}

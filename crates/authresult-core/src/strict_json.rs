@@ -2,8 +2,12 @@
 //! token: the text must be one JSON object whose top-level members are
 //! unique (parsers resolve a duplicate differently, so a token or document
 //! that has one could mean two things). What is kept of each member is the
-//! caller's choice ([`Members`]): all of them ([`parse_object`]), or only
-//! what the caller interprets (`authresult-jwt`'s token claims).
+//! caller's choice ([`StrictMembers`]): all of them
+//! ([`parse_strict_object`]), or only what the caller interprets
+//! (`authresult-jwt`'s token claims). It lives in the core, below every
+//! crate that reads JSON from outside: discovery documents, key sets and
+//! token payloads (`authresult-http`, `authresult-jwt`) and DataCollect's
+//! stored tokens (`datacollect/stored.rs`).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -15,13 +19,13 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// What a strict read keeps of an object's members.
-pub trait Members: Default {
+pub trait StrictMembers: Default {
     /// Reads (or skips) the value of the member `name`, which is not a
     /// duplicate, from `access`.
     fn member<'de, A: MapAccess<'de>>(&mut self, name: &str, access: &mut A) -> Result<(), A::Error>;
 }
 
-impl Members for Map<String, Value> {
+impl StrictMembers for Map<String, Value> {
     fn member<'de, A: MapAccess<'de>>(&mut self, name: &str, access: &mut A) -> Result<(), A::Error> {
         let value = access.next_value::<Value>()?;
         self.insert(name.to_owned(), value);
@@ -31,7 +35,7 @@ impl Members for Map<String, Value> {
 
 /// Reads `text` as one JSON object without duplicate top-level members;
 /// the error says what is wrong with it.
-pub fn read_object<M: Members>(text: &str) -> Result<M, &'static str> {
+pub fn read_strict_object<M: StrictMembers>(text: &str) -> Result<M, &'static str> {
     // serde would also read a map from other shapes; only `{` starts an object.
     match text.trim_start().as_bytes().first() {
         Some(b'{') => {}
@@ -45,9 +49,9 @@ pub fn read_object<M: Members>(text: &str) -> Result<M, &'static str> {
         })
 }
 
-/// [`read_object`] keeping every member.
-pub fn parse_object(text: &str) -> Result<Map<String, Value>, &'static str> {
-    read_object(text)
+/// [`read_strict_object`] keeping every member.
+pub fn parse_strict_object(text: &str) -> Result<Map<String, Value>, &'static str> {
+    read_strict_object(text)
 }
 
 /// The members of an object read strictly.
@@ -83,11 +87,11 @@ impl<'de> Deserialize<'de> for Key<'de> {
 /// Above this many members, duplicates are found with a hash set.
 const LINEAR_SCAN_MAX: usize = 32;
 
-impl<'de, M: Members> Deserialize<'de> for Strict<M> {
+impl<'de, M: StrictMembers> Deserialize<'de> for Strict<M> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ObjectVisitor<M>(PhantomData<M>);
 
-        impl<'de, M: Members> Visitor<'de> for ObjectVisitor<M> {
+        impl<'de, M: StrictMembers> Visitor<'de> for ObjectVisitor<M> {
             type Value = Strict<M>;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
