@@ -15,7 +15,7 @@
 //! * [`LoopbackListener`]: the RFC 8252 loopback redirect listener of a
 //!   native app;
 //! * [`build_provider`]: the right provider for a DataCollect-style
-//!   `{type, fields}` [`ProviderConfig`](authresult_core::ProviderConfig);
+//!   `{type, fields}` [`ProviderConfig`];
 //! * [`DataCollectApp`]: a DataCollect app-config artifact (file, URL or QR
 //!   payload) loaded into a ready manager, the `Authorization` header
 //!   DataCollect's server expects ([`authorization_header`]), and the import
