@@ -138,3 +138,92 @@ async fn plain_http_only_to_loopback() {
         .is_ok()
     );
 }
+
+/// A token the sync server never issued, naming user `id`: unsigned.
+fn forged(id: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let exp = Timestamp::now().as_secs() + 3600;
+    let payload = URL_SAFE_NO_PAD.encode(json!({"id": id, "exp": exp}).to_string());
+    format!("{header}.{payload}.Zm9yZ2Vk")
+}
+
+/// The thief holding a shared tablet: alice's vault is locked out after
+/// failed unlocks ("only an online login lifts it"), the sync server is
+/// out of reach. A brought sync-server token is adopted without asking the
+/// server, yet its session write counts as the provider's proof of the
+/// account (`OfflineVault::prepare_login`): the passcode waiting for the
+/// login is tried against alice's record uncounted, past the lock-out, as
+/// often as the thief likes, with a token anyone can forge from alice's
+/// user id. Such a login must be refused (or at least not open the vault).
+#[tokio::test]
+async fn a_forged_brought_token_is_no_online_login_for_a_locked_out_vault() {
+    use authresult_core::{AccessToken, AuthManager, MemoryStore, TenantId, UserId};
+    use authresult_store::{KdfParams, MemoryVaultStore, OfflinePolicy, OfflineVault, VaultedStore};
+
+    let (tenant, alice, passcode) = (TenantId::new("field-app"), UserId::from("alice"), b"482913");
+    let exp = Timestamp::now().as_secs() + 3600;
+    let real = {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(json!({"id": "7", "exp": exp, "real": true}).to_string());
+        format!("{header}.{payload}.cmVhbA")
+    };
+    let server =
+        server(ResponseTemplate::new(200).set_body_json(json!({"token": real, "userId": "7"}))).await;
+    let mut policy = OfflinePolicy::default();
+    policy.kdf = KdfParams {
+        memory_kib: 8 * 1024,
+        iterations: 1,
+        lanes: 1,
+    };
+    policy.base_delay = std::time::Duration::ZERO;
+    policy.max_failures = 3;
+    let vault = Arc::new(OfflineVault::new(Arc::new(MemoryVaultStore::new()), policy));
+    let raw = Arc::new(MemoryStore::new());
+    let manager = AuthManager::builder("field-app", VaultedStore::wrap(raw.clone(), vault.clone()))
+        .provider("default", Arc::new(provider(&server)))
+        .provider("backup", Arc::new(provider(&server)))
+        .build()
+        .for_user("alice");
+    // Alice's online logins, then her passcode.
+    vault
+        .prepare_login(&tenant, &alice, Some(passcode))
+        .await
+        .unwrap();
+    manager.login("default", &password()).await.unwrap();
+    manager.login("backup", &password()).await.unwrap();
+    VaultedStore::new(raw.clone(), vault.clone())
+        .enroll(&tenant, &alice, passcode)
+        .await
+        .unwrap();
+    // Locked, then locked out by wrong passcodes; the server is gone.
+    vault.lock(&tenant, &alice);
+    for _ in 0..3 {
+        let _ = vault.unlock(&tenant, &alice, b"000000").await;
+    }
+    assert!(vault.status(&tenant, &alice).await.unwrap().unwrap().locked_out);
+    drop(server);
+
+    // The thief: a forged token naming alice's id, and a passcode guess (a
+    // wrong guess is answered SecretMismatch, uncounted; here the right one).
+    let brought = Credentials::Token {
+        token: AccessToken::new(forged("7")),
+    };
+    vault
+        .prepare_login(&tenant, &alice, Some(passcode))
+        .await
+        .unwrap();
+    let answer = manager.login("backup", &brought).await;
+    let other = manager.access_token("default").await;
+    assert!(
+        !other.as_ref().is_ok_and(|t| t.secret() == real),
+        "alice's real sync-server token (her other session) was read after a forged login"
+    );
+    assert!(
+        !vault.is_unlocked(&tenant, &alice),
+        "alice's locked-out vault was opened offline by a forged token"
+    );
+    assert!(
+        answer.is_err(),
+        "a forged token was taken as an online login of alice"
+    );
+}
