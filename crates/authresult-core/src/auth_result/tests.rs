@@ -317,3 +317,43 @@ fn a_member_given_twice_is_refused_not_read_as_the_last() {
     // Nested maps are read as before: a profile is any string map.
     assert!(AuthResult::from_json_str(EXAMPLE).is_ok());
 }
+
+#[test]
+fn a_sessions_sealed_box_is_not_shown_by_debug() {
+    // The box stands for every token of the session: the SQLite and Postgres
+    // codecs seal it with the store key like the tokens, so Debug (logs,
+    // panics, error reports) must not print it either.
+    let mut session = Session::new(
+        SessionKey::new("t", "p"),
+        AuthResult::new(AccessToken::new(""), 60),
+        Timestamp::from_secs(1),
+    );
+    session.sealed_auth = Some("c0ffee".repeat(20));
+    let shown = format!("{session:?}");
+    assert!(!shown.contains("c0ffee"), "{shown}");
+}
+
+#[test]
+fn the_strict_reader_refuses_every_duplicate_however_spelled_or_placed() {
+    // An escaped spelling of the same name is the same member.
+    assert!(crate::parse_strict_object(r#"{"a":1,"\u0061":2}"#).is_err());
+    assert!(crate::parse_strict_object(r#"{"access_token":"x","acc\u0065ss_token":"y"}"#).is_err());
+    // Around the switch from the linear scan to the hash set.
+    for members in [31usize, 32, 33, 34, 64] {
+        let names: Vec<String> = (0..members).map(|i| format!("\"m{i}\":{i}")).collect();
+        for again in [0, members / 2, members - 1] {
+            let text = format!("{{{},\"m{again}\":0}}", names.join(","));
+            assert!(
+                crate::parse_strict_object(&text).is_err(),
+                "{members} members, m{again} again"
+            );
+            let escaped = format!("{{{},\"\\u006d{again}\":0}}", names.join(","));
+            assert!(
+                crate::parse_strict_object(&escaped).is_err(),
+                "{members} members, escaped m{again} again"
+            );
+        }
+        let text = format!("{{{}}}", names.join(","));
+        assert_eq!(crate::parse_strict_object(&text).unwrap().len(), members);
+    }
+}
