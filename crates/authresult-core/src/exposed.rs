@@ -68,7 +68,7 @@ use url::Url;
 use crate::auth_result::AuthResult;
 use crate::origin::Origin;
 use crate::provider::{LoginPrompt, PendingAuthorization, RevocableToken};
-use crate::secret::{AccessToken, PendingSecret, RefreshToken, in_clear};
+use crate::secret::{AccessToken, PendingSecret, RefreshToken, SealedAuth, in_clear};
 use crate::session::{Session, SessionKey};
 use crate::store::PendingRevocation;
 use crate::time::Timestamp;
@@ -97,7 +97,7 @@ struct SessionRow<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: &'a Option<Origin>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sealed_auth: &'a Option<String>,
+    sealed_auth: Option<&'a str>,
 }
 
 impl Serialize for Exposed<'_, Session> {
@@ -113,7 +113,7 @@ impl Serialize for Exposed<'_, Session> {
             version: s.version(),
             login_id: s.login_id(),
             origin: &s.origin,
-            sealed_auth: &s.sealed_auth,
+            sealed_auth: s.sealed_auth.as_ref().map(SealedAuth::secret),
         }
         .serialize(serializer)
     }

@@ -110,7 +110,7 @@ pub use provider::{
     AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization,
     RevocableToken, TokenInfo, TokenKind,
 };
-pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken};
+pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken, SealedAuth};
 pub use session::{ProviderId, Session, SessionKey, TenantId, UserId};
 pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]

@@ -86,6 +86,13 @@ secret_type!(
     /// interactive login (a PKCE verifier, a nonce, a device code).
     PendingSecret
 );
+secret_type!(
+    /// A session's whole [`AuthResult`](crate::AuthResult) sealed by a store
+    /// that seals sessions itself (`authresult-store`'s `VaultedStore`), in
+    /// the text form that store wrote (`Session::sealed_auth`). It stands
+    /// for every token of the session, so it is kept like them.
+    SealedAuth
+);
 
 /// The text of any secret newtype, for [`in_clear`] only.
 pub(crate) trait SecretText {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth_result::AuthResult;
 use crate::jwt;
 use crate::origin::Origin;
+use crate::secret::SealedAuth;
 use crate::time::Timestamp;
 
 macro_rules! id_type {
@@ -174,7 +175,7 @@ pub struct Session {
     /// `auth` then holds no token. Only such a store reads or writes it:
     /// `None` in every session a manager sees.
     #[serde(default)]
-    pub sealed_auth: Option<String>,
+    pub sealed_auth: Option<SealedAuth>,
 }
 
 impl Session {

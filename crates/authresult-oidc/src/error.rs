@@ -29,6 +29,8 @@ pub enum Endpoint {
     EndSession,
     /// The sync server's `POST /api/users/login`.
     SyncLogin,
+    /// The sync server's `GET /api/users/check-token`.
+    SyncCheckToken,
     /// A DataCollect app-config artifact's URL (`/artifacts/{id}.json`).
     AppConfig,
 }
@@ -46,6 +48,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Revocation => "revocation endpoint",
             Endpoint::EndSession => "end-session endpoint",
             Endpoint::SyncLogin => "sync server login endpoint",
+            Endpoint::SyncCheckToken => "sync server check-token endpoint",
             Endpoint::AppConfig => "app-config artifact URL",
         })
     }
@@ -250,7 +253,8 @@ pub enum OidcError {
     /// Introspection says the token is not active.
     #[error("the token is not active (introspection)")]
     TokenInactive,
-    /// The sync server refused the email and password.
+    /// The sync server refused the email and password, or a token the user
+    /// brought.
     #[error("the {endpoint} refused the credentials (HTTP {status})")]
     InvalidCredentials {
         /// The endpoint.

@@ -171,6 +171,20 @@ impl Requests {
         url: &Url,
         bearer: Option<&str>,
     ) -> Result<Vec<u8>, OidcError> {
+        let response = self.get(endpoint, url, bearer).await?;
+        if response.status() != http::StatusCode::OK {
+            return Err(error_from_status(endpoint, url, &response));
+        }
+        Ok(response.into_body())
+    }
+
+    /// `GET url`, with `bearer` as a `Bearer` token; answers the raw response.
+    pub(crate) async fn get(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        bearer: Option<&str>,
+    ) -> Result<http::Response<Vec<u8>>, OidcError> {
         let mut builder = http::Request::builder()
             .method(http::Method::GET)
             .uri(url.as_str())
@@ -181,11 +195,7 @@ impl Requests {
         let request = builder.body(Vec::new()).map_err(|_| {
             OidcError::config(format!("the {endpoint} URL `{}` is not usable", display_url(url)))
         })?;
-        let response = self.execute(endpoint, request).await?;
-        if response.status() != http::StatusCode::OK {
-            return Err(error_from_status(endpoint, url, &response));
-        }
-        Ok(response.into_body())
+        self.execute(endpoint, request).await
     }
 
     /// `POST url` with a form body; answers the raw response.

@@ -1,6 +1,7 @@
 //! The sync server's password login (`type: "default"`), as DataCollect's
 //! server offers it: `POST {url}/api/users/login` with `{"email","password"}`
-//! answering `{"token","userId"}`.
+//! answering `{"token","userId"}`; and a token the user brings, logged in
+//! only once the server's `GET {url}/api/users/check-token` accepts it.
 
 use std::fmt;
 
@@ -26,6 +27,7 @@ pub struct SyncServerProvider {
     /// The server's base URL: its tokens' origin.
     url: Url,
     login_url: Url,
+    check_url: Url,
     http: Requests,
     clock: std::sync::Arc<dyn Clock>,
 }
@@ -62,9 +64,12 @@ impl SyncServerProvider {
         let base = url.as_str().trim_end_matches('/');
         let login_url = Url::parse(&format!("{base}/api/users/login"))
             .map_err(|_| OidcError::config("`url` cannot carry the login path"))?;
+        let check_url = Url::parse(&format!("{base}/api/users/check-token"))
+            .map_err(|_| OidcError::config("`url` cannot carry the check-token path"))?;
         Ok(SyncServerProvider {
             url: url.clone(),
             login_url,
+            check_url,
             http: Requests::new(options)?,
             clock: options.clock.clone(),
         })
@@ -104,6 +109,27 @@ impl SyncServerProvider {
         Ok(self.adopt(AccessToken::new(answer.token), Some(user_id), Some(email)))
     }
 
+    /// A token the user brings (`Credentials::Token`), logged in only when
+    /// the server's `GET {url}/api/users/check-token` accepts it (200): its
+    /// claims are read unverified, so without the server's word anyone could
+    /// name any user. Refused (400, 401, 403) is `InvalidCredentials`; no
+    /// answer is transient and logs nothing in.
+    pub async fn token_login(&self, token: &AccessToken) -> Result<AuthResult, OidcError> {
+        let endpoint = Endpoint::SyncCheckToken;
+        let response = self
+            .http
+            .get(endpoint, &self.check_url, Some(token.secret()))
+            .await?;
+        let status = response.status().as_u16();
+        if matches!(status, 400 | 401 | 403) {
+            return Err(OidcError::InvalidCredentials { endpoint, status });
+        }
+        if status != 200 {
+            return Err(error_from_status(endpoint, &self.check_url, &response));
+        }
+        Ok(self.adopt(token.clone(), None, None))
+    }
+
     /// The `AuthResult` of one of the server's tokens: its lifetime and
     /// user as the sync server's profile reads them (`exp`; `id` and
     /// `email`: `ProviderProfile::token_user`, as a stored token's import
@@ -139,7 +165,7 @@ impl AuthProvider for SyncServerProvider {
             Credentials::Password { username, password } => {
                 Ok(self.password_login(username, password.secret()).await?)
             }
-            Credentials::Token { token } => Ok(self.adopt(token.clone(), None, None)),
+            Credentials::Token { token } => Ok(self.token_login(token).await?),
             _ => Err(unsupported("this kind of credentials")),
         }
     }

@@ -328,7 +328,7 @@ fn a_sessions_sealed_box_is_not_shown_by_debug() {
         AuthResult::new(AccessToken::new(""), 60),
         Timestamp::from_secs(1),
     );
-    session.sealed_auth = Some("c0ffee".repeat(20));
+    session.sealed_auth = Some(crate::SealedAuth::new("c0ffee".repeat(20)));
     let shown = format!("{session:?}");
     assert!(!shown.contains("c0ffee"), "{shown}");
 }

@@ -15,7 +15,7 @@ use authresult_oidc::jwt::{IssuerConfig, JwkSet, SyncServerSecret, SyncServerTok
 use authresult_oidc::{OidcProvider, SyncServerProvider};
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{
@@ -248,9 +248,18 @@ async fn the_sync_server_token_has_one_subject_everywhere() {
             .validate(&token)
             .unwrap();
         assert_eq!(validated.subject(), Some(subject));
-        let config =
-            ProviderConfig::from_json_str(r#"{"type":"default","fields":{"url":"http://127.0.0.1:9"}}"#)
-                .unwrap();
+        // The server accepts the token it issued (check-token).
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/users/check-token"))
+            .and(header("authorization", format!("Bearer {token}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message": "Token is valid"})))
+            .mount(&server)
+            .await;
+        let config = ProviderConfig::from_json_str(
+            &json!({"type": "default", "fields": {"url": server.uri()}}).to_string(),
+        )
+        .unwrap();
         let ProviderConfig::SyncServer(config) = config else {
             unreachable!()
         };

@@ -227,3 +227,63 @@ async fn a_forged_brought_token_is_no_online_login_for_a_locked_out_vault() {
         "a forged token was taken as an online login of alice"
     );
 }
+
+/// A token the user brings is logged in only on the server's word
+/// (`GET /api/users/check-token` with it as `Bearer`): a token the server
+/// refuses is `InvalidCredentials` (terminal), one it cannot be asked about
+/// is transient; both log nothing in.
+#[tokio::test]
+async fn a_brought_token_is_logged_in_only_when_the_server_accepts_it() {
+    let exp = Timestamp::now().as_secs() + 3600;
+    let token = jwt(exp);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/users/check-token"))
+        .and(wiremock::matchers::header(
+            "authorization",
+            format!("Bearer {token}"),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message": "Token is valid"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/users/check-token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "Invalid token"})))
+        .mount(&server)
+        .await;
+    let brought = |t: &str| Credentials::Token {
+        token: authresult_core::AccessToken::new(t),
+    };
+    let auth = provider(&server).login(&brought(&token)).await.unwrap();
+    assert_eq!(auth.access_token.secret(), token);
+    assert!(auth.expires_in > 3000, "the token's own exp: {}", auth.expires_in);
+
+    let forged = jwt(exp).replace("c2lnbmF0dXJl", "Zm9yZ2Vk");
+    let refused = provider(&server).login(&brought(&forged)).await.unwrap_err();
+    assert_eq!(refused.kind(), FailureKind::Terminal, "{refused:?}");
+    let inherent = provider(&server)
+        .token_login(&authresult_core::AccessToken::new(forged.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(inherent, OidcError::InvalidCredentials { status: 401, .. }),
+        "{inherent:?}"
+    );
+
+    // No server at all (wiremock's dropped servers go back to a pool).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = ProviderConfig::from_json_str(
+        &json!({"type": "default", "fields": {"url": format!("http://127.0.0.1:{port}")}}).to_string(),
+    )
+    .unwrap();
+    let ProviderConfig::SyncServer(config) = config else {
+        unreachable!()
+    };
+    let gone = SyncServerProvider::from_config(&config, &OidcOptions::default()).unwrap();
+    let offline = gone.login(&brought(&token)).await.unwrap_err();
+    assert_eq!(offline.kind(), FailureKind::Transient, "{offline:?}");
+}

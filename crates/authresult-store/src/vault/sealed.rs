@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use authresult_core::{
-    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, Session, SessionKey, SessionStore,
-    Stores, TenantId, UserId,
+    AccessGate, AccessToken, AuthResult, CasOutcome, Error, Exposed, SealedAuth, Session, SessionKey,
+    SessionStore, Stores, TenantId, UserId,
 };
 use serde_json::Value;
 use zeroize::Zeroizing;
@@ -152,14 +152,14 @@ fn seal(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let mut out = session.clone();
     // No token outside the box: an empty access token, the box in its own field.
     out.auth = AuthResult::new(AccessToken::new(""), session.auth.expires_in);
-    out.sealed_auth = Some(text);
+    out.sealed_auth = Some(SealedAuth::new(text));
     Ok(out)
 }
 
 fn open(cipher: &Cipher, session: &Session) -> Result<Session, StoreError> {
     let tampered = || StoreError::Tampered { what: WHAT };
     let hex = match &session.sealed_auth {
-        Some(hex) => hex.as_str(),
+        Some(hex) => hex.secret(),
         None => session
             .auth
             .access_token

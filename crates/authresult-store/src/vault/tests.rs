@@ -140,7 +140,11 @@ async fn the_backend_never_sees_a_named_users_tokens_or_profile() {
         .await
         .unwrap()
         .unwrap();
-    let text = raw.sealed_auth.as_deref().expect("a sealed box of its own");
+    let text = raw
+        .sealed_auth
+        .as_ref()
+        .map(|b| b.secret())
+        .expect("a sealed box of its own");
     assert!(!text.contains("secret-token"));
     assert!(
         raw.auth.access_token.secret().is_empty(),
@@ -633,7 +637,11 @@ async fn a_manager_refreshes_a_sealed_session_and_keeps_it_sealed() {
         .await
         .unwrap()
         .unwrap();
-    let sealed = raw.sealed_auth.as_deref().expect("a sealed box of its own");
+    let sealed = raw
+        .sealed_auth
+        .as_ref()
+        .map(|b| b.secret())
+        .expect("a sealed box of its own");
     assert!(!sealed.contains("access-a2") && raw.auth.access_token.secret().is_empty());
     // Locked: the manager gets a typed error, not the sealed text, and its
     // cached token is not answered.
@@ -653,7 +661,7 @@ async fn a_session_sealed_in_the_old_form_is_still_read() {
     let key = SessionKey::for_user("field-app", "amina", "kc");
     let mut raw = d.sessions.get(&key).await.unwrap().unwrap();
     let hex = raw.sealed_auth.take().unwrap();
-    raw.auth.access_token = AccessToken::new(format!("authresult-vault:v1:{hex}"));
+    raw.auth.access_token = AccessToken::new(format!("authresult-vault:v1:{}", hex.secret()));
     d.sessions.put(&raw).await.unwrap();
     let opened = d.store.get(&key).await.unwrap().unwrap();
     assert_eq!(opened.auth.access_token.secret(), "access-secret-token");
