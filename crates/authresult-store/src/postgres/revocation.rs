@@ -12,6 +12,7 @@ use crate::error::StoreError;
 
 /// The statements, with the schema name quoted in.
 struct RevocationSql {
+    lock: String,
     purge: String,
     insert: String,
     trim: String,
@@ -29,6 +30,12 @@ impl RevocationSql {
             format!("WHERE NOT EXISTS (SELECT 1 FROM {s}.authresult_meta WHERE key_check IS NOT NULL)")
         };
         RevocationSql {
+            // One writer per tenant at a time: at READ COMMITTED two
+            // transactions would each trim without seeing the other's row,
+            // leaving more than `Retention::keep`.
+            lock: "SELECT pg_advisory_xact_lock(hashtextextended(
+                    'authresult revocations ' || $1::text || ' ' || $2::text, 0))"
+                .to_owned(),
             purge: format!("DELETE FROM {s}.revocations WHERE tenant = $1 AND expires_at <= $2"),
             insert: format!(
                 "INSERT INTO {s}.revocations AS cur (tenant, id, provider, created_at, expires_at, body, sealed)
@@ -82,6 +89,9 @@ impl PostgresStore {
         let keep = i64::try_from(retention.keep).unwrap_or(i64::MAX);
         let expired_at = ts(retention.expired_at);
         let tx = client.transaction().await.map_err(pg)?;
+        tx.execute(&sql.lock, &[&self.schema, &tenant])
+            .await
+            .map_err(pg)?;
         tx.execute(&sql.purge, &[&tenant, &expired_at])
             .await
             .map_err(pg)?;

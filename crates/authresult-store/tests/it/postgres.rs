@@ -297,3 +297,48 @@ async fn postgres_store_is_shared_by_tasks_on_a_multi_threaded_runtime() {
     assert_eq!(listed.len(), 8);
     assert!(listed.iter().all(|s| s.version() == 10));
 }
+
+/// Two instances pushing revocations of one tenant at once never leave more
+/// than the cap: each push trims under a per-tenant lock, so neither trims
+/// without the other's row (at READ COMMITTED they could, leaving 33+).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pushes_from_two_instances_keep_the_revocation_cap() {
+    use authresult_core::{MAX_PENDING_REVOCATIONS, RevocationQueue as _, RevocationQueueExt as _};
+    let _server = SERVER.read().await;
+    let schemas = Schemas::new();
+    let options = schemas.options("revcap").max_connections(8);
+    let first = Arc::new(options.clone().connect().await.unwrap());
+    let second = Arc::new(options.connect().await.unwrap());
+    // A lost trim shows only when two pushes overlap: several rounds, one
+    // tenant each, make an overlap all but certain.
+    for round in 0..6 {
+        let tenant = format!("t{round}");
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| {
+                let store = if t % 2 == 0 {
+                    Arc::clone(&first)
+                } else {
+                    Arc::clone(&second)
+                };
+                let tenant = tenant.clone();
+                tokio::spawn(async move {
+                    for n in 0..12u64 {
+                        let at = testing::T0.saturating_add_secs(n);
+                        let id = format!("r{t}-{n}");
+                        let revocation = testing::sample_revocation(&tenant, "p", &id, false, at);
+                        store.put_pending_revocation(&revocation).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let kept = first.revocations(&tenant.as_str().into()).await.unwrap();
+        assert_eq!(
+            kept.len(),
+            MAX_PENDING_REVOCATIONS,
+            "the cap after 96 concurrent pushes ({tenant})"
+        );
+    }
+}
