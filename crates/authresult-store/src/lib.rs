@@ -1,7 +1,7 @@
 //! Session stores for authresult: where `AuthManager` keeps sessions, pending
 //! logins and refresh leases.
 //!
-//! This crate implements the store ports of `authresult-core` ([`SessionStore`]
+//! This crate implements the store ports of `authresult-core` ([`SessionStore`](authresult_core::SessionStore)
 //! and the others, one per job; a backend implements all of them):
 //!
 //! * [`SqliteStore`], the embedded default: one SQLite file (WAL, `BEGIN
