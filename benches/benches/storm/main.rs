@@ -187,7 +187,7 @@ fn run(scenario: &Scenario) -> anyhow::Result<Value> {
     let seeded = Instant::now();
     match &scenario.backend {
         Backend::Postgres(url) => runtime.block_on(seed_postgres(scenario, url, &issuer))?,
-        Backend::Sqlite(path) => runtime.block_on(seed_sqlite(scenario, Path::new(path)))?,
+        Backend::Sqlite(path) => runtime.block_on(seed_sqlite(scenario, Path::new(path), &issuer))?,
     }
     let seed_secs = seeded.elapsed().as_secs_f64();
 
@@ -341,8 +341,10 @@ async fn seed_postgres(scenario: &Scenario, url: &str, issuer: &str) -> anyhow::
 /// Creates the file through `SqliteStore` and has it write a template
 /// session (fresh, then expired an hour ago), copied each time in bulk with
 /// the tenant replaced, in one transaction on a connection of our own: a
-/// hundred thousand imports one by one would take minutes.
-async fn seed_sqlite(scenario: &Scenario, path: &Path) -> anyhow::Result<()> {
+/// hundred thousand imports one by one would take minutes. The template
+/// has the provider's origin, as an import gives it: a row without one would
+/// be claimed by the first use, a write per session the storm is not about.
+async fn seed_sqlite(scenario: &Scenario, path: &Path, issuer: &str) -> anyhow::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -351,11 +353,12 @@ async fn seed_sqlite(scenario: &Scenario, path: &Path) -> anyhow::Result<()> {
     let mut inserted = 0;
     for (lifetime, issued_at, expired_rows) in [(3600, now, false), (60, hour_ago, true)] {
         let store = SqliteStore::open(path).await?;
-        let template = Session::new(
+        let mut template = Session::new(
             SessionKey::new(MARK, PROVIDER),
             seeded_auth(MARK, lifetime),
             issued_at,
         );
+        template.origin = provider(issuer)?.origin();
         store.put(&template).await?;
         store.close().await;
 
