@@ -205,6 +205,9 @@ fn child(name: &str) -> anyhow::Result<()> {
             } else {
                 routes::protected_router(tokens::validator(&jwks, None)?)
             };
+            // As `axum::serve` prepares a router for each connection: every
+            // route made ready once, not again for every request.
+            let router = router.with_state::<()>(());
             let authorization = HeaderValue::try_from(format!("Bearer {}", all[0]))?;
             let call = |authorization: &HeaderValue| {
                 let request = Request::get(routes::PATH)

@@ -3,7 +3,9 @@
 //!
 //! Entries are keyed by the whole token text (hashed with a per-process
 //! random seed, then compared in full), so no other token can ever hit an
-//! entry. Each entry expires no later than its token, and every hit checks
+//! entry. Only b64token text is admitted (what the layer accepts in a
+//! header), so the layer may look a header's raw bytes up before checking
+//! them: a hit proves they would pass. Each entry expires no later than its token, and every hit checks
 //! the token's times again with the rules of a fresh validation (`exp`,
 //! `nbf`, `iat` and the maximum age, with leeway), so a cached token is
 //! refused exactly when a fresh validation would refuse it. The cache is sharded;
@@ -11,7 +13,7 @@
 //! oldest entries first.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use foldhash::fast::RandomState;
@@ -20,9 +22,12 @@ use authresult_core::Timestamp;
 
 use super::claims::ValidatedToken;
 use super::error::ValidationError;
+use super::token68::token_text;
 use super::typed_claims::TimeRules;
 
 const SHARDS: usize = 16;
+/// The bytes of a token's end that its hash covers (with its length).
+const HASHED_TAIL: usize = 32;
 /// Bytes counted for an entry on top of twice the token length (the token
 /// text and, roughly, its decoded claims).
 const ENTRY_OVERHEAD: usize = 256;
@@ -39,9 +44,9 @@ pub(crate) struct TokenCache {
 
 #[derive(Debug)]
 struct Shard {
-    map: HashMap<Arc<str>, Entry, RandomState>,
+    map: HashMap<Arc<[u8]>, Entry, TailHash>,
     /// Insertion order, oldest first; may hold keys already removed.
-    order: VecDeque<Arc<str>>,
+    order: VecDeque<Arc<[u8]>>,
     bytes: usize,
 }
 
@@ -54,7 +59,40 @@ struct Entry {
     expires_at: u64,
 }
 
-fn weight(token: &str) -> usize {
+/// Hashes a token by its length and its last [`HASHED_TAIL`] bytes, not
+/// all of its hundreds: the end of a validated token is its signature (or
+/// the provider's random opaque text), which an attacker cannot choose for
+/// an entry without the issuer's key. Keys are still compared in full, so
+/// a shared tail costs a comparison, never a wrong hit.
+#[derive(Debug, Clone)]
+struct TailHash(RandomState);
+
+/// The hasher of [`TailHash`].
+struct TailHasher(<RandomState as BuildHasher>::Hasher);
+
+impl BuildHasher for TailHash {
+    type Hasher = TailHasher;
+
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0.write_usize(n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+}
+
+fn weight(token: &[u8]) -> usize {
     token.len().saturating_mul(2).saturating_add(ENTRY_OVERHEAD)
 }
 
@@ -66,7 +104,7 @@ impl TokenCache {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    map: HashMap::with_hasher(hasher.clone()),
+                    map: HashMap::with_hasher(TailHash(hasher.clone())),
                     order: VecDeque::new(),
                     bytes: 0,
                 })
@@ -80,10 +118,10 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, token: &str) -> MutexGuard<'_, Shard> {
+    fn shard(&self, token: &[u8]) -> MutexGuard<'_, Shard> {
         // The tail of a token is its signature: hashing it is enough to spread
         // tokens, and cheaper than hashing the whole token twice.
-        let tail = &token.as_bytes()[token.len().saturating_sub(16)..];
+        let tail = &token[token.len().saturating_sub(16)..];
         let index = (self.shard_hasher.hash_one(tail) as usize) % SHARDS;
         // A poisoned shard only means another thread panicked mid-update of
         // plain data; the map itself is still consistent.
@@ -96,7 +134,11 @@ impl TokenCache {
     /// For this exact token, when cached and its entry not expired at `now`:
     /// the validated token, or the error of a time rule it now breaks (the
     /// entry is then dropped).
-    pub(crate) fn get(&self, token: &str, now: Timestamp) -> Option<Result<ValidatedToken, ValidationError>> {
+    pub(crate) fn get(
+        &self,
+        token: &[u8],
+        now: Timestamp,
+    ) -> Option<Result<ValidatedToken, ValidationError>> {
         if self.max_entries == 0 {
             return None;
         }
@@ -116,7 +158,8 @@ impl TokenCache {
     }
 
     /// Caches `validated` for `token` until `expires_at` (ms since the epoch);
-    /// every hit checks its times against `rules`.
+    /// every hit checks its times against `rules`. A token that is not
+    /// b64token text is not cached.
     pub(crate) fn insert(
         &self,
         token: &str,
@@ -125,6 +168,10 @@ impl TokenCache {
         expires_at: u64,
         now_ms: u64,
     ) {
+        if token_text(token.as_bytes()).is_none() {
+            return;
+        }
+        let token = token.as_bytes();
         let weight = weight(token);
         if self.max_entries == 0 || expires_at <= now_ms || weight > self.max_bytes {
             return;
@@ -138,7 +185,7 @@ impl TokenCache {
                 break;
             }
         }
-        let key: Arc<str> = Arc::from(token);
+        let key: Arc<[u8]> = Arc::from(token);
         shard.order.push_back(key.clone());
         shard.map.insert(
             key,
@@ -178,7 +225,7 @@ impl TokenCache {
 }
 
 impl Shard {
-    fn remove(&mut self, token: &str) {
+    fn remove(&mut self, token: &[u8]) {
         if self.map.remove(token).is_some() {
             self.bytes = self.bytes.saturating_sub(weight(token));
         }

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use super::claims::ValidatedToken;
@@ -26,7 +26,7 @@ mod select;
 
 pub use body::{JsonBodyApp, JsonBodyAuth, JsonBodyAuthLayer, PrefixedBody};
 pub use future::BearerAuthFuture;
-use header::credentials;
+use header::{credentials, raw_credentials};
 pub use select::{AccessDecision, AppSelector};
 use select::{Authorizer, Selection};
 
@@ -254,7 +254,14 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // One app: no need to take the request apart for its selection.
+        if let Choice::Fixed(app) = &self.config.validator
+            && let Some(token) = self.config.accept_now(app, request.headers())
+        {
+            request.extensions_mut().insert(token);
+            return BearerAuthFuture::inner(self.inner.call(request));
+        }
         let (mut parts, body) = request.into_parts();
         // A token answered at once goes straight on, without a boxed future:
         // the inner service, polled ready, is called now, so it needs no
@@ -345,19 +352,28 @@ impl LayerConfig {
     /// the request down [`authorize`](Self::authorize), which gives the same
     /// answer for every request this accepts, and the full answer otherwise.
     fn authorize_now(&self, parts: &mut Parts) -> Option<ValidatedToken> {
-        if self.authorizer.is_some() {
-            return None;
-        }
-        let credentials = credentials(&parts.headers).ok()??;
         let (app, id) = self.pick_app(parts, true).ok()?;
-        let token = app.validate_now(credentials.scheme, credentials.token)?;
-        if !self.requirements.iter().all(|r| r.met_by(&token)) {
-            return None;
-        }
+        let token = self.accept_now(&app, &parts.headers)?;
         if let Some(id) = id {
             parts.extensions.insert(id);
         }
         Some(token)
+    }
+
+    /// [`authorize_now`](Self::authorize_now) once the app is known.
+    fn accept_now(&self, app: &AppAuth, headers: &HeaderMap) -> Option<ValidatedToken> {
+        if self.authorizer.is_some() {
+            return None;
+        }
+        // The token's characters are not checked here: only a cache hit
+        // (which holds checked text) or a sync-server token (checked by
+        // `validate_now`) is let through.
+        let credentials = raw_credentials(headers)?;
+        let token = app.validate_now(credentials.scheme, credentials.token)?;
+        self.requirements
+            .iter()
+            .all(|r| r.met_by(&token))
+            .then_some(token)
     }
 
     async fn authorize(&self, parts: &mut Parts) -> Result<ValidatedToken, Rejection> {

@@ -151,6 +151,7 @@ mod layer;
 mod schemes;
 mod sign;
 mod sync_server;
+mod token68;
 mod typed_claims;
 mod validator;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::claims::ValidatedToken;
 use super::error::{ValidationError, sanitize};
 use super::sync_server::SyncServerTokens;
+use super::token68::token_text;
 use super::validator::TokenValidator;
 
 /// One link of a scheme's fallback chain.
@@ -171,11 +172,12 @@ impl AppAuth {
     /// sync server's own tokens, with its secret. `None` when that check
     /// would have to fetch keys or verify afresh, or refuses the token: the
     /// caller then runs [`validate`](Self::validate) for the full answer.
-    pub(crate) fn validate_now(&self, scheme: &str, token: &str) -> Option<ValidatedToken> {
+    pub(crate) fn validate_now(&self, scheme: &str, token: &[u8]) -> Option<ValidatedToken> {
         let (_, chain) = self.chain(scheme)?;
         match chain.first()? {
-            TokenCheck::Issuers(validator) => validator.validate_cached(token),
-            TokenCheck::SyncServer(tokens) => tokens.validate(token).ok(),
+            // The cache holds b64token text only: a hit needs no check.
+            TokenCheck::Issuers(validator) => validator.cached_bytes(token),
+            TokenCheck::SyncServer(tokens) => tokens.validate(token_text(token)?).ok(),
         }
     }
 }

@@ -51,13 +51,13 @@ fn the_cache_answers_only_the_exact_token_until_it_expires() {
     let cache = TokenCache::new(100, 1 << 20);
     cache.insert("token-a", validated("a"), RULES, 2_000, 1_000);
     assert_eq!(
-        cache.get("token-a", ms(1_500)).unwrap().unwrap().subject(),
+        cache.get(b"token-a", ms(1_500)).unwrap().unwrap().subject(),
         Some("a")
     );
-    assert!(cache.get("token-b", ms(1_500)).is_none());
-    assert!(cache.get("token-", ms(1_500)).is_none());
+    assert!(cache.get(b"token-b", ms(1_500)).is_none());
+    assert!(cache.get(b"token-", ms(1_500)).is_none());
     assert!(
-        cache.get("token-a", ms(2_000)).is_none(),
+        cache.get(b"token-a", ms(2_000)).is_none(),
         "an entry lives strictly before its expiry"
     );
     assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
@@ -65,6 +65,47 @@ fn the_cache_answers_only_the_exact_token_until_it_expires() {
     // Already expired: not stored.
     cache.insert("token-c", validated("c"), RULES, 1_000, 1_000);
     assert_eq!(cache.len(), 0);
+}
+
+#[test]
+fn the_cache_admits_only_b64token_text() {
+    // The layer looks a header's raw bytes up before checking them: a hit
+    // must prove they are text a header may carry as a token.
+    let cache = TokenCache::new(100, 1 << 20);
+    for bad in ["a b", "a!b", "tök", "a=b", "", "=="] {
+        cache.insert(bad, validated("x"), RULES, u64::MAX, 0);
+        assert!(cache.get(bad.as_bytes(), ms(0)).is_none(), "{bad:?} was cached");
+    }
+    assert_eq!(cache.len(), 0);
+    cache.insert("abc.DEF-_~+/==", validated("x"), RULES, u64::MAX, 0);
+    assert!(cache.get(b"abc.DEF-_~+/==", ms(0)).is_some());
+}
+
+#[test]
+fn tokens_with_the_same_end_are_told_apart() {
+    // The map hashes a token's length and end only: tokens that share
+    // them must still each find their own entry, and no other.
+    // They share a shard too (picked by the end): room for all of them.
+    let cache = TokenCache::new(16 * 100, 16 << 20);
+    let tail = "s".repeat(64);
+    for i in 0..100 {
+        cache.insert(
+            &format!("{i:03}{tail}"),
+            validated(&i.to_string()),
+            RULES,
+            u64::MAX,
+            0,
+        );
+    }
+    for i in 0..100 {
+        let hit = cache
+            .get(format!("{i:03}{tail}").as_bytes(), ms(0))
+            .unwrap()
+            .unwrap();
+        assert_eq!(hit.subject(), Some(i.to_string().as_str()));
+    }
+    assert!(cache.get(format!("100{tail}").as_bytes(), ms(0)).is_none());
+    assert!(cache.get(tail.as_bytes(), ms(0)).is_none());
 }
 
 #[test]
@@ -76,10 +117,10 @@ fn the_cache_evicts_the_oldest_entries_first() {
         assert!(cache.len() <= 16);
     }
     assert!(
-        cache.get("token-999", ms(0)).is_some(),
+        cache.get(b"token-999", ms(0)).is_some(),
         "the newest entry was evicted"
     );
-    assert!(cache.get("token-0", ms(0)).is_none());
+    assert!(cache.get(b"token-0", ms(0)).is_none());
 }
 
 #[test]
@@ -92,19 +133,19 @@ fn the_cache_respects_its_byte_budget_and_its_insertion_order_stays_bounded() {
     }
     // Tokens larger than a shard's budget are never stored.
     cache.insert(&"x".repeat(5000), validated("x"), RULES, u64::MAX, 0);
-    assert!(cache.get(&"x".repeat(5000), ms(0)).is_none());
+    assert!(cache.get("x".repeat(5000).as_bytes(), ms(0)).is_none());
     // Entries removed on expiry do not pile up in the insertion order.
     let cache = TokenCache::new(64, 1 << 20);
     for i in 0..10_000u64 {
         let token = format!("short-lived-{i}");
         cache.insert(&token, validated("x"), RULES, i + 1, i);
-        assert!(cache.get(&token, ms(i + 1)).is_none());
+        assert!(cache.get(token.as_bytes(), ms(i + 1)).is_none());
     }
     assert_eq!(cache.len(), 0);
     // A disabled cache stores nothing.
     let cache = TokenCache::new(0, 1 << 20);
     cache.insert("token", validated("x"), RULES, u64::MAX, 0);
-    assert!(cache.get("token", ms(0)).is_none());
+    assert!(cache.get(b"token", ms(0)).is_none());
 }
 
 #[test]
@@ -312,7 +353,7 @@ fn cache_hits_apply_the_time_rules_of_a_fresh_validation() {
     for secs in [0, 89, 90, 100, 1_110, 1_111, 9_999, 10_009, 10_010, 20_000] {
         let now = Timestamp::from_secs(secs);
         let fresh = token.times().check(now, rules).map_err(|e| e.kind());
-        let cached = match cache.get("t", now) {
+        let cached = match cache.get(b"t", now) {
             Some(hit) => hit.map(|_| ()).map_err(|e| e.kind()),
             None => panic!("at {secs}: no entry"),
         };

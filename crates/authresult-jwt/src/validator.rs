@@ -280,7 +280,7 @@ impl TokenValidator {
             });
         }
         let now = shared.clock.now();
-        if let Some(hit) = shared.cache.get(token, now) {
+        if let Some(hit) = shared.cache.get(token.as_bytes(), now) {
             return hit;
         }
         if !token.contains('.') {
@@ -322,6 +322,13 @@ impl TokenValidator {
     /// servers that want a synchronous fast path. `None` also when the cached
     /// token now breaks a time rule.
     pub fn validate_cached(&self, token: &str) -> Option<ValidatedToken> {
+        self.cached_bytes(token.as_bytes())
+    }
+
+    /// [`validate_cached`](Self::validate_cached) for a token's raw bytes,
+    /// not checked as text: the cache holds b64token text only, so a hit
+    /// is such text.
+    pub(crate) fn cached_bytes(&self, token: &[u8]) -> Option<ValidatedToken> {
         let now = self.inner.clock.now();
         self.inner.cache.get(token, now).and_then(Result::ok)
     }

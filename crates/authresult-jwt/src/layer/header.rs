@@ -2,13 +2,15 @@
 //!
 //! Every protected request goes through here, and a token is hundreds of
 //! bytes: the value is read as bytes, once, rather than checked as UTF-8,
-//! then as visible ASCII, then per character class; the token's characters
-//! are checked in blocks the compiler turns into vector instructions.
+//! then as visible ASCII, then per character class. A request that can be
+//! answered from the token cache skips the token's check altogether
+//! ([`raw_credentials`]).
 
-use http::HeaderMap;
 use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
 
 use super::Rejection;
+use crate::token68::token_text;
 
 /// The `Authorization` header, split.
 pub(super) struct Credentials<'a> {
@@ -63,39 +65,8 @@ fn all_of(bytes: &[u8], class: u8) -> bool {
     bytes.iter().all(|&b| CLASSES[usize::from(b)] & class == class)
 }
 
-/// A byte of an RFC 6750 b64token (RFC 9110 token68) before its `=`
-/// padding: ALPHA / DIGIT / `-` / `.` / `_` / `~` / `+` / `/`. Comparisons
-/// only (no table), so that a block of them becomes vector instructions.
-fn is_token68(b: u8) -> bool {
-    let digit = b.wrapping_sub(b'0') < 10;
-    // Setting bit 5 maps A-Z onto a-z and leaves a-z as they are.
-    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
-    // `-`, `.` and `/` are consecutive.
-    let dash_dot_slash = b.wrapping_sub(b'-') < 3;
-    digit | letter | dash_dot_slash | (b == b'_') | (b == b'~') | (b == b'+')
-}
-
-/// Whether every byte of `block` is a token68 character, without a branch
-/// per byte.
-fn block_token68(block: &[u8]) -> bool {
-    block.iter().fold(true, |ok, &b| ok & is_token68(b))
-}
-
-/// Whether every byte of `bytes` is a token68 character: in blocks of 32
-/// bytes, the last one ending at the end (overlapping the block before it)
-/// so that no byte is left to a loop of its own.
-fn all_token68(bytes: &[u8]) -> bool {
-    match bytes.last_chunk::<32>() {
-        None => bytes.iter().all(|&b| is_token68(b)),
-        Some(last) => bytes.chunks_exact(32).all(block_token68) && block_token68(last),
-    }
-}
-
-/// The scheme and token of the one `Authorization` header; `None` without
-/// one (or without a token after the scheme). Several headers, a value that
-/// is not visible ASCII, a scheme that is not an RFC 9110 token, or a token
-/// that is not an RFC 6750 b64token: 400.
-pub(super) fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>, Rejection> {
+/// The one `Authorization` value; `None` without one, 400 for several.
+fn one_value(headers: &HeaderMap) -> Result<Option<&HeaderValue>, Rejection> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -103,8 +74,42 @@ pub(super) fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>
     if values.next().is_some() {
         return Err(Rejection::BadRequest);
     }
+    Ok(Some(value))
+}
+
+/// `bytes` split at the first space into the scheme and the token (after
+/// any further spaces, before trailing blanks); `None` without a space.
+fn split_value(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = bytes.iter().position(|&b| b == b' ')?;
+    let (scheme, rest) = (&bytes[..space], &bytes[space + 1..]);
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |last| last + 1)
+        .max(start);
+    Some((scheme, &rest[start..end]))
+}
+
+/// The scheme as text, when it is an RFC 9110 token.
+fn scheme_text(scheme: &[u8]) -> Option<&str> {
+    if scheme.is_empty() || !all_of(scheme, TCHAR) {
+        return None;
+    }
+    // Checked above: ASCII, so UTF-8.
+    std::str::from_utf8(scheme).ok()
+}
+
+/// The scheme and token of the one `Authorization` header; `None` without
+/// one (or without a token after the scheme). Several headers, a value that
+/// is not visible ASCII, a scheme that is not an RFC 9110 token, or a token
+/// that is not an RFC 6750 b64token: 400.
+pub(super) fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>, Rejection> {
+    let Some(value) = one_value(headers)? else {
+        return Ok(None);
+    };
     let bytes = value.as_bytes();
-    let Some(space) = bytes.iter().position(|&b| b == b' ') else {
+    let Some((scheme, token)) = split_value(bytes) else {
         // A scheme alone: no credentials, if the value is text at all.
         return if all_of(bytes, VISIBLE) {
             Ok(None)
@@ -112,28 +117,30 @@ pub(super) fn credentials(headers: &HeaderMap) -> Result<Option<Credentials<'_>>
             Err(Rejection::BadRequest)
         };
     };
-    let (scheme, rest) = (&bytes[..space], &bytes[space + 1..]);
-    if scheme.is_empty() || !all_of(scheme, TCHAR) {
-        return Err(Rejection::BadRequest);
-    }
-    // The token: after any further spaces, before trailing blanks.
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let end = rest
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |last| last + 1)
-        .max(start);
-    let token = &rest[start..end];
-    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
-    let body = &token[..token.len() - padding];
-    if body.is_empty() || !all_token68(body) {
-        return Err(Rejection::BadRequest);
-    }
-    // Checked above: ASCII, so both are UTF-8.
-    match (std::str::from_utf8(scheme), std::str::from_utf8(token)) {
-        (Ok(scheme), Ok(token)) => Ok(Some(Credentials { scheme, token })),
+    match (scheme_text(scheme), token_text(token)) {
+        (Some(scheme), Some(token)) => Ok(Some(Credentials { scheme, token })),
         _ => Err(Rejection::BadRequest),
     }
+}
+
+/// The `Authorization` header split, its token not checked: for a lookup
+/// among tokens already validated, which the token cache admits only when
+/// they are b64token text (a hit proves the check [`credentials`] makes).
+pub(super) struct RawCredentials<'a> {
+    pub(super) scheme: &'a str,
+    pub(super) token: &'a [u8],
+}
+
+/// The one `Authorization` header's scheme (checked) and token (not
+/// checked); `None` for anything [`credentials`] does not accept with a
+/// token, and possibly for more.
+pub(super) fn raw_credentials(headers: &HeaderMap) -> Option<RawCredentials<'_>> {
+    let value = one_value(headers).ok()??;
+    let (scheme, token) = split_value(value.as_bytes())?;
+    Some(RawCredentials {
+        scheme: scheme_text(scheme)?,
+        token,
+    })
 }
 
 #[cfg(test)]
