@@ -343,7 +343,7 @@ fn drive(server: &Server, script: &Path, mixes: &[(&str, &PathBuf)]) -> anyhow::
 }
 
 /// Rounds of the alternating comparison of the repeated-token mix.
-const ALTERNATING_ROUNDS: usize = 5;
+const ALTERNATING_ROUNDS: usize = 9;
 
 /// The repeated-token mix against the ceiling and the same handler behind
 /// the layer in turn, [`ALTERNATING_ROUNDS`] times, one ratio per round: whatever else the
