@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use foldhash::fast::RandomState;
 
@@ -34,7 +34,7 @@ const ENTRY_OVERHEAD: usize = 256;
 
 #[derive(Debug)]
 pub(crate) struct TokenCache {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[RwLock<Shard>]>,
     /// Picks the shard; independent of the maps' own hasher so that a shard's
     /// keys still spread over all of its buckets.
     shard_hasher: RandomState,
@@ -103,7 +103,7 @@ impl TokenCache {
         let hasher = RandomState::default();
         let shards = (0..SHARDS)
             .map(|_| {
-                Mutex::new(Shard {
+                RwLock::new(Shard {
                     map: HashMap::with_hasher(TailHash(hasher.clone())),
                     order: VecDeque::new(),
                     bytes: 0,
@@ -118,14 +118,26 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, token: &[u8]) -> MutexGuard<'_, Shard> {
+    /// The shard of `token`: a hit only reads it, so requests with the same
+    /// token on several threads do not wait for each other.
+    fn shard_index(&self, token: &[u8]) -> usize {
         // The tail of a token is its signature: hashing it is enough to spread
         // tokens, and cheaper than hashing the whole token twice.
         let tail = &token[token.len().saturating_sub(16)..];
-        let index = (self.shard_hasher.hash_one(tail) as usize) % SHARDS;
-        // A poisoned shard only means another thread panicked mid-update of
-        // plain data; the map itself is still consistent.
-        match self.shards[index].lock() {
+        (self.shard_hasher.hash_one(tail) as usize) % SHARDS
+    }
+
+    // A poisoned shard only means another thread panicked mid-update of
+    // plain data; the map itself is still consistent.
+    fn read(&self, token: &[u8]) -> RwLockReadGuard<'_, Shard> {
+        match self.shards[self.shard_index(token)].read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    fn write(&self, token: &[u8]) -> RwLockWriteGuard<'_, Shard> {
+        match self.shards[self.shard_index(token)].write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -142,19 +154,22 @@ impl TokenCache {
         if self.max_entries == 0 {
             return None;
         }
-        let mut shard = self.shard(token);
+        let shard = self.read(token);
         let entry = shard.map.get(token)?;
-        if entry.expires_at <= now.as_millis() {
-            shard.remove(token);
-            return None;
-        }
-        match entry.token.times().check(now, entry.rules) {
-            Ok(()) => Some(Ok(entry.token.clone())),
-            Err(error) => {
-                shard.remove(token);
-                Some(Err(error))
+        let answer = if entry.expires_at <= now.as_millis() {
+            None
+        } else {
+            match entry.token.times().check(now, entry.rules) {
+                Ok(()) => return Some(Ok(entry.token.clone())),
+                Err(error) => Some(Err(error)),
             }
-        }
+        };
+        drop(shard);
+        // Dropped once seen expired. Should another request have cached the
+        // token again meanwhile, that entry goes too: it is merely validated
+        // once more.
+        self.write(token).remove(token);
+        answer
     }
 
     /// Caches `validated` for `token` until `expires_at` (ms since the epoch);
@@ -176,7 +191,7 @@ impl TokenCache {
         if self.max_entries == 0 || expires_at <= now_ms || weight > self.max_bytes {
             return;
         }
-        let mut shard = self.shard(token);
+        let mut shard = self.write(token);
         if shard.map.contains_key(token) {
             return;
         }
@@ -205,7 +220,7 @@ impl TokenCache {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| match s.lock() {
+            .map(|s| match s.read() {
                 Ok(g) => g.map.len(),
                 Err(p) => p.into_inner().map.len(),
             })
@@ -216,7 +231,7 @@ impl TokenCache {
     pub(crate) fn bytes(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| match s.lock() {
+            .map(|s| match s.read() {
                 Ok(g) => g.bytes,
                 Err(p) => p.into_inner().bytes,
             })
