@@ -326,11 +326,6 @@ impl TokenValidator {
         &self.inner.dpop
     }
 
-    /// The current time by the validator's clock.
-    pub(crate) fn now(&self) -> Timestamp {
-        self.inner.clock.now()
-    }
-
     /// The token's own validation (cached), whatever its binding.
     async fn validate_token(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
         let shared = &*self.inner;
