@@ -123,6 +123,7 @@ impl AppAuth {
     }
 
     /// Every check of every scheme's chain.
+    #[cfg(feature = "tower")]
     pub(crate) fn checks(&self) -> impl Iterator<Item = &TokenCheck> {
         self.schemes.iter().flat_map(|(_, chain)| chain.iter())
     }
