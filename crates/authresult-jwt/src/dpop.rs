@@ -22,7 +22,7 @@ use super::jose::JwsAlgorithm;
 
 mod htu;
 mod nonce;
-mod proof;
+pub(crate) mod proof;
 mod thumbprint;
 
 pub use nonce::DpopNonces;

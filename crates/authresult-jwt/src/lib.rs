@@ -144,6 +144,10 @@ mod crypto;
 mod dpop;
 mod error;
 mod fetch;
+/// Entry points for the fuzz targets in `fuzz/`; not a public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jose;
 mod json_member;
 mod keys;
