@@ -17,6 +17,7 @@ mod lease;
 #[cfg(test)]
 mod mock;
 mod pending;
+mod replay;
 mod revocation;
 mod sessions;
 mod usernames;
@@ -29,6 +30,9 @@ pub(crate) use mock::MockBackend;
 #[cfg(any(test, feature = "mocks"))]
 pub use pending::MockPendingLoginStore;
 pub use pending::PendingLoginStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use replay::MockReplayCache;
+pub use replay::{DEFAULT_REPLAY_CAPACITY, MemoryReplayCache, ReplayCache};
 #[cfg(any(test, feature = "mocks"))]
 pub use revocation::MockRevocationQueue;
 pub use revocation::{

@@ -46,6 +46,7 @@ struct Inner {
     permissions: Vec<String>,
     realm_roles: Vec<String>,
     client_roles: BTreeMap<String, Vec<String>>,
+    jkt: Option<Box<str>>,
     claims: ClaimStore,
 }
 
@@ -196,6 +197,14 @@ impl ValidatedToken {
         self.0.permissions.iter().any(|p| p == permission)
     }
 
+    /// `cnf.jkt` (RFC 9449): the JWK thumbprint of the DPoP key this token
+    /// is bound to; `None` for a bearer token. A bound token is accepted only
+    /// with a proof signed by that key
+    /// ([`TokenValidator::validate_dpop`](crate::TokenValidator::validate_dpop)).
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.0.jkt.as_deref()
+    }
+
     /// All claims, as sent by the provider (parsed on first use).
     pub fn claims(&self) -> &Map<String, Value> {
         self.0.claims.map()
@@ -231,6 +240,7 @@ impl Typed {
             permissions: self.permissions,
             realm_roles: self.realm_roles,
             client_roles: self.client_roles,
+            jkt: self.jkt,
             claims,
         }))
     }

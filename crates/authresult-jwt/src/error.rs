@@ -42,6 +42,8 @@ pub enum UpstreamEndpoint {
     Introspection,
     /// The userinfo endpoint.
     Userinfo,
+    /// The replay cache of DPoP proofs ([`ReplayCache`](authresult_core::ReplayCache)).
+    ReplayCache,
 }
 
 impl fmt::Display for UpstreamEndpoint {
@@ -51,6 +53,7 @@ impl fmt::Display for UpstreamEndpoint {
             UpstreamEndpoint::Jwks => "jwks endpoint",
             UpstreamEndpoint::Introspection => "introspection endpoint",
             UpstreamEndpoint::Userinfo => "userinfo endpoint",
+            UpstreamEndpoint::ReplayCache => "dpop replay cache",
         })
     }
 }
@@ -138,6 +141,80 @@ impl fmt::Display for TokenTypeReason {
     }
 }
 
+/// Why a DPoP proof (RFC 9449) was refused (see
+/// [`ValidationError::InvalidDpopProof`]). Each check has its own reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DpopProofReason {
+    /// The request carries no `DPoP` header.
+    Missing,
+    /// The request carries more than one `DPoP` header.
+    Multiple,
+    /// Not a compact JWS with JSON header and claims (or too long).
+    Malformed,
+    /// The header's `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is `none`, symmetric (`HS*`), unknown or not allowed.
+    AlgorithmNotAllowed,
+    /// The `jwk` header is absent or not a usable public key.
+    BadKey,
+    /// The `jwk` header holds private key members (`d`, `p`, `k`, ...).
+    PrivateKey,
+    /// The signature does not verify with the `jwk` header.
+    InvalidSignature,
+    /// A required claim (`jti`, `htm`, `htu`, `iat`, `ath`) is absent.
+    MissingClaim {
+        /// The claim.
+        claim: &'static str,
+    },
+    /// A claim has the wrong type or an unusable value.
+    InvalidClaim {
+        /// The claim.
+        claim: &'static str,
+    },
+    /// `htm` is not the request's method.
+    MethodMismatch,
+    /// `htu` is not the request's URI (normalised, without query and fragment).
+    UriMismatch,
+    /// `iat` is older than the accepted window.
+    Stale,
+    /// `iat` is further in the future than the accepted skew.
+    IssuedInFuture,
+    /// `ath` is not the hash of the presented access token: a proof made
+    /// for another token.
+    AccessTokenHashMismatch,
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`).
+    KeyMismatch,
+    /// The proof (its key and `jti`) was used before within the window.
+    Replayed,
+}
+
+impl fmt::Display for DpopProofReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DpopProofReason::Missing => f.write_str("no dpop proof"),
+            DpopProofReason::Multiple => f.write_str("more than one dpop proof"),
+            DpopProofReason::Malformed => f.write_str("the proof is not a well-formed jws"),
+            DpopProofReason::WrongType => f.write_str("its `typ` is not `dpop+jwt`"),
+            DpopProofReason::AlgorithmNotAllowed => f.write_str("its algorithm is not allowed"),
+            DpopProofReason::BadKey => f.write_str("its `jwk` is not a usable public key"),
+            DpopProofReason::PrivateKey => f.write_str("its `jwk` holds private key members"),
+            DpopProofReason::InvalidSignature => f.write_str("its signature does not verify"),
+            DpopProofReason::MissingClaim { claim } => write!(f, "missing claim `{claim}`"),
+            DpopProofReason::InvalidClaim { claim } => write!(f, "invalid claim `{claim}`"),
+            DpopProofReason::MethodMismatch => f.write_str("`htm` is not the request method"),
+            DpopProofReason::UriMismatch => f.write_str("`htu` is not the request uri"),
+            DpopProofReason::Stale => f.write_str("`iat` is too old"),
+            DpopProofReason::IssuedInFuture => f.write_str("`iat` is in the future"),
+            DpopProofReason::AccessTokenHashMismatch => {
+                f.write_str("`ath` is not the hash of the access token")
+            }
+            DpopProofReason::KeyMismatch => f.write_str("its key is not the one the token is bound to"),
+            DpopProofReason::Replayed => f.write_str("it was used before"),
+        }
+    }
+}
+
 /// Why a token was refused, as a stable code for logs, metrics and responses.
 ///
 /// [`ValidationErrorKind::as_str`] gives a `snake_case` name;
@@ -194,6 +271,14 @@ pub enum ValidationErrorKind {
     UnknownScheme,
     /// The validator is configured wrongly.
     Configuration,
+    /// The DPoP proof was refused (RFC 9449 `invalid_dpop_proof`).
+    InvalidDpopProof,
+    /// The proof lacks the server's current nonce (RFC 9449 `use_dpop_nonce`).
+    UseDpopNonce,
+    /// A DPoP-bound token was presented without a proof (e.g. as `Bearer`).
+    DpopBoundToken,
+    /// An unbound token was presented with a proof where binding is required.
+    NotDpopBound,
 }
 
 impl ValidationErrorKind {
@@ -224,6 +309,10 @@ impl ValidationErrorKind {
             ValidationErrorKind::ProviderError => "provider_error",
             ValidationErrorKind::UnknownScheme => "unknown_scheme",
             ValidationErrorKind::Configuration => "configuration",
+            ValidationErrorKind::InvalidDpopProof => "invalid_dpop_proof",
+            ValidationErrorKind::UseDpopNonce => "use_dpop_nonce",
+            ValidationErrorKind::DpopBoundToken => "dpop_bound_token",
+            ValidationErrorKind::NotDpopBound => "not_dpop_bound",
         }
     }
 
@@ -377,6 +466,27 @@ pub enum ValidationError {
         /// What is wrong.
         reason: String,
     },
+    /// The request's DPoP proof (RFC 9449) was refused.
+    #[error("invalid dpop proof: {reason}")]
+    InvalidDpopProof {
+        /// Which check refused it.
+        reason: DpopProofReason,
+    },
+    /// The server requires its nonce in DPoP proofs and the proof has none,
+    /// or a stale one: the client retries with `nonce`.
+    #[error("the dpop proof must carry the server's current nonce")]
+    UseDpopNonce {
+        /// The nonce to use (the `DPoP-Nonce` response header).
+        nonce: String,
+    },
+    /// The token is bound to a DPoP key (`cnf.jkt`) and was presented
+    /// without a proof (as a `Bearer` token).
+    #[error("a dpop-bound token needs the dpop scheme and a proof")]
+    DpopBoundToken,
+    /// The token is not bound to a key and the validator requires DPoP-bound
+    /// tokens with proofs ([`DpopConfig::accept_unbound_tokens`](crate::DpopConfig::accept_unbound_tokens)).
+    #[error("the token is not bound to a dpop key")]
+    NotDpopBound,
 }
 
 fn display_kid(kid: &Option<String>) -> &str {
@@ -411,6 +521,10 @@ impl ValidationError {
             ValidationError::ProviderError { .. } => ValidationErrorKind::ProviderError,
             ValidationError::UnknownScheme { .. } => ValidationErrorKind::UnknownScheme,
             ValidationError::Configuration { .. } => ValidationErrorKind::Configuration,
+            ValidationError::InvalidDpopProof { .. } => ValidationErrorKind::InvalidDpopProof,
+            ValidationError::UseDpopNonce { .. } => ValidationErrorKind::UseDpopNonce,
+            ValidationError::DpopBoundToken => ValidationErrorKind::DpopBoundToken,
+            ValidationError::NotDpopBound => ValidationErrorKind::NotDpopBound,
         }
     }
 
@@ -440,6 +554,10 @@ impl ValidationError {
 
     pub(crate) fn malformed(part: TokenPart, reason: &'static str) -> Self {
         ValidationError::Malformed { part, reason }
+    }
+
+    pub(crate) fn dpop(reason: DpopProofReason) -> Self {
+        ValidationError::InvalidDpopProof { reason }
     }
 
     pub(crate) fn invalid_claim(claim: &str, reason: &'static str) -> Self {

@@ -283,16 +283,23 @@ const WEAK_RSA: &str = "rsa modulus under 2048 bits";
 
 fn member(map: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str> {
     match map.get(name) {
-        Some(Value::String(s)) => URL_SAFE_NO_PAD.decode(s).map_err(|_| "member is not base64url"),
+        Some(Value::String(s)) => decode_member(s),
         _ => Err("member missing"),
     }
 }
 
+fn decode_member(text: &str) -> Result<Vec<u8>, &'static str> {
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| "member is not base64url")
+}
+
 fn rsa_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {
-    let n = member(map, "n")?;
-    let e = member(map, "e")?;
-    let n = strip_leading_zeros(&n);
-    let e = strip_leading_zeros(&e);
+    rsa_from(&member(map, "n")?, &member(map, "e")?)
+}
+
+/// An RSA public key from its decoded modulus and exponent.
+fn rsa_from(n: &[u8], e: &[u8]) -> Result<PublicKey, &'static str> {
+    let n = strip_leading_zeros(n);
+    let e = strip_leading_zeros(e);
     let bits = match n.first() {
         None => return Err("empty modulus"),
         Some(first) => n.len() * 8 - first.leading_zeros() as usize,
@@ -320,25 +327,63 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 fn ec_key(map: &Map<String, Value>, len: usize) -> Result<Box<[u8]>, &'static str> {
-    let x = member(map, "x")?;
-    let y = member(map, "y")?;
+    ec_from(&member(map, "x")?, &member(map, "y")?, len)
+}
+
+/// An uncompressed SEC1 point from decoded coordinates of `len` bytes.
+fn ec_from(x: &[u8], y: &[u8], len: usize) -> Result<Box<[u8]>, &'static str> {
     if x.len() != len || y.len() != len {
         return Err("ec coordinate of the wrong length");
     }
     let mut point = Vec::with_capacity(1 + 2 * len);
     point.push(0x04);
-    point.extend_from_slice(&x);
-    point.extend_from_slice(&y);
+    point.extend_from_slice(x);
+    point.extend_from_slice(y);
     Ok(point.into_boxed_slice())
 }
 
 fn ed25519_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {
-    let x = member(map, "x")?;
-    let key: [u8; 32] = x
-        .as_slice()
-        .try_into()
-        .map_err(|_| "ed25519 key of the wrong length")?;
+    ed25519_from(&member(map, "x")?)
+}
+
+fn ed25519_from(x: &[u8]) -> Result<PublicKey, &'static str> {
+    let key: [u8; 32] = x.try_into().map_err(|_| "ed25519 key of the wrong length")?;
     Ok(PublicKey::Ed25519(key))
+}
+
+/// The public members of one JWK as text (base64url where RFC 7518 says
+/// so): what a key embedded in a JWS header (a DPoP proof's `jwk`) is
+/// read from.
+pub(crate) struct JwkMembers<'a> {
+    pub(crate) kty: &'a str,
+    pub(crate) crv: Option<&'a str>,
+    pub(crate) x: Option<&'a str>,
+    pub(crate) y: Option<&'a str>,
+    pub(crate) n: Option<&'a str>,
+    pub(crate) e: Option<&'a str>,
+}
+
+impl PublicKey {
+    /// The key these members describe, and its family; the error says why
+    /// there is none (unknown type or curve, a missing or malformed member,
+    /// RSA under 2048 bits). The same rules as a key set's keys.
+    pub(crate) fn from_members(jwk: &JwkMembers<'_>) -> Result<(KeyFamily, PublicKey), &'static str> {
+        let need = |value: Option<&str>| value.ok_or("member missing").and_then(decode_member);
+        match (jwk.kty, jwk.crv) {
+            ("RSA", _) => Ok((KeyFamily::Rsa, rsa_from(&need(jwk.n)?, &need(jwk.e)?)?)),
+            ("EC", Some("P-256")) => Ok((
+                KeyFamily::EcP256,
+                PublicKey::EcP256(ec_from(&need(jwk.x)?, &need(jwk.y)?, 32)?),
+            )),
+            ("EC", Some("P-384")) => Ok((
+                KeyFamily::EcP384,
+                PublicKey::EcP384(ec_from(&need(jwk.x)?, &need(jwk.y)?, 48)?),
+            )),
+            ("OKP", Some("Ed25519")) => Ok((KeyFamily::Ed25519, ed25519_from(&need(jwk.x)?)?)),
+            ("EC" | "OKP", _) => Err("unsupported curve"),
+            _ => Err("unsupported key type"),
+        }
+    }
 }
 
 /// The HMAC keys derived from an issuer's shared secret.

@@ -15,11 +15,14 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
 
 use super::claims::ValidatedToken;
-use super::error::ValidationErrorKind;
+use super::dpop::DpopRequest;
+use super::error::{ValidationError, ValidationErrorKind};
+use dpop::{DPOP_SCHEME, DpopLayer};
 use super::schemes::{AppAuth, AppId, TokenCheck};
 use super::validator::TokenValidator;
 
 mod body;
+mod dpop;
 mod future;
 mod header;
 mod select;
@@ -69,6 +72,7 @@ struct LayerConfig {
     requirements: Vec<Requirement>,
     realm: Option<String>,
     authorizer: Option<Authorizer>,
+    dpop: Option<DpopLayer>,
 }
 
 #[derive(Clone)]
@@ -158,6 +162,7 @@ impl BearerAuthLayer {
                 requirements: Vec::new(),
                 realm: None,
                 authorizer: None,
+                dpop: None,
             }),
         }
     }
@@ -203,6 +208,36 @@ impl BearerAuthLayer {
         Fut: Future<Output = AccessDecision> + Send + 'static,
     {
         Arc::make_mut(&mut self.config).authorizer = Some(Authorizer::new(authorize));
+        self
+    }
+
+    /// Accepts DPoP (RFC 9449) requests too: `Authorization: DPoP <token>`
+    /// with one `DPoP` proof header (scheme `DPoP` uses the app's `DPoP`
+    /// chain, else its `Bearer` chain), and DataCollect's provider schemes
+    /// (`keycloak <token>`, `auth0 <token>`) with a `DPoP` header. Each
+    /// proof is checked by the validator's [`DpopConfig`](crate::DpopConfig)
+    /// ([`TokenValidator::validate_dpop`]) against the request's method and
+    /// `public_origin` + its path: the URL clients use (scheme, host, port,
+    /// and a path prefix a proxy strips). The `Host` and `X-Forwarded-*`
+    /// headers are not trusted.
+    ///
+    /// Refusals: 401 `WWW-Authenticate: DPoP error="invalid_dpop_proof",
+    /// algs="..."`; without the server's current nonce, 401
+    /// `DPoP error="use_dpop_nonce"` and a `DPoP-Nonce` header; a bound
+    /// token sent as `Bearer` is `invalid_token`. Requests with neither
+    /// keep the fast path of bearer tokens.
+    pub fn dpop(mut self, public_origin: url::Url) -> Self {
+        let mut algorithms = Vec::new();
+        for check in self.config.checks() {
+            if let TokenCheck::Issuers(validator) = check {
+                for alg in validator.dpop_config().accepted_algorithms() {
+                    if !algorithms.contains(alg) {
+                        algorithms.push(*alg);
+                    }
+                }
+            }
+        }
+        Arc::make_mut(&mut self.config).dpop = Some(DpopLayer::new(&public_origin, &algorithms));
         self
     }
 
@@ -296,6 +331,8 @@ enum Rejection {
     UnknownApp,
     /// The token was refused.
     Invalid(String, Option<ValidationErrorKind>),
+    /// The DPoP proof lacks the server's current nonce (given here).
+    DpopNonce(String),
     /// The provider (or the authorizer's store) could not be asked.
     Unavailable,
     /// Valid token, missing scopes or roles.
@@ -309,6 +346,15 @@ enum Rejection {
 }
 
 impl LayerConfig {
+    /// Every check of the configured apps (none for a per-request choice).
+    fn checks(&self) -> Vec<&TokenCheck> {
+        match &self.validator {
+            Choice::Fixed(app) => app.checks().collect(),
+            Choice::Apps { apps, .. } => apps.values().flat_map(AppAuth::checks).collect(),
+            Choice::PerRequest(_) => Vec::new(),
+        }
+    }
+
     /// The request's app (and the id to put in the extensions), or why
     /// there is none.
     /// A configured app is borrowed, not cloned: no shared counter is
@@ -369,6 +415,12 @@ impl LayerConfig {
         // (which holds checked text) or a sync-server token (checked by
         // `validate_now`) is let through.
         let credentials = raw_credentials(headers)?;
+        // A DPoP request always checks its proof: never from the cache alone.
+        if self.dpop.is_some()
+            && (credentials.scheme.eq_ignore_ascii_case(DPOP_SCHEME) || headers.contains_key(dpop::DPOP))
+        {
+            return None;
+        }
         let token = app.validate_now(credentials.scheme, credentials.token)?;
         self.requirements
             .iter()
@@ -386,16 +438,46 @@ impl LayerConfig {
         let Some(credentials) = credentials else {
             return Err(Rejection::Missing(accepted()));
         };
-        let Some(scheme) = app.find_scheme(credentials.scheme).map(str::to_owned) else {
+        let dpop_scheme = self.dpop.is_some() && credentials.scheme.eq_ignore_ascii_case(DPOP_SCHEME);
+        // The chain of `DPoP`: the app's own, else its `Bearer` chain.
+        let chain = match app.find_scheme(credentials.scheme) {
+            Some(found) => Some(found),
+            None if dpop_scheme => app.find_scheme(BEARER),
+            None => None,
+        };
+        let Some(scheme) = chain.map(str::to_owned) else {
             return Err(Rejection::Missing(accepted()));
         };
-        let validated = app.validate(&scheme, credentials.token).await.map_err(|error| {
-            if error.is_transient() {
-                Rejection::Unavailable
-            } else {
-                Rejection::Invalid(scheme.clone(), Some(error.kind()))
+        let reject = |error: ValidationError| match error {
+            e if e.is_transient() => Rejection::Unavailable,
+            ValidationError::UseDpopNonce { nonce } => Rejection::DpopNonce(nonce),
+            e => Rejection::Invalid(
+                if dpop_scheme {
+                    DPOP_SCHEME.to_owned()
+                } else {
+                    scheme.clone()
+                },
+                Some(e.kind()),
+            ),
+        };
+        let validated = match &self.dpop {
+            Some(layer) if dpop_scheme || !scheme.eq_ignore_ascii_case(BEARER) => {
+                let proof = dpop::proof(&parts.headers).map_err(reject)?;
+                match proof {
+                    Some(proof) => {
+                        let uri = layer.uri(parts);
+                        let request = DpopRequest::new(proof, parts.method.as_str(), &uri);
+                        app.validate_dpop(&scheme, credentials.token, &request).await
+                    }
+                    None if dpop_scheme => Err(ValidationError::dpop(
+                        super::error::DpopProofReason::Missing,
+                    )),
+                    None => app.validate(&scheme, credentials.token).await,
+                }
             }
-        })?;
+            _ => app.validate(&scheme, credentials.token).await,
+        }
+        .map_err(reject)?;
         let unmet: Vec<&Requirement> = self
             .requirements
             .iter()
@@ -427,7 +509,23 @@ impl LayerConfig {
             params.push(format!("realm=\"{}\"", quoted(realm)));
         }
         let (status, schemes) = match &rejection {
-            Rejection::Missing(schemes) => (StatusCode::UNAUTHORIZED, schemes.clone()),
+            Rejection::Missing(schemes) => {
+                let mut schemes = schemes.clone();
+                if self.dpop.is_some() {
+                    schemes.push(DPOP_SCHEME.to_owned());
+                }
+                (StatusCode::UNAUTHORIZED, schemes)
+            }
+            Rejection::Invalid(_, Some(ValidationErrorKind::InvalidDpopProof | ValidationErrorKind::NotDpopBound))
+                if self.dpop.is_some() =>
+            {
+                params.push("error=\"invalid_dpop_proof\"".into());
+                (StatusCode::UNAUTHORIZED, vec![DPOP_SCHEME.to_owned()])
+            }
+            Rejection::DpopNonce(_) => {
+                params.push("error=\"use_dpop_nonce\"".into());
+                (StatusCode::UNAUTHORIZED, vec![DPOP_SCHEME.to_owned()])
+            }
             Rejection::BadRequest => {
                 params.push("error=\"invalid_request\"".into());
                 (StatusCode::BAD_REQUEST, vec![BEARER.to_owned()])
@@ -454,6 +552,12 @@ impl LayerConfig {
         let challenges: Vec<String> = schemes
             .iter()
             .map(|scheme| {
+                let mut params = params.clone();
+                if let Some(layer) = &self.dpop
+                    && scheme == DPOP_SCHEME
+                {
+                    params.push(layer.algs.clone());
+                }
                 if params.is_empty() {
                     scheme.clone()
                 } else {
@@ -472,6 +576,11 @@ impl LayerConfig {
             let value = HeaderValue::from_str(&challenges.join(", "))
                 .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
             headers.insert(WWW_AUTHENTICATE, value);
+        }
+        if let Rejection::DpopNonce(nonce) = &rejection
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            headers.insert("dpop-nonce", value);
         }
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

@@ -141,8 +141,13 @@ mod claims;
 mod classify;
 mod config;
 mod crypto;
+mod dpop;
 mod error;
 mod fetch;
+/// Entry points for the fuzz targets in `fuzz/`; not a public API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jose;
 mod json_member;
 mod keys;
@@ -162,8 +167,11 @@ mod validator;
 pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
 pub use claims::{ValidatedToken, Verification};
 pub use config::IssuerConfig;
+pub use dpop::{
+    DEFAULT_DPOP_ALGORITHMS, DEFAULT_MAX_PROOF_LEN, DpopConfig, DpopNonces, DpopRequest, jwk_thumbprint,
+};
 pub use error::{
-    TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+    DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;

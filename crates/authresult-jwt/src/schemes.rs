@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::claims::ValidatedToken;
+use super::dpop::DpopRequest;
 use super::error::{ValidationError, sanitize};
 use super::sync_server::SyncServerTokens;
 use super::token68::token_text;
@@ -27,6 +28,20 @@ impl TokenCheck {
         match self {
             TokenCheck::Issuers(validator) => validator.validate(token).await,
             TokenCheck::SyncServer(tokens) => tokens.validate(token),
+        }
+    }
+
+    /// Validates `token` sent with a DPoP proof
+    /// ([`TokenValidator::validate_dpop`]); `None` for a link whose tokens
+    /// are never DPoP tokens (the sync server's own).
+    async fn validate_dpop(
+        &self,
+        token: &str,
+        request: &DpopRequest<'_>,
+    ) -> Option<Result<ValidatedToken, ValidationError>> {
+        match self {
+            TokenCheck::Issuers(validator) => Some(validator.validate_dpop(token, request).await),
+            TokenCheck::SyncServer(_) => None,
         }
     }
 }
@@ -108,6 +123,12 @@ impl AppAuth {
         self.schemes.iter().map(|(name, _)| name.as_str())
     }
 
+    /// Every check of every scheme's chain.
+    #[cfg(feature = "tower")]
+    pub(crate) fn checks(&self) -> impl Iterator<Item = &TokenCheck> {
+        self.schemes.iter().flat_map(|(_, chain)| chain.iter())
+    }
+
     /// The configured spelling of `scheme`, when it is accepted.
     pub fn find_scheme(&self, scheme: &str) -> Option<&str> {
         self.chain(scheme).map(|(name, _)| name)
@@ -138,6 +159,28 @@ impl AppAuth {
     /// algorithm), so an expired provider token reports `expired`; else the
     /// first refusal.
     pub async fn validate(&self, scheme: &str, token: &str) -> Result<ValidatedToken, ValidationError> {
+        self.validate_with(scheme, token, None).await
+    }
+
+    /// [`validate`](Self::validate) for a token sent with a DPoP proof
+    /// (RFC 9449): each OpenID link of the chain checks the token and the
+    /// proof ([`TokenValidator::validate_dpop`]); the sync server's own
+    /// links are skipped (its tokens are never bound to a key).
+    pub async fn validate_dpop(
+        &self,
+        scheme: &str,
+        token: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<ValidatedToken, ValidationError> {
+        self.validate_with(scheme, token, Some(request)).await
+    }
+
+    async fn validate_with(
+        &self,
+        scheme: &str,
+        token: &str,
+        proof: Option<&DpopRequest<'_>>,
+    ) -> Result<ValidatedToken, ValidationError> {
         let (_, chain) = self.chain(scheme).ok_or_else(|| ValidationError::UnknownScheme {
             scheme: sanitize(scheme, 32),
         })?;
@@ -145,7 +188,14 @@ impl AppAuth {
         let mut meant: Option<ValidationError> = None;
         let mut transient: Option<ValidationError> = None;
         for check in chain {
-            match check.validate(token).await {
+            let answer = match proof {
+                None => check.validate(token).await,
+                Some(request) => match check.validate_dpop(token, request).await {
+                    Some(answer) => answer,
+                    None => continue,
+                },
+            };
+            match answer {
                 Ok(token) => return Ok(token),
                 Err(error) if error.is_transient() => {
                     transient.get_or_insert(error);
@@ -158,12 +208,13 @@ impl AppAuth {
                 }
             }
         }
-        Err(transient
-            .or(meant)
-            .or(first)
-            .unwrap_or_else(|| ValidationError::UnknownScheme {
+        Err(transient.or(meant).or(first).unwrap_or_else(|| match proof {
+            // Only links whose tokens are never bound: nothing could check the proof.
+            Some(_) => ValidationError::NotDpopBound,
+            None => ValidationError::UnknownScheme {
                 scheme: sanitize(scheme, 32),
-            }))
+            },
+        }))
     }
 
     /// The answer of [`validate`](Self::validate) when it needs no waiting:

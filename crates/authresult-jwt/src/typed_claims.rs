@@ -71,6 +71,9 @@ pub(crate) struct Typed {
     pub(crate) permissions: Vec<String>,
     pub(crate) realm_roles: Vec<String>,
     pub(crate) client_roles: BTreeMap<String, Vec<String>>,
+    /// `cnf.jkt` (RFC 9449): the thumbprint of the DPoP key the token is
+    /// bound to.
+    pub(crate) jkt: Option<Box<str>>,
 }
 
 impl Typed {
@@ -135,7 +138,22 @@ impl Typed {
                 ));
             }
         }
+        let jkt = match claims.take("cnf") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(mut cnf)) => match cnf.remove("jkt") {
+                None => None,
+                Some(Value::String(jkt)) if !jkt.is_empty() => Some(jkt.into_boxed_str()),
+                Some(_) => {
+                    return Err(ValidationError::invalid_claim(
+                        "cnf",
+                        "jkt must be a non-empty string",
+                    ));
+                }
+            },
+            Some(_) => return Err(ValidationError::invalid_claim("cnf", "must be an object")),
+        };
         Ok(Typed {
+            jkt,
             subject: take_string(claims, "sub")?,
             audiences,
             scopes,

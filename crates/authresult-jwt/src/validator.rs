@@ -16,6 +16,7 @@ use super::claims::{ValidatedToken, Verification};
 use authresult_http::{DEFAULT_DISCOVERY_TTL, HttpLimits, NetworkOptions};
 
 use super::config::{IssuerConfig, KeyOrigin, OpaqueMode};
+use super::dpop::{DpopConfig, DpopRequest};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::Http;
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
@@ -52,6 +53,7 @@ pub struct TokenValidatorBuilder {
     http: HttpLimits,
     network: NetworkOptions,
     clock: Arc<dyn Clock>,
+    dpop: DpopConfig,
 }
 
 impl TokenValidatorBuilder {
@@ -143,12 +145,21 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// How DPoP proofs (RFC 9449) are checked by
+    /// [`TokenValidator::validate_dpop`] (default [`DpopConfig::new`]: a
+    /// replay cache in this process, no server nonces).
+    pub fn dpop(mut self, dpop: DpopConfig) -> Self {
+        self.dpop = dpop;
+        self
+    }
+
     /// Checks the configuration and builds the validator. Nothing is fetched
     /// yet; see [`TokenValidator::prefetch`].
     pub fn build(self) -> Result<TokenValidator, ValidationError> {
         if self.issuers.is_empty() {
             return Err(ValidationError::config("no issuer is configured"));
         }
+        self.dpop.check_setup()?;
         let http = Http::new(self.http, &self.network, Arc::clone(&self.clock))?;
         let mut issuers = HashMap::new();
         let mut opaque = None;
@@ -191,6 +202,7 @@ impl TokenValidatorBuilder {
                 clock: self.clock,
                 max_token_len: self.max_token_len,
                 opaque_ttl: self.opaque_cache_ttl,
+                dpop: self.dpop,
             }),
         })
     }
@@ -213,6 +225,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     max_token_len: usize,
     opaque_ttl: Duration,
+    dpop: DpopConfig,
 }
 
 impl fmt::Debug for TokenValidator {
@@ -250,6 +263,7 @@ impl TokenValidator {
             },
             network: NetworkOptions::default(),
             clock: Arc::new(SystemClock),
+            dpop: DpopConfig::new(),
         }
     }
 
@@ -265,6 +279,10 @@ impl TokenValidator {
 
     /// Validates a bearer token (without the `Bearer ` prefix).
     ///
+    /// A token bound to a DPoP key (`cnf.jkt`) is refused
+    /// ([`ValidationError::DpopBoundToken`]): it is accepted only with a
+    /// proof, by [`validate_dpop`](Self::validate_dpop).
+    ///
     /// A token seen before is answered from the cache, after the time rules
     /// of a fresh validation (`exp`, `nbf`, `iat`, maximum age) are checked
     /// again.
@@ -273,6 +291,43 @@ impl TokenValidator {
     /// token without `.` is opaque and goes to the one issuer configured for
     /// introspection or userinfo.
     pub async fn validate(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
+        let validated = self.validate_token(token).await?;
+        if validated.dpop_thumbprint().is_some() {
+            return Err(ValidationError::DpopBoundToken);
+        }
+        Ok(validated)
+    }
+
+    /// Validates a token sent with a DPoP proof (RFC 9449: `Authorization:
+    /// DPoP <token>` and a `DPoP` header): the token as
+    /// [`validate`](Self::validate) does (answered from the cache when seen
+    /// before), then the proof, on every request (see [`DpopConfig`]). A
+    /// bound token (`cnf.jkt`) needs a proof by its key; an unbound one is
+    /// accepted with a valid proof unless
+    /// [`DpopConfig::accept_unbound_tokens`] says no.
+    ///
+    /// Refusals of the proof are [`ValidationError::InvalidDpopProof`] (with
+    /// its [`DpopProofReason`](crate::DpopProofReason)) or
+    /// [`ValidationError::UseDpopNonce`]; a replay cache that cannot answer
+    /// is [`ValidationError::Unavailable`] (transient).
+    pub async fn validate_dpop(
+        &self,
+        token: &str,
+        request: &DpopRequest<'_>,
+    ) -> Result<ValidatedToken, ValidationError> {
+        let validated = self.validate_token(token).await?;
+        let now = self.inner.clock.now();
+        self.inner.dpop.check(&validated, token, request, now).await?;
+        Ok(validated)
+    }
+
+    /// The DPoP settings (for a challenge's `algs`, the current nonce).
+    pub fn dpop_config(&self) -> &DpopConfig {
+        &self.inner.dpop
+    }
+
+    /// The token's own validation (cached), whatever its binding.
+    async fn validate_token(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
         let shared = &*self.inner;
         if token.len() > shared.max_token_len {
             return Err(ValidationError::TooLarge {
@@ -320,7 +375,8 @@ impl TokenValidator {
 
     /// The cached result for `token`, without validating it otherwise; for
     /// servers that want a synchronous fast path. `None` also when the cached
-    /// token now breaks a time rule.
+    /// token now breaks a time rule, and for a DPoP-bound token (it needs a
+    /// proof: [`validate_dpop`](Self::validate_dpop)).
     pub fn validate_cached(&self, token: &str) -> Option<ValidatedToken> {
         self.cached_bytes(token.as_bytes())
     }
@@ -330,7 +386,11 @@ impl TokenValidator {
     /// is such text.
     pub(crate) fn cached_bytes(&self, token: &[u8]) -> Option<ValidatedToken> {
         let now = self.inner.clock.now();
-        self.inner.cache.get(token, now).and_then(Result::ok)
+        self.inner
+            .cache
+            .get(token, now)
+            .and_then(Result::ok)
+            .filter(|t| t.dpop_thumbprint().is_none())
     }
 
     /// Fetches the key set of every issuer that has none yet (after discovery

@@ -5,7 +5,8 @@
 //! column helpers), `sql.rs` (the statements), `sessions.rs` (session rows
 //! and their compare-and-swap), `pending.rs` (usernames, pending logins),
 //! `revocation.rs` (pending revocations), `vault.rs` (offline vault
-//! records), `port.rs` (the `SessionStore` port), `schema.rs` (the
+//! records), `replay.rs` (the `ReplayCache` port: DPoP proofs seen by any
+//! instance), `port.rs` (the `SessionStore` port), `schema.rs` (the
 //! versioned schema and its migrations).
 
 use std::fmt;
@@ -19,6 +20,7 @@ mod options;
 mod pending;
 mod pool;
 mod port;
+mod replay;
 mod revocation;
 mod schema;
 mod sessions;
@@ -48,6 +50,10 @@ use sql::Sql;
 ///   WHERE` on the `leases` table, with an expiry, so one instance refreshes
 ///   at a time and a crashed holder blocks the others only until its lease
 ///   expires.
+/// * It is also a [`ReplayCache`](authresult_core::ReplayCache): one
+///   `replay` row per value (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`
+///   expired), expired rows deleted about once a minute, so a DPoP proof
+///   used on one instance of a server is refused on the others.
 /// * The tables live in one schema ([`PostgresOptions::schema`]), versioned
 ///   in `authresult_meta` and migrated forward on connect; a schema from a
 ///   newer version is refused.
@@ -63,6 +69,8 @@ pub struct PostgresStore {
     schema: String,
     target: String,
     application_name: String,
+    /// When this instance last deleted expired replay values (ms).
+    replay_purged_at: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for PostgresStore {

@@ -8,7 +8,7 @@
 //! tests call [`run_all`] (every port, for a
 //! backend implementing all of them), a port's runner ([`run_sessions`],
 //! [`run_usernames`], [`run_pending_logins`], [`run_leases`],
-//! [`run_revocations`]) with a function making a fresh, empty store, or the
+//! [`run_revocations`], [`run_replay`]) with a function making a fresh, empty store, or the
 //! single checks one by one. The checks use explicit [`Timestamp`]s (they
 //! never sleep) and assume nothing about the backend but the port's contract.
 //!
@@ -22,11 +22,13 @@ use std::time::Duration;
 use crate::{
     AccessToken, AuthResult, Exposed, IdToken, LeaseStore, LoginPrompt, Origin, PendingAuthorization,
     PendingLoginStore, PendingRevocation, PendingSecret, RefreshToken, RevocableToken, RevocationQueue,
-    Session, SessionKey, SessionStore, StoreBackend, Timestamp, UsernameStore,
+    ReplayCache, Session, SessionKey, SessionStore, StoreBackend, Timestamp, UsernameStore,
 };
+use std::sync::Arc;
 
 mod leases;
 mod pending;
+mod replay;
 mod revocations;
 mod sessions;
 mod usernames;
@@ -34,6 +36,7 @@ mod users;
 
 pub use leases::*;
 pub use pending::*;
+pub use replay::*;
 pub use revocations::*;
 pub use sessions::*;
 pub use usernames::*;
@@ -125,6 +128,20 @@ where
     lease_is_per_session(&make().await).await;
     lease_extreme_times(&make().await).await;
     leases_are_per_user(&make().await).await;
+}
+
+/// The [`ReplayCache`] suite, each check on a fresh cache from `make`
+/// (not part of [`run_all`]: a session backend need not be one).
+pub async fn run_replay<S, F, Fut>(mut make: F)
+where
+    S: ReplayCache + 'static,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    replay_first_use_once(&make().await).await;
+    replay_keys_are_exact(&make().await).await;
+    replay_concurrent_first_use(Arc::new(make().await)).await;
+    replay_expires(&make().await).await;
 }
 
 /// The [`RevocationQueue`] suite, each check on a fresh store from `make`.

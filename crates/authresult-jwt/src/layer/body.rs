@@ -282,7 +282,18 @@ impl BodyConfig {
                 Some(c) => (c.scheme.to_owned(), c.token.to_owned()),
                 None => return Err(Rejection::Missing(self.schemes.clone())),
             };
-            let read = match routes.get(&scheme.to_ascii_lowercase()) {
+            // A DPoP proof is checked once, by `authorize` below (its `jti`
+            // is then used): the body is read as for an unauthenticated
+            // request first.
+            let dpop = self.auth.dpop.is_some()
+                && (scheme.eq_ignore_ascii_case(super::dpop::DPOP_SCHEME)
+                    || parts.headers.contains_key(super::dpop::DPOP));
+            let route = if dpop {
+                Some(&SchemeRoute::PerApp)
+            } else {
+                routes.get(&scheme.to_ascii_lowercase())
+            };
+            let read = match route {
                 None => return Err(Rejection::Missing(self.schemes.clone())),
                 Some(SchemeRoute::Header(app)) => {
                     app.validate(&scheme, &token).await.map_err(|error| {

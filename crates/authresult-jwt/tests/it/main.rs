@@ -12,6 +12,9 @@
 mod cache;
 mod claims;
 #[cfg(feature = "tower")]
+mod dpop_layer;
+mod dpop;
+#[cfg(feature = "tower")]
 mod datacollect_layer;
 mod hostile;
 mod hostile_types;

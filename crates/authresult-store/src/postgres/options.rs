@@ -210,6 +210,7 @@ impl PostgresOptions {
             schema,
             target,
             application_name,
+            replay_purged_at: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }

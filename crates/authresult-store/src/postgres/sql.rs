@@ -22,6 +22,8 @@ pub(super) struct Sql {
     pub(super) purge_pending: String,
     pub(super) acquire_lease: String,
     pub(super) release_lease: String,
+    pub(super) first_use: String,
+    pub(super) purge_replay: String,
 }
 
 impl Sql {
@@ -109,6 +111,14 @@ impl Sql {
             release_lease: format!(
                 "DELETE FROM {s}.leases WHERE tenant = $1 AND provider = $2 AND holder = $3 AND user_id = $4"
             ),
+            // One row changed: the first use (new, or its expired record
+            // replaced); none: a live record, a replay.
+            first_use: format!(
+                "INSERT INTO {s}.replay AS cur (key, expires_at) VALUES ($1::text, $2::bigint)
+                 ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                 WHERE cur.expires_at <= $3::bigint"
+            ),
+            purge_replay: format!("DELETE FROM {s}.replay WHERE expires_at <= $1::bigint"),
         }
     }
 }
