@@ -133,7 +133,9 @@
 //! (the proxy environment variables by default, none, or an explicit URL)
 //! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
 //! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
-//! the crypto backend (client assertions for `private_key_jwt`).
+//! the crypto backend (client assertions for `private_key_jwt`), and
+//! [`DpopKey`] a client's DPoP proofs (RFC 9449; [`DpopSigner`] is the
+//! core's `ProofSigner` over it, for resource requests).
 
 mod cache;
 mod claim_source;
@@ -141,6 +143,7 @@ mod claims;
 mod classify;
 mod config;
 mod crypto;
+mod dpop_key;
 mod error;
 mod fetch;
 mod jose;
@@ -161,6 +164,7 @@ mod validator;
 pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
 pub use claims::{ValidatedToken, Verification};
 pub use config::IssuerConfig;
+pub use dpop_key::{DPOP_PROOF_TYP, DpopKey, DpopKeyDer, DpopSigner, access_token_hash, proof_htu};
 pub use error::{
     TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };
