@@ -1,4 +1,4 @@
-//! The session, username, pending-login and lease statements, written once
+//! The session, username, pending-login, lease and nonce statements, written once
 //! per store with the schema name quoted in.
 
 /// The statements, with the schema name quoted in.
@@ -22,6 +22,8 @@ pub(super) struct Sql {
     pub(super) purge_pending: String,
     pub(super) acquire_lease: String,
     pub(super) release_lease: String,
+    pub(super) dpop_nonce: String,
+    pub(super) set_dpop_nonce: String,
 }
 
 impl Sql {
@@ -108,6 +110,11 @@ impl Sql {
             ),
             release_lease: format!(
                 "DELETE FROM {s}.leases WHERE tenant = $1 AND provider = $2 AND holder = $3 AND user_id = $4"
+            ),
+            dpop_nonce: format!("SELECT nonce FROM {s}.dpop_nonces WHERE tenant = $1 AND origin = $2"),
+            set_dpop_nonce: format!(
+                "INSERT INTO {s}.dpop_nonces (tenant, origin, nonce) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, origin) DO UPDATE SET nonce = EXCLUDED.nonce"
             ),
         }
     }
