@@ -366,6 +366,28 @@ async fn the_manager_gives_a_resource_server_dpop_headers_it_accepts() {
     let binding = session.auth.dpop.clone().unwrap();
     let debug = format!("{session:?}");
     assert!(!debug.contains(binding.key.secret()), "{debug}");
+    // The manager's refresh keeps the key and the binding in the store.
+    let refreshed = manager.refresh("p").await.unwrap();
+    assert_ne!(
+        refreshed.auth.access_token.secret(),
+        session.auth.access_token.secret()
+    );
+    let stored = store.get(&key("p")).await.unwrap().unwrap();
+    let kept = stored.auth.dpop.unwrap();
+    assert!(kept.bound && kept.same_key(&binding));
+    assert_eq!(
+        bound_jkt(stored.auth.access_token.secret()).await.as_deref(),
+        Some(jkt_of(&binding).as_str())
+    );
+    // A new login replaces the key.
+    let provider = dpop_provider("dpop-app", "required", options_with(&store));
+    let again = login_as(&provider, "alice").await;
+    manager.import("p", again).await.unwrap();
+    let replaced = store.get(&key("p")).await.unwrap().unwrap().auth.dpop.unwrap();
+    assert!(!replaced.same_key(&binding), "a new login, a new key");
+    // Logging out removes it with the session.
+    manager.logout("p").await.unwrap();
+    assert!(store.get(&key("p")).await.unwrap().is_none());
 }
 
 // ---------------------------------------------------------------------------
