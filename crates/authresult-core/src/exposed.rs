@@ -40,6 +40,11 @@
 //! ```
 //!
 //! ```compile_fail,E0277
+//! # use authresult_core::DpopPrivateKey;
+//! let _ = serde_json::to_string(&DpopPrivateKey::new("MIGHAgEAMBMG"));
+//! ```
+//!
+//! ```compile_fail,E0277
 //! # use authresult_core::{AccessToken, AuthResult, Session, SessionKey, Timestamp};
 //! let auth = AuthResult::new(AccessToken::new("at"), 60);
 //! let session = Session::new(SessionKey::new("t", "p"), auth, Timestamp::from_secs(0));
