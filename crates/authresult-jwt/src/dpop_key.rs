@@ -250,28 +250,61 @@ fn thumbprint_of(jwk: &Map<String, Value>) -> String {
 
 /// The core's [`ProofSigner`] over [`DpopKey`]: what an
 /// [`AuthManager`](authresult_core::AuthManager) signs resource-request
-/// proofs with (`AuthManagerBuilder::proof_signer(Arc::new(DpopSigner))`).
-/// A key that does not read is [`CoreError::DpopKeyUnusable`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DpopSigner;
+/// proofs with (`AuthManagerBuilder::proof_signer(Arc::new(DpopSigner::new()))`).
+/// It keeps the last key it read (reading a PKCS#8 key costs about as much
+/// as a signature), found again by comparing the stored key in constant
+/// time. A key that does not read is [`CoreError::DpopKeyUnusable`].
+#[derive(Default)]
+pub struct DpopSigner {
+    last: std::sync::Mutex<Option<(DpopBinding, DpopKey)>>,
+}
 
-impl ProofSigner for DpopSigner {
-    fn sign_proof(&self, key: &DpopBinding, request: &ProofRequest<'_>) -> Result<String, CoreError> {
-        let key = DpopKey::from_binding(key).map_err(|_| CoreError::DpopKeyUnusable {
+impl fmt::Debug for DpopSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpopSigner").finish_non_exhaustive()
+    }
+}
+
+impl DpopSigner {
+    /// A signer with no key read yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The key of `binding`: the last one read when it is the same.
+    fn key_of(&self, binding: &DpopBinding) -> Result<DpopKey, CoreError> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, key)) = last.as_ref()
+            && seen.same_key(binding)
+        {
+            return Ok(key.clone());
+        }
+        let key = DpopKey::from_binding(binding).map_err(|_| CoreError::DpopKeyUnusable {
             provider: String::new(),
             reason: "the session's dpop key does not read",
         })?;
-        key.proof_at(
-            request.method,
-            request.url,
-            request.nonce,
-            request.access_token,
-            request.now,
-        )
-        .map_err(|_| CoreError::DpopKeyUnusable {
-            provider: String::new(),
-            reason: "the session's dpop key does not sign",
-        })
+        *last = Some((binding.clone(), key.clone()));
+        Ok(key)
+    }
+}
+
+impl ProofSigner for DpopSigner {
+    fn sign_proof(&self, key: &DpopBinding, request: &ProofRequest<'_>) -> Result<String, CoreError> {
+        self.key_of(key)?
+            .proof_at(
+                request.method,
+                request.url,
+                request.nonce,
+                request.access_token,
+                request.now,
+            )
+            .map_err(|_| CoreError::DpopKeyUnusable {
+                provider: String::new(),
+                reason: "the session's dpop key does not sign",
+            })
     }
 }
 

@@ -166,15 +166,26 @@ fn the_signer_port_signs_with_the_sessions_key() {
         access_token: Some("tok"),
         now: Timestamp::from_secs(42),
     };
-    let proof = DpopSigner.sign_proof(&key.to_binding(true), &request).unwrap();
+    let signer = DpopSigner::new();
+    let proof = signer.sign_proof(&key.to_binding(true), &request).unwrap();
     let claims = verify_with_header_key(&proof, JwsAlgorithm::Es256);
     assert_eq!(claims["iat"], 42);
     assert_eq!(claims["htu"], "https://api.example.org/records");
     assert_eq!(header_of(&proof)["jwk"], Value::Object(key.public_jwk().clone()));
+    // Another session's key after the first: never the remembered one.
+    let other = DpopKey::generate(JwsAlgorithm::Es256).unwrap();
+    let proof = signer.sign_proof(&other.to_binding(true), &request).unwrap();
+    assert_eq!(
+        header_of(&proof)["jwk"],
+        Value::Object(other.public_jwk().clone())
+    );
+    let proof = signer.sign_proof(&key.to_binding(true), &request).unwrap();
+    assert_eq!(header_of(&proof)["jwk"], Value::Object(key.public_jwk().clone()));
     let mut broken = key.to_binding(true);
     broken.key = DpopPrivateKey::new("AAAA");
-    let error = DpopSigner.sign_proof(&broken, &request).unwrap_err();
+    let error = signer.sign_proof(&broken, &request).unwrap_err();
     assert!(matches!(error, CoreError::DpopKeyUnusable { .. }), "{error:?}");
+    assert!(!format!("{signer:?}").contains(key.to_binding(true).key.secret()));
 }
 
 /// RFC 9449 §7.1: the `ath` of its example access token.

@@ -329,7 +329,7 @@ async fn the_manager_gives_a_resource_server_dpop_headers_it_accepts() {
     let endpoints = provider.discover().await.unwrap();
     let manager = AuthManager::builder(TENANT, store.clone())
         .provider("p", Arc::new(provider))
-        .proof_signer(Arc::new(DpopSigner))
+        .proof_signer(Arc::new(DpopSigner::new()))
         .build();
     manager.import("p", auth).await.unwrap();
     let userinfo = endpoints.userinfo_endpoint.unwrap();

@@ -15,11 +15,12 @@ impl Report {
              proof signed with the session's key (`DpopKey::proof`: random `jti`, `htu`, \
              `iat`, a server nonce), with `ath` (SHA-256 of a 1,200-byte access token) for a \
              resource request, and through `DpopSigner` (the manager's `resource_headers`), \
-             which also reads the stored PKCS#8 key each call. Medians per proof.\n"
+             which also finds the session's stored key again each call (the last key read is \
+             kept). Medians per proof.\n"
         );
         let _ = writeln!(
             md,
-            "| key | proof | proof with `ath` | `DpopSigner` (key read + proof with `ath`) |\n\
+            "| key | proof | proof with `ath` | `DpopSigner` (stored key + proof with `ath`) |\n\
              |---|---|---|---|"
         );
         for (id, name) in [("es256", "ES256 (default)"), ("eddsa", "EdDSA")] {
