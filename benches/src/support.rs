@@ -11,9 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use authresult_core::testing::FakeProvider;
 use authresult_core::{
-    AccessToken, AuthResult, CasOutcome, Error, IdToken, LeaseStore, PendingAuthorization, PendingLoginStore,
-    PendingRevocation, RefreshToken, Retention, RevocationQueue, Session, SessionKey, SessionStore,
-    StoreBackend, Stores, TenantId, Timestamp, UsernameStore,
+    AccessToken, AuthResult, CasOutcome, Error, IdToken, LeaseStore, NonceStore, PendingAuthorization,
+    PendingLoginStore, PendingRevocation, RefreshToken, Retention, RevocationQueue, Session, SessionKey,
+    SessionStore, StoreBackend, Stores, TenantId, Timestamp, UsernameStore,
 };
 use authresult_oidc::TokioSleeper;
 
@@ -240,6 +240,17 @@ impl RevocationQueue for NullStore {
 
     async fn remove_revocation(&self, _tenant: &TenantId, _id: &str) -> Result<bool, Error> {
         Ok(false)
+    }
+}
+
+#[async_trait]
+impl NonceStore for NullStore {
+    async fn dpop_nonce(&self, _tenant: &TenantId, _origin: &str) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
+
+    async fn set_dpop_nonce(&self, _tenant: &TenantId, _origin: &str, _nonce: &str) -> Result<(), Error> {
+        Ok(())
     }
 }
 

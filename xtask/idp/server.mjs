@@ -216,6 +216,30 @@ function clientList() {
       redirect_uris: [LOOPBACK_CALLBACK],
       post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
     }]),
+    // DPoP (RFC 9449): a public client whose access tokens must be bound
+    // (code, device and refresh); the provider asks it for nonces.
+    {
+      client_id: 'dpop-app',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      response_types: ['code'],
+      redirect_uris: [LOOPBACK_CALLBACK],
+      post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
+      dpop_bound_access_tokens: true,
+    },
+    // PAR (RFC 9126): a public client whose authorization requests must be
+    // pushed; DPoP is optional for it (asked for nonces too when used).
+    {
+      client_id: 'par-app',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      redirect_uris: [LOOPBACK_CALLBACK],
+      post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
+      require_pushed_authorization_requests: true,
+    },
     {
       client_id: 'resource-server',
       client_secret: 'resource-secret',
@@ -226,6 +250,13 @@ function clientList() {
     },
   ];
 }
+
+// Clients whose DPoP proofs must carry a server nonce (RFC 9449 §8), so the
+// client's `use_dpop_nonce` retry is exercised; other clients' proofs don't.
+const DPOP_NONCE_CLIENTS = new Set(['dpop-app', 'par-app']);
+// The nonces' secret, per run (nonces of an earlier run are refused, as a
+// rotation would).
+const DPOP_NONCE_SECRET = crypto.randomBytes(32);
 
 // Clients that may introspect / revoke any token of the issuer.
 const PRIVILEGED_CLIENTS = new Set(['confidential-app', 'resource-server']);
@@ -598,6 +629,14 @@ function buildProvider(iss, base) {
         },
       },
       userinfo: { enabled: true },
+      // DPoP and PAR (both on by default in oidc-provider 9): nonces for
+      // the DPoP clients; PAR required only by `par-app`'s own metadata.
+      dPoP: {
+        enabled: true,
+        nonceSecret: DPOP_NONCE_SECRET,
+        requireNonce: (ctx) => DPOP_NONCE_CLIENTS.has(ctx.oidc.client?.clientId ?? ctx.oidc.params?.client_id),
+      },
+      pushedAuthorizationRequests: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {

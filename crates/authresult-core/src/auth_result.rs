@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::dpop::DpopBinding;
 use crate::error::Error;
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 
@@ -39,6 +40,11 @@ pub struct AuthResult {
     pub profile: Option<BTreeMap<String, String>>,
     /// Application-specific user metadata.
     pub user_metadata: Option<BTreeMap<String, String>>,
+    /// The session's DPoP key (RFC 9449), when the provider's DPoP is on.
+    /// Not part of DataCollect's JSON ([`to_json_value`](Self::to_json_value)
+    /// leaves it out); a store keeps it (sealed with the tokens) under
+    /// `auth.dpop`, and reading accepts that member.
+    pub dpop: Option<DpopBinding>,
 }
 
 impl AuthResult {
@@ -51,6 +57,7 @@ impl AuthResult {
             expires_in,
             profile: None,
             user_metadata: None,
+            dpop: None,
         }
     }
 
@@ -81,6 +88,12 @@ impl AuthResult {
         let refresh_token = optional_string(&mut object, "refresh_token")?.map(RefreshToken::new);
         let profile = optional_map(&mut object, "profile")?;
         let user_metadata = optional_map(&mut object, "user_metadata")?;
+        let dpop = match object.remove("dpop") {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                Some(DpopBinding::from_json_value(value).map_err(|reason| invalid("dpop", reason))?)
+            }
+        };
         Ok(AuthResult {
             access_token,
             id_token,
@@ -88,6 +101,7 @@ impl AuthResult {
             expires_in,
             profile,
             user_metadata,
+            dpop,
         })
     }
 
@@ -119,6 +133,20 @@ impl AuthResult {
             }
         }
         Value::Object(object)
+    }
+
+    /// The stored form: DataCollect's JSON plus the DPoP key (`dpop`), for
+    /// a session store (which seals it with the tokens).
+    ///
+    /// # Security warning
+    ///
+    /// The value contains the tokens and the DPoP private key in clear text.
+    pub(crate) fn to_stored_value(&self) -> Value {
+        let mut value = self.to_json_value();
+        if let (Some(dpop), Value::Object(object)) = (&self.dpop, &mut value) {
+            object.insert("dpop".into(), dpop.to_json_value());
+        }
+        value
     }
 
     /// The `sub` of the profile, when present.

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use crate::dpop::DpopMode;
 use crate::error::Error;
 use crate::profile::{ProfileSettings, ProviderKind, ProviderProfile, normalize_issuer};
 use crate::secret::ClientSecret;
@@ -110,6 +111,9 @@ const KNOWN_FIELDS: &[&str] = &[
     "api_client_id",
     "api_client_secret",
     "extraQueryParams",
+    "dpop",
+    "pushed_authorization_requests",
+    "par",
 ];
 
 /// A parsed, validated provider configuration.
@@ -143,6 +147,14 @@ pub struct OidcClientSettings {
     pub scopes: Vec<String>,
     /// Unknown fields, sent as extra authorization-request parameters.
     pub extra_params: BTreeMap<String, String>,
+    /// DPoP (RFC 9449): off (default), on when the provider advertises it,
+    /// or required (field `dpop`: `"off"`, `"on"`, `"required"`, or a boolean).
+    pub dpop: DpopMode,
+    /// Push every authorization request (RFC 9126) even when discovery does
+    /// not require it (field `pushed_authorization_requests` or `par`, a
+    /// boolean). A provider whose discovery says
+    /// `require_pushed_authorization_requests` gets pushed requests anyway.
+    pub pushed_authorization: bool,
 }
 
 /// Keycloak: `authority` (`https://kc/realms/<realm>`), or `url`/`host` + `realm`.
@@ -432,6 +444,34 @@ impl Fields<'_> {
                 extra_params.insert(name.clone(), value_text(value.clone()));
             }
         }
+        let dpop = match self.fields.get("dpop") {
+            None | Some(Value::Null) => DpopMode::Off,
+            Some(Value::Bool(on)) => {
+                if *on {
+                    DpopMode::On
+                } else {
+                    DpopMode::Off
+                }
+            }
+            Some(Value::String(name)) => DpopMode::from_name(name.trim())
+                .ok_or_else(|| config_error("dpop", "must be `off`, `on` or `required`"))?,
+            Some(_) => {
+                return Err(config_error(
+                    "dpop",
+                    "must be `off`, `on`, `required` or a boolean",
+                ));
+            }
+        };
+        let mut pushed_authorization = false;
+        for name in ["pushed_authorization_requests", "par"] {
+            match self.fields.get(name) {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(on)) => pushed_authorization |= *on,
+                Some(Value::String(text)) if text.trim() == "true" => pushed_authorization = true,
+                Some(Value::String(text)) if text.trim() == "false" => {}
+                Some(_) => return Err(config_error(name, "must be a boolean")),
+            }
+        }
         Ok(OidcClientSettings {
             issuer,
             client_id,
@@ -440,6 +480,8 @@ impl Fields<'_> {
             post_logout_redirect_uri,
             scopes,
             extra_params,
+            dpop,
+            pushed_authorization,
         })
     }
 }

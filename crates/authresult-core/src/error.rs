@@ -158,6 +158,17 @@ pub enum Error {
         /// The provider name.
         provider: String,
     },
+    /// The session's DPoP key is missing or unreadable while its tokens are
+    /// bound to one (or the provider requires DPoP): the tokens are
+    /// useless without it, so the session ends and the user logs in again.
+    /// Never answered by falling back to a bearer token.
+    #[error("the DPoP key of the session for provider `{provider}` is unusable: {reason}")]
+    DpopKeyUnusable {
+        /// The provider name.
+        provider: String,
+        /// What is wrong (never the key).
+        reason: &'static str,
+    },
     /// The callback's `state` matches no pending login: unknown, already used or expired.
     #[error("no pending login matches this callback (unknown, already used or expired state)")]
     UnknownLoginState,
@@ -194,6 +205,7 @@ impl Error {
             Error::Provider { kind, .. } | Error::Store { kind, .. } => *kind,
             Error::Offline { .. } => FailureKind::Transient,
             Error::ReauthenticationRequired { .. }
+            | Error::DpopKeyUnusable { .. }
             | Error::SessionReplaced { .. }
             | Error::StoredTokenExpired { .. } => FailureKind::Terminal,
             Error::InvalidAuthResult { .. }

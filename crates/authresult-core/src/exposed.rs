@@ -40,6 +40,11 @@
 //! ```
 //!
 //! ```compile_fail,E0277
+//! # use authresult_core::DpopPrivateKey;
+//! let _ = serde_json::to_string(&DpopPrivateKey::new("MIGHAgEAMBMG"));
+//! ```
+//!
+//! ```compile_fail,E0277
 //! # use authresult_core::{AccessToken, AuthResult, Session, SessionKey, Timestamp};
 //! let auth = AuthResult::new(AccessToken::new("at"), 60);
 //! let session = Session::new(SessionKey::new("t", "p"), auth, Timestamp::from_secs(0));
@@ -89,6 +94,7 @@ struct SessionRow<'a> {
     key: &'a SessionKey,
     subject: &'a Option<String>,
     username: &'a Option<String>,
+    #[serde(serialize_with = "stored_auth")]
     auth: &'a AuthResult,
     issued_at: &'a Timestamp,
     expires_at: &'a Option<Timestamp>,
@@ -98,6 +104,11 @@ struct SessionRow<'a> {
     origin: &'a Option<Origin>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sealed_auth: Option<&'a str>,
+}
+
+/// A session's `auth` as stored: DataCollect's JSON plus its DPoP key.
+fn stored_auth<S: Serializer>(auth: &&AuthResult, serializer: S) -> Result<S::Ok, S::Error> {
+    auth.to_stored_value().serialize(serializer)
 }
 
 impl Serialize for Exposed<'_, Session> {

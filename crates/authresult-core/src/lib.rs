@@ -62,6 +62,7 @@
 mod auth_result;
 mod config;
 mod datacollect;
+mod dpop;
 mod error;
 mod events;
 mod exposed;
@@ -91,6 +92,7 @@ pub use config::{
 pub use datacollect::{
     AppArtifact, ArtifactProvider, ArtifactWarning, MAX_ARTIFACT_BYTES, MAX_STORED_TOKEN_BYTES, StoredToken,
 };
+pub use dpop::{DpopBinding, DpopMode, ProofRequest, ProofSigner, ResourceHeaders, nonce_origin};
 pub use error::{BoxError, Error, FailureKind};
 pub use events::{AuthEvent, EventStream};
 pub use exposed::Exposed;
@@ -110,19 +112,22 @@ pub use provider::{
     AuthProvider, Credentials, LoginFlow, LoginPrompt, LoginRequest, LoginResponse, PendingAuthorization,
     RevocableToken, TokenInfo, TokenKind,
 };
-pub use secret::{AccessToken, ClientSecret, IdToken, Password, PendingSecret, RefreshToken, SealedAuth};
+pub use secret::{
+    AccessToken, ClientSecret, DpopPrivateKey, IdToken, Password, PendingSecret, RefreshToken, SealedAuth,
+};
 pub use session::{ProviderId, Session, SessionKey, TenantId, UserId};
 pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]
 pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_PENDING_REVOCATIONS, MemoryReplayCache, PENDING_REVOCATION_MAX_AGE, PendingLoginStore,
-    PendingRevocation, ReplayCache, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
-    UsernameStore,
+    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_DPOP_NONCE_LEN, MAX_PENDING_REVOCATIONS, MemoryReplayCache,
+    NonceStore, PENDING_REVOCATION_MAX_AGE, PendingLoginStore, PendingRevocation, ReplayCache, Retention,
+    RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores, UsernameStore, is_valid_dpop_nonce,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use store::{
-    MockLeaseStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue, MockSessionStore, MockUsernameStore,
+    MockLeaseStore, MockNonceStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue, MockSessionStore,
+    MockUsernameStore,
 };
 pub use strict_json::{StrictMembers, parse_strict_object, read_strict_object};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

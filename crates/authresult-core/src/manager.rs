@@ -3,7 +3,8 @@
 //! By job: this file (the manager's state, the cache and gate helpers, the
 //! reads: tokens, sessions, users), `builder.rs` (settings, `for_user`),
 //! `login.rs` (logins and imports), `logout.rs`, `refresh.rs`,
-//! `revocation.rs` (pending revocations retried), `origin.rs` (the origin rule).
+//! `revocation.rs` (pending revocations retried), `origin.rs` (the origin rule),
+//! `resource.rs` (the headers of resource requests, DPoP-bound or bearer).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -28,6 +29,7 @@ mod builder;
 mod login;
 mod logout;
 mod origin;
+mod resource;
 mod revocation;
 
 pub use builder::AuthManagerBuilder;
@@ -105,6 +107,8 @@ struct Inner {
     /// The user's gate when the store can lock their sessions: checked
     /// before any token is answered; closing it empties the slots.
     gate: Option<AccessGate>,
+    /// Signs the DPoP proofs of resource requests.
+    proof_signer: Option<Arc<dyn crate::dpop::ProofSigner>>,
 }
 
 impl GateListener for Inner {
@@ -240,6 +244,12 @@ impl AuthManager {
     /// A stored session of another origin than the provider's is neither
     /// answered nor refreshed: [`Error::OriginMismatch`], the session kept.
     pub async fn access_token(&self, provider: &str) -> Result<AccessToken, Error> {
+        Ok(self.fresh_session(provider).await?.auth.access_token.clone())
+    }
+
+    /// The session of [`access_token`](Self::access_token): valid for at
+    /// least the margin, refreshed first when needed.
+    async fn fresh_session(&self, provider: &str) -> Result<Arc<Session>, Error> {
         let (name, slot) = self.slot(provider)?;
         // Locked (vault locked, idle, disabled): nothing is answered.
         let epoch = self.pass_gate(name)?;
@@ -249,14 +259,14 @@ impl AuthManager {
             && session.origin == slot.origin
             && session.is_fresh(self.now(), self.inner.margin)
         {
-            return Ok(session.auth.access_token.clone());
+            return Ok(Arc::clone(session));
         }
         let started = self.now();
         let session = self.refresh_slow(name, slot, Refresh::IfNeeded).await;
         self.still_unlocked(name, slot, epoch)?;
         let session = session?;
         self.after_refresh(name, slot, &session, started).await;
-        Ok(session.auth.access_token.clone())
+        Ok(session)
     }
 
     /// Refreshes now, even if the token is fresh; returns the new session.

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::{
-    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, ProviderId,
-    Retention, RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
+    CasOutcome, Error, LeaseStore, NonceStore, PendingAuthorization, PendingLoginStore, PendingRevocation,
+    ProviderId, Retention, RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UserId,
     UsernameStore,
 };
 use async_trait::async_trait;
@@ -28,6 +28,7 @@ struct State {
     pending: BTreeMap<(TenantId, String), PendingAuthorization>,
     leases: BTreeMap<(TenantId, UserId, ProviderId), Lease>,
     revocations: BTreeMap<(TenantId, String), PendingRevocation>,
+    nonces: BTreeMap<(TenantId, String), String>,
 }
 
 struct Lease {
@@ -266,6 +267,24 @@ impl RevocationQueue for MemoryStore {
             .revocations
             .remove(&(tenant.clone(), id.to_owned()))
             .is_some())
+    }
+}
+
+#[async_trait]
+impl NonceStore for MemoryStore {
+    async fn dpop_nonce(&self, tenant: &TenantId, origin: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .lock()
+            .nonces
+            .get(&(tenant.clone(), origin.to_owned()))
+            .cloned())
+    }
+
+    async fn set_dpop_nonce(&self, tenant: &TenantId, origin: &str, nonce: &str) -> Result<(), Error> {
+        self.lock()
+            .nonces
+            .insert((tenant.clone(), origin.to_owned()), nonce.to_owned());
+        Ok(())
     }
 }
 

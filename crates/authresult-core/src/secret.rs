@@ -93,6 +93,13 @@ secret_type!(
     /// for every token of the session, so it is kept like them.
     SealedAuth
 );
+secret_type!(
+    /// A session's DPoP private key (RFC 9449), as the text of its PKCS#8
+    /// document in unpadded base64url. It proves possession of the key a
+    /// bound token is tied to, so it is kept like the tokens: sealed with
+    /// them by the stores, never printed.
+    DpopPrivateKey
+);
 
 /// The text of any secret newtype, for [`in_clear`] only.
 pub(crate) trait SecretText {

@@ -255,6 +255,10 @@ impl Session {
         if refreshed.user_metadata.is_none() {
             refreshed.user_metadata = self.auth.user_metadata.clone();
         }
+        if refreshed.dpop.is_none() {
+            // The key of the login stays the session's key.
+            refreshed.dpop = self.auth.dpop.clone();
+        }
         Session {
             key: self.key.clone(),
             subject: self.subject.clone(),

@@ -1,10 +1,10 @@
 //! The store ports, one per job: sessions ([`SessionStore`]), the last
 //! username ([`UsernameStore`]), pending interactive logins
-//! ([`PendingLoginStore`]), refresh leases ([`LeaseStore`]) and tokens still to
-//! be revoked ([`RevocationQueue`]); and [`Stores`], the bundle an
-//! [`AuthManager`](crate::AuthManager) takes.
+//! ([`PendingLoginStore`]), refresh leases ([`LeaseStore`]), tokens still to
+//! be revoked ([`RevocationQueue`]), servers' DPoP nonces ([`NonceStore`]); and
+//! [`Stores`], the bundle an [`AuthManager`](crate::AuthManager) takes.
 //!
-//! A backend usually implements all five ([`StoreBackend`]); a wrapper (an
+//! A backend usually implements all six ([`StoreBackend`]); a wrapper (an
 //! offline vault sealing sessions per user) replaces one port of the bundle
 //! ([`Stores::with_sessions`]) and leaves the others to the backend. Rules
 //! shared by every backend live here, not in the backends: the revocation
@@ -16,6 +16,7 @@ use std::sync::Arc;
 mod lease;
 #[cfg(test)]
 mod mock;
+mod nonces;
 mod pending;
 mod replay;
 mod revocation;
@@ -27,6 +28,9 @@ pub use lease::LeaseStore;
 pub use lease::MockLeaseStore;
 #[cfg(test)]
 pub(crate) use mock::MockBackend;
+#[cfg(any(test, feature = "mocks"))]
+pub use nonces::MockNonceStore;
+pub use nonces::{MAX_DPOP_NONCE_LEN, NonceStore, is_valid_dpop_nonce};
 #[cfg(any(test, feature = "mocks"))]
 pub use pending::MockPendingLoginStore;
 pub use pending::PendingLoginStore;
@@ -46,17 +50,17 @@ pub use sessions::{CasOutcome, SessionStore};
 pub use usernames::MockUsernameStore;
 pub use usernames::UsernameStore;
 
-/// A backend that keeps every job: all five store ports in one place (one
+/// A backend that keeps every job: all six store ports in one place (one
 /// SQLite file, one Postgres schema, one process's memory). Implemented for
 /// every type that implements the five; [`Stores::of`] splits one into
 /// the bundle.
 pub trait StoreBackend:
-    SessionStore + UsernameStore + PendingLoginStore + LeaseStore + RevocationQueue
+    SessionStore + UsernameStore + PendingLoginStore + LeaseStore + RevocationQueue + NonceStore
 {
 }
 
 impl<T> StoreBackend for T where
-    T: SessionStore + UsernameStore + PendingLoginStore + LeaseStore + RevocationQueue + ?Sized
+    T: SessionStore + UsernameStore + PendingLoginStore + LeaseStore + RevocationQueue + NonceStore + ?Sized
 {
 }
 
@@ -77,6 +81,8 @@ pub struct Stores {
     pub leases: Arc<dyn LeaseStore>,
     /// Tokens still to be revoked.
     pub revocations: Arc<dyn RevocationQueue>,
+    /// Servers' DPoP nonces.
+    pub nonces: Arc<dyn NonceStore>,
 }
 
 impl Stores {
@@ -87,7 +93,8 @@ impl Stores {
             usernames: backend.clone(),
             pending: backend.clone(),
             leases: backend.clone(),
-            revocations: backend,
+            revocations: backend.clone(),
+            nonces: backend,
         }
     }
 

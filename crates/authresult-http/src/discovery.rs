@@ -33,6 +33,7 @@ pub const ENDPOINT_FIELDS: &[&str] = &[
     "revocation_endpoint",
     "introspection_endpoint",
     "end_session_endpoint",
+    "pushed_authorization_request_endpoint",
 ];
 
 /// A provider's discovery document: a JSON object with a string `issuer`,

@@ -28,6 +28,7 @@ mod thumbprint;
 pub use nonce::DpopNonces;
 pub use proof::DEFAULT_MAX_PROOF_LEN;
 pub use thumbprint::jwk_thumbprint;
+pub(crate) use thumbprint::hash_b64;
 
 /// The proof algorithms accepted by default: `ES256`, `ES384`, `EdDSA`,
 /// `PS256` and `RS256`.

@@ -133,7 +133,9 @@
 //! (the proxy environment variables by default, none, or an explicit URL)
 //! and a [`ClientIdentity`] for mutual TLS. A refused certificate is an
 //! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
-//! the crypto backend (client assertions for `private_key_jwt`).
+//! the crypto backend (client assertions for `private_key_jwt`), and
+//! [`DpopKey`] a client's DPoP proofs (RFC 9449; [`DpopSigner`] is the
+//! core's `ProofSigner` over it, for resource requests).
 
 mod cache;
 mod claim_source;
@@ -142,6 +144,7 @@ mod classify;
 mod config;
 mod crypto;
 mod dpop;
+mod dpop_key;
 mod error;
 mod fetch;
 /// Entry points for the fuzz targets in `fuzz/`; not a public API.
@@ -170,6 +173,7 @@ pub use config::IssuerConfig;
 pub use dpop::{
     DEFAULT_DPOP_ALGORITHMS, DEFAULT_MAX_PROOF_LEN, DpopConfig, DpopNonces, DpopRequest, jwk_thumbprint,
 };
+pub use dpop_key::{DPOP_PROOF_TYP, DpopKey, DpopKeyDer, DpopSigner, access_token_hash, proof_htu};
 pub use error::{
     DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
 };

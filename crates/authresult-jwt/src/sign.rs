@@ -103,6 +103,17 @@ impl SigningKey {
     /// A compact JWS of `claims` with the header `{"alg", "typ", "kid"}`
     /// (`typ` when given).
     pub fn sign(&self, typ: Option<&str>, claims: &Map<String, Value>) -> Result<String, HttpError> {
+        self.sign_with_header(typ, Map::new(), claims)
+    }
+
+    /// [`sign`](Self::sign) with `extra` members in the header besides
+    /// `alg`, `typ` and `kid` (a DPoP proof's `jwk`).
+    pub(crate) fn sign_with_header(
+        &self,
+        typ: Option<&str>,
+        extra: Map<String, Value>,
+        claims: &Map<String, Value>,
+    ) -> Result<String, HttpError> {
         let mut header = Map::new();
         header.insert("alg".into(), Value::from(self.alg.name()));
         if let Some(typ) = typ {
@@ -111,6 +122,7 @@ impl SigningKey {
         if let Some(kid) = &self.kid {
             header.insert("kid".into(), Value::from(kid.as_str()));
         }
+        header.extend(extra);
         let encode = |value: &Map<String, Value>| {
             serde_json::to_vec(value)
                 .map(|json| URL_SAFE_NO_PAD.encode(json))

@@ -110,7 +110,11 @@ impl ClientAssertion {
     ) -> Result<(), OidcError> {
         let authenticates = matches!(
             endpoint,
-            Endpoint::Token | Endpoint::DeviceAuthorization | Endpoint::Revocation | Endpoint::Introspection
+            Endpoint::Token
+                | Endpoint::DeviceAuthorization
+                | Endpoint::Revocation
+                | Endpoint::Introspection
+                | Endpoint::PushedAuthorization
         );
         let form = request
             .headers()

@@ -86,7 +86,9 @@ impl fmt::Debug for DataCollectApp {
 
 impl DataCollectApp {
     /// An app from a parsed artifact. Every provider is built with
-    /// `options`; the manager uses `options.clock`. Each
+    /// `options` (DPoP nonces kept in `store` unless `options.dpop_nonces`
+    /// names another place); the manager uses `options.clock` and signs
+    /// resource-request proofs with `DpopSigner`. Each
     /// [`warning`](Self::warnings) is also logged (`tracing`, level warn,
     /// without any secret).
     pub fn from_artifact(
@@ -98,7 +100,16 @@ impl DataCollectApp {
             tracing::warn!(config_id = %artifact.id, "DataCollect app-config artifact: {warning}");
         }
         let clock = Arc::clone(&options.clock);
-        let mut builder = AuthManager::builder(artifact.id.as_str(), store).clock(Arc::clone(&clock));
+        let stores: Stores = store.into();
+        let mut options = options;
+        // DPoP nonces in the app's store (shared by its processes), unless
+        // the options name another place.
+        options.dpop_nonces.get_or_insert_with(|| {
+            crate::dpop::DpopNonces::new(artifact.id.as_str(), Arc::clone(&stores.nonces))
+        });
+        let mut builder = AuthManager::builder(artifact.id.as_str(), stores)
+            .clock(Arc::clone(&clock))
+            .proof_signer(Arc::new(authresult_jwt::DpopSigner::new()));
         for provider in &artifact.providers {
             builder = builder.provider(
                 provider.name(),

@@ -66,6 +66,8 @@ pub(crate) struct PollSetup<'a> {
     pub(crate) expires_at: Timestamp,
     pub(crate) clock: &'a dyn Clock,
     pub(crate) sleeper: &'a dyn Sleeper,
+    /// The session's DPoP key: a proof on every poll.
+    pub(crate) proofs: Option<&'a crate::dpop::Proofs>,
 }
 
 /// Polls until the token endpoint answers a token or a final error.
@@ -111,7 +113,7 @@ pub(crate) async fn poll(
         polls = polls.saturating_add(1);
         let response = match setup
             .http
-            .post_form(Endpoint::Token, setup.token_url, &form, basic)
+            .post_form_with(Endpoint::Token, setup.token_url, &form, basic, setup.proofs)
             .await
         {
             Ok(response) => response,

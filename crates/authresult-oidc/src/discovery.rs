@@ -41,6 +41,16 @@ pub(crate) struct ExtraMetadata {
     /// RFC 9207.
     #[serde(default)]
     pub(crate) authorization_response_iss_parameter_supported: bool,
+    /// RFC 9126: where authorization requests are pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pushed_authorization_request_endpoint: Option<Url>,
+    /// RFC 9126 §5: the provider accepts only pushed authorization requests.
+    #[serde(default)]
+    pub(crate) require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.1: the algorithms the provider accepts in DPoP proofs;
+    /// absent when it does not do DPoP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) dpop_signing_alg_values_supported: Option<Vec<String>>,
     /// RFC 8705 §5: the endpoints to use with a client certificate. Kept
     /// as raw JSON: read (and checked) only when the client presents one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -206,11 +216,13 @@ pub(crate) fn use_mtls_aliases(
     let revocation = alias("revocation_endpoint")?;
     let introspection = alias("introspection_endpoint")?;
     let device = alias("device_authorization_endpoint")?;
+    let pushed = alias("pushed_authorization_request_endpoint")?;
     let extra = metadata.additional_metadata_mut();
     for (slot, url) in [
         (&mut extra.revocation_endpoint, revocation),
         (&mut extra.introspection_endpoint, introspection),
         (&mut extra.device_authorization_endpoint, device),
+        (&mut extra.pushed_authorization_request_endpoint, pushed),
     ] {
         if url.is_some() {
             *slot = url;

@@ -33,6 +33,8 @@ pub enum Endpoint {
     SyncCheckToken,
     /// A DataCollect app-config artifact's URL (`/artifacts/{id}.json`).
     AppConfig,
+    /// The pushed authorization request endpoint (RFC 9126).
+    PushedAuthorization,
 }
 
 impl fmt::Display for Endpoint {
@@ -50,6 +52,7 @@ impl fmt::Display for Endpoint {
             Endpoint::SyncLogin => "sync server login endpoint",
             Endpoint::SyncCheckToken => "sync server check-token endpoint",
             Endpoint::AppConfig => "app-config artifact URL",
+            Endpoint::PushedAuthorization => "pushed authorization request endpoint",
         })
     }
 }
@@ -308,6 +311,32 @@ pub enum OidcError {
         #[source]
         source: std::io::Error,
     },
+    /// DPoP is `required` for this provider but its discovery does not
+    /// advertise the key's algorithm in `dpop_signing_alg_values_supported`.
+    #[error(
+        "dpop is required but the provider does not advertise {alg} in `dpop_signing_alg_values_supported`"
+    )]
+    DpopUnsupported {
+        /// The key's algorithm.
+        alg: &'static str,
+    },
+    /// The token endpoint answered another `token_type` than `DPoP` where
+    /// a bound token was required (DPoP `required`, or the refresh of a
+    /// bound session): never kept as a bearer token.
+    #[error("the {endpoint} answered `token_type` {found} where a dpop-bound token was required")]
+    DpopNotBound {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The type answered (sanitised).
+        found: String,
+    },
+    /// The session's DPoP key is missing or does not read: its bound
+    /// tokens are useless, and the user logs in again.
+    #[error("the session's dpop key is unusable: {reason}")]
+    DpopKeyUnusable {
+        /// What is wrong (never the key).
+        reason: &'static str,
+    },
     /// No valid callback reached the loopback listener in time.
     #[error("no valid authorization callback arrived at the loopback listener within {timeout:?}")]
     LoopbackTimeout {
@@ -389,10 +418,13 @@ impl OidcError {
             | OidcError::DeviceAccessDenied
             | OidcError::DeviceCodeExpired
             | OidcError::TokenInactive
+            | OidcError::DpopNotBound { .. }
+            | OidcError::DpopKeyUnusable { .. }
             | OidcError::InvalidCredentials { .. } => FailureKind::Terminal,
             OidcError::IssuerMismatch { .. }
             | OidcError::EndpointMissing { .. }
             | OidcError::Configuration { .. }
+            | OidcError::DpopUnsupported { .. }
             | OidcError::Unsupported { .. }
             | OidcError::ArtifactFile { .. }
             | OidcError::HttpClient { .. } => FailureKind::Configuration,

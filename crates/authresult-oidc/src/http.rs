@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::client_auth::ClientAssertion;
+use crate::dpop::{Proofs, copy_request};
 use crate::error::{Endpoint, OidcError};
 use crate::options::OidcOptions;
 
@@ -37,6 +38,8 @@ pub(crate) struct Requests {
 pub(crate) struct At {
     http: Requests,
     endpoint: Endpoint,
+    /// The session's DPoP key, when its requests carry proofs.
+    proofs: Option<Proofs>,
 }
 
 /// The one mapping of HTTP failures into [`OidcError`].
@@ -141,9 +144,55 @@ impl Requests {
 
     /// This client, naming `endpoint` in its errors.
     pub(crate) fn at(&self, endpoint: Endpoint) -> At {
+        self.at_with(endpoint, None)
+    }
+
+    /// This client, naming `endpoint`, with a DPoP proof on each request
+    /// when `proofs` is given ([`execute_with`](Self::execute_with)).
+    pub(crate) fn at_with(&self, endpoint: Endpoint, proofs: Option<Proofs>) -> At {
         At {
             http: self.clone(),
             endpoint,
+            proofs,
+        }
+    }
+
+    /// [`execute`](Self::execute) with a DPoP proof of the request when
+    /// `proofs` is given, signed with the last nonce of its origin. An
+    /// answer's `DPoP-Nonce` is kept; a `400 use_dpop_nonce` with a new
+    /// nonce is retried once with it (RFC 9449 §8), and whatever the retry
+    /// answers is the answer.
+    pub(crate) async fn execute_with(
+        &self,
+        endpoint: Endpoint,
+        request: http::Request<Vec<u8>>,
+        proofs: Option<&Proofs>,
+    ) -> Result<http::Response<Vec<u8>>, OidcError> {
+        let Some(proofs) = proofs else {
+            return self.execute(endpoint, request).await;
+        };
+        let url = Url::parse(&request.uri().to_string()).map_err(|_| {
+            OidcError::config(format!(
+                "the {endpoint} URL `{}` is not usable",
+                display_uri(request.uri())
+            ))
+        })?;
+        let sent = proofs.nonce(&url).await;
+        let mut first = copy_request(&request);
+        proofs.sign(endpoint, &mut first, &url, sent.as_deref())?;
+        let response = self.execute(endpoint, first).await?;
+        let fresh = proofs.remember(&url, response.headers()).await;
+        let asks_for_nonce = response.status() == http::StatusCode::BAD_REQUEST
+            && oauth_error_body(response.body()).is_some_and(|(error, _)| error == "use_dpop_nonce");
+        match fresh {
+            Some(nonce) if asks_for_nonce && sent.as_deref() != Some(nonce.as_str()) => {
+                let mut retry = request;
+                proofs.sign(endpoint, &mut retry, &url, Some(&nonce))?;
+                let response = self.execute(endpoint, retry).await?;
+                proofs.remember(&url, response.headers()).await;
+                Ok(response)
+            }
+            _ => Ok(response),
         }
     }
 
@@ -206,6 +255,18 @@ impl Requests {
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
     ) -> Result<http::Response<Vec<u8>>, OidcError> {
+        self.post_form_with(endpoint, url, form, basic, None).await
+    }
+
+    /// [`post_form`](Self::post_form) with DPoP proofs when `proofs` is given.
+    pub(crate) async fn post_form_with(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        proofs: Option<&Proofs>,
+    ) -> Result<http::Response<Vec<u8>>, OidcError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish()
@@ -221,7 +282,7 @@ impl Requests {
         let request = builder.body(body).map_err(|_| {
             OidcError::config(format!("the {endpoint} URL `{}` is not usable", display_url(url)))
         })?;
-        self.execute(endpoint, request).await
+        self.execute_with(endpoint, request, proofs).await
     }
 
     /// `POST url` with a JSON body; answers the raw response.
@@ -325,7 +386,10 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for At {
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
         Box::pin(async move {
             let url = display_uri(request.uri());
-            let response = self.http.execute(self.endpoint, request).await?;
+            let response = self
+                .http
+                .execute_with(self.endpoint, request, self.proofs.as_ref())
+                .await?;
             let status = response.status();
             if status.is_client_error() && oauth_error_body(response.body()).is_none() {
                 return Err(OidcError::HttpStatus {

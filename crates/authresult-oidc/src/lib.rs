@@ -127,6 +127,7 @@ mod client_auth;
 mod datacollect;
 mod device;
 mod discovery;
+mod dpop;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -151,6 +152,7 @@ use authresult_core::{AuthProvider, Error, ProviderConfig};
 pub use authresult_jwt as jwt;
 pub use datacollect::{DataCollectApp, authorization_header};
 pub use device::{DevicePollStatus, DeviceProgress};
+pub use dpop::DpopNonces;
 pub use error::{Endpoint, OidcError};
 pub use loopback::LoopbackListener;
 pub use options::{

@@ -12,6 +12,8 @@ use futures::future::BoxFuture;
 
 use authresult_jwt::{JwsAlgorithm, NetworkOptions, SigningKey};
 
+use crate::dpop::DpopNonces;
+
 /// Default response-size cap: 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Default clock leeway for `exp`/`iat`: 60 s.
@@ -103,6 +105,14 @@ pub struct OidcOptions {
     pub clock: Arc<dyn Clock>,
     /// How the device flow waits between polls (default: [`TokioSleeper`]).
     pub sleeper: Arc<dyn Sleeper>,
+    /// The algorithm of the sessions' DPoP keys when the provider's `dpop`
+    /// is on (RFC 9449): `ES256` (default) or `EdDSA`.
+    pub dpop_algorithm: JwsAlgorithm,
+    /// Where the servers' DPoP nonces are kept: the app's store
+    /// ([`DpopNonces::new`]`(tenant, stores.nonces)`), so every process of
+    /// the app shares them. Default `None`: each provider keeps its own in
+    /// memory.
+    pub dpop_nonces: Option<DpopNonces>,
 }
 
 impl Default for OidcOptions {
@@ -126,6 +136,8 @@ impl Default for OidcOptions {
             device_interval_override: None,
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
+            dpop_algorithm: JwsAlgorithm::Es256,
+            dpop_nonces: None,
         }
     }
 }
@@ -154,6 +166,8 @@ impl fmt::Debug for OidcOptions {
             .field("device_interval_override", &self.device_interval_override)
             .field("clock", &self.clock)
             .field("sleeper", &self.sleeper)
+            .field("dpop_algorithm", &self.dpop_algorithm)
+            .field("dpop_nonces", &self.dpop_nonces)
             .finish()
     }
 }

@@ -4,7 +4,8 @@
 //! dispatch; the jobs live beside it: `code_flow.rs` (authorization code +
 //! PKCE and the callback), `device_flow.rs` (RFC 8628), `tokens.rs` (refresh,
 //! client credentials, and every token response turned into an `AuthResult`),
-//! `endpoints.rs` (userinfo, introspection, revocation, end-session URL) and
+//! `endpoints.rs` (userinfo, introspection, revocation, end-session URL),
+//! `pushed.rs` (pushed authorization requests, RFC 9126) and
 //! `port.rs` (the `AuthProvider` implementation, delegating to the methods of
 //! the same names).
 
@@ -16,6 +17,7 @@ use authresult_core::{
     Auth0Config, AuthResult, KeycloakConfig, LoginFlow, LoginRequest, LoginResponse, OidcClientSettings,
     OidcConfig, PendingAuthorization, ProviderConfig, ProviderKind, ProviderProfile, RESERVED_PARAMS,
 };
+use authresult_jwt::{DpopKey, JwsAlgorithm};
 use openidconnect::{
     AuthType, ClientId, EndpointMaybeSet, EndpointNotSet, EndpointSet, ErrorResponseType, RequestTokenError,
     Scope, StandardErrorResponse,
@@ -24,6 +26,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::discovery::{Discovered, KeySets, MetadataCache};
+use crate::dpop::{DpopNonces, Proofs};
 use crate::error::{Endpoint, OidcError};
 use crate::http::{Requests, json_error};
 use crate::options::OidcOptions;
@@ -34,6 +37,7 @@ mod code_flow;
 mod device_flow;
 mod endpoints;
 mod port;
+mod pushed;
 mod tokens;
 
 #[cfg(feature = "fuzzing")]
@@ -158,6 +162,9 @@ struct Inner {
     http: Requests,
     discovery: MetadataCache,
     keys: KeySets,
+    /// Where the servers' DPoP nonces are kept (the options' store, or
+    /// this provider's own in memory).
+    nonces: DpopNonces,
 }
 
 /// An OpenID Connect provider (Keycloak, Auth0 or generic) implementing the
@@ -241,6 +248,10 @@ impl OidcProvider {
             options.allow_insecure_http,
         );
         let keys = KeySets::new(&options);
+        let nonces = options.dpop_nonces.clone().unwrap_or_else(DpopNonces::local);
+        if !matches!(options.dpop_algorithm, JwsAlgorithm::Es256 | JwsAlgorithm::EdDsa) {
+            return Err(OidcError::config("`dpop_algorithm` must be ES256 or EdDSA"));
+        }
         Ok(OidcProvider {
             inner: Arc::new(Inner {
                 settings,
@@ -250,6 +261,7 @@ impl OidcProvider {
                 http,
                 discovery,
                 keys,
+                nonces,
             }),
         })
     }
@@ -332,6 +344,65 @@ impl OidcProvider {
             .iter()
             .filter(|s| s.as_str() != "openid")
             .map(|s| Scope::new(s.clone()))
+    }
+
+    /// A new DPoP key for a login when the provider's `dpop` is on and its
+    /// discovery advertises the algorithm (`None`: bearer); DPoP
+    /// `required` and not advertised: [`OidcError::DpopUnsupported`].
+    fn login_key(&self, d: &Discovered) -> Result<Option<DpopKey>, OidcError> {
+        let advertised = d.extra().dpop_signing_alg_values_supported.as_deref();
+        let Some(alg) = crate::dpop::login_algorithm(
+            self.inner.settings.dpop,
+            self.inner.options.dpop_algorithm,
+            advertised,
+        )?
+        else {
+            return Ok(None);
+        };
+        let key = DpopKey::generate(alg).map_err(|_| OidcError::DpopKeyUnusable {
+            reason: "no key could be generated",
+        })?;
+        Ok(Some(key.with_clock(Arc::clone(&self.inner.options.clock))))
+    }
+
+    /// Proofs with `key` (the provider's clock for `iat`), nonces kept
+    /// where the provider keeps them.
+    fn proofs(&self, key: DpopKey) -> Proofs {
+        Proofs::new(
+            key.with_clock(Arc::clone(&self.inner.options.clock)),
+            self.inner.nonces.clone(),
+        )
+    }
+
+    /// The session's [`DpopBinding`](authresult_core::DpopBinding) after a
+    /// token response of `token_type`: bound when it says `DPoP`. A bound
+    /// answer without a key sent, or an unbound one where a bound token is
+    /// required (`must_bind`), is refused: never kept as bearer.
+    fn binding_of(
+        &self,
+        proofs: Option<&Proofs>,
+        token_type: &str,
+        must_bind: bool,
+    ) -> Result<Option<authresult_core::DpopBinding>, OidcError> {
+        let bound = crate::dpop::is_dpop_type(token_type);
+        let found = || crate::error::sanitize_code(token_type);
+        match proofs {
+            None if bound => Err(OidcError::malformed(
+                Endpoint::Token,
+                "`token_type` is DPoP but no proof was sent",
+            )),
+            _ if must_bind && !bound => Err(OidcError::DpopNotBound {
+                endpoint: Endpoint::Token,
+                found: found(),
+            }),
+            None => Ok(None),
+            Some(proofs) => Ok(Some(proofs.key.to_binding(bound))),
+        }
+    }
+
+    /// True when the provider's `dpop` is `required`.
+    fn dpop_required(&self) -> bool {
+        self.inner.settings.dpop == authresult_core::DpopMode::Required
     }
 
     /// The configured RFC 8707 `resource`: sent with the authorization request

@@ -29,6 +29,14 @@ impl ExtraTokenFields for RawIdTokenField {}
 pub(crate) struct RawTokenResponse(StandardTokenResponse<RawIdTokenField, CoreTokenType>);
 
 impl RawTokenResponse {
+    /// The `token_type` as sent (`Bearer`, `DPoP`, ...).
+    pub(crate) fn token_type_name(&self) -> String {
+        match serde_json::to_value(self.0.token_type()) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => String::new(),
+        }
+    }
+
     /// The `id_token` member as sent, not yet verified.
     pub(crate) fn raw_id_token(&self) -> Option<&str> {
         self.0.extra_fields().id_token.as_deref()

@@ -12,8 +12,9 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::error::StoreError;
 use crate::key::{Cipher, aad};
 
-/// The token fields of a session's `auth` object.
-const SESSION_SECRETS: [&str; 3] = ["access_token", "refresh_token", "id_token"];
+/// The secret fields of a session's `auth` object: its tokens and its DPoP
+/// key (`AuthResult::dpop`).
+const SESSION_SECRETS: [&str; 4] = ["access_token", "refresh_token", "id_token", "dpop"];
 /// A session's top-level field sealed with them when present (`Session::sealed_auth`).
 const SEALED_AUTH: &str = "sealed_auth";
 /// The secret field of a pending login.

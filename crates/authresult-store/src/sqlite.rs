@@ -21,6 +21,7 @@ mod busy;
 mod encryption;
 mod file;
 mod leases;
+mod nonces;
 mod options;
 mod pending;
 mod port;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use format::{count, opt_time, ratio, text, time, utc};
 
 mod crypto;
+mod dpop;
 mod format;
 mod front_door;
 mod load;
@@ -426,6 +427,7 @@ impl Report {
         self.render_stores(&mut md);
         self.render_memory(&mut md);
         self.render_crypto(&mut md);
+        self.render_dpop(&mut md);
         self.render_method(&mut md);
         md
     }

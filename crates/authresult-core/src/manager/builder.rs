@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use super::{AuthManager, DEFAULT_LEASE_TTL, DEFAULT_MARGIN, DEFAULT_PENDING_TTL, Inner, Slot};
+use crate::dpop::ProofSigner;
 use crate::events::EventHub;
 use crate::gate::GateListener;
 use crate::provider::AuthProvider;
@@ -25,6 +26,7 @@ pub struct AuthManagerBuilder {
     margin: Duration,
     lease_ttl: Duration,
     pending_ttl: Duration,
+    proof_signer: Option<Arc<dyn ProofSigner>>,
 }
 
 impl fmt::Debug for AuthManagerBuilder {
@@ -83,6 +85,16 @@ impl AuthManagerBuilder {
         self
     }
 
+    /// Signs the DPoP proofs of resource requests
+    /// ([`AuthManager::resource_headers`]) with a session's key:
+    /// `authresult-jwt`'s `DpopSigner` (the core has no crypto). Without
+    /// one, a bound session's headers are refused with
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), never sent as bearer.
+    pub fn proof_signer(mut self, signer: Arc<dyn ProofSigner>) -> Self {
+        self.proof_signer = Some(signer);
+        self
+    }
+
     /// The manager.
     pub fn build(self) -> AuthManager {
         let pid = std::process::id();
@@ -123,6 +135,7 @@ impl AuthManagerBuilder {
             revoking: futures::lock::Mutex::new(()),
             revocation_seq: AtomicU64::new(0),
             gate,
+            proof_signer: self.proof_signer,
         });
         if let Some(gate) = &inner.gate {
             let listener: Weak<dyn GateListener> =
@@ -148,6 +161,7 @@ impl AuthManager {
             margin: DEFAULT_MARGIN,
             lease_ttl: DEFAULT_LEASE_TTL,
             pending_ttl: DEFAULT_PENDING_TTL,
+            proof_signer: None,
         }
     }
 
@@ -171,6 +185,7 @@ impl AuthManager {
             margin: inner.margin,
             lease_ttl: inner.lease_ttl,
             pending_ttl: inner.pending_ttl,
+            proof_signer: inner.proof_signer.clone(),
         }
         .build()
     }

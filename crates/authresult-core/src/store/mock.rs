@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    CasOutcome, LeaseStore, PendingLoginStore, PendingRevocation, Retention, RevocationQueue, SessionStore,
-    UsernameStore,
+    CasOutcome, LeaseStore, NonceStore, PendingLoginStore, PendingRevocation, Retention, RevocationQueue,
+    SessionStore, UsernameStore,
 };
 use crate::error::Error;
 use crate::gate::AccessGate;
@@ -66,5 +66,11 @@ mockall::mock! {
         async fn push_revocation(&self, revocation: &PendingRevocation, retention: Retention) -> Result<(), Error>;
         async fn revocations(&self, tenant: &TenantId) -> Result<Vec<PendingRevocation>, Error>;
         async fn remove_revocation(&self, tenant: &TenantId, id: &str) -> Result<bool, Error>;
+    }
+
+    #[async_trait]
+    impl NonceStore for Backend {
+        async fn dpop_nonce(&self, tenant: &TenantId, origin: &str) -> Result<Option<String>, Error>;
+        async fn set_dpop_nonce(&self, tenant: &TenantId, origin: &str, nonce: &str) -> Result<(), Error>;
     }
 }

@@ -1,6 +1,6 @@
 //! The conformance suites: one behaviour for every backend of each store
 //! port, one suite per port (`sessions.rs`, `usernames.rs`, `pending.rs`,
-//! `leases.rs`, `revocations.rs`; `users.rs` holds the per-user checks of
+//! `leases.rs`, `revocations.rs`, `nonces.rs`; `users.rs` holds the per-user checks of
 //! sessions and leases).
 //!
 //! Enabled by the `testing` feature of `authresult-core` (a third-party
@@ -8,7 +8,7 @@
 //! tests call [`run_all`] (every port, for a
 //! backend implementing all of them), a port's runner ([`run_sessions`],
 //! [`run_usernames`], [`run_pending_logins`], [`run_leases`],
-//! [`run_revocations`], [`run_replay`]) with a function making a fresh, empty store, or the
+//! [`run_revocations`], [`run_replay`], [`run_nonces`]) with a function making a fresh, empty store, or the
 //! single checks one by one. The checks use explicit [`Timestamp`]s (they
 //! never sleep) and assume nothing about the backend but the port's contract.
 //!
@@ -20,13 +20,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::{
-    AccessToken, AuthResult, Exposed, IdToken, LeaseStore, LoginPrompt, Origin, PendingAuthorization,
-    PendingLoginStore, PendingRevocation, PendingSecret, RefreshToken, RevocableToken, RevocationQueue,
-    ReplayCache, Session, SessionKey, SessionStore, StoreBackend, Timestamp, UsernameStore,
+    AccessToken, AuthResult, Exposed, IdToken, LeaseStore, LoginPrompt, NonceStore, Origin,
+    PendingAuthorization, PendingLoginStore, PendingRevocation, PendingSecret, RefreshToken, RevocableToken,
+    RevocationQueue, ReplayCache, Session, SessionKey, SessionStore, StoreBackend, Timestamp, UsernameStore,
 };
 use std::sync::Arc;
 
 mod leases;
+mod nonces;
 mod pending;
 mod replay;
 mod revocations;
@@ -35,6 +36,7 @@ mod usernames;
 mod users;
 
 pub use leases::*;
+pub use nonces::*;
 pub use pending::*;
 pub use replay::*;
 pub use revocations::*;
@@ -58,6 +60,7 @@ where
     run_pending_logins(&mut make).await;
     run_leases(&mut make).await;
     run_revocations(&mut make).await;
+    run_nonces(&mut make).await;
     remove_tenant_keeps_the_username(&make().await).await;
 }
 
@@ -84,6 +87,7 @@ where
     unusual_names(&make().await).await;
     extreme_times(&make().await).await;
     sealed_auth_round_trips(&make().await).await;
+    dpop_key_round_trips(&make().await).await;
     sessions_are_per_user(&make().await).await;
     unusual_user_names(&make().await).await;
 }
@@ -154,6 +158,17 @@ where
     revocations_round_trip(&make().await).await;
     revocations_are_bounded(&make().await).await;
     revocations_keep_what_they_are_told(&make().await).await;
+}
+
+/// The [`NonceStore`] suite, each check on a fresh store from `make`.
+pub async fn run_nonces<S, F, Fut>(mut make: F)
+where
+    S: NonceStore,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    nonces_per_tenant_and_origin(&make().await).await;
+    unusual_nonces(&make().await).await;
 }
 
 /// The origin of the sample sessions and revocations.

@@ -15,7 +15,7 @@ use super::tokens::ResponseCheck;
 use super::{OidcProvider, request_error};
 use crate::error::{Endpoint, OidcError};
 use crate::id_token::{NonceCheck, constant_time_eq};
-use crate::pending::PendingData;
+use crate::pending::{PendingData, PendingKey};
 use crate::token_response::RawTokenResponse;
 
 /// How long an authorization-code login may take by default.
@@ -32,6 +32,7 @@ impl OidcProvider {
         let client = self
             .client(&d)
             .set_redirect_uri(RedirectUrl::from_url(redirect.clone()));
+        let dpop_key = self.login_key(&d)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut authorize = client
             .authorize_url(
@@ -44,12 +45,23 @@ impl OidcProvider {
         for (name, value) in self.extra_params(request) {
             authorize = authorize.add_extra_param(name, value);
         }
+        if let Some(key) = &dpop_key {
+            // RFC 9449 §10: the code is bound to the key.
+            authorize = authorize.add_extra_param("dpop_jkt", key.thumbprint().to_owned());
+        }
         let (authorization_url, state, nonce) = authorize.url();
+        let authorization_url = if self.pushes_authorization(&d) {
+            self.push_authorization(&d, &authorization_url, dpop_key.clone())
+                .await?
+        } else {
+            authorization_url
+        };
         let data = PendingData::Code {
             issuer: d.issuer.clone(),
             pkce_verifier: verifier.secret().clone(),
             nonce: nonce.secret().clone(),
             redirect_uri: redirect.to_string(),
+            dpop: dpop_key.as_ref().map(PendingKey::of),
         };
         Ok(PendingAuthorization {
             key: request.key.clone(),
@@ -74,6 +86,7 @@ impl OidcProvider {
             pkce_verifier,
             nonce,
             redirect_uri,
+            dpop,
         } = data
         else {
             return Err(OidcError::InvalidPending {
@@ -133,12 +146,17 @@ impl OidcProvider {
             Some(resource) => exchange.add_extra_param("resource", resource),
             None => exchange,
         };
+        let proofs = dpop.map(|k| k.key()).transpose()?.map(|key| self.proofs(key));
         let response: RawTokenResponse = exchange
-            .request_async(&self.inner.http.at(Endpoint::Token))
+            .request_async(&self.inner.http.at_with(Endpoint::Token, proofs.clone()))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, ResponseCheck::Login(NonceCheck::Exact(nonce)))
-            .await
+        let binding = self.binding_of(proofs.as_ref(), &response.token_type_name(), self.dpop_required())?;
+        let mut result = self
+            .auth_result(&d, response, ResponseCheck::Login(NonceCheck::Exact(nonce)))
+            .await?;
+        result.dpop = binding;
+        Ok(result)
     }
 }
 

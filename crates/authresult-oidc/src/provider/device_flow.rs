@@ -13,7 +13,7 @@ use super::{OidcProvider, request_error};
 use crate::device::DeviceProgress;
 use crate::error::{Endpoint, OidcError};
 use crate::id_token::NonceCheck;
-use crate::pending::PendingData;
+use crate::pending::{PendingData, PendingKey};
 
 impl OidcProvider {
     pub(super) async fn begin_device(
@@ -21,6 +21,7 @@ impl OidcProvider {
         request: &LoginRequest,
     ) -> Result<PendingAuthorization, OidcError> {
         let d = self.inner.discovery.get().await?;
+        let dpop_key = self.login_key(&d)?;
         let url = d
             .extra()
             .device_authorization_endpoint
@@ -58,6 +59,7 @@ impl OidcProvider {
             device_code: response.device_code().secret().clone(),
             interval_secs,
             expires_at,
+            dpop: dpop_key.as_ref().map(PendingKey::of),
         };
         Ok(PendingAuthorization {
             key: request.key.clone(),
@@ -92,6 +94,7 @@ impl OidcProvider {
             device_code,
             interval_secs,
             expires_at,
+            dpop,
         } = data
         else {
             return Err(OidcError::InvalidPending {
@@ -119,6 +122,7 @@ impl OidcProvider {
                 0 => crate::options::DEFAULT_DEVICE_INTERVAL,
                 secs => Duration::from_secs(secs),
             });
+        let proofs = dpop.map(|k| k.key()).transpose()?.map(|key| self.proofs(key));
         let response = crate::device::poll(
             crate::device::PollSetup {
                 http: &self.inner.http,
@@ -131,11 +135,16 @@ impl OidcProvider {
                 expires_at,
                 clock: self.inner.options.clock.as_ref(),
                 sleeper: self.inner.options.sleeper.as_ref(),
+                proofs: proofs.as_ref(),
             },
             on_progress,
         )
         .await?;
-        self.auth_result(&d, response, ResponseCheck::Login(NonceCheck::IfPresent(None)))
-            .await
+        let binding = self.binding_of(proofs.as_ref(), &response.token_type_name(), self.dpop_required())?;
+        let mut result = self
+            .auth_result(&d, response, ResponseCheck::Login(NonceCheck::IfPresent(None)))
+            .await?;
+        result.dpop = binding;
+        Ok(result)
     }
 }

@@ -28,6 +28,16 @@ impl OidcProvider {
             .refresh_token
             .as_ref()
             .ok_or_else(|| OidcError::config("the session to refresh holds no refresh token"))?;
+        let key = crate::dpop::session_key(previous)?;
+        // A bound session refreshes bound, with its key; a session without
+        // one where DPoP is required logs in again.
+        let was_bound = previous.dpop.as_ref().is_some_and(|b| b.bound);
+        if key.is_none() && self.dpop_required() {
+            return Err(OidcError::DpopKeyUnusable {
+                reason: "dpop is required and the session holds no key",
+            });
+        }
+        let proofs = key.map(|key| self.proofs(key));
         let d = self.inner.discovery.get().await?;
         let client = self.client(&d);
         let token = openidconnect::RefreshToken::new(refresh_token.secret().to_owned());
@@ -41,11 +51,19 @@ impl OidcProvider {
             None => refresh,
         };
         let response: RawTokenResponse = refresh
-            .request_async(&self.inner.http.at(Endpoint::Token))
+            .request_async(&self.inner.http.at_with(Endpoint::Token, proofs.clone()))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, ResponseCheck::Refresh { previous })
-            .await
+        let binding = self.binding_of(
+            proofs.as_ref(),
+            &response.token_type_name(),
+            was_bound || self.dpop_required(),
+        )?;
+        let mut result = self
+            .auth_result(&d, response, ResponseCheck::Refresh { previous })
+            .await?;
+        result.dpop = binding;
+        Ok(result)
     }
 
     /// Client credentials grant for a service account: an access token for
@@ -55,6 +73,7 @@ impl OidcProvider {
             return Err(OidcError::config("client credentials need a `client_secret`"));
         }
         let d = self.inner.discovery.get().await?;
+        let proofs = self.login_key(&d)?.map(|key| self.proofs(key));
         let client = self.client(&d);
         let mut request = client
             .exchange_client_credentials()
@@ -66,11 +85,15 @@ impl OidcProvider {
             request = request.add_extra_param("audience", audience.clone());
         }
         let response: RawTokenResponse = request
-            .request_async(&self.inner.http.at(Endpoint::Token))
+            .request_async(&self.inner.http.at_with(Endpoint::Token, proofs.clone()))
             .await
             .map_err(|e| request_error(Endpoint::Token, e))?;
-        self.auth_result(&d, response, ResponseCheck::ClientCredentials)
-            .await
+        let binding = self.binding_of(proofs.as_ref(), &response.token_type_name(), self.dpop_required())?;
+        let mut result = self
+            .auth_result(&d, response, ResponseCheck::ClientCredentials)
+            .await?;
+        result.dpop = binding;
+        Ok(result)
     }
 
     /// Verifies an ID token with the provider's key set (`KeySets`).
@@ -221,6 +244,7 @@ impl OidcProvider {
             expires_in: response.expires_in().map(|e| e.as_secs()).unwrap_or(0),
             profile,
             user_metadata: None,
+            dpop: None,
         })
     }
 }

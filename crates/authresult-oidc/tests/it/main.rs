@@ -13,6 +13,7 @@ mod datacollect;
 mod debug_output;
 mod device;
 mod discovery;
+mod dpop;
 mod field_device;
 mod field_network;
 mod glewlwyd;

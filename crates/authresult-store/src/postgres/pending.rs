@@ -1,5 +1,5 @@
-//! Each tenant's remembered username, and pending logins (single use,
-//! expiring, sealed like sessions).
+//! Each tenant's remembered username, its servers' DPoP nonces, and pending
+//! logins (single use, expiring, sealed like sessions).
 
 use authresult_core::{PendingAuthorization, TenantId, Timestamp};
 use deadpool_postgres::Object;
@@ -24,6 +24,25 @@ impl PostgresStore {
             .map_err(pg)?
             .map(|row| column(&row, 0))
             .transpose()
+    }
+
+    pub(super) async fn dpop_nonce_once(
+        &self,
+        tenant: &TenantId,
+        origin: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let result = async {
+            let statement = client.prepare_cached(&self.sql.dpop_nonce).await.map_err(pg)?;
+            client
+                .query_opt(&statement, &[&tenant.as_str(), &origin])
+                .await
+                .map_err(pg)?
+                .map(|row| column(&row, 0))
+                .transpose()
+        }
+        .await;
+        settle(client, result)
     }
 
     pub(super) async fn put_pending_once(

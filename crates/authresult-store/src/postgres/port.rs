@@ -1,13 +1,13 @@
 //! The store ports (`SessionStore`, `UsernameStore`, `PendingLoginStore`,
-//! `LeaseStore`, `RevocationQueue`) on PostgreSQL: each operation as one retried
+//! `LeaseStore`, `RevocationQueue`, `NonceStore`) on PostgreSQL: each operation as one retried
 //! statement or transaction (the refresh lease timed by the database's clock).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, Retention,
-    RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
+    CasOutcome, Error, LeaseStore, NonceStore, PendingAuthorization, PendingLoginStore, PendingRevocation,
+    Retention, RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
 };
 
 use super::PostgresStore;
@@ -174,5 +174,20 @@ impl RevocationQueue for PostgresStore {
         Ok(self
             .retry(false, || self.remove_revocation_once(tenant, id))
             .await?)
+    }
+}
+
+#[async_trait]
+impl NonceStore for PostgresStore {
+    async fn dpop_nonce(&self, tenant: &TenantId, origin: &str) -> Result<Option<String>, Error> {
+        Ok(self.retry(true, || self.dpop_nonce_once(tenant, origin)).await?)
+    }
+
+    async fn set_dpop_nonce(&self, tenant: &TenantId, origin: &str, nonce: &str) -> Result<(), Error> {
+        let tenant = tenant.as_str();
+        let params: [Param<'_>; 3] = [&tenant, &origin, &nonce];
+        self.retry(true, || self.execute_once(&self.sql.set_dpop_nonce, &params))
+            .await?;
+        Ok(())
     }
 }

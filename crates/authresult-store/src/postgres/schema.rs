@@ -11,14 +11,14 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 9] = [
+const OUR_TABLES: [&str; 10] = [
     "authresult_meta",
     "sessions",
     "usernames",
@@ -28,6 +28,7 @@ const OUR_TABLES: [&str; 9] = [
     "vault",
     "vault_clock",
     "replay",
+    "dpop_nonces",
 ];
 
 /// Version 0: just the version, in a table every version can read.
@@ -138,6 +139,17 @@ CREATE TABLE {s}.replay (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX replay_by_expiry ON {s}.replay (expires_at);
+"#;
+
+/// The servers' DPoP nonces (RFC 9449 §8), the last one per tenant and
+/// origin, shared by every instance and process of the app.
+const V6: &str = r#"
+CREATE TABLE {s}.dpop_nonces (
+    tenant TEXT COLLATE "C" NOT NULL,
+    origin TEXT COLLATE "C" NOT NULL,
+    nonce  TEXT NOT NULL,
+    PRIMARY KEY (tenant, origin)
+);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up

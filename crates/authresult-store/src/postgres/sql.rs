@@ -1,4 +1,4 @@
-//! The session, username, pending-login and lease statements, written once
+//! The session, username, pending-login, lease and nonce statements, written once
 //! per store with the schema name quoted in.
 
 /// The statements, with the schema name quoted in.
@@ -24,6 +24,8 @@ pub(super) struct Sql {
     pub(super) release_lease: String,
     pub(super) first_use: String,
     pub(super) purge_replay: String,
+    pub(super) dpop_nonce: String,
+    pub(super) set_dpop_nonce: String,
 }
 
 impl Sql {
@@ -119,6 +121,11 @@ impl Sql {
                  WHERE cur.expires_at <= $3::bigint"
             ),
             purge_replay: format!("DELETE FROM {s}.replay WHERE expires_at <= $1::bigint"),
+            dpop_nonce: format!("SELECT nonce FROM {s}.dpop_nonces WHERE tenant = $1 AND origin = $2"),
+            set_dpop_nonce: format!(
+                "INSERT INTO {s}.dpop_nonces (tenant, origin, nonce) VALUES ($1, $2, $3)
+                 ON CONFLICT (tenant, origin) DO UPDATE SET nonce = EXCLUDED.nonce"
+            ),
         }
     }
 }

@@ -1,13 +1,13 @@
 //! The store ports (`SessionStore`, `UsernameStore`, `PendingLoginStore`,
-//! `LeaseStore`, `RevocationQueue`) on SQLite: each operation a job for the worker
+//! `LeaseStore`, `RevocationQueue`, `NonceStore`) on SQLite: each operation a job for the worker
 //! thread, awaited without blocking the caller's executor.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use authresult_core::{
-    CasOutcome, Error, LeaseStore, PendingAuthorization, PendingLoginStore, PendingRevocation, Retention,
-    RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
+    CasOutcome, Error, LeaseStore, NonceStore, PendingAuthorization, PendingLoginStore, PendingRevocation,
+    Retention, RevocationQueue, Session, SessionKey, SessionStore, TenantId, Timestamp, UsernameStore,
 };
 
 use super::SqliteStore;
@@ -143,6 +143,21 @@ impl RevocationQueue for SqliteStore {
                 w.remove_revocation(&tenant, &id)
                     .inspect(|&gone| w.scrub_if(gone))
             })
+            .await?)
+    }
+}
+
+#[async_trait]
+impl NonceStore for SqliteStore {
+    async fn dpop_nonce(&self, tenant: &TenantId, origin: &str) -> Result<Option<String>, Error> {
+        let (tenant, origin) = (tenant.clone(), origin.to_owned());
+        Ok(self.run(move |w| w.dpop_nonce(&tenant, &origin)).await?)
+    }
+
+    async fn set_dpop_nonce(&self, tenant: &TenantId, origin: &str, nonce: &str) -> Result<(), Error> {
+        let (tenant, origin, nonce) = (tenant.clone(), origin.to_owned(), nonce.to_owned());
+        Ok(self
+            .run(move |w| w.set_dpop_nonce(&tenant, &origin, &nonce))
             .await?)
     }
 }

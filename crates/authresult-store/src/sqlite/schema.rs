@@ -13,7 +13,7 @@ use crate::error::StoreError;
 pub(crate) const APPLICATION_ID: i64 = 0x4152_5354;
 
 /// Migration `i` takes a file from schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -127,6 +127,17 @@ CREATE TABLE vault (
 CREATE TABLE vault_clock (
     tenant TEXT PRIMARY KEY NOT NULL,
     seen   INTEGER NOT NULL
+);
+";
+
+/// The servers' DPoP nonces (RFC 9449 §8), the last one per tenant and
+/// origin, shared by every process of the app.
+const V4: &str = "
+CREATE TABLE dpop_nonces (
+    tenant     TEXT NOT NULL,
+    origin     TEXT NOT NULL,
+    nonce      TEXT NOT NULL,
+    PRIMARY KEY (tenant, origin)
 );
 ";
 

@@ -107,7 +107,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 3
+                supported: 4
             }
         ),
         "{error:?}"

@@ -14,6 +14,7 @@ mod bad_files;
 mod common;
 mod conformance;
 mod crash;
+mod dpop;
 mod encryption;
 mod manager;
 #[cfg(feature = "postgres")]

@@ -32,6 +32,7 @@ pub(crate) fn downgrade_sqlite_to_v2(path: &std::path::Path) {
          ALTER TABLE leases_v2 RENAME TO leases;
          DROP TABLE vault;
          DROP TABLE vault_clock;
+         DROP TABLE dpop_nonces;
          PRAGMA user_version = 2;
          COMMIT;",
     )
@@ -61,7 +62,7 @@ async fn a_version_2_sqlite_file_migrates_to_users_without_losing_a_session() {
     assert_eq!(user_version(&path), 2);
 
     let store = open().await.unwrap();
-    assert_eq!(user_version(&path), 3);
+    assert_eq!(user_version(&path), 4);
     // Every session is the default user's, sealed secrets and versions intact.
     let stored = store.get(&keycloak.key).await.unwrap().unwrap();
     assert_same_session(&stored, &keycloak);
