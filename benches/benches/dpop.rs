@@ -142,8 +142,10 @@ fn run() -> anyhow::Result<()> {
                 (i, client.proof(&bound[i], n))
             },
             |(i, proof)| {
-                poll_once(first_seen.validate_dpop(black_box(&bound[i]), &DpopRequest::new(&proof, "POST", URI)))
-                    .expect("a bound token with a fresh proof")
+                poll_once(
+                    first_seen.validate_dpop(black_box(&bound[i]), &DpopRequest::new(&proof, "POST", URI)),
+                )
+                .expect("a bound token with a fresh proof")
             },
             BatchSize::SmallInput,
         );

@@ -116,13 +116,14 @@ pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]
 pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_PENDING_REVOCATIONS, MemoryReplayCache, PENDING_REVOCATION_MAX_AGE, PendingLoginStore,
-    PendingRevocation, ReplayCache, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
-    UsernameStore,
+    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_PENDING_REVOCATIONS, MemoryReplayCache,
+    PENDING_REVOCATION_MAX_AGE, PendingLoginStore, PendingRevocation, ReplayCache, Retention,
+    RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores, UsernameStore,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use store::{
-    MockLeaseStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue, MockSessionStore, MockUsernameStore,
+    MockLeaseStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue, MockSessionStore,
+    MockUsernameStore,
 };
 pub use strict_json::{StrictMembers, parse_strict_object, read_strict_object};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -170,7 +170,8 @@ pub use dpop::{
     DEFAULT_DPOP_ALGORITHMS, DEFAULT_MAX_PROOF_LEN, DpopConfig, DpopNonces, DpopRequest, jwk_thumbprint,
 };
 pub use error::{
-    DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+    DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError,
+    ValidationErrorKind,
 };
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;
