@@ -16,7 +16,7 @@ use authresult_bench::tokens::{self, AUDIENCE, Alg, ISSUER, RawKey, RawToken, Si
 use authresult_core::MemoryReplayCache;
 use authresult_jwt::{DpopConfig, DpopRequest, IssuerConfig, JwkSet, TokenValidator, jwk_thumbprint};
 use authresult_test_support::{JwtAlg, JwtSigner, b64};
-use criterion::{BatchSize, Criterion};
+use criterion::BatchSize;
 use serde_json::{Value, json};
 
 /// Distinct tokens the first-seen benchmarks cycle through.
