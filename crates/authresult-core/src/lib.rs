@@ -120,14 +120,15 @@ pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]
 pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_DPOP_NONCE_LEN, MAX_PENDING_REVOCATIONS, MemoryReplayCache,
-    NonceStore, PENDING_REVOCATION_MAX_AGE, PendingLoginStore, PendingRevocation, ReplayCache, Retention,
-    RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores, UsernameStore, is_valid_dpop_nonce,
+    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_DPOP_NONCE_LEN, MAX_PENDING_REVOCATIONS,
+    MemoryReplayCache, NonceStore, PENDING_REVOCATION_MAX_AGE, PendingLoginStore, PendingRevocation,
+    ReplayCache, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
+    UsernameStore, is_valid_dpop_nonce,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use store::{
-    MockLeaseStore, MockNonceStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue, MockSessionStore,
-    MockUsernameStore,
+    MockLeaseStore, MockNonceStore, MockPendingLoginStore, MockReplayCache, MockRevocationQueue,
+    MockSessionStore, MockUsernameStore,
 };
 pub use strict_json::{StrictMembers, parse_strict_object, read_strict_object};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

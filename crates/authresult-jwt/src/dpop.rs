@@ -27,8 +27,8 @@ mod thumbprint;
 
 pub use nonce::DpopNonces;
 pub use proof::DEFAULT_MAX_PROOF_LEN;
-pub use thumbprint::jwk_thumbprint;
 pub(crate) use thumbprint::hash_b64;
+pub use thumbprint::jwk_thumbprint;
 
 /// The proof algorithms accepted by default: `ES256`, `ES384`, `EdDSA`,
 /// `PS256` and `RS256`.

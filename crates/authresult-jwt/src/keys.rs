@@ -289,7 +289,9 @@ fn member(map: &Map<String, Value>, name: &str) -> Result<Vec<u8>, &'static str>
 }
 
 fn decode_member(text: &str) -> Result<Vec<u8>, &'static str> {
-    URL_SAFE_NO_PAD.decode(text).map_err(|_| "member is not base64url")
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| "member is not base64url")
 }
 
 fn rsa_key(map: &Map<String, Value>) -> Result<PublicKey, &'static str> {

@@ -17,9 +17,9 @@ use tower::{Layer, Service};
 use super::claims::ValidatedToken;
 use super::dpop::DpopRequest;
 use super::error::{ValidationError, ValidationErrorKind};
-use dpop::{DPOP_SCHEME, DpopLayer};
 use super::schemes::{AppAuth, AppId, TokenCheck};
 use super::validator::TokenValidator;
+use dpop::{DPOP_SCHEME, DpopLayer};
 
 mod body;
 mod dpop;
@@ -469,9 +469,7 @@ impl LayerConfig {
                         let request = DpopRequest::new(proof, parts.method.as_str(), &uri);
                         app.validate_dpop(&scheme, credentials.token, &request).await
                     }
-                    None if dpop_scheme => Err(ValidationError::dpop(
-                        super::error::DpopProofReason::Missing,
-                    )),
+                    None if dpop_scheme => Err(ValidationError::dpop(super::error::DpopProofReason::Missing)),
                     None => app.validate(&scheme, credentials.token).await,
                 }
             }
@@ -516,9 +514,10 @@ impl LayerConfig {
                 }
                 (StatusCode::UNAUTHORIZED, schemes)
             }
-            Rejection::Invalid(_, Some(ValidationErrorKind::InvalidDpopProof | ValidationErrorKind::NotDpopBound))
-                if self.dpop.is_some() =>
-            {
+            Rejection::Invalid(
+                _,
+                Some(ValidationErrorKind::InvalidDpopProof | ValidationErrorKind::NotDpopBound),
+            ) if self.dpop.is_some() => {
                 params.push("error=\"invalid_dpop_proof\"".into());
                 (StatusCode::UNAUTHORIZED, vec![DPOP_SCHEME.to_owned()])
             }

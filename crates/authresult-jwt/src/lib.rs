@@ -175,7 +175,8 @@ pub use dpop::{
 };
 pub use dpop_key::{DPOP_PROOF_TYP, DpopKey, DpopKeyDer, DpopSigner, access_token_hash, proof_htu};
 pub use error::{
-    DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError, ValidationErrorKind,
+    DpopProofReason, TokenPart, TokenPurpose, TokenTypeReason, UpstreamEndpoint, ValidationError,
+    ValidationErrorKind,
 };
 pub use jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
 pub use keys::JwkSet;

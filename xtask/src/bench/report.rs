@@ -241,7 +241,11 @@ impl Report {
                 ),
                 measured: r.map_or_else(|| "not measured".into(), ratio),
                 bar: "no target".into(),
-                status: if r.is_some() { Status::Info } else { Status::NotMeasured },
+                status: if r.is_some() {
+                    Status::Info
+                } else {
+                    Status::NotMeasured
+                },
             });
         }
         rows

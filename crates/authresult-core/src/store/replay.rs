@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -50,9 +50,9 @@ pub struct MemoryReplayCache {
 
 #[derive(Default)]
 struct ReplayState {
-    expiry: HashMap<Box<str>, Timestamp>,
+    expiry: HashMap<Arc<str>, Timestamp>,
     /// Keys in the order they were recorded, with the expiry recorded then.
-    order: VecDeque<(Timestamp, Box<str>)>,
+    order: VecDeque<(Timestamp, Arc<str>)>,
     /// The second of the last full sweep.
     last_sweep: Option<u64>,
 }
@@ -147,7 +147,7 @@ impl ReplayCache for MemoryReplayCache {
                 "the replay cache is full of live values",
             ));
         }
-        let key: Box<str> = Box::from(key);
+        let key: Arc<str> = Arc::from(key);
         state.order.push_back((expires_at, key.clone()));
         state.expiry.insert(key, expires_at);
         Ok(true)

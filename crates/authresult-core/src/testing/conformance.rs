@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use crate::{
     AccessToken, AuthResult, Exposed, IdToken, LeaseStore, LoginPrompt, NonceStore, Origin,
-    PendingAuthorization, PendingLoginStore, PendingRevocation, PendingSecret, RefreshToken, RevocableToken,
-    RevocationQueue, ReplayCache, Session, SessionKey, SessionStore, StoreBackend, Timestamp, UsernameStore,
+    PendingAuthorization, PendingLoginStore, PendingRevocation, PendingSecret, RefreshToken, ReplayCache,
+    RevocableToken, RevocationQueue, Session, SessionKey, SessionStore, StoreBackend, Timestamp,
+    UsernameStore,
 };
 use std::sync::Arc;
 

@@ -9,6 +9,11 @@ use url::Url;
 /// True when `htu` and `request` name the same resource. Both must be
 /// absolute `http` or `https` URIs with a host.
 pub(crate) fn same_resource(htu: &str, request: &str) -> bool {
+    // The usual case, the client wrote the URI the server builds: the same
+    // text is the same resource, checked once without parsing either.
+    if htu == request && is_web(request) {
+        return true;
+    }
     let (Ok(htu), Ok(request)) = (Url::parse(htu), Url::parse(request)) else {
         return false;
     };
@@ -21,6 +26,20 @@ pub(crate) fn same_resource(htu: &str, request: &str) -> bool {
         && htu.username() == request.username()
         && htu.password() == request.password()
         && same_path(htu.path(), request.path())
+}
+
+/// An `http` or `https` URI with a host, without query or fragment, told
+/// from its text alone (the cheap check of the same-text case).
+fn is_web(uri: &str) -> bool {
+    let rest = uri
+        .strip_prefix("https://")
+        .or_else(|| uri.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !rest.contains(['?', '#', '\\', '%', '@'])
+            && rest.is_ascii()
+    })
 }
 
 /// The paths compared byte by byte after percent-decoding unreserved

@@ -44,11 +44,15 @@ impl DpopNonces {
     /// second) and accepted until the end of the next slot.
     pub fn new(secret: &[u8], lifetime: Duration) -> Result<Self, ValidationError> {
         if secret.len() < MIN_SECRET_LEN {
-            return Err(ValidationError::config("the dpop nonce secret is shorter than 32 bytes"));
+            return Err(ValidationError::config(
+                "the dpop nonce secret is shorter than 32 bytes",
+            ));
         }
         let slot_ms = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
         if slot_ms < 1000 {
-            return Err(ValidationError::config("the dpop nonce lifetime is under one second"));
+            return Err(ValidationError::config(
+                "the dpop nonce lifetime is under one second",
+            ));
         }
         Ok(DpopNonces {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),

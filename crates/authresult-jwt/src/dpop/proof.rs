@@ -7,8 +7,8 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use authresult_core::Timestamp;
 
@@ -218,7 +218,9 @@ struct Claims<'a> {
 /// Decodes a base64url segment into `buf` when it fits, else onto the heap.
 fn decode<'b>(segment: &str, buf: &'b mut [u8], heap: &'b mut Vec<u8>) -> Result<&'b [u8], ValidationError> {
     if segment.len() <= buf.len() / 3 * 4 {
-        let len = URL_SAFE_NO_PAD.decode_slice(segment, buf).map_err(|_| malformed())?;
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(segment, buf)
+            .map_err(|_| malformed())?;
         Ok(&buf[..len])
     } else {
         *heap = URL_SAFE_NO_PAD.decode(segment).map_err(|_| malformed())?;
@@ -281,7 +283,10 @@ pub(crate) fn verify(
         .and_then(JwsAlgorithm::from_name)
         .filter(|alg| !alg.is_symmetric() && config.algorithms.contains(alg))
         .ok_or_else(|| refuse(DpopProofReason::AlgorithmNotAllowed))?;
-    let jwk = header.jwk.as_ref().ok_or_else(|| refuse(DpopProofReason::BadKey))?;
+    let jwk = header
+        .jwk
+        .as_ref()
+        .ok_or_else(|| refuse(DpopProofReason::BadKey))?;
     if jwk.has_private_members() {
         return Err(refuse(DpopProofReason::PrivateKey));
     }

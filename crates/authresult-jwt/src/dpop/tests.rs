@@ -1,3 +1,7 @@
+//! Unit tests of DPoP: the RFC 9449 and RFC 7638 vectors, URI comparison, nonces.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
+
 use std::time::Duration;
 
 use authresult_core::Timestamp;
@@ -83,14 +87,42 @@ fn rfc_9449_proof_is_refused_for_another_request_or_time() {
     let config = DpopConfig::new();
     let now = at(RFC_IAT + 1);
     let check = |method, uri, now| verify(&config, &DpopRequest::new(RFC_PROOF, method, uri), None, now);
-    assert_eq!(reason(check("GET", "https://server.example.com/token", now)), R::MethodMismatch);
-    assert_eq!(reason(check("post", "https://server.example.com/token", now)), R::MethodMismatch);
-    assert_eq!(reason(check("POST", "https://server.example.com/tokens", now)), R::UriMismatch);
-    assert_eq!(reason(check("POST", "http://server.example.com/token", now)), R::UriMismatch);
-    assert_eq!(reason(check("POST", "https://other.example.com/token", now)), R::UriMismatch);
-    assert_eq!(reason(check("POST", "https://server.example.com:8443/token", now)), R::UriMismatch);
-    assert_eq!(reason(check("POST", "https://server.example.com/token", at(RFC_IAT + 61))), R::Stale);
-    assert_eq!(reason(check("POST", "https://server.example.com/token", at(RFC_IAT - 6))), R::IssuedInFuture);
+    assert_eq!(
+        reason(check("GET", "https://server.example.com/token", now)),
+        R::MethodMismatch
+    );
+    assert_eq!(
+        reason(check("post", "https://server.example.com/token", now)),
+        R::MethodMismatch
+    );
+    assert_eq!(
+        reason(check("POST", "https://server.example.com/tokens", now)),
+        R::UriMismatch
+    );
+    assert_eq!(
+        reason(check("POST", "http://server.example.com/token", now)),
+        R::UriMismatch
+    );
+    assert_eq!(
+        reason(check("POST", "https://other.example.com/token", now)),
+        R::UriMismatch
+    );
+    assert_eq!(
+        reason(check("POST", "https://server.example.com:8443/token", now)),
+        R::UriMismatch
+    );
+    assert_eq!(
+        reason(check(
+            "POST",
+            "https://server.example.com/token",
+            at(RFC_IAT + 61)
+        )),
+        R::Stale
+    );
+    assert_eq!(
+        reason(check("POST", "https://server.example.com/token", at(RFC_IAT - 6))),
+        R::IssuedInFuture
+    );
     // Normalised: case of scheme and host, the default port, query, fragment.
     for same in [
         "HTTPS://Server.Example.COM/token",
@@ -123,7 +155,10 @@ fn rfc_9449_proof_with_a_changed_byte_is_refused() {
 #[test]
 fn algorithms_outside_the_list_are_refused() {
     let config = DpopConfig::new().algorithms([crate::JwsAlgorithm::EdDsa]);
-    assert_eq!(reason(verify(&config, &rfc_request(), None, at(RFC_IAT))), R::AlgorithmNotAllowed);
+    assert_eq!(
+        reason(verify(&config, &rfc_request(), None, at(RFC_IAT))),
+        R::AlgorithmNotAllowed
+    );
     // HMAC can never be configured.
     let only_hmac = DpopConfig::new().algorithms([crate::JwsAlgorithm::Hs256]);
     assert!(only_hmac.check_setup().is_err());
@@ -132,10 +167,19 @@ fn algorithms_outside_the_list_are_refused() {
 #[test]
 fn uri_comparison() {
     use super::htu::same_resource;
-    assert!(same_resource("https://a.example/x/y", "https://A.EXAMPLE:443/x/y"));
+    assert!(same_resource(
+        "https://a.example/x/y",
+        "https://A.EXAMPLE:443/x/y"
+    ));
     assert!(same_resource("http://a.example:80/x", "http://a.example/x"));
-    assert!(same_resource("https://a.example/%7Euser", "https://a.example/~user"));
-    assert!(same_resource("https://a.example/a%2fb", "https://a.example/a%2Fb"));
+    assert!(same_resource(
+        "https://a.example/%7Euser",
+        "https://a.example/~user"
+    ));
+    assert!(same_resource(
+        "https://a.example/a%2fb",
+        "https://a.example/a%2Fb"
+    ));
     assert!(!same_resource("https://a.example/a%2Fb", "https://a.example/a/b"));
     assert!(!same_resource("https://a.example/x", "https://a.example/x/"));
     assert!(!same_resource("https://a.example/x", "https://a.example:444/x"));
@@ -153,10 +197,19 @@ fn nonces_rotate_by_slot_and_agree_across_instances() {
     let other = DpopNonces::new(&[8u8; 32], Duration::from_secs(60)).unwrap();
     let t = at(1_700_000_040);
     let nonce = one.current(t);
-    assert!(two.accepts(&nonce, t), "another instance with the secret accepts it");
+    assert!(
+        two.accepts(&nonce, t),
+        "another instance with the secret accepts it"
+    );
     assert!(!other.accepts(&nonce, t), "another secret does not");
-    assert!(one.accepts(&nonce, at(1_700_000_040 + 60)), "still good in the next slot");
-    assert!(!one.accepts(&nonce, at(1_700_000_040 + 120)), "stale after two slots");
+    assert!(
+        one.accepts(&nonce, at(1_700_000_040 + 60)),
+        "still good in the next slot"
+    );
+    assert!(
+        !one.accepts(&nonce, at(1_700_000_040 + 120)),
+        "stale after two slots"
+    );
     assert!(!one.accepts("", t));
     assert!(DpopNonces::new(&[1u8; 16], Duration::from_secs(60)).is_err());
     assert!(!format!("{one:?}").contains("7, 7"));

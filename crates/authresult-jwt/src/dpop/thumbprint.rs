@@ -36,14 +36,26 @@ pub(crate) fn thumbprint(jwk: &JwkMembers<'_>) -> Thumbprint {
     // The required members of each key type, in lexicographic order.
     let members: [(&str, Option<&str>); 4] = match jwk.kty {
         "RSA" => [("e", jwk.e), ("kty", Some(jwk.kty)), ("n", jwk.n), ("", None)],
-        "EC" => [("crv", jwk.crv), ("kty", Some(jwk.kty)), ("x", jwk.x), ("y", jwk.y)],
+        "EC" => [
+            ("crv", jwk.crv),
+            ("kty", Some(jwk.kty)),
+            ("x", jwk.x),
+            ("y", jwk.y),
+        ],
         _ => [("crv", jwk.crv), ("kty", Some(jwk.kty)), ("x", jwk.x), ("", None)],
     };
     let mut context = digest::Context::new(&digest::SHA256);
     let mut separator: &[u8] = b"{";
     for (name, value) in members {
         let Some(value) = value else { continue };
-        for piece in [separator, b"\"", name.as_bytes(), b"\":\"", value.as_bytes(), b"\""] {
+        for piece in [
+            separator,
+            b"\"",
+            name.as_bytes(),
+            b"\":\"",
+            value.as_bytes(),
+            b"\"",
+        ] {
             context.update(piece);
         }
         separator = b",";

@@ -103,7 +103,9 @@ async fn a_bound_token_with_a_fresh_proof_by_its_key_is_accepted_every_time() {
     // EdDSA proofs too.
     let token = bound_token(ed_client());
     let p = proof(ed_client(), "GET", URI, &token);
-    v.validate_dpop(&token, &DpopRequest::new(&p, "GET", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&p, "GET", URI))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -116,8 +118,13 @@ async fn a_bound_token_without_a_proof_is_refused_fresh_and_cached() {
     assert!(v.validate_cached(&token).is_none());
     // With a proof it is fine.
     let p = proof(client(), "POST", URI, &token);
-    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
-    assert!(v.validate_cached(&token).is_none(), "the sync fast path never answers a bound token");
+    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
+    assert!(
+        v.validate_cached(&token).is_none(),
+        "the sync fast path never answers a bound token"
+    );
 }
 
 #[tokio::test]
@@ -125,22 +132,27 @@ async fn the_proof_is_checked_on_every_request_not_cached() {
     let v = dpop_validator(DpopConfig::new());
     let token = bound_token(client());
     let good = proof(client(), "POST", URI, &token);
-    v.validate_dpop(&token, &DpopRequest::new(&good, "POST", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&good, "POST", URI))
+        .await
+        .unwrap();
     // The token is cached now; a bad proof with it is still refused.
     let wrong_method = proof(client(), "GET", URI, &token);
     refused_for(
-        v.validate_dpop(&token, &DpopRequest::new(&wrong_method, "POST", URI)).await,
+        v.validate_dpop(&token, &DpopRequest::new(&wrong_method, "POST", URI))
+            .await,
         R::MethodMismatch,
         &wrong_method,
     );
     let by_attacker = proof(attacker(), "POST", URI, &token);
     refused_for(
-        v.validate_dpop(&token, &DpopRequest::new(&by_attacker, "POST", URI)).await,
+        v.validate_dpop(&token, &DpopRequest::new(&by_attacker, "POST", URI))
+            .await,
         R::KeyMismatch,
         &by_attacker,
     );
     refused_for(
-        v.validate_dpop(&token, &DpopRequest::new(&good, "POST", URI)).await,
+        v.validate_dpop(&token, &DpopRequest::new(&good, "POST", URI))
+            .await,
         R::Replayed,
         &good,
     );
@@ -174,43 +186,144 @@ async fn hostile_proofs_are_each_refused_with_their_own_reason() {
     private_jwk["d"] = json!("c2VjcmV0LXNjYWxhci1vZi10aGUta2V5LTMyYnl0ZXM");
     let mut oct_jwk = key.public_jwk();
     oct_jwk["k"] = json!("c2VjcmV0");
-    let none = format!("{}.{}.", b64(json!({"typ":"dpop+jwt","alg":"none","jwk":key.public_jwk()}).to_string()), b64(c.to_string()));
+    let none = format!(
+        "{}.{}.",
+        b64(json!({"typ":"dpop+jwt","alg":"none","jwk":key.public_jwk()}).to_string()),
+        b64(c.to_string())
+    );
     let hs256 = JwtSigner::hmac(JwtAlg::Hs256, &[9u8; 32])
         .unwrap()
-        .sign_jwt(&json!({"typ":"dpop+jwt","alg":"HS256","jwk":key.public_jwk()}), &c)
+        .sign_jwt(
+            &json!({"typ":"dpop+jwt","alg":"HS256","jwk":key.public_jwk()}),
+            &c,
+        )
         .unwrap();
     let now = now();
     let cases: Vec<(&str, String, R)> = vec![
-        ("wrong htm", signed(key, &h, &with("htm", json!("GET"))), R::MethodMismatch),
-        ("wrong htu", signed(key, &h, &with("htu", json!("https://api.test/sync/pull"))), R::UriMismatch),
-        ("htu of another host", signed(key, &h, &with("htu", json!("https://evil.test/sync/push"))), R::UriMismatch),
-        ("stale iat", signed(key, &h, &with("iat", json!(now - 120))), R::Stale),
-        ("future iat", signed(key, &h, &with("iat", json!(now + 60))), R::IssuedInFuture),
-        ("proof for another token", signed(key, &h, &with("ath", json!(ath(&other_token)))), R::AccessTokenHashMismatch),
-        ("no ath", signed(key, &h, &without("ath")), R::MissingClaim { claim: "ath" }),
-        ("no jti", signed(key, &h, &without("jti")), R::MissingClaim { claim: "jti" }),
-        ("no htm", signed(key, &h, &without("htm")), R::MissingClaim { claim: "htm" }),
-        ("no iat", signed(key, &h, &without("iat")), R::MissingClaim { claim: "iat" }),
-        ("iat as text", signed(key, &h, &with("iat", json!(now.to_string()))), R::InvalidClaim { claim: "iat" }),
-        ("empty jti", signed(key, &h, &with("jti", json!(""))), R::InvalidClaim { claim: "jti" }),
-        ("thumbprint mismatch", proof(attacker(), "POST", URI, &token), R::KeyMismatch),
+        (
+            "wrong htm",
+            signed(key, &h, &with("htm", json!("GET"))),
+            R::MethodMismatch,
+        ),
+        (
+            "wrong htu",
+            signed(key, &h, &with("htu", json!("https://api.test/sync/pull"))),
+            R::UriMismatch,
+        ),
+        (
+            "htu of another host",
+            signed(key, &h, &with("htu", json!("https://evil.test/sync/push"))),
+            R::UriMismatch,
+        ),
+        (
+            "stale iat",
+            signed(key, &h, &with("iat", json!(now - 120))),
+            R::Stale,
+        ),
+        (
+            "future iat",
+            signed(key, &h, &with("iat", json!(now + 60))),
+            R::IssuedInFuture,
+        ),
+        (
+            "proof for another token",
+            signed(key, &h, &with("ath", json!(ath(&other_token)))),
+            R::AccessTokenHashMismatch,
+        ),
+        (
+            "no ath",
+            signed(key, &h, &without("ath")),
+            R::MissingClaim { claim: "ath" },
+        ),
+        (
+            "no jti",
+            signed(key, &h, &without("jti")),
+            R::MissingClaim { claim: "jti" },
+        ),
+        (
+            "no htm",
+            signed(key, &h, &without("htm")),
+            R::MissingClaim { claim: "htm" },
+        ),
+        (
+            "no iat",
+            signed(key, &h, &without("iat")),
+            R::MissingClaim { claim: "iat" },
+        ),
+        (
+            "iat as text",
+            signed(key, &h, &with("iat", json!(now.to_string()))),
+            R::InvalidClaim { claim: "iat" },
+        ),
+        (
+            "empty jti",
+            signed(key, &h, &with("jti", json!(""))),
+            R::InvalidClaim { claim: "jti" },
+        ),
+        (
+            "thumbprint mismatch",
+            proof(attacker(), "POST", URI, &token),
+            R::KeyMismatch,
+        ),
         ("alg none", none, R::AlgorithmNotAllowed),
         ("HS256", hs256, R::AlgorithmNotAllowed),
-        ("private key in the header", signed(key, &header_with("jwk", private_jwk), &c), R::PrivateKey),
-        ("symmetric member in the header", signed(key, &header_with("jwk", oct_jwk), &c), R::PrivateKey),
-        ("no jwk", signed(key, &json!({"typ":"dpop+jwt","alg":"ES256"}), &c), R::BadKey),
-        ("jwk of another key type", signed(key, &header_with("jwk", ed_client().public_jwk()), &c), R::BadKey),
-        ("wrong typ", signed(key, &header_with("typ", json!("jwt")), &c), R::WrongType),
-        ("typ differently cased", signed(key, &header_with("typ", json!("DPoP+JWT")), &c), R::WrongType),
-        ("no typ", signed(key, &json!({"alg":"ES256","jwk":key.public_jwk()}), &c), R::WrongType),
-        ("signed by another key", signed(attacker(), &h, &c), R::InvalidSignature),
-        ("crit header", signed(key, &header_with("crit", json!(["exp"])), &c), R::Malformed),
+        (
+            "private key in the header",
+            signed(key, &header_with("jwk", private_jwk), &c),
+            R::PrivateKey,
+        ),
+        (
+            "symmetric member in the header",
+            signed(key, &header_with("jwk", oct_jwk), &c),
+            R::PrivateKey,
+        ),
+        (
+            "no jwk",
+            signed(key, &json!({"typ":"dpop+jwt","alg":"ES256"}), &c),
+            R::BadKey,
+        ),
+        (
+            "jwk of another key type",
+            signed(key, &header_with("jwk", ed_client().public_jwk()), &c),
+            R::BadKey,
+        ),
+        (
+            "wrong typ",
+            signed(key, &header_with("typ", json!("jwt")), &c),
+            R::WrongType,
+        ),
+        (
+            "typ differently cased",
+            signed(key, &header_with("typ", json!("DPoP+JWT")), &c),
+            R::WrongType,
+        ),
+        (
+            "no typ",
+            signed(key, &json!({"alg":"ES256","jwk":key.public_jwk()}), &c),
+            R::WrongType,
+        ),
+        (
+            "signed by another key",
+            signed(attacker(), &h, &c),
+            R::InvalidSignature,
+        ),
+        (
+            "crit header",
+            signed(key, &header_with("crit", json!(["exp"])), &c),
+            R::Malformed,
+        ),
         ("not a jws", "not-a-proof".to_owned(), R::Malformed),
-        ("two members named alike", duplicate_htm(key, &token), R::Malformed),
+        (
+            "two members named alike",
+            duplicate_htm(key, &token),
+            R::Malformed,
+        ),
     ];
     for (name, hostile, reason) in cases {
         let v = dpop_validator(DpopConfig::new());
-        let result = v.validate_dpop(&token, &DpopRequest::new(&hostile, "POST", URI)).await;
+        let result = v
+            .validate_dpop(&token, &DpopRequest::new(&hostile, "POST", URI))
+            .await;
         match result {
             Err(ValidationError::InvalidDpopProof { reason: got }) => {
                 assert_eq!(got, reason, "{name}");
@@ -262,7 +375,9 @@ async fn a_refused_proof_does_not_use_up_its_jti() {
         R::AccessTokenHashMismatch,
         &p,
     );
-    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -270,10 +385,13 @@ async fn a_full_replay_cache_refuses_for_now_rather_than_accept_a_replay() {
     let v = dpop_validator(DpopConfig::new().replay_cache(Arc::new(MemoryReplayCache::new(1))));
     let token = bound_token(client());
     let first = proof(client(), "POST", URI, &token);
-    v.validate_dpop(&token, &DpopRequest::new(&first, "POST", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&first, "POST", URI))
+        .await
+        .unwrap();
     let second = proof(client(), "POST", URI, &token);
     let error = assert_rejected(
-        v.validate_dpop(&token, &DpopRequest::new(&second, "POST", URI)).await,
+        v.validate_dpop(&token, &DpopRequest::new(&second, "POST", URI))
+            .await,
         K::Unavailable,
         &second,
     );
@@ -285,19 +403,26 @@ async fn unbound_tokens_with_a_proof_follow_the_configuration() {
     let token = good_token();
     let p = proof(client(), "GET", URI, &token);
     let accepting = dpop_validator(DpopConfig::new());
-    let ok = accepting.validate_dpop(&token, &DpopRequest::new(&p, "GET", URI)).await.unwrap();
+    let ok = accepting
+        .validate_dpop(&token, &DpopRequest::new(&p, "GET", URI))
+        .await
+        .unwrap();
     assert_eq!(ok.dpop_thumbprint(), None);
     // The proof is still checked in full.
     let bad = proof(client(), "GET", URI, &good_token());
     refused_for(
-        accepting.validate_dpop(&token, &DpopRequest::new(&bad, "GET", URI)).await,
+        accepting
+            .validate_dpop(&token, &DpopRequest::new(&bad, "GET", URI))
+            .await,
         R::AccessTokenHashMismatch,
         &bad,
     );
     let strict = dpop_validator(DpopConfig::new().accept_unbound_tokens(false));
     let p = proof(client(), "GET", URI, &token);
     assert_rejected(
-        strict.validate_dpop(&token, &DpopRequest::new(&p, "GET", URI)).await,
+        strict
+            .validate_dpop(&token, &DpopRequest::new(&p, "GET", URI))
+            .await,
         K::NotDpopBound,
         &p,
     );
@@ -309,7 +434,11 @@ async fn proof_times_follow_the_validators_clock_and_window() {
     let clock = Arc::new(ManualClock::new(Timestamp::from_secs(start)));
     let v = builder(issuer_config(&jwks()))
         .clock(clock.clone())
-        .dpop(DpopConfig::new().max_age(Duration::from_secs(30)).future_skew(Duration::from_secs(2)))
+        .dpop(
+            DpopConfig::new()
+                .max_age(Duration::from_secs(30))
+                .future_skew(Duration::from_secs(2)),
+        )
         .build()
         .unwrap();
     let token = bound_token(client());
@@ -319,13 +448,25 @@ async fn proof_times_follow_the_validators_clock_and_window() {
         signed(client(), &proof_header(client()), &c)
     };
     let p = at(start - 30);
-    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
     let p = at(start - 31);
-    refused_for(v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await, R::Stale, &p);
+    refused_for(
+        v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await,
+        R::Stale,
+        &p,
+    );
     let p = at(start + 2);
-    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
+    v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
     let p = at(start + 3);
-    refused_for(v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await, R::IssuedInFuture, &p);
+    refused_for(
+        v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await,
+        R::IssuedInFuture,
+        &p,
+    );
 }
 
 #[tokio::test]
@@ -336,7 +477,10 @@ async fn server_nonces_are_required_when_configured() {
     let two = dpop_validator(DpopConfig::new().nonces(nonces()));
     let token = bound_token(client());
     let p = proof(client(), "POST", URI, &token);
-    let nonce = match one.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await {
+    let nonce = match one
+        .validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+    {
         Err(ValidationError::UseDpopNonce { nonce }) => nonce,
         other => panic!("expected use_dpop_nonce, got {other:?}"),
     };
@@ -346,13 +490,18 @@ async fn server_nonces_are_required_when_configured() {
         signed(client(), &proof_header(client()), &c)
     };
     let p = with_nonce(&nonce);
-    one.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
+    one.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
     // Another instance with the same secret takes the nonce too.
     let p = with_nonce(&nonce);
-    two.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await.unwrap();
+    two.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+        .await
+        .unwrap();
     let p = with_nonce("made-up");
     assert_rejected(
-        one.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await,
+        one.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+            .await,
         K::UseDpopNonce,
         &p,
     );

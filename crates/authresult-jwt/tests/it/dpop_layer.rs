@@ -84,12 +84,20 @@ async fn a_bound_token_with_its_proof_passes_and_as_bearer_is_refused() {
     let bearer = format!("Bearer {token}");
     let refused = call(&app, &[(AUTHORIZATION.as_str(), &bearer)]).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert!(refused.challenge.starts_with("Bearer error=\"invalid_token\""), "{}", refused.challenge);
+    assert!(
+        refused.challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{}",
+        refused.challenge
+    );
     // A proof sent along does not make a Bearer request a DPoP one.
     let p = proof(client(), "POST", URL, &token);
     let refused = call(&app, &[(AUTHORIZATION.as_str(), &bearer), ("DPoP", &p)]).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
-    assert!(refused.challenge.contains("invalid_token"), "{}", refused.challenge);
+    assert!(
+        refused.challenge.contains("invalid_token"),
+        "{}",
+        refused.challenge
+    );
 }
 
 #[tokio::test]
@@ -105,15 +113,30 @@ async fn missing_or_doubled_proofs_get_the_dpop_challenge() {
     );
     let p1 = proof(client(), "POST", URL, &token);
     let p2 = proof(client(), "POST", URL, &token);
-    let doubled = call(&app, &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &p1), ("DPoP", &p2)]).await;
+    let doubled = call(
+        &app,
+        &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &p1), ("DPoP", &p2)],
+    )
+    .await;
     assert_eq!(doubled.status, StatusCode::UNAUTHORIZED);
-    assert!(doubled.challenge.contains("invalid_dpop_proof"), "{}", doubled.challenge);
+    assert!(
+        doubled.challenge.contains("invalid_dpop_proof"),
+        "{}",
+        doubled.challenge
+    );
     let wrong_method = proof(client(), "GET", URL, &token);
     let refused = call(&app, &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &wrong_method)]).await;
-    assert!(refused.challenge.contains("invalid_dpop_proof"), "{}", refused.challenge);
+    assert!(
+        refused.challenge.contains("invalid_dpop_proof"),
+        "{}",
+        refused.challenge
+    );
     // No credentials: the DPoP scheme is offered with its algorithms.
     let none = call(&app, &[]).await;
-    assert_eq!(none.challenge, "Bearer, DPoP algs=\"ES256 ES384 EdDSA PS256 RS256\"");
+    assert_eq!(
+        none.challenge,
+        "Bearer, DPoP algs=\"ES256 ES384 EdDSA PS256 RS256\""
+    );
 }
 
 #[tokio::test]
@@ -125,7 +148,11 @@ async fn the_uri_is_the_configured_origin_not_the_host_header() {
     let lying = proof(client(), "POST", "https://evil.test/sync/push", &token);
     let refused = call(
         &app,
-        &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &lying), (HOST.as_str(), "evil.test")],
+        &[
+            (AUTHORIZATION.as_str(), &auth),
+            ("DPoP", &lying),
+            (HOST.as_str(), "evil.test"),
+        ],
     )
     .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
@@ -133,7 +160,11 @@ async fn the_uri_is_the_configured_origin_not_the_host_header() {
     let honest = proof(client(), "POST", URL, &token);
     let ok = call(
         &app,
-        &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &honest), (HOST.as_str(), "internal:8080")],
+        &[
+            (AUTHORIZATION.as_str(), &auth),
+            ("DPoP", &honest),
+            (HOST.as_str(), "internal:8080"),
+        ],
     )
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.challenge);
@@ -148,7 +179,11 @@ async fn a_missing_nonce_gets_use_dpop_nonce_and_a_fresh_nonce() {
     let p = proof(client(), "POST", URL, &token);
     let first = call(&app, &[(AUTHORIZATION.as_str(), &auth), ("DPoP", &p)]).await;
     assert_eq!(first.status, StatusCode::UNAUTHORIZED);
-    assert!(first.challenge.starts_with("DPoP error=\"use_dpop_nonce\""), "{}", first.challenge);
+    assert!(
+        first.challenge.starts_with("DPoP error=\"use_dpop_nonce\""),
+        "{}",
+        first.challenge
+    );
     let nonce = first.nonce.expect("a DPoP-Nonce header");
     let mut c = proof_claims("POST", URL, &token);
     c["nonce"] = json!(nonce);
@@ -168,10 +203,17 @@ async fn datacollect_provider_schemes_carry_dpop() {
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.challenge);
     let without = call(&app, &[(AUTHORIZATION.as_str(), &auth)]).await;
     assert_eq!(without.status, StatusCode::UNAUTHORIZED);
-    assert!(without.challenge.starts_with("keycloak error=\"invalid_token\""), "{}", without.challenge);
+    assert!(
+        without.challenge.starts_with("keycloak error=\"invalid_token\""),
+        "{}",
+        without.challenge
+    );
     // An unbound provider token still works without a proof.
     let plain = format!("keycloak {}", good_token());
-    assert_eq!(call(&app, &[(AUTHORIZATION.as_str(), &plain)]).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&app, &[(AUTHORIZATION.as_str(), &plain)]).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]

@@ -12,10 +12,10 @@
 mod cache;
 mod claims;
 #[cfg(feature = "tower")]
-mod dpop_layer;
+mod datacollect_layer;
 mod dpop;
 #[cfg(feature = "tower")]
-mod datacollect_layer;
+mod dpop_layer;
 mod hostile;
 mod hostile_types;
 #[cfg(feature = "tower")]

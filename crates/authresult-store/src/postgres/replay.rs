@@ -55,7 +55,10 @@ impl PostgresStore {
     pub async fn replay_rows(&self) -> Result<i64, crate::StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_one(&format!("SELECT count(*) FROM {}.replay", self.quoted_schema()), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM {}.replay", self.quoted_schema()),
+                &[],
+            )
             .await
             .map_err(super::pool::pg)?;
         row.try_get(0).map_err(super::pool::pg)

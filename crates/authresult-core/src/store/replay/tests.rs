@@ -1,3 +1,7 @@
+//! Unit tests of the memory replay cache: the port contract and its bound.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors.
+
 use super::*;
 use crate::testing::run_replay;
 
@@ -29,7 +33,10 @@ async fn a_full_cache_makes_room_from_expired_values_first() {
     assert!(cache.first_use("long", t(100), t(0)).await.unwrap());
     assert!(cache.first_use("new", t(100), t(20)).await.unwrap());
     assert_eq!(cache.len(), 2);
-    assert!(!cache.first_use("long", t(100), t(21)).await.unwrap(), "the live value stays");
+    assert!(
+        !cache.first_use("long", t(100), t(21)).await.unwrap(),
+        "the live value stays"
+    );
 }
 
 #[tokio::test]

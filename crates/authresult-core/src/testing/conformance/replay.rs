@@ -16,15 +16,24 @@ pub async fn replay_first_use_once<S: ReplayCache + ?Sized>(store: &S) {
         "a new value is a first use"
     );
     assert!(
-        !store.first_use("jti-a", later(60), later(1)).await.expect("replay"),
+        !store
+            .first_use("jti-a", later(60), later(1))
+            .await
+            .expect("replay"),
         "the same value again is a replay"
     );
     assert!(
-        !store.first_use("jti-a", later(120), later(59)).await.expect("replay"),
+        !store
+            .first_use("jti-a", later(120), later(59))
+            .await
+            .expect("replay"),
         "a replay just before expiry is a replay"
     );
     assert!(
-        store.first_use("jti-b", later(60), later(1)).await.expect("replay"),
+        store
+            .first_use("jti-b", later(60), later(1))
+            .await
+            .expect("replay"),
         "another value is a first use"
     );
 }
@@ -57,11 +66,17 @@ pub async fn replay_concurrent_first_use<S: ReplayCache + 'static>(store: Arc<S>
 pub async fn replay_expires<S: ReplayCache + ?Sized>(store: &S) {
     assert!(store.first_use("old", later(10), T0).await.expect("replay"));
     assert!(
-        store.first_use("old", later(30), later(10)).await.expect("replay"),
+        store
+            .first_use("old", later(30), later(10))
+            .await
+            .expect("replay"),
         "expired at its end"
     );
     assert!(
-        !store.first_use("old", later(30), later(11)).await.expect("replay"),
+        !store
+            .first_use("old", later(30), later(11))
+            .await
+            .expect("replay"),
         "the new record counts"
     );
 }

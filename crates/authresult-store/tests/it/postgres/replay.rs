@@ -33,13 +33,24 @@ async fn postgres_replay_values_are_shared_and_expired_ones_purged() {
     let two = options.connect().await.unwrap();
     let t0 = Timestamp::from_secs(1_700_000_000);
     for i in 0..10 {
-        assert!(one.first_use(&format!("v{i}"), t0.saturating_add_secs(5), t0).await.unwrap());
+        assert!(
+            one.first_use(&format!("v{i}"), t0.saturating_add_secs(5), t0)
+                .await
+                .unwrap()
+        );
     }
-    assert!(!two.first_use("v3", t0.saturating_add_secs(5), t0).await.unwrap(), "seen by the other instance");
+    assert!(
+        !two.first_use("v3", t0.saturating_add_secs(5), t0).await.unwrap(),
+        "seen by the other instance"
+    );
     assert_eq!(one.replay_rows().await.unwrap(), 10);
     // A minute later the next use deletes the expired values.
     let later = t0.saturating_add_secs(120);
-    assert!(one.first_use("fresh", later.saturating_add_secs(5), later).await.unwrap());
+    assert!(
+        one.first_use("fresh", later.saturating_add_secs(5), later)
+            .await
+            .unwrap()
+    );
     assert_eq!(one.replay_rows().await.unwrap(), 1);
 }
 
@@ -61,7 +72,10 @@ fn validator(issuer_key: &JwtSigner, store: authresult_store::PostgresStore) -> 
 
 fn now() -> u64 {
     // not a clock reading: the tokens' and proofs' iat
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 #[tokio::test]

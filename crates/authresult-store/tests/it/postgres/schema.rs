@@ -393,7 +393,10 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
 /// SQL turning schema `s` back into what version 3 wrote: no vault tables
 /// (nor what later versions add).
 pub(super) fn back_to_v3(s: &str) -> String {
-    format!("{}; DROP TABLE {s}.vault; DROP TABLE {s}.vault_clock", back_to_v4(s))
+    format!(
+        "{}; DROP TABLE {s}.vault; DROP TABLE {s}.vault_clock",
+        back_to_v4(s)
+    )
 }
 
 /// SQL turning schema `s` back into what version 4 wrote: no replay table
