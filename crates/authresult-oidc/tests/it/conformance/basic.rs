@@ -114,7 +114,7 @@ async fn oidcc_client_test_kid_absent_multiple_jwks() {
         ..Twist::default()
     })
     .await;
-    id_token_refused(&Rp::of(&op), "no kid and several keys").await;
+    id_token_refused(&Rp::of(&op), "several keys of the issuer match").await;
 }
 
 /// `oidcc-client-test-idtoken-sig-rs256`: an RS256 ID token is accepted.
