@@ -494,7 +494,8 @@ pub(crate) const PLANS: &[Plan] = &[
     Plan {
         title: "Further hostile answers",
         name: None,
-        about: "Cases of issue #26 beyond the plans' modules above, on the same hostile provider.",
+        about: "Cases of issue #26 beyond the plans' modules above, on the same hostile provider; the plans \
+                have no device-grant test.",
         suite: Suite::Oidc,
         rows: &[
             run("authresult-expired-exp", "an expired ID token"),
@@ -517,6 +518,14 @@ pub(crate) const PLANS: &[Plan] = &[
             run(
                 "authresult-authorization-response-no-iss",
                 "no `iss` in the response although the provider advertises it (RFC 9207)",
+            ),
+            run(
+                "authresult-device-grant",
+                "the device grant (RFC 8628): a pending poll, then approved; the ID token verified",
+            ),
+            run(
+                "authresult-device-grant-invalid-aud",
+                "the device grant's ID token is for another client",
             ),
         ],
     },

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authresult_core::{AuthManager, Error, FailureKind, LoginFlow, MemoryStore, Session};
+use authresult_core::{AuthManager, Error, FailureKind, LoginFlow, LoginResponse, MemoryStore, Session};
 use authresult_oidc::{LoopbackListener, OidcError, OidcOptions, OidcProvider};
 
 use super::op::HostileOp;
@@ -67,6 +67,18 @@ impl Rp {
         assert_eq!(landed.status().as_u16(), 200, "the listener takes the callback");
         let callback = waiting.await.unwrap().unwrap();
         self.manager.handle_callback(&callback).await
+    }
+
+    /// One whole device login (RFC 8628): begin, then poll until the
+    /// provider answers (it approves on the second poll).
+    pub async fn device_login(&self) -> Result<Session, Error> {
+        let pending = self
+            .manager
+            .begin_login_with("p", LoginFlow::DeviceCode, None, BTreeMap::new())
+            .await?;
+        self.manager
+            .complete_login(&pending, LoginResponse::DevicePoll)
+            .await
     }
 
     /// The stored session, if any.

@@ -2,8 +2,8 @@
 //! client on the code flow (they belong to the implicit, hybrid, form-post
 //! and dynamic plans), and the further hostile answers the suite plays
 //! beyond the plans (ids `authresult-...`): an expired or week-old ID
-//! token, a key not in the set, an unknown `kid` after a refetch, and the
-//! RFC 9207 `iss` of the authorization response.
+//! token, a key not in the set, an unknown `kid` after a refetch, the
+//! RFC 9207 `iss` of the authorization response, and the device grant.
 
 use authresult_core::FailureKind;
 use authresult_oidc::OidcError;
@@ -207,4 +207,41 @@ async fn authresult_authorization_response_no_iss() {
     );
     assert!(rp.session().await.is_none());
     assert_eq!(op.seen(|s| s.token_requests.len()), 0);
+}
+
+/// `authresult-device-grant`: the device grant (RFC 8628): pending, then
+/// approved; the ID token verified like a code login's.
+#[tokio::test]
+async fn authresult_device_grant() {
+    let op = HostileOp::start(Twist::default()).await;
+    let rp = Rp::of(&op);
+    let session = rp.device_login().await.unwrap();
+    assert_eq!(session.subject.as_deref(), Some(super::op::SUBJECT));
+    assert_eq!(op.seen(|s| s.device_authorizations), 1);
+    assert_eq!(
+        op.seen(|s| s.token_requests.len()),
+        2,
+        "one pending poll, one approved"
+    );
+    assert!(rp.session().await.is_some());
+}
+
+/// `authresult-device-grant-invalid-aud`: the device grant's ID token is
+/// for another client: refused, no session.
+#[tokio::test]
+async fn authresult_device_grant_invalid_aud() {
+    let op = HostileOp::start(Twist {
+        login_claims: Some(|c| c.with("aud", "another-client")),
+        ..Twist::default()
+    })
+    .await;
+    let rp = Rp::of(&op);
+    let result = rp.device_login().await;
+    refused(
+        &result,
+        |e| matches!(e, OidcError::InvalidIdToken { .. }),
+        FailureKind::Protocol,
+        "does not name this client",
+    );
+    assert!(rp.session().await.is_none(), "no session is kept");
 }

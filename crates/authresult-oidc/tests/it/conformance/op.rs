@@ -1,8 +1,8 @@
 //! The hostile test provider: one OpenID provider on `wiremock` that serves
 //! discovery, its key set, the authorization endpoint (a 302 back to the
 //! client's loopback redirect with `code`, `state` and `iss`, or an error),
-//! the token endpoint (code with PKCE, refresh), userinfo and the
-//! end-session endpoint, honestly by default and misbehaving exactly as a
+//! the device authorization endpoint, the token endpoint (code with PKCE,
+//! device code, refresh), userinfo and the end-session endpoint, honestly by default and misbehaving exactly as a
 //! test's [`Twist`] says. It records what the client sent, so a test can
 //! also assert the client's requests (PKCE, Basic authentication, the
 //! bearer header, the logout parameters).
@@ -143,6 +143,10 @@ pub struct Seen {
     pub userinfo_requests: Vec<(Option<String>, Option<String>)>,
     /// End-session requests (full URLs).
     pub end_sessions: Vec<Url>,
+    /// Device authorization requests.
+    pub device_authorizations: usize,
+    /// Per device code: the polls answered so far.
+    device_codes: BTreeMap<String, usize>,
     /// ID tokens issued so far.
     pub id_tokens_issued: usize,
     /// True once the signing key is [`second_key`].
@@ -185,13 +189,14 @@ impl HostileOp {
             seen: Mutex::new(Seen::default()),
         });
         let op = HostileOp { server, state };
-        let routes: [(&str, &str, Handler); 6] = [
+        let routes: [(&str, &str, Handler); 7] = [
             ("GET", "/.well-known/openid-configuration", Handler::Discovery),
             ("GET", jwks_path.as_str(), Handler::Jwks),
             ("GET", "/auth", Handler::Authorize),
             ("POST", "/token", Handler::Token),
             ("GET", "/me", Handler::Userinfo),
             ("GET", "/logout", Handler::EndSession),
+            ("POST", "/device", Handler::Device),
         ];
         for (verb, route, handler) in routes {
             Mock::given(method(verb))
@@ -238,6 +243,7 @@ enum Handler {
     Token,
     Userinfo,
     EndSession,
+    Device,
 }
 
 struct Endpoint {
@@ -258,6 +264,16 @@ impl Respond for Endpoint {
             Handler::Authorize => authorize(shared, &mut seen, &request.url),
             Handler::Token => token(shared, &mut seen, request),
             Handler::Userinfo => userinfo(shared, &mut seen, request),
+            Handler::Device => {
+                seen.device_authorizations += 1;
+                let code = format!("dc-{}", seen.device_authorizations);
+                seen.device_codes.insert(code.clone(), 0);
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "device_code": code, "user_code": "WDJB-MJHT",
+                    "verification_uri": format!("{}/activate", shared.issuer),
+                    "expires_in": 120, "interval": 1,
+                }))
+            }
             Handler::EndSession => {
                 seen.end_sessions.push(request.url.clone());
                 ResponseTemplate::new(200).set_body_string("logged out")
@@ -275,6 +291,7 @@ fn discovery(shared: &Shared) -> Value {
         "jwks_uri": format!("{base}{}", shared.jwks_path),
         "userinfo_endpoint": format!("{base}/me"),
         "end_session_endpoint": format!("{base}/logout"),
+        "device_authorization_endpoint": format!("{base}/device"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256"],
@@ -375,6 +392,17 @@ fn token(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemplat
                 return oauth_error("invalid_grant");
             }
             (nonce, shared.twist.login_claims)
+        }
+        // The first poll is pending, the next one approved.
+        Some("urn:ietf:params:oauth:grant-type:device_code") => {
+            let Some(polls) = form.get("device_code").and_then(|c| seen.device_codes.get_mut(c)) else {
+                return oauth_error("invalid_grant");
+            };
+            *polls += 1;
+            if *polls == 1 {
+                return oauth_error("authorization_pending");
+            }
+            (None, shared.twist.login_claims)
         }
         Some("refresh_token") if form.get("refresh_token").map(String::as_str) == Some("rt-1") => {
             (None, shared.twist.refresh_claims)
