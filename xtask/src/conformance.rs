@@ -146,8 +146,8 @@ fn render(oidc: &Outcomes, vectors: &Outcomes) -> (String, Vec<String>) {
          The plans are those of the foundation's suite (`openid-certification/conformance-suite`, \
          the `OIDCCClientTest*` modules and their plans); the suite itself needs Java and MongoDB, so \
          each test is played here by `crates/authresult-oidc/tests/it/conformance/`: a hostile \
-         provider on `wiremock` (`op.rs`) that serves discovery, keys, the authorization, token, \
-         userinfo and end-session endpoints and misbehaves as the test says, and the login client \
+         provider on `wiremock` (`op.rs`) that serves discovery, keys, the authorization, device \
+         authorization, token, userinfo and end-session endpoints and misbehaves as the test says, and the login client \
          (`OidcProvider` behind an `AuthManager`) running the code flow with PKCE through the \
          loopback listener. A refusal must be the typed error naming the reason, with no session \
          kept. The happy path runs against the real provider (`xtask/idp`).\n\n\
