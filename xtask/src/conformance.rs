@@ -1,7 +1,8 @@
 //! `cargo xtask conformance`: runs the OpenID Foundation relying-party test
 //! plans as this workspace plays them (`authresult-oidc`'s
 //! `tests/it/conformance/`, against its hostile provider and the local one)
-//! and the JOSE vectors (`authresult-jwt`'s `keys/tests.rs`), and writes
+//! and the JOSE vectors (`authresult-jwt`'s `keys/tests.rs`) in one
+//! `cargo test` run, and writes
 //! `docs/conformance.md` from the run: one table per plan, each test with
 //! its result as libtest reported it. `--check` (what `cargo xtask ci`
 //! runs) writes nothing and fails when the file differs from the run's.
@@ -14,7 +15,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result, bail};
 
-use plans::{PLANS, Plan, Status, Suite};
+use plans::{PLANS, Plan, Status};
 
 const DOC: &str = "docs/conformance.md";
 
@@ -35,15 +36,8 @@ pub(crate) fn conformance(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask conformance [--check]"),
     };
     crate::ensure_idp_packages()?;
-    let oidc = run_tests(
-        "cargo test -p authresult-oidc --test it conformance",
-        &["-p", "authresult-oidc", "--test", "it", "conformance"],
-    )?;
-    let vectors = run_tests(
-        "cargo test -p authresult-jwt --lib keys::tests",
-        &["-p", "authresult-jwt", "--lib", "keys::tests"],
-    )?;
-    let (doc, problems) = render(&oidc, &vectors);
+    let outcomes = run_tests()?;
+    let (doc, problems) = render(&outcomes);
     let path = crate::root().join(DOC);
     if check {
         let committed = std::fs::read_to_string(&path).with_context(|| format!("could not read {DOC}"))?;
@@ -60,14 +54,31 @@ pub(crate) fn conformance(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cargo test <args>` and reads each test's outcome from libtest's
-/// lines (`test NAME ... ok`); a failing run still answers what ran.
-fn run_tests(step: &str, args: &[&str]) -> Result<Outcomes> {
+/// The one `cargo test` run (one build for both crates): the oidc crate's
+/// `conformance::` tests and the jwt crate's `keys::tests::` vectors.
+const TEST_ARGS: [&str; 13] = [
+    "test",
+    "-p",
+    "authresult-oidc",
+    "-p",
+    "authresult-jwt",
+    "--lib",
+    "--test",
+    "it",
+    "--",
+    "--test-threads",
+    "2",
+    "conformance::",
+    "keys::tests::",
+];
+
+/// Runs the tests and reads each one's outcome from libtest's lines
+/// (`test NAME ... ok`); a failing run still answers what ran.
+fn run_tests() -> Result<Outcomes> {
+    let step = format!("cargo {}", TEST_ARGS.join(" "));
     eprintln!("\n==> {step}");
     let output = crate::cargo()
-        .arg("test")
-        .args(args)
-        .args(["--", "--test-threads", "2"])
+        .args(TEST_ARGS)
         .env("AUTHRESULT_REQUIRE_SERVICES", "1")
         .output()
         .with_context(|| format!("could not start: {step}"))?;
@@ -125,15 +136,11 @@ fn find<'a>(outcomes: &'a Outcomes, id: &str) -> Option<(&'a str, Outcome)> {
 }
 
 /// The document, and the tests that failed or are missing.
-fn render(oidc: &Outcomes, vectors: &Outcomes) -> (String, Vec<String>) {
+fn render(outcomes: &Outcomes) -> (String, Vec<String>) {
     let mut problems = Vec::new();
     let mut counts = [0usize; 3];
     let mut tables = String::new();
     for plan in PLANS {
-        let outcomes = match plan.suite {
-            Suite::Oidc => oidc,
-            Suite::JwtVectors => vectors,
-        };
         table(&mut tables, plan, outcomes, &mut counts, &mut problems);
     }
     let [passed, not_applicable, pending] = counts;

@@ -24,17 +24,7 @@ pub(crate) struct Plan {
     /// The plan's name in the foundation's suite, or `None` for ours.
     pub(crate) name: Option<&'static str>,
     pub(crate) about: &'static str,
-    /// Which test binary runs its tests.
-    pub(crate) suite: Suite,
     pub(crate) rows: &'static [Row],
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Suite {
-    /// `cargo test -p authresult-oidc --test it conformance`.
-    Oidc,
-    /// `cargo test -p authresult-jwt --lib keys::tests`.
-    JwtVectors,
 }
 
 const fn run(id: &'static str, checks: &'static str) -> Row {
@@ -71,7 +61,6 @@ pub(crate) const PLANS: &[Plan] = &[
         title: "Basic RP",
         name: Some("oidcc-client-basic-certification-test-plan"),
         about: "Response type `code`, `client_secret_basic`.",
-        suite: Suite::Oidc,
         rows: &[
             run(
                 "oidcc-client-test",
@@ -135,7 +124,6 @@ pub(crate) const PLANS: &[Plan] = &[
         title: "Config RP",
         name: Some("oidcc-client-config-certification-test-plan"),
         about: "Response type `code`.",
-        suite: Suite::Oidc,
         rows: &[
             run(
                 "oidcc-client-test-discovery-openid-config",
@@ -168,7 +156,6 @@ pub(crate) const PLANS: &[Plan] = &[
         name: Some("oidcc-client-refreshtoken-test-plan"),
         about: "Not part of certification. The provider adapter refuses the refreshed ID token; the manager \
                 keeps the login's session unchanged and reports a `RefreshFailed` event (class protocol).",
-        suite: Suite::Oidc,
         rows: &[
             run(
                 "oidcc-client-test-refresh-token",
@@ -189,7 +176,6 @@ pub(crate) const PLANS: &[Plan] = &[
         name: Some("oidcc-client-rp-initiated-logout-rp-basic"),
         about: "Response type `code`. The provider's front- or back-channel notification after the logout is \
                 the back-channel plan's (below).",
-        suite: Suite::Oidc,
         rows: &[
             run(
                 "oidcc-client-test-rp-init-logout",
@@ -212,7 +198,6 @@ pub(crate) const PLANS: &[Plan] = &[
         title: "Back-Channel Logout RP",
         name: Some("oidcc-client-back-channel-logout-rp-basic"),
         about: "Response type `code`.",
-        suite: Suite::Oidc,
         rows: &[
             pending(
                 "oidcc-client-test-rp-backchannel-rpinitlogout",
@@ -262,7 +247,6 @@ pub(crate) const PLANS: &[Plan] = &[
         about: "With DPoP and `private_key_jwt`. Several of these checks already run above for the plain \
                 code flow (`iss`, `aud`, `alg: none`, `exp`, nonce, the response's `iss`); the plan runs \
                 once the client speaks DPoP.",
-        suite: Suite::Oidc,
         rows: &[
             pending(
                 "fapi2-security-profile-final-client-test-happy-path",
@@ -391,7 +375,6 @@ pub(crate) const PLANS: &[Plan] = &[
         name: Some("oidcc-client-test-plan"),
         about: "The RP test modules of the implicit, hybrid, form-post and dynamic plans, for the code flow \
                 a native client uses.",
-        suite: Suite::Oidc,
         rows: &[
             run(
                 "oidcc-client-test-invalid-athash",
@@ -496,7 +479,6 @@ pub(crate) const PLANS: &[Plan] = &[
         name: None,
         about: "Cases of issue #26 beyond the plans' modules above, on the same hostile provider; the plans \
                 have no device-grant test.",
-        suite: Suite::Oidc,
         rows: &[
             run("authresult-expired-exp", "an expired ID token"),
             run(
@@ -534,7 +516,6 @@ pub(crate) const PLANS: &[Plan] = &[
         name: None,
         about: "Published vectors through `authresult-jwt`'s key set (`JwkSet::from_json`, then the body of \
                 `JwkSet::verify`: their payloads are text, which `UnverifiedJwt::parse` refuses as no JWT).",
-        suite: Suite::JwtVectors,
         rows: &[
             run(
                 "rfc7520-4.1-rsa-v1_5-rs256",

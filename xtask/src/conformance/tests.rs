@@ -38,7 +38,7 @@ fn ids_name_their_test_functions() {
 
 #[test]
 fn failing_missing_and_ignored_tests_show_and_fail() {
-    let (doc, problems) = render(&parse_libtest(RUN), &Outcomes::new());
+    let (doc, problems) = render(&parse_libtest(RUN));
     assert!(doc.contains(
         "| `oidcc-client-test-invalid-iss` | an ID token naming another issuer is refused | pass |"
     ));
