@@ -1,4 +1,4 @@
-//! Project automation: `cargo xtask ci | idp | demo | bench | fuzz`.
+//! Project automation: `cargo xtask ci | idp | demo | bench | conformance | fuzz`.
 //!
 //! `cargo xtask ci` is exactly what CI runs (`.ci/run` calls it) and what the
 //! README gives as the test command.
@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 mod apt;
 mod architecture;
 mod bench;
+mod conformance;
 mod demo;
 mod fuzz;
 mod invariants;
@@ -28,6 +29,10 @@ commands:
                   127.0.0.1; flags go to xtask/idp/server.mjs (see its README)
   demo            the whole system end to end against the local provider
   bench           benchmarks, written to docs/benchmarks.md
+  conformance [--check]
+                  the OpenID Foundation's relying-party test plans and the JOSE
+                  vectors, written to docs/conformance.md (--check: fail if it
+                  is stale instead)
   with-postgres <cmd...>
                   run a command with DATABASE_URL pointing at a throwaway
                   PostgreSQL server (or at DATABASE_URL when set)
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
         Some("idp") => idp(&args[1..]),
         Some("demo") => demo(),
         Some("bench") => bench(),
+        Some("conformance") => conformance::conformance(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("with-postgres") => with_postgres(&args[1..]),
         Some("-h" | "--help" | "help") => {
@@ -187,6 +193,9 @@ fn ci() -> Result<()> {
             .envs(postgres.env()),
     )?;
     drop(postgres);
+    // The relying-party plans' table must be the run's: a failing test or a
+    // stale docs/conformance.md fails here.
+    conformance::conformance(&["--check".to_owned()])?;
     // `--all-features` verifies signatures with aws-lc-rs; the default
     // backend, ring, is tested here.
     run(

@@ -380,8 +380,9 @@ pub enum ValidationError {
         /// The token's `kid` (sanitized, shortened).
         kid: Option<String>,
     },
-    /// The token has no `kid` and several keys would fit.
-    #[error("the token has no kid and several keys of the issuer match")]
+    /// Several keys fit the token: it has no `kid` and the set has several
+    /// candidates, or the set repeats its `kid`.
+    #[error("several keys of the issuer match the token (the token has no kid, or the key set repeats it)")]
     AmbiguousKey,
     /// The key the token names is unusable.
     #[error("the key (kid {}) is refused: {reason}", display_kid(.kid))]

@@ -14,7 +14,7 @@ use url::Url;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{MockIdp, fast_options, manager, provider_from, request};
+use crate::support::{MockIdp, fast_options, manager, oidc_error, provider_from, request};
 
 const SECRET: &str = "SECRET-TOKEN-VALUE-1234567890";
 
@@ -22,14 +22,6 @@ fn hostile_options() -> OidcOptions {
     let mut options = fast_options();
     options.request_timeout = Duration::from_millis(700);
     options
-}
-
-/// The provider error inside a core error.
-fn oidc(error: &Error) -> &OidcError {
-    let Error::Provider { source, .. } = error else {
-        panic!("not a provider error: {error:?}")
-    };
-    source.downcast_ref::<OidcError>().unwrap()
 }
 
 /// A full code login through the manager whose token endpoint answers `response`.
@@ -147,7 +139,7 @@ async fn hostile_token_responses_are_typed_errors() {
     for (name, response, kind, words) in cases {
         let (error, _) = code_login(response).await;
         assert_eq!(error.kind(), kind, "{name}: {error:?}");
-        let inner = oidc(&error);
+        let inner = oidc_error(&error);
         let text = inner.to_string().to_lowercase();
         assert!(
             text.contains(&words.to_lowercase()),

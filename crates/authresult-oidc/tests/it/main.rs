@@ -9,6 +9,7 @@
 
 mod callback;
 mod code_flow;
+mod conformance;
 mod datacollect;
 mod debug_output;
 mod device;

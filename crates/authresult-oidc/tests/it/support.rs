@@ -123,6 +123,14 @@ pub fn manager(store: Arc<MemoryStore>, provider: OidcProvider) -> AuthManager {
         .build()
 }
 
+/// The provider error inside a core error.
+pub fn oidc_error(error: &authresult_core::Error) -> &authresult_oidc::OidcError {
+    let authresult_core::Error::Provider { source, .. } = error else {
+        panic!("not a provider error: {error:?}")
+    };
+    source.downcast_ref::<authresult_oidc::OidcError>().unwrap()
+}
+
 /// Sends the browser to a loopback callback URL.
 pub async fn browser_get(url: &Url) -> u16 {
     reqwest::Client::new()

@@ -1,0 +1,221 @@
+//! `cargo xtask conformance`: runs the OpenID Foundation relying-party test
+//! plans as this workspace plays them (`authresult-oidc`'s
+//! `tests/it/conformance/`, against its hostile provider and the local one)
+//! and the JOSE vectors (`authresult-jwt`'s `keys/tests.rs`) in one
+//! `cargo test` run, and writes
+//! `docs/conformance.md` from the run: one table per plan, each test with
+//! its result as libtest reported it. `--check` (what `cargo xtask ci`
+//! runs) writes nothing and fails when the file differs from the run's.
+//! Both fail when a test that applies fails or is missing.
+
+mod plans;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{Context as _, Result, bail};
+
+use plans::{PLANS, Plan, Status};
+
+const DOC: &str = "docs/conformance.md";
+
+/// A test's outcome, by its full libtest name.
+type Outcomes = BTreeMap<String, Outcome>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Passed,
+    Failed,
+    Ignored,
+}
+
+pub(crate) fn conformance(args: &[String]) -> Result<()> {
+    let check = match args {
+        [] => false,
+        [flag] if flag == "--check" => true,
+        _ => bail!("usage: cargo xtask conformance [--check]"),
+    };
+    crate::ensure_idp_packages()?;
+    let outcomes = run_tests()?;
+    let (doc, problems) = render(&outcomes);
+    let path = crate::root().join(DOC);
+    if check {
+        let committed = std::fs::read_to_string(&path).with_context(|| format!("could not read {DOC}"))?;
+        if committed != doc {
+            bail!("{DOC} is stale: run `cargo xtask conformance` and commit it");
+        }
+    } else {
+        std::fs::write(&path, &doc).with_context(|| format!("could not write {DOC}"))?;
+        eprintln!("wrote {DOC}");
+    }
+    if !problems.is_empty() {
+        bail!("conformance tests failed:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
+
+/// The one `cargo test` run (one build for both crates): the oidc crate's
+/// `conformance::` tests and the jwt crate's `keys::tests::` vectors.
+const TEST_ARGS: [&str; 13] = [
+    "test",
+    "-p",
+    "authresult-oidc",
+    "-p",
+    "authresult-jwt",
+    "--lib",
+    "--test",
+    "it",
+    "--",
+    "--test-threads",
+    "2",
+    "conformance::",
+    "keys::tests::",
+];
+
+/// Runs the tests and reads each one's outcome from libtest's lines
+/// (`test NAME ... ok`); a failing run still answers what ran.
+fn run_tests() -> Result<Outcomes> {
+    let step = format!("cargo {}", TEST_ARGS.join(" "));
+    eprintln!("\n==> {step}");
+    let output = crate::cargo()
+        .args(TEST_ARGS)
+        .env("AUTHRESULT_REQUIRE_SERVICES", "1")
+        .output()
+        .with_context(|| format!("could not start: {step}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    let outcomes = parse_libtest(&stdout);
+    if outcomes.is_empty() {
+        eprint!("{stdout}");
+        bail!("{step} ran no test ({})", output.status);
+    }
+    if !output.status.success() {
+        // The failures' output, for whoever reads the log.
+        eprint!("{stdout}");
+    }
+    Ok(outcomes)
+}
+
+fn parse_libtest(stdout: &str) -> Outcomes {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("test ")?;
+            let (name, result) = rest.rsplit_once(" ... ")?;
+            let outcome = match result.trim() {
+                "ok" => Outcome::Passed,
+                "FAILED" => Outcome::Failed,
+                r if r.starts_with("ignored") => Outcome::Ignored,
+                _ => return None,
+            };
+            Some((name.trim().to_owned(), outcome))
+        })
+        .collect()
+}
+
+/// The test function a plan test id names: `-` and `.` become `_`.
+fn function_of(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The test of `id` in `outcomes`: the one name ending in its function.
+fn find<'a>(outcomes: &'a Outcomes, id: &str) -> Option<(&'a str, Outcome)> {
+    let suffix = format!("::{}", function_of(id));
+    outcomes
+        .iter()
+        .find(|(name, _)| name.ends_with(&suffix))
+        .map(|(name, outcome)| (name.as_str(), *outcome))
+}
+
+/// The document, and the tests that failed or are missing.
+fn render(outcomes: &Outcomes) -> (String, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut counts = [0usize; 3];
+    let mut tables = String::new();
+    for plan in PLANS {
+        table(&mut tables, plan, outcomes, &mut counts, &mut problems);
+    }
+    let [passed, not_applicable, pending] = counts;
+    let mut doc = String::new();
+    let _ = write!(
+        doc,
+        "# Conformance: the OpenID Foundation's relying-party test plans\n\n\
+         Generated by `cargo xtask conformance` from its test run; `cargo xtask ci` fails when this file \
+         is stale or a test that applies fails. Do not edit.\n\n\
+         The plans are those of the foundation's suite (`openid-certification/conformance-suite`, \
+         the `OIDCCClientTest*` modules and their plans); the suite itself needs Java and MongoDB, so \
+         each test is played here by `crates/authresult-oidc/tests/it/conformance/`: a hostile \
+         provider on `wiremock` (`op.rs`) that serves discovery, keys, the authorization, device \
+         authorization, token, userinfo and end-session endpoints and misbehaves as the test says, and the login client \
+         (`OidcProvider` behind an `AuthManager`) running the code flow with PKCE through the \
+         loopback listener. A refusal must be the typed error naming the reason, with no session \
+         kept. The happy path runs against the real provider (`xtask/idp`).\n\n\
+         **{passed} pass, {not_applicable} not applicable, {pending} pending, {} failing.**\n",
+        problems.len()
+    );
+    doc.push_str(&tables);
+    (doc, problems)
+}
+
+fn table(
+    out: &mut String,
+    plan: &Plan,
+    outcomes: &Outcomes,
+    counts: &mut [usize; 3],
+    problems: &mut Vec<String>,
+) {
+    let _ = write!(out, "\n## {}\n\n", plan.title);
+    if let Some(name) = plan.name {
+        let _ = write!(out, "Plan `{name}`. ");
+    }
+    let _ = write!(
+        out,
+        "{}\n\n| Test | What it checks | Result | Shown by |\n|---|---|---|---|\n",
+        plan.about
+    );
+    for row in plan.rows {
+        let (result, shown_by) = match row.status {
+            Status::Run => match find(outcomes, row.id) {
+                Some((name, Outcome::Passed)) => {
+                    counts[0] += 1;
+                    ("pass".to_owned(), format!("`{name}`"))
+                }
+                Some((name, Outcome::Failed)) => {
+                    problems.push(format!("{} ({name}) failed", row.id));
+                    ("**FAIL**".to_owned(), format!("`{name}`"))
+                }
+                Some((name, Outcome::Ignored)) => {
+                    problems.push(format!("{} ({name}) is ignored", row.id));
+                    ("**ignored**".to_owned(), format!("`{name}`"))
+                }
+                None => {
+                    problems.push(format!("{}: no test `{}` ran", row.id, function_of(row.id)));
+                    (
+                        "**missing**".to_owned(),
+                        format!("no test `{}`", function_of(row.id)),
+                    )
+                }
+            },
+            Status::NotApplicable(why) => {
+                counts[1] += 1;
+                ("not applicable".to_owned(), why.to_owned())
+            }
+            Status::Pending(issue) => {
+                counts[2] += 1;
+                (format!("pending: {issue}"), String::new())
+            }
+        };
+        let _ = writeln!(out, "| `{}` | {} | {result} | {shown_by} |", row.id, row.checks);
+    }
+}
+
+#[cfg(test)]
+mod tests;
