@@ -116,7 +116,8 @@ pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]
 pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, LeaseStore, MAX_PENDING_REVOCATIONS, PENDING_REVOCATION_MAX_AGE, PendingLoginStore,
+    CasOutcome, DEFAULT_MAX_TOKEN_LIFETIME, LeaseStore, Logout, LogoutFeed, LogoutList, MAX_LOGOUT_ID_LEN,
+    MAX_LOGOUT_ISSUER_LEN, MAX_PENDING_REVOCATIONS, PENDING_REVOCATION_MAX_AGE, PendingLoginStore,
     PendingRevocation, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
     UsernameStore,
 };

@@ -11,6 +11,10 @@ use crate::{
     UsernameStore,
 };
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+
+use crate::{FailureKind, Logout, LogoutFeed, LogoutList};
 
 /// Every store port ([`StoreBackend`](crate::StoreBackend)) in memory: nothing survives the process, nothing is
 /// shared with other processes. Never blocks for long and never fails.
@@ -28,7 +32,13 @@ struct State {
     pending: BTreeMap<(TenantId, String), PendingAuthorization>,
     leases: BTreeMap<(TenantId, UserId, ProviderId), Lease>,
     revocations: BTreeMap<(TenantId, String), PendingRevocation>,
+    logouts: BTreeMap<LogoutKey, Logout>,
+    /// The open logout feeds; a closed one is dropped at the next send.
+    feeds: Vec<UnboundedSender<Logout>>,
 }
+
+/// Issuer, `sid`, `sub`.
+type LogoutKey = (String, Option<String>, Option<String>);
 
 struct Lease {
     holder: String,
@@ -43,6 +53,7 @@ impl fmt::Debug for MemoryStore {
             .field("pending", &state.pending.len())
             .field("leases", &state.leases.len())
             .field("revocations", &state.revocations.len())
+            .field("logouts", &state.logouts.len())
             .finish()
     }
 }
@@ -266,6 +277,56 @@ impl RevocationQueue for MemoryStore {
             .revocations
             .remove(&(tenant.clone(), id.to_owned()))
             .is_some())
+    }
+}
+
+/// Every instance sharing this `MemoryStore` (one process) sees a logout at
+/// once; feeds end only when the store is dropped.
+#[async_trait]
+impl LogoutList for MemoryStore {
+    async fn record(&self, logout: &Logout) -> Result<(), Error> {
+        if !logout.is_well_formed() {
+            return Err(Error::store(
+                FailureKind::Configuration,
+                "a logout must name a session or a user, with values of allowed lengths",
+            ));
+        }
+        let mut state = self.lock();
+        let key = (logout.issuer.clone(), logout.sid.clone(), logout.sub.clone());
+        let kept = state
+            .logouts
+            .entry(key)
+            .and_modify(|kept| {
+                kept.logged_out_at = kept.logged_out_at.max(logout.logged_out_at);
+                kept.expires_at = kept.expires_at.max(logout.expires_at);
+            })
+            .or_insert_with(|| logout.clone())
+            .clone();
+        state.feeds.retain(|feed| feed.unbounded_send(kept.clone()).is_ok());
+        Ok(())
+    }
+
+    async fn load(&self, now: Timestamp) -> Result<Vec<Logout>, Error> {
+        Ok(self
+            .lock()
+            .logouts
+            .values()
+            .filter(|l| l.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge(&self, now: Timestamp) -> Result<u64, Error> {
+        let mut state = self.lock();
+        let before = state.logouts.len();
+        state.logouts.retain(|_, l| l.expires_at > now);
+        Ok((before - state.logouts.len()) as u64)
+    }
+
+    async fn subscribe(&self) -> Result<LogoutFeed, Error> {
+        let (sender, receiver) = unbounded();
+        self.lock().feeds.push(sender);
+        Ok(receiver.boxed())
     }
 }
 

@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 mod lease;
+mod logout;
 #[cfg(test)]
 mod mock;
 mod pending;
@@ -22,6 +23,9 @@ mod sessions;
 mod usernames;
 
 pub use lease::LeaseStore;
+pub use logout::{
+    DEFAULT_MAX_TOKEN_LIFETIME, Logout, LogoutFeed, LogoutList, MAX_LOGOUT_ID_LEN, MAX_LOGOUT_ISSUER_LEN,
+};
 #[cfg(any(test, feature = "mocks"))]
 pub use lease::MockLeaseStore;
 #[cfg(test)]
