@@ -9,6 +9,10 @@
 //! refused exactly when a fresh validation would refuse it. The cache is sharded;
 //! each shard holds a bounded number of entries and bytes and evicts the
 //! oldest entries first.
+//!
+//! With a [`RevocationList`], each entry remembers the list's generation it
+//! was last checked at; a hit costs one atomic load while no logout
+//! arrived, and is checked against the list again once one did.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
@@ -20,6 +24,7 @@ use authresult_core::Timestamp;
 
 use super::claims::ValidatedToken;
 use super::error::ValidationError;
+use super::revocation::RevocationList;
 use super::typed_claims::TimeRules;
 
 const SHARDS: usize = 16;
@@ -52,6 +57,8 @@ struct Entry {
     rules: TimeRules,
     /// Milliseconds since the epoch.
     expires_at: u64,
+    /// The revocation list's generation this entry was last checked at.
+    checked_at: u64,
 }
 
 fn weight(token: &str) -> usize {
@@ -94,19 +101,32 @@ impl TokenCache {
     }
 
     /// For this exact token, when cached and its entry not expired at `now`:
-    /// the validated token, or the error of a time rule it now breaks (the
-    /// entry is then dropped).
-    pub(crate) fn get(&self, token: &str, now: Timestamp) -> Option<Result<ValidatedToken, ValidationError>> {
+    /// the validated token, or the error of a time rule it now breaks or of
+    /// a logout in `revocations` (the entry is then dropped).
+    pub(crate) fn get(
+        &self,
+        token: &str,
+        now: Timestamp,
+        revocations: Option<&RevocationList>,
+    ) -> Option<Result<ValidatedToken, ValidationError>> {
         if self.max_entries == 0 {
             return None;
         }
         let mut shard = self.shard(token);
-        let entry = shard.map.get(token)?;
+        let entry = shard.map.get_mut(token)?;
         if entry.expires_at <= now.as_millis() {
             shard.remove(token);
             return None;
         }
-        match entry.token.times().check(now, entry.rules) {
+        let mut verdict = entry.token.times().check(now, entry.rules);
+        if let (Ok(()), Some(list)) = (&verdict, revocations) {
+            let generation = list.index().generation();
+            if entry.checked_at != generation {
+                verdict = list.index().check(&entry.token, now);
+                entry.checked_at = generation;
+            }
+        }
+        match verdict {
             Ok(()) => Some(Ok(entry.token.clone())),
             Err(error) => {
                 shard.remove(token);
@@ -116,14 +136,15 @@ impl TokenCache {
     }
 
     /// Caches `validated` for `token` until `expires_at` (ms since the epoch);
-    /// every hit checks its times against `rules`.
+    /// every hit checks its times against `rules`, and against the
+    /// revocation list once its generation moved past `checked_at`.
     pub(crate) fn insert(
         &self,
         token: &str,
         validated: ValidatedToken,
         rules: TimeRules,
-        expires_at: u64,
-        now_ms: u64,
+        (expires_at, now_ms): (u64, u64),
+        checked_at: u64,
     ) {
         let weight = weight(token);
         if self.max_entries == 0 || expires_at <= now_ms || weight > self.max_bytes {
@@ -146,6 +167,7 @@ impl TokenCache {
                 token: validated,
                 rules,
                 expires_at,
+                checked_at,
             },
         );
         shard.bytes += weight;

@@ -29,7 +29,7 @@ impl ClaimSource for Map<String, Value> {
 }
 
 /// The claims this crate interprets, by position in [`known_index`].
-const KNOWN_COUNT: usize = 21;
+const KNOWN_COUNT: usize = 22;
 
 fn known_index(name: &str) -> Option<usize> {
     Some(match name {
@@ -54,6 +54,7 @@ fn known_index(name: &str) -> Option<usize> {
         "s_hash" => 18,
         "auth_time" => 19,
         "gty" => 20,
+        "sid" => 21,
         _ => return None,
     })
 }

@@ -186,6 +186,9 @@ pub enum ValidationErrorKind {
     WrongOrganization,
     /// The provider says the opaque token is not active.
     Inactive,
+    /// The provider logged out the token's session or user (back-channel
+    /// logout) after the token was issued.
+    LoggedOut,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     Unavailable,
     /// A provider endpoint answered something unusable.
@@ -220,6 +223,7 @@ impl ValidationErrorKind {
             ValidationErrorKind::WrongTokenType => "wrong_token_type",
             ValidationErrorKind::WrongOrganization => "wrong_organization",
             ValidationErrorKind::Inactive => "inactive",
+            ValidationErrorKind::LoggedOut => "logged_out",
             ValidationErrorKind::Unavailable => "unavailable",
             ValidationErrorKind::ProviderError => "provider_error",
             ValidationErrorKind::UnknownScheme => "unknown_scheme",
@@ -348,6 +352,10 @@ pub enum ValidationError {
     /// The provider says the opaque token is not (or no longer) active.
     #[error("token is not active")]
     Inactive,
+    /// The provider logged out the token's session, or its user after the
+    /// token was issued (see [`RevocationList`](crate::RevocationList)).
+    #[error("the token's session was logged out")]
+    LoggedOut,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     #[error("the {endpoint} is unavailable: {reason}")]
     Unavailable {
@@ -407,6 +415,7 @@ impl ValidationError {
             ValidationError::WrongTokenType { .. } => ValidationErrorKind::WrongTokenType,
             ValidationError::WrongOrganization => ValidationErrorKind::WrongOrganization,
             ValidationError::Inactive => ValidationErrorKind::Inactive,
+            ValidationError::LoggedOut => ValidationErrorKind::LoggedOut,
             ValidationError::Unavailable { .. } => ValidationErrorKind::Unavailable,
             ValidationError::ProviderError { .. } => ValidationErrorKind::ProviderError,
             ValidationError::UnknownScheme { .. } => ValidationErrorKind::UnknownScheme,

@@ -148,6 +148,7 @@ mod json_member;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
+mod revocation;
 mod schemes;
 mod sign;
 mod sync_server;
@@ -170,6 +171,9 @@ pub use keys::JwkSet;
 pub use layer::{
     AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer, JsonBodyApp, JsonBodyAuth,
     JsonBodyAuthLayer, PrefixedBody,
+};
+pub use revocation::{
+    DEFAULT_RELOAD_INTERVAL, DEFAULT_RESUBSCRIBE_INTERVAL, RevocationList, RevocationListBuilder,
 };
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;

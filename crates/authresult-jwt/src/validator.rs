@@ -19,6 +19,7 @@ use super::config::{IssuerConfig, KeyOrigin, OpaqueMode};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::Http;
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
+use super::revocation::RevocationList;
 
 mod issuer;
 mod key_store;
@@ -52,6 +53,7 @@ pub struct TokenValidatorBuilder {
     http: HttpLimits,
     network: NetworkOptions,
     clock: Arc<dyn Clock>,
+    revocations: Option<RevocationList>,
 }
 
 impl TokenValidatorBuilder {
@@ -143,6 +145,14 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// Refuses the tokens of sessions and users the providers logged out
+    /// ([`ValidationError::LoggedOut`]), on every validation, the cached
+    /// ones included (default: none).
+    pub fn revocations(mut self, list: RevocationList) -> Self {
+        self.revocations = Some(list);
+        self
+    }
+
     /// Checks the configuration and builds the validator. Nothing is fetched
     /// yet; see [`TokenValidator::prefetch`].
     pub fn build(self) -> Result<TokenValidator, ValidationError> {
@@ -191,6 +201,7 @@ impl TokenValidatorBuilder {
                 clock: self.clock,
                 max_token_len: self.max_token_len,
                 opaque_ttl: self.opaque_cache_ttl,
+                revocations: self.revocations,
             }),
         })
     }
@@ -213,6 +224,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     max_token_len: usize,
     opaque_ttl: Duration,
+    revocations: Option<RevocationList>,
 }
 
 impl fmt::Debug for TokenValidator {
@@ -250,6 +262,7 @@ impl TokenValidator {
             },
             network: NetworkOptions::default(),
             clock: Arc::new(SystemClock),
+            revocations: None,
         }
     }
 
@@ -280,7 +293,7 @@ impl TokenValidator {
             });
         }
         let now = shared.clock.now();
-        if let Some(hit) = shared.cache.get(token, now) {
+        if let Some(hit) = shared.cache.get(token, now, shared.revocations.as_ref()) {
             return hit;
         }
         if !token.contains('.') {
@@ -306,13 +319,14 @@ impl TokenValidator {
         }
         issuer.verify_signature(&shared.http, &jwt, alg).await?;
         let validated = issuer.check_claims(jwt, now)?;
+        let checked_at = shared.check_logout(&validated, now)?;
         if let Some(exp) = validated.expires_at() {
             shared.cache.insert(
                 token,
                 validated.clone(),
                 issuer.time_rules(true),
-                exp.as_millis(),
-                now.as_millis(),
+                (exp.as_millis(), now.as_millis()),
+                checked_at,
             );
         }
         Ok(validated)
@@ -323,7 +337,10 @@ impl TokenValidator {
     /// token now breaks a time rule.
     pub fn validate_cached(&self, token: &str) -> Option<ValidatedToken> {
         let now = self.inner.clock.now();
-        self.inner.cache.get(token, now).and_then(Result::ok)
+        self.inner
+            .cache
+            .get(token, now, self.inner.revocations.as_ref())
+            .and_then(Result::ok)
     }
 
     /// Fetches the key set of every issuer that has none yet (after discovery
@@ -414,6 +431,7 @@ impl TokenValidator {
             None => return Err(ValidationError::malformed(TokenPart::Token, "is not a JWT")),
         };
         let validated = issuer.check_opaque_claims(claims, verified_by, now)?;
+        let checked_at = shared.check_logout(&validated, now)?;
         let mut expires = now.saturating_add(shared.opaque_ttl);
         if let Some(exp) = validated.expires_at() {
             expires = expires.min(exp);
@@ -422,10 +440,22 @@ impl TokenValidator {
             token,
             validated.clone(),
             issuer.time_rules(false),
-            expires.as_millis(),
-            now.as_millis(),
+            (expires.as_millis(), now.as_millis()),
+            checked_at,
         );
         Ok(validated)
+    }
+}
+
+impl Shared {
+    /// Refuses a logged-out token; else the revocation list's generation it
+    /// was checked at (read before the check, so a logout arriving during it
+    /// makes the cached entry be checked again).
+    fn check_logout(&self, token: &ValidatedToken, now: Timestamp) -> Result<u64, ValidationError> {
+        let Some(list) = &self.revocations else { return Ok(0) };
+        let generation = list.index().generation();
+        list.index().check(token, now)?;
+        Ok(generation)
     }
 }
 

@@ -22,6 +22,7 @@ mod jwks;
 mod layer;
 mod opaque;
 mod properties;
+mod revocation;
 mod provider;
 mod proxy;
 mod support;
