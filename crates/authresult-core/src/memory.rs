@@ -302,7 +302,9 @@ impl LogoutList for MemoryStore {
             })
             .or_insert_with(|| logout.clone())
             .clone();
-        state.feeds.retain(|feed| feed.unbounded_send(kept.clone()).is_ok());
+        state
+            .feeds
+            .retain(|feed| feed.unbounded_send(kept.clone()).is_ok());
         Ok(())
     }
 

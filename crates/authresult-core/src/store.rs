@@ -23,11 +23,11 @@ mod sessions;
 mod usernames;
 
 pub use lease::LeaseStore;
+#[cfg(any(test, feature = "mocks"))]
+pub use lease::MockLeaseStore;
 pub use logout::{
     DEFAULT_MAX_TOKEN_LIFETIME, Logout, LogoutFeed, LogoutList, MAX_LOGOUT_ID_LEN, MAX_LOGOUT_ISSUER_LEN,
 };
-#[cfg(any(test, feature = "mocks"))]
-pub use lease::MockLeaseStore;
 #[cfg(test)]
 pub(crate) use mock::MockBackend;
 #[cfg(any(test, feature = "mocks"))]

@@ -42,6 +42,9 @@ pub enum UpstreamEndpoint {
     Introspection,
     /// The userinfo endpoint.
     Userinfo,
+    /// The shared logout list ([`LogoutList`](authresult_core::LogoutList)),
+    /// written by the back-channel logout receiver.
+    LogoutList,
 }
 
 impl fmt::Display for UpstreamEndpoint {
@@ -51,6 +54,7 @@ impl fmt::Display for UpstreamEndpoint {
             UpstreamEndpoint::Jwks => "jwks endpoint",
             UpstreamEndpoint::Introspection => "introspection endpoint",
             UpstreamEndpoint::Userinfo => "userinfo endpoint",
+            UpstreamEndpoint::LogoutList => "logout list",
         })
     }
 }
@@ -189,6 +193,8 @@ pub enum ValidationErrorKind {
     /// The provider logged out the token's session or user (back-channel
     /// logout) after the token was issued.
     LoggedOut,
+    /// A logout token (`jti`) already received.
+    Replayed,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     Unavailable,
     /// A provider endpoint answered something unusable.
@@ -224,6 +230,7 @@ impl ValidationErrorKind {
             ValidationErrorKind::WrongOrganization => "wrong_organization",
             ValidationErrorKind::Inactive => "inactive",
             ValidationErrorKind::LoggedOut => "logged_out",
+            ValidationErrorKind::Replayed => "replayed",
             ValidationErrorKind::Unavailable => "unavailable",
             ValidationErrorKind::ProviderError => "provider_error",
             ValidationErrorKind::UnknownScheme => "unknown_scheme",
@@ -356,6 +363,9 @@ pub enum ValidationError {
     /// token was issued (see [`RevocationList`](crate::RevocationList)).
     #[error("the token's session was logged out")]
     LoggedOut,
+    /// A logout token whose `jti` was received before.
+    #[error("the logout token was received before")]
+    Replayed,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     #[error("the {endpoint} is unavailable: {reason}")]
     Unavailable {
@@ -416,6 +426,7 @@ impl ValidationError {
             ValidationError::WrongOrganization => ValidationErrorKind::WrongOrganization,
             ValidationError::Inactive => ValidationErrorKind::Inactive,
             ValidationError::LoggedOut => ValidationErrorKind::LoggedOut,
+            ValidationError::Replayed => ValidationErrorKind::Replayed,
             ValidationError::Unavailable { .. } => ValidationErrorKind::Unavailable,
             ValidationError::ProviderError { .. } => ValidationErrorKind::ProviderError,
             ValidationError::UnknownScheme { .. } => ValidationErrorKind::UnknownScheme,

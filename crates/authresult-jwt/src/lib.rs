@@ -135,6 +135,7 @@
 //! [`HttpError::Tls`] naming the TLS problem. [`SigningKey`] signs JWS with
 //! the crypto backend (client assertions for `private_key_jwt`).
 
+mod backchannel;
 mod cache;
 mod claim_source;
 mod claims;
@@ -160,6 +161,12 @@ mod validator;
 /// answer: this is their one public path (`authresult-oidc` users reach
 /// them as `authresult_oidc::jwt::NetworkOptions`...).
 pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
+#[cfg(feature = "fuzzing")]
+pub use backchannel::fuzz_logout_claims;
+pub use backchannel::{
+    BACKCHANNEL_LOGOUT_EVENT, BackchannelLogout, BackchannelLogoutBuilder, DEFAULT_LOGOUT_LEEWAY,
+    DEFAULT_LOGOUT_MAX_BODY, DEFAULT_LOGOUT_TOKEN_WINDOW, ReceivedLogout,
+};
 pub use claims::{ValidatedToken, Verification};
 pub use config::IssuerConfig;
 pub use error::{

@@ -255,11 +255,15 @@ impl Index {
     fn read(&self) -> RwLockReadGuard<'_, Entries> {
         // Updates are single inserts into the maps: a panicking writer
         // leaves them consistent.
-        self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, Entries> {
-        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.entries
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(crate) fn generation(&self) -> u64 {
@@ -283,7 +287,10 @@ impl Index {
     /// Replaces every entry with `logouts` (a reload), dropping expired ones.
     pub(crate) fn replace(&self, logouts: Vec<Logout>, now: Timestamp) {
         let mut fresh = Entries::default();
-        for logout in logouts.iter().filter(|l| l.is_well_formed() && l.expires_at > now) {
+        for logout in logouts
+            .iter()
+            .filter(|l| l.is_well_formed() && l.expires_at > now)
+        {
             fresh.insert(logout);
         }
         *self.write() = fresh;

@@ -452,7 +452,9 @@ impl Shared {
     /// was checked at (read before the check, so a logout arriving during it
     /// makes the cached entry be checked again).
     fn check_logout(&self, token: &ValidatedToken, now: Timestamp) -> Result<u64, ValidationError> {
-        let Some(list) = &self.revocations else { return Ok(0) };
+        let Some(list) = &self.revocations else {
+            return Ok(0);
+        };
         let generation = list.index().generation();
         list.index().check(token, now)?;
         Ok(generation)
@@ -496,6 +498,19 @@ impl SharedKeySet {
     ) -> Result<(), ValidationError> {
         let alg = jwt.alg()?;
         if alg.is_symmetric() || !allowed.contains(&alg) {
+            return Err(ValidationError::AlgorithmNotAllowed {
+                alg: alg.name().to_owned(),
+            });
+        }
+        self.issuer.verify_signature(&self.http, jwt, alg).await
+    }
+
+    /// [`verify`](Self::verify) with the algorithms the issuer is configured
+    /// for, the symmetric ones left out (a token the provider signs for
+    /// every client, such as a logout token).
+    pub(crate) async fn verify_as_issuer(&self, jwt: &UnverifiedJwt<'_>) -> Result<(), ValidationError> {
+        let alg = jwt.alg()?;
+        if alg.is_symmetric() || !self.issuer.allows(alg) {
             return Err(ValidationError::AlgorithmNotAllowed {
                 alg: alg.name().to_owned(),
             });

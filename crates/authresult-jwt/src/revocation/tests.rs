@@ -18,7 +18,9 @@ const ISS: &str = "https://issuer.test";
 const T: u64 = 1_700_000_000;
 
 fn token(issuer: &str, claims: Value) -> ValidatedToken {
-    let Value::Object(mut claims) = claims else { unreachable!() };
+    let Value::Object(mut claims) = claims else {
+        unreachable!()
+    };
     let typed = Typed::extract(&mut claims).unwrap();
     typed.into_token(
         &Arc::from(issuer),
@@ -56,9 +58,18 @@ fn a_logged_out_session_refuses_its_tokens_whenever_issued() {
     let same = token(ISS, json!({"sub": "alice", "sid": "s1", "iat": T + 10}));
     assert!(refused(&index, &same, T + 20), "the session's token");
     let other_session = token(ISS, json!({"sub": "alice", "sid": "s2", "iat": T - 10}));
-    assert!(!refused(&index, &other_session, T + 20), "another session of the user");
-    let other_issuer = token("https://other.test", json!({"sub": "alice", "sid": "s1", "iat": T}));
-    assert!(!refused(&index, &other_issuer, T + 20), "another issuer's session");
+    assert!(
+        !refused(&index, &other_session, T + 20),
+        "another session of the user"
+    );
+    let other_issuer = token(
+        "https://other.test",
+        json!({"sub": "alice", "sid": "s1", "iat": T}),
+    );
+    assert!(
+        !refused(&index, &other_issuer, T + 20),
+        "another issuer's session"
+    );
 }
 
 #[test]
@@ -122,6 +133,9 @@ fn a_later_logout_of_the_same_user_moves_the_cutoff_forward_only() {
     index.apply(&logout(None, Some("alice"), T), Timestamp::from_secs(T));
     index.apply(&logout(None, Some("alice"), T - 100), Timestamp::from_secs(T));
     let between = token(ISS, json!({"sub": "alice", "iat": T - 50}));
-    assert!(refused(&index, &between, T + 1), "the earlier replay moved nothing back");
+    assert!(
+        refused(&index, &between, T + 1),
+        "the earlier replay moved nothing back"
+    );
     assert_eq!(index.len(), 1);
 }

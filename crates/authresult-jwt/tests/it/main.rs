@@ -9,6 +9,8 @@
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+#[cfg(feature = "tower")]
+mod backchannel;
 mod cache;
 mod claims;
 #[cfg(feature = "tower")]
@@ -22,8 +24,8 @@ mod jwks;
 mod layer;
 mod opaque;
 mod properties;
-mod revocation;
 mod provider;
 mod proxy;
+mod revocation;
 mod support;
 mod sync_server;

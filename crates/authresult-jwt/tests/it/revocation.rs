@@ -21,7 +21,10 @@ pub async fn list_over(store: &Arc<MemoryStore>) -> RevocationList {
 }
 
 pub fn validator_with(list: &RevocationList) -> TokenValidator {
-    builder(issuer_config(&jwks())).revocations(list.clone()).build().unwrap()
+    builder(issuer_config(&jwks()))
+        .revocations(list.clone())
+        .build()
+        .unwrap()
 }
 
 fn token_of(sub: &str, sid: Option<&str>, iat: u64) -> String {
@@ -45,10 +48,18 @@ async fn a_logout_refuses_a_cached_token_and_a_fresh_one() {
     v.validate(&old).await.unwrap();
     v.validate(&other).await.unwrap();
     assert!(v.validate_cached(&old).is_some(), "cached before the logout");
-    list.record(ISSUER, None, Some("alice".into()), Timestamp::from_secs(issued + 5))
-        .await
-        .unwrap();
-    assert!(v.validate_cached(&old).is_none(), "the cached fast path refuses it");
+    list.record(
+        ISSUER,
+        None,
+        Some("alice".into()),
+        Timestamp::from_secs(issued + 5),
+    )
+    .await
+    .unwrap();
+    assert!(
+        v.validate_cached(&old).is_none(),
+        "the cached fast path refuses it"
+    );
     assert_rejected(v.validate(&old).await, K::LoggedOut, &old);
     // Fresh (not cached) token of the same user issued before the logout.
     let fresh_old = token_of("alice", Some("any"), issued - 1);
@@ -68,9 +79,14 @@ async fn a_logged_out_session_is_refused_by_sid() {
     let s2 = token_of("alice", Some("s2"), t);
     v.validate(&s1).await.unwrap();
     v.validate(&s2).await.unwrap();
-    list.record(ISSUER, Some("s1".into()), Some("alice".into()), Timestamp::from_secs(t))
-        .await
-        .unwrap();
+    list.record(
+        ISSUER,
+        Some("s1".into()),
+        Some("alice".into()),
+        Timestamp::from_secs(t),
+    )
+    .await
+    .unwrap();
     assert_rejected(v.validate(&s1).await, K::LoggedOut, &s1);
     v.validate(&s2).await.unwrap();
     assert_eq!(K::LoggedOut.as_str(), "logged_out");
@@ -92,7 +108,10 @@ async fn another_instance_learns_of_the_logout_through_the_shared_list() {
         .unwrap();
     let start = Instant::now();
     while b.validate(&token).await.is_ok() {
-        assert!(start.elapsed() < Duration::from_secs(1), "not refused within a second");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "not refused within a second"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_rejected(b.validate(&token).await, K::LoggedOut, &token);
@@ -119,7 +138,11 @@ async fn a_restarted_instance_loads_the_logouts_recorded_before() {
 async fn a_logout_naming_nothing_is_refused() {
     let store = Arc::new(MemoryStore::new());
     let list = list_over(&store).await;
-    assert!(list.record(ISSUER, None, None, Timestamp::from_secs(now())).await.is_err());
+    assert!(
+        list.record(ISSUER, None, None, Timestamp::from_secs(now()))
+            .await
+            .is_err()
+    );
     assert!(
         list.record(ISSUER, Some("x".repeat(300)), None, Timestamp::from_secs(now()))
             .await

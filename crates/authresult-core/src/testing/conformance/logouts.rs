@@ -44,7 +44,11 @@ pub async fn logouts_are_loaded_until_they_expire<S: LogoutList + ?Sized>(list: 
     assert!(loaded.contains(&by_sub), "the sub logout loaded whole");
     // `by_sid` expires at T0 + 1 h, `by_sub` ten seconds later.
     let later = T0.saturating_add_secs(3600);
-    assert_eq!(list.load(later).await.expect("load"), vec![by_sub.clone()], "expired left out");
+    assert_eq!(
+        list.load(later).await.expect("load"),
+        vec![by_sub.clone()],
+        "expired left out"
+    );
     assert_eq!(list.purge(later).await.expect("purge"), 1, "one purged");
     assert_eq!(list.purge(later).await.expect("purge"), 0, "purge is idempotent");
     assert_eq!(list.load(T0).await.expect("load"), vec![by_sub], "the other kept");
@@ -57,7 +61,11 @@ pub async fn recording_again_keeps_the_latest<S: LogoutList + ?Sized>(list: &S) 
     let first = logout(Some("sid-1"), Some("alice"), 100);
     list.record(&first).await.expect("record");
     list.record(&first).await.expect("record again");
-    assert_eq!(list.load(T0).await.expect("load"), vec![first.clone()], "one entry");
+    assert_eq!(
+        list.load(T0).await.expect("load"),
+        vec![first.clone()],
+        "one entry"
+    );
     list.record(&logout(Some("sid-1"), Some("alice"), 50))
         .await
         .expect("record earlier");
@@ -72,8 +80,16 @@ pub async fn recording_again_keeps_the_latest<S: LogoutList + ?Sized>(list: &S) 
     assert_eq!(
         sorted(list.load(T0).await.expect("load")),
         vec![
-            (Some("sid-1".into()), Some("alice".into()), T0.as_millis() + 200_000),
-            (Some("sid-2".into()), Some("alice".into()), T0.as_millis() + 200_000),
+            (
+                Some("sid-1".into()),
+                Some("alice".into()),
+                T0.as_millis() + 200_000
+            ),
+            (
+                Some("sid-2".into()),
+                Some("alice".into()),
+                T0.as_millis() + 200_000
+            ),
         ]
     );
 }
