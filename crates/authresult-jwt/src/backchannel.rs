@@ -65,7 +65,11 @@ struct Inner {
     window: Duration,
     leeway: Duration,
     max_token_len: usize,
+    // Read by the HTTP endpoint (feature `tower`) only.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     max_body: usize,
+    // Read by the HTTP endpoint (feature `tower`) only.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     read_timeout: Duration,
     seen: SeenTokens,
 }

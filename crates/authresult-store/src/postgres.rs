@@ -4,7 +4,8 @@
 //! By job: `options.rs` (connecting), `pool.rs` (connections, retries,
 //! column helpers), `sql.rs` (the statements), `sessions.rs` (session rows
 //! and their compare-and-swap), `pending.rs` (usernames, pending logins),
-//! `revocation.rs` (pending revocations), `vault.rs` (offline vault
+//! `revocation.rs` (pending revocations), `logouts.rs` (the sync server's
+//! logout list and its `LISTEN` feed), `vault.rs` (offline vault
 //! records), `port.rs` (the `SessionStore` port), `schema.rs` (the
 //! versioned schema and its migrations).
 
@@ -15,6 +16,7 @@ use deadpool_postgres::Pool;
 use crate::error::StoreError;
 use crate::key::Cipher;
 
+mod logouts;
 mod options;
 mod pending;
 mod pool;
@@ -63,6 +65,15 @@ pub struct PostgresStore {
     schema: String,
     target: String,
     application_name: String,
+    listen: Listen,
+}
+
+/// How the logout feed opens its own connection (it `LISTEN`s, which a
+/// pooled connection cannot).
+#[derive(Clone)]
+struct Listen {
+    config: tokio_postgres::Config,
+    tls: Option<rustls::ClientConfig>,
 }
 
 impl fmt::Debug for PostgresStore {

@@ -11,14 +11,14 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 8] = [
+const OUR_TABLES: [&str; 9] = [
     "authresult_meta",
     "sessions",
     "usernames",
@@ -27,6 +27,7 @@ const OUR_TABLES: [&str; 8] = [
     "revocations",
     "vault",
     "vault_clock",
+    "logouts",
 ];
 
 /// Version 0: just the version, in a table every version can read.
@@ -127,6 +128,20 @@ CREATE TABLE {s}.vault_clock (
     tenant TEXT COLLATE "C" PRIMARY KEY,
     seen   BIGINT NOT NULL
 );
+"#;
+
+/// The logout list of a sync server's instances (`LogoutList`): `sid` and
+/// `sub` are '' when absent, so the key has no NULL.
+const V5: &str = r#"
+CREATE TABLE {s}.logouts (
+    issuer        TEXT COLLATE "C" NOT NULL,
+    sid           TEXT COLLATE "C" NOT NULL,
+    sub           TEXT COLLATE "C" NOT NULL,
+    logged_out_at BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    PRIMARY KEY (issuer, sid, sub)
+);
+CREATE INDEX logouts_by_expiry ON {s}.logouts (expires_at);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up

@@ -195,7 +195,7 @@ async fn newer_and_foreign_schemas_are_refused_untouched() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 4
+                supported: 5
             }
         ),
         "{error:?}"
@@ -255,7 +255,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 
     // The first connect with a key seals the clear revocation too.
     let store = connect(Some(test_key())).await.unwrap();
@@ -392,7 +392,15 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
 
 /// SQL turning schema `s` back into what version 3 wrote: no vault tables.
 pub(super) fn back_to_v3(s: &str) -> String {
-    format!("DROP TABLE {s}.vault; DROP TABLE {s}.vault_clock")
+    format!(
+        "{}; DROP TABLE {s}.vault; DROP TABLE {s}.vault_clock",
+        back_to_v4(s)
+    )
+}
+
+/// SQL turning schema `s` back into what version 4 wrote: no logout list.
+pub(super) fn back_to_v4(s: &str) -> String {
+    format!("DROP TABLE {s}.logouts")
 }
 
 /// SQL turning schema `s` back into what version 2 wrote: no vault, and
@@ -456,5 +464,5 @@ async fn a_version_2_schema_migrates_to_users_without_losing_a_session() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
