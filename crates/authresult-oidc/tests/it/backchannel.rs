@@ -142,6 +142,6 @@ async fn a_logout_at_the_provider_is_refused_by_both_instances_within_a_second()
         }
     }
     assert_eq!(receiver.remembered_tokens(), 1, "one logout token received");
-    assert!(b.list.len() >= 1);
+    assert!(!b.list.is_empty(), "the other instance holds the logout");
     server.abort();
 }
