@@ -33,7 +33,7 @@ function usage(msg) {
   process.stderr.write(
     'usage: node server.mjs [--host IPV4] [--port N] [--access-ttl S] [--refresh-ttl S] '
       + '[--device-ttl S] [--keys PATH] [--tls-cert PATH --tls-key PATH] '
-      + '[--client-jwks PATH] [--exit-on-stdin-close]\n',
+      + '[--client-jwks PATH] [--backchannel-logout-uri URL] [--exit-on-stdin-close]\n',
   );
   process.exit(2);
 }
@@ -49,6 +49,7 @@ function parseArgs(argv) {
     tlsCert: undefined,
     tlsKey: undefined,
     clientJwks: undefined,
+    backchannelLogoutUri: undefined,
     exitOnStdinClose: false,
   };
   const numeric = {
@@ -92,6 +93,8 @@ function parseArgs(argv) {
       opts.tlsKey = next();
     } else if (arg === '--client-jwks') {
       opts.clientJwks = next();
+    } else if (arg === '--backchannel-logout-uri') {
+      opts.backchannelLogoutUri = next();
     } else if (arg === '--exit-on-stdin-close') {
       opts.exitOnStdinClose = true;
     } else if (arg === '--help' || arg === '-h') {
@@ -240,6 +243,14 @@ function clientList() {
       post_logout_redirect_uris: [LOOPBACK_LOGGED_OUT],
       require_pushed_authorization_requests: true,
     },
+    // With --backchannel-logout-uri: a native client whose sessions'
+    // logouts are posted to that URL (Back-Channel Logout 1.0, with `sid`).
+    ...(opts.backchannelLogoutUri === undefined ? [] : [{
+      ...nativeApp,
+      client_id: 'bcl-app',
+      backchannel_logout_uri: opts.backchannelLogoutUri,
+      backchannel_logout_session_required: true,
+    }]),
     {
       client_id: 'resource-server',
       client_secret: 'resource-secret',
@@ -608,6 +619,17 @@ function buildProvider(iss, base) {
     responseTypes: ['code'],
     extraParams: flavour === 'auth0' ? ['organization'] : [],
     clientBasedCORS: () => true,
+    // The tests' back-channel logout receiver listens on loopback, which
+    // oidc-provider's SSRF protection refuses: only that one URL goes
+    // without it.
+    fetch: async (url, options) => {
+      if (opts.backchannelLogoutUri !== undefined
+        && String(url) === new URL(opts.backchannelLogoutUri).href) {
+        const { dispatcher, ...rest } = options;
+        return globalThis.fetch(url, rest);
+      }
+      return globalThis.fetch(url, options);
+    },
     pkce: {
       required: (ctx, client) => client.clientAuthMethod === 'none',
     },
@@ -637,6 +659,7 @@ function buildProvider(iss, base) {
         requireNonce: (ctx) => DPOP_NONCE_CLIENTS.has(ctx.oidc.client?.clientId ?? ctx.oidc.params?.client_id),
       },
       pushedAuthorizationRequests: { enabled: true },
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
@@ -758,6 +781,9 @@ function buildProvider(iss, base) {
   const provider = new Provider(issuer, configuration);
   patchLoopbackRedirects(provider);
   provider.on('server_error', (ctx, err) => log(`${flavour}: server_error: ${err?.stack || err}`));
+  provider.on('backchannel.success', (ctx, client) => log(`${flavour}: backchannel logout posted for ${client.clientId}`));
+  provider.on('backchannel.error', (ctx, err, client) => log(`${flavour}: backchannel logout for ${client.clientId} failed: ${err?.message || err}`));
+  provider.on('end_session.success', () => log(`${flavour}: end_session.success`));
   return { ...iss, issuer, provider, handler: provider.callback() };
 }
 

@@ -120,7 +120,8 @@ pub use sleep::{Sleeper, ThreadSleeper};
 #[cfg(test)]
 pub(crate) use store::MockBackend;
 pub use store::{
-    CasOutcome, DEFAULT_REPLAY_CAPACITY, LeaseStore, MAX_DPOP_NONCE_LEN, MAX_PENDING_REVOCATIONS,
+    CasOutcome, DEFAULT_MAX_TOKEN_LIFETIME, DEFAULT_REPLAY_CAPACITY, LeaseStore, Logout, LogoutFeed,
+    LogoutList, MAX_DPOP_NONCE_LEN, MAX_LOGOUT_ID_LEN, MAX_LOGOUT_ISSUER_LEN, MAX_PENDING_REVOCATIONS,
     MemoryReplayCache, NonceStore, PENDING_REVOCATION_MAX_AGE, PendingLoginStore, PendingRevocation,
     ReplayCache, Retention, RevocationQueue, RevocationQueueExt, SessionStore, StoreBackend, Stores,
     UsernameStore, is_valid_dpop_nonce,

@@ -11,6 +11,10 @@ use crate::{
     UsernameStore,
 };
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+
+use crate::{FailureKind, Logout, LogoutFeed, LogoutList};
 
 /// Every store port ([`StoreBackend`](crate::StoreBackend)) in memory: nothing survives the process, nothing is
 /// shared with other processes. Never blocks for long and never fails.
@@ -29,7 +33,13 @@ struct State {
     leases: BTreeMap<(TenantId, UserId, ProviderId), Lease>,
     revocations: BTreeMap<(TenantId, String), PendingRevocation>,
     nonces: BTreeMap<(TenantId, String), String>,
+    logouts: BTreeMap<LogoutKey, Logout>,
+    /// The open logout feeds; a closed one is dropped at the next send.
+    feeds: Vec<UnboundedSender<Logout>>,
 }
+
+/// Issuer, `sid`, `sub`.
+type LogoutKey = (String, Option<String>, Option<String>);
 
 struct Lease {
     holder: String,
@@ -44,6 +54,7 @@ impl fmt::Debug for MemoryStore {
             .field("pending", &state.pending.len())
             .field("leases", &state.leases.len())
             .field("revocations", &state.revocations.len())
+            .field("logouts", &state.logouts.len())
             .finish()
     }
 }
@@ -285,6 +296,58 @@ impl NonceStore for MemoryStore {
             .nonces
             .insert((tenant.clone(), origin.to_owned()), nonce.to_owned());
         Ok(())
+    }
+}
+
+/// Every instance sharing this `MemoryStore` (one process) sees a logout at
+/// once; feeds end only when the store is dropped.
+#[async_trait]
+impl LogoutList for MemoryStore {
+    async fn record(&self, logout: &Logout) -> Result<(), Error> {
+        if !logout.is_well_formed() {
+            return Err(Error::store(
+                FailureKind::Configuration,
+                "a logout must name a session or a user, with values of allowed lengths",
+            ));
+        }
+        let mut state = self.lock();
+        let key = (logout.issuer.clone(), logout.sid.clone(), logout.sub.clone());
+        let kept = state
+            .logouts
+            .entry(key)
+            .and_modify(|kept| {
+                kept.logged_out_at = kept.logged_out_at.max(logout.logged_out_at);
+                kept.expires_at = kept.expires_at.max(logout.expires_at);
+            })
+            .or_insert_with(|| logout.clone())
+            .clone();
+        state
+            .feeds
+            .retain(|feed| feed.unbounded_send(kept.clone()).is_ok());
+        Ok(())
+    }
+
+    async fn load(&self, now: Timestamp) -> Result<Vec<Logout>, Error> {
+        Ok(self
+            .lock()
+            .logouts
+            .values()
+            .filter(|l| l.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    async fn purge(&self, now: Timestamp) -> Result<u64, Error> {
+        let mut state = self.lock();
+        let before = state.logouts.len();
+        state.logouts.retain(|_, l| l.expires_at > now);
+        Ok((before - state.logouts.len()) as u64)
+    }
+
+    async fn subscribe(&self) -> Result<LogoutFeed, Error> {
+        let (sender, receiver) = unbounded();
+        self.lock().feeds.push(sender);
+        Ok(receiver.boxed())
     }
 }
 

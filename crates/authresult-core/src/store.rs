@@ -14,6 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 mod lease;
+mod logout;
 #[cfg(test)]
 mod mock;
 mod nonces;
@@ -26,6 +27,9 @@ mod usernames;
 pub use lease::LeaseStore;
 #[cfg(any(test, feature = "mocks"))]
 pub use lease::MockLeaseStore;
+pub use logout::{
+    DEFAULT_MAX_TOKEN_LIFETIME, Logout, LogoutFeed, LogoutList, MAX_LOGOUT_ID_LEN, MAX_LOGOUT_ISSUER_LEN,
+};
 #[cfg(test)]
 pub(crate) use mock::MockBackend;
 #[cfg(any(test, feature = "mocks"))]

@@ -11,9 +11,14 @@
 //! refused exactly when a fresh validation would refuse it. The cache is sharded;
 //! each shard holds a bounded number of entries and bytes and evicts the
 //! oldest entries first.
+//!
+//! With a [`RevocationList`], each entry remembers the list's generation it
+//! was last checked at; a hit costs one atomic load while no logout
+//! arrived, and is checked against the list again once one did.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use foldhash::fast::RandomState;
@@ -22,6 +27,7 @@ use authresult_core::Timestamp;
 
 use super::claims::ValidatedToken;
 use super::error::ValidationError;
+use super::revocation::RevocationList;
 use super::token68::token_text;
 use super::typed_claims::TimeRules;
 
@@ -57,6 +63,9 @@ struct Entry {
     rules: TimeRules,
     /// Milliseconds since the epoch.
     expires_at: u64,
+    /// The revocation list's generation this entry was last checked at
+    /// (moved forward under the shard's read lock).
+    checked_at: AtomicU64,
 }
 
 /// Hashes a token by its length and its last [`HASHED_TAIL`] bytes, not
@@ -144,12 +153,13 @@ impl TokenCache {
     }
 
     /// For this exact token, when cached and its entry not expired at `now`:
-    /// the validated token, or the error of a time rule it now breaks (the
-    /// entry is then dropped).
+    /// the validated token, or the error of a time rule it now breaks or of
+    /// a logout in `revocations` (the entry is then dropped).
     pub(crate) fn get(
         &self,
         token: &[u8],
         now: Timestamp,
+        revocations: Option<&RevocationList>,
     ) -> Option<Result<ValidatedToken, ValidationError>> {
         if self.max_entries == 0 {
             return None;
@@ -159,7 +169,17 @@ impl TokenCache {
         let answer = if entry.expires_at <= now.as_millis() {
             None
         } else {
-            match entry.token.times().check(now, entry.rules) {
+            let mut verdict = entry.token.times().check(now, entry.rules);
+            if let (Ok(()), Some(list)) = (&verdict, revocations) {
+                let generation = list.index().generation();
+                if entry.checked_at.load(Ordering::Acquire) != generation {
+                    verdict = list.index().check(&entry.token, now);
+                    if verdict.is_ok() {
+                        entry.checked_at.store(generation, Ordering::Release);
+                    }
+                }
+            }
+            match verdict {
                 Ok(()) => return Some(Ok(entry.token.clone())),
                 Err(error) => Some(Err(error)),
             }
@@ -173,15 +193,16 @@ impl TokenCache {
     }
 
     /// Caches `validated` for `token` until `expires_at` (ms since the epoch);
-    /// every hit checks its times against `rules`. A token that is not
-    /// b64token text is not cached.
+    /// every hit checks its times against `rules`, and against the
+    /// revocation list once its generation moved past `checked_at`. A token
+    /// that is not b64token text is not cached.
     pub(crate) fn insert(
         &self,
         token: &str,
         validated: ValidatedToken,
         rules: TimeRules,
-        expires_at: u64,
-        now_ms: u64,
+        (expires_at, now_ms): (u64, u64),
+        checked_at: u64,
     ) {
         if token_text(token.as_bytes()).is_none() {
             return;
@@ -208,6 +229,7 @@ impl TokenCache {
                 token: validated,
                 rules,
                 expires_at,
+                checked_at: AtomicU64::new(checked_at),
             },
         );
         shard.bytes += weight;

@@ -29,7 +29,7 @@ impl ClaimSource for Map<String, Value> {
 }
 
 /// The claims this crate interprets, by position in [`known_index`].
-const KNOWN_COUNT: usize = 22;
+const KNOWN_COUNT: usize = 23;
 
 fn known_index(name: &str) -> Option<usize> {
     Some(match name {
@@ -55,6 +55,7 @@ fn known_index(name: &str) -> Option<usize> {
         "auth_time" => 19,
         "gty" => 20,
         "cnf" => 21,
+        "sid" => 22,
         _ => return None,
     })
 }

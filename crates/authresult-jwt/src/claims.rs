@@ -34,6 +34,7 @@ pub struct ValidatedToken(Arc<Inner>);
 struct Inner {
     issuer: Arc<str>,
     subject: Option<String>,
+    sid: Option<String>,
     audiences: Vec<String>,
     scopes: Scopes,
     expires_at: Option<Timestamp>,
@@ -106,6 +107,11 @@ impl ValidatedToken {
     /// server's own tokens; `None` when absent.
     pub fn subject(&self) -> Option<&str> {
         self.0.subject.as_deref()
+    }
+
+    /// The provider's session the token belongs to (`sid`), when it names one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.0.sid.as_deref()
     }
 
     /// `aud` as a list (a single string becomes one entry).
@@ -228,6 +234,7 @@ impl Typed {
         ValidatedToken(Arc::new(Inner {
             issuer: issuer.clone(),
             subject: self.subject,
+            sid: self.sid,
             audiences: self.audiences,
             scopes: self.scopes,
             expires_at: self.exp,

@@ -27,7 +27,7 @@ pub(crate) fn classify(
     accept_login_client_audience: bool,
 ) -> (TokenPurpose, Option<TokenTypeReason>) {
     let id = |reason| (TokenPurpose::Id, Some(reason));
-    if typ == TypHeader::Other {
+    if matches!(typ, TypHeader::Other | TypHeader::Logout) {
         return (TokenPurpose::Other, Some(TokenTypeReason::DeclaredType));
     }
     // Keycloak marks its tokens with a `typ` claim.

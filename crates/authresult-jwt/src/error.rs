@@ -44,6 +44,9 @@ pub enum UpstreamEndpoint {
     Userinfo,
     /// The replay cache of DPoP proofs ([`ReplayCache`](authresult_core::ReplayCache)).
     ReplayCache,
+    /// The shared logout list ([`LogoutList`](authresult_core::LogoutList)),
+    /// written by the back-channel logout receiver.
+    LogoutList,
 }
 
 impl fmt::Display for UpstreamEndpoint {
@@ -54,6 +57,7 @@ impl fmt::Display for UpstreamEndpoint {
             UpstreamEndpoint::Introspection => "introspection endpoint",
             UpstreamEndpoint::Userinfo => "userinfo endpoint",
             UpstreamEndpoint::ReplayCache => "dpop replay cache",
+            UpstreamEndpoint::LogoutList => "logout list",
         })
     }
 }
@@ -263,6 +267,11 @@ pub enum ValidationErrorKind {
     WrongOrganization,
     /// The provider says the opaque token is not active.
     Inactive,
+    /// The provider logged out the token's session or user (back-channel
+    /// logout) after the token was issued.
+    LoggedOut,
+    /// A logout token (`jti`) already received.
+    Replayed,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     Unavailable,
     /// A provider endpoint answered something unusable.
@@ -305,6 +314,8 @@ impl ValidationErrorKind {
             ValidationErrorKind::WrongTokenType => "wrong_token_type",
             ValidationErrorKind::WrongOrganization => "wrong_organization",
             ValidationErrorKind::Inactive => "inactive",
+            ValidationErrorKind::LoggedOut => "logged_out",
+            ValidationErrorKind::Replayed => "replayed",
             ValidationErrorKind::Unavailable => "unavailable",
             ValidationErrorKind::ProviderError => "provider_error",
             ValidationErrorKind::UnknownScheme => "unknown_scheme",
@@ -438,6 +449,13 @@ pub enum ValidationError {
     /// The provider says the opaque token is not (or no longer) active.
     #[error("token is not active")]
     Inactive,
+    /// The provider logged out the token's session, or its user after the
+    /// token was issued (see [`RevocationList`](crate::RevocationList)).
+    #[error("the token's session was logged out")]
+    LoggedOut,
+    /// A logout token whose `jti` was received before.
+    #[error("the logout token was received before")]
+    Replayed,
     /// A provider endpoint could not be reached, timed out or answered 5xx/429.
     #[error("the {endpoint} is unavailable: {reason}")]
     Unavailable {
@@ -518,6 +536,8 @@ impl ValidationError {
             ValidationError::WrongTokenType { .. } => ValidationErrorKind::WrongTokenType,
             ValidationError::WrongOrganization => ValidationErrorKind::WrongOrganization,
             ValidationError::Inactive => ValidationErrorKind::Inactive,
+            ValidationError::LoggedOut => ValidationErrorKind::LoggedOut,
+            ValidationError::Replayed => ValidationErrorKind::Replayed,
             ValidationError::Unavailable { .. } => ValidationErrorKind::Unavailable,
             ValidationError::ProviderError { .. } => ValidationErrorKind::ProviderError,
             ValidationError::UnknownScheme { .. } => ValidationErrorKind::UnknownScheme,

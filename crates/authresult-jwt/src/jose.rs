@@ -179,6 +179,9 @@ pub(crate) enum TypHeader {
     Plain,
     /// `at+jwt` or `application/at+jwt` (RFC 9068).
     AccessToken,
+    /// `logout+jwt` or `application/logout+jwt` (OpenID Connect Back-Channel
+    /// Logout 1.0, section 2.4).
+    Logout,
     /// Any other declared type.
     Other,
 }
@@ -358,6 +361,8 @@ impl<'a> UnverifiedJwt<'a> {
                     TypHeader::Plain
                 } else if t.eq_ignore_ascii_case("at+jwt") {
                     TypHeader::AccessToken
+                } else if t.eq_ignore_ascii_case("logout+jwt") {
+                    TypHeader::Logout
                 } else {
                     TypHeader::Other
                 }

@@ -137,6 +137,7 @@
 //! [`DpopKey`] a client's DPoP proofs (RFC 9449; [`DpopSigner`] is the
 //! core's `ProofSigner` over it, for resource requests).
 
+mod backchannel;
 mod cache;
 mod claim_source;
 mod claims;
@@ -156,6 +157,7 @@ mod json_member;
 mod keys;
 #[cfg(feature = "tower")]
 mod layer;
+mod revocation;
 mod schemes;
 mod sign;
 mod sync_server;
@@ -168,6 +170,12 @@ mod validator;
 /// answer: this is their one public path (`authresult-oidc` users reach
 /// them as `authresult_oidc::jwt::NetworkOptions`...).
 pub use authresult_http::{CaCertificates, ClientIdentity, HttpError, NetworkOptions, Proxy};
+#[cfg(feature = "fuzzing")]
+pub use backchannel::fuzz_logout_claims;
+pub use backchannel::{
+    BACKCHANNEL_LOGOUT_EVENT, BackchannelLogout, BackchannelLogoutBuilder, DEFAULT_LOGOUT_LEEWAY,
+    DEFAULT_LOGOUT_MAX_BODY, DEFAULT_LOGOUT_TOKEN_WINDOW, ReceivedLogout,
+};
 pub use claims::{ValidatedToken, Verification};
 pub use config::IssuerConfig;
 pub use dpop::{
@@ -184,6 +192,9 @@ pub use keys::JwkSet;
 pub use layer::{
     AccessDecision, AppSelector, BearerAuth, BearerAuthFuture, BearerAuthLayer, JsonBodyApp, JsonBodyAuth,
     JsonBodyAuthLayer, PrefixedBody,
+};
+pub use revocation::{
+    DEFAULT_RELOAD_INTERVAL, DEFAULT_RESUBSCRIBE_INTERVAL, RevocationList, RevocationListBuilder,
 };
 pub use schemes::{AppAuth, AppId, TokenCheck};
 pub use sign::SigningKey;

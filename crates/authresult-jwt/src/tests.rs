@@ -49,21 +49,21 @@ fn validated(sub: &str) -> ValidatedToken {
 #[test]
 fn the_cache_answers_only_the_exact_token_until_it_expires() {
     let cache = TokenCache::new(100, 1 << 20);
-    cache.insert("token-a", validated("a"), RULES, 2_000, 1_000);
+    cache.insert("token-a", validated("a"), RULES, (2_000, 1_000), 0);
     assert_eq!(
-        cache.get(b"token-a", ms(1_500)).unwrap().unwrap().subject(),
+        cache.get(b"token-a", ms(1_500), None).unwrap().unwrap().subject(),
         Some("a")
     );
-    assert!(cache.get(b"token-b", ms(1_500)).is_none());
-    assert!(cache.get(b"token-", ms(1_500)).is_none());
+    assert!(cache.get(b"token-b", ms(1_500), None).is_none());
+    assert!(cache.get(b"token-", ms(1_500), None).is_none());
     assert!(
-        cache.get(b"token-a", ms(2_000)).is_none(),
+        cache.get(b"token-a", ms(2_000), None).is_none(),
         "an entry lives strictly before its expiry"
     );
     assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
     assert_eq!(cache.bytes(), 0);
     // Already expired: not stored.
-    cache.insert("token-c", validated("c"), RULES, 1_000, 1_000);
+    cache.insert("token-c", validated("c"), RULES, (1_000, 1_000), 0);
     assert_eq!(cache.len(), 0);
 }
 
@@ -73,12 +73,15 @@ fn the_cache_admits_only_b64token_text() {
     // must prove they are text a header may carry as a token.
     let cache = TokenCache::new(100, 1 << 20);
     for bad in ["a b", "a!b", "tök", "a=b", "", "=="] {
-        cache.insert(bad, validated("x"), RULES, u64::MAX, 0);
-        assert!(cache.get(bad.as_bytes(), ms(0)).is_none(), "{bad:?} was cached");
+        cache.insert(bad, validated("x"), RULES, (u64::MAX, 0), 0);
+        assert!(
+            cache.get(bad.as_bytes(), ms(0), None).is_none(),
+            "{bad:?} was cached"
+        );
     }
     assert_eq!(cache.len(), 0);
-    cache.insert("abc.DEF-_~+/==", validated("x"), RULES, u64::MAX, 0);
-    assert!(cache.get(b"abc.DEF-_~+/==", ms(0)).is_some());
+    cache.insert("abc.DEF-_~+/==", validated("x"), RULES, (u64::MAX, 0), 0);
+    assert!(cache.get(b"abc.DEF-_~+/==", ms(0), None).is_some());
 }
 
 #[test]
@@ -93,19 +96,19 @@ fn tokens_with_the_same_end_are_told_apart() {
             &format!("{i:03}{tail}"),
             validated(&i.to_string()),
             RULES,
-            u64::MAX,
+            (u64::MAX, 0),
             0,
         );
     }
     for i in 0..100 {
         let hit = cache
-            .get(format!("{i:03}{tail}").as_bytes(), ms(0))
+            .get(format!("{i:03}{tail}").as_bytes(), ms(0), None)
             .unwrap()
             .unwrap();
         assert_eq!(hit.subject(), Some(i.to_string().as_str()));
     }
-    assert!(cache.get(format!("100{tail}").as_bytes(), ms(0)).is_none());
-    assert!(cache.get(tail.as_bytes(), ms(0)).is_none());
+    assert!(cache.get(format!("100{tail}").as_bytes(), ms(0), None).is_none());
+    assert!(cache.get(tail.as_bytes(), ms(0), None).is_none());
 }
 
 #[test]
@@ -113,14 +116,14 @@ fn the_cache_evicts_the_oldest_entries_first() {
     // 16 shards of one entry each.
     let cache = TokenCache::new(16, 1 << 20);
     for i in 0..1_000 {
-        cache.insert(&format!("token-{i}"), validated("x"), RULES, u64::MAX, 0);
+        cache.insert(&format!("token-{i}"), validated("x"), RULES, (u64::MAX, 0), 0);
         assert!(cache.len() <= 16);
     }
     assert!(
-        cache.get(b"token-999", ms(0)).is_some(),
+        cache.get(b"token-999", ms(0), None).is_some(),
         "the newest entry was evicted"
     );
-    assert!(cache.get(b"token-0", ms(0)).is_none());
+    assert!(cache.get(b"token-0", ms(0), None).is_none());
 }
 
 #[test]
@@ -128,24 +131,24 @@ fn the_cache_respects_its_byte_budget_and_its_insertion_order_stays_bounded() {
     let cache = TokenCache::new(10_000, 16 * 4096);
     let long = "t".repeat(1500);
     for i in 0..500 {
-        cache.insert(&format!("{long}{i}"), validated("x"), RULES, u64::MAX, 0);
+        cache.insert(&format!("{long}{i}"), validated("x"), RULES, (u64::MAX, 0), 0);
         assert!(cache.bytes() <= 16 * 4096);
     }
     // Tokens larger than a shard's budget are never stored.
-    cache.insert(&"x".repeat(5000), validated("x"), RULES, u64::MAX, 0);
-    assert!(cache.get("x".repeat(5000).as_bytes(), ms(0)).is_none());
+    cache.insert(&"x".repeat(5000), validated("x"), RULES, (u64::MAX, 0), 0);
+    assert!(cache.get("x".repeat(5000).as_bytes(), ms(0), None).is_none());
     // Entries removed on expiry do not pile up in the insertion order.
     let cache = TokenCache::new(64, 1 << 20);
     for i in 0..10_000u64 {
         let token = format!("short-lived-{i}");
-        cache.insert(&token, validated("x"), RULES, i + 1, i);
-        assert!(cache.get(token.as_bytes(), ms(i + 1)).is_none());
+        cache.insert(&token, validated("x"), RULES, (i + 1, i), 0);
+        assert!(cache.get(token.as_bytes(), ms(i + 1), None).is_none());
     }
     assert_eq!(cache.len(), 0);
     // A disabled cache stores nothing.
     let cache = TokenCache::new(0, 1 << 20);
-    cache.insert("token", validated("x"), RULES, u64::MAX, 0);
-    assert!(cache.get(b"token", ms(0)).is_none());
+    cache.insert("token", validated("x"), RULES, (u64::MAX, 0), 0);
+    assert!(cache.get(b"token", ms(0), None).is_none());
 }
 
 #[test]
@@ -349,16 +352,16 @@ fn cache_hits_apply_the_time_rules_of_a_fresh_validation() {
         max_age: Some(Duration::from_secs(1_000)),
     };
     let cache = TokenCache::new(100, 1 << 20);
-    cache.insert("t", token.clone(), rules, u64::MAX, 0);
+    cache.insert("t", token.clone(), rules, (u64::MAX, 0), 0);
     for secs in [0, 89, 90, 100, 1_110, 1_111, 9_999, 10_009, 10_010, 20_000] {
         let now = Timestamp::from_secs(secs);
         let fresh = token.times().check(now, rules).map_err(|e| e.kind());
-        let cached = match cache.get(b"t", now) {
+        let cached = match cache.get(b"t", now, None) {
             Some(hit) => hit.map(|_| ()).map_err(|e| e.kind()),
             None => panic!("at {secs}: no entry"),
         };
         assert_eq!(cached, fresh, "at {secs}");
-        cache.insert("t", token.clone(), rules, u64::MAX, 0);
+        cache.insert("t", token.clone(), rules, (u64::MAX, 0), 0);
     }
 }
 

@@ -60,6 +60,9 @@ impl Times {
 /// The claims this crate interprets, type-checked.
 pub(crate) struct Typed {
     pub(crate) subject: Option<String>,
+    /// The provider's session (`sid`, OpenID Connect Front- and Back-Channel
+    /// Logout), matched against the logout list.
+    pub(crate) sid: Option<String>,
     pub(crate) audiences: Vec<String>,
     pub(crate) scopes: Scopes,
     pub(crate) exp: Option<Timestamp>,
@@ -155,6 +158,7 @@ impl Typed {
         Ok(Typed {
             jkt,
             subject: take_string(claims, "sub")?,
+            sid: take_string(claims, "sid")?,
             audiences,
             scopes,
             exp: numeric_date(claims, "exp")?,

@@ -20,6 +20,7 @@ use super::dpop::{DpopConfig, DpopRequest};
 use super::error::{TokenPart, UpstreamEndpoint, ValidationError, sanitize};
 use super::fetch::Http;
 use super::jose::{DEFAULT_MAX_TOKEN_LEN, JwsAlgorithm, UnverifiedJwt};
+use super::revocation::RevocationList;
 
 mod issuer;
 mod key_store;
@@ -54,6 +55,7 @@ pub struct TokenValidatorBuilder {
     network: NetworkOptions,
     clock: Arc<dyn Clock>,
     dpop: DpopConfig,
+    revocations: Option<RevocationList>,
 }
 
 impl TokenValidatorBuilder {
@@ -153,6 +155,14 @@ impl TokenValidatorBuilder {
         self
     }
 
+    /// Refuses the tokens of sessions and users the providers logged out
+    /// ([`ValidationError::LoggedOut`]), on every validation, the cached
+    /// ones included (default: none).
+    pub fn revocations(mut self, list: RevocationList) -> Self {
+        self.revocations = Some(list);
+        self
+    }
+
     /// Checks the configuration and builds the validator. Nothing is fetched
     /// yet; see [`TokenValidator::prefetch`].
     pub fn build(self) -> Result<TokenValidator, ValidationError> {
@@ -203,6 +213,7 @@ impl TokenValidatorBuilder {
                 max_token_len: self.max_token_len,
                 opaque_ttl: self.opaque_cache_ttl,
                 dpop: self.dpop,
+                revocations: self.revocations,
             }),
         })
     }
@@ -226,6 +237,7 @@ struct Shared {
     max_token_len: usize,
     opaque_ttl: Duration,
     dpop: DpopConfig,
+    revocations: Option<RevocationList>,
 }
 
 impl fmt::Debug for TokenValidator {
@@ -264,6 +276,7 @@ impl TokenValidator {
             network: NetworkOptions::default(),
             clock: Arc::new(SystemClock),
             dpop: DpopConfig::new(),
+            revocations: None,
         }
     }
 
@@ -335,7 +348,10 @@ impl TokenValidator {
             });
         }
         let now = shared.clock.now();
-        if let Some(hit) = shared.cache.get(token.as_bytes(), now) {
+        if let Some(hit) = shared
+            .cache
+            .get(token.as_bytes(), now, shared.revocations.as_ref())
+        {
             return hit;
         }
         if !token.contains('.') {
@@ -361,13 +377,14 @@ impl TokenValidator {
         }
         issuer.verify_signature(&shared.http, &jwt, alg).await?;
         let validated = issuer.check_claims(jwt, now)?;
+        let checked_at = shared.check_logout(&validated, now)?;
         if let Some(exp) = validated.expires_at() {
             shared.cache.insert(
                 token,
                 validated.clone(),
                 issuer.time_rules(true),
-                exp.as_millis(),
-                now.as_millis(),
+                (exp.as_millis(), now.as_millis()),
+                checked_at,
             );
         }
         Ok(validated)
@@ -388,7 +405,7 @@ impl TokenValidator {
         let now = self.inner.clock.now();
         self.inner
             .cache
-            .get(token, now)
+            .get(token, now, self.inner.revocations.as_ref())
             .and_then(Result::ok)
             .filter(|t| t.dpop_thumbprint().is_none())
     }
@@ -481,6 +498,7 @@ impl TokenValidator {
             None => return Err(ValidationError::malformed(TokenPart::Token, "is not a JWT")),
         };
         let validated = issuer.check_opaque_claims(claims, verified_by, now)?;
+        let checked_at = shared.check_logout(&validated, now)?;
         let mut expires = now.saturating_add(shared.opaque_ttl);
         if let Some(exp) = validated.expires_at() {
             expires = expires.min(exp);
@@ -489,10 +507,24 @@ impl TokenValidator {
             token,
             validated.clone(),
             issuer.time_rules(false),
-            expires.as_millis(),
-            now.as_millis(),
+            (expires.as_millis(), now.as_millis()),
+            checked_at,
         );
         Ok(validated)
+    }
+}
+
+impl Shared {
+    /// Refuses a logged-out token; else the revocation list's generation it
+    /// was checked at (read before the check, so a logout arriving during it
+    /// makes the cached entry be checked again).
+    fn check_logout(&self, token: &ValidatedToken, now: Timestamp) -> Result<u64, ValidationError> {
+        let Some(list) = &self.revocations else {
+            return Ok(0);
+        };
+        let generation = list.index().generation();
+        list.index().check(token, now)?;
+        Ok(generation)
     }
 }
 
@@ -533,6 +565,19 @@ impl SharedKeySet {
     ) -> Result<(), ValidationError> {
         let alg = jwt.alg()?;
         if alg.is_symmetric() || !allowed.contains(&alg) {
+            return Err(ValidationError::AlgorithmNotAllowed {
+                alg: alg.name().to_owned(),
+            });
+        }
+        self.issuer.verify_signature(&self.http, jwt, alg).await
+    }
+
+    /// [`verify`](Self::verify) with the algorithms the issuer is configured
+    /// for, the symmetric ones left out (a token the provider signs for
+    /// every client, such as a logout token).
+    pub(crate) async fn verify_as_issuer(&self, jwt: &UnverifiedJwt<'_>) -> Result<(), ValidationError> {
+        let alg = jwt.alg()?;
+        if alg.is_symmetric() || !self.issuer.allows(alg) {
             return Err(ValidationError::AlgorithmNotAllowed {
                 alg: alg.name().to_owned(),
             });

@@ -4,7 +4,8 @@
 //! By job: `options.rs` (connecting), `pool.rs` (connections, retries,
 //! column helpers), `sql.rs` (the statements), `sessions.rs` (session rows
 //! and their compare-and-swap), `pending.rs` (usernames, pending logins),
-//! `revocation.rs` (pending revocations), `vault.rs` (offline vault
+//! `revocation.rs` (pending revocations), `logouts.rs` (the sync server's
+//! logout list and its `LISTEN` feed), `vault.rs` (offline vault
 //! records), `replay.rs` (the `ReplayCache` port: DPoP proofs seen by any
 //! instance), `port.rs` (the `SessionStore` port), `schema.rs` (the
 //! versioned schema and its migrations).
@@ -16,6 +17,7 @@ use deadpool_postgres::Pool;
 use crate::error::StoreError;
 use crate::key::Cipher;
 
+mod logouts;
 mod options;
 mod pending;
 mod pool;
@@ -71,6 +73,15 @@ pub struct PostgresStore {
     application_name: String,
     /// When this instance last deleted expired replay values (ms).
     replay_purged_at: std::sync::atomic::AtomicU64,
+    listen: Listen,
+}
+
+/// How the logout feed opens its own connection (it `LISTEN`s, which a
+/// pooled connection cannot).
+#[derive(Clone)]
+struct Listen {
+    config: tokio_postgres::Config,
+    tls: Option<rustls::ClientConfig>,
 }
 
 impl fmt::Debug for PostgresStore {

@@ -253,6 +253,46 @@ impl Browser {
         Err(anyhow!("login did not finish within {MAX_STEPS} steps"))
     }
 
+    /// Ends this browser's session at the provider: opens the RP-initiated
+    /// logout URL `end_session_url` and confirms the provider's sign-out
+    /// form, following redirects within the provider; done on the
+    /// signed-out page or a redirect away from the provider.
+    pub async fn logout(&mut self, end_session_url: &Url) -> anyhow::Result<()> {
+        let mut page = self.request(reqwest::Method::GET, end_session_url, None).await?;
+        let mut confirmed = false;
+        for _ in 0..MAX_STEPS {
+            if let Some(location) = page.location.clone()
+                && (300..400).contains(&page.status)
+            {
+                if !self.is_provider_url(&location) {
+                    return Ok(());
+                }
+                page = self.request(reqwest::Method::GET, &location, None).await?;
+                continue;
+            }
+            match page.page_id() {
+                Some("logout") if !confirmed => {
+                    let action = page
+                        .form_action("/confirm")
+                        .context("the sign-out page has no confirm form")?;
+                    let xsrf = page.hidden("xsrf").context("the sign-out form has no xsrf")?;
+                    let url = self.base.join(&action)?;
+                    confirmed = true;
+                    page = self
+                        .request(
+                            reqwest::Method::POST,
+                            &url,
+                            Some(&[("xsrf", xsrf.as_str()), ("logout", "yes")]),
+                        )
+                        .await?;
+                }
+                Some("logged-out") => return Ok(()),
+                _ => bail!("unexpected page during logout: {}", page.error_text()),
+            }
+        }
+        Err(anyhow!("logout did not finish within {MAX_STEPS} steps"))
+    }
+
     /// Completes the device verification page for `user_code` (taken from a
     /// `verification_uri_complete` when `None`), then logs in as `username`
     /// and approves, or denies on the confirm page.

@@ -94,6 +94,10 @@ pub struct IdpOptions {
     /// `--client-jwks`: the public keys of the `private_key_jwt` client
     /// `jwt-app` (a JSON file `{"keys":[...]}`).
     pub client_jwks: Option<PathBuf>,
+    /// `--backchannel-logout-uri`: adds the client `bcl-app` (as
+    /// `native-app`), whose sessions' logouts the provider posts to this
+    /// URL (OpenID Connect Back-Channel Logout, `sid` included).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The files of an https provider (see [`IdpOptions::tls`]).
@@ -166,6 +170,9 @@ impl Idp {
         }
         if let Some(host) = options.host {
             command.arg(format!("--host={host}"));
+        }
+        if let Some(uri) = &options.backchannel_logout_uri {
+            command.arg("--backchannel-logout-uri").arg(uri);
         }
         if let Some(tls) = &options.tls {
             command
@@ -277,6 +284,12 @@ impl Idp {
     }
 
     /// A fresh browser for this provider (trusting its CA over https).
+    /// A browser with an empty jar for this provider, to keep a session
+    /// across a login and a logout.
+    pub fn new_browser(&self) -> anyhow::Result<Browser> {
+        self.browser()
+    }
+
     fn browser(&self) -> anyhow::Result<Browser> {
         match &self.ca_pem {
             Some(ca) => Browser::trusting(self.base.clone(), ca.as_bytes()),

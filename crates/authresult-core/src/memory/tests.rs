@@ -44,3 +44,8 @@ async fn a_lease_taken_forever_stays_taken() {
 async fn memory_store_passes_the_conformance_suite() {
     crate::testing::run_all(|| async { MemoryStore::new() }).await;
 }
+
+#[tokio::test]
+async fn memory_store_passes_the_logout_list_suite() {
+    crate::testing::run_logout_list(|| async { MemoryStore::new() }).await;
+}

@@ -28,6 +28,7 @@ use crate::{
 use std::sync::Arc;
 
 mod leases;
+mod logouts;
 mod nonces;
 mod pending;
 mod replay;
@@ -37,6 +38,7 @@ mod usernames;
 mod users;
 
 pub use leases::*;
+pub use logouts::*;
 pub use nonces::*;
 pub use pending::*;
 pub use replay::*;
@@ -63,6 +65,21 @@ where
     run_revocations(&mut make).await;
     run_nonces(&mut make).await;
     remove_tenant_keeps_the_username(&make().await).await;
+}
+
+/// The [`LogoutList`](crate::LogoutList) suite, each check on a fresh list
+/// from `make` (not part of [`run_all`]: a sync server's port, not the
+/// manager's).
+pub async fn run_logout_list<S, F, Fut>(mut make: F)
+where
+    S: crate::LogoutList,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    logouts_are_loaded_until_they_expire(&make().await).await;
+    recording_again_keeps_the_latest(&make().await).await;
+    malformed_logouts_are_refused(&make().await).await;
+    a_feed_hears_of_new_logouts(&make().await).await;
 }
 
 /// The [`SessionStore`] suite, each check on a fresh store from `make`.

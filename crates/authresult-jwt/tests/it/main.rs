@@ -9,6 +9,8 @@
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+#[cfg(feature = "tower")]
+mod backchannel;
 mod cache;
 mod claims;
 #[cfg(feature = "tower")]
@@ -27,5 +29,6 @@ mod opaque;
 mod properties;
 mod provider;
 mod proxy;
+mod revocation;
 mod support;
 mod sync_server;

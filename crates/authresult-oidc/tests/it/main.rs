@@ -7,6 +7,7 @@
 // Tests report failures by panicking.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
 
+mod backchannel;
 mod callback;
 mod code_flow;
 mod conformance;

@@ -178,6 +178,12 @@ impl PostgresOptions {
         config.options(options);
         let application_name = config.get_application_name().unwrap_or_default().to_owned();
         let target = describe_target(&config);
+        let mut listen_config = config.clone();
+        listen_config.application_name(format!("{application_name}/logouts"));
+        let listen = super::Listen {
+            config: listen_config,
+            tls: tls.clone(),
+        };
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -211,6 +217,7 @@ impl PostgresOptions {
             target,
             application_name,
             replay_purged_at: std::sync::atomic::AtomicU64::new(0),
+            listen,
         })
     }
 }

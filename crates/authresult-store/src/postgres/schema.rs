@@ -11,14 +11,14 @@ use crate::key::{Cipher, EncryptionKey, SALT_LEN, fill_random};
 
 /// Migration `i` takes a schema from version `i` to `i + 1`; `{s}` stands
 /// for the quoted schema name.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes: the number of migrations.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The tables this crate creates; finding any of them without
 /// `authresult_meta` means the schema is someone else's.
-const OUR_TABLES: [&str; 10] = [
+const OUR_TABLES: [&str; 11] = [
     "authresult_meta",
     "sessions",
     "usernames",
@@ -29,6 +29,7 @@ const OUR_TABLES: [&str; 10] = [
     "vault_clock",
     "replay",
     "dpop_nonces",
+    "logouts",
 ];
 
 /// Version 0: just the version, in a table every version can read.
@@ -150,6 +151,20 @@ CREATE TABLE {s}.dpop_nonces (
     nonce  TEXT NOT NULL,
     PRIMARY KEY (tenant, origin)
 );
+"#;
+
+/// The logout list of a sync server's instances (`LogoutList`): `sid` and
+/// `sub` are '' when absent, so the key has no NULL.
+const V7: &str = r#"
+CREATE TABLE {s}.logouts (
+    issuer        TEXT COLLATE "C" NOT NULL,
+    sid           TEXT COLLATE "C" NOT NULL,
+    sub           TEXT COLLATE "C" NOT NULL,
+    logged_out_at BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    PRIMARY KEY (issuer, sid, sub)
+);
+CREATE INDEX logouts_by_expiry ON {s}.logouts (expires_at);
 "#;
 
 /// Creates or migrates the schema `name` (quoted: `s`) and sets up

@@ -32,6 +32,7 @@ use crate::process_races::{self, Backend};
 
 mod faults;
 mod lease;
+mod logouts;
 mod replay;
 mod scale;
 mod schema;

@@ -255,7 +255,7 @@ async fn instances_starting_at_once_create_the_schema_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 #[tokio::test]
@@ -371,7 +371,7 @@ async fn a_version_1_schema_migrates_without_loss_and_seals_its_revocations() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 
     // The first connect with a key seals the clear revocation too.
     let store = connect(Some(test_key())).await.unwrap();
@@ -400,9 +400,9 @@ pub(super) fn back_to_v3(s: &str) -> String {
 }
 
 /// SQL turning schema `s` back into what version 4 wrote: no replay table
-/// (version 5) and no DPoP nonces (version 6).
-fn back_to_v4(s: &str) -> String {
-    format!("DROP TABLE {s}.dpop_nonces; DROP TABLE {s}.replay")
+/// (version 5), no DPoP nonces (version 6) and no logout list (version 7).
+pub(super) fn back_to_v4(s: &str) -> String {
+    format!("DROP TABLE {s}.logouts; DROP TABLE {s}.dpop_nonces; DROP TABLE {s}.replay")
 }
 
 /// SQL turning schema `s` back into what version 2 wrote: no vault, and
@@ -466,5 +466,5 @@ async fn a_version_2_schema_migrates_to_users_without_losing_a_session() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }

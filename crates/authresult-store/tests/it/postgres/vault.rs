@@ -102,7 +102,7 @@ async fn a_version_3_schema_migrates_to_the_vault_without_losing_a_session() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     authresult_core::testing::assert_same_session(&store.get(&single.key).await.unwrap().unwrap(), &single);
     let stored = other.get(&amina.key).await.unwrap().unwrap();
     authresult_core::testing::assert_same_session(&stored, &amina);
