@@ -195,7 +195,7 @@ async fn newer_and_foreign_schemas_are_refused_untouched() {
             error,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 5
+                supported: 7
             }
         ),
         "{error:?}"
