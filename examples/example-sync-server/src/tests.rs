@@ -70,6 +70,7 @@ pub(crate) fn server(clock: Arc<ManualClock>) -> Router {
         max_events: 100,
         max_unauthenticated: 4,
         body_timeout: Duration::from_secs(1),
+        dpop_origin: None,
     })
     .unwrap()
 }
