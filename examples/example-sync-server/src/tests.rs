@@ -26,6 +26,7 @@ use super::server::{AppConfig, Settings, router};
 
 mod client;
 mod connections;
+mod dpop;
 mod front_door;
 
 const SECRET: &[u8] = b"the-sync-servers-jwt-secret-0123456789";
