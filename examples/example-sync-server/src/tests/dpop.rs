@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use authresult_core::{
-    LoginFlow, LoginPrompt, LoginRequest, LoginResponse, ProviderConfig,
-    SessionKey, Timestamp,
+    LoginFlow, LoginPrompt, LoginRequest, LoginResponse, ProviderConfig, SessionKey, Timestamp,
 };
 use authresult_jwt::{DpopKey, JwsAlgorithm, SyncServerSecret, SyncServerTokens};
 use authresult_oidc::{OidcOptions, OidcProvider};
@@ -34,7 +33,11 @@ async fn get(app: &axum::Router, uri: &str, headers: &[(&str, &str)]) -> (Status
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let challenge = response
         .headers()
         .get(WWW_AUTHENTICATE)
@@ -47,9 +50,11 @@ async fn get(app: &axum::Router, uri: &str, headers: &[(&str, &str)]) -> (Status
 async fn a_bound_provider_token_is_accepted_with_its_proof_only() {
     let idp = Idp::start(IdpOptions::default()).unwrap();
     let issuer = idp.issuer("plain").unwrap().clone();
-    let fields = json!({"issuer": issuer.as_str(), "client_id": "dpop-app", "dpop": "required", "resource": API});
+    let fields =
+        json!({"issuer": issuer.as_str(), "client_id": "dpop-app", "dpop": "required", "resource": API});
     let app_config = json!({"id": "dpop", "authConfigs": [{"type": "oidc", "fields": fields}]});
-    let config = ProviderConfig::from_json_str(&json!({"type": "oidc", "fields": fields}).to_string()).unwrap();
+    let config =
+        ProviderConfig::from_json_str(&json!({"type": "oidc", "fields": fields}).to_string()).unwrap();
     let mut options = OidcOptions::default();
     options.request_timeout = Duration::from_secs(10);
     let provider = OidcProvider::from_config(&config, options).unwrap();
@@ -77,7 +82,9 @@ async fn a_bound_provider_token_is_accepted_with_its_proof_only() {
     let key = DpopKey::from_binding(auth.dpop.as_ref().unwrap()).unwrap();
     let token = auth.access_token.secret();
 
-    let own = SyncServerTokens::builder(SyncServerSecret::new(SECRET)).build().unwrap();
+    let own = SyncServerTokens::builder(SyncServerSecret::new(SECRET))
+        .build()
+        .unwrap();
     let app = router(Settings {
         apps: vec![AppConfig::from_json(&app_config.to_string()).unwrap()],
         audiences: vec![API.to_owned()],
