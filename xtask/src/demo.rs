@@ -10,6 +10,7 @@ use authresult_test_support::{Idp, IdpOptions};
 
 use crate::{cargo, root, run};
 
+mod dpop;
 mod field_device;
 
 const EXAMPLES: &[&str] = &[
@@ -395,6 +396,8 @@ pub(crate) fn demo() -> Result<()> {
         String::from_utf8_lossy(&out.stdout).contains("No stored sessions"),
         "a terminal failure must remove the session"
     );
+
+    dpop::stolen_tokens(&mut demo, &runtime, &idp, &work)?;
 
     let idp = field_device::shared_tablet(&mut demo, &runtime, idp, options, &work)?;
     drop(idp);

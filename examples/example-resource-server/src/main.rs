@@ -3,8 +3,12 @@
 //! A sync server as DataCollect's would be: `GET /api/sync` needs a valid
 //! bearer token (checked locally by the authresult tower layer: 401 with
 //! `WWW-Authenticate: Bearer error="invalid_token"` otherwise, 403 when a
-//! required scope is missing); `GET /health` is open. Prints the address it
-//! listens on, then serves until Ctrl-C.
+//! required scope is missing); `GET /health` is open. With
+//! `--dpop-origin URL` (the URL clients use) it also takes DPoP-bound tokens
+//! (RFC 9449) as `Authorization: DPoP <token>` with a `DPoP` proof, and
+//! refuses such a token sent as a bearer token; used proofs are remembered
+//! in this process (one instance). Prints the address it listens on, then
+//! serves until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,6 +21,7 @@ use axum::{Extension, Json, Router};
 use clap::Parser;
 use example_common::{exit, validator};
 use serde_json::{Value, json};
+use url::Url;
 
 /// Serve /api/sync behind bearer-token validation.
 #[derive(Debug, Parser)]
@@ -37,6 +42,11 @@ struct Args {
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
+
+    /// Accept DPoP-bound tokens with a proof; the URL clients reach this
+    /// server at (scheme, host, port), which the proofs' `htu` must match.
+    #[arg(long, env = "AUTHRESULT_DPOP_ORIGIN", value_name = "URL")]
+    dpop_origin: Option<Url>,
 }
 
 #[tokio::main]
@@ -68,6 +78,10 @@ async fn run(args: Args) -> Result<()> {
         .fold(BearerAuthLayer::new(validator), |l, s| {
             l.require_scope(s.as_str())
         });
+    let layer = match args.dpop_origin {
+        Some(origin) => layer.dpop(origin),
+        None => layer,
+    };
     let app = Router::new()
         .route("/api/sync", get(sync).layer(layer))
         .route("/health", get(|| async { "ok" }));

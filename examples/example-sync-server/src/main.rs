@@ -17,7 +17,12 @@
 //! `since`); a full store refuses a push (507), never drops an event.
 //! Served over HTTP/1.1 with a time limit on each request's headers and on
 //! idle connections, and a bound on connections at once
-//! (`example_common::serve`). `docs/datacollect-server.md` tells more.
+//! (`example_common::serve`). With `--dpop-origin URL` (the URL clients
+//! use) a provider's DPoP-bound tokens (RFC 9449) are taken with their
+//! proof (`Authorization: DPoP <token>`, or a provider scheme, plus a `DPoP`
+//! header) and refused without one; used proofs are remembered in this
+//! process (the server keeps its events in memory: one instance).
+//! `docs/datacollect-server.md` tells more.
 //! Prints the address it listens on, then serves until Ctrl-C.
 
 use std::collections::HashSet;
@@ -30,6 +35,7 @@ use anyhow::{Context as _, Result, bail};
 use authresult_jwt::{SyncServerSecret, SyncServerTokens};
 use clap::Parser;
 use example_common::{ServeLimits, exit, serve};
+use url::Url;
 
 mod events;
 mod server;
@@ -99,6 +105,12 @@ struct Args {
     /// Where to listen; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
+
+    /// Accept DPoP-bound provider tokens with a proof; the URL clients reach
+    /// this server at (scheme, host, port, path prefix), which the proofs'
+    /// `htu` must match.
+    #[arg(long, env = "AUTHRESULT_DPOP_ORIGIN", value_name = "URL")]
+    dpop_origin: Option<Url>,
 }
 
 #[tokio::main]
@@ -138,6 +150,7 @@ async fn run(args: Args) -> Result<()> {
         max_events: args.max_events,
         max_unauthenticated: args.max_unauthenticated,
         body_timeout: Duration::from_secs(args.body_timeout_secs),
+        dpop_origin: args.dpop_origin,
     };
     let app = server::router(settings)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

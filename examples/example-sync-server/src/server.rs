@@ -85,6 +85,8 @@ pub(crate) struct Settings {
     pub(crate) max_unauthenticated: usize,
     /// How long a push may take to arrive whole (its handler included).
     pub(crate) body_timeout: Duration,
+    /// The URL clients use, when DPoP-bound tokens are taken with a proof.
+    pub(crate) dpop_origin: Option<url::Url>,
 }
 
 /// One app's schemes: `Bearer` for the server's own tokens; each provider
@@ -131,6 +133,10 @@ pub(crate) fn router(settings: Settings) -> Result<Router> {
         apps.push((app.id.clone(), auth));
     }
     let sync = BearerAuthLayer::for_apps(apps, AppSelector::config_id());
+    let sync = match settings.dpop_origin.clone() {
+        Some(origin) => sync.dpop(origin),
+        None => sync,
+    };
     // Only push names its app in the body: only push reads it, and only as
     // far as `configId` (after the header's token where the scheme allows).
     let push_auth = sync.clone().json_body_app(

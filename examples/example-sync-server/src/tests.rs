@@ -26,6 +26,7 @@ use super::server::{AppConfig, Settings, router};
 
 mod client;
 mod connections;
+mod dpop;
 mod front_door;
 
 const SECRET: &[u8] = b"the-sync-servers-jwt-secret-0123456789";
@@ -70,6 +71,7 @@ pub(crate) fn server(clock: Arc<ManualClock>) -> Router {
         max_events: 100,
         max_unauthenticated: 4,
         body_timeout: Duration::from_secs(1),
+        dpop_origin: None,
     })
     .unwrap()
 }

@@ -16,6 +16,8 @@ mod debug_output;
 mod device;
 mod discovery;
 mod dpop;
+#[cfg(feature = "tower")]
+mod dpop_resource;
 mod field_device;
 mod field_network;
 mod glewlwyd;
