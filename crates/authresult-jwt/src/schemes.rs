@@ -8,6 +8,7 @@ use super::claims::ValidatedToken;
 use super::dpop::DpopRequest;
 use super::error::{ValidationError, sanitize};
 use super::sync_server::SyncServerTokens;
+#[cfg(feature = "tower")]
 use super::token68::token_text;
 use super::validator::TokenValidator;
 
@@ -47,6 +48,8 @@ impl TokenCheck {
 }
 
 impl TokenCheck {
+    // Only the layer (feature `tower`) asks.
+    #[cfg(feature = "tower")]
     /// The same check: a clone of the same validator or secret.
     pub(crate) fn same_as(&self, other: &TokenCheck) -> bool {
         match (self, other) {
@@ -134,6 +137,8 @@ impl AppAuth {
         self.chain(scheme).map(|(name, _)| name)
     }
 
+    // Only the layer (feature `tower`) asks.
+    #[cfg(feature = "tower")]
     /// Whether `other` checks `scheme` with the same chain (the same
     /// checks, shared by clones, in the same order): a token it accepts
     /// under `scheme` this app accepts too.
@@ -217,6 +222,8 @@ impl AppAuth {
         }))
     }
 
+    // Only the layer (feature `tower`) asks.
+    #[cfg(feature = "tower")]
     /// The answer of [`validate`](Self::validate) when it needs no waiting:
     /// the chain's first check accepts the token at once, from its cache of
     /// validated tokens ([`TokenValidator::validate_cached`]) or, for the

@@ -185,6 +185,8 @@ impl fmt::Debug for SyncServerTokens {
 }
 
 impl SyncServerTokens {
+    // Only the layer (feature `tower`) asks.
+    #[cfg(feature = "tower")]
     /// The same secret and rules (a clone of the same `SyncServerTokens`).
     pub(crate) fn same_as(&self, other: &SyncServerTokens) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

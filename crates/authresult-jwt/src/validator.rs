@@ -252,6 +252,8 @@ impl fmt::Debug for TokenValidator {
 }
 
 impl TokenValidator {
+    // Only the layer (feature `tower`) asks.
+    #[cfg(feature = "tower")]
     /// The same issuers, keys and cache (a clone of the same validator).
     pub(crate) fn same_as(&self, other: &TokenValidator) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
