@@ -550,3 +550,25 @@ async fn a_jwk_header_written_as_an_array_is_no_key() {
         &p,
     );
 }
+
+/// A scheme's chain with two links for the same issuer: the first validates
+/// the token and refuses its proof (no nonce, or a replay). That refusal is
+/// the answer: the next link, with other DPoP settings, must not accept the
+/// proof the first refused.
+#[tokio::test]
+async fn a_proof_refused_by_the_link_that_took_the_token_is_not_retried_on_the_next() {
+    use authresult_jwt::AppAuth;
+    let nonces = DpopNonces::new(&[7u8; 32], Duration::from_secs(60)).unwrap();
+    let strict = dpop_validator(DpopConfig::new().nonces(nonces));
+    let lenient = dpop_validator(DpopConfig::new().replay_cache(Arc::new(MemoryReplayCache::new(100))));
+    let app = AppAuth::new().scheme("Bearer", [strict.into(), lenient.into()]);
+    let token = bound_token(client());
+    let p = proof(client(), "POST", URI, &token);
+    let answer = app
+        .validate_dpop("Bearer", &token, &DpopRequest::new(&p, "POST", URI))
+        .await;
+    assert!(
+        matches!(answer, Err(ValidationError::UseDpopNonce { .. })),
+        "a proof without the required nonce got {answer:?}"
+    );
+}
