@@ -117,8 +117,9 @@ impl DpopBinding {
     }
 }
 
-/// What a DPoP proof is for: one HTTP request.
-#[derive(Debug, Clone, Copy)]
+/// What a DPoP proof is for: one HTTP request. `Debug` shows whether an
+/// access token is there, never the token.
+#[derive(Clone, Copy)]
 pub struct ProofRequest<'a> {
     /// The HTTP method (`htm`).
     pub method: &'a str,
@@ -130,6 +131,18 @@ pub struct ProofRequest<'a> {
     pub access_token: Option<&'a str>,
     /// The time of the proof (`iat`), from the manager's clock.
     pub now: Timestamp,
+}
+
+impl fmt::Debug for ProofRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProofRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("nonce", &self.nonce)
+            .field("access_token", &self.access_token.map(|_| "[redacted]"))
+            .field("now", &self.now)
+            .finish()
+    }
 }
 
 /// Signs DPoP proofs with a session's key: the port the core uses for

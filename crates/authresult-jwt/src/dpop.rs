@@ -11,7 +11,7 @@
 //! validation is cached.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use authresult_core::{MemoryReplayCache, ReplayCache, Timestamp};
@@ -85,14 +85,16 @@ impl Default for DpopConfig {
 
 impl DpopConfig {
     /// The defaults: [`DEFAULT_DPOP_ALGORITHMS`], proofs up to 60 s old and
-    /// 5 s ahead, a [`MemoryReplayCache`] of this process, no nonces,
-    /// unbound tokens accepted with a valid proof.
+    /// 5 s ahead, the [`MemoryReplayCache`] of this process (one for every
+    /// default config, so a proof used with one validator, e.g. one app's,
+    /// is refused by every other of the process), no nonces, unbound tokens
+    /// accepted with a valid proof.
     pub fn new() -> Self {
         DpopConfig {
             algorithms: DEFAULT_DPOP_ALGORITHMS.to_vec(),
             max_age: Duration::from_secs(60),
             future_skew: Duration::from_secs(5),
-            replay: Arc::new(MemoryReplayCache::default()),
+            replay: process_replay_cache(),
             nonces: None,
             accept_unbound: true,
             max_proof_len: DEFAULT_MAX_PROOF_LEN,
@@ -199,6 +201,16 @@ impl DpopConfig {
             }),
         }
     }
+}
+
+/// The replay cache of every [`DpopConfig::new`] of this process: the
+/// replay key (the proof key's thumbprint and `jti`) means the same to
+/// every validator, so a proof accepted by one is a replay for the others.
+fn process_replay_cache() -> Arc<dyn ReplayCache> {
+    static CACHE: OnceLock<Arc<MemoryReplayCache>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| Arc::new(MemoryReplayCache::default()))
+        .clone()
 }
 
 /// The DPoP part of one request: the `DPoP` header's proof, the request's

@@ -220,12 +220,16 @@ impl DpopKey {
     }
 }
 
-/// The `htu` of a proof: the URL without query and fragment (RFC 9449 §4.3;
-/// scheme and host lower-case and no default port, as `Url` keeps them).
+/// The `htu` of a proof: the URL without userinfo, query and fragment (RFC
+/// 9449 §4.3; scheme and host lower-case and no default port, as `Url`
+/// keeps them).
 pub fn proof_htu(url: &Url) -> String {
     let mut htu = url.clone();
     htu.set_query(None);
     htu.set_fragment(None);
+    // Fails only for URLs without a host, which have no userinfo.
+    let _ = htu.set_username("");
+    let _ = htu.set_password(None);
     htu.to_string()
 }
 

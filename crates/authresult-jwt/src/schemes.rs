@@ -170,7 +170,8 @@ impl AppAuth {
     /// [`validate`](Self::validate) for a token sent with a DPoP proof
     /// (RFC 9449): each OpenID link of the chain checks the token and the
     /// proof ([`TokenValidator::validate_dpop`]); the sync server's own
-    /// links are skipped (its tokens are never bound to a key).
+    /// links are skipped (its tokens are never bound to a key). A link that
+    /// validates the token and refuses its proof answers for the chain.
     pub async fn validate_dpop(
         &self,
         scheme: &str,
@@ -202,6 +203,9 @@ impl AppAuth {
             };
             match answer {
                 Ok(token) => return Ok(token),
+                // This link took the token and refused its proof: that is
+                // the answer, never another link's (other DPoP settings).
+                Err(error) if refuses_the_proof(&error) => return Err(error),
                 Err(error) if error.is_transient() => {
                     transient.get_or_insert(error);
                 }
@@ -238,6 +242,22 @@ impl AppAuth {
             TokenCheck::SyncServer(tokens) => tokens.validate(token_text(token)?).ok(),
         }
     }
+}
+
+/// The refusal of a DPoP proof by a check that validated its token (the
+/// proof is only looked at then): the proof, the nonce, an unbound token
+/// where bound ones are required, or a replay cache that cannot answer.
+fn refuses_the_proof(error: &ValidationError) -> bool {
+    matches!(
+        error,
+        ValidationError::InvalidDpopProof { .. }
+            | ValidationError::UseDpopNonce { .. }
+            | ValidationError::NotDpopBound
+            | ValidationError::Unavailable {
+                endpoint: super::error::UpstreamEndpoint::ReplayCache,
+                ..
+            }
+    )
 }
 
 /// The refusal of a check that does not handle such tokens at all (another

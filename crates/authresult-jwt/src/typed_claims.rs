@@ -144,7 +144,16 @@ impl Typed {
         let jkt = match claims.take("cnf") {
             None | Some(Value::Null) => None,
             Some(Value::Object(mut cnf)) => match cnf.remove("jkt") {
-                None => None,
+                None if cnf.is_empty() => None,
+                // Bound by another method (RFC 8705's `x5t#S256`, RFC
+                // 7800's `jwk`...): proof of possession this crate cannot
+                // check, so never a bearer token.
+                None => {
+                    return Err(ValidationError::invalid_claim(
+                        "cnf",
+                        "binds the token by a method other than jkt",
+                    ));
+                }
                 Some(Value::String(jkt)) if !jkt.is_empty() => Some(jkt.into_boxed_str()),
                 Some(_) => {
                     return Err(ValidationError::invalid_claim(

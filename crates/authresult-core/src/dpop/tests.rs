@@ -107,3 +107,23 @@ fn nonce_origins_are_scheme_host_and_port() {
     assert_eq!(origin("https://api.example.org:443/"), "https://api.example.org");
     assert_eq!(origin("http://127.0.0.1:8080/x"), "http://127.0.0.1:8080");
 }
+
+/// A `ProofRequest` carries the session's access token (for `ath`): its
+/// `Debug` (a signer's log line, a panic message) must not print it.
+#[test]
+fn a_proof_requests_debug_hides_the_access_token() {
+    let url = Url::parse("https://api.example.org/sync").unwrap();
+    let request = ProofRequest {
+        method: "POST",
+        url: &url,
+        nonce: Some("n-1"),
+        access_token: Some("eyJsecret.access.token"),
+        now: Timestamp::from_secs(1),
+    };
+    let debug = format!("{request:?}");
+    assert!(!debug.contains("eyJsecret.access.token"), "{debug}");
+    assert!(
+        debug.contains("POST") && debug.contains("api.example.org"),
+        "{debug}"
+    );
+}

@@ -15,7 +15,8 @@ impl AuthManager {
     /// token (refreshed first when needed, as
     /// [`access_token`](Self::access_token) does):
     ///
-    /// * a bound session (the provider answered `token_type: DPoP`):
+    /// * a bound session (the provider answered `token_type: DPoP`, or the
+    ///   JWT access token names a key, `cnf.jkt`):
     ///   `Authorization: DPoP <token>` and `DPoP: <proof>`, a fresh proof of
     ///   `method` and `url` with the token's hash (`ath`) and the last nonce
     ///   the server at `url`'s origin gave
@@ -36,8 +37,11 @@ impl AuthManager {
     ) -> Result<ResourceHeaders, Error> {
         let session = self.fresh_session(provider).await?;
         let token = session.auth.access_token.secret();
-        let Some(binding) = session.auth.dpop.as_ref().filter(|b| b.bound) else {
-            if names_a_key(token) {
+        // A token naming a key (`cnf.jkt`) is bound whatever the session's
+        // flag says (a provider that answered `Bearer`, an edited row).
+        let names_key = names_a_key(token);
+        let Some(binding) = session.auth.dpop.as_ref().filter(|b| b.bound || names_key) else {
+            if names_key {
                 return Err(self
                     .end_unusable(
                         provider,

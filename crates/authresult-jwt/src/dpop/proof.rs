@@ -132,10 +132,28 @@ struct Header<'a> {
     typ: Option<Member<'a>>,
     #[serde(borrow, default)]
     alg: Option<Member<'a>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "jwk_object")]
     jwk: Option<Jwk<'a>>,
     #[serde(default, deserialize_with = "present")]
     crit: bool,
+}
+
+/// The `jwk` header as a JSON object only: a derived struct would also read
+/// an array by position, which is no JSON Web Key.
+fn jwk_object<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Jwk<'a>>, D::Error> {
+    struct ObjectOnly<'a>(std::marker::PhantomData<&'a ()>);
+    impl<'de: 'a, 'a> Visitor<'de> for ObjectOnly<'a> {
+        type Value = Jwk<'a>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a json web key object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            Jwk::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer
+        .deserialize_map(ObjectOnly(std::marker::PhantomData))
+        .map(Some)
 }
 
 /// The `jwk` header: the public members read, the private ones only noticed.

@@ -211,3 +211,12 @@ fn rfc_9449_thumbprint_vector() {
         "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
     );
 }
+
+/// A URL's userinfo (`user:password@`) is a credential, not part of the
+/// resource: it stays out of the signed `htu` that servers may log (and
+/// a server comparing `htu` to its own URI would refuse it anyway).
+#[test]
+fn the_htu_carries_no_userinfo() {
+    let url = Url::parse("https://user:s3cret@api.example.org/sync?x=1").unwrap();
+    assert_eq!(proof_htu(&url), "https://api.example.org/sync");
+}

@@ -357,10 +357,17 @@ async fn a_replayed_proof_is_refused_by_the_same_instance_and_one_sharing_its_ca
     one.validate_dpop(&token, &request).await.unwrap();
     refused_for(one.validate_dpop(&token, &request).await, R::Replayed, &p);
     refused_for(two.validate_dpop(&token, &request).await, R::Replayed, &p);
-    // Separate caches do not know each other's proofs: what the shared
-    // (Postgres) cache is for.
-    let alone = dpop_validator(DpopConfig::new());
+    // Separate caches do not know each other's proofs (as separate
+    // processes): what the shared (Postgres) cache is for.
+    let alone = dpop_validator(DpopConfig::new().replay_cache(Arc::new(MemoryReplayCache::new(1000))));
     alone.validate_dpop(&token, &request).await.unwrap();
+    // Validators with the default cache share the process's.
+    let first = dpop_validator(DpopConfig::new());
+    let second = dpop_validator(DpopConfig::new());
+    let p = proof(client(), "POST", URI, &token);
+    let request = DpopRequest::new(&p, "POST", URI);
+    first.validate_dpop(&token, &request).await.unwrap();
+    refused_for(second.validate_dpop(&token, &request).await, R::Replayed, &p);
 }
 
 #[tokio::test]
@@ -504,5 +511,64 @@ async fn server_nonces_are_required_when_configured() {
             .await,
         K::UseDpopNonce,
         &p,
+    );
+}
+
+/// A token bound by another confirmation method than `jkt` (RFC 8705's
+/// certificate thumbprint `x5t#S256`) is bound to something this server
+/// cannot check: accepting it as a bearer token would let a thief holding
+/// it without the certificate's key through.
+#[tokio::test]
+async fn a_token_bound_by_a_method_this_server_cannot_check_is_not_a_bearer_token() {
+    let v = validator();
+    let mut c = claims();
+    c["cnf"] = json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"});
+    let token = sign(rsa_a(), header("RS256", "rsa-a"), c);
+    assert_rejected(v.validate(&token).await, K::InvalidClaim, &token);
+    // Nor with a proof: the proof is by a key the token does not name.
+    let p = proof(client(), "POST", URI, &token);
+    assert!(
+        v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI))
+            .await
+            .is_err()
+    );
+}
+
+/// RFC 9449 §4.2: `jwk` is a JSON Web Key, a JSON object. An array read by
+/// position (`kty`, `crv`, `x`, `y`) is a malformed header, not a key.
+#[tokio::test]
+async fn a_jwk_header_written_as_an_array_is_no_key() {
+    let v = dpop_validator(DpopConfig::new());
+    let token = bound_token(client());
+    let jwk = client().public_jwk();
+    let members: Vec<Value> = ["kty", "crv", "x", "y"].iter().map(|m| jwk[*m].clone()).collect();
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": members});
+    let p = signed(client(), &header, &proof_claims("POST", URI, &token));
+    refused_for(
+        v.validate_dpop(&token, &DpopRequest::new(&p, "POST", URI)).await,
+        R::Malformed,
+        &p,
+    );
+}
+
+/// A scheme's chain with two links for the same issuer: the first validates
+/// the token and refuses its proof (no nonce, or a replay). That refusal is
+/// the answer: the next link, with other DPoP settings, must not accept the
+/// proof the first refused.
+#[tokio::test]
+async fn a_proof_refused_by_the_link_that_took_the_token_is_not_retried_on_the_next() {
+    use authresult_jwt::AppAuth;
+    let nonces = DpopNonces::new(&[7u8; 32], Duration::from_secs(60)).unwrap();
+    let strict = dpop_validator(DpopConfig::new().nonces(nonces));
+    let lenient = dpop_validator(DpopConfig::new().replay_cache(Arc::new(MemoryReplayCache::new(100))));
+    let app = AppAuth::new().scheme("Bearer", [strict.into(), lenient.into()]);
+    let token = bound_token(client());
+    let p = proof(client(), "POST", URI, &token);
+    let answer = app
+        .validate_dpop("Bearer", &token, &DpopRequest::new(&p, "POST", URI))
+        .await;
+    assert!(
+        matches!(answer, Err(ValidationError::UseDpopNonce { .. })),
+        "a proof without the required nonce got {answer:?}"
     );
 }

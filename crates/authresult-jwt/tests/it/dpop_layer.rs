@@ -226,3 +226,44 @@ async fn a_layer_without_dpop_refuses_the_scheme() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.challenge, "Bearer");
 }
+
+/// Two DataCollect apps (configs) trusting the same issuer, each with its
+/// own validator built with the defaults: a proof captured on its way to
+/// one app is refused when replayed to the other. The URI (`htu`) is the
+/// same, as it ignores the query that picks the app.
+#[tokio::test]
+async fn a_proof_replayed_to_another_app_of_the_same_server_is_refused() {
+    use authresult_jwt::AppSelector;
+    let apps = vec![
+        (
+            "a".to_owned(),
+            AppAuth::new().scheme("Bearer", [validator().into()]),
+        ),
+        (
+            "b".to_owned(),
+            AppAuth::new().scheme("Bearer", [validator().into()]),
+        ),
+    ];
+    let layer = BearerAuthLayer::for_apps(apps, AppSelector::config_id()).dpop(Url::parse(ORIGIN).unwrap());
+    let app = app_with(layer);
+    let token = bound_token(client());
+    let auth = format!("DPoP {token}");
+    let p = proof(client(), "POST", URL, &token);
+    let send = |config: &'static str| {
+        let request = Request::builder()
+            .method("POST")
+            .uri(format!("/sync/push?configId={config}"))
+            .header(AUTHORIZATION, auth.as_str())
+            .header("DPoP", p.as_str())
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(request)
+    };
+    assert_eq!(send("a").await.unwrap().status(), StatusCode::OK);
+    let replayed = send("b").await.unwrap();
+    assert_eq!(
+        replayed.status(),
+        StatusCode::UNAUTHORIZED,
+        "the replay was accepted"
+    );
+}

@@ -242,3 +242,30 @@ async fn a_bound_session_without_a_signer_is_a_configuration_error() {
         .unwrap_err();
     assert!(matches!(err, Error::InvalidConfig { .. }), "{err:?}");
 }
+
+/// The provider answered `token_type: Bearer` (or `bound` was flipped in
+/// the store) but the token names a key (`cnf.jkt`) and the session holds
+/// one: the token goes out with a proof by that key, not as bearer, and
+/// the login is not thrown away as if the key were lost.
+#[tokio::test]
+async fn a_token_naming_a_key_goes_out_bound_with_the_key_the_session_holds() {
+    let f = fixture();
+    f.manager
+        .import("kc", auth(&bound_jwt(), Some(binding("k", false))))
+        .await
+        .unwrap();
+    let headers = f
+        .manager
+        .resource_headers("kc", "GET", &url("https://api.example.org/"))
+        .await
+        .unwrap();
+    assert!(headers.is_bound());
+    assert!(headers.authorization.starts_with("DPoP "));
+    assert!(
+        f.store
+            .get(&SessionKey::new("tenant-a", "kc"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
