@@ -174,7 +174,7 @@ pub struct Seen {
     pub rotated: bool,
     /// Per authorization code: the nonce and PKCE challenge it was issued
     /// for, and the DPoP key thumbprint it is bound to.
-    codes: BTreeMap<String, (Option<String>, Option<String>, Option<String>)>,
+    codes: BTreeMap<String, IssuedCode>,
     /// Access tokens issued.
     access_tokens: Vec<String>,
     /// (FAPI) Pushed authorization requests: the form each carried.
@@ -194,6 +194,10 @@ pub struct Seen {
     /// (FAPI) Resource requests answered with their data.
     pub resource_answers: usize,
 }
+
+/// What an authorization code was issued for: the nonce, the PKCE
+/// challenge and the DPoP key thumbprint it is bound to.
+type IssuedCode = (Option<String>, Option<String>, Option<String>);
 
 /// The hostile provider.
 pub struct HostileOp {
@@ -443,7 +447,7 @@ fn token(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemplat
     if shared.twist.fapi {
         match fapi::check_token_request(shared, seen, request, &form) {
             Ok(proven) => jkt = Some(proven),
-            Err(refusal) => return refusal,
+            Err(refusal) => return *refusal,
         }
     } else {
         let expected = format!(
@@ -591,7 +595,7 @@ fn userinfo(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemp
         .push((authorization.clone(), request.url.query().map(str::to_owned)));
     if shared.twist.fapi {
         if let Err(refusal) = fapi::check_resource_request(shared, seen, request) {
-            return refusal;
+            return *refusal;
         }
         seen.resource_answers += 1;
         return ResponseTemplate::new(200).set_body_json(json!({

@@ -311,21 +311,23 @@ pub(super) fn check_token_request(
     seen: &mut Seen,
     request: &Request,
     form: &BTreeMap<String, String>,
-) -> Result<String, ResponseTemplate> {
+) -> Result<String, Box<ResponseTemplate>> {
     if let Err(why) = check_client_assertion(shared, seen, request, form) {
-        return Err(refuse(seen, 401, "invalid_client", why));
+        return Err(Box::new(refuse(seen, 401, "invalid_client", why)));
     }
     let url = format!("{}/token", shared.issuer);
     let nonce = (!shared.twist.no_dpop_nonce).then_some(AS_NONCE);
     let proof = header(request, "dpop");
     match check_proof(seen, proof.as_deref(), ("POST", &url), nonce, None) {
         Ok(jkt) => Ok(jkt),
-        Err(ProofRefusal::Invalid(why)) => Err(refuse(seen, 400, "invalid_dpop_proof", why)),
+        Err(ProofRefusal::Invalid(why)) => Err(Box::new(refuse(seen, 400, "invalid_dpop_proof", why))),
         Err(ProofRefusal::UseNonce) => {
             seen.refusals.push("use_dpop_nonce".into());
-            Err(ResponseTemplate::new(400)
-                .insert_header("DPoP-Nonce", AS_NONCE)
-                .set_body_json(json!({"error": "use_dpop_nonce", "error_description": "send the nonce"})))
+            Err(Box::new(
+                ResponseTemplate::new(400)
+                    .insert_header("DPoP-Nonce", AS_NONCE)
+                    .set_body_json(json!({"error": "use_dpop_nonce", "error_description": "send the nonce"})),
+            ))
         }
     }
 }
@@ -336,40 +338,41 @@ pub(super) fn check_resource_request(
     shared: &Shared,
     seen: &mut Seen,
     request: &Request,
-) -> Result<(), ResponseTemplate> {
+) -> Result<(), Box<ResponseTemplate>> {
     let unauthorized = |seen: &mut Seen, why: &str| {
         seen.refusals.push(why.to_owned());
         ResponseTemplate::new(401).insert_header("WWW-Authenticate", "DPoP error=\"invalid_token\"")
     };
     let authorization = header(request, "authorization").unwrap_or_default();
     let Some((scheme, token)) = authorization.split_once(' ') else {
-        return Err(unauthorized(seen, "no access token"));
+        return Err(Box::new(unauthorized(seen, "no access token")));
     };
     if !scheme.eq_ignore_ascii_case("dpop") {
-        return Err(unauthorized(seen, "a DPoP-bound token sent with another scheme"));
+        return Err(Box::new(unauthorized(
+            seen,
+            "a DPoP-bound token sent with another scheme",
+        )));
     }
     let Some(bound) = seen.bound.get(token).cloned() else {
-        return Err(unauthorized(seen, "an unknown access token"));
+        return Err(Box::new(unauthorized(seen, "an unknown access token")));
     };
     let url = format!("{}/me", shared.issuer);
     let nonce = (!shared.twist.no_dpop_nonce).then_some(RS_NONCE);
     let proof = header(request, "dpop");
-    match check_proof(seen, proof.as_deref(), ("GET", &url), nonce, Some(token)) {
-        Ok(jkt) if jkt == bound => Ok(()),
-        Ok(_) => Err(unauthorized(
-            seen,
-            "the DPoP proof is by another key than the token's",
-        )),
-        Err(ProofRefusal::Invalid(why)) => Err(unauthorized(seen, why)),
+    let refusal = match check_proof(seen, proof.as_deref(), ("GET", &url), nonce, Some(token)) {
+        Ok(jkt) if jkt == bound => return Ok(()),
+        Ok(_) => unauthorized(seen, "the DPoP proof is by another key than the token's"),
+        Err(ProofRefusal::Invalid(why)) => unauthorized(seen, why),
         Err(ProofRefusal::UseNonce) => {
             seen.refusals.push("use_dpop_nonce".into());
             let scheme = shared.twist.rs_nonce_scheme.unwrap_or("DPoP");
-            Err(ResponseTemplate::new(401)
+            ResponseTemplate::new(401)
                 .insert_header(
                     "WWW-Authenticate",
                     format!("{scheme} error=\"use_dpop_nonce\"").as_str(),
                 )
-                .insert_header("DPoP-Nonce", RS_NONCE))
+                .insert_header("DPoP-Nonce", RS_NONCE)
         }
-    }
+    };
+    Err(Box::new(refusal))
 }
