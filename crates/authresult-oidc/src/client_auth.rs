@@ -7,8 +7,10 @@
 //! carries no `Authorization` header gets `client_assertion_type` and a
 //! fresh `client_assertion`: a JWS signed by `authresult-jwt`'s
 //! [`SigningKey`] with `iss` = `sub` = the client id, `aud` = the issuer
-//! identifier (what draft-ietf-oauth-rfc7523bis asks for, and what every
-//! endpoint of a provider accepts), a random 128-bit `jti`, `iat` now and
+//! identifier exactly as the provider spells it in discovery (what
+//! draft-ietf-oauth-rfc7523bis and FAPI 2.0 ask for, and what every
+//! endpoint of a provider accepts; before discovery, the configured
+//! issuer), a random 128-bit `jti`, `iat` now and
 //! `exp` one minute later. The client sends no secret then (`client_id`
 //! goes in the body).
 //!
@@ -43,7 +45,9 @@ pub(crate) const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 /// authenticates the client. `Debug` shows no key.
 pub(crate) struct ClientAssertion {
     client_id: String,
-    audience: String,
+    /// The issuer identifier: the configured one until discovery names
+    /// it as the provider spells it ([`use_issuer`](Self::use_issuer)).
+    audience: std::sync::Mutex<String>,
     key: Arc<SigningKey>,
     clock: Arc<dyn Clock>,
 }
@@ -77,10 +81,28 @@ impl ClientAssertion {
         }
         Ok(Some(ClientAssertion {
             client_id: client_id.to_owned(),
-            audience: issuer.as_str().to_owned(),
+            audience: std::sync::Mutex::new(issuer.as_str().to_owned()),
             key: Arc::clone(key),
             clock: Arc::clone(&options.clock),
         }))
+    }
+
+    /// Signs assertions for `issuer`, the issuer identifier as the
+    /// provider's discovery spells it (`Url` writes a configured
+    /// `https://id.example.org` with a `/` the provider may not have).
+    pub(crate) fn use_issuer(&self, issuer: &str) {
+        let mut audience = match self.audience.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        issuer.clone_into(&mut audience);
+    }
+
+    fn audience(&self) -> String {
+        match self.audience.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// A fresh signed assertion.
@@ -91,7 +113,7 @@ impl ClientAssertion {
         let mut claims = Map::new();
         claims.insert("iss".into(), Value::from(self.client_id.as_str()));
         claims.insert("sub".into(), Value::from(self.client_id.as_str()));
-        claims.insert("aud".into(), Value::from(self.audience.as_str()));
+        claims.insert("aud".into(), Value::from(self.audience()));
         claims.insert("jti".into(), Value::from(jti));
         claims.insert("iat".into(), Value::from(now));
         claims.insert("exp".into(), Value::from(now + ASSERTION_LIFETIME.as_secs()));

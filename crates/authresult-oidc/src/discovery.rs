@@ -20,6 +20,7 @@ use openidconnect::{AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client_auth::ClientAssertion;
 use crate::error::{Endpoint, OidcError};
 use crate::http::{Requests, http_error};
 
@@ -108,6 +109,8 @@ pub(crate) struct MetadataCache {
     /// A client certificate is configured: the mTLS aliases are used.
     client_certificate: bool,
     allow_insecure_http: bool,
+    /// Told the issuer as the provider spells it, for its `aud`.
+    assertion: Option<Arc<ClientAssertion>>,
     typed: std::sync::Mutex<Option<(Arc<DiscoveryDocument>, Arc<Discovered>)>>,
 }
 
@@ -118,6 +121,7 @@ impl MetadataCache {
                 .requiring(METADATA_REQUIRED),
             client_certificate: http.presents_client_certificate(),
             allow_insecure_http,
+            assertion: http.assertion().cloned(),
             typed: std::sync::Mutex::new(None),
         }
     }
@@ -142,6 +146,9 @@ impl MetadataCache {
             return Ok(Arc::clone(discovered));
         }
         let discovered = Arc::new(self.type_document(&document)?);
+        if let Some(assertion) = &self.assertion {
+            assertion.use_issuer(&discovered.issuer);
+        }
         *typed = Some((document, Arc::clone(&discovered)));
         Ok(discovered)
     }

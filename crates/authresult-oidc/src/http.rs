@@ -117,6 +117,11 @@ impl Requests {
         })
     }
 
+    /// The `private_key_jwt` signer, when the client authenticates so.
+    pub(crate) fn assertion(&self) -> Option<&Arc<ClientAssertion>> {
+        self.assertion.as_ref()
+    }
+
     /// True when the client presents a certificate (mutual TLS).
     pub(crate) fn presents_client_certificate(&self) -> bool {
         self.client_certificate

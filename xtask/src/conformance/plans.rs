@@ -54,7 +54,6 @@ const fn pending(id: &'static str, checks: &'static str, issue: &'static str) ->
 const NO_STATE: &str = "the client sends no `state` to the end-session endpoint, and the plan skips the test then; \
      a native client does not receive the post-logout redirect";
 const BACK_CHANNEL: &str = "#25 (the back-channel logout receiver)";
-const FAPI2: &str = "#24 (DPoP and the FAPI 2.0 client)";
 
 pub(crate) const PLANS: &[Plan] = &[
     Plan {
@@ -244,129 +243,113 @@ pub(crate) const PLANS: &[Plan] = &[
     Plan {
         title: "FAPI 2.0 Security Profile RP",
         name: Some("fapi2-security-profile-final-client-test-plan"),
-        about: "With DPoP and `private_key_jwt`. Several of these checks already run above for the plain \
-                code flow (`iss`, `aud`, `alg: none`, `exp`, nonce, the response's `iss`); the plan runs \
-                once the client speaks DPoP.",
+        about: "Variant plain FAPI, `private_key_jwt`, DPoP, unsigned pushed requests, plain response mode. \
+                The client is configured as a FAPI 2.0 client (`\"dpop\": \"required\"`, \
+                `\"pushed_authorization_requests\": true`, a client assertion key, PS256/ES256/EdDSA ID \
+                tokens) against the hostile provider as a FAPI 2.0 server (`op/fapi.rs`), which requires \
+                pushed requests, checks every client assertion (signature, `iss`, `sub`, `aud` = the issuer, \
+                `exp`, `jti`) and DPoP proof (`typ`, key, signature, `htm`, `htu`, `iat`, `jti`, nonce, \
+                `ath`, the key the code and tokens are bound to) and asks for nonces. The resource request \
+                is the app's, with the manager's DPoP headers.",
         rows: &[
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-happy-path",
-                "the whole flow",
-                FAPI2,
+                "the whole flow: discovery, a pushed request (`private_key_jwt`, PKCE S256) and only `client_id` and `request_uri` in the browser, the token request with a DPoP proof retried once with the server's nonce, a DPoP-bound token the resource server accepts",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-discovery-issuer-mismatch",
-                "a configuration naming another issuer",
-                FAPI2,
+                "a configuration naming another issuer is refused before anything is pushed",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-iss",
-                "an ID token of another issuer",
-                FAPI2,
+                "an ID token of another issuer is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-aud",
-                "an ID token for another client",
-                FAPI2,
+                "an ID token for another client is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-secondary-aud",
-                "an ID token with an untrusted second audience",
-                FAPI2,
+                "an ID token with an untrusted second audience is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-null-alg",
-                "`alg: none`",
-                FAPI2,
+                "an unsigned ID token (`alg: none`) is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-alternate-alg",
-                "an algorithm other than the registered one",
-                FAPI2,
+                "an ID token signed RS256 by a published key is refused (PS256, ES256, EdDSA only)",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-expired-exp",
-                "an expired ID token",
-                FAPI2,
+                "an expired ID token is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-missing-exp",
-                "an ID token without `exp`",
-                FAPI2,
+                "an ID token without `exp` is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-missing-aud",
-                "an ID token without `aud`",
-                FAPI2,
+                "an ID token without `aud` is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-missing-iss",
-                "an ID token without `iss`",
-                FAPI2,
+                "an ID token without `iss` is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-valid-aud-as-array",
-                "`aud` as an array is accepted",
-                FAPI2,
+                "`aud` as a one-element array is accepted",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-nonce",
-                "another nonce",
-                FAPI2,
+                "an ID token with another nonce is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-missing-nonce",
-                "no nonce",
-                FAPI2,
+                "an ID token without the nonce sent is refused",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-invalid-authorization-response-iss",
-                "the authorization response names another issuer (RFC 9207)",
-                FAPI2,
+                "the authorization response names another issuer (RFC 9207): refused before the token request",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-remove-authorization-response-iss",
-                "the authorization response has no `iss`",
-                FAPI2,
+                "the authorization response has no `iss` although advertised: refused before the token request",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-ensure-authorization-response-with-invalid-state-fails",
-                "the authorization response carries another `state`",
-                FAPI2,
+                "the authorization response carries another `state`: the listener ignores it, the manager finds no pending login",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-ensure-authorization-response-with-invalid-missing-state-fails",
-                "the authorization response has no `state`",
-                FAPI2,
+                "the authorization response has no `state`: the listener ignores it, the manager refuses it",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-token-endpoint-response-without-expires_in",
-                "a token response without `expires_in`",
-                FAPI2,
+                "a token response without `expires_in` is accepted, no lifetime invented",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-token-type-case-insensitivity",
-                "the token type in another case",
-                FAPI2,
+                "`token_type` `dPoP` is read as DPoP",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-rs-dpop-auth-scheme-case-insensitivity",
-                "the resource server's DPoP scheme in another case",
-                FAPI2,
+                "the resource server asks for a nonce under the scheme `dPoP`: recorded, the retry accepted",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-test-happy-path-no-dpop-nonce",
-                "DPoP without a server nonce",
-                FAPI2,
+                "no server asks for a DPoP nonce: the first token request is accepted, no proof carries one",
             ),
-            pending(
+            not_applicable(
                 "fapi2-security-profile-final-client-test-invalid-openbanking-intent-id",
                 "an Open Banking intent id that is not the requested one",
-                FAPI2,
+                "the plan runs it for the UK and Australian Open Banking profiles only; the client requests no \
+                 `openbanking_intent_id`",
             ),
-            pending(
+            run(
                 "fapi2-security-profile-final-client-refresh-token-test",
-                "a refresh with DPoP",
-                FAPI2,
+                "a refresh with a DPoP proof by the session's key and `private_key_jwt`: the new token bound \
+                 to the same key (the plan runs it for the Brazil and KSA profiles; it runs here too)",
             ),
         ],
     },

@@ -73,6 +73,33 @@ fn token_requests_carry_a_fresh_signed_assertion() {
     assert!(jtis[0].len() >= 22, "128 random bits: {}", jtis[0]);
 }
 
+/// The `aud` of the assertion in `request`'s form.
+fn audience_of(request: &http::Request<Vec<u8>>) -> Value {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(request.body()).into_owned().collect();
+    UnverifiedJwt::parse(&form["client_assertion"]).unwrap().claims()["aud"].clone()
+}
+
+#[test]
+fn the_audience_is_the_issuer_as_discovery_spells_it() {
+    // A configured `https://sso.example.org` reads as `https://sso.example.org/`;
+    // the provider's issuer identifier has no `/` (FAPI 2.0: `aud` is exactly it).
+    let options = OidcOptions {
+        client_assertion_key: Some(key()),
+        ..OidcOptions::default()
+    };
+    let configured = Url::parse("https://sso.example.org").unwrap();
+    let signer = ClientAssertion::from_options(&options, "jwt-app", &configured, false)
+        .unwrap()
+        .unwrap();
+    let mut before = form_post("grant_type=refresh_token&refresh_token=r");
+    signer.authenticate(Endpoint::Token, &mut before).unwrap();
+    assert_eq!(audience_of(&before), "https://sso.example.org/");
+    signer.use_issuer("https://sso.example.org");
+    let mut after = form_post("grant_type=refresh_token&refresh_token=r");
+    signer.authenticate(Endpoint::Token, &mut after).unwrap();
+    assert_eq!(audience_of(&after), "https://sso.example.org");
+}
+
 #[test]
 fn other_requests_are_left_alone() {
     let signer = assertion(&key());

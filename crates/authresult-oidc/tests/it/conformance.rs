@@ -7,6 +7,7 @@
 
 mod basic;
 mod config;
+mod fapi2;
 mod flow;
 mod further;
 mod logout;

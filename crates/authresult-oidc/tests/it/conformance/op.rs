@@ -5,7 +5,9 @@
 //! device code, refresh), userinfo and the end-session endpoint, honestly by default and misbehaving exactly as a
 //! test's [`Twist`] says. It records what the client sent, so a test can
 //! also assert the client's requests (PKCE, Basic authentication, the
-//! bearer header, the logout parameters).
+//! bearer header, the logout parameters). As a FAPI 2.0 provider
+//! ([`Twist::fapi`], `op/fapi.rs`) it also requires pushed authorization
+//! requests, `private_key_jwt` and DPoP-bound tokens.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +23,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::support::{KID, now, provider_from, signing_jwk, signing_key};
+
+mod fapi;
 
 /// The client registered at the provider (a confidential native client).
 pub const CLIENT_ID: &str = "app";
@@ -66,6 +70,8 @@ pub enum Signing {
     ClientSecretHs256,
     /// RS256 with the published key, no `kid` in the header.
     KidAbsent,
+    /// ES256 with the published EC key under [`EC_KID`].
+    Es256,
 }
 
 /// The key set the provider publishes.
@@ -107,6 +113,10 @@ pub enum Callback {
     OtherIss,
     /// `code` and `state`, no `iss` although discovery advertises it.
     NoIss,
+    /// `code`, `iss` and another `state` than the request's.
+    OtherState,
+    /// `code` and `iss`, no `state`.
+    NoState,
 }
 
 /// How a test's provider misbehaves; the default misbehaves in nothing.
@@ -128,6 +138,17 @@ pub struct Twist {
     pub userinfo_sub: Option<&'static str>,
     /// The issuer discovery reports (default: the provider's own).
     pub discovery_issuer: Option<&'static str>,
+    /// A FAPI 2.0 provider: pushed authorization requests required,
+    /// `private_key_jwt` client authentication, DPoP-bound tokens (a
+    /// server nonce asked for at the token and resource endpoints).
+    pub fapi: bool,
+    /// (FAPI) No DPoP nonce is asked for anywhere.
+    pub no_dpop_nonce: bool,
+    /// (FAPI) The scheme of the resource server's `use_dpop_nonce`
+    /// challenge (default `DPoP`).
+    pub rs_nonce_scheme: Option<&'static str>,
+    /// Edits the token endpoint's JSON answer.
+    pub token_response: Option<fn(Value) -> Value>,
 }
 
 /// What the client sent, and the provider's running state.
@@ -151,11 +172,32 @@ pub struct Seen {
     pub id_tokens_issued: usize,
     /// True once the signing key is [`second_key`].
     pub rotated: bool,
-    /// Per authorization code: the nonce and PKCE challenge it was issued for.
-    codes: BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Per authorization code: the nonce and PKCE challenge it was issued
+    /// for, and the DPoP key thumbprint it is bound to.
+    codes: BTreeMap<String, IssuedCode>,
     /// Access tokens issued.
     access_tokens: Vec<String>,
+    /// (FAPI) Pushed authorization requests: the form each carried.
+    pub pushed_requests: Vec<BTreeMap<String, String>>,
+    /// (FAPI) Per `request_uri`: the pushed parameters and the DPoP key
+    /// thumbprint the code is to be bound to.
+    pushed: BTreeMap<String, (BTreeMap<String, String>, Option<String>)>,
+    /// (FAPI) The DPoP proof of each token request.
+    pub token_proofs: Vec<Option<String>>,
+    /// (FAPI) Why each refused token, PAR or resource request was refused.
+    pub refusals: Vec<String>,
+    /// (FAPI) Per access token (and the refresh token): the DPoP key
+    /// thumbprint it is bound to.
+    bound: BTreeMap<String, String>,
+    /// (FAPI) `jti`s of the DPoP proofs and client assertions seen.
+    jtis: std::collections::BTreeSet<String>,
+    /// (FAPI) Resource requests answered with their data.
+    pub resource_answers: usize,
 }
+
+/// What an authorization code was issued for: the nonce, the PKCE
+/// challenge and the DPoP key thumbprint it is bound to.
+type IssuedCode = (Option<String>, Option<String>, Option<String>);
 
 /// The hostile provider.
 pub struct HostileOp {
@@ -189,7 +231,7 @@ impl HostileOp {
             seen: Mutex::new(Seen::default()),
         });
         let op = HostileOp { server, state };
-        let routes: [(&str, &str, Handler); 7] = [
+        let routes: [(&str, &str, Handler); 8] = [
             ("GET", "/.well-known/openid-configuration", Handler::Discovery),
             ("GET", jwks_path.as_str(), Handler::Jwks),
             ("GET", "/auth", Handler::Authorize),
@@ -197,6 +239,7 @@ impl HostileOp {
             ("GET", "/me", Handler::Userinfo),
             ("GET", "/logout", Handler::EndSession),
             ("POST", "/device", Handler::Device),
+            ("POST", "/par", Handler::Par),
         ];
         for (verb, route, handler) in routes {
             Mock::given(method(verb))
@@ -244,6 +287,7 @@ enum Handler {
     Userinfo,
     EndSession,
     Device,
+    Par,
 }
 
 struct Endpoint {
@@ -262,6 +306,7 @@ impl Respond for Endpoint {
                 ResponseTemplate::new(200).set_body_json(json!({"keys": published(shared, &seen)}))
             }
             Handler::Authorize => authorize(shared, &mut seen, &request.url),
+            Handler::Par => fapi::par(shared, &mut seen, request),
             Handler::Token => token(shared, &mut seen, request),
             Handler::Userinfo => userinfo(shared, &mut seen, request),
             Handler::Device => {
@@ -284,7 +329,7 @@ impl Respond for Endpoint {
 
 fn discovery(shared: &Shared) -> Value {
     let base = &shared.issuer;
-    json!({
+    let mut document = json!({
         "issuer": shared.twist.discovery_issuer.unwrap_or(base),
         "authorization_endpoint": format!("{base}/auth"),
         "token_endpoint": format!("{base}/token"),
@@ -299,7 +344,11 @@ fn discovery(shared: &Shared) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "authorization_response_iss_parameter_supported": true,
-    })
+    });
+    if shared.twist.fapi {
+        fapi::discovery(base, &mut document);
+    }
+    document
 }
 
 fn published(shared: &Shared, seen: &Seen) -> Vec<Value> {
@@ -328,14 +377,28 @@ fn authorize(shared: &Shared, seen: &mut Seen, url: &Url) -> ResponseTemplate {
     if shared.twist.rotation == Rotation::AfterFirstIdToken && seen.id_tokens_issued > 0 {
         seen.rotated = true;
     }
-    let query = query_of(url);
+    let mut query = query_of(url);
+    let mut jkt = None;
+    if shared.twist.fapi {
+        match fapi::pushed(seen, &query) {
+            Ok((pushed, bound)) => (query, jkt) = (pushed, bound),
+            Err(why) => {
+                seen.refusals.push(why.to_owned());
+                return ResponseTemplate::new(400).set_body_string(why);
+            }
+        }
+    }
     let Some(redirect) = query.get("redirect_uri").and_then(|r| Url::parse(r).ok()) else {
         return ResponseTemplate::new(400).set_body_string("no redirect_uri");
     };
     let code = format!("code-{}", seen.authorizations.len());
     seen.codes.insert(
         code.clone(),
-        (query.get("nonce").cloned(), query.get("code_challenge").cloned()),
+        (
+            query.get("nonce").cloned(),
+            query.get("code_challenge").cloned(),
+            jkt,
+        ),
     );
     let mut back = redirect;
     {
@@ -349,8 +412,14 @@ fn authorize(shared: &Shared, seen: &mut Seen, url: &Url) -> ResponseTemplate {
                 pairs.append_pair("code", &code);
             }
         }
-        if let Some(state) = query.get("state") {
-            pairs.append_pair("state", state);
+        match (shared.twist.callback, query.get("state")) {
+            (Callback::NoState, _) | (_, None) => {}
+            (Callback::OtherState, Some(_)) => {
+                pairs.append_pair("state", "state-of-another-login");
+            }
+            (_, Some(state)) => {
+                pairs.append_pair("state", state);
+            }
         }
         match shared.twist.callback {
             Callback::OtherIss => {
@@ -373,18 +442,31 @@ fn token(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemplat
     let authorization = header(request, "authorization");
     let form: BTreeMap<String, String> = url::form_urlencoded::parse(&request.body).into_owned().collect();
     seen.token_requests.push((authorization.clone(), form.clone()));
-    let expected = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
-    );
-    if authorization.as_deref() != Some(expected.as_str()) {
-        return ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"}));
+    seen.token_proofs.push(header(request, "dpop"));
+    let mut jkt = None;
+    if shared.twist.fapi {
+        match fapi::check_token_request(shared, seen, request, &form) {
+            Ok(proven) => jkt = Some(proven),
+            Err(refusal) => return *refusal,
+        }
+    } else {
+        let expected = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+        );
+        if authorization.as_deref() != Some(expected.as_str()) {
+            return ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client"}));
+        }
     }
     let (nonce, edit) = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
-            let Some((nonce, challenge)) = form.get("code").and_then(|c| seen.codes.remove(c)) else {
+            let Some((nonce, challenge, bound)) = form.get("code").and_then(|c| seen.codes.remove(c)) else {
                 return oauth_error("invalid_grant");
             };
+            if bound.is_some() && bound != jkt {
+                seen.refusals.push("the code is bound to another DPoP key".into());
+                return oauth_error("invalid_grant");
+            }
             let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
             let computed =
                 URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
@@ -405,6 +487,11 @@ fn token(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemplat
             (None, shared.twist.login_claims)
         }
         Some("refresh_token") if form.get("refresh_token").map(String::as_str) == Some("rt-1") => {
+            if shared.twist.fapi && seen.bound.get("rt-1") != jkt.as_ref() {
+                seen.refusals
+                    .push("the refresh token is bound to another DPoP key".into());
+                return oauth_error("invalid_grant");
+            }
             (None, shared.twist.refresh_claims)
         }
         _ => return oauth_error("invalid_grant"),
@@ -427,10 +514,23 @@ fn token(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemplat
     }
     let id_token = sign(shared.twist.signing, seen.rotated, seen.id_tokens_issued, &claims);
     seen.id_tokens_issued += 1;
-    ResponseTemplate::new(200).set_body_json(json!({
+    let mut answer = json!({
         "access_token": access_token, "token_type": "Bearer", "expires_in": 300,
         "refresh_token": "rt-1", "id_token": id_token, "scope": "openid profile email offline_access",
-    }))
+    });
+    if let Some(jkt) = jkt {
+        answer["token_type"] = json!("DPoP");
+        seen.bound.insert(access_token, jkt.clone());
+        seen.bound.insert("rt-1".into(), jkt);
+    }
+    if let Some(edit) = shared.twist.token_response {
+        answer = edit(answer);
+    }
+    let mut response = ResponseTemplate::new(200).set_body_json(answer);
+    if shared.twist.fapi && !shared.twist.no_dpop_nonce {
+        response = response.insert_header("DPoP-Nonce", fapi::AS_NONCE);
+    }
+    response
 }
 
 fn flip_a_bit(token: &str) -> String {
@@ -474,6 +574,10 @@ fn sign(signing: Signing, rotated: bool, issued: usize, claims: &Value) -> Strin
                 .unwrap()
         }
         Signing::KidAbsent => rs256(signing_key(), None),
+        Signing::Es256 => {
+            let header = json!({"alg": "ES256", "typ": "JWT", "kid": EC_KID});
+            ec_key().sign_jwt(&header, claims).unwrap()
+        }
     }
 }
 
@@ -489,6 +593,15 @@ fn userinfo(shared: &Shared, seen: &mut Seen, request: &Request) -> ResponseTemp
     let authorization = header(request, "authorization");
     seen.userinfo_requests
         .push((authorization.clone(), request.url.query().map(str::to_owned)));
+    if shared.twist.fapi {
+        if let Err(refusal) = fapi::check_resource_request(shared, seen, request) {
+            return *refusal;
+        }
+        seen.resource_answers += 1;
+        return ResponseTemplate::new(200).set_body_json(json!({
+            "sub": SUBJECT, "name": "Alice Field", "email": "alice@example.org",
+        }));
+    }
     let known = authorization
         .as_deref()
         .and_then(|a| a.strip_prefix("Bearer "))
