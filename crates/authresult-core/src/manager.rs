@@ -31,6 +31,7 @@ mod logout;
 mod origin;
 mod resource;
 mod revocation;
+mod trace;
 
 pub use builder::AuthManagerBuilder;
 pub use logout::LogoutReport;

@@ -190,6 +190,34 @@ impl BackchannelLogout {
     /// [`UpstreamEndpoint::LogoutList`], and the same token may be sent
     /// again.
     pub async fn receive(&self, logout_token: &str) -> Result<ReceivedLogout, ValidationError> {
+        let result = self.receive_untraced(logout_token).await;
+        match &result {
+            // The issuer is a configured one (the token's signature verified).
+            Ok(logout) => tracing::info!(
+                event = "logout.backchannel",
+                issuer = logout.issuer.as_str(),
+                outcome = "recorded",
+                by_session = logout.sid.is_some(),
+                by_user = logout.sub.is_some(),
+                "back-channel logout received"
+            ),
+            Err(e) if e.is_transient() => tracing::warn!(
+                event = "logout.backchannel",
+                outcome = "unavailable",
+                reason = e.kind().as_str(),
+                "back-channel logout not recorded"
+            ),
+            Err(e) => tracing::debug!(
+                event = "logout.backchannel",
+                outcome = "refused",
+                reason = e.kind().as_str(),
+                "back-channel logout refused"
+            ),
+        }
+        result
+    }
+
+    async fn receive_untraced(&self, logout_token: &str) -> Result<ReceivedLogout, ValidationError> {
         let inner = &*self.inner;
         let jwt = UnverifiedJwt::parse_limited(logout_token, inner.max_token_len)?;
         if !matches!(jwt.typ(), TypHeader::Logout | TypHeader::Plain) {

@@ -173,6 +173,7 @@ impl RevocationList {
             })?;
         self.shared.list.record(&logout).await?;
         self.shared.index.apply(&logout, self.shared.clock.now());
+        tracing::debug!(event = "revocation.record", issuer, "logout recorded");
         Ok(())
     }
 

@@ -24,6 +24,7 @@ use super::revocation::RevocationList;
 
 mod issuer;
 mod key_store;
+mod trace;
 
 use issuer::{Issuer, IssuerTiming};
 
@@ -332,7 +333,11 @@ impl TokenValidator {
     ) -> Result<ValidatedToken, ValidationError> {
         let validated = self.validate_token(token).await?;
         let now = self.inner.clock.now();
-        self.inner.dpop.check(&validated, token, request, now).await?;
+        let checked = self.inner.dpop.check(&validated, token, request, now).await;
+        if let Err(e) = &checked {
+            trace::refused(&self.inner, token, e);
+        }
+        checked?;
         Ok(validated)
     }
 
@@ -343,6 +348,15 @@ impl TokenValidator {
 
     /// The token's own validation (cached), whatever its binding.
     async fn validate_token(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
+        let result = self.validate_token_untraced(token).await;
+        match &result {
+            Ok(validated) => trace::accepted(validated.issuer()),
+            Err(e) => trace::refused(&self.inner, token, e),
+        }
+        result
+    }
+
+    async fn validate_token_untraced(&self, token: &str) -> Result<ValidatedToken, ValidationError> {
         let shared = &*self.inner;
         if token.len() > shared.max_token_len {
             return Err(ValidationError::TooLarge {

@@ -191,6 +191,7 @@ impl Requests {
             && oauth_error_body(response.body()).is_some_and(|(error, _)| error == "use_dpop_nonce");
         match fresh {
             Some(nonce) if asks_for_nonce && sent.as_deref() != Some(nonce.as_str()) => {
+                tracing::debug!(event = "dpop.nonce_retry", endpoint = %endpoint, "retrying with the server's dpop nonce");
                 let mut retry = request;
                 proofs.sign(endpoint, &mut retry, &url, Some(&nonce))?;
                 let response = self.execute(endpoint, retry).await?;

@@ -35,6 +35,7 @@ mod login;
 mod memory;
 mod record;
 mod sealed;
+mod trace;
 mod unlock;
 
 pub use memory::MemoryVaultStore;
@@ -305,7 +306,8 @@ impl OfflineVault {
     /// next unlock or online login. An online login under way is abandoned.
     pub fn lock(&self, tenant: &TenantId, user: &UserId) {
         let id = (tenant.clone(), user.clone());
-        self.lock_held().remove(&id);
+        let held = self.lock_held().remove(&id).is_some();
+        trace::lock(held);
         lock(&self.pending).remove(&id);
         lock(&self.proven).remove(&id);
         let gate = lock(&self.gates).get(&id).cloned();

@@ -28,6 +28,19 @@ pub use serve::{ServeLimits, serve};
 #[cfg(feature = "login")]
 pub use settings::Settings;
 
+/// Prints the library's `tracing` events to stderr as `RUST_LOG` selects
+/// (e.g. `RUST_LOG=authresult_core=debug,authresult_jwt=debug`; the event
+/// names are in the README's tracing table). Nothing without `RUST_LOG`.
+pub fn init_tracing() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Prints an error and its whole `source()` chain to stderr.
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");

@@ -139,6 +139,7 @@ struct UserArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    example_common::init_tracing();
     exit(run(Args::parse()).await)
 }
 

@@ -51,6 +51,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    example_common::init_tracing();
     exit(run(Args::parse()).await)
 }
 

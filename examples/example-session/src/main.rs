@@ -56,6 +56,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    example_common::init_tracing();
     exit(run(Args::parse()).await)
 }
 

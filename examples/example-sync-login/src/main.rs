@@ -25,6 +25,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    example_common::init_tracing();
     exit(run(Args::parse()).await)
 }
 

@@ -33,6 +33,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    example_common::init_tracing();
     match run(Args::parse()).await {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),

@@ -68,6 +68,12 @@ impl AuthManager {
 
     /// Logs in with a password or a token and stores the session.
     pub async fn login(&self, provider: &str, credentials: &Credentials) -> Result<Session, Error> {
+        let result = self.login_untraced(provider, credentials).await;
+        super::trace::login(provider, super::trace::credentials_flow(credentials), &result);
+        result
+    }
+
+    async fn login_untraced(&self, provider: &str, credentials: &Credentials) -> Result<Session, Error> {
         let (name, slot) = self.slot(provider)?;
         // Checked again when storing; first so no credential is sent for nothing.
         self.refuse_foreign(name, slot).await?;
@@ -90,6 +96,21 @@ impl AuthManager {
     /// [`begin_login`](Self::begin_login) with a redirect URI (e.g. a loopback
     /// listener's) and extra authorization parameters for this login only.
     pub async fn begin_login_with(
+        &self,
+        provider: &str,
+        flow: LoginFlow,
+        redirect_uri: Option<Url>,
+        extra_params: BTreeMap<String, String>,
+    ) -> Result<PendingAuthorization, Error> {
+        let flow_name = super::trace::login_flow(&flow);
+        let result = self
+            .begin_login_untraced(provider, flow, redirect_uri, extra_params)
+            .await;
+        super::trace::login_begin(provider, flow_name, &result);
+        result
+    }
+
+    async fn begin_login_untraced(
         &self,
         provider: &str,
         flow: LoginFlow,
@@ -161,6 +182,18 @@ impl AuthManager {
     }
 
     async fn finish_login(
+        &self,
+        pending: PendingAuthorization,
+        response: LoginResponse,
+    ) -> Result<Session, Error> {
+        let provider = pending.key.provider.clone();
+        let flow = super::trace::response_flow(&response);
+        let result = self.finish_login_untraced(pending, response).await;
+        super::trace::login(provider.as_str(), flow, &result);
+        result
+    }
+
+    async fn finish_login_untraced(
         &self,
         pending: PendingAuthorization,
         response: LoginResponse,

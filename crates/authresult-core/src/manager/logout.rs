@@ -76,6 +76,12 @@ impl AuthManager {
     /// A stored session of another origin than the provider's is left as it
     /// is, and nothing is sent to the provider: [`Error::OriginMismatch`].
     pub async fn logout(&self, provider: &str) -> Result<LogoutReport, Error> {
+        let result = self.logout_untraced(provider).await;
+        super::trace::logout(provider, &result);
+        result
+    }
+
+    async fn logout_untraced(&self, provider: &str) -> Result<LogoutReport, Error> {
         let (name, slot) = self.slot(provider)?;
         let _guard = slot.refresh.lock().await;
         Self::set_cache(slot, None);

@@ -32,6 +32,18 @@ impl AuthManager {
         slot: &Slot,
         mode: Refresh,
     ) -> Result<Arc<Session>, Error> {
+        let started = self.now();
+        let result = self.refresh_slow_untraced(name, slot, mode).await;
+        super::trace::refresh(name, self.now().duration_since(started), &result);
+        result
+    }
+
+    async fn refresh_slow_untraced(
+        &self,
+        name: &ProviderId,
+        slot: &Slot,
+        mode: Refresh,
+    ) -> Result<Arc<Session>, Error> {
         let _guard = slot.refresh.lock().await;
         let logins = slot.logins.load(Ordering::SeqCst);
         let result = self.refresh_locked(name, slot, mode, logins).await;
@@ -156,8 +168,10 @@ impl AuthManager {
                 .try_acquire_lease(&key, &self.inner.holder, now, self.inner.lease_ttl)
                 .await?
             {
+                super::trace::lease_acquired(name, now.duration_since(started));
                 break;
             }
+            super::trace::lease_busy(name);
             if now.duration_since(started) > wait_limit {
                 // The lease holder is neither finishing nor expiring (clock skew?):
                 // do not hang; report it like any transient failure.
@@ -178,7 +192,8 @@ impl AuthManager {
             .await;
         // Release even on failure so the next caller (here or elsewhere) can
         // refresh again; a failed release only delays others until the TTL.
-        let _ = store.leases.release_lease(&key, &self.inner.holder).await;
+        let released = store.leases.release_lease(&key, &self.inner.holder).await;
+        super::trace::lease_released(name, released.is_ok());
         result
     }
 

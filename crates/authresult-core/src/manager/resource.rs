@@ -103,6 +103,7 @@ impl AuthManager {
                 reason: "is not a nonce (RFC 9449 §8.1)".into(),
             });
         }
+        tracing::debug!(event = "dpop.nonce_recorded", origin = %nonce_origin(url), "resource server's dpop nonce kept");
         self.inner
             .stores
             .nonces

@@ -23,6 +23,11 @@ async fn run(weak: Weak<Shared>, reload: Duration, resubscribe: Duration) {
         // in the list, what comes after is in the feed.
         reload_now(&shared).await;
         let Ok(mut feed) = feed else {
+            tracing::warn!(
+                event = "revocation.subscribe",
+                outcome = "failed",
+                "logout notifications unavailable; reloading"
+            );
             drop(shared);
             tokio::time::sleep(resubscribe).await;
             continue;
@@ -36,9 +41,15 @@ async fn run(weak: Weak<Shared>, reload: Duration, resubscribe: Duration) {
                 notice = feed.next() => {
                     let Some(shared) = weak.upgrade() else { return };
                     match notice {
-                        Some(logout) => shared.index.apply(&logout, shared.clock.now()),
+                        Some(logout) => {
+                            tracing::debug!(event = "revocation.notice", "logout notice received");
+                            shared.index.apply(&logout, shared.clock.now());
+                        }
                         // The feed is lost: open a new one (and reload).
-                        None => break,
+                        None => {
+                            tracing::warn!(event = "revocation.subscribe", outcome = "lost", "logout notifications lost; resubscribing");
+                            break;
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -55,8 +66,19 @@ async fn run(weak: Weak<Shared>, reload: Duration, resubscribe: Duration) {
 /// what the index holds.
 async fn reload_now(shared: &Shared) {
     let now = shared.clock.now();
-    if let Ok(logouts) = shared.list.load(now).await {
-        shared.index.replace(logouts, now);
+    match shared.list.load(now).await {
+        Ok(logouts) => {
+            tracing::debug!(
+                event = "revocation.reload",
+                outcome = "ok",
+                entries = logouts.len(),
+                "logout list reloaded"
+            );
+            shared.index.replace(logouts, now);
+        }
+        Err(e) => {
+            tracing::warn!(event = "revocation.reload", outcome = "failed", error = %e, "logout list reload failed")
+        }
     }
     // Any instance may purge; a failure only leaves expired rows to the next.
     let _ = shared.list.purge(now).await;

@@ -67,6 +67,7 @@ impl Issuer {
             timing.jwks_max_age,
             http.now(),
         ));
+        let _ = keys.issuer.set(Arc::from(config.issuer.as_str()));
         Issuer {
             issuer: Arc::from(config.issuer.as_str()),
             uses_key_set: uses_key_set(algorithms),

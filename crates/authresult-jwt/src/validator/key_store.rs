@@ -34,6 +34,8 @@ pub(super) struct KeyStore {
     /// The earliest next background refresh, in ms since the epoch by the
     /// validator's clock (0: at the first use).
     next_background_ms: AtomicU64,
+    /// The issuer's configured name, for `tracing` events.
+    pub(super) issuer: std::sync::OnceLock<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -65,6 +67,7 @@ impl KeyStore {
             cooldown,
             max_age,
             next_background_ms: AtomicU64::new(now.saturating_add(max_age).as_millis()),
+            issuer: std::sync::OnceLock::new(),
         }
     }
 
@@ -127,7 +130,13 @@ impl KeyStore {
         if miss {
             state.last_miss = Some(now);
         }
+        let reason = match (&current, miss) {
+            (None, _) => "initial",
+            (Some(_), true) => "unknown_kid",
+            (Some(_), false) => "stale",
+        };
         let result = self.fetch(http).await;
+        super::trace::key_fetch(self.issuer.get().map_or("", |i| i), reason, result.as_ref().err());
         let outcome = match result {
             Ok(set) => {
                 let snapshot = Arc::new(Snapshot { set });

@@ -33,3 +33,4 @@ mod refresh;
 mod support;
 mod sync_server;
 mod tls;
+mod traces;

@@ -39,10 +39,24 @@ impl PostgresStore {
             match attempt().await {
                 Err(e) if e.is_retryable_conflict() && conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
+                    tracing::warn!(
+                        event = "store.retry",
+                        backend = "postgres",
+                        cause = "conflict",
+                        attempt = conflicts,
+                        "store retry"
+                    );
                     tokio::time::sleep(backoff(conflicts)).await;
                 }
                 Err(StoreError::PostgresUnavailable { .. }) if repeatable && !reconnected => {
                     reconnected = true;
+                    tracing::warn!(
+                        event = "store.retry",
+                        backend = "postgres",
+                        cause = "reconnect",
+                        attempt = 1u32,
+                        "store retry"
+                    );
                 }
                 other => return other,
             }

@@ -16,6 +16,13 @@ pub(super) fn retry<T>(mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T
         match f() {
             Err(e) if e.is_busy() && attempt < BUSY_RETRIES => {
                 attempt += 1;
+                tracing::warn!(
+                    event = "store.retry",
+                    backend = "sqlite",
+                    cause = "busy",
+                    attempt,
+                    "store retry"
+                );
                 std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
             }
             other => return other,

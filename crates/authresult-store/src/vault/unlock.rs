@@ -27,7 +27,9 @@ impl OfflineVault {
     /// success, the lock-out, the wipe) is written only over the revision
     /// it counted, never over a newer enrollment.
     pub async fn unlock(&self, tenant: &TenantId, user: &UserId, secret: &[u8]) -> Result<(), StoreError> {
-        let (key, _) = self.attempt(tenant, user, secret).await?;
+        let attempt = self.attempt(tenant, user, secret).await;
+        super::trace::unlock(&attempt);
+        let (key, _) = attempt?;
         self.hold((tenant.clone(), user.clone()), key, false);
         Ok(())
     }
@@ -170,6 +172,7 @@ impl OfflineVault {
         if policy.wipe_on_lockout {
             locked.wipe();
         }
+        super::trace::lockout(policy.wipe_on_lockout);
         self.store
             .put_vault_record(tenant, user, &locked.encode()?, taken_rev)
             .await?;
